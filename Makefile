@@ -1,0 +1,41 @@
+# neuralscope — every target sets up what it needs first, so a fresh machine needs only
+# Python 3.11, pip, git and (for the browser tests) root to install Debian's chromium.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+PYTEST_WORKERS ?= 2
+
+.PHONY: setup demo test bench gallery clean browser
+
+setup: $(STAMP) browser
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --disable-pip-version-check -q --upgrade pip
+	$(PY) -m pip install --disable-pip-version-check -q -e ".[dev]"
+	touch $(STAMP)
+
+# Debian's chromium drives the browser tests and the HTML screenshots (never a browser download).
+browser:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	      || echo "warning: could not install chromium; browser tests will be skipped"; \
+	  else echo "note: run 'sudo apt-get install chromium' to enable the browser tests"; fi; \
+	fi
+
+demo: setup
+	$(VENV)/bin/neuralscope demo --out runs/demo
+
+test: setup
+	$(PY) -m pytest -n $(PYTEST_WORKERS) -q
+
+bench: setup
+	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+gallery: setup
+	$(PY) examples/gallery.py --out gallery
+
+clean:
+	rm -rf $(VENV) runs gallery .pytest_cache

@@ -1,0 +1,320 @@
+"""The PyTorch adapter: module lookup, input normalisation, guarded forward passes, and the
+guarantee that a model is left exactly as it was found.
+"""
+from __future__ import annotations
+
+import contextlib
+import fnmatch
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Sequence
+
+import torch
+from torch import nn
+
+from ..errors import InputShapeError, LayerNotFoundError, ModelForwardError
+
+# Per-module hook dictionaries of torch.nn.Module (names vary a little across versions).
+_HOOK_DICTS = (
+    "_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks",
+    "_forward_hooks_with_kwargs", "_forward_hooks_always_called", "_forward_pre_hooks_with_kwargs",
+    "_state_dict_hooks", "_state_dict_pre_hooks", "_load_state_dict_pre_hooks",
+    "_load_state_dict_post_hooks",
+)
+
+
+def hook_keys(module: nn.Module) -> dict[str, set]:
+    """The ids of every hook registered on ``module`` (not its children), per hook kind."""
+    return {name: set(getattr(module, name).keys()) for name in _HOOK_DICTS
+            if isinstance(getattr(module, name, None), dict)}
+
+
+@dataclass
+class ModelState:
+    """A snapshot of everything a visualization could disturb in a model.
+
+    Parameters are not copied: neuralscope never writes them (tests check that bit for
+    bit). Buffers are copied because a forward pass in training mode updates BatchNorm
+    statistics; gradients are copied because a backward pass accumulates into them.
+    """
+
+    training: list[tuple[nn.Module, bool]]
+    requires_grad: list[tuple[nn.Parameter, bool]]
+    grads: list[tuple[nn.Parameter, torch.Tensor | None]]
+    buffers: list[tuple[torch.Tensor, torch.Tensor]]
+    hooks: list[tuple[nn.Module, dict[str, set]]]
+    param_tensors: list[tuple[nn.Module, str, torch.Tensor]] = field(default_factory=list)
+
+    @classmethod
+    def capture(cls, model: nn.Module) -> "ModelState":
+        modules = list(model.modules())
+        params = list(model.parameters())
+        return cls(
+            training=[(m, m.training) for m in modules],
+            requires_grad=[(p, p.requires_grad) for p in params],
+            grads=[(p, None if p.grad is None else p.grad.detach().clone()) for p in params],
+            buffers=[(b, b.detach().clone()) for b in model.buffers()],
+            hooks=[(m, hook_keys(m)) for m in modules],
+            param_tensors=[(m, n, p) for m in modules for n, p in m._parameters.items()],
+        )
+
+    def restore(self) -> None:
+        for m, keys in self.hooks:
+            for name, before in keys.items():
+                hooks = getattr(m, name)
+                for k in [k for k in hooks if k not in before]:
+                    del hooks[k]
+        for m, name, p in self.param_tensors:
+            if m._parameters.get(name) is not p:
+                m._parameters[name] = p
+        for m, flag in self.training:
+            m.training = flag
+        with torch.no_grad():
+            for b, saved in self.buffers:
+                if b.shape == saved.shape and not torch.equal(b, saved):
+                    b.copy_(saved)
+        for p, flag in self.requires_grad:
+            p.requires_grad_(flag)
+        for p, g in self.grads:
+            p.grad = g
+
+
+@contextlib.contextmanager
+def preserve_model_state(model: nn.Module) -> Iterator[ModelState]:
+    """Run a block and put ``model`` back as it was: modes, ``requires_grad``, ``.grad``,
+    buffers and hooks, also when the block raises.
+
+    Example:
+        >>> m = torch.nn.Linear(2, 1)
+        >>> with preserve_model_state(m):
+        ...     m.eval(); _ = m.register_forward_hook(lambda *a: None)
+        >>> m.training, len(m._forward_hooks)
+        (True, 0)
+    """
+    state = ModelState.capture(model)
+    try:
+        yield state
+    finally:
+        state.restore()
+
+
+def layer_names(model: nn.Module) -> list[str]:
+    """Qualified names of all submodules (the root is ``""``)."""
+    return [n for n, _ in model.named_modules()]
+
+
+def resolve_layer(model: nn.Module, spec: str | nn.Module) -> tuple[str, nn.Module]:
+    """One ``(qualified_name, module)`` for a name or a module object; clear error otherwise."""
+    found = resolve_layers(model, spec)
+    if len(found) != 1:
+        raise LayerNotFoundError(str(spec), [n for n, _ in found], what="single layer matching")
+    return found[0]
+
+
+def resolve_layers(model: nn.Module, spec: Any) -> list[tuple[str, nn.Module]]:
+    """Modules chosen by qualified name, glob (``"layer2.*"``), module type, module object,
+    or a list of those; in model order, without duplicates.
+
+    Example:
+        >>> net = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.ReLU())
+        >>> [n for n, _ in resolve_layers(net, torch.nn.ReLU)]
+        ['1']
+    """
+    named = [(n, m) for n, m in model.named_modules()]
+    specs = list(spec) if isinstance(spec, (list, tuple, set)) else [spec]
+    chosen: dict[str, nn.Module] = {}
+    for s in specs:
+        if isinstance(s, nn.Module):
+            hits = [(n, m) for n, m in named if m is s]
+            if not hits:
+                raise LayerNotFoundError(f"<{type(s).__name__} object>", [n for n, _ in named])
+        elif isinstance(s, type) and issubclass(s, nn.Module):
+            hits = [(n, m) for n, m in named if isinstance(m, s)]
+            if not hits:
+                types = sorted({type(m).__name__ for _, m in named})
+                raise LayerNotFoundError(s.__name__, types, what="layer of type")
+        elif isinstance(s, str):
+            if any(c in s for c in "*?["):
+                hits = [(n, m) for n, m in named if n and fnmatch.fnmatchcase(n, s)]
+            else:
+                hits = [(n, m) for n, m in named if n == s]
+            if not hits:
+                raise LayerNotFoundError(s, [n for n, _ in named if n])
+        else:
+            raise TypeError(
+                f"A layer must be given as a name, glob, module type or module, not {type(s).__name__}.")
+        for n, m in hits:
+            chosen.setdefault(n, m)
+    return list(chosen.items())
+
+
+def as_inputs(inputs: Any) -> tuple[tuple, dict]:
+    """Normalise what a user passes as model inputs into ``(args, kwargs)``.
+
+    A tensor becomes ``(tensor,)``; a tuple or list is positional; a dict is keyword
+    arguments (Hugging Face style, e.g. ``{"input_ids": ..., "attention_mask": ...}``).
+    """
+    if torch.is_tensor(inputs):
+        return (inputs,), {}
+    if isinstance(inputs, dict):
+        return (), dict(inputs)
+    if isinstance(inputs, (tuple, list)):
+        return tuple(inputs), {}
+    if hasattr(inputs, "keys") and hasattr(inputs, "__getitem__"):  # BatchEncoding and friends
+        return (), {k: inputs[k] for k in inputs.keys()}
+    raise InputShapeError(
+        f"Model inputs must be a tensor, a tuple of tensors or a dict of tensors, not {type(inputs).__name__}.")
+
+
+def model_device(model: nn.Module) -> torch.device:
+    """The device of the model's first parameter or buffer (CPU for a stateless model)."""
+    for t in model.parameters():
+        return t.device
+    for t in model.buffers():
+        return t.device
+    return torch.device("cpu")
+
+
+def model_dtype(model: nn.Module) -> torch.dtype:
+    """The floating dtype of the model's first floating parameter (float32 otherwise)."""
+    for t in model.parameters():
+        if t.is_floating_point():
+            return t.dtype
+    return torch.float32
+
+
+class _ModuleStack:
+    """Hooks that remember which modules are running; after an exception escapes, the top
+    of the stack is the innermost module that raised (exit hooks do not run on unwinding)."""
+
+    def __init__(self, model: nn.Module):
+        self.stack: list[str] = []
+        self.handles = []
+        for name, m in model.named_modules():
+            self.handles.append(m.register_forward_pre_hook(self._enter(name)))
+            self.handles.append(m.register_forward_hook(self._exit(name)))
+
+    def _enter(self, name):
+        def hook(module, args):
+            self.stack.append(name)
+        return hook
+
+    def _exit(self, name):
+        def hook(module, args, output):
+            if self.stack and self.stack[-1] == name:
+                self.stack.pop()
+        return hook
+
+    def remove(self):
+        for h in self.handles:
+            h.remove()
+
+
+def forward_with_context(model: nn.Module, inputs: Any):
+    """Run ``model`` on ``inputs``; if it raises, re-raise as :class:`ModelForwardError`
+    naming the innermost module that was running and what it said.
+
+    Example:
+        >>> net = torch.nn.Sequential(torch.nn.Linear(4, 2))
+        >>> forward_with_context(net, torch.zeros(1, 3))
+        Traceback (most recent call last):
+        ...
+        neuralscope.errors.ModelForwardError: The model raised in module '0' (Linear): ...
+    """
+    args, kwargs = as_inputs(inputs)
+    tracker = _ModuleStack(model)
+    try:
+        return model(*args, **kwargs)
+    except ModelForwardError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - re-raised with the module's name
+        failing = tracker.stack[-1] if tracker.stack else None
+        if failing == "":
+            failing = None
+        mod = dict(model.named_modules()).get(failing) if failing is not None else None
+        where = (f"module {failing!r} ({type(mod).__name__})" if failing is not None else
+                 f"the top-level {type(model).__name__}.forward")
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise ModelForwardError(
+            f"The model raised in {where}: {type(exc).__name__}: {first_line}", module=failing) from exc
+    finally:
+        tracker.remove()
+
+
+class TorchAdapter:
+    """The adapter interface for PyTorch models.
+
+    Example:
+        >>> net = torch.nn.Sequential(torch.nn.Linear(4, 2))
+        >>> a = TorchAdapter(net)
+        >>> a.forward(torch.zeros(1, 4)).shape
+        torch.Size([1, 2])
+    """
+
+    framework = "torch"
+
+    def __init__(self, model: nn.Module):
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"Expected a torch.nn.Module, got {type(model).__name__}.")
+        self.model = model
+
+    @property
+    def device(self) -> torch.device:
+        return model_device(self.model)
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return model_dtype(self.model)
+
+    def layers(self, spec: Any) -> list[tuple[str, nn.Module]]:
+        return resolve_layers(self.model, spec)
+
+    def layer(self, spec: Any) -> tuple[str, nn.Module]:
+        return resolve_layer(self.model, spec)
+
+    def preserved(self):
+        return preserve_model_state(self.model)
+
+    def forward(self, inputs: Any):
+        return forward_with_context(self.model, inputs)
+
+    def to_device(self, inputs: Any) -> Any:
+        """Move tensors in ``inputs`` to the model's device (dtype untouched)."""
+        dev = self.device
+        return _map_tensors(inputs, lambda t: t.to(dev))
+
+
+def _map_tensors(obj: Any, fn) -> Any:
+    if torch.is_tensor(obj):
+        return fn(obj)
+    if isinstance(obj, dict):
+        return {k: _map_tensors(v, fn) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_map_tensors(v, fn) for v in obj)
+    return obj
+
+
+def iter_tensors(obj: Any) -> Iterator[torch.Tensor]:
+    """Every tensor inside nested tuples, lists, dicts and dataclass-like outputs."""
+    if torch.is_tensor(obj):
+        yield obj
+    elif isinstance(obj, dict):
+        for v in obj.values():
+            yield from iter_tensors(v)
+    elif isinstance(obj, (list, tuple)):
+        for v in obj:
+            yield from iter_tensors(v)
+    elif hasattr(obj, "to_tuple"):  # Hugging Face ModelOutput
+        yield from iter_tensors(obj.to_tuple())
+
+
+def first_tensor(obj: Any) -> torch.Tensor:
+    for t in iter_tensors(obj):
+        return t
+    raise TypeError(f"The model returned {type(obj).__name__} with no tensor in it.")
+
+
+__all__: Sequence[str] = [
+    "ModelState", "TorchAdapter", "as_inputs", "forward_with_context", "iter_tensors",
+    "first_tensor", "layer_names", "model_device", "model_dtype", "preserve_model_state",
+    "resolve_layer", "resolve_layers",
+]

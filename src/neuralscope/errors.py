@@ -1,0 +1,72 @@
+"""Exception types raised by neuralscope.
+
+Every error says in one sentence what was wrong and where, and how to fix it.  Each type
+subclasses the built-in exception a caller would expect (``ValueError``, ``TypeError``...)
+so ``except ValueError`` keeps working.
+"""
+from __future__ import annotations
+
+import difflib
+from typing import Iterable
+
+
+class NeuralscopeError(Exception):
+    """Base class of every error raised by neuralscope."""
+
+
+class LayerNotFoundError(NeuralscopeError, KeyError, ValueError):
+    """A layer name, glob or module that is not part of the model."""
+
+    def __init__(self, name: str, valid: Iterable[str], what: str = "layer"):
+        valid = [v for v in valid if v]
+        close = difflib.get_close_matches(str(name), valid, n=5, cutoff=0.4)
+        if not close:
+            close = [v for v in valid if str(name).split(".")[-1] in v][:5]
+        hint = f" Did you mean: {', '.join(repr(c) for c in close)}?" if close else (
+            f" Valid names include: {', '.join(repr(v) for v in valid[:8])}." if valid else "")
+        self.name, self.suggestions = name, close
+        super().__init__(f"No {what} named {name!r} in the model.{hint}")
+
+    def __str__(self) -> str:  # KeyError would otherwise add quotes around the message
+        return str(self.args[0])
+
+
+class InputShapeError(NeuralscopeError, ValueError):
+    """Inputs whose shape, dtype or device does not fit the model or the method."""
+
+
+class TargetError(NeuralscopeError, ValueError):
+    """A target (class index, callable) that does not fit the model's output."""
+
+
+class ModelForwardError(NeuralscopeError, RuntimeError):
+    """The model raised while running forward; the message names the failing module."""
+
+    def __init__(self, message: str, module: str | None = None):
+        self.module = module
+        super().__init__(message)
+
+
+class NonFiniteError(NeuralscopeError, ValueError):
+    """NaN or Inf where a finite tensor is required."""
+
+
+class FileFormatError(NeuralscopeError, ValueError):
+    """A file that is missing, corrupt or not in the expected format."""
+
+
+class RunLockedError(NeuralscopeError, RuntimeError):
+    """A run directory that another process is already writing."""
+
+
+def check_finite(tensor, what: str) -> None:
+    """Raise :class:`NonFiniteError` if ``tensor`` holds NaN or Inf."""
+    import torch
+
+    if torch.is_tensor(tensor) and tensor.is_floating_point():
+        bad = ~torch.isfinite(tensor)
+        if bool(bad.any()):
+            n = int(bad.sum())
+            raise NonFiniteError(
+                f"{what} contains {n} NaN/Inf value(s) out of {tensor.numel()}; "
+                "replace them (e.g. torch.nan_to_num) before calling neuralscope.")

@@ -1,0 +1,201 @@
+"""The base class of every result object.
+
+Analyses return result objects holding numbers (numpy arrays and metadata), never pixels.
+Every result can draw itself (:meth:`Result.plot`), save itself in a format chosen by the
+file suffix (:meth:`Result.save`), describe itself as plain JSON-able data
+(:meth:`Result.to_dict`, the one schema shared by the store, the server and the dashboard),
+and show itself in a notebook (``_repr_html_``).
+
+A subclass implements ``to_dict`` and ``plot``; it may override ``to_html`` for an
+interactive page and ``_save_native`` for formats it renders itself (a graph's SVG).
+"""
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import math
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+FIGURE_SUFFIXES = {".png", ".svg", ".pdf", ".jpg", ".jpeg"}
+
+
+def jsonable(value: Any) -> Any:
+    """Turn numpy arrays, tensors, tuples and non-finite floats into plain JSON data.
+
+    NaN and Inf become ``None`` (JSON has no such numbers); arrays become nested lists.
+    """
+    try:
+        import torch
+
+        if torch.is_tensor(value):
+            value = value.detach().cpu().numpy()
+    except ImportError:  # pragma: no cover - torch is a core dependency
+        pass
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind == "f":
+            arr = value.astype(float)
+            if not np.isfinite(arr).all():
+                return jsonable(arr.tolist())
+            return arr.tolist()
+        return value.tolist()
+    if isinstance(value, (np.floating, float)):
+        f = float(value)
+        return f if math.isfinite(f) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+class Result:
+    """Base class of neuralscope's result objects.
+
+    Example:
+        >>> import numpy as np
+        >>> class Numbers(Result):
+        ...     kind = "numbers"
+        ...     def __init__(self, values): self.values = np.asarray(values)
+        ...     def to_dict(self): return {"kind": self.kind, "values": self.values}
+        ...     def plot(self, ax=None):
+        ...         ax = ax or new_axes()
+        ...         ax.plot(self.values); return ax
+        >>> Numbers([1, 2, 3]).to_json()
+        '{"kind": "numbers", "values": [1, 2, 3]}'
+    """
+
+    #: short name of the result type, stored in ``to_dict()["kind"]``
+    kind: ClassVar[str] = "result"
+
+    # -- to be provided by subclasses -------------------------------------------------
+    def to_dict(self) -> dict:
+        """Plain data (JSON-able after :func:`jsonable`) describing the whole result."""
+        raise NotImplementedError
+
+    def plot(self, ax=None, **kwargs):
+        """Draw the result with matplotlib and return what was drawn (axes or figure)."""
+        raise NotImplementedError
+
+    # -- shared behaviour -------------------------------------------------------------
+    def to_json(self, **kwargs) -> str:
+        """The result as a JSON string (``to_dict()`` with arrays turned into lists)."""
+        return json.dumps(jsonable(self.to_dict()), **kwargs)
+
+    def figure(self, **kwargs):
+        """A matplotlib Figure holding :meth:`plot`'s drawing."""
+        drawn = self.plot(**kwargs)
+        return figure_of(drawn)
+
+    def to_png(self, dpi: int = 110, **kwargs) -> bytes:
+        """The figure as PNG bytes."""
+        import matplotlib.pyplot as plt
+
+        fig = self.figure(**kwargs)
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+        plt.close(fig)
+        return buf.getvalue()
+
+    def to_html(self) -> str:
+        """A self-contained HTML page showing the result (a static figure by default)."""
+        return standalone_page(self._title(), self._html_fragment())
+
+    def _html_fragment(self) -> str:
+        png = base64.b64encode(self.to_png()).decode()
+        return f'<img alt="{html.escape(self._title())}" src="data:image/png;base64,{png}">'
+
+    def _repr_html_(self) -> str:
+        return self._html_fragment()
+
+    def _title(self) -> str:
+        return type(self).__name__
+
+    def _save_native(self, path: Path) -> bool:
+        """Save in a format the subclass renders itself; return False if not handled."""
+        return False
+
+    def save(self, path: str | Path, dpi: int = 130, **kwargs) -> Path:
+        """Save to ``path``; the suffix picks the format.
+
+        ``.png .svg .pdf .jpg`` save the matplotlib figure (``kwargs`` go to :meth:`plot`),
+        ``.html`` a self-contained page, ``.json`` the ``to_dict()`` data. Subclasses add
+        formats of their own through ``_save_native``.
+        """
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        suffix = path.suffix.lower()
+        if self._save_native(path):
+            return path
+        if suffix == ".json":
+            path.write_text(self.to_json())
+        elif suffix in (".html", ".htm"):
+            path.write_text(self.to_html(), encoding="utf-8")
+        elif suffix in FIGURE_SUFFIXES:
+            import matplotlib.pyplot as plt
+
+            fig = self.figure(**kwargs)
+            fig.savefig(path, dpi=dpi, bbox_inches="tight")
+            plt.close(fig)
+        else:
+            from .errors import FileFormatError
+
+            raise FileFormatError(
+                f"Cannot save {type(self).__name__} as {suffix or 'a file without suffix'!r}; "
+                f"use one of {', '.join(sorted(self.save_formats()))}.")
+        return path
+
+    def save_formats(self) -> set[str]:
+        """The file suffixes :meth:`save` accepts."""
+        return FIGURE_SUFFIXES | {".html", ".json"}
+
+
+def new_axes(figsize=(6, 4)):
+    """A fresh figure with one axes (non-interactive backend safe)."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=figsize)
+    return ax
+
+
+def figure_of(drawn):
+    """The matplotlib Figure that holds ``drawn`` (an Axes, array of Axes or Figure)."""
+    from matplotlib.figure import Figure
+
+    if isinstance(drawn, Figure):
+        return drawn
+    if isinstance(drawn, np.ndarray):
+        drawn = drawn.flat[0]
+    if isinstance(drawn, (list, tuple)):
+        drawn = drawn[0]
+    fig = getattr(drawn, "figure", None) or getattr(drawn, "get_figure", lambda: None)()
+    if fig is None:
+        raise TypeError(f"plot() returned {type(drawn).__name__}, not a matplotlib Axes or Figure")
+    return fig
+
+
+PAGE_STYLE = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px;color:#1f2328;background:#fff}
+h1{font-size:20px;margin:0 0 12px} h2{font-size:16px;margin:20px 0 8px}
+img{max-width:100%} table{border-collapse:collapse;font-size:13px}
+td,th{border-bottom:1px solid #d0d7de;padding:3px 8px;text-align:right} th{background:#f6f8fa}
+td:first-child,th:first-child{text-align:left} code{background:#f6f8fa;padding:1px 4px;border-radius:4px}
+"""
+
+
+def standalone_page(title: str, body: str, head: str = "") -> str:
+    """A complete HTML document with no external resources."""
+    return (f"<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">"
+            f"<title>{html.escape(title)}</title><style>{PAGE_STYLE}</style>{head}</head>"
+            f"<body><h1>{html.escape(title)}</h1>\n{body}\n</body></html>\n")

@@ -1,0 +1,178 @@
+"""Small models for examples, tests and the demo.
+
+Each model has ``input_shape`` (one example, without the batch dimension) and
+``example_input(batch=2)`` so that any analysis can be tried on it at once.
+
+Example:
+    >>> import neuralscope
+    >>> net = neuralscope.zoo.DigitsCNN()
+    >>> net(net.example_input(4)).shape
+    torch.Size([4, 10])
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+class ZooModel(nn.Module):
+    """Mixin: a model that knows what one input looks like."""
+
+    input_shape: tuple[int, ...] = ()
+    input_dtype: torch.dtype = torch.float32
+
+    def example_input(self, batch: int = 2, seed: int = 0) -> torch.Tensor:
+        g = torch.Generator().manual_seed(seed)
+        if self.input_dtype == torch.long:
+            return torch.randint(0, getattr(self, "vocab_size", 10), (batch, *self.input_shape), generator=g)
+        return torch.rand((batch, *self.input_shape), generator=g)
+
+
+class MLP(ZooModel):
+    """A multi-layer perceptron for flattened 8x8 digits (64 features -> 10 classes)."""
+
+    def __init__(self, in_features: int = 64, hidden: tuple[int, ...] = (128, 64), num_classes: int = 10):
+        super().__init__()
+        self.input_shape = (in_features,)
+        layers: list[nn.Module] = []
+        prev = in_features
+        for h in hidden:
+            layers += [nn.Linear(prev, h), nn.ReLU()]
+            prev = h
+        self.body = nn.Sequential(*layers)
+        self.head = nn.Linear(prev, num_classes)
+
+    def forward(self, x):
+        return self.head(self.body(x.flatten(1)))
+
+
+class DigitsCNN(ZooModel):
+    """A convolutional network for 1x8x8 digits: three conv blocks, global average pooling
+    and a linear head (so Grad-CAM on ``features`` equals CAM)."""
+
+    input_shape = (1, 8, 8)
+
+    def __init__(self, num_classes: int = 10, width: int = 32):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(1, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(),
+            nn.Conv2d(width, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(width, 2 * width, 3, padding=1), nn.BatchNorm2d(2 * width), nn.ReLU(),
+        )
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Linear(2 * width, num_classes)
+
+    def forward(self, x):
+        return self.classifier(self.pool(self.features(x)).flatten(1))
+
+
+class RNNClassifier(ZooModel):
+    """An LSTM or GRU that reads a digit row by row (8 steps of 8 pixels)."""
+
+    def __init__(self, cell: str = "lstm", input_size: int = 8, hidden_size: int = 64,
+                 num_layers: int = 1, num_classes: int = 10, seq_len: int = 8):
+        super().__init__()
+        if cell not in ("lstm", "gru"):
+            raise ValueError(f"cell must be 'lstm' or 'gru', not {cell!r}.")
+        self.input_shape = (seq_len, input_size)
+        rnn = nn.LSTM if cell == "lstm" else nn.GRU
+        self.rnn = rnn(input_size, hidden_size, num_layers=num_layers, batch_first=True)
+        self.head = nn.Linear(hidden_size, num_classes)
+
+    def forward(self, x):
+        if x.dim() == 4:  # (B, 1, 8, 8) digits -> (B, 8, 8) sequences of rows
+            x = x.flatten(1, 2)
+        out, _ = self.rnn(x)
+        return self.head(out[:, -1])
+
+
+class TinyTransformer(ZooModel):
+    """A small transformer encoder classifier over token ids, with a [CLS] token first.
+
+    Built from ``nn.TransformerEncoderLayer`` (batch first), so the standard attention
+    modules are in it.
+    """
+
+    input_dtype = torch.long
+
+    def __init__(self, vocab_size: int = 100, d_model: int = 32, nhead: int = 4, num_layers: int = 2,
+                 num_classes: int = 2, max_len: int = 64, seq_len: int = 12):
+        super().__init__()
+        self.vocab_size = vocab_size
+        self.input_shape = (seq_len,)
+        self.embed = nn.Embedding(vocab_size, d_model)
+        self.pos = nn.Parameter(torch.randn(max_len, d_model) * 0.02)
+        layer = nn.TransformerEncoderLayer(d_model, nhead, dim_feedforward=2 * d_model, dropout=0.0,
+                                           batch_first=True)
+        self.encoder = nn.TransformerEncoder(layer, num_layers, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(d_model)
+        self.head = nn.Linear(d_model, num_classes)
+
+    def forward(self, ids):
+        h = self.embed(ids) * math.sqrt(self.embed.embedding_dim) + self.pos[: ids.shape[1]]
+        h = self.encoder(h)
+        return self.head(self.norm(h[:, 0]))
+
+
+class ResidualBlock(nn.Module):
+    """conv-bn-relu-conv-bn plus the input (projected when the shape changes), then ReLU."""
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int = 1):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(out_channels)
+        self.relu = nn.ReLU()
+        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(out_channels)
+        self.shortcut = nn.Identity()
+        if stride != 1 or in_channels != out_channels:
+            self.shortcut = nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False),
+                                          nn.BatchNorm2d(out_channels))
+
+    def forward(self, x):
+        out = self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x)))))
+        return self.relu(out + self.shortcut(x))
+
+
+class TinyResNet(ZooModel):
+    """A ResNet-style network for 1x8x8 digits: a stem and residual blocks with skips."""
+
+    input_shape = (1, 8, 8)
+
+    def __init__(self, num_classes: int = 10, width: int = 16):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(1, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU())
+        self.layer1 = nn.Sequential(ResidualBlock(width, width), ResidualBlock(width, width))
+        self.layer2 = nn.Sequential(ResidualBlock(width, 2 * width, stride=2), ResidualBlock(2 * width, 2 * width))
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(2 * width, num_classes)
+
+    def forward(self, x):
+        x = self.layer2(self.layer1(self.stem(x)))
+        return self.fc(self.pool(x).flatten(1))
+
+
+ZOO = {
+    "mlp": MLP,
+    "cnn": DigitsCNN,
+    "lstm": lambda: RNNClassifier("lstm"),
+    "gru": lambda: RNNClassifier("gru"),
+    "transformer": TinyTransformer,
+    "resnet": TinyResNet,
+}
+
+
+def create(name: str) -> ZooModel:
+    """A fresh zoo model by short name: ``mlp cnn lstm gru transformer resnet``."""
+    if name not in ZOO:
+        from .errors import LayerNotFoundError
+
+        raise LayerNotFoundError(name, list(ZOO), what="zoo model")
+    return ZOO[name]()
+
+
+__all__ = ["MLP", "DigitsCNN", "RNNClassifier", "TinyTransformer", "ResidualBlock", "TinyResNet",
+           "ZooModel", "ZOO", "create"]
