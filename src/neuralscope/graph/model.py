@@ -1,0 +1,402 @@
+"""The one graph model every reader produces and every renderer draws.
+
+Readers (torch.fx, torch.export, forward hooks, ONNX, TorchScript) turn a model into a
+:class:`Graph`: nodes in execution order (inputs, modules, functional ops, outputs), edges
+that carry tensor shapes, and the module hierarchy as nested groups. Renderers never see the
+full graph: they draw a :class:`GraphView`, the flat graph visible at one expansion state
+(``depth``, expanded/collapsed groups, repeated blocks folded).
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+from ..result import Result
+
+
+@dataclass(frozen=True)
+class TensorMeta:
+    """Shape and dtype of one tensor (``None`` where a reader could not know them)."""
+
+    shape: tuple | None = None
+    dtype: str | None = None
+
+    def to_dict(self) -> dict:
+        return {"shape": None if self.shape is None else list(self.shape), "dtype": self.dtype}
+
+    def shape_text(self) -> str:
+        if self.shape is None:
+            return "?"
+        return "(" + ", ".join("?" if d is None else str(d) for d in self.shape) + ")"
+
+
+@dataclass
+class Node:
+    """One node: ``kind`` is ``input``, ``output``, ``module`` (a leaf module call), ``op``
+    (a functional op or method: add, cat, matmul, reshape...) or ``param`` (a constant or
+    initializer shown as its own node).
+
+    ``group`` is the qualified path of the module the node sits in ("" at the top level);
+    ``module`` is the qualified name of the called module for ``module`` nodes.
+    """
+
+    id: str
+    kind: str
+    label: str
+    op: str
+    group: str = ""
+    module: str | None = None
+    inputs: list[TensorMeta] = field(default_factory=list)
+    outputs: list[TensorMeta] = field(default_factory=list)
+    params: int = 0
+    trainable_params: int = 0
+    attrs: dict = field(default_factory=dict)
+
+    @property
+    def frozen_params(self) -> int:
+        return self.params - self.trainable_params
+
+    def to_dict(self) -> dict:
+        return {"id": self.id, "kind": self.kind, "label": self.label, "op": self.op, "group": self.group,
+                "module": self.module, "inputs": [t.to_dict() for t in self.inputs],
+                "outputs": [t.to_dict() for t in self.outputs], "params": self.params,
+                "trainable_params": self.trainable_params, "attrs": self.attrs}
+
+
+@dataclass
+class Edge:
+    """A tensor flowing from node ``src`` to node ``dst``."""
+
+    src: str
+    dst: str
+    tensor: TensorMeta = field(default_factory=TensorMeta)
+
+    def to_dict(self) -> dict:
+        return {"src": self.src, "dst": self.dst, **self.tensor.to_dict()}
+
+
+@dataclass
+class Group:
+    """A module that contains other nodes (``path`` "" is the whole model)."""
+
+    path: str
+    type: str
+    params: int = 0
+    trainable_params: int = 0
+
+    @property
+    def depth(self) -> int:
+        return 0 if not self.path else self.path.count(".") + 1
+
+    @property
+    def parent(self) -> str | None:
+        if not self.path:
+            return None
+        return self.path.rsplit(".", 1)[0] if "." in self.path else ""
+
+    def to_dict(self) -> dict:
+        return {"path": self.path, "type": self.type, "params": self.params,
+                "trainable_params": self.trainable_params, "depth": self.depth}
+
+
+# -- the visible graph ---------------------------------------------------------------
+
+@dataclass
+class ViewNode:
+    """A node as drawn: a real node, or a collapsed group (``collapsed`` = its path), possibly
+    standing for ``repeat`` identical consecutive blocks."""
+
+    id: str
+    kind: str
+    label: str
+    op: str
+    group: str
+    inputs: list[TensorMeta]
+    outputs: list[TensorMeta]
+    params: int = 0
+    trainable_params: int = 0
+    attrs: dict = field(default_factory=dict)
+    collapsed: str | None = None
+    repeat: int = 1
+    members: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"id": self.id, "kind": self.kind, "label": self.label, "op": self.op, "group": self.group,
+                "inputs": [t.to_dict() for t in self.inputs], "outputs": [t.to_dict() for t in self.outputs],
+                "params": self.params, "trainable_params": self.trainable_params, "attrs": self.attrs,
+                "collapsed": self.collapsed, "repeat": self.repeat}
+
+
+@dataclass
+class ViewEdge:
+    src: str
+    dst: str
+    tensor: TensorMeta
+    count: int = 1
+
+    def to_dict(self) -> dict:
+        return {"src": self.src, "dst": self.dst, "count": self.count, **self.tensor.to_dict()}
+
+
+@dataclass
+class Cluster:
+    """An expanded group drawn as a box around its visible members."""
+
+    path: str
+    type: str
+    parent: str | None
+    params: int = 0
+
+
+@dataclass
+class GraphView:
+    """The flat graph visible at one expansion state; what layouts and renderers consume.
+
+    ``nodes`` are in execution (topological) order; ``clusters`` are the expanded groups
+    that hold at least one visible node, parents before children.
+    """
+
+    name: str
+    nodes: list[ViewNode]
+    edges: list[ViewEdge]
+    clusters: list[Cluster]
+
+    def node(self, node_id: str) -> ViewNode:
+        return self._index()[node_id]
+
+    def _index(self) -> dict[str, ViewNode]:
+        if not hasattr(self, "_by_id"):
+            self._by_id = {n.id: n for n in self.nodes}
+        return self._by_id
+
+
+def group_node_id(path: str) -> str:
+    return f"group:{path}"
+
+
+def _ancestors(path: str) -> list[str]:
+    """"a.b.c" -> ["a", "a.b", "a.b.c"] (outermost first)."""
+    if not path:
+        return []
+    parts = path.split(".")
+    return [".".join(parts[: i + 1]) for i in range(len(parts))]
+
+
+class Graph(Result):
+    """The structure of a model: nodes, edges with tensor shapes, and the module hierarchy.
+
+    ``method`` says which reader produced it (``fx``, ``export``, ``hooks``, ``onnx``,
+    ``torchscript``). Nodes are in execution order.
+
+    Example:
+        >>> g = Graph("tiny", method="manual")
+        >>> g.add_node(Node("x", "input", "x", "input", outputs=[TensorMeta((1, 4), "float32")]))
+        >>> g.add_node(Node("fc", "module", "Linear", "Linear", module="fc", params=20, trainable_params=20))
+        >>> g.add_edge("x", "fc", TensorMeta((1, 4), "float32"))
+        >>> g.total_params, len(g.view().nodes)
+        (20, 2)
+    """
+
+    kind = "graph"
+
+    def __init__(self, name: str, method: str, *, total_params: int | None = None,
+                 trainable_params: int | None = None):
+        self.name = name
+        self.method = method
+        self.nodes: dict[str, Node] = {}
+        self.edges: list[Edge] = []
+        self.groups: dict[str, Group] = {"": Group("", name)}
+        self._total_params = total_params
+        self._trainable_params = trainable_params
+
+    # -- building ------------------------------------------------------------------
+    def add_node(self, node: Node) -> Node:
+        if node.id in self.nodes:
+            raise ValueError(f"duplicate node id {node.id!r}")
+        self.nodes[node.id] = node
+        for path in _ancestors(node.group):
+            self.groups.setdefault(path, Group(path, "Module"))
+        return node
+
+    def add_edge(self, src: str, dst: str, tensor: TensorMeta | None = None) -> Edge:
+        edge = Edge(src, dst, tensor or TensorMeta())
+        self.edges.append(edge)
+        return edge
+
+    def set_group(self, path: str, type: str, params: int = 0, trainable_params: int = 0) -> None:
+        """Record a module's type and parameter counts (for the boxes and collapsed nodes)."""
+        for p in _ancestors(path)[:-1]:
+            self.groups.setdefault(p, Group(p, "Module"))
+        self.groups[path] = Group(path, type, params, trainable_params)
+
+    # -- facts ---------------------------------------------------------------------
+    @property
+    def total_params(self) -> int:
+        """Parameters of the model, each counted once (shared weights too)."""
+        if self._total_params is not None:
+            return self._total_params
+        return sum(n.params for n in self.nodes.values())
+
+    @property
+    def trainable_params(self) -> int:
+        if self._trainable_params is not None:
+            return self._trainable_params
+        return sum(n.trainable_params for n in self.nodes.values())
+
+    def find(self, text: str) -> list[Node]:
+        """Nodes whose id, label, op or module name contains ``text`` (case-insensitive)."""
+        t = text.lower()
+        return [n for n in self.nodes.values()
+                if t in n.id.lower() or t in n.label.lower() or t in n.op.lower() or t in (n.module or "").lower()]
+
+    def modules(self) -> list[Node]:
+        """The module nodes, in execution order."""
+        return [n for n in self.nodes.values() if n.kind == "module"]
+
+    # -- views ---------------------------------------------------------------------
+    def view(self, depth: int | None = None, *, expand: Iterable[str] = (), collapse: Iterable[str] = (),
+             fold_repeats: bool = False) -> GraphView:
+        """The graph visible at one expansion state.
+
+        ``depth=d`` shows modules down to ``d`` levels below the model: a group at level
+        ``d`` is drawn as one node and its contents are hidden (``depth=1``: the model's
+        direct children as boxes, as in torchview); ``expand`` and ``collapse`` name groups to open or close on top of
+        that; ``fold_repeats`` folds chains of identical sibling blocks (12 transformer
+        layers) into one node marked ×12.
+        """
+        expand, collapse = set(expand), set(collapse)
+        unknown = (expand | collapse) - set(self.groups)
+        if unknown:
+            from ..errors import LayerNotFoundError
+
+            raise LayerNotFoundError(sorted(unknown)[0], [p for p in self.groups if p], what="group")
+        collapsed: set[str] = set()
+        for path, g in self.groups.items():
+            if not path:
+                continue
+            if path in collapse or (depth is not None and g.depth >= depth and path not in expand):
+                collapsed.add(path)
+        folds: dict[str, tuple[str, int, list[str]]] = {}
+        if fold_repeats:
+            folds = self._repeat_runs(collapsed)
+            for first, (_, _, run) in folds.items():
+                collapsed.update(run)
+
+        # group paths that are members of a fold map onto the fold's first block
+        fold_of: dict[str, str] = {}
+        for first, (_, _, run) in folds.items():
+            for p in run:
+                fold_of[p] = first
+
+        def rep(node: Node) -> str:
+            for p in _ancestors(node.group):
+                if p in collapsed:
+                    return group_node_id(fold_of.get(p, p))
+            return node.id
+
+        nodes: dict[str, ViewNode] = {}
+        rep_of: dict[str, str] = {}
+        for node in self.nodes.values():
+            r = rep(node)
+            rep_of[node.id] = r
+            if r in nodes:
+                nodes[r].members.append(node.id)
+                continue
+            if r == node.id:
+                nodes[r] = ViewNode(node.id, node.kind, node.label, node.op, node.group, node.inputs,
+                                    node.outputs, node.params, node.trainable_params, node.attrs, members=[node.id])
+            else:
+                path = r[len("group:"):]
+                g = self.groups[path]
+                repeat = folds[path][1] if path in folds else 1
+                params = g.params * repeat if path in folds else g.params
+                trainable = g.trainable_params * repeat if path in folds else g.trainable_params
+                nodes[r] = ViewNode(r, "group", path.rsplit(".", 1)[-1] if path else self.name, g.type,
+                                    g.parent or "", [], [], params, trainable, {}, collapsed=path,
+                                    repeat=repeat, members=[node.id])
+        edges: dict[tuple[str, str], ViewEdge] = {}
+        for e in self.edges:
+            s, d = rep_of.get(e.src, e.src), rep_of.get(e.dst, e.dst)
+            if s == d or s not in nodes or d not in nodes:
+                continue
+            if (s, d) in edges:
+                edges[(s, d)].count += 1
+            else:
+                edges[(s, d)] = ViewEdge(s, d, e.tensor)
+        # boundary shapes of collapsed groups: what flows in and out
+        for (s, d), e in edges.items():
+            if nodes[d].collapsed is not None:
+                nodes[d].inputs.append(e.tensor)
+            if nodes[s].collapsed is not None:
+                nodes[s].outputs.append(e.tensor)
+        visible_groups: set[str] = set()
+        for n in nodes.values():
+            base = n.group if n.collapsed is None else (self.groups[n.collapsed].parent or "")
+            visible_groups.update(_ancestors(base))
+        clusters = [Cluster(p, self.groups[p].type, self.groups[p].parent, self.groups[p].params)
+                    for p in sorted(visible_groups, key=lambda p: (p.count("."), p)) if p not in collapsed]
+        return GraphView(self.name, list(nodes.values()), list(edges.values()), clusters)
+
+    def _repeat_runs(self, collapsed: set[str]) -> dict[str, tuple[str, int, list[str]]]:
+        """Chains of sibling groups with the same structure, each feeding the next.
+
+        Returns ``{first_path: (signature, count, [paths...])}`` for runs of two or more.
+        """
+        sig = self._signatures()
+        children: dict[str, list[str]] = {}
+        order = {}
+        for i, n in enumerate(self.nodes.values()):
+            for p in _ancestors(n.group):
+                order.setdefault(p, i)
+        for p, g in self.groups.items():
+            if p and p in order:
+                children.setdefault(g.parent or "", []).append(p)
+        flows = set()
+        owner = {n.id: n.group for n in self.nodes.values()}
+        for e in self.edges:
+            a, b = owner.get(e.src, ""), owner.get(e.dst, "")
+            for pa in _ancestors(a):
+                for pb in _ancestors(b):
+                    if pa != pb:
+                        flows.add((pa, pb))
+        runs = {}
+        for parent, kids in children.items():
+            kids.sort(key=lambda p: order[p])
+            i = 0
+            while i < len(kids):
+                j = i
+                while (j + 1 < len(kids) and sig[kids[j + 1]] == sig[kids[i]]
+                       and (kids[j], kids[j + 1]) in flows):
+                    j += 1
+                if j > i:
+                    runs[kids[i]] = (sig[kids[i]], j - i + 1, kids[i:j + 1])
+                i = j + 1
+        return runs
+
+    def _signatures(self) -> dict[str, str]:
+        """A structural hash per group: type, params and the ops inside, in order."""
+        inside: dict[str, list[str]] = {p: [] for p in self.groups}
+        for n in self.nodes.values():
+            for p in _ancestors(n.group):
+                rel = n.group[len(p):]
+                inside[p].append(f"{rel}|{n.kind}|{n.op}|{n.params}|"
+                                 + ",".join(t.shape_text() for t in n.outputs))
+        return {p: hashlib.sha1((g.type + str(g.params) + "\n".join(inside[p])).encode()).hexdigest()
+                for p, g in self.groups.items()}
+
+    # -- Result protocol -----------------------------------------------------------
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "name": self.name, "method": self.method,
+                "total_params": self.total_params, "trainable_params": self.trainable_params,
+                "nodes": [n.to_dict() for n in self.nodes.values()],
+                "edges": [e.to_dict() for e in self.edges],
+                "groups": [g.to_dict() for g in self.groups.values()]}
+
+    def _title(self) -> str:
+        return f"{self.name} ({self.method}, {self.total_params:,} parameters)"
+
+    def __repr__(self) -> str:
+        return (f"Graph({self.name!r}, method={self.method!r}, nodes={len(self.nodes)}, "
+                f"edges={len(self.edges)}, groups={len(self.groups) - 1}, params={self.total_params:,})")
