@@ -1,0 +1,421 @@
+"""Record what chosen layers compute while the user runs their own forward/backward passes.
+
+:func:`capture` is a context manager. Inside it, every forward pass of the model records the
+outputs of the chosen modules (and, with ``gradients=True``, the gradients flowing back into
+those outputs). It keeps either the full tensors (``keep="tensors"``) or only running
+statistics (``keep="stats"``: count, mean, std, min, max, zero and non-finite counts, and
+optionally per-unit statistics), which costs almost nothing and works over many batches on
+large models. All hooks are removed when the block ends, also when it raises.
+
+Example:
+    >>> import torch
+    >>> from neuralscope.zoo import MLP
+    >>> net = MLP()
+    >>> with capture(net, layers="body.*") as rec, torch.no_grad():
+    ...     _ = net(net.example_input(4))
+    >>> rec.names
+    ['body.0', 'body.1', 'body.2', 'body.3']
+    >>> tuple(rec["body.1"].shape)
+    (4, 128)
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Literal
+
+import numpy as np
+import torch
+from torch import nn
+
+from .adapters.torch import first_tensor, iter_tensors, resolve_layers
+from .errors import NeuralscopeError
+
+
+class LayerNotRunError(NeuralscopeError, LookupError):
+    """A layer chosen for capture that never ran (or never received a gradient)."""
+
+
+@dataclass
+class RunningStats:
+    """Statistics of every value a layer produced, accumulated over calls.
+
+    Global numbers are always kept; per-unit numbers (unit = dimension 1 of the output, the
+    channel of a conv map or the feature of a linear layer) only with ``per_unit=True``.
+    Accumulators stay on the tensor's device until read.
+    """
+
+    per_unit: bool = False
+    calls: int = 0
+    count: int = 0
+    _sum: Any = 0.0
+    _sumsq: Any = 0.0
+    _min: Any = math.inf
+    _max: Any = -math.inf
+    _zeros: Any = 0
+    nonfinite: int = 0
+    shape: tuple | None = None
+    unit_count: int = 0
+    _unit_sum: Any = None
+    _unit_sumsq: Any = None
+    _unit_min: Any = None
+    _unit_max: Any = None
+    _unit_pos: Any = None
+
+    def update(self, t: torch.Tensor) -> None:
+        t = t.detach()
+        if not t.is_floating_point():
+            t = t.float()
+        self.calls += 1
+        self.shape = tuple(t.shape)
+        flat = t.reshape(-1)
+        n = flat.numel()
+        if n == 0:
+            return
+        s = flat.sum(dtype=torch.float64) if flat.dtype != torch.float32 else flat.sum()
+        ss = torch.dot(flat, flat) if flat.dtype == torch.float32 else (flat.double() ** 2).sum()
+        if not bool(torch.isfinite(ss)) or not bool(torch.isfinite(s)):
+            good = torch.isfinite(flat)
+            self.nonfinite += int(n - good.sum())
+            flat = flat[good]
+            s, ss = flat.sum(), torch.dot(flat.float(), flat.float())
+        if flat.numel():
+            lo, hi = torch.aminmax(flat)
+            self._min = torch.minimum(torch.as_tensor(self._min, device=lo.device, dtype=lo.dtype), lo)
+            self._max = torch.maximum(torch.as_tensor(self._max, device=hi.device, dtype=hi.dtype), hi)
+        self.count += flat.numel()
+        self._sum = self._sum + s.double()
+        self._sumsq = self._sumsq + ss.double()
+        self._zeros = self._zeros + (flat.numel() - torch.count_nonzero(flat))
+        if self.per_unit and t.dim() >= 2:
+            dims = [d for d in range(t.dim()) if d != 1]
+            x = torch.nan_to_num(t.float(), nan=0.0)
+            usum, usq = x.sum(dims).double(), (x * x).sum(dims).double()
+            umin, umax = x.amin(dims), x.amax(dims)
+            upos = (x > 0).sum(dims)
+            self.unit_count += t.numel() // t.shape[1]
+            if self._unit_sum is None or self._unit_sum.shape != usum.shape:
+                self._unit_sum, self._unit_sumsq, self._unit_min, self._unit_max, self._unit_pos = (
+                    usum, usq, umin, umax, upos)
+            else:
+                self._unit_sum += usum
+                self._unit_sumsq += usq
+                self._unit_min = torch.minimum(self._unit_min, umin)
+                self._unit_max = torch.maximum(self._unit_max, umax)
+                self._unit_pos += upos
+
+    # -- read-outs (plain Python numbers / numpy arrays) ---------------------------------
+    @property
+    def mean(self) -> float:
+        return float(self._sum) / self.count if self.count else math.nan
+
+    @property
+    def std(self) -> float:
+        if not self.count:
+            return math.nan
+        var = float(self._sumsq) / self.count - self.mean ** 2
+        return math.sqrt(max(var, 0.0))
+
+    @property
+    def min(self) -> float:
+        return float(self._min) if self.count else math.nan
+
+    @property
+    def max(self) -> float:
+        return float(self._max) if self.count else math.nan
+
+    @property
+    def zero_fraction(self) -> float:
+        return float(self._zeros) / self.count if self.count else math.nan
+
+    def unit_stats(self) -> dict[str, np.ndarray]:
+        """Per-unit ``mean``, ``std``, ``min``, ``max`` and ``active`` (fraction > 0)."""
+        if self._unit_sum is None:
+            raise LayerNotRunError("No per-unit statistics were recorded; pass per_unit=True to capture().")
+        n = self.unit_count
+        mean = (self._unit_sum / n).cpu().numpy()
+        var = (self._unit_sumsq / n).cpu().numpy() - mean ** 2
+        return {"mean": mean, "std": np.sqrt(np.maximum(var, 0)), "min": self._unit_min.cpu().numpy(),
+                "max": self._unit_max.cpu().numpy(), "active": (self._unit_pos.double() / n).cpu().numpy()}
+
+    def to_dict(self) -> dict:
+        d = {"calls": self.calls, "count": self.count, "mean": self.mean, "std": self.std,
+             "min": self.min, "max": self.max, "zero_fraction": self.zero_fraction,
+             "nonfinite": self.nonfinite, "shape": list(self.shape or ())}
+        if self._unit_sum is not None:
+            d["units"] = self.unit_stats()
+        return d
+
+
+@dataclass
+class _Slot:
+    name: str
+    module: nn.Module
+    outputs: list = field(default_factory=list)
+    grads: list = field(default_factory=list)
+    stats: RunningStats | None = None
+    grad_stats: RunningStats | None = None
+    calls: int = 0
+    grad_calls: int = 0
+
+
+class Recorder:
+    """What :func:`capture` recorded, by layer name.
+
+    ``rec[name]`` / :meth:`output` is the layer's output (calls concatenated along the
+    batch dimension), :meth:`outputs` the list of calls, :meth:`gradient` the gradient with
+    respect to the output, :meth:`stats` the running statistics. Asking for a layer that
+    never ran raises :class:`LayerNotRunError` saying so.
+    """
+
+    def __init__(self, model: nn.Module, chosen: list[tuple[str, nn.Module]], *, gradients: bool,
+                 keep: str, to_cpu: bool, per_unit: bool, output_index: int | None):
+        self.model = model
+        self.gradients = gradients
+        self.keep = keep
+        self.to_cpu = to_cpu
+        self.output_index = output_index
+        self.forward_calls = 0
+        self._slots: dict[str, _Slot] = {}
+        for name, module in chosen:
+            slot = _Slot(name, module)
+            if keep == "stats":
+                slot.stats = RunningStats(per_unit=per_unit)
+                slot.grad_stats = RunningStats(per_unit=per_unit)
+            self._slots[name] = slot
+        self._handles: list = []
+
+    # -- hook machinery ------------------------------------------------------------------
+    def _pick(self, output: Any) -> torch.Tensor | None:
+        if torch.is_tensor(output):
+            return output
+        if self.output_index is not None:
+            ts = list(iter_tensors(output))
+            return ts[self.output_index] if len(ts) > self.output_index else None
+        try:
+            return first_tensor(output)
+        except TypeError:
+            return None
+
+    def _keep(self, t: torch.Tensor) -> torch.Tensor:
+        t = t.detach()
+        return t.to("cpu", non_blocking=True) if self.to_cpu and t.device.type != "cpu" else t.clone()
+
+    def _forward_hook(self, slot: _Slot):
+        def hook(module, args, output):
+            t = self._pick(output)
+            if t is None:
+                return
+            slot.calls += 1
+            if slot.stats is not None:
+                slot.stats.update(t)
+            else:
+                slot.outputs.append(self._keep(t))
+            if self.gradients and t.requires_grad:
+                t.register_hook(self._grad_hook(slot))
+        return hook
+
+    def _grad_hook(self, slot: _Slot):
+        def hook(grad):
+            slot.grad_calls += 1
+            if slot.grad_stats is not None:
+                slot.grad_stats.update(grad)
+            else:
+                slot.grads.insert(0, self._keep(grad))  # backward visits calls last-first
+        return hook
+
+    def _count_forward(self, module, args, output):
+        self.forward_calls += 1
+
+    def _attach(self) -> None:
+        self._handles.append(self.model.register_forward_hook(self._count_forward))
+        for slot in self._slots.values():
+            self._handles.append(slot.module.register_forward_hook(self._forward_hook(slot)))
+
+    def _detach(self) -> None:
+        for h in self._handles:
+            h.remove()
+        self._handles.clear()
+
+    # -- access -------------------------------------------------------------------------
+    @property
+    def names(self) -> list[str]:
+        """Qualified names of the chosen layers, in model order."""
+        return list(self._slots)
+
+    @property
+    def missing(self) -> list[str]:
+        """Chosen layers that never ran."""
+        return [n for n, s in self._slots.items() if s.calls == 0]
+
+    def _slot(self, name: str) -> _Slot:
+        if isinstance(name, nn.Module):
+            hits = [n for n, s in self._slots.items() if s.module is name]
+            if hits:
+                name = hits[0]
+        if name not in self._slots:
+            from .errors import LayerNotFoundError
+
+            raise LayerNotFoundError(str(name), self.names, what="captured layer")
+        slot = self._slots[name]
+        if slot.calls == 0:
+            ran = [n for n, s in self._slots.items() if s.calls]
+            raise LayerNotRunError(
+                f"Layer {name!r} ({type(slot.module).__name__}) was chosen for capture but never ran "
+                f"during the {self.forward_calls} forward pass(es) of the model"
+                + (f"; layers that ran: {', '.join(ran[:6])}{'...' if len(ran) > 6 else ''}." if ran else "."))
+        return slot
+
+    def calls(self, name: str) -> int:
+        """How many times the layer ran."""
+        return self._slot(name).calls
+
+    def outputs(self, name: str) -> list[torch.Tensor]:
+        """Every recorded output of the layer, one tensor per call."""
+        slot = self._slot(name)
+        self._need_tensors()
+        return list(slot.outputs)
+
+    def output(self, name: str) -> torch.Tensor:
+        """The layer's output; several calls are concatenated along dimension 0."""
+        return self._cat(name, self.outputs(name), "outputs")
+
+    __getitem__ = output
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._slots
+
+    def __iter__(self):
+        return iter(self.names)
+
+    def gradients_of(self, name: str) -> list[torch.Tensor]:
+        """Every recorded gradient with respect to the layer's output, one per call."""
+        slot = self._slot(name)
+        self._need_tensors()
+        self._need_grads(slot)
+        return list(slot.grads)
+
+    def gradient(self, name: str) -> torch.Tensor:
+        """The gradient with respect to the layer's output (calls concatenated on dim 0)."""
+        return self._cat(name, self.gradients_of(name), "gradients")
+
+    def stats(self, name: str) -> RunningStats:
+        """The running statistics of the layer's outputs (``keep="stats"``)."""
+        slot = self._slot(name)
+        if slot.stats is None:
+            raise LayerNotRunError("capture(keep='tensors') keeps tensors, not statistics; "
+                                   "use keep='stats' or compute them from rec[name].")
+        return slot.stats
+
+    def grad_stats(self, name: str) -> RunningStats:
+        """The running statistics of the gradients at the layer's output (``keep="stats"``)."""
+        slot = self._slot(name)
+        self._need_grads(slot)
+        if slot.grad_stats is None:
+            raise LayerNotRunError("capture(keep='tensors') keeps tensors; use keep='stats'.")
+        return slot.grad_stats
+
+    def clear(self) -> None:
+        """Forget what was recorded so far (hooks stay attached)."""
+        for slot in self._slots.values():
+            slot.outputs.clear()
+            slot.grads.clear()
+            slot.calls = slot.grad_calls = 0
+            if slot.stats is not None:
+                slot.stats = RunningStats(per_unit=slot.stats.per_unit)
+                slot.grad_stats = RunningStats(per_unit=slot.stats.per_unit)
+        self.forward_calls = 0
+
+    def to_dict(self) -> dict:
+        """Shapes and call counts per layer, plus statistics when ``keep="stats"``."""
+        out = {}
+        for n, s in self._slots.items():
+            d: dict[str, Any] = {"type": type(s.module).__name__, "calls": s.calls}
+            if s.stats is not None and s.calls:
+                d["stats"] = s.stats.to_dict()
+                if s.grad_calls:
+                    d["grad_stats"] = s.grad_stats.to_dict()
+            elif s.outputs:
+                d["shape"] = list(s.outputs[0].shape)
+            out[n] = d
+        return out
+
+    def _need_tensors(self) -> None:
+        if self.keep != "tensors":
+            raise LayerNotRunError("capture(keep='stats') keeps only statistics; use rec.stats(name) "
+                                   "or capture with keep='tensors'.")
+
+    def _need_grads(self, slot: _Slot) -> None:
+        if not self.gradients:
+            raise LayerNotRunError("Gradients were not captured; pass gradients=True to capture().")
+        if slot.grad_calls == 0:
+            raise LayerNotRunError(
+                f"Layer {slot.name!r} ran but received no gradient: call backward() inside the capture "
+                "block, and make sure its output requires grad (not under torch.no_grad()).")
+
+    @staticmethod
+    def _cat(name: str, ts: list[torch.Tensor], what: str) -> torch.Tensor:
+        if len(ts) == 1:
+            return ts[0]
+        if len({tuple(t.shape[1:]) for t in ts}) > 1 or any(t.dim() == 0 for t in ts):
+            raise ValueError(f"Layer {name!r} ran {len(ts)} times with different shapes; "
+                             f"use rec.{what}({name!r}) for the list of calls.")
+        return torch.cat(ts, 0)
+
+    def __repr__(self) -> str:
+        return f"Recorder({len(self._slots)} layers, keep={self.keep!r}, forward passes={self.forward_calls})"
+
+
+def default_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """Every leaf module (a module without children), the usual meaning of "every layer"."""
+    return [(n, m) for n, m in model.named_modules() if n and not any(True for _ in m.children())]
+
+
+@contextlib.contextmanager
+def capture(model: nn.Module, layers: Any = None, *, gradients: bool = False,
+            keep: Literal["tensors", "stats"] = "tensors", to_cpu: bool = True,
+            per_unit: bool = False, output_index: int | None = None) -> Iterator[Recorder]:
+    """Record the outputs (and optionally gradients) of chosen layers during the block.
+
+    Args:
+        model: the PyTorch module whose layers to watch.
+        layers: qualified name, glob (``"layer2.*"``), module type (``nn.Conv2d``), module
+            object, or a list of those; ``None`` means every leaf module.
+        gradients: also record the gradient with respect to each output (run ``backward``
+            inside the block).
+        keep: ``"tensors"`` keeps detached copies of every output; ``"stats"`` keeps only
+            running statistics (:class:`RunningStats`) — cheap, for many batches.
+        to_cpu: move kept tensors to the CPU (``keep="tensors"`` only).
+        per_unit: with ``keep="stats"``, also keep per-unit (dimension 1) statistics.
+        output_index: which tensor to take from layers that return tuples (LSTM: 0 is the
+            output sequence); by default the first tensor.
+
+    The model itself is not modified: only forward hooks (and tensor hooks on outputs) are
+    added, and they are removed on exit even when the block raises.
+
+    Example:
+        >>> import torch
+        >>> net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU())
+        >>> with capture(net, keep="stats") as rec, torch.no_grad():
+        ...     _ = net(torch.randn(10, 3))
+        >>> rec.stats("1").min >= 0
+        True
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"capture() needs a torch.nn.Module, got {type(model).__name__}.")
+    if keep not in ("tensors", "stats"):
+        raise ValueError(f"keep must be 'tensors' or 'stats', not {keep!r}.")
+    chosen = default_layers(model) if layers is None else resolve_layers(model, layers)
+    if not chosen:
+        chosen = [("", model)] if layers is None else chosen
+    rec = Recorder(model, chosen, gradients=gradients, keep=keep, to_cpu=to_cpu, per_unit=per_unit,
+                   output_index=output_index)
+    rec._attach()
+    try:
+        yield rec
+    finally:
+        rec._detach()
+
+
+__all__ = ["capture", "Recorder", "RunningStats", "LayerNotRunError", "default_layers"]
