@@ -86,7 +86,7 @@ def preserve_model_state(model: nn.Module) -> Iterator[ModelState]:
     Example:
         >>> m = torch.nn.Linear(2, 1)
         >>> with preserve_model_state(m):
-        ...     m.eval(); _ = m.register_forward_hook(lambda *a: None)
+        ...     _ = m.eval(); _ = m.register_forward_hook(lambda *a: None)
         >>> m.training, len(m._forward_hooks)
         (True, 0)
     """

@@ -192,9 +192,9 @@ class Graph(Result):
 
     Example:
         >>> g = Graph("tiny", method="manual")
-        >>> g.add_node(Node("x", "input", "x", "input", outputs=[TensorMeta((1, 4), "float32")]))
-        >>> g.add_node(Node("fc", "module", "Linear", "Linear", module="fc", params=20, trainable_params=20))
-        >>> g.add_edge("x", "fc", TensorMeta((1, 4), "float32"))
+        >>> _ = g.add_node(Node("x", "input", "x", "input", outputs=[TensorMeta((1, 4), "float32")]))
+        >>> _ = g.add_node(Node("fc", "module", "Linear", "Linear", module="fc", params=20, trainable_params=20))
+        >>> _ = g.add_edge("x", "fc", TensorMeta((1, 4), "float32"))
         >>> g.total_params, len(g.view().nodes)
         (20, 2)
     """
