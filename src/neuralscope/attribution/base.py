@@ -1,0 +1,291 @@
+"""What every attribution method shares, written once: input checks, target handling,
+the model guard, internal batch sizes from a memory budget, and the method base class.
+
+A method subclass implements ``_attribute(x, target)`` returning the attribution tensor
+(and optionally metrics/extras); :class:`Method.attribute` does the rest.
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Callable, ClassVar, Iterator, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..adapters.torch import first_tensor, forward_with_context, model_device, model_dtype, preserve_model_state
+from ..errors import InputShapeError, TargetError, check_finite
+
+TargetSpec = Any  # None | int | Sequence[int] | Tensor | Callable[[output], Tensor]
+
+#: default memory budget (bytes) for the activations of one internal batch on the CPU
+DEFAULT_CPU_BUDGET = 2 * 1024 ** 3
+
+
+@contextlib.contextmanager
+def guard(model: nn.Module) -> Iterator[None]:
+    """Run a block with the model's parameters frozen (no backward into weights) and put
+    everything back afterwards, also on error: modes, ``requires_grad``, ``.grad``,
+    buffers and hooks."""
+    with preserve_model_state(model):
+        for p in model.parameters():
+            p.requires_grad_(False)
+        yield
+
+
+def prepare_inputs(model: nn.Module, inputs: Any, what: str = "inputs") -> torch.Tensor:
+    """Check and move a floating batch ``(B, ...)`` to the model's device and dtype."""
+    if not torch.is_tensor(inputs):
+        if isinstance(inputs, np.ndarray):
+            inputs = torch.from_numpy(inputs)
+        else:
+            raise InputShapeError(
+                f"The {what} must be a tensor of shape (batch, ...), not {type(inputs).__name__}; "
+                "for token ids use neuralscope.attribution.text.explain_text.")
+    if inputs.dim() < 2:
+        raise InputShapeError(
+            f"The {what} must have a batch dimension first, got shape {tuple(inputs.shape)}; "
+            "use x.unsqueeze(0) for a single example.")
+    if not inputs.is_floating_point():
+        raise InputShapeError(
+            f"The {what} must be floating point to be attributed, got {inputs.dtype}; "
+            "for token ids use neuralscope.attribution.text.explain_text.")
+    check_finite(inputs, f"The {what}")
+    return inputs.detach().to(device=model_device(model), dtype=model_dtype(model))
+
+
+class Target:
+    """What is explained: one scalar per example taken from the model's output.
+
+    ``None`` = the predicted class (argmax of the first output), an ``int`` = that class for
+    every example, a list/tensor = one class per example, a callable ``fn(output) -> (N,)``
+    = any scalar per row (a regression output, a segmentation region, a token's logit).
+    """
+
+    def __init__(self, spec: TargetSpec, batch: int):
+        self.spec, self.batch = spec, batch
+        self.indices: torch.Tensor | None = None
+        self.fn: Callable | None = None
+        if callable(spec) and not torch.is_tensor(spec):
+            self.fn = spec
+        elif spec is not None:
+            t = torch.as_tensor(spec)
+            if t.dtype.is_floating_point or t.dtype == torch.bool or t.dim() > 1:
+                raise TargetError(f"A target must be a class index, a list of indices or a callable, not {spec!r}.")
+            if t.dim() == 0:
+                t = t.expand(batch)
+            if t.numel() != batch:
+                raise TargetError(f"Got {t.numel()} targets for a batch of {batch} examples; give one per example.")
+            self.indices = t.long().clone()
+
+    def resolve(self, output: Any) -> None:
+        """Fix the class indices from the output of the unperturbed batch (once)."""
+        if self.fn is not None:
+            return
+        out = first_tensor(output)
+        if out.dim() != 2:
+            raise TargetError(
+                f"The model output has shape {tuple(out.shape)}; class-index targets need (batch, classes). "
+                "Pass target=callable(output) -> one scalar per example.")
+        k = out.shape[1]
+        if self.indices is None:
+            self.indices = out.detach().argmax(1).cpu()
+        bad = (self.indices < 0) | (self.indices >= k)
+        if bool(bad.any()):
+            i = int(bad.nonzero()[0])
+            raise TargetError(
+                f"Target {int(self.indices[i])} for example {i} is out of range: the model has {k} outputs (0..{k - 1}).")
+
+    def scores(self, output: Any, rows: torch.Tensor | None = None) -> torch.Tensor:
+        """One scalar per output row; ``rows[i]`` = which example row ``i`` belongs to."""
+        if self.fn is not None:
+            s = self.fn(output)
+            if not torch.is_tensor(s) or s.dim() != 1 or s.shape[0] != first_tensor(output).shape[0]:
+                raise TargetError(
+                    "A target callable must return one scalar per row of the output, shape (N,), got "
+                    f"{tuple(s.shape) if torch.is_tensor(s) else type(s).__name__}.")
+            return s
+        if self.indices is None:
+            self.resolve(output)
+        out = first_tensor(output)
+        idx = self.indices.to(out.device)
+        if rows is not None:
+            idx = idx[rows.to(out.device)]
+        elif out.shape[0] != idx.shape[0]:
+            raise TargetError(f"Output has {out.shape[0]} rows for {idx.shape[0]} targets.")
+        return out.gather(1, idx[:, None])[:, 0]
+
+    def subset(self, examples: torch.Tensor) -> "Target":
+        """The target restricted to some examples (after :meth:`resolve`)."""
+        t = Target(self.fn, int(examples.numel())) if self.fn is not None else Target(None, int(examples.numel()))
+        if self.indices is not None:
+            t.indices = self.indices[examples.cpu()]
+        return t
+
+    def as_list(self) -> list | None:
+        return None if self.indices is None else [int(i) for i in self.indices]
+
+    def describe(self) -> str:
+        if self.fn is not None:
+            return getattr(self.fn, "__name__", "callable")
+        return "predicted class" if self.spec is None else "class index"
+
+
+def example_rows(batch: int, repeats: int, device=None) -> torch.Tensor:
+    """Row -> example index for a batch stacked ``repeats`` times, repeat-major."""
+    return torch.arange(batch, device=device).repeat(repeats)
+
+
+# -- memory budget -------------------------------------------------------------------
+_PER_EXAMPLE_CACHE: dict[tuple, int] = {}
+
+
+def activation_bytes_per_example(model: nn.Module, example: torch.Tensor) -> int:
+    """Bytes of module outputs one example produces in a forward pass (measured once with
+    hooks on a single example, then cached per model and input shape)."""
+    key = (id(model), tuple(example.shape[1:]), example.dtype, str(example.device))
+    if key in _PER_EXAMPLE_CACHE:
+        return _PER_EXAMPLE_CACHE[key]
+    total = [0]
+
+    def hook(module, args, output):
+        for t in _tensors(output):
+            total[0] += t.numel() * t.element_size()
+
+    handles = [m.register_forward_hook(hook) for m in model.modules() if not list(m.children())]
+    try:
+        with torch.no_grad():
+            forward_with_context(model, example[:1])
+    finally:
+        for h in handles:
+            h.remove()
+    per = max(total[0], example[:1].numel() * example.element_size())
+    _PER_EXAMPLE_CACHE[key] = per
+    return per
+
+
+def _tensors(obj):
+    if torch.is_tensor(obj):
+        yield obj
+    elif isinstance(obj, (tuple, list)):
+        for o in obj:
+            yield from _tensors(o)
+
+
+def memory_budget(device: torch.device, budget: int | None = None) -> int:
+    """The bytes one internal batch may use: ``budget`` if given; on CUDA half of the free
+    memory; on the CPU :data:`DEFAULT_CPU_BUDGET`."""
+    if budget is not None:
+        return int(budget)
+    if device.type == "cuda" and torch.cuda.is_available():  # pragma: no cover - no GPU in CI
+        free, _ = torch.cuda.mem_get_info(device)
+        return int(free * 0.5)
+    return DEFAULT_CPU_BUDGET
+
+
+def internal_batch_size(model: nn.Module, example: torch.Tensor, *, backward: bool = True,
+                        budget: int | None = None, cap: int = 1024) -> int:
+    """How many rows one internal batch may hold so that activations (and the saved tensors
+    of a backward pass) stay within the memory budget."""
+    per = activation_bytes_per_example(model, example) * (2 if backward else 1)
+    return int(max(1, min(cap, memory_budget(example.device, budget) // max(per, 1))))
+
+
+def chunks(n: int, size: int) -> Iterator[slice]:
+    for start in range(0, n, size):
+        yield slice(start, min(n, start + size))
+
+
+def output_scores(model: nn.Module, x: torch.Tensor, target: Target, rows: torch.Tensor | None = None,
+                  grad: bool = False):
+    """Forward ``x`` and return ``(output, scores)``."""
+    ctx = torch.enable_grad() if grad else torch.no_grad()
+    with ctx:
+        out = forward_with_context(model, x)
+        if rows is None:
+            target.resolve(out)
+        return out, target.scores(out, rows)
+
+
+def input_gradients(model: nn.Module, x: torch.Tensor, target: Target, rows: torch.Tensor | None = None):
+    """Gradient of the target score w.r.t. the inputs only (parameters are frozen by
+    :func:`guard`); returns ``(grad, output, scores)``."""
+    x = x.detach().requires_grad_(True)
+    with torch.enable_grad():
+        out = forward_with_context(model, x)
+        if rows is None:
+            target.resolve(out)
+        s = target.scores(out, rows)
+        (g,) = torch.autograd.grad(s.sum(), x)
+    return g, out, s.detach()
+
+
+class Method:
+    """Base class of the attribution methods: ``Method(model, **options).attribute(x, target)``.
+
+    Subclasses set ``name``, ``paper``, ``signed`` and implement ``_attribute``.
+    """
+
+    name: ClassVar[str] = "method"
+    paper: ClassVar[str] = ""
+    #: whether attributions carry a sign (drawn with a diverging map centred at zero)
+    signed: ClassVar[bool] = True
+
+    def __init__(self, model: nn.Module, **options):
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"Expected a torch.nn.Module, got {type(model).__name__}.")
+        self.model = model
+        self.options = options
+
+    def attribute(self, inputs: torch.Tensor, target: TargetSpec = None):
+        """Attributions for a batch; returns an :class:`~neuralscope.attribution.result.Attribution`."""
+        from .result import Attribution
+
+        x = prepare_inputs(self.model, inputs)
+        tgt = Target(target, x.shape[0])
+        with guard(self.model):
+            res = self._attribute(x, tgt)
+            attr, metrics, extras = (res if isinstance(res, tuple) else (res, {}, {}))
+            with torch.no_grad():
+                out = first_tensor(forward_with_context(self.model, x)) if "outputs" not in extras else extras.pop("outputs")
+        return Attribution(
+            attributions=_np(attr), inputs=_np(x), method=self.name, targets=tgt.as_list(),
+            outputs=_np(out), options=_jsonable_options(self.options), metrics=metrics,
+            signed=self.signed, extras=extras, paper=self.paper)
+
+    __call__ = attribute
+
+    def _attribute(self, x: torch.Tensor, target: Target):
+        raise NotImplementedError
+
+
+def _np(t):
+    if t is None:
+        return None
+    if torch.is_tensor(t):
+        return t.detach().float().cpu().numpy()
+    return np.asarray(t)
+
+
+def _jsonable_options(options: dict) -> dict:
+    out = {}
+    for k, v in options.items():
+        if torch.is_tensor(v):
+            out[k] = f"tensor{tuple(v.shape)}"
+        elif isinstance(v, nn.Module):
+            out[k] = type(v).__name__
+        elif callable(v):
+            out[k] = getattr(v, "__name__", "callable")
+        elif isinstance(v, (int, float, str, bool, type(None))):
+            out[k] = v
+        elif isinstance(v, (list, tuple)):
+            out[k] = [x if isinstance(x, (int, float, str, bool)) else str(x) for x in v]
+        else:
+            out[k] = str(v)
+    return out
+
+
+__all__: Sequence[str] = [
+    "Method", "Target", "guard", "prepare_inputs", "internal_batch_size", "memory_budget",
+    "input_gradients", "output_scores", "example_rows", "chunks",
+]

@@ -1,0 +1,423 @@
+"""Gradient attribution: saliency, input x gradient, Integrated Gradients, SmoothGrad /
+SmoothGrad-squared / VarGrad, Guided Backpropagation, Deconvnet.
+
+Gradients are taken with ``torch.autograd.grad`` w.r.t. the inputs only, with the model's
+parameters frozen, so no work is spent on weight gradients and no ``.grad`` is touched.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import InputShapeError
+from ..progress import progress
+from .base import Method, Target, chunks, example_rows, input_gradients, internal_batch_size, output_scores
+
+
+class Saliency(Method):
+    """The gradient of the target score w.r.t. the input (Simonyan et al. 2014,
+    "Deep Inside Convolutional Networks", arXiv:1312.6034). Signed by default;
+    ``abs=True`` gives the paper's magnitude map.
+
+    Example:
+        >>> from neuralscope.zoo import DigitsCNN
+        >>> net = DigitsCNN().eval()
+        >>> Saliency(net).attribute(net.example_input(2), target=3).attributions.shape
+        (2, 1, 8, 8)
+    """
+
+    name = "saliency"
+    paper = "Simonyan, Vedaldi, Zisserman 2014, arXiv:1312.6034"
+
+    def __init__(self, model: nn.Module, abs: bool = False):
+        super().__init__(model, abs=abs)
+        self.abs = abs
+
+    def _attribute(self, x, target):
+        g, out, _ = input_gradients(self.model, x, target)
+        return (g.abs() if self.abs else g), {}, {"outputs": out}
+
+
+class InputXGradient(Method):
+    """Input times gradient (Shrikumar et al. 2016, arXiv:1605.01713).
+
+    Example:
+        >>> from neuralscope.zoo import MLP
+        >>> InputXGradient(MLP()).attribute(torch.rand(2, 64)).attributions.shape
+        (2, 64)
+    """
+
+    name = "input_x_gradient"
+    paper = "Shrikumar et al. 2016, arXiv:1605.01713"
+
+    def _attribute(self, x, target):
+        g, out, _ = input_gradients(self.model, x, target)
+        return x * g, {}, {"outputs": out}
+
+
+# -- baselines and quadrature ----------------------------------------------------------
+def make_baseline(x: torch.Tensor, baseline: Any = "zeros", *, sigma: float = 2.0, seed: int = 0) -> torch.Tensor:
+    """The reference input of a path method: ``"zeros"``, ``"blur"`` (Gaussian blur of the
+    input, ``sigma`` in pixels), ``"uniform"`` (uniform noise over the input's range, fixed
+    seed) or a tensor of the input's shape (with or without the batch dimension)."""
+    if torch.is_tensor(baseline) or isinstance(baseline, (float, int)) and not isinstance(baseline, bool):
+        b = torch.as_tensor(baseline, dtype=x.dtype, device=x.device)
+        if b.dim() == 0:
+            return b.expand_as(x).clone()
+        if tuple(b.shape) == tuple(x.shape[1:]):
+            b = b.expand_as(x)
+        if tuple(b.shape) != tuple(x.shape):
+            raise InputShapeError(
+                f"The baseline has shape {tuple(b.shape)} but the inputs have shape {tuple(x.shape)}; "
+                f"give a baseline of shape {tuple(x.shape)} or {tuple(x.shape[1:])}.")
+        return b.clone()
+    if baseline == "zeros" or baseline is None:
+        return torch.zeros_like(x)
+    if baseline == "blur":
+        return gaussian_blur(x, sigma)
+    if baseline == "uniform":
+        g = torch.Generator().manual_seed(seed)
+        lo = x.flatten(1).min(1).values.view(-1, *[1] * (x.dim() - 1))
+        hi = x.flatten(1).max(1).values.view(-1, *[1] * (x.dim() - 1))
+        u = torch.rand(x.shape, generator=g).to(device=x.device, dtype=x.dtype)
+        return lo + u * (hi - lo)
+    raise InputShapeError(f"Unknown baseline {baseline!r}; use 'zeros', 'blur', 'uniform' or a tensor.")
+
+
+def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur over the last two dimensions (reflect padding)."""
+    if x.dim() < 3:
+        return x.mean(dim=tuple(range(1, x.dim())), keepdim=True).expand_as(x).clone()
+    radius = max(1, int(math.ceil(3 * sigma)))
+    t = torch.arange(-radius, radius + 1, dtype=torch.float32, device=x.device)
+    k = torch.exp(-0.5 * (t / sigma) ** 2)
+    k = (k / k.sum()).to(x.dtype)
+    shape = x.shape
+    y = x.reshape(-1, 1, shape[-2], shape[-1])
+    ph, pw = min(radius, shape[-2] - 1), min(radius, shape[-1] - 1)
+    kh = k[radius - ph: radius + ph + 1]
+    kw = k[radius - pw: radius + pw + 1]
+    kh, kw = kh / kh.sum(), kw / kw.sum()
+    y = F.conv2d(F.pad(y, (0, 0, ph, ph), mode="reflect") if ph else y, kh.view(1, 1, -1, 1))
+    y = F.conv2d(F.pad(y, (pw, pw, 0, 0), mode="reflect") if pw else y, kw.view(1, 1, 1, -1))
+    return y.reshape(shape)
+
+
+_RULES = ("gausslegendre", "riemann_trapezoid", "riemann_left", "riemann_right", "riemann_middle")
+
+
+def path_points(steps: int, rule: str = "gausslegendre") -> tuple[torch.Tensor, torch.Tensor]:
+    """Points ``alpha`` in [0, 1] and weights of a quadrature rule for the path integral."""
+    if rule == "riemann":
+        rule = "riemann_trapezoid"
+    if rule == "gausslegendre":
+        nodes, w = np.polynomial.legendre.leggauss(steps)
+        return torch.tensor((nodes + 1) / 2), torch.tensor(w / 2)
+    if rule == "riemann_trapezoid":
+        if steps < 2:
+            raise ValueError("riemann_trapezoid needs at least 2 steps.")
+        a = torch.linspace(0, 1, steps, dtype=torch.float64)
+        w = torch.full((steps,), 1.0 / (steps - 1), dtype=torch.float64)
+        w[0] = w[-1] = 0.5 / (steps - 1)
+        return a, w
+    w = torch.full((steps,), 1.0 / steps, dtype=torch.float64)
+    i = torch.arange(steps, dtype=torch.float64)
+    if rule == "riemann_left":
+        return i / steps, w
+    if rule == "riemann_right":
+        return (i + 1) / steps, w
+    if rule == "riemann_middle":
+        return (i + 0.5) / steps, w
+    raise ValueError(f"Unknown integration rule {rule!r}; use one of {', '.join(_RULES)} (or 'riemann').")
+
+
+class IntegratedGradients(Method):
+    """Integrated Gradients (Sundararajan, Taly, Yan 2017, "Axiomatic Attribution for Deep
+    Networks", arXiv:1703.01365): the path integral of gradients from a baseline to the
+    input, times ``(x - baseline)``.
+
+    Every result reports the completeness error ``|sum(attr) - (f(x) - f(baseline))|``
+    relative to ``|f(x) - f(baseline)|`` per example (``metrics["completeness_error"]``).
+    ``steps="auto"`` (the default) doubles the number of steps (from 16), for the examples
+    that still need it, until their error is below ``tolerance`` (1 %) or ``max_steps`` is
+    reached, and reports the steps used per example (``metrics["steps"]``). An integer
+    uses that many steps for every example.
+
+    Example:
+        >>> from neuralscope.zoo import DigitsCNN
+        >>> net = DigitsCNN().eval()
+        >>> r = IntegratedGradients(net, steps="auto").attribute(net.example_input(2))
+        >>> bool(r.metrics["completeness_error"].max() < 0.01)
+        True
+    """
+
+    name = "integrated_gradients"
+    paper = "Sundararajan, Taly, Yan 2017, arXiv:1703.01365"
+
+    def __init__(self, model: nn.Module, baseline: Any = "zeros", steps: int | str = "auto",
+                 rule: str = "gausslegendre", tolerance: float = 0.01, max_steps: int = 1024,
+                 memory_budget: int | None = None, show_progress: bool | None = None):
+        super().__init__(model, baseline=baseline, steps=steps, rule=rule, tolerance=tolerance)
+        if not (steps == "auto" or isinstance(steps, int) and steps >= 1):
+            raise ValueError(f"steps must be a positive integer or 'auto', not {steps!r}.")
+        path_points(2, rule)  # validate the rule name early
+        self.baseline, self.steps, self.rule = baseline, steps, rule
+        self.tolerance, self.max_steps = tolerance, max_steps
+        self.memory_budget, self.show_progress = memory_budget, show_progress
+
+    def _attribute(self, x, target):
+        b = make_baseline(x, self.baseline)
+        out, fx = output_scores(self.model, x, target)
+        _, fb = output_scores(self.model, b, target, rows=torch.arange(x.shape[0]))
+        delta = (fx - fb).double()
+        if self.steps != "auto":
+            steps = int(self.steps)
+            attr = integrate_gradients(self.model, x, b, target, steps, self.rule, self.memory_budget,
+                                       self.show_progress)
+            err = completeness_error(attr, delta)
+            used = torch.full((x.shape[0],), steps)
+        else:  # double the steps for the examples whose completeness error is still too large
+            steps = 16
+            attr = integrate_gradients(self.model, x, b, target, steps, self.rule, self.memory_budget,
+                                       self.show_progress)
+            err = completeness_error(attr, delta)
+            used = torch.full((x.shape[0],), steps)
+            while steps * 2 <= self.max_steps:
+                todo = (err > self.tolerance).nonzero()[:, 0]
+                if todo.numel() == 0:
+                    break
+                steps *= 2
+                sub = target.subset(todo)
+                attr[todo] = integrate_gradients(self.model, x[todo], b[todo], sub, steps, self.rule,
+                                                 self.memory_budget, self.show_progress)
+                err[todo] = completeness_error(attr[todo], delta[todo])
+                used[todo] = steps
+        metrics = {"completeness_error": err.cpu().numpy(), "steps": used.numpy(),
+                   "output_difference": delta.cpu().numpy()}
+        return attr, metrics, {"outputs": out, "baseline": b.detach().float().cpu().numpy()}
+
+
+def completeness_error(attr: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
+    """Per example ``|sum(attr) - delta| / max(|delta|, 1e-6)``."""
+    total = attr.flatten(1).double().sum(1)
+    return (total - delta).abs() / delta.abs().clamp_min(1e-6)
+
+
+def integrate_gradients(model: nn.Module, x: torch.Tensor, baseline: torch.Tensor, target: Target, steps: int,
+                        rule: str = "gausslegendre", memory_budget: int | None = None,
+                        show_progress: bool | None = None) -> torch.Tensor:
+    """``(x - b) * sum_k w_k grad f(b + a_k (x - b))``, with the steps of all examples
+    stacked into internal batches sized from the memory budget."""
+    alphas, weights = path_points(steps, rule)
+    n = x.shape[0]
+    rows_per_batch = internal_batch_size(model, x, budget=memory_budget)
+    steps_per_batch = max(1, rows_per_batch // n)
+    diff = x - baseline
+    total = torch.zeros_like(x, dtype=torch.float32 if x.dtype != torch.float64 else torch.float64)
+    pieces = list(chunks(steps, steps_per_batch))
+    for sl in progress(pieces, desc="integrated gradients", enabled=show_progress if show_progress else None):
+        a = alphas[sl].to(x.device, x.dtype)
+        k = a.shape[0]
+        pts = (baseline.unsqueeze(0) + a.view(-1, *[1] * x.dim()) * diff.unsqueeze(0)).reshape(k * n, *x.shape[1:])
+        g, _, _ = input_gradients(model, pts, target, rows=example_rows(n, k))
+        w = weights[sl].to(x.device, total.dtype).view(-1, *[1] * x.dim())
+        total += (g.reshape(k, *x.shape).to(total.dtype) * w).sum(0)
+    return (total * diff.to(total.dtype)).to(torch.float32 if x.dtype in (torch.float16, torch.bfloat16) else x.dtype)
+
+
+class SmoothGrad(Method):
+    """Average a gradient method over noisy copies of the input (Smilkov et al. 2017,
+    "SmoothGrad", arXiv:1706.03825); ``kind="smoothgrad_sq"`` averages squares and
+    ``kind="vargrad"`` takes the variance (Adebayo et al. 2018, arXiv:1810.03307).
+
+    ``noise`` is the standard deviation as a fraction of each example's value range (the
+    paper's 10-20 %); ``stdev`` sets it absolutely. ``seed=None`` draws from torch's global
+    generator (as Captum's NoiseTunnel does).
+
+    Example:
+        >>> from neuralscope.zoo import DigitsCNN
+        >>> net = DigitsCNN().eval()
+        >>> SmoothGrad(net, n_samples=8).attribute(net.example_input(2)).attributions.shape
+        (2, 1, 8, 8)
+    """
+
+    name = "smoothgrad"
+    paper = "Smilkov et al. 2017, arXiv:1706.03825; VarGrad: Adebayo et al. 2018, arXiv:1810.03307"
+
+    def __init__(self, model: nn.Module, base: str = "saliency", n_samples: int = 25, noise: float = 0.15,
+                 stdev: float | None = None, kind: str = "smoothgrad", seed: int | None = 0,
+                 memory_budget: int | None = None, **base_options):
+        super().__init__(model, base=base, n_samples=n_samples, noise=noise, stdev=stdev, kind=kind, seed=seed,
+                         **base_options)
+        if kind not in ("smoothgrad", "smoothgrad_sq", "vargrad"):
+            raise ValueError(f"kind must be 'smoothgrad', 'smoothgrad_sq' or 'vargrad', not {kind!r}.")
+        if base not in _NOISY_BASES:
+            raise ValueError(f"SmoothGrad wraps one of {', '.join(_NOISY_BASES)}, not {base!r}.")
+        self.base, self.n_samples, self.noise, self.stdev, self.kind = base, n_samples, noise, stdev, kind
+        self.seed, self.memory_budget, self.base_options = seed, memory_budget, base_options
+        self.name = {"smoothgrad": "smoothgrad", "smoothgrad_sq": "smoothgrad_sq", "vargrad": "vargrad"}[kind]
+
+    def _attribute(self, x, target):
+        n = x.shape[0]
+        out, _ = output_scores(self.model, x, target)
+        if self.stdev is not None:
+            std = torch.full((n,), float(self.stdev), device=x.device, dtype=x.dtype)
+        else:
+            flat = x.flatten(1)
+            std = self.noise * (flat.max(1).values - flat.min(1).values)
+        std = std.view(-1, *[1] * (x.dim() - 1)).repeat_interleave(self.n_samples, 0).expand(
+            n * self.n_samples, *x.shape[1:])
+        gen = None if self.seed is None else torch.Generator(device=x.device).manual_seed(self.seed)
+        noisy = x.repeat_interleave(self.n_samples, 0) + torch.normal(0.0, std.contiguous(), generator=gen)
+        rows = torch.arange(n, device=x.device).repeat_interleave(self.n_samples)
+        fn = _NOISY_BASES[self.base]
+        per = max(1, internal_batch_size(self.model, x, budget=self.memory_budget))
+        parts = []
+        for sl in chunks(noisy.shape[0], per):
+            parts.append(fn(self.model, noisy[sl], target, rows[sl], **self.base_options).float())
+        a = torch.cat(parts).reshape(n, self.n_samples, *x.shape[1:])
+        if self.kind == "smoothgrad":
+            res = a.mean(1)
+        elif self.kind == "smoothgrad_sq":
+            res = (a ** 2).mean(1)
+        else:
+            res = (a ** 2).mean(1) - a.mean(1) ** 2
+        return res, {}, {"outputs": out}
+
+    @property
+    def signed(self):  # type: ignore[override]
+        return self.kind == "smoothgrad"
+
+
+def _saliency_rows(model, x, target, rows, abs: bool = False):
+    g, _, _ = input_gradients(model, x, target, rows)
+    return g.abs() if abs else g
+
+
+def _ixg_rows(model, x, target, rows):
+    g, _, _ = input_gradients(model, x, target, rows)
+    return g * x
+
+
+def _guided_rows(model, x, target, rows):
+    with relu_override(model, "guided"):
+        g, _, _ = input_gradients(model, x, target, rows)
+    return g
+
+
+_NOISY_BASES: dict[str, Callable] = {"saliency": _saliency_rows, "input_x_gradient": _ixg_rows,
+                                     "guided_backprop": _guided_rows}
+
+
+# -- modified backward rules through ReLU modules -----------------------------------
+class _GuidedReLU(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        out = x.clamp_min(0)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        return grad.clamp_min(0) * (out > 0).to(grad.dtype)
+
+
+class _DeconvReLU(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        return x.clamp_min(0)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad.clamp_min(0)
+
+
+class relu_override:
+    """Context manager replacing the backward pass of every ``nn.ReLU`` module: ``"guided"``
+    passes only positive gradients where the input was positive, ``"deconvnet"`` passes
+    positive gradients regardless of the input. Works with ``inplace=True`` ReLUs and
+    ReLU modules used several times in one forward (torchvision's ResNet).
+    Functional ``F.relu`` calls are not seen (same limitation as Captum)."""
+
+    def __init__(self, model: nn.Module, rule: str):
+        self.model, self.fn = model, {"guided": _GuidedReLU, "deconvnet": _DeconvReLU}[rule]
+        self.handles: list = []
+
+    def __enter__(self):
+        relus = [m for m in self.model.modules() if isinstance(m, nn.ReLU)]
+        if not relus:
+            raise InputShapeError(
+                "Guided backpropagation and Deconvnet modify the backward pass of nn.ReLU modules, "
+                "and this model has none.")
+        for m in relus:
+            stash: list = []
+
+            def pre(module, args, stash=stash):
+                stash.append(args[0])
+                if getattr(module, "inplace", False):
+                    return (args[0].clone(),)
+                return None
+
+            def post(module, args, output, stash=stash, fn=self.fn):
+                x = stash.pop()
+                return fn.apply(x)
+
+            self.handles.append(m.register_forward_pre_hook(pre))
+            self.handles.append(m.register_forward_hook(post))
+        return self
+
+    def __exit__(self, *exc):
+        for h in self.handles:
+            h.remove()
+        self.handles = []
+        return False
+
+
+class GuidedBackprop(Method):
+    """Guided Backpropagation (Springenberg et al. 2015, "Striving for Simplicity",
+    arXiv:1412.6806): gradients through ReLUs pass only where both the input and the
+    incoming gradient are positive.
+
+    Example:
+        >>> from neuralscope.zoo import DigitsCNN
+        >>> net = DigitsCNN().eval()
+        >>> GuidedBackprop(net).attribute(net.example_input(1)).attributions.shape
+        (1, 1, 8, 8)
+    """
+
+    name = "guided_backprop"
+    paper = "Springenberg et al. 2015, arXiv:1412.6806"
+    rule = "guided"
+
+    def _attribute(self, x, target):
+        with relu_override(self.model, self.rule):
+            g, out, _ = input_gradients(self.model, x, target)
+        return g, {}, {"outputs": out}
+
+
+class Deconvnet(GuidedBackprop):
+    """Deconvnet (Zeiler and Fergus 2014, arXiv:1311.2901): ReLUs pass positive gradients
+    backwards whatever their forward input was.
+
+    Example:
+        >>> from neuralscope.zoo import DigitsCNN
+        >>> net = DigitsCNN().eval()
+        >>> Deconvnet(net).attribute(net.example_input(1)).attributions.shape
+        (1, 1, 8, 8)
+    """
+
+    name = "deconvnet"
+    paper = "Zeiler and Fergus 2014, arXiv:1311.2901"
+    rule = "deconvnet"
+
+
+__all__: Sequence[str] = [
+    "Saliency", "InputXGradient", "IntegratedGradients", "SmoothGrad", "GuidedBackprop", "Deconvnet",
+    "make_baseline", "path_points", "integrate_gradients", "completeness_error", "gaussian_blur", "relu_override",
+]
