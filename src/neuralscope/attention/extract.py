@@ -147,8 +147,15 @@ def _capture_hf(model, args, kwargs):
             f"{type(model).__name__} returned no attentions with output_attentions=True "
             f"(attention implementation {impl!r}); load it with attn_implementation=\"eager\" "
             "or call attention(..., method=\"sdpa\").")
-    prefix = getattr(model, "base_model_prefix", "model")
-    return [f"{prefix}.layer.{i}" for i in range(len(atts))], [a.float() for a in atts]
+    return _hf_layer_names(model, len(atts)), [a.float() for a in atts]
+
+
+def _hf_layer_names(model: nn.Module, count: int) -> list[str]:
+    """Names of the transformer blocks: the first ModuleList holding ``count`` blocks."""
+    for name, m in model.named_modules():
+        if isinstance(m, nn.ModuleList) and len(m) == count and name:
+            return [f"{name}.{i}" for i in range(count)]
+    return [f"layer {i}" for i in range(count)]
 
 
 def _run(model, args, kwargs):

