@@ -177,7 +177,9 @@ def op_name(target: Any) -> str:
     ``Tensor.__radd__`` -> ``add``, ``aten.conv2d.default`` -> ``conv2d``)."""
     if target in _OP_NAMES:
         return _OP_NAMES[target]
-    if isinstance(target, str):
+    if hasattr(target, "overloadpacket"):  # aten.add.Tensor
+        name = target.overloadpacket.__name__
+    elif isinstance(target, str):
         name = target
     else:
         name = getattr(target, "__name__", None) or str(target)
@@ -375,9 +377,10 @@ def _to_graph(model: nn.Module, gm: torch.fx.GraphModule, values: dict[str, Any]
             path = str(n.target)
             k = calls.get(path, 0)
             calls[path] = k + 1
-            node = module_node(g, n.name, path, modules[path], [], _flat(val), call=k)
-            node.inputs = connect(n, n.name)
-            alias[n.name] = (n.name, val)
+            gid = (path or "model") if k == 0 else f"{path or 'model'}_{k}"
+            node = module_node(g, gid, path, modules[path], [], _flat(val), call=k)
+            node.inputs = connect(n, gid)
+            alias[n.name] = (gid, val)
         elif n.op in ("call_function", "call_method"):
             name = op_name(n.target)
             if val is None:
