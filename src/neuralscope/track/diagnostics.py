@@ -1,0 +1,253 @@
+"""Diagnostics computed from what a run logged: each names the problem in plain language and
+the step where it began.
+
+==================== ========================================================================
+code                 fires when
+==================== ========================================================================
+nonfinite            a logged scalar (the loss, a metric) became NaN or Inf
+nonfinite_gradients  ``watch()`` saw NaN/Inf in a gradient (also weights, activations)
+exploding_gradients  a layer's gradient norm grew to 100x its early median, or above 1e6
+vanishing_gradients  a layer's gradient norm stayed below 1e-7, or below 1e-5 x the median
+                     layer's norm at the same step, for the second half of the watched steps
+dead_units           at least half the units of an activation layer output <= 0 for every
+                     example of the batch on the last watched steps (all of them: an error)
+lr_too_high          the training loss rose to 3x its starting level, or made no progress
+                     while jumping by more than half its level from step to step
+overfitting          the validation loss rose 10% above its minimum while the training loss
+                     kept falling
+step_backwards       a series was logged with a step lower than its previous step
+==================== ========================================================================
+
+The thresholds are module constants so they can be tuned; the tests check that each fires on
+a constructed failure and that none fires on a healthy digits training run.
+"""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from .results import Diagnostic, Diagnostics
+
+__all__ = ["diagnose"]
+
+EXPLODE_FACTOR = 100.0
+EXPLODE_ABSOLUTE = 1e6
+VANISH_ABSOLUTE = 1e-7
+VANISH_RELATIVE = 1e-5
+DEAD_FRACTION = 0.5
+LR_RISE = 3.0
+LR_JUMP = 0.5
+OVERFIT_RISE = 0.10
+
+_WATCH_FAMILIES = ("gradients", "weights", "activations", "updates")
+_EVAL = re.compile(r"(^|[/_.\- ])(val|valid|validation|eval|test|dev)([/_.\- ]|$)", re.I)
+
+
+def _is_train_loss(name: str) -> bool:
+    return "loss" in name.lower() and not _EVAL.search(name) and not name.startswith(_WATCH_FAMILIES)
+
+
+def _is_val_loss(name: str) -> bool:
+    return "loss" in name.lower() and bool(_EVAL.search(name))
+
+
+def _first_run_start(mask: np.ndarray) -> int | None:
+    """Index where the final run of True values in ``mask`` starts (None if it ends False)."""
+    if not len(mask) or not mask[-1]:
+        return None
+    false = np.flatnonzero(~mask)
+    return int(false[-1]) + 1 if len(false) else 0
+
+
+def diagnose(reader) -> Diagnostics:
+    """Every diagnostic of the run read by ``reader`` (a :class:`RunReader`)."""
+    names = reader.names()
+    scalars = names.get("scalar", [])
+    out: list[Diagnostic] = []
+    out += _from_notes(reader.notes())
+    out += _gradient_norms(reader, scalars)
+    out += _dead_units(reader, scalars)
+    out += _learning_rate(reader, scalars)
+    out += _overfitting(reader, scalars)
+    return Diagnostics(out, run=reader.dir.name)
+
+
+def _from_notes(notes: list[dict]) -> list[Diagnostic]:
+    out, grouped = [], {}
+    for n in notes:
+        series = n["series"] or ""
+        family = series.split("/", 1)[0]
+        if n["code"] == "nonfinite" and family in _WATCH_FAMILIES:
+            grouped.setdefault(family, []).append(n)
+        elif n["code"] == "nonfinite":
+            out.append(Diagnostic("nonfinite", "error", n["step"],
+                                  f"{series!r} became NaN or Inf at step {n['step']}; training has "
+                                  "diverged or a value was invalid from there on.", series=series))
+        elif n["code"] == "step_backwards":
+            out.append(Diagnostic("step_backwards", "warning", n["step"], n["message"], series=series))
+    for family, items in grouped.items():
+        first = min(items, key=lambda n: (n["step"] if n["step"] is not None else 0))
+        where = sorted({(n["series"] or "").split("/")[-1] for n in items})
+        code = "nonfinite_gradients" if family == "gradients" else f"nonfinite_{family}"
+        out.append(Diagnostic(
+            code, "error", first["step"],
+            f"NaN/Inf {family} from step {first['step']} in {len(where)} tensor(s), first in "
+            f"{where[0]!r}{' and ' + str(len(where) - 1) + ' more' if len(where) > 1 else ''}.",
+            series=first["series"], layer=where[0], details={"tensors": where}))
+    return out
+
+
+def _gradient_layers(scalars: list[str]) -> dict[str, str]:
+    """layer name -> its gradient-norm series (layers with several parameters aggregated)."""
+    prefix = "gradients/norm/"
+    grads = [s[len(prefix):] for s in scalars if s.startswith(prefix)]
+    gs = set(grads)
+    layers = {g for g in grads if any(o.startswith(g + ".") for o in gs)}
+    # parameters that sit directly on the root keep their own series
+    params_of_layers = {o for o in gs for layer in layers if o.startswith(layer + ".")}
+    chosen = layers | {g for g in gs if g not in params_of_layers and "." not in g}
+    return {layer: prefix + layer for layer in sorted(chosen)}
+
+
+def _gradient_norms(reader, scalars) -> list[Diagnostic]:
+    series = {layer: reader.scalars(name) for layer, name in _gradient_layers(scalars).items()}
+    series = {k: s for k, s in series.items() if len(s) >= 2}
+    if not series:
+        return []
+    out = []
+    # median layer norm per step, for the relative vanishing test
+    all_steps = np.unique(np.concatenate([s.steps for s in series.values()]))
+    table = np.full((len(series), len(all_steps)), np.nan)
+    for i, s in enumerate(series.values()):
+        table[i, np.searchsorted(all_steps, s.steps)] = s.values
+    with np.errstate(all="ignore"):
+        median = np.nanmedian(np.where(np.isfinite(table), table, np.nan), axis=0)
+    for i, (layer, s) in enumerate(series.items()):
+        v, steps = s.values, s.steps
+        finite = np.isfinite(v)
+        if not finite.any():
+            continue
+        head = v[:max(2, len(v) // 4)]
+        head = head[np.isfinite(head)]
+        base = float(np.median(head)) if len(head) else np.nan
+        boom = finite & ((v >= EXPLODE_ABSOLUTE) | ((base > 0) & (v >= EXPLODE_FACTOR * base)))
+        if boom.any():
+            j = int(np.argmax(boom))
+            out.append(Diagnostic(
+                "exploding_gradients", "error", int(steps[j]),
+                f"Gradients of layer {layer!r} are exploding: their norm reached {v[j]:.3g} at step "
+                f"{int(steps[j])}, {v[j] / base if base > 0 else float('inf'):.0f}x its early level "
+                f"({base:.3g}); lower the learning rate or clip gradients.", series=s.name, layer=layer))
+            continue
+        row = table[i, np.searchsorted(all_steps, steps)]
+        rel = median[np.searchsorted(all_steps, steps)]
+        tiny = finite & ((row < VANISH_ABSOLUTE) | ((rel > 0) & (row < VANISH_RELATIVE * rel)))
+        start = _first_run_start(tiny)
+        if start is not None and len(v) - start >= max(1, len(v) // 2):
+            out.append(Diagnostic(
+                "vanishing_gradients", "warning", int(steps[start]),
+                f"Gradients of layer {layer!r} vanish: their norm is {v[-1]:.2g} (median layer: "
+                f"{median[-1]:.2g}) since step {int(steps[start])}; the layer has stopped learning.",
+                series=s.name, layer=layer))
+    return out
+
+
+def _dead_units(reader, scalars) -> list[Diagnostic]:
+    out = []
+    for name in scalars:
+        if not name.startswith("activations/dead/"):
+            continue
+        s = reader.scalars(name)
+        if not len(s):
+            continue
+        dead = s.values >= DEAD_FRACTION
+        start = _first_run_start(dead)
+        if start is None:
+            continue
+        layer = name[len("activations/dead/"):]
+        frac = float(s.values[-1])
+        all_dead = frac >= 1.0
+        out.append(Diagnostic(
+            "dead_units", "error" if all_dead else "warning", int(s.steps[start]),
+            f"Layer {layer!r} is {'dead' if all_dead else 'mostly dead'}: {frac:.0%} of its units output "
+            f"zero (or less) for every example since step {int(s.steps[start])}, so no gradient flows "
+            "through them; check the bias initialisation and the learning rate.",
+            series=name, layer=layer, details={"fraction": frac}))
+    return out
+
+
+def _learning_rate(reader, scalars) -> list[Diagnostic]:
+    out = []
+    for name in scalars:
+        if not _is_train_loss(name):
+            continue
+        s = reader.scalars(name)
+        v, steps = s.values, s.steps
+        finite = np.isfinite(v)
+        if finite.sum() < 10:
+            continue
+        fv, fs = v[finite], steps[finite]
+        n = len(fv)
+        start = float(np.median(fv[:max(3, n // 10)]))
+        level = abs(start) if start != 0 else 1.0
+        later = np.arange(n) >= max(3, n // 10)
+        rise = later & (fv > start + (LR_RISE - 1) * level)
+        if rise.any():
+            j = int(np.argmax(rise))
+            out.append(Diagnostic(
+                "lr_too_high", "error", int(fs[j]),
+                f"The loss {name!r} rose to {fv[j]:.3g} at step {int(fs[j])}, {fv[j] / level:.1f}x its starting "
+                f"level {start:.3g}: training is diverging; the learning rate is probably too high.",
+                series=name))
+            continue
+        tail = fv[-max(3, n // 4):]
+        end = float(np.median(tail))
+        jumps = np.abs(np.diff(tail))
+        jump = float(np.median(jumps)) / max(abs(end), 1e-12) if len(jumps) else 0.0
+        if end >= 0.95 * start and jump > LR_JUMP:
+            j = n - len(tail)
+            out.append(Diagnostic(
+                "lr_too_high", "warning", int(fs[j]),
+                f"The loss {name!r} oscillates without progress (median {end:.3g} vs {start:.3g} at the start, "
+                f"jumping by {jump:.0%} of its level between steps); the learning rate may be too high.",
+                series=name))
+    return out
+
+
+def _overfitting(reader, scalars) -> list[Diagnostic]:
+    out = []
+    train_names = [n for n in scalars if _is_train_loss(n)]
+    for vname in scalars:
+        if not _is_val_loss(vname) or not train_names:
+            continue
+        val = reader.scalars(vname)
+        ok = np.isfinite(val.values)
+        vv, vs = val.values[ok], val.steps[ok]
+        if len(vv) < 4:
+            continue
+        m = int(np.argmin(vv))
+        after = vv[m + 1:]
+        if len(after) < 2 or np.median(after[-2:]) < vv[m] * (1 + OVERFIT_RISE):
+            continue
+        tname = min(train_names, key=lambda t: _name_distance(t, vname))
+        tr = reader.scalars(tname)
+        tok = np.isfinite(tr.values)
+        tv, ts = tr.values[tok], tr.steps[tok]
+        at_min = tv[(ts >= vs[m] - 0)][: max(1, len(tv) // 20)]
+        at_end = tv[ts >= vs[-1]][:1] if (ts >= vs[-1]).any() else tv[-max(1, len(tv) // 20):]
+        if not len(at_min) or not len(at_end) or np.median(at_end) >= np.median(at_min):
+            continue
+        out.append(Diagnostic(
+            "overfitting", "warning", int(vs[m]),
+            f"Over-fitting since step {int(vs[m])}: the validation loss {vname!r} rose from {vv[m]:.3g} to "
+            f"{vv[-1]:.3g} while the training loss {tname!r} kept falling ({np.median(at_min):.3g} -> "
+            f"{np.median(at_end):.3g}); stop earlier, regularise or add data.",
+            series=vname))
+    return out
+
+
+def _name_distance(a: str, b: str) -> int:
+    import difflib
+
+    return -int(100 * difflib.SequenceMatcher(None, a, b).ratio())

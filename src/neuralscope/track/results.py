@@ -1,0 +1,231 @@
+"""Result objects for what a run recorded: a scalar series, a histogram series over steps,
+and the diagnostics table. They hold read data (numpy arrays) and draw it."""
+from __future__ import annotations
+
+import html
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from ..result import Result, new_axes, standalone_page
+
+__all__ = ["ScalarSeries", "HistogramSeries", "Diagnostic", "Diagnostics"]
+
+
+class ScalarSeries(Result):
+    """One scalar series of a run (``steps``, ``values``, ``walls``); possibly downsampled
+    at read time (``downsampled`` names the method, ``total`` is the number logged).
+
+    Example:
+        >>> s = ScalarSeries("loss", np.arange(3), np.array([3.0, 2.0, 1.5]))
+        >>> s.to_dict()["values"].tolist()
+        [3.0, 2.0, 1.5]
+    """
+
+    kind = "scalar_series"
+
+    def __init__(self, name: str, steps, values, walls=None, *, total: int | None = None,
+                 downsampled: str | None = None, run: str | None = None):
+        self.name = name
+        self.steps = np.asarray(steps, dtype=np.int64)
+        self.values = np.asarray(values, dtype=np.float64)
+        self.walls = np.zeros(len(self.steps)) if walls is None else np.asarray(walls, dtype=np.float64)
+        self.total = len(self.steps) if total is None else int(total)
+        self.downsampled = downsampled
+        self.run = run
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "name": self.name, "run": self.run, "steps": self.steps,
+                "values": self.values, "walls": self.walls, "total": self.total,
+                "downsampled": self.downsampled}
+
+    def smoothed(self, weight: float) -> np.ndarray:
+        """TensorBoard-style debiased exponential moving average (NaN points skipped)."""
+        out = np.empty_like(self.values)
+        last, num = 0.0, 0
+        for i, v in enumerate(self.values):
+            if not np.isfinite(v):
+                out[i] = v
+                continue
+            last = last * weight + (1 - weight) * v
+            num += 1
+            out[i] = last / (1 - weight ** num)
+        return out
+
+    def plot(self, ax=None, smoothing: float = 0.0, label: str | None = None, color=None, logy=None):
+        """Line chart of value over step; with ``smoothing`` (0..1) the raw series is drawn
+        faint under its moving average. NaN/Inf points are marked on the top edge in red."""
+        ax = ax or new_axes((7, 3.6))
+        label = label or (f"{self.run}: {self.name}" if self.run else self.name)
+        finite = np.isfinite(self.values)
+        if smoothing > 0:
+            line, = ax.plot(self.steps, self.values, alpha=0.25, lw=1, color=color)
+            ax.plot(self.steps, self.smoothed(smoothing), lw=1.6, color=line.get_color(), label=label)
+        else:
+            ax.plot(self.steps, self.values, lw=1.4, color=color, label=label)
+        if (~finite).any():
+            ax.plot(self.steps[~finite], np.full((~finite).sum(), 1.0), "x", color="#d62728",
+                    transform=ax.get_xaxis_transform(), clip_on=False, label="NaN/Inf")
+        if logy is None:
+            v = self.values[finite]
+            logy = len(v) > 1 and v.min() > 0 and v.max() / v.min() > 100
+        if logy:
+            ax.set_yscale("log")
+        ax.set_xlabel("step")
+        ax.set_ylabel(self.name)
+        ax.grid(alpha=0.3)
+        note = f" ({len(self)} of {self.total} points, {self.downsampled})" if self.downsampled else ""
+        ax.set_title(f"{self.name}{note}", fontsize=10)
+        return ax
+
+
+class HistogramSeries(Result):
+    """Histograms of one quantity over training steps (a weight or gradient distribution).
+
+    ``rows`` are dicts with ``step``, ``edges`` (n+1), ``counts`` (n) and the summary
+    ``num``, ``min``, ``max``, ``sum``, ``sum_sq``.
+    """
+
+    kind = "histogram_series"
+
+    def __init__(self, name: str, rows: list[dict], run: str | None = None):
+        self.name = name
+        self.rows = rows
+        self.run = run
+        self.steps = np.array([r["step"] for r in rows], dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "name": self.name, "run": self.run,
+                "steps": self.steps,
+                "histograms": [{k: r[k] for k in ("step", "edges", "counts", "num", "min", "max", "sum", "sum_sq")}
+                               for r in self.rows]}
+
+    def regrid(self, bins: int = 80) -> tuple[np.ndarray, np.ndarray]:
+        """All steps re-binned onto one common grid: ``(edges (bins+1), counts (steps, bins))``
+        by linear interpolation of each step's cumulative counts (totals are kept)."""
+        lo = min(float(r["edges"][0]) for r in self.rows)
+        hi = max(float(r["edges"][-1]) for r in self.rows)
+        if not hi > lo:
+            hi = lo + 1.0
+        grid = np.linspace(lo, hi, bins + 1)
+        out = np.zeros((len(self.rows), bins))
+        for i, r in enumerate(self.rows):
+            cdf = np.concatenate([[0.0], np.cumsum(r["counts"])])
+            out[i] = np.diff(np.interp(grid, r["edges"], cdf))
+        return grid, out
+
+    def plot(self, ax=None, bins: int = 80, cmap: str = "magma_r"):
+        """Heat map: step on x, value on y, colour = fraction of values in the bin at that
+        step (log scale), so a distribution widening or collapsing over training shows."""
+        import matplotlib.colors as mcolors
+
+        ax = ax or new_axes((7, 3.6))
+        if not self.rows:
+            ax.text(0.5, 0.5, "no histograms logged", ha="center", va="center", transform=ax.transAxes)
+            return ax
+        grid, counts = self.regrid(bins)
+        frac = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1e-12)
+        steps = self.steps.astype(float)
+        if len(steps) > 1:
+            mids = (steps[1:] + steps[:-1]) / 2
+            xedges = np.concatenate([[steps[0] - (mids[0] - steps[0])], mids, [steps[-1] + (steps[-1] - mids[-1])]])
+        else:
+            xedges = np.array([steps[0] - 0.5, steps[0] + 0.5])
+        positive = frac[frac > 0]
+        vmin = max(positive.min(), 1e-4) if positive.size else 1e-4
+        masked = np.ma.masked_less_equal(frac.T, 0)
+        mesh = ax.pcolormesh(xedges, grid, masked, cmap=cmap, shading="flat",
+                             norm=mcolors.LogNorm(vmin=vmin, vmax=max(vmin * 10, frac.max())))
+        ax.figure.colorbar(mesh, ax=ax, label="fraction of values", pad=0.02)
+        ax.set_xlabel("step")
+        ax.set_ylabel("value")
+        ax.set_title(f"{self.name}: distribution over steps", fontsize=10)
+        return ax
+
+
+@dataclass
+class Diagnostic:
+    """One problem found in a run: what (``code``), where (``series``/``layer``), since
+    when (``step``), how bad (``severity``) and a plain-language ``message``."""
+
+    code: str
+    severity: str
+    step: int | None
+    message: str
+    series: str | None = None
+    layer: str | None = None
+    details: dict = field(default_factory=dict)
+
+
+class Diagnostics(Result):
+    """The diagnostics of a run, most severe first.
+
+    Example:
+        >>> Diagnostics([]).to_dict()["items"]
+        []
+    """
+
+    kind = "diagnostics"
+    _ORDER = {"error": 0, "warning": 1, "info": 2}
+
+    def __init__(self, items: list[Diagnostic], run: str | None = None):
+        self.items = sorted(items, key=lambda d: (self._ORDER.get(d.severity, 3),
+                                                   d.step if d.step is not None else 0))
+        self.run = run
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __iter__(self):
+        return iter(self.items)
+
+    def codes(self) -> set[str]:
+        return {d.code for d in self.items}
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "run": self.run, "items": [asdict(d) for d in self.items]}
+
+    def _rows(self):
+        return [(d.severity, d.code, "" if d.step is None else str(d.step), d.message) for d in self.items]
+
+    def plot(self, ax=None):
+        """The table as a figure (for reports); the HTML table reads better."""
+        import textwrap
+
+        rows = [(s, c, st, textwrap.fill(m, 80)) for s, c, st, m in self._rows()] or [("", "", "", "no problems found")]
+        height = 0.6 + sum(0.22 * (r[3].count("\n") + 1) for r in rows)
+        ax = ax or new_axes((11, height))
+        ax.axis("off")
+        table = ax.table(cellText=rows, colLabels=["severity", "diagnostic", "since step", "message"],
+                         loc="upper left", cellLoc="left", colWidths=[0.08, 0.14, 0.08, 0.70])
+        table.auto_set_font_size(False)
+        table.set_fontsize(8)
+        for (r, c), cell in table.get_celld().items():
+            lines = cell.get_text().get_text().count("\n") + 1
+            cell.set_height(0.9 / max(len(rows) + 1, 1) * (lines if r else 1) / max(1, 1))
+            if r > 0 and c == 0:
+                cell.get_text().set_color({"error": "#b42318", "warning": "#b54708"}.get(rows[r - 1][0], "#1f2328"))
+        return ax
+
+    def html_table(self) -> str:
+        if not self.items:
+            return "<p>No problems found.</p>"
+        color = {"error": "#b42318", "warning": "#b54708"}
+        body = "".join(
+            f'<tr><td style="color:{color.get(s, "#1f2328")}">{html.escape(s)}</td><td><code>{html.escape(c)}</code></td>'
+            f"<td>{html.escape(st)}</td><td style='text-align:left'>{html.escape(m)}</td></tr>"
+            for s, c, st, m in self._rows())
+        return ("<table><tr><th>severity</th><th>diagnostic</th><th>since step</th><th>message</th></tr>"
+                f"{body}</table>")
+
+    def to_html(self) -> str:
+        return standalone_page(f"Diagnostics{': ' + self.run if self.run else ''}", self.html_table())
+
+    def _repr_html_(self) -> str:
+        return self.html_table()

@@ -1,0 +1,435 @@
+"""The Run API: log scalars, histograms, images, text and result objects during training.
+
+``run.log`` validates and enqueues (microseconds); a background thread writes to the run's
+SQLite store (:mod:`neuralscope.track.store`). What happens to bad input:
+
+* a value that is not a number (a string, a list, a tensor with several elements) is
+  **refused** with :class:`LogValueError` naming the key and what to use instead;
+* NaN or Inf is **stored** as logged and **flagged** (a note in the run and a diagnostic);
+* a step lower than the previous step of the same series is **stored** in logging order and
+  **flagged** (a note names the series and the steps);
+* a name that is empty, longer than 200 characters or holds control characters is
+  **refused** with :class:`LogNameError` (``/`` groups names, any other printable
+  character is fine);
+* a directory that cannot be created or written is refused when the run is opened, with
+  :class:`~neuralscope.track.store.RunStorageError`, before training starts;
+* a second process opening the run for writing gets
+  :class:`~neuralscope.errors.RunLockedError`.
+"""
+from __future__ import annotations
+
+import atexit
+import io
+import os
+import socket
+import time
+import weakref
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+
+from ..errors import NeuralscopeError
+from ..result import jsonable
+from .store import RunLock, RunReader, RunStorageError, StoreWriter
+
+__all__ = ["Run", "LogValueError", "LogNameError"]
+
+_MAX_NAME = 200
+
+
+class LogValueError(NeuralscopeError, TypeError):
+    """A logged value that is not a number (or an image, histogram... of the wrong form)."""
+
+
+class LogNameError(NeuralscopeError, ValueError):
+    """A series name that cannot be stored (empty, too long, control characters)."""
+
+
+_OPEN_RUNS: "weakref.WeakSet[Run]" = weakref.WeakSet()
+
+
+@atexit.register
+def _close_open_runs() -> None:  # a script that ends without run.close() still finishes
+    for run in list(_OPEN_RUNS):
+        try:
+            run.close()
+        except Exception:  # noqa: BLE001 - interpreter shutdown
+            pass
+
+
+def _check_name(name: Any) -> str:
+    if not isinstance(name, str):
+        raise LogNameError(f"A series name must be a string, not {type(name).__name__} ({name!r}).")
+    if not name or not name.strip():
+        raise LogNameError("A series name must not be empty.")
+    if len(name) > _MAX_NAME:
+        raise LogNameError(f"The series name {name[:40]!r}... is {len(name)} characters long; "
+                           f"the limit is {_MAX_NAME}.")
+    if not name.isprintable():
+        raise LogNameError(f"The series name {name!r} contains control characters (newline, tab, "
+                           "NUL...); use printable characters and '/' to group names.")
+    return name
+
+
+def _to_float(name: str, v: Any) -> float:
+    if isinstance(v, (bool, np.bool_)):
+        return float(v)
+    if isinstance(v, (int, float, np.integer, np.floating)):
+        return float(v)
+    if hasattr(v, "numel") and hasattr(v, "item"):  # torch tensor
+        if v.numel() != 1 or v.is_complex():
+            _bad(name, v, f"a tensor with {v.numel()} elements" if v.numel() != 1 else "a complex tensor")
+        return float(v.detach().reshape(()).item())
+    if isinstance(v, np.ndarray) and v.size == 1 and v.dtype.kind in "biuf":
+        return float(v.reshape(()))
+    _bad(name, v)
+    raise AssertionError  # unreachable
+
+
+def _bad(name: str, v: Any, what: str | None = None):
+    what = what or f"a {type(v).__name__} ({v!r:.40})"
+    raise LogValueError(
+        f"run.log: the value of {name!r} is {what}, not a number; log numbers (int, float, "
+        "one-element tensor), or use run.log_histogram / run.log_text / run.log_image.")
+
+
+def _world_rank() -> int:
+    try:
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized():
+            return dist.get_rank()
+    except Exception:  # noqa: BLE001
+        pass
+    return int(os.environ.get("RANK", "0") or 0)
+
+
+class Run:
+    """A training run stored in a directory; log metrics and artefacts step by step.
+
+    ``config`` (hyperparameters) is stored with the run and shown when runs are compared.
+    Opening an existing run directory appends to it. Only one process may write a run at a
+    time; under ``torch.distributed`` only rank 0 writes unless ``per_rank=True``, which
+    gives every rank its own run ``<path>/rank<N>``.
+
+    Example:
+        >>> import tempfile
+        >>> with Run(tempfile.mkdtemp(), config={"lr": 0.01}) as run:
+        ...     for step in range(3):
+        ...         run.log({"loss": 1.0 / (step + 1), "acc": 0.5}, step=step)
+        ...     run.log_text("notes", "baseline")
+        >>> run.read().scalars("loss").steps.tolist()
+        [0, 1, 2]
+    """
+
+    def __init__(self, path: str | Path, config: Mapping[str, Any] | None = None, *,
+                 name: str | None = None, tags: Iterable[str] = (), flush_interval: float = 0.5,
+                 per_rank: bool = False, rank: int | None = None, lock_timeout: float = 1.0):
+        self.rank = _world_rank() if rank is None else int(rank)
+        root = Path(path)
+        self.path = root / f"rank{self.rank}" if per_rank else root
+        self.enabled = per_rank or self.rank == 0
+        self.step = -1  # last step used by log(); log(step=None) uses step + 1
+        self._names: set[str] = set()
+        self._watchers: list = []
+        self._writer: StoreWriter | None = None
+        self._lock: RunLock | None = None
+        self.closed = False
+        if not self.enabled:  # a non-zero rank: every method is a no-op
+            self.config = dict(config or {})
+            return
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            probe = self.path / ".write-test"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise RunStorageError(
+                f"Cannot write the run directory {str(self.path)!r}: {exc.strerror or exc}; "
+                "choose a directory you can write.") from exc
+        self._lock = RunLock(self.path, timeout=lock_timeout)
+        try:
+            self._writer = StoreWriter(self.path, flush_interval=flush_interval)
+        except BaseException:
+            self._lock.release()
+            raise
+        prev = self._writer.conn.execute("SELECT value FROM meta WHERE key = 'config'").fetchone()
+        import json
+
+        self.config = {**(json.loads(prev[0]) if prev else {}), **dict(config or {})}
+        self._resume_step()
+        now = time.time()
+        meta = {"name": name or self.path.name, "config": jsonable(self.config), "status": "running",
+                "pid": os.getpid(), "host": socket.gethostname(), "rank": self.rank}
+        if prev is None:
+            meta["created"] = now
+        if tags:
+            meta["tags"] = list(tags)
+        for k, v in meta.items():
+            self._writer.put(("m", k, v))
+        self._writer.flush()
+        _OPEN_RUNS.add(self)
+
+    def _resume_step(self) -> None:
+        row = self._writer.conn.execute("SELECT max(last_step) FROM scalar_chunks").fetchone()
+        if row and row[0] is not None:
+            self.step = int(row[0])
+
+    # -- logging ------------------------------------------------------------------------
+    def _step_for(self, step) -> int:
+        if step is None:
+            return self.step if self.step >= 0 else 0
+        if isinstance(step, (bool, float)) or not isinstance(step, (int, np.integer)):
+            if hasattr(step, "item") and getattr(step, "numel", lambda: 2)() == 1:
+                step = step.item()
+            if not isinstance(step, (int, np.integer)) or isinstance(step, bool):
+                raise LogValueError(f"step must be an integer, not {type(step).__name__} ({step!r}).")
+        return int(step)
+
+    def log(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
+        """Log scalar values at ``step`` (default: one more than the last step logged).
+
+        Costs a few microseconds: values are checked and queued; a background thread writes.
+        """
+        if not self.enabled:
+            return
+        if self.closed:
+            raise RunStorageError(f"The run {str(self.path)!r} is closed; open it again to log more.")
+        if step is None:
+            step = self.step + 1
+        elif type(step) is not int:
+            step = self._step_for(step)
+        self.step = step
+        names = self._names
+        vals = {}
+        for k, v in metrics.items():
+            if k not in names:
+                names.add(_check_name(k))
+            t = type(v)
+            vals[k] = v if t is float or t is int else _to_float(k, v)
+        self._writer.queue.append(("s", step, time.time(), vals))
+
+    def _log_scalars_at(self, values: Mapping[str, float], step: int) -> None:
+        """Log without moving the run's step (used by watch())."""
+        for k in values:
+            if k not in self._names:
+                self._names.add(_check_name(k))
+        self._writer.queue.append(("s", int(step), time.time(), dict(values)))
+
+    def log_histogram(self, name: str, values: Any, step: int | None = None, bins: int = 64) -> None:
+        """Log the distribution of ``values`` (tensor or array) as ``bins`` equal-width bins
+        over their finite range; NaN/Inf values are counted and flagged, not binned."""
+        if not self.enabled:
+            return
+        edges, counts, stats, nonfinite = histogram_of(values, bins)
+        step = self._step_for(step)
+        self._put_histogram(_check_name(name), step, edges, counts, stats)
+        if nonfinite:
+            self._writer.put(("n", step, time.time(), "error", name, "nonfinite",
+                              f"{name!r} held {nonfinite} NaN/Inf value(s) at step {step}; "
+                              "they are left out of the histogram."))
+
+    def _put_histogram(self, name, step, edges, counts, stats) -> None:
+        self._writer.put(("h", name, step, time.time(), np.asarray(edges, np.float64),
+                          np.asarray(counts, np.float64), stats))
+
+    def log_image(self, name: str, image: Any, step: int | None = None) -> None:
+        """Log an image: a PIL image, or an array/tensor shaped HxW, HxWxC or CxHxW
+        (C = 1, 3 or 4); floats are taken as [0, 1], integers as 0..255. Stored as PNG."""
+        if not self.enabled:
+            return
+        arr = image_array(image)
+        self._put_artifact(name, step, "image", lambda: _png(arr), ".png",
+                           meta={"height": arr.shape[0], "width": arr.shape[1], "channels": arr.shape[2]})
+
+    def log_figure(self, name: str, figure: Any, step: int | None = None, close: bool = True,
+                   dpi: int = 100) -> None:
+        """Log a matplotlib figure (rendered to PNG now, on this thread) as an image."""
+        if not self.enabled:
+            return
+        from ..result import figure_of
+
+        fig = figure_of(figure)
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+        if close:
+            import matplotlib.pyplot as plt
+
+            plt.close(fig)
+        png = buf.getvalue()
+        from PIL import Image
+
+        w, h = Image.open(io.BytesIO(png)).size
+        self._put_artifact(name, step, "image", png, ".png",
+                           meta={"height": h, "width": w, "channels": 4, "source": "figure"})
+
+    def log_text(self, name: str, text: str, step: int | None = None) -> None:
+        """Log a piece of text (markdown is kept as written)."""
+        if not self.enabled:
+            return
+        if not isinstance(text, str):
+            raise LogValueError(f"run.log_text: {name!r} must be a str, not {type(text).__name__}.")
+        self._put_artifact(name, step, "text", None, None, text=text)
+
+    def log_result(self, obj: Any, name: str | None = None, step: int | None = None) -> None:
+        """Log any neuralscope result object (graph, attribution, attention...): its
+        ``to_dict()`` is stored as JSON with its ``kind`` so the dashboard can draw it."""
+        if not self.enabled:
+            return
+        import json
+
+        if not hasattr(obj, "to_dict"):
+            raise LogValueError(f"run.log_result needs a neuralscope result object with to_dict(), "
+                                f"not {type(obj).__name__}.")
+        kind = getattr(obj, "kind", type(obj).__name__)
+        doc = json.dumps({"kind": kind, "data": jsonable(obj.to_dict())})
+        self._put_artifact(name or kind, step, "result", doc, ".json", meta={"kind": kind})
+
+    def _put_artifact(self, name, step, kind, payload, suffix, text=None, meta=None) -> None:
+        if self.closed:
+            raise RunStorageError(f"The run {str(self.path)!r} is closed; open it again to log more.")
+        self._writer.put(("a", _check_name(name), self._step_for(step), time.time(), kind, payload,
+                          suffix, text, meta))
+
+    def set_config(self, **values: Any) -> None:
+        """Add or change hyperparameters stored with the run."""
+        if not self.enabled:
+            return
+        self.config.update(values)
+        self._writer.put(("m", "config", jsonable(self.config)))
+
+    # -- watching -----------------------------------------------------------------------
+    def watch(self, model, every: int = 100, what: Iterable[str] = ("weights", "gradients", "activations"),
+              *, layers: Any = None, bins: int = 64, first_step: int = 0):
+        """Record per-layer statistics of ``model`` on every ``every``-th training forward
+        pass; see :class:`neuralscope.track.watch.Watcher`. Returns the watcher."""
+        from .watch import Watcher
+
+        w = Watcher(self, model, every=every, what=what, layers=layers, bins=bins, first_step=first_step)
+        self._watchers.append(w)
+        return w
+
+    def unwatch(self, model=None) -> None:
+        """Stop watching ``model`` (every model when None) and remove every hook."""
+        for w in list(self._watchers):
+            if model is None or w.model is model:
+                w.remove()
+                self._watchers.remove(w)
+
+    # -- lifecycle ----------------------------------------------------------------------
+    def flush(self) -> None:
+        """Block until everything logged so far is committed to disk."""
+        if self.enabled and self._writer is not None and not self.closed:
+            for w in self._watchers:
+                w.finish_pending()
+            self._writer.flush()
+
+    def close(self, status: str = "finished") -> None:
+        """Write what is queued, mark the run ``finished`` (or ``failed``) and release it."""
+        if self.closed or not self.enabled:
+            self.closed = True
+            return
+        try:
+            self.unwatch()
+            self._writer.put(("m", "status", status))
+            self._writer.put(("m", "finished_at", time.time()))
+            self._writer.flush()
+            self._writer.close()
+        finally:
+            self.closed = True
+            self._lock.release()
+            _OPEN_RUNS.discard(self)
+
+    def __enter__(self) -> "Run":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.close("failed" if exc_type is not None else "finished")
+
+    def read(self) -> RunReader:
+        """A reader of this run (flushes first so it sees everything logged)."""
+        self.flush()
+        return RunReader(self.path)
+
+    def diagnostics(self):
+        """Problems found in what was logged so far (flushes first)."""
+        with self.read() as reader:
+            return reader.diagnostics()
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else ("disabled" if not self.enabled else "open")
+        return f"Run({str(self.path)!r}, {state}, step={self.step})"
+
+
+# -- value conversion ---------------------------------------------------------------------
+def histogram_of(values: Any, bins: int = 64):
+    """``(edges, counts, (num, min, max, sum, sum_sq), nonfinite)`` of the finite values."""
+    try:
+        import torch
+
+        if torch.is_tensor(values):
+            v = values.detach().flatten()
+            v = v.double() if v.dtype == torch.float64 else v.float()
+            finite = torch.isfinite(v)
+            nonfinite = int((~finite).sum()) if not bool(finite.all()) else 0
+            if nonfinite:
+                v = v[finite]
+            if v.numel() == 0:
+                return np.array([0.0, 1.0]), np.zeros(1), (0, None, None, 0.0, 0.0), nonfinite
+            lo, hi = torch.aminmax(v)
+            counts = torch.histc(v, bins=bins, min=float(lo), max=float(hi)) if hi > lo else \
+                torch.tensor([float(v.numel())])
+            lo, hi = float(lo), float(hi)
+            edges = np.linspace(lo, hi, len(counts) + 1) if hi > lo else np.array([lo - 0.5, lo + 0.5])
+            stats = (int(v.numel()), lo, hi, float(v.double().sum()), float(v.double().square().sum()))
+            return edges, counts.cpu().double().numpy(), stats, nonfinite
+    except ImportError:  # pragma: no cover
+        pass
+    try:
+        v = np.asarray(values, dtype=np.float64).ravel()
+    except (TypeError, ValueError):
+        raise LogValueError(f"log_histogram needs numbers (a tensor or array), not {type(values).__name__}.") from None
+    finite = np.isfinite(v)
+    nonfinite = int((~finite).sum())
+    v = v[finite]
+    if v.size == 0:
+        return np.array([0.0, 1.0]), np.zeros(1), (0, None, None, 0.0, 0.0), nonfinite
+    lo, hi = float(v.min()), float(v.max())
+    if hi > lo:
+        counts, edges = np.histogram(v, bins=bins, range=(lo, hi))
+    else:
+        counts, edges = np.array([v.size]), np.array([lo - 0.5, lo + 0.5])
+    return edges, counts.astype(np.float64), (int(v.size), lo, hi, float(v.sum()), float(v @ v)), nonfinite
+
+
+def image_array(image: Any) -> np.ndarray:
+    """An image as a uint8 HxWxC array (C = 1, 3 or 4)."""
+    if hasattr(image, "convert") and hasattr(image, "size") and not isinstance(image, np.ndarray):
+        arr = np.asarray(image)
+    else:
+        if hasattr(image, "detach"):
+            image = image.detach().cpu().numpy()
+        arr = np.asarray(image)
+    if arr.ndim == 2:
+        arr = arr[:, :, None]
+    if arr.ndim != 3:
+        raise LogValueError(f"An image must be HxW, HxWxC or CxHxW, not shaped {tuple(arr.shape)}.")
+    if arr.shape[0] in (1, 3, 4) and arr.shape[2] not in (1, 3, 4):
+        arr = np.transpose(arr, (1, 2, 0))
+    if arr.shape[2] not in (1, 3, 4):
+        raise LogValueError(f"An image needs 1, 3 or 4 channels, not shape {tuple(arr.shape)}.")
+    if arr.dtype.kind == "f":
+        arr = np.clip(np.nan_to_num(arr), 0, 1) * 255 + 0.5
+    elif arr.dtype.kind not in "ui" and arr.dtype != np.bool_:
+        raise LogValueError(f"An image must hold numbers, not {arr.dtype}.")
+    return np.ascontiguousarray(np.clip(arr, 0, 255).astype(np.uint8))
+
+
+def _png(arr: np.ndarray) -> bytes:
+    from PIL import Image
+
+    img = Image.fromarray(arr[:, :, 0] if arr.shape[2] == 1 else arr)
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()

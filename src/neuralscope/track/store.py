@@ -1,0 +1,627 @@
+"""The run store: one directory per run holding ``run.sqlite`` (SQLite in WAL mode) and the
+larger artefacts (PNG images, result JSON) as files under ``artifacts/``.
+
+Writing: :class:`StoreWriter` owns a background thread with its own connection. Callers
+append plain tuples to a deque (a few hundred nanoseconds, no lock, no I/O); the thread
+drains the deque every ``flush_interval`` seconds and writes everything it took in one
+transaction. A process killed at any moment loses at most what it had not yet committed;
+SQLite's WAL never exposes a half-written transaction.
+
+Scalars are stored in chunks: each row of ``scalar_chunks`` holds up to :data:`CHUNK`
+consecutive points of one series as three little-endian arrays (steps int64, values
+float64, wall times float64). Loading 100,000 points is one query and three
+``numpy.frombuffer`` calls; appending extends the newest chunk of the series.
+
+Reading: :class:`RunReader` opens the database read-only; every query is a single
+statement, so a reader sees a consistent snapshot (a prefix of what the writer logged)
+even while the writer commits.
+
+Schema changes bump :data:`SCHEMA_VERSION` (kept in ``PRAGMA user_version``) and add a
+function to :data:`MIGRATIONS`; opening an older run for writing migrates it in place.
+"""
+from __future__ import annotations
+
+import collections
+import json
+import math
+import os
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+
+from ..errors import FileFormatError, NeuralscopeError, RunLockedError
+
+DB_NAME = "run.sqlite"
+LOCK_NAME = "run.lock"
+ARTIFACTS = "artifacts"
+SCHEMA_VERSION = 2
+CHUNK = 8192  # points per scalar chunk row
+
+__all__ = ["SCHEMA_VERSION", "StoreWriter", "RunReader", "RunStorageError", "RunLock",
+           "run_status", "is_run_dir", "DB_NAME"]
+
+
+class RunStorageError(NeuralscopeError, OSError):
+    """A run directory that cannot be created or written (permissions, disk full)."""
+
+
+# -- schema -------------------------------------------------------------------------------
+_SCHEMA_V1 = """
+CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE series(id INTEGER PRIMARY KEY, name TEXT NOT NULL, kind TEXT NOT NULL,
+                    UNIQUE(name, kind));
+CREATE TABLE scalar_chunks(series_id INTEGER NOT NULL, seq INTEGER NOT NULL, n INTEGER NOT NULL,
+                           first_step INTEGER NOT NULL, last_step INTEGER NOT NULL,  -- min and max step
+                           steps BLOB NOT NULL, vals BLOB NOT NULL, walls BLOB NOT NULL,
+                           PRIMARY KEY(series_id, seq));
+CREATE TABLE histograms(id INTEGER PRIMARY KEY, series_id INTEGER NOT NULL, step INTEGER NOT NULL,
+                        wall REAL NOT NULL, num REAL, min REAL, max REAL, sum REAL, sum_sq REAL,
+                        edges BLOB NOT NULL, counts BLOB NOT NULL);
+CREATE INDEX histograms_by_series ON histograms(series_id, step);
+CREATE TABLE artifacts(id INTEGER PRIMARY KEY, series_id INTEGER NOT NULL, step INTEGER NOT NULL,
+                       wall REAL NOT NULL, kind TEXT NOT NULL, path TEXT, text TEXT, meta TEXT);
+CREATE INDEX artifacts_by_series ON artifacts(series_id, step);
+"""
+
+
+def _migrate_1_to_2(conn: sqlite3.Connection) -> None:
+    """Version 2 adds ``notes`` (what the writer flagged: steps going backwards, NaN/Inf
+    values) and a per-series count of flagged points."""
+    conn.executescript("""
+    CREATE TABLE notes(id INTEGER PRIMARY KEY, step INTEGER, wall REAL NOT NULL, level TEXT NOT NULL,
+                       series TEXT, code TEXT NOT NULL, message TEXT NOT NULL);
+    ALTER TABLE series ADD COLUMN flagged INTEGER NOT NULL DEFAULT 0;
+    """)
+
+
+#: from-version -> function bringing a database to from-version + 1
+MIGRATIONS = {1: _migrate_1_to_2}
+
+
+def create_schema(conn: sqlite3.Connection, version: int = SCHEMA_VERSION) -> None:
+    """Create the tables of schema ``version`` in an empty database (older versions exist
+    so the migration path can be tested)."""
+    conn.executescript(_SCHEMA_V1)
+    conn.execute("PRAGMA user_version = 1")
+    migrate(conn, target=version)
+
+
+def migrate(conn: sqlite3.Connection, target: int = SCHEMA_VERSION) -> int:
+    """Bring the database to ``target`` step by step; returns the version found."""
+    found = conn.execute("PRAGMA user_version").fetchone()[0]
+    if found > SCHEMA_VERSION:
+        raise FileFormatError(
+            f"The run database has schema version {found}, newer than this neuralscope "
+            f"understands ({SCHEMA_VERSION}); upgrade neuralscope to open it.")
+    v = found
+    while v < target:
+        with conn:
+            MIGRATIONS[v](conn)
+            conn.execute(f"PRAGMA user_version = {v + 1}")
+        v += 1
+    return found
+
+
+def _connect(db: Path, readonly: bool = False) -> sqlite3.Connection:
+    if readonly:
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30, check_same_thread=False)
+    else:
+        conn = sqlite3.connect(str(db), timeout=30, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA busy_timeout=30000")
+    return conn
+
+
+# -- the lock -----------------------------------------------------------------------------
+class RunLock:
+    """An exclusive ``flock`` on ``run.lock``: held while a process writes the run, released
+    by the kernel when the process ends in any way (so a crash never leaves a stale lock)."""
+
+    def __init__(self, directory: Path, timeout: float = 1.0):
+        import fcntl
+
+        self.path = Path(directory) / LOCK_NAME
+        self._fh = open(self.path, "a+")
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(self._fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    self._fh.seek(0)
+                    owner = self._fh.read().strip() or "another process"
+                    self._fh.close()
+                    raise RunLockedError(
+                        f"The run {str(directory)!r} is being written by {owner}; open it "
+                        "read-only with neuralscope.track.open_run() or log to another directory.") from None
+                time.sleep(0.05)
+        self._fh.seek(0)
+        self._fh.truncate()
+        import socket
+
+        self._fh.write(f"pid {os.getpid()} on {socket.gethostname()}")
+        self._fh.flush()
+
+    def release(self) -> None:
+        if self._fh is not None and not self._fh.closed:
+            self._fh.close()  # closing the descriptor releases the flock
+
+
+def lock_held(directory: Path) -> bool:
+    """Whether some process holds the run's write lock now (probed with a shared lock)."""
+    import fcntl
+
+    path = Path(directory) / LOCK_NAME
+    if not path.exists():
+        return False
+    try:
+        fh = open(path, "r")
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        fh.close()
+
+
+def is_run_dir(path: Path) -> bool:
+    return (Path(path) / DB_NAME).is_file()
+
+
+def run_status(directory: Path, meta: dict | None = None) -> str:
+    """``live`` (a process holds the write lock), ``finished``, ``failed`` (closed after an
+    exception) or ``crashed`` (no writer and never closed)."""
+    if lock_held(directory):
+        return "live"
+    if meta is None:
+        meta = RunReader(directory).meta()
+    return meta.get("status") if meta.get("status") in ("finished", "failed") else "crashed"
+
+
+# -- writing ------------------------------------------------------------------------------
+def _blob(a: np.ndarray, dtype) -> bytes:
+    return np.ascontiguousarray(a, dtype=np.dtype(dtype).newbyteorder("<")).tobytes()
+
+
+class StoreWriter:
+    """Owns the database connection of a writing run and its background thread.
+
+    Producers call :meth:`put` with tuples (see ``_apply``); :meth:`flush` returns once
+    everything put before it is committed.
+    """
+
+    def __init__(self, directory: Path, flush_interval: float = 0.5, heartbeat: float = 2.0):
+        self.dir = Path(directory)
+        self.db = self.dir / DB_NAME
+        self.artifacts = self.dir / ARTIFACTS
+        self.flush_interval = flush_interval
+        self.heartbeat_every = heartbeat
+        fresh = not self.db.exists()
+        try:
+            conn = _connect(self.db)
+            try:
+                if fresh or conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0:
+                    create_schema(conn)
+                else:
+                    migrate(conn)
+            finally:
+                conn.close()
+        except sqlite3.DatabaseError as exc:
+            if isinstance(exc, sqlite3.OperationalError) and "readonly" in str(exc):
+                raise RunStorageError(f"Cannot write the run database {str(self.db)!r}: {exc}.") from exc
+            raise FileFormatError(f"{str(self.db)!r} is not a neuralscope run database ({exc}).") from exc
+        self.queue: collections.deque = collections.deque()
+        self._wake = threading.Event()
+        self._stop = False
+        self.error: BaseException | None = None
+        self._series: dict[tuple[str, str], int] = {}
+        self._open_chunk: dict[int, tuple[int, np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._last_step: dict[int, int] = {}
+        self._flagged_nonfinite: set[int] = set()
+        self._last_beat = 0.0
+        self.conn = _connect(self.db)
+        self._load_series()
+        self.thread = threading.Thread(target=self._loop, name=f"neuralscope-writer:{self.dir.name}",
+                                       daemon=True)
+        self.thread.start()
+
+    # producer side
+    def put(self, item: tuple) -> None:
+        self.queue.append(item)
+
+    def flush(self, timeout: float | None = 60.0) -> None:
+        """Block until everything put so far is committed (re-raises a writer failure)."""
+        if not self.thread.is_alive():
+            self._drain()
+        else:
+            done = threading.Event()
+            self.queue.append(("flush", done))
+            self._wake.set()
+            done.wait(timeout)
+        if self.error is not None:
+            err, self.error = self.error, None
+            raise RunStorageError(f"The run {str(self.dir)!r} could not be written: {err}") from err
+
+    def close(self) -> None:
+        self._stop = True
+        self._wake.set()
+        self.thread.join()
+        self._drain()  # anything put after the thread's last pass
+        self.conn.close()
+
+    # consumer side
+    def _loop(self) -> None:
+        while True:
+            self._wake.wait(self.flush_interval)
+            self._wake.clear()
+            self._drain()
+            if self._stop:
+                return
+
+    def _drain(self) -> None:
+        items, waiters = [], []
+        q = self.queue
+        for _ in range(len(q)):  # what is there now; a fast producer cannot keep us here
+            item = q.popleft()
+            if item[0] == "flush":
+                waiters.append(item[1])
+            else:
+                items.append(item)
+        now = time.time()
+        if items or now - self._last_beat > self.heartbeat_every:
+            try:
+                self._write(items, now)
+                self._last_beat = now
+            except BaseException as exc:  # noqa: BLE001 - kept and reported on flush/close
+                self.error = exc
+                # keep the data: put it back at the front for the next attempt
+                q.extendleft(reversed(items))
+                self._open_chunk.clear()
+        for w in waiters:
+            w.set()
+
+    def _load_series(self) -> None:
+        for sid, name, kind in self.conn.execute("SELECT id, name, kind FROM series"):
+            self._series[(name, kind)] = sid
+        for sid, last in self.conn.execute(
+                "SELECT series_id, max(last_step) FROM scalar_chunks GROUP BY series_id"):
+            self._last_step[sid] = last
+
+    def _series_id(self, name: str, kind: str) -> int:
+        sid = self._series.get((name, kind))
+        if sid is None:
+            sid = self.conn.execute("INSERT INTO series(name, kind) VALUES (?, ?)", (name, kind)).lastrowid
+            self._series[(name, kind)] = sid
+        return sid
+
+    def _note(self, step, wall, level, series, code, message) -> None:
+        self.conn.execute("INSERT INTO notes(step, wall, level, series, code, message) VALUES (?,?,?,?,?,?)",
+                          (step, wall, level, series, code, message))
+
+    def _write(self, items: list, now: float) -> None:
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            scalars: dict[str, list] = {}
+            for item in items:
+                tag = item[0]
+                if tag == "s":
+                    _, step, wall, values = item
+                    for name, v in values.items():
+                        s = scalars.get(name)
+                        if s is None:
+                            s = scalars[name] = [[], [], []]
+                        s[0].append(step)
+                        s[1].append(v)
+                        s[2].append(wall)
+                else:
+                    self._apply(item)
+            for name, (steps, vals, walls) in scalars.items():
+                self._append_scalars(name, np.asarray(steps, np.int64), np.asarray(vals, np.float64),
+                                     np.asarray(walls, np.float64))
+            conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('heartbeat', ?)", (repr(now),))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def _append_scalars(self, name, steps, vals, walls) -> None:
+        sid = self._series_id(name, "scalar")
+        # flag (but keep) steps that go backwards and non-finite values
+        prev = self._last_step.get(sid)
+        # the highest step logged before each point; a point below it went backwards
+        base = np.iinfo(np.int64).min if prev is None else prev
+        running = np.maximum.accumulate(np.concatenate([[base], steps]))[:-1]
+        back = np.flatnonzero(steps < running)
+        if len(back):
+            i = int(back[0])
+            self._note(int(steps[i]), float(walls[i]), "warning", name, "step_backwards",
+                       f"{name!r}: step {int(steps[i])} was logged after step {int(running[i])}; the point "
+                       f"is kept in logging order and flagged ({len(back)} such point(s) in this batch).")
+            self.conn.execute("UPDATE series SET flagged = flagged + ? WHERE id = ?", (len(back), sid))
+        bad = ~np.isfinite(vals)
+        if bad.any() and sid not in self._flagged_nonfinite:
+            i = int(np.argmax(bad))
+            self._flagged_nonfinite.add(sid)
+            self._note(int(steps[i]), float(walls[i]), "error", name, "nonfinite",
+                       f"{name!r} became {vals[i]} at step {int(steps[i])}; the value is stored as logged.")
+        self._last_step[sid] = int(max(steps.max(), prev if prev is not None else steps.max()))
+        chunk = self._open_chunk.get(sid)
+        if chunk is None:
+            row = self.conn.execute(
+                "SELECT seq, n, steps, vals, walls FROM scalar_chunks WHERE series_id = ? "
+                "ORDER BY seq DESC LIMIT 1", (sid,)).fetchone()
+            if row is None:
+                chunk = (-1, steps[:0], vals[:0], walls[:0])
+            else:
+                chunk = (row[0], np.frombuffer(row[2], "<i8"), np.frombuffer(row[3], "<f8"),
+                         np.frombuffer(row[4], "<f8"))
+        seq, cs, cv, cw = chunk
+        if seq >= 0 and len(cs) < CHUNK:
+            take = CHUNK - len(cs)
+            cs, cv, cw = (np.concatenate([cs, steps[:take]]), np.concatenate([cv, vals[:take]]),
+                          np.concatenate([cw, walls[:take]]))
+            self.conn.execute(
+                "UPDATE scalar_chunks SET n=?, first_step=?, last_step=?, steps=?, vals=?, walls=? "
+                "WHERE series_id=? AND seq=?",
+                (len(cs), int(cs.min()), int(cs.max()), _blob(cs, "i8"), _blob(cv, "f8"), _blob(cw, "f8"), sid, seq))
+            steps, vals, walls = steps[take:], vals[take:], walls[take:]
+        for start in range(0, len(steps), CHUNK):
+            seq += 1
+            cs, cv, cw = steps[start:start + CHUNK], vals[start:start + CHUNK], walls[start:start + CHUNK]
+            self.conn.execute(
+                "INSERT INTO scalar_chunks(series_id, seq, n, first_step, last_step, steps, vals, walls) "
+                "VALUES (?,?,?,?,?,?,?,?)",
+                (sid, seq, len(cs), int(cs.min()), int(cs.max()), _blob(cs, "i8"), _blob(cv, "f8"), _blob(cw, "f8")))
+        self._open_chunk[sid] = (seq, cs, cv, cw)
+
+    def _apply(self, item: tuple) -> None:
+        tag = item[0]
+        conn = self.conn
+        if tag == "h":
+            _, name, step, wall, edges, counts, stats = item
+            sid = self._series_id(name, "histogram")
+            conn.execute(
+                "INSERT INTO histograms(series_id, step, wall, num, min, max, sum, sum_sq, edges, counts) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (sid, step, wall, *[None if v is None or not math.isfinite(v) else float(v) for v in stats],
+                 _blob(edges, "f8"), _blob(counts, "f8")))
+        elif tag == "a":
+            _, name, step, wall, kind, payload, suffix, text, meta = item
+            sid = self._series_id(name, kind)
+            aid = conn.execute(
+                "INSERT INTO artifacts(series_id, step, wall, kind, text, meta) VALUES (?,?,?,?,?,?)",
+                (sid, step, wall, kind, text, None if meta is None else json.dumps(meta))).lastrowid
+            if payload is not None:
+                if callable(payload):  # deferred encoding (PNG) done here, off the training thread
+                    payload = payload()
+                rel = f"{ARTIFACTS}/{sid}/{step}-{aid}{suffix}"
+                path = self.dir / rel
+                path.parent.mkdir(parents=True, exist_ok=True)
+                data = payload.encode() if isinstance(payload, str) else payload
+                path.write_bytes(data)
+                conn.execute("UPDATE artifacts SET path = ? WHERE id = ?", (rel, aid))
+        elif tag == "m":
+            _, key, value = item
+            conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, json.dumps(value)))
+        elif tag == "n":
+            _, step, wall, level, series, code, message = item
+            self._note(step, wall, level, series, code, message)
+        else:  # pragma: no cover - programming error
+            raise ValueError(f"unknown store item {tag!r}")
+
+
+# -- reading ------------------------------------------------------------------------------
+class RunReader:
+    """Read a run directory, also while another process writes it.
+
+    Example:
+        >>> from neuralscope.track import Run, open_run
+        >>> import tempfile
+        >>> d = tempfile.mkdtemp()
+        >>> with Run(d) as run:
+        ...     for i in range(5): run.log({"loss": 1 / (i + 1)}, step=i)
+        >>> open_run(d).scalars("loss").values.round(2).tolist()
+        [1.0, 0.5, 0.33, 0.25, 0.2]
+    """
+
+    def __init__(self, directory: str | Path):
+        self.dir = Path(directory)
+        self.db = self.dir / DB_NAME
+        if not self.db.is_file():
+            raise FileFormatError(f"{str(self.dir)!r} is not a neuralscope run (no {DB_NAME} in it).")
+        try:
+            self.conn = _connect(self.db, readonly=True)
+            version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            raise FileFormatError(f"{str(self.db)!r} is not a readable run database ({exc}).") from exc
+        if version > SCHEMA_VERSION or version < 1:
+            raise FileFormatError(
+                f"{str(self.db)!r} has schema version {version}; this neuralscope reads 1 to {SCHEMA_VERSION}.")
+        self.version = version
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # metadata
+    def meta(self) -> dict:
+        out = {}
+        for k, v in self.conn.execute("SELECT key, value FROM meta"):
+            try:
+                out[k] = json.loads(v)
+            except ValueError:
+                out[k] = v
+        return out
+
+    def info(self) -> dict:
+        """Name, status, config, tags, times and the last step of the run."""
+        meta = self.meta()
+        last = self.conn.execute("SELECT max(last_step) FROM scalar_chunks").fetchone()[0]
+        return {
+            "name": meta.get("name", self.dir.name), "path": str(self.dir),
+            "status": run_status(self.dir, meta), "config": meta.get("config", {}),
+            "tags": meta.get("tags", []), "created": meta.get("created"),
+            "finished": meta.get("finished_at"), "heartbeat": meta.get("heartbeat"),
+            "last_step": last, "schema_version": self.version,
+        }
+
+    @property
+    def status(self) -> str:
+        return run_status(self.dir)
+
+    def names(self, kind: str | None = None) -> dict[str, list[str]] | list[str]:
+        """Series names per kind (``scalar``, ``histogram``, ``image``, ``text``, ``result``);
+        the list of one kind when ``kind`` is given."""
+        out: dict[str, list[str]] = {}
+        for name, k in self.conn.execute("SELECT name, kind FROM series ORDER BY name"):
+            out.setdefault(k, []).append(name)
+        return out.get(kind, []) if kind else out
+
+    def _sid(self, name: str, kind: str) -> int:
+        row = self.conn.execute("SELECT id FROM series WHERE name = ? AND kind = ?", (name, kind)).fetchone()
+        if row is None:
+            from ..errors import LayerNotFoundError
+
+            raise LayerNotFoundError(name, self.names(kind), what=f"{kind} series")
+        return row[0]
+
+    # scalars
+    def scalar_arrays(self, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every point of a scalar series: ``(steps int64, values float64, wall times)``."""
+        rows = self.conn.execute("SELECT steps, vals, walls FROM scalar_chunks WHERE series_id = ? ORDER BY seq",
+                                 (self._sid(name, "scalar"),)).fetchall()
+        if not rows:
+            return np.zeros(0, np.int64), np.zeros(0), np.zeros(0)
+        return (np.frombuffer(b"".join(r[0] for r in rows), "<i8"),
+                np.frombuffer(b"".join(r[1] for r in rows), "<f8"),
+                np.frombuffer(b"".join(r[2] for r in rows), "<f8"))
+
+    def scalars(self, name: str, buckets: int | None = None, method: str = "minmax",
+                start: int | None = None, end: int | None = None):
+        """A :class:`~neuralscope.track.results.ScalarSeries`; with ``buckets`` it keeps only
+        the points that draw the same chart at that many pixel columns (``method`` is
+        ``"minmax"`` or ``"lttb"``); ``start``/``end`` limit the step range (inclusive)."""
+        from . import downsample
+        from .results import ScalarSeries
+
+        if method not in ("minmax", "lttb"):
+            raise ValueError(f"method must be 'minmax' or 'lttb', not {method!r}.")
+        steps, vals, walls = self.scalar_arrays(name)
+        total = len(steps)
+        if start is not None or end is not None:
+            keep = np.ones(total, bool)
+            if start is not None:
+                keep &= steps >= start
+            if end is not None:
+                keep &= steps <= end
+            steps, vals, walls = steps[keep], vals[keep], walls[keep]
+        if buckets is not None and len(steps) > buckets:
+            idx = (downsample.minmax(steps, vals, buckets) if method == "minmax"
+                   else downsample.lttb(steps, vals, max(buckets, 3)))
+            steps, vals, walls = steps[idx], vals[idx], walls[idx]
+        return ScalarSeries(name, steps, vals, walls, total=total,
+                            downsampled=None if buckets is None or len(steps) == total else method,
+                            run=self.dir.name)
+
+    def last_values(self) -> dict[str, float]:
+        """The last logged value of every scalar series (for run tables)."""
+        out = {}
+        for name, blob, n in self.conn.execute(
+                "SELECT s.name, c.vals, c.n FROM series s JOIN scalar_chunks c ON c.series_id = s.id "
+                "WHERE c.seq = (SELECT max(seq) FROM scalar_chunks WHERE series_id = s.id)"):
+            out[name] = float(np.frombuffer(blob, "<f8")[n - 1])
+        return out
+
+    # histograms
+    def histogram_rows(self, name: str) -> list[dict]:
+        rows = self.conn.execute(
+            "SELECT step, wall, num, min, max, sum, sum_sq, edges, counts FROM histograms "
+            "WHERE series_id = ? ORDER BY id", (self._sid(name, "histogram"),)).fetchall()
+        return [{"step": r[0], "wall": r[1], "num": r[2], "min": r[3], "max": r[4], "sum": r[5],
+                 "sum_sq": r[6], "edges": np.frombuffer(r[7], "<f8"), "counts": np.frombuffer(r[8], "<f8")}
+                for r in rows]
+
+    def histograms(self, name: str, max_steps: int | None = None):
+        """A :class:`~neuralscope.track.results.HistogramSeries` (every logged step, or
+        ``max_steps`` evenly spaced ones)."""
+        from .results import HistogramSeries
+
+        rows = self.histogram_rows(name)
+        if max_steps is not None and len(rows) > max_steps:
+            pick = np.unique(np.linspace(0, len(rows) - 1, max_steps).round().astype(int))
+            rows = [rows[i] for i in pick]
+        return HistogramSeries(name, rows, run=self.dir.name)
+
+    # artefacts, results, text, notes
+    def artifacts(self, name: str | None = None, kind: str | None = None) -> list[dict]:
+        """Logged images, texts, figures and results: step, kind, absolute file path or text."""
+        sql = ("SELECT s.name, a.step, a.wall, a.kind, a.path, a.text, a.meta FROM artifacts a "
+               "JOIN series s ON s.id = a.series_id WHERE 1=1")
+        args: list[Any] = []
+        if name is not None:
+            sql += " AND s.name = ?"
+            args.append(name)
+        if kind is not None:
+            sql += " AND a.kind = ?"
+            args.append(kind)
+        out = []
+        for n, step, wall, k, path, text, meta in self.conn.execute(sql + " ORDER BY a.id", args):
+            out.append({"name": n, "step": step, "wall": wall, "kind": k,
+                        "path": str(self.dir / path) if path else None, "text": text,
+                        "meta": json.loads(meta) if meta else {}})
+        return out
+
+    def results(self, name: str | None = None) -> list[dict]:
+        """Result objects logged with ``run.log_result``: ``{"name", "step", "kind", "data"}``
+        where ``data`` is the object's ``to_dict()`` as JSON data."""
+        out = []
+        for a in self.artifacts(name, kind="result"):
+            doc = json.loads(Path(a["path"]).read_text()) if a["path"] else {}
+            out.append({"name": a["name"], "step": a["step"], "wall": a["wall"],
+                        "kind": doc.get("kind"), "data": doc.get("data")})
+        return out
+
+    def notes(self) -> list[dict]:
+        """What the writer flagged while storing (steps going backwards, NaN/Inf values)."""
+        if self.version < 2:
+            return []
+        return [{"step": s, "wall": w, "level": lv, "series": se, "code": c, "message": m}
+                for s, w, lv, se, c, m in self.conn.execute(
+                    "SELECT step, wall, level, series, code, message FROM notes ORDER BY id")]
+
+    def diagnostics(self):
+        """Problems found in what was logged (see :mod:`neuralscope.track.diagnostics`)."""
+        from .diagnostics import diagnose
+
+        return diagnose(self)
+
+    def integrity_check(self) -> str:
+        return self.conn.execute("PRAGMA integrity_check").fetchone()[0]
+
+
+def iter_run_dirs(root: Path) -> Iterable[Path]:
+    """Run directories at or below ``root`` (a per-rank parent yields its rank runs)."""
+    root = Path(root)
+    if is_run_dir(root):
+        yield root
+        return
+    if not root.is_dir():
+        return
+    for child in sorted(root.iterdir()):
+        if child.is_dir():
+            yield from iter_run_dirs(child)

@@ -1,0 +1,194 @@
+"""``run.watch(model)``: per-layer weights, gradients and activations on every Nth step.
+
+What stays on the model between watched steps is one forward pre-hook on the root module
+that counts training forward passes (one Python call per step). On a watched step that
+hook
+
+* records each parameter's norm and histogram (``weights``),
+* keeps a copy of the parameters, so that at the next forward pass (after the optimizer
+  stepped) the update-to-weight ratio ``||w_next - w|| / ||w||`` is logged for that step,
+* registers a post-accumulate-grad hook on each parameter (``gradients``: norm, histogram,
+  NaN/Inf count of ``p.grad`` once backward has filled it) and a forward hook on each layer
+  (``activations``: mean, std, histogram and, for activation functions, the fraction of
+  dead units, i.e. channels that are <= 0 for every example in the batch).
+
+Those extra hooks are removed at the next forward pass, by :meth:`Watcher.finish_pending`
+or by ``run.unwatch()``; nothing of neuralscope runs on the other steps.
+
+Series names (all scalars at the watched step): ``weights/norm/<param>``,
+``gradients/norm/<param>``, ``gradients/norm/<layer>`` (all parameters of the layer
+together), ``gradients/nonfinite/<param>``, ``updates/ratio/<param>``,
+``activations/mean/<layer>``, ``activations/std/<layer>``, ``activations/dead/<layer>``;
+histograms ``weights/<param>``, ``gradients/<param>``, ``activations/<layer>``.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Iterable
+
+import torch
+from torch import nn
+
+from ..adapters.torch import resolve_layers
+
+__all__ = ["Watcher", "ACTIVATION_TYPES"]
+
+#: modules after which a unit that never outputs a positive value is "dead"
+ACTIVATION_TYPES = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU,
+                    nn.SiLU, nn.Mish, nn.Hardswish, nn.RReLU)
+_WHAT = {"weights", "gradients", "activations"}
+
+
+class Watcher:
+    """Records a model's internals into a run on every ``every``-th training forward pass.
+
+    A forward pass counts when the model is in training mode and autograd is enabled
+    (validation passes under ``torch.no_grad()`` or in eval mode do not). The k-th counted
+    pass (from ``first_step``) is step ``first_step + k``; it is watched when that number is
+    a multiple of ``every``.
+
+    Example:
+        >>> import tempfile, torch
+        >>> from neuralscope.track import Run
+        >>> net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 1))
+        >>> opt = torch.optim.SGD(net.parameters(), lr=0.1)
+        >>> with Run(tempfile.mkdtemp()) as run:
+        ...     _ = run.watch(net, every=2)
+        ...     for step in range(4):
+        ...         opt.zero_grad(); net(torch.randn(16, 4)).pow(2).mean().backward(); opt.step()
+        >>> run.read().scalars("gradients/norm/0.weight").steps.tolist()
+        [0, 2]
+    """
+
+    def __init__(self, run, model: nn.Module, every: int = 100,
+                 what: Iterable[str] = ("weights", "gradients", "activations"), layers: Any = None,
+                 bins: int = 64, first_step: int = 0):
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"watch() needs a torch.nn.Module, not {type(model).__name__}.")
+        if not isinstance(every, int) or every < 1:
+            raise ValueError(f"every must be a positive integer, not {every!r}.")
+        what = {what} if isinstance(what, str) else set(what)
+        if not what <= _WHAT:
+            raise ValueError(f"what must be a subset of {sorted(_WHAT)}, not {sorted(what - _WHAT)}.")
+        self.run, self.model, self.every, self.what, self.bins = run, model, every, what, bins
+        self.step = first_step
+        self.params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+        self.owner = {n: n.rsplit(".", 1)[0] if "." in n else "" for n, _ in self.params}
+        if layers is None:
+            self.layers = [(n, m) for n, m in model.named_modules() if n and not list(m.children())]
+        else:
+            self.layers = resolve_layers(model, layers)
+        self._temp: list = []
+        self._pending: dict | None = None
+        self._handle = model.register_forward_pre_hook(self._on_forward)
+
+    # the only code that runs on every step
+    def _on_forward(self, module, args):
+        if not (module.training and torch.is_grad_enabled()):
+            return
+        step = self.step
+        self.step += 1
+        if self._pending is not None:
+            self.finish_pending()
+        if step % self.every == 0:
+            self._begin(step)
+
+    # -- a watched step -----------------------------------------------------------------
+    @torch.no_grad()
+    def _begin(self, step: int) -> None:
+        pending = {"step": step, "scalars": {}, "grad_norms": {}, "grad_bad": {}}
+        names = [n for n, _ in self.params]
+        tensors = [p.detach() for _, p in self.params]
+        if tensors and ("weights" in self.what or "gradients" in self.what):
+            norms = torch.stack([torch.linalg.vector_norm(t.float()) for t in tensors]).tolist()
+            pending["weight_norms"] = dict(zip(names, norms))
+        if "weights" in self.what:
+            for (n, p), norm in zip(self.params, pending.get("weight_norms", {}).values()):
+                pending["scalars"][f"weights/norm/{n}"] = norm
+                self.run.log_histogram(f"weights/{n}", p.detach(), step=step, bins=self.bins)
+            pending["snapshot"] = [t.clone() for t in tensors]
+        if "gradients" in self.what:
+            for n, p in self.params:
+                self._temp.append(p.register_post_accumulate_grad_hook(self._grad_hook(n)))
+        if "activations" in self.what:
+            for n, m in self.layers:
+                self._temp.append(m.register_forward_hook(self._act_hook(n, m)))
+        self._pending = pending
+
+    def _grad_hook(self, name: str):
+        def hook(p: torch.Tensor) -> None:
+            pending = self._pending
+            if pending is None or p.grad is None:
+                return
+            with torch.no_grad():
+                g = p.grad.detach()
+                finite = torch.isfinite(g)
+                pending["grad_norms"][name] = torch.linalg.vector_norm(g.float())
+                pending["grad_bad"][name] = (~finite).sum()
+                self.run.log_histogram(f"gradients/{name}", g, step=pending["step"], bins=self.bins)
+        return hook
+
+    def _act_hook(self, name: str, module: nn.Module):
+        is_act = isinstance(module, ACTIVATION_TYPES)
+
+        def hook(mod, args, output) -> None:
+            pending = self._pending
+            if pending is None or not torch.is_tensor(output) or not output.is_floating_point():
+                return
+            with torch.no_grad():
+                a = output.detach()
+                s = pending["scalars"]
+                af = a.float()
+                s[f"activations/mean/{name}"] = af.mean()
+                s[f"activations/std/{name}"] = af.std() if af.numel() > 1 else torch.zeros(())
+                if is_act and a.dim() >= 2:
+                    # a unit (channel, dim 1) is dead when it is <= 0 for every example and position
+                    alive = (af > 0).transpose(0, 1).reshape(a.shape[1], -1).any(dim=1)
+                    s[f"activations/dead/{name}"] = 1.0 - alive.float().mean()
+                self.run.log_histogram(f"activations/{name}", a, step=pending["step"], bins=self.bins)
+        return hook
+
+    @torch.no_grad()
+    def finish_pending(self) -> None:
+        """Log what the watched step collected (called by the next forward pass, by
+        ``run.flush()`` and by ``run.unwatch()``) and remove the step's hooks."""
+        for h in self._temp:
+            h.remove()
+        self._temp = []
+        pending, self._pending = self._pending, None
+        if pending is None:
+            return
+        step = pending["step"]
+        scalars = pending["scalars"]
+        snap = pending.get("snapshot")
+        if snap is not None:
+            now = [p.detach() for _, p in self.params]
+            diffs = torch.stack([torch.linalg.vector_norm((a - b).float()) for a, b in zip(now, snap)]).tolist()
+            for (n, _), d in zip(self.params, diffs):
+                w = pending["weight_norms"][n]
+                scalars[f"updates/ratio/{n}"] = d / w if w > 0 else (0.0 if d == 0 else math.inf)
+        grads = pending["grad_norms"]
+        if grads:
+            gn = dict(zip(grads, torch.stack(list(grads.values())).tolist()))
+            bad = dict(zip(pending["grad_bad"], torch.stack(list(pending["grad_bad"].values())).tolist()))
+            layer_sq: dict[str, float] = {}
+            for n, v in gn.items():
+                scalars[f"gradients/norm/{n}"] = v
+                scalars[f"gradients/nonfinite/{n}"] = bad[n]
+                layer_sq[self.owner[n]] = layer_sq.get(self.owner[n], 0.0) + v * v
+            for layer, sq in layer_sq.items():
+                if layer:  # a parameter directly on the root has no layer name
+                    scalars[f"gradients/norm/{layer}"] = math.sqrt(sq)
+        out = {k: (float(v) if torch.is_tensor(v) else v) for k, v in scalars.items()}
+        if out:
+            self.run._log_scalars_at(out, step)
+
+    def remove(self) -> None:
+        """Finish the pending step and remove every hook this watcher registered."""
+        try:
+            self.finish_pending()
+        finally:
+            for h in self._temp:
+                h.remove()
+            self._temp = []
+            self._handle.remove()
