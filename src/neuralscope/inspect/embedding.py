@@ -1,0 +1,472 @@
+"""Low-dimensional embeddings of features (activations of a layer over a data set, weight
+vectors): PCA, t-SNE and UMAP, drawn as a 2-D or 3-D scatter, with an interactive
+self-contained HTML page where hovering a point shows the example (a thumbnail for images).
+
+PCA is computed here from the eigenvectors of the covariance matrix (Pearson 1901;
+Hotelling 1933). t-SNE is scikit-learn's Barnes-Hut implementation (van der Maaten &
+Hinton 2008; van der Maaten 2014); UMAP is umap-learn (McInnes, Healy & Melville 2018).
+
+Example:
+    >>> import numpy as np
+    >>> e = embed(np.random.default_rng(0).normal(size=(200, 16)), labels=np.arange(200) % 3)
+    >>> e.coords.shape, e.method
+    ((200, 2), 'pca')
+"""
+from __future__ import annotations
+
+import base64
+import html
+import json
+import time
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from .. import plot as P
+from ..errors import InputShapeError
+from ..result import Result, standalone_page
+
+METHODS = ("pca", "tsne", "umap")
+PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+           "#bcbd22", "#17becf", "#393b79", "#e7ba52", "#637939", "#ad494a", "#a55194", "#6b6ecf",
+           "#3182bd", "#e6550d", "#31a354", "#756bb1"]
+
+
+def pca(x: np.ndarray, dims: int = 2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Principal components of ``x`` (rows = samples) from the covariance's eigenvectors.
+
+    Returns ``(coords, components, explained_variance_ratio)``; each component's sign is
+    fixed so that its largest-magnitude loading is positive (deterministic output).
+    """
+    x = np.asarray(x, dtype=np.float64)
+    xc = x - x.mean(0)
+    n, d = xc.shape
+    if d <= 4 * n:
+        cov = xc.T @ xc / max(n - 1, 1)
+        vals, vecs = np.linalg.eigh(cov)
+        order = np.argsort(vals)[::-1]
+        vals, comps = vals[order], vecs[:, order].T
+    else:  # wide data: eigenvectors of the Gram matrix
+        gram = xc @ xc.T / max(n - 1, 1)
+        vals, u = np.linalg.eigh(gram)
+        order = np.argsort(vals)[::-1]
+        vals, u = vals[order], u[:, order]
+        keep = vals > vals[0] * 1e-12 if vals.size and vals[0] > 0 else np.zeros_like(vals, bool)
+        comps = np.zeros((len(vals), d))
+        comps[keep] = (xc.T @ u[:, keep] / np.sqrt(vals[keep] * max(n - 1, 1))).T
+    comps = comps[:dims]
+    sign = np.sign(comps[np.arange(len(comps)), np.abs(comps).argmax(1)])
+    sign[sign == 0] = 1
+    comps = comps * sign[:, None]
+    total = vals.clip(min=0).sum()
+    ratio = vals[:dims].clip(min=0) / total if total > 0 else np.zeros(dims)
+    return xc @ comps.T, comps, ratio
+
+
+class Embedding(Result):
+    """Points projected to 2-D or 3-D, with what each point is.
+
+    Attributes: ``coords`` ``(N, dims)`` (NaN rows for inputs that held NaN/Inf and were
+    left out), ``labels`` (``N`` class labels or ``None``), ``values`` (a continuous value per
+    point used for colour when there are no labels), ``texts`` (hover text), ``images``
+    (``(N, h, w)`` or ``(N, h, w, 3)`` uint8 thumbnails), ``method``, ``explained_variance``
+    (PCA), ``seconds`` (time of the projection).
+    """
+
+    kind = "embedding"
+
+    def __init__(self, coords, *, method, labels=None, values=None, value_label="value", texts=None,
+                 images=None, explained_variance=None, seconds=0.0, title="", dropped=None, class_names=None):
+        self.coords = np.asarray(coords, dtype=np.float32)
+        self.method, self.labels, self.values, self.value_label = method, labels, values, value_label
+        self.texts, self.images, self.explained_variance = texts, images, explained_variance
+        self.seconds, self.title = seconds, title
+        self.dropped = np.asarray(dropped if dropped is not None else [], dtype=int)
+        self.class_names = class_names
+
+    @property
+    def dims(self) -> int:
+        return self.coords.shape[1]
+
+    def to_dict(self) -> dict:
+        d = {"kind": self.kind, "method": self.method, "dims": self.dims, "coords": self.coords,
+             "seconds": self.seconds, "dropped": self.dropped, "title": self.title}
+        if self.labels is not None:
+            d["labels"] = [str(v) for v in self.labels]
+        if self.values is not None:
+            d["values"], d["value_label"] = self.values, self.value_label
+        if self.texts is not None:
+            d["texts"] = list(self.texts)
+        if self.explained_variance is not None:
+            d["explained_variance"] = self.explained_variance
+        return d
+
+    def _axis_names(self):
+        if self.method == "pca" and self.explained_variance is not None:
+            return [f"PC{i + 1} ({v:.1%} of variance)" for i, v in enumerate(self.explained_variance)]
+        return [f"{self.method.upper()} {i + 1}" for i in range(self.dims)]
+
+    def _colors(self):
+        """Per-point RGBA and legend entries."""
+        import matplotlib
+
+        n = len(self.coords)
+        if self.labels is not None:
+            cats, inv = np.unique(np.asarray([str(v) for v in self.labels]), return_inverse=True)
+            cats = _natural_order(cats)
+            remap = {c: i for i, c in enumerate(cats)}
+            inv = np.array([remap[str(v)] for v in self.labels])
+            pal = [matplotlib.colors.to_rgba(PALETTE[i % len(PALETTE)]) for i in range(len(cats))]
+            return np.array([pal[i] for i in inv]) if n else np.zeros((0, 4)), list(zip(cats, pal)), None
+        if self.values is not None:
+            v = np.asarray(self.values, dtype=float)
+            norm = matplotlib.colors.Normalize(np.nanmin(v), np.nanmax(v))
+            return matplotlib.colormaps["viridis"](norm(v)), [], norm
+        return np.tile(matplotlib.colors.to_rgba("#1f77b4"), (n, 1)), [], None
+
+    def plot(self, ax=None, point_size: float | None = None, alpha: float | None = None, limits=None):
+        """Scatter coloured by label (legend) or value (colorbar); ``limits`` fixes the axis
+        ranges (``[(lo, hi)] * dims``), e.g. for animation frames."""
+        import matplotlib.pyplot as plt
+        from matplotlib.lines import Line2D
+
+        n = len(self.coords)
+        s = point_size or float(np.clip(3000 / max(n, 1), 0.5, 30))
+        a = alpha or float(np.clip(200 / max(n, 1) ** 0.5, 0.25, 0.9))
+        colors, legend, norm = self._colors()
+        ok = np.isfinite(self.coords).all(1)
+        names = self._axis_names()
+        if ax is None:
+            fig = plt.figure(figsize=(7, 6), layout="constrained")
+            ax = fig.add_subplot(projection="3d" if self.dims == 3 else None)
+        pts = self.coords[ok]
+        if self.dims == 3:
+            ax.scatter(pts[:, 0], pts[:, 1], pts[:, 2], c=colors[ok], s=s, alpha=a, linewidths=0,
+                       depthshade=False, rasterized=True)
+            ax.set_zlabel(names[2])
+        else:
+            ax.scatter(pts[:, 0], pts[:, 1], c=colors[ok], s=s, alpha=a, linewidths=0, rasterized=True)
+        ax.set_xlabel(names[0])
+        ax.set_ylabel(names[1])
+        if limits is not None:
+            ax.set_xlim(*limits[0])
+            ax.set_ylim(*limits[1])
+            if self.dims == 3:
+                ax.set_zlim(*limits[2])
+        if legend:
+            handles = [Line2D([], [], marker="o", ls="", color=c, label=str(lbl)) for lbl, c in legend[:20]]
+            ax.legend(handles=handles, title="label", fontsize=8, title_fontsize=8, loc="upper left",
+                      bbox_to_anchor=(1.0, 1.0), frameon=False, markerscale=1.2)
+        elif norm is not None:
+            sm = plt.cm.ScalarMappable(norm=norm, cmap="viridis")
+            P.colorbar(sm, ax, self.value_label)
+        title = self.title or f"{self.method.upper()} of {n} points"
+        if (~ok).sum():
+            title += f"\n{int((~ok).sum())} points with NaN/Inf features left out"
+        ax.set_title(title, fontsize=10)
+        return ax
+
+    def _title(self):
+        return self.title or f"{self.method.upper()} embedding"
+
+    # -- interactive page -----------------------------------------------------------
+    def _payload(self) -> dict:
+        colors, legend, _ = self._colors()
+        ok = np.isfinite(self.coords).all(1)
+        c = np.where(ok[:, None], self.coords, 0).astype(np.float32)
+        lo, hi = c[ok].min(0) if ok.any() else np.zeros(self.dims), c[ok].max(0) if ok.any() else np.ones(self.dims)
+        span = np.where(hi > lo, hi - lo, 1)
+        c = ((c - lo) / span * 2 - 1).astype(np.float32)  # to [-1, 1]
+        rgb = (colors[:, :3] * 255).round().astype(np.uint8)
+        d: dict[str, Any] = {
+            "n": len(c), "dims": self.dims, "coords": _b64(c), "rgb": _b64(rgb), "ok": _b64(ok.astype(np.uint8)),
+            "axes": self._axis_names(), "legend": [[str(lbl), _hex(col)] for lbl, col in legend],
+            "labels": [str(v) for v in self.labels] if self.labels is not None else None,
+            "values": [None if not np.isfinite(v) else float(v) for v in np.asarray(self.values, float)]
+            if self.values is not None else None, "value_label": self.value_label,
+            "texts": list(map(str, self.texts)) if self.texts is not None else None, "images": None,
+        }
+        if self.images is not None:
+            im = np.asarray(self.images)
+            d["images"] = {"data": _b64(im.astype(np.uint8)), "h": im.shape[1], "w": im.shape[2],
+                           "c": 3 if im.ndim == 4 else 1}
+        return d
+
+    def to_html(self) -> str:
+        title = self._title()
+        info = f"{len(self.coords)} points, {self.method.upper()}" + (
+            f", computed in {self.seconds:.2f} s" if self.seconds else "")
+        body = (f'<p class="ns-info">{html.escape(info)}. Hover a point to see the example; '
+                + ("drag to rotate, " if self.dims == 3 else "drag to pan, ")
+                + 'wheel to zoom, click a legend entry to hide/show a class.</p>' + self._html_fragment_live())
+        return standalone_page(title, body)
+
+    def _repr_html_(self) -> str:
+        return self._html_fragment_live()
+
+    def _html_fragment_live(self) -> str:
+        uid = f"nsemb{id(self) & 0xffffff:x}"
+        data = json.dumps(self._payload()).replace("</", "<\\/")
+        return (f'<div class="ns-embedding" id="{uid}" style="position:relative;display:flex;gap:12px;'
+                f'font:13px system-ui,sans-serif">'
+                f'<canvas width="760" height="620" style="border:1px solid #d0d7de;cursor:crosshair;'
+                f'touch-action:none"></canvas><div class="ns-legend" style="min-width:120px;max-height:620px;'
+                f'overflow:auto"></div><div class="ns-tip" style="position:absolute;display:none;'
+                f'pointer-events:none;background:#fff;border:1px solid #888;border-radius:4px;padding:6px;'
+                f'box-shadow:0 2px 6px rgba(0,0,0,.25);max-width:320px;white-space:pre-wrap"></div></div>'
+                f'<script>{_EMBED_JS}\nnsEmbedding(document.getElementById("{uid}"), {data});</script>')
+
+
+def _natural_order(cats: np.ndarray) -> list[str]:
+    try:
+        return sorted(cats.tolist(), key=lambda c: float(c))
+    except ValueError:
+        return sorted(cats.tolist())
+
+
+def _hex(rgba) -> str:
+    return "#" + "".join(f"{int(round(v * 255)):02x}" for v in rgba[:3])
+
+
+def _b64(a: np.ndarray) -> str:
+    return base64.b64encode(np.ascontiguousarray(a).tobytes()).decode()
+
+
+def _to_numpy(x) -> np.ndarray:
+    if torch.is_tensor(x):
+        return x.detach().float().cpu().numpy()
+    return np.asarray(x)
+
+
+def _thumbnails(images, n: int, max_side: int = 32) -> np.ndarray:
+    """Images ``(N, C, H, W)``/``(N, H, W)``/``(N, H, W, 3)`` as uint8 thumbnails."""
+    im = _to_numpy(images).astype(np.float32)
+    if len(im) != n:
+        raise InputShapeError(f"images has {len(im)} entries but features has {n} rows.")
+    if im.ndim == 4 and im.shape[1] in (1, 3) and im.shape[-1] not in (1, 3):
+        im = im.transpose(0, 2, 3, 1)
+    if im.ndim == 4 and im.shape[-1] == 1:
+        im = im[..., 0]
+    if im.ndim not in (3, 4):
+        raise InputShapeError(f"images must be (N, H, W), (N, C, H, W) or (N, H, W, 3); got {im.shape}.")
+    h, w = im.shape[1:3]
+    if max(h, w) > max_side:
+        t = torch.from_numpy(im if im.ndim == 3 else im.transpose(0, 3, 1, 2))
+        t = t[:, None] if im.ndim == 3 else t
+        s = max_side / max(h, w)
+        t = torch.nn.functional.interpolate(t, size=(max(1, round(h * s)), max(1, round(w * s))), mode="area")
+        im = t[:, 0].numpy() if im.ndim == 3 else t.permute(0, 2, 3, 1).numpy()
+    fin = im[np.isfinite(im)]
+    lo, hi = (float(fin.min()), float(fin.max())) if fin.size else (0.0, 1.0)
+    if lo >= 0 and hi <= 1:
+        lo, hi = 0.0, 1.0
+    im = (np.nan_to_num(im, nan=lo) - lo) / (hi - lo if hi > lo else 1)
+    return (np.clip(im, 0, 1) * 255).round().astype(np.uint8)
+
+
+def embed(features, method: str = "pca", *, labels: Sequence | None = None, dims: int = 2, images=None,
+          texts: Sequence[str] | None = None, values: Sequence[float] | None = None, value_label: str = "value",
+          seed: int = 0, title: str = "", class_names: Sequence[str] | None = None,
+          pca_first: int | None = 50, **method_kwargs) -> Embedding:
+    """Project ``features`` (``(N, ...)`` tensor or array; extra dimensions are flattened) to
+    ``dims`` = 2 or 3 dimensions with ``method`` = ``"pca"``, ``"tsne"`` or ``"umap"``.
+
+    ``labels`` colour the points by class (``class_names`` maps integer labels to names);
+    ``values`` colour them on a continuous scale; ``images`` (one per row) become hover
+    thumbnails in the HTML; ``texts`` are hover texts. For t-SNE and UMAP, features with more
+    than ``pca_first`` dimensions are first reduced to ``pca_first`` principal components
+    (the usual practice; ``None`` disables it). Rows holding NaN/Inf are left out of the
+    projection and get NaN coordinates. ``method_kwargs`` go to scikit-learn's ``TSNE`` or
+    ``umap.UMAP``.
+
+    Example:
+        >>> import numpy as np
+        >>> x = np.random.default_rng(0).normal(size=(300, 8))
+        >>> embed(x, "tsne", dims=3).coords.shape
+        (300, 3)
+    """
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(METHODS)}; got {method!r}.")
+    if dims not in (2, 3):
+        raise ValueError(f"dims must be 2 or 3, not {dims!r}.")
+    x = _to_numpy(features)
+    if x.ndim < 2:
+        raise InputShapeError(f"features must have shape (N, features...), got {x.shape}.")
+    x = x.reshape(len(x), -1).astype(np.float32)
+    n = len(x)
+    for what, seq in (("labels", labels), ("texts", texts), ("values", values)):
+        if seq is not None and len(seq) != n:
+            raise InputShapeError(f"{what} has {len(seq)} entries but features has {n} rows.")
+    ok = np.isfinite(x).all(1)
+    xs = x[ok]
+    if len(xs) < dims + 1:
+        raise InputShapeError(f"Need at least {dims + 1} rows with finite features to embed, got {len(xs)}.")
+    t0 = time.perf_counter()
+    ev = None
+    if method == "pca":
+        proj, _, ev = pca(xs, dims)
+    else:
+        red = pca(xs, pca_first)[0] if pca_first and xs.shape[1] > pca_first else xs
+        if method == "tsne":
+            from sklearn.manifold import TSNE
+
+            kw = dict(n_components=dims, init="pca", random_state=seed, method="barnes_hut",
+                      perplexity=min(30.0, max(2.0, (len(red) - 1) / 3.0)), learning_rate="auto")
+            if dims == 3:
+                kw["angle"] = 0.5
+            kw.update(method_kwargs)
+            proj = TSNE(**kw).fit_transform(red)
+        else:
+            import warnings
+
+            import umap
+
+            kw = dict(n_components=dims, random_state=seed, n_neighbors=min(15, len(red) - 1))
+            kw.update(method_kwargs)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                proj = umap.UMAP(**kw).fit_transform(red)
+    seconds = time.perf_counter() - t0
+    coords = np.full((n, dims), np.nan, np.float32)
+    coords[ok] = proj
+    lab = None
+    if labels is not None:
+        lab = _to_numpy(labels).tolist() if torch.is_tensor(labels) else list(labels)
+        if class_names is not None:
+            lab = [class_names[int(v)] for v in lab]
+    thumbs = _thumbnails(images, n) if images is not None else None
+    vals = None if values is None else np.asarray(_to_numpy(values), dtype=float)
+    return Embedding(coords, method=method, labels=lab, values=vals, value_label=value_label,
+                     texts=list(texts) if texts is not None else None, images=thumbs,
+                     explained_variance=ev, seconds=seconds, title=title, dropped=np.flatnonzero(~ok),
+                     class_names=class_names)
+
+
+def embed_layer(model, inputs, layer, method: str = "pca", *, batch_size: int = 256, **kwargs) -> Embedding:
+    """Embed the activations of ``layer`` over ``inputs`` (run in batches in eval mode; the
+    model is left unchanged). ``images`` defaults to ``inputs`` when they are images.
+
+    Example:
+        >>> from neuralscope.zoo import DigitsCNN
+        >>> net = DigitsCNN()
+        >>> embed_layer(net, net.example_input(20), "pool").coords.shape
+        (20, 2)
+    """
+    from .activations import layer_activations
+
+    acts = layer_activations(model, inputs, layer, batch_size=batch_size)
+    if "images" not in kwargs and torch.is_tensor(inputs) and inputs.dim() == 4 and inputs.shape[1] in (1, 3):
+        kwargs["images"] = inputs
+    kwargs.setdefault("title", f"{method.upper()} of layer {layer!r} activations ({len(acts)} inputs)")
+    return embed(acts, method, **kwargs)
+
+
+_EMBED_JS = r"""
+function nsEmbedding(root, D) {
+  if (root.dataset.ready) return; root.dataset.ready = 1;
+  const cv = root.querySelector('canvas'), ctx = cv.getContext('2d');
+  const tip = root.querySelector('.ns-tip'), leg = root.querySelector('.ns-legend');
+  const dec = (s, T) => { const b = atob(s), u = new Uint8Array(b.length);
+    for (let i = 0; i < b.length; i++) u[i] = b.charCodeAt(i); return new T(u.buffer); };
+  const P = dec(D.coords, Float32Array), RGB = dec(D.rgb, Uint8Array), OK = dec(D.ok, Uint8Array);
+  const IM = D.images ? dec(D.images.data, Uint8Array) : null;
+  const n = D.n, d = D.dims, W = cv.width, H = cv.height;
+  const lab = D.labels, hidden = new Set();
+  let zoom = 1, panx = 0, pany = 0, yaw = 0.6, pitch = 0.35, drag = null, hover = -1;
+  const sx = new Float32Array(n), sy = new Float32Array(n), sz = new Float32Array(n);
+  function project() {
+    const s = Math.min(W, H) * 0.45 * zoom, cy = Math.cos(yaw), sy_ = Math.sin(yaw),
+          cp = Math.cos(pitch), sp = Math.sin(pitch);
+    for (let i = 0; i < n; i++) {
+      let x = P[i * d], y = P[i * d + 1], z = d === 3 ? P[i * d + 2] : 0;
+      if (d === 3) { const x1 = cy * x + sy_ * z, z1 = -sy_ * x + cy * z;
+        const y1 = cp * y - sp * z1, z2 = sp * y + cp * z1; x = x1; y = y1; z = z2; }
+      const f = d === 3 ? 3 / (3 + z) : 1;
+      sx[i] = W / 2 + (x * s + panx) * f; sy[i] = H / 2 - (y * s - pany) * f; sz[i] = z;
+    }
+  }
+  const visible = i => OK[i] && !(lab && hidden.has(lab[i]));
+  function draw() {
+    project();
+    ctx.fillStyle = '#fff'; ctx.fillRect(0, 0, W, H);
+    const r = n > 20000 ? 1.5 : n > 2000 ? 2.5 : 4;
+    let order = null;
+    if (d === 3) { order = new Uint32Array(n); for (let i = 0; i < n; i++) order[i] = i;
+      order.sort((a, b) => sz[b] - sz[a]); }
+    ctx.globalAlpha = n > 20000 ? 0.6 : 0.85;
+    for (let k = 0; k < n; k++) {
+      const i = order ? order[k] : k; if (!visible(i)) continue;
+      ctx.fillStyle = `rgb(${RGB[3 * i]},${RGB[3 * i + 1]},${RGB[3 * i + 2]})`;
+      ctx.fillRect(sx[i] - r, sy[i] - r, 2 * r, 2 * r);
+    }
+    ctx.globalAlpha = 1;
+    if (hover >= 0) { ctx.strokeStyle = '#000'; ctx.lineWidth = 2; ctx.beginPath();
+      ctx.arc(sx[hover], sy[hover], 7, 0, 2 * Math.PI); ctx.stroke(); }
+    ctx.fillStyle = '#333'; ctx.font = '12px system-ui,sans-serif';
+    ctx.fillText(D.axes.slice(0, d).join('   |   '), 8, H - 8);
+  }
+  function nearest(mx, my) {
+    let best = -1, bd = 100;
+    for (let i = 0; i < n; i++) { if (!visible(i)) continue;
+      const dx = sx[i] - mx, dy = sy[i] - my, e = dx * dx + dy * dy; if (e < bd) { bd = e; best = i; } }
+    return best;
+  }
+  function thumb(i) {
+    const h = D.images.h, w = D.images.w, c = D.images.c, c2 = document.createElement('canvas');
+    c2.width = w; c2.height = h; const g = c2.getContext('2d'), img = g.createImageData(w, h);
+    for (let p = 0; p < h * w; p++) { for (let k = 0; k < 3; k++)
+      img.data[4 * p + k] = IM[(i * h * w + p) * c + (c === 3 ? k : 0)]; img.data[4 * p + 3] = 255; }
+    g.putImageData(img, 0, 0);
+    const s = Math.max(1, Math.floor(96 / Math.max(h, w)));
+    c2.style.width = (w * s) + 'px'; c2.style.height = (h * s) + 'px'; c2.style.imageRendering = 'pixelated';
+    c2.style.display = 'block'; c2.style.marginTop = '4px'; c2.className = 'ns-thumb'; return c2;
+  }
+  function showTip(i, mx, my) {
+    tip.textContent = '';
+    const head = document.createElement('div');
+    head.innerHTML = '<b>#' + i + '</b>' + (lab ? ' label <b></b>' : '');
+    if (lab) head.querySelector('b:last-child').textContent = lab[i];
+    tip.appendChild(head);
+    if (D.values && D.values[i] !== null) { const v = document.createElement('div');
+      v.textContent = D.value_label + ': ' + D.values[i].toPrecision(4); tip.appendChild(v); }
+    if (D.texts) { const t = document.createElement('div'); t.className = 'ns-text';
+      t.textContent = D.texts[i]; tip.appendChild(t); }
+    if (IM) tip.appendChild(thumb(i));
+    tip.style.display = 'block';
+    tip.style.left = Math.min(mx + 14, W - 120) + 'px'; tip.style.top = (my + 14) + 'px';
+  }
+  const pos = e => { const b = cv.getBoundingClientRect(); return [(e.clientX - b.left) * W / b.width,
+    (e.clientY - b.top) * H / b.height]; };
+  cv.addEventListener('pointerdown', e => { drag = [e.clientX, e.clientY]; cv.setPointerCapture(e.pointerId); });
+  cv.addEventListener('pointerup', () => { drag = null; });
+  cv.addEventListener('pointermove', e => {
+    if (drag) { const dx = e.clientX - drag[0], dy = e.clientY - drag[1]; drag = [e.clientX, e.clientY];
+      if (d === 3) { yaw += dx * 0.01; pitch = Math.max(-1.5, Math.min(1.5, pitch + dy * 0.01)); }
+      else { panx += dx; pany += dy; }
+      tip.style.display = 'none'; hover = -1; draw(); return; }
+    const [mx, my] = pos(e), i = nearest(mx, my);
+    if (i !== hover) { hover = i; draw(); }
+    if (i >= 0) showTip(i, mx, my); else tip.style.display = 'none';
+  });
+  cv.addEventListener('pointerleave', () => { tip.style.display = 'none'; hover = -1; draw(); });
+  cv.addEventListener('wheel', e => { e.preventDefault(); const k = Math.exp(-e.deltaY * 0.001);
+    zoom *= k; panx *= k; pany *= k; draw(); }, {passive: false});
+  if (D.legend.length) {
+    const t = document.createElement('div'); t.innerHTML = '<b>label</b>'; leg.appendChild(t);
+    for (const [name, col] of D.legend) {
+      const row = document.createElement('div'); row.style.cursor = 'pointer'; row.style.userSelect = 'none';
+      row.innerHTML = '<span style="display:inline-block;width:10px;height:10px;border-radius:5px;margin-right:6px;background:' + col + '"></span><span></span>';
+      row.lastChild.textContent = name;
+      row.onclick = () => { if (hidden.has(name)) { hidden.delete(name); row.style.opacity = 1; }
+        else { hidden.add(name); row.style.opacity = 0.35; } draw(); };
+      leg.appendChild(row);
+    }
+  } else if (D.values) { leg.innerHTML = '<b></b><div>colour: viridis, low = purple, high = yellow</div>';
+    leg.firstChild.textContent = D.value_label; }
+  root.nsScreen = i => { project(); return [sx[i], sy[i]]; };
+  draw();
+}
+"""
+
+__all__ = ["Embedding", "embed", "embed_layer", "pca", "METHODS"]
