@@ -397,6 +397,18 @@ class Graph(Result):
     def _title(self) -> str:
         return f"{self.name} ({self.method}, {self.total_params:,} parameters)"
 
+    def to_html(self, depth: int | None = None, title: str | None = None) -> str:
+        """The standalone interactive viewer page (see :func:`~neuralscope.graph.render_html.render_html`)."""
+        from .render_html import render_html
+
+        return render_html(self, depth=depth, title=title)
+
+    def _repr_html_(self) -> str:
+        """The interactive viewer inside an ``<iframe srcdoc>`` (notebook CSS/JS cannot clash)."""
+        from .render_html import iframe_html, render_html
+
+        return iframe_html(render_html(self))
+
     def __repr__(self) -> str:
         return (f"Graph({self.name!r}, method={self.method!r}, nodes={len(self.nodes)}, "
                 f"edges={len(self.edges)}, groups={len(self.groups) - 1}, params={self.total_params:,})")

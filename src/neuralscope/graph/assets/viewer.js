@@ -1,0 +1,1070 @@
+/* neuralscope interactive graph viewer.
+ *
+ * Hand-written for neuralscope (no third-party code). Reads the Graph JSON inlined in the page
+ * (<script type="application/json" id="ns-graph-data">), computes the visible graph for the
+ * current expansion state (the same rules as Graph.view in Python), lays it out with a
+ * compound layered (Sugiyama-style) layout and draws it as SVG.
+ *
+ * Layout: every expanded group is a box with its own layered layout; a child box is one item
+ * of its parent's layout. Edges that cross a box boundary enter through an "in port" on the
+ * box's top edge and leave through an "out port" on its bottom edge (one port per source
+ * tensor), so routes never cut through boxes. Per box: layers by longest path over an order
+ * that follows execution order (which also breaks cycles), dummy nodes on edges spanning
+ * several layers (skip connections get their own lane), barycenter ordering sweeps keeping the
+ * order with the fewest crossings, then coordinates by repeated weighted median-like
+ * relaxation solved exactly per layer with isotonic regression (items keep their order and
+ * minimum spacing while moving as close as possible to their neighbours).
+ * Collapsed groups are single items: their inside is never laid out.
+ */
+(function () {
+  "use strict";
+
+  var DATA = JSON.parse(document.getElementById("ns-graph-data").textContent);
+  var OPT = DATA.options || {};
+  var NODE_H = 40, GROUP_H = 44, NODE_MIN_W = 96, NODE_PAD_X = 14;
+  var RANK_SEP = 30, NODE_SEP = 22, DUMMY_SEP = 10, BOX_PAD_X = 14, BOX_PAD_BOTTOM = 14;
+  var TITLE_H = 26;
+
+  // ---------------------------------------------------------------- the model
+  var nodes = DATA.nodes || [];
+  var edgesIn = DATA.edges || [];
+  var nodeById = new Map();
+  var groupByPath = new Map();
+  (DATA.groups || []).forEach(function (g) { groupByPath.set(g.path, g); });
+
+  function ancestors(path) {
+    if (!path) return [];
+    var parts = path.split("."), out = [], cur = "";
+    for (var i = 0; i < parts.length; i++) { cur = i ? cur + "." + parts[i] : parts[i]; out.push(cur); }
+    return out;
+  }
+  function parentPath(path) {
+    var i = path.lastIndexOf(".");
+    return i < 0 ? "" : path.slice(0, i);
+  }
+  function lastPart(path) {
+    var i = path.lastIndexOf(".");
+    return i < 0 ? path : path.slice(i + 1);
+  }
+  function depthOf(path) { return path ? path.split(".").length : 0; }
+
+  var groupFirst = new Map();   // group path -> execution index of its first node
+  var groupCount = new Map();   // group path -> number of nodes inside (recursive)
+  nodes.forEach(function (n, i) {
+    n.index = i;
+    n.anc = ancestors(n.group || "");
+    nodeById.set(n.id, n);
+    for (var k = 0; k < n.anc.length; k++) {
+      var p = n.anc[k];
+      if (!groupFirst.has(p)) groupFirst.set(p, i);
+      groupCount.set(p, (groupCount.get(p) || 0) + 1);
+      if (!groupByPath.has(p)) groupByPath.set(p, { path: p, type: "Module", params: 0, trainable_params: 0, depth: depthOf(p) });
+    }
+  });
+  var maxDepth = 0;
+  groupCount.forEach(function (c, p) { maxDepth = Math.max(maxDepth, depthOf(p)); });
+
+  var folds = DATA.folds || [];
+  var foldByFirst = new Map();
+  folds.forEach(function (f) { foldByFirst.set(f.first, f); });
+  var foldOfPath = new Map();
+  folds.forEach(function (f) { f.paths.forEach(function (p) { foldOfPath.set(p, f.first); }); });
+
+  // ---------------------------------------------------------------- state
+  var state = {
+    collapsed: new Set(),
+    foldRepeats: !!OPT.fold_repeats,
+    unfolded: new Set(),
+    scale: 1, tx: 0, ty: 0,
+    matches: [], matchIndex: -1, query: "",
+    selected: null,
+  };
+  function setDepth(d) {
+    state.collapsed = new Set();
+    if (d !== null && d !== undefined) {
+      groupCount.forEach(function (c, p) { if (depthOf(p) >= d) state.collapsed.add(p); });
+    }
+    state.depth = d;
+  }
+  setDepth(OPT.depth === undefined ? null : OPT.depth);
+
+  // ---------------------------------------------------------------- the visible graph
+  function computeView() {
+    var coll = new Set(state.collapsed);
+    var foldMap = new Map();
+    if (state.foldRepeats) {
+      folds.forEach(function (f) {
+        if (state.unfolded.has(f.first)) return;
+        f.paths.forEach(function (p) { coll.add(p); foldMap.set(p, f.first); });
+      });
+    }
+    var vnodes = new Map();
+    var rep = new Map();
+    for (var i = 0; i < nodes.length; i++) {
+      var n = nodes[i], r = n.id, path = null;
+      for (var k = 0; k < n.anc.length; k++) {
+        if (coll.has(n.anc[k])) { path = foldMap.get(n.anc[k]) || n.anc[k]; r = "group:" + path; break; }
+      }
+      rep.set(n.id, r);
+      var v = vnodes.get(r);
+      if (v) { v.members++; continue; }
+      if (path === null) {
+        v = { id: n.id, kind: n.kind, label: n.label, op: n.op, base: n.group || "", ref: n, members: 1,
+              inputs: n.inputs, outputs: n.outputs, params: n.params, trainable_params: n.trainable_params,
+              order: n.index };
+      } else {
+        var g = groupByPath.get(path), f = foldByFirst.get(path);
+        var repeat = foldMap.has(path) && f ? f.count : 1;
+        v = { id: r, kind: "group", label: lastPart(path), op: g.type, base: parentPath(path), path: path,
+              repeat: repeat, fold: repeat > 1 ? f : null, members: 1, inputs: [], outputs: [],
+              params: (g.params || 0) * repeat, trainable_params: (g.trainable_params || 0) * repeat,
+              order: groupFirst.get(path) };
+      }
+      vnodes.set(r, v);
+    }
+    var vedges = new Map();
+    for (var j = 0; j < edgesIn.length; j++) {
+      var e = edgesIn[j], s = rep.get(e.src), d = rep.get(e.dst);
+      if (s === undefined || d === undefined || s === d) continue;
+      var key = s + "\u0000" + d, ve = vedges.get(key);
+      if (ve) { ve.count++; continue; }
+      vedges.set(key, { src: s, dst: d, shape: e.shape, dtype: e.dtype, count: 1 });
+    }
+    vedges.forEach(function (ve) {
+      var sn = vnodes.get(ve.src), dn = vnodes.get(ve.dst);
+      if (dn.kind === "group") dn.inputs.push({ shape: ve.shape, dtype: ve.dtype });
+      if (sn.kind === "group") sn.outputs.push({ shape: ve.shape, dtype: ve.dtype });
+    });
+    var clusters = new Set();
+    vnodes.forEach(function (v) { ancestors(v.base).forEach(function (p) { clusters.add(p); }); });
+    return { nodes: vnodes, edges: Array.from(vedges.values()), clusters: clusters, rep: rep };
+  }
+
+  // ---------------------------------------------------------------- text measuring
+  var measureCtx = document.createElement("canvas").getContext("2d");
+  var widthCache = new Map();
+  function textWidth(text, font) {
+    var key = font + "|" + text, w = widthCache.get(key);
+    if (w === undefined) { measureCtx.font = font; w = measureCtx.measureText(text).width; widthCache.set(key, w); }
+    return w;
+  }
+  var FONT_FAMILY = "system-ui, -apple-system, 'Segoe UI', Roboto, Helvetica, Arial, sans-serif";
+  var FONT_1 = "600 12px " + FONT_FAMILY, FONT_2 = "11px " + FONT_FAMILY, FONT_T = "600 11.5px " + FONT_FAMILY;
+
+  function fmtShape(shape) {
+    if (shape === null || shape === undefined) return "?";
+    return "(" + shape.map(function (d) { return d === null ? "?" : d; }).join(", ") + ")";
+  }
+  function shortShape(shape) {
+    if (shape === null || shape === undefined) return "";
+    return shape.map(function (d) { return d === null ? "?" : d; }).join("×");
+  }
+  function fmtCount(n) {
+    if (!n) return "0";
+    if (n >= 1e9) return (n / 1e9).toFixed(n >= 1e10 ? 0 : 1) + "B";
+    if (n >= 1e6) return (n / 1e6).toFixed(n >= 1e7 ? 0 : 1) + "M";
+    if (n >= 1e3) return (n / 1e3).toFixed(n >= 1e4 ? 0 : 1) + "K";
+    return String(n);
+  }
+  function fmtInt(n) { return (n || 0).toLocaleString("en-US"); }
+
+  // ---------------------------------------------------------------- op families (colours)
+  // the same families and colours as the static SVG renderer (layout.node_family, render_svg.PALETTE)
+  var FAMILIES = [
+    ["conv", "Convolution"], ["linear", "Linear"], ["embedding", "Embedding"], ["norm", "Normalization"],
+    ["activation", "Activation"], ["pooling", "Pooling"], ["attention", "Attention"],
+    ["recurrent", "Recurrent"], ["dropout", "Dropout"], ["op", "Functional op / other"],
+    ["param", "Constant / parameter"], ["io", "Input / output"], ["group", "Collapsed group"],
+  ];
+  var FAMILY_RULES = [
+    ["attention", /attention|attn|scaled_dot_product|multihead/i],
+    ["conv", /conv/i],
+    ["recurrent", /lstm|gru|^rnn|rnncell|recurrent/i],
+    ["norm", /norm/i],
+    ["pooling", /pool/i],
+    ["embedding", /embedding/i],
+    ["linear", /linear|gemm|dense|^matmul$|^mm$|^bmm$|^addmm$|bilinear/i],
+    ["activation", /relu|gelu|silu|sigmoid|tanh|softmax|softplus|elu|mish|hardswish|hardsigmoid|swish|glu|prelu|softsign|threshold|clip|clamp/i],
+    ["dropout", /dropout/i],
+  ];
+  function family(v) {
+    if (v.kind === "group") return "group";
+    if (v.kind === "input" || v.kind === "output") return "io";
+    if (v.kind === "param") return "param";
+    var o = String(v.op || "");
+    for (var i = 0; i < FAMILY_RULES.length; i++) if (FAMILY_RULES[i][1].test(o)) return FAMILY_RULES[i][0];
+    return "op";
+  }
+
+  // ---------------------------------------------------------------- node geometry
+  function nodeLines(v) {
+    if (v.kind === "group") {
+      var p = v.params ? fmtCount(v.params) + " params" : "";
+      return [v.label || v.path, v.op + (p ? " · " + p : "")];
+    }
+    if (v.kind === "input" || v.kind === "output") {
+      var t = v.kind === "input" ? v.outputs : v.inputs;
+      return [v.label, t && t.length ? shortShape(t[0].shape) : v.kind];
+    }
+    var out = v.outputs && v.outputs.length ? shortShape(v.outputs[0].shape) : "";
+    var name = v.kind === "module" && v.label !== v.op ? v.label : "";
+    return [v.op, [name, out].filter(Boolean).join(" · ")];
+  }
+  function sizeNode(v) {
+    var lines = nodeLines(v);
+    v.lines = lines;
+    var w = Math.max(textWidth(lines[0], FONT_1), textWidth(lines[1], FONT_2)) + 2 * NODE_PAD_X;
+    if (v.kind === "group") w += 18 + (v.repeat > 1 ? 30 : 0);
+    v.w = Math.max(NODE_MIN_W, Math.ceil(w));
+    v.h = v.kind === "group" ? GROUP_H : NODE_H;
+  }
+
+  // ---------------------------------------------------------------- compound layout
+  function layout(view) {
+    var t0 = performance.now();
+    var boxes = new Map();
+    function box(path) {
+      var b = boxes.get(path);
+      if (!b) {
+        b = { path: path, items: new Map(), edges: new Map(), depth: depthOf(path) };
+        boxes.set(path, b);
+      }
+      return b;
+    }
+    box("");
+    view.clusters.forEach(function (p) {
+      box(p);
+      var parent = box(parentPath(p));
+      parent.items.set("c:" + p, { id: "c:" + p, type: "cluster", path: p, order: groupFirst.get(p) });
+    });
+    view.nodes.forEach(function (v) {
+      sizeNode(v);
+      box(v.base).items.set(v.id, { id: v.id, type: "node", v: v, w: v.w, h: v.h, order: v.order });
+    });
+    function itemIn(b, v) {
+      if (v.base === b.path) return v.id;
+      return "c:" + ancestors(v.base)[b.depth];
+    }
+    function port(b, kind, key) {
+      var id = kind + ":" + key, it = b.items.get(id);
+      if (!it) {
+        it = { id: id, type: kind, key: key, w: 0, h: 0, order: kind === "in" ? -1 : Infinity };
+        b.items.set(id, it);
+      }
+      return id;
+    }
+    function addEdge(b, from, to, key) {
+      var id = from + ">" + to + "|" + key;
+      if (!b.edges.has(id)) b.edges.set(id, { id: id, from: from, to: to, key: key });
+      return id;
+    }
+    // lift every visible edge into one layout edge per box it passes through
+    view.edges.forEach(function (e) {
+      var s = view.nodes.get(e.src), d = view.nodes.get(e.dst);
+      var cs = [""].concat(ancestors(s.base)), cd = [""].concat(ancestors(d.base));
+      var L = 0;
+      while (L + 1 < cs.length && L + 1 < cd.length && cs[L + 1] === cd[L + 1]) L++;
+      var segs = [], i;
+      for (i = cs.length - 1; i > L; i--) {
+        var b = boxes.get(cs[i]);
+        segs.push([b.path, addEdge(b, itemIn(b, s), port(b, "out", e.src), e.src)]);
+      }
+      var lb = boxes.get(cs[L]);
+      segs.push([lb.path, addEdge(lb, itemIn(lb, s), itemIn(lb, d), e.src)]);
+      for (i = L + 1; i < cd.length; i++) {
+        var b2 = boxes.get(cd[i]);
+        segs.push([b2.path, addEdge(b2, port(b2, "in", e.src), itemIn(b2, d), e.src)]);
+      }
+      e.segs = segs;
+    });
+    // lay boxes out innermost first
+    var order = Array.from(boxes.values()).sort(function (a, b) { return b.depth - a.depth; });
+    order.forEach(function (b) {
+      b.items.forEach(function (it) {
+        if (it.type === "cluster") { var cb = boxes.get(it.path); it.w = cb.w; it.h = cb.h; it.box = cb; }
+      });
+      layoutBox(b);
+    });
+    // absolute positions, outermost first
+    var root = boxes.get("");
+    root.ox = 0; root.oy = 0;
+    order.slice().reverse().forEach(function (b) {
+      b.items.forEach(function (it) {
+        it.ax = b.ox + it.x - it.w / 2; it.ay = b.oy + it.y - it.h / 2;
+        if (it.type === "cluster") { it.box.ox = it.ax; it.box.oy = it.ay; }
+        if (it.type === "node") { it.v.x = it.ax; it.v.y = it.ay; }
+      });
+    });
+    // edge routes: concatenate the pieces
+    view.edges.forEach(function (e) {
+      var pts = [];
+      e.segs.forEach(function (sg) {
+        var b = boxes.get(sg[0]), le = b.edges.get(sg[1]);
+        le.points.forEach(function (p, k) {
+          var q = [p[0] + b.ox, p[1] + b.oy];
+          if (k === 0 && pts.length) {
+            var last = pts[pts.length - 1];
+            if (Math.abs(last[0] - q[0]) < 0.5 && Math.abs(last[1] - q[1]) < 0.5) return;
+          }
+          pts.push(q);
+        });
+      });
+      e.points = pts;
+    });
+    return { boxes: boxes, width: root.w, height: root.h, ms: performance.now() - t0 };
+  }
+
+  function layoutBox(b) {
+    var items = Array.from(b.items.values());
+    var isRoot = b.path === "";
+    var byId = b.items;
+    var edges = Array.from(b.edges.values());
+    items.forEach(function (it) { it.preds = []; it.succs = []; it.layer = 0; });
+    // orient every edge along execution order (breaks cycles from re-entered modules)
+    edges.forEach(function (e) {
+      var u = byId.get(e.from), v = byId.get(e.to);
+      e.rev = u.order > v.order;
+      e.u = e.rev ? v : u; e.v = e.rev ? u : v;
+      e.u.succs.push(e); e.v.preds.push(e);
+    });
+    var inner = items.filter(function (it) { return it.type !== "in" && it.type !== "out"; });
+    inner.sort(function (a, c) { return a.order - c.order; });
+    // longest-path layering over the inner items, in execution order (a topological order)
+    inner.forEach(function (it) {
+      var l = 0;
+      it.preds.forEach(function (e) { if (e.u.type !== "in") l = Math.max(l, e.u.layer + 1); });
+      it.layer = l;
+    });
+    // sources hang just above their first consumer instead of at the top
+    for (var i = inner.length - 1; i >= 0; i--) {
+      var it = inner[i];
+      var hasPred = it.preds.some(function (e) { return e.u.type !== "in"; });
+      if (hasPred || it.succs.length === 0) continue;
+      var m = Infinity;
+      it.succs.forEach(function (e) { if (e.v.type !== "out") m = Math.min(m, e.v.layer - 1); });
+      if (m !== Infinity && m > it.layer) it.layer = m;
+    }
+    var hasIn = items.some(function (it) { return it.type === "in"; });
+    var maxLayer = 0;
+    inner.forEach(function (it) { if (hasIn) it.layer += 1; maxLayer = Math.max(maxLayer, it.layer); });
+    var hasOut = items.some(function (it) { return it.type === "out"; });
+    items.forEach(function (it) {
+      if (it.type === "in") it.layer = 0;
+      if (it.type === "out") it.layer = maxLayer + 1;
+    });
+    if (hasOut) maxLayer += 1;
+    var nLayers = maxLayer + 1;
+    // dummy nodes for edges spanning several layers
+    var layers = [];
+    for (i = 0; i < nLayers; i++) layers.push([]);
+    items.forEach(function (it) { layers[it.layer].push(it); it.up = []; it.down = []; });
+    var chains = [];
+    edges.forEach(function (e) {
+      var chain = [e.u], prev = e.u;
+      for (var l = e.u.layer + 1; l < e.v.layer; l++) {
+        var d = { id: "d:" + e.id + ":" + l, type: "dummy", w: 0, h: 0, layer: l, order: e.u.order + 0.5, up: [], down: [] };
+        layers[l].push(d);
+        link(prev, d, e, chain.length - 1);
+        chain.push(d); prev = d;
+      }
+      chain.push(e.v);
+      link(prev, e.v, e, chain.length - 2);
+      e.chain = chain;
+      chains.push(e);
+    });
+    function link(a, c, e, k) {
+      var w = (a.type === "dummy" && c.type === "dummy") ? 8 : (a.type === "dummy" || c.type === "dummy") ? 2 : 1;
+      // attachment offsets from the item's centre: ports of child boxes, not their centres
+      var oa = 0, oc = 0;
+      if (a.type === "cluster") oa = a.box.items.get("out:" + e.key).x - a.w / 2;
+      if (c.type === "cluster") oc = c.box.items.get("in:" + e.key).x - c.w / 2;
+      if (e.rev) {  // drawn upwards: the lower item's port is an in port and vice versa
+        oa = 0; oc = 0;
+      }
+      a.down.push({ n: c, w: w, off: oa, offN: oc });
+      c.up.push({ n: a, w: w, off: oc, offN: oa });
+    }
+    // ordering: execution order first, then barycenter sweeps keeping the best
+    layers.forEach(function (L) { L.sort(function (a, c) { return a.order - c.order; }); setPos(L); });
+    function setPos(L) { for (var k = 0; k < L.length; k++) L[k].pos = k; }
+    function bary(L, dir) {
+      L.forEach(function (n) {
+        var nb = dir === "up" ? n.up : n.down;
+        if (!nb.length) { n.bc = n.pos; return; }
+        var s = 0, ws = 0;
+        nb.forEach(function (x) { s += x.n.pos * x.w; ws += x.w; });
+        n.bc = s / ws;
+      });
+      L.sort(function (a, c) { return a.bc - c.bc || a.pos - c.pos; });
+      setPos(L);
+    }
+    function crossings() {
+      var total = 0;
+      for (var l = 0; l + 1 < layers.length; l++) {
+        var pairs = [];
+        layers[l].forEach(function (n) { n.down.forEach(function (x) { pairs.push([n.pos, x.n.pos]); }); });
+        if (pairs.length < 2) continue;
+        pairs.sort(function (a, c) { return a[0] - c[0] || a[1] - c[1]; });
+        // count inversions of the second coordinate with a Fenwick tree
+        var size = layers[l + 1].length + 1, tree = new Array(size + 1).fill(0), seen = 0;
+        for (var k = 0; k < pairs.length; k++) {
+          var p = pairs[k][1] + 1, le = 0;
+          for (var q = p; q > 0; q -= q & -q) le += tree[q];
+          total += seen - le;
+          for (q = p; q <= size; q += q & -q) tree[q]++;
+          seen++;
+        }
+      }
+      return total;
+    }
+    var nItems = items.length + chains.length;
+    if (layers.some(function (L) { return L.length > 1; })) {
+      var best = crossings(), bestOrder = layers.map(function (L) { return L.slice(); });
+      var sweeps = nItems > 4000 ? 2 : nItems > 800 ? 4 : 8;
+      for (var s = 0; s < sweeps && best > 0; s++) {
+        var l2;
+        for (l2 = 1; l2 < layers.length; l2++) bary(layers[l2], "up");
+        for (l2 = layers.length - 2; l2 >= 0; l2--) bary(layers[l2], "down");
+        var c = crossings();
+        if (c < best) { best = c; bestOrder = layers.map(function (L) { return L.slice(); }); }
+      }
+      layers = bestOrder;
+      layers.forEach(setPos);
+    }
+    // x coordinates: pack, then relax towards neighbours with exact per-layer isotonic fits
+    function sep(a, c) {
+      var g = (a.type === "dummy" || c.type === "dummy" || a.type === "in" || a.type === "out" ||
+               c.type === "in" || c.type === "out") ? DUMMY_SEP : NODE_SEP;
+      return (a.w + c.w) / 2 + g;
+    }
+    layers.forEach(function (L) {
+      var x = 0;
+      L.forEach(function (n, k) { if (k) x += sep(L[k - 1], n); n.x = x; });
+      var shift = x / 2;
+      L.forEach(function (n) { n.x -= shift; });
+    });
+    function place(L, desired) {
+      // minimise sum (x_k - desired_k)^2 with x_{k+1} >= x_k + sep: pool adjacent violators
+      var n = L.length, off = new Array(n), k;
+      off[0] = 0;
+      for (k = 1; k < n; k++) off[k] = off[k - 1] + sep(L[k - 1], L[k]);
+      var vals = [], wts = [], cnt = [];
+      for (k = 0; k < n; k++) {
+        vals.push(desired[k] - off[k]); wts.push(1); cnt.push(1);
+        while (vals.length > 1 && vals[vals.length - 2] > vals[vals.length - 1]) {
+          var v2 = vals.pop(), w2 = wts.pop(), c2 = cnt.pop();
+          var v1 = vals.pop(), w1 = wts.pop(), c1 = cnt.pop();
+          vals.push((v1 * w1 + v2 * w2) / (w1 + w2)); wts.push(w1 + w2); cnt.push(c1 + c2);
+        }
+      }
+      k = 0;
+      for (var bI = 0; bI < vals.length; bI++) {
+        for (var j = 0; j < cnt[bI]; j++, k++) L[k].x = vals[bI] + off[k];
+      }
+    }
+    function relax(L, dirs) {
+      var desired = L.map(function (n) {
+        var s = 0, ws = 0;
+        dirs.forEach(function (dir) {
+          (dir === "up" ? n.up : n.down).forEach(function (x) { s += (x.n.x + x.offN - x.off) * x.w; ws += x.w; });
+        });
+        return ws ? s / ws : n.x;
+      });
+      place(L, desired);
+    }
+    // priority method (Sugiyama et al. 1981): per layer, items in decreasing priority move to
+    // their neighbours' mean as far as the already placed ones allow; long-edge dummies first,
+    // so skip connections run straight and chains stay vertical
+    function prio(n, nb) {
+      if (n.type === "dummy") return 1e6;
+      var s = 0;
+      nb.forEach(function (x) { s += x.w; });
+      return s;
+    }
+    function priorityPlace(L, dir) {
+      if (L.length > 600) { relax(L, [dir]); return; }
+      var n = L.length, off = new Array(n), k;
+      off[0] = 0;
+      for (k = 1; k < n; k++) off[k] = off[k - 1] + sep(L[k - 1], L[k]);
+      var idx = [];
+      for (k = 0; k < n; k++) {
+        var nb = dir === "up" ? L[k].up : L[k].down, s = 0, ws = 0;
+        nb.forEach(function (x) { s += (x.n.x + x.offN - x.off) * x.w; ws += x.w; });
+        L[k].want = ws ? s / ws : L[k].x;
+        L[k].prio = prio(L[k], nb);
+        idx.push(k);
+      }
+      idx.sort(function (a, c) { return L[c].prio - L[a].prio || Math.abs(a - n / 2) - Math.abs(c - n / 2); });
+      var placed = new Array(n).fill(false);
+      idx.forEach(function (i) {
+        var lo = -Infinity, hi = Infinity, j;
+        for (j = i - 1; j >= 0; j--) if (placed[j]) { lo = L[j].x + off[i] - off[j]; break; }
+        for (j = i + 1; j < n; j++) if (placed[j]) { hi = L[j].x - (off[j] - off[i]); break; }
+        var x = L[i].want;
+        if (x < lo) x = lo;
+        if (x > hi) x = hi;
+        L[i].x = x; placed[i] = true;
+      });
+    }
+    var passes = nItems > 4000 ? 2 : 4;
+    var l3;
+    for (var it2 = 0; it2 < passes; it2++) {
+      for (l3 = 1; l3 < layers.length; l3++) priorityPlace(layers[l3], "up");
+      for (l3 = layers.length - 2; l3 >= 0; l3--) priorityPlace(layers[l3], "down");
+    }
+    for (l3 = 1; l3 < layers.length; l3++) priorityPlace(layers[l3], "up");
+    // y coordinates
+    var minX = Infinity, maxX = -Infinity;
+    layers.forEach(function (L) { L.forEach(function (n) { minX = Math.min(minX, n.x - n.w / 2); maxX = Math.max(maxX, n.x + n.w / 2); }); });
+    if (minX === Infinity) { minX = 0; maxX = 0; }
+    var padX = isRoot ? 20 : BOX_PAD_X;
+    var titleW = 0;
+    if (!isRoot) {
+      var g = groupByPath.get(b.path);
+      b.title = lastPart(b.path);
+      b.subtitle = g.type + (g.params ? " · " + fmtCount(g.params) : "");
+      titleW = textWidth(b.title, FONT_T) + textWidth(b.subtitle, FONT_2) + 44;
+    }
+    var contentW = maxX - minX;
+    var width = Math.max(contentW + 2 * padX, titleW);
+    var dx = (width - contentW) / 2 - minX;
+    var y = isRoot ? 20 : TITLE_H + 12;
+    var layerY = [];
+    layers.forEach(function (L, l) {
+      var h = 0;
+      L.forEach(function (n) { n.x += dx; h = Math.max(h, n.h); });
+      var portLayer = L.length && L.every(function (n) { return n.type === "in" || n.type === "out" || n.type === "dummy"; });
+      if (hasIn && l === 0) { layerY.push(0); return; }
+      if (hasOut && l === layers.length - 1) { layerY.push(null); return; }
+      if (portLayer && h === 0) h = 8;
+      layerY.push(y + h / 2);
+      y += h + RANK_SEP;
+    });
+    var height = y - RANK_SEP + (isRoot ? 20 : BOX_PAD_BOTTOM);
+    if (hasOut) height += 6;
+    layers.forEach(function (L, l) {
+      var ly = layerY[l] === null ? height : layerY[l];
+      L.forEach(function (n) { n.y = ly; });
+    });
+    b.w = width; b.h = Math.max(height, isRoot ? 40 : TITLE_H + 20);
+    // edge polylines in box coordinates
+    chains.forEach(function (e) {
+      var pts = [], ch = e.chain;
+      for (var k = 0; k < ch.length; k++) {
+        var n = ch[k];
+        if (n.type === "dummy") { pts.push([n.x, n.y]); continue; }
+        var isStart = k === 0, top;
+        // the upper end of the chain leaves from a bottom, the lower end enters at a top
+        top = !isStart;
+        if (n.type === "in" || n.type === "out") { pts.push([n.x, n.y]); continue; }
+        if (n.type === "cluster") {
+          var realKind = top ? (e.rev ? "out" : "in") : (e.rev ? "in" : "out");
+          var pt = n.box.items.get(realKind + ":" + e.key);
+          if (pt && !e.rev) { pts.push([n.x - n.w / 2 + pt.x, top ? n.y - n.h / 2 : n.y + n.h / 2]); continue; }
+        }
+        pts.push([n.x, top ? n.y - n.h / 2 : n.y + n.h / 2]);
+      }
+      if (e.rev) pts.reverse();
+      e.points = pts;
+    });
+  }
+
+  // ---------------------------------------------------------------- drawing
+  var svg = document.getElementById("ns-svg");
+  var viewport = document.getElementById("ns-viewport");
+  var canvasEl = document.getElementById("ns-canvas");
+  var tooltip = document.getElementById("ns-tooltip");
+  var current = null;
+
+  function esc(s) {
+    return String(s).replace(/[&<>"']/g, function (c) {
+      return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c];
+    });
+  }
+  function edgePath(pts) {
+    if (!pts.length) return "";
+    var d = "M" + pts[0][0].toFixed(1) + "," + pts[0][1].toFixed(1);
+    for (var k = 1; k < pts.length; k++) {
+      var a = pts[k - 1], c = pts[k], my = (c[1] - a[1]) / 2;
+      if (Math.abs(c[0] - a[0]) < 0.5) { d += "L" + c[0].toFixed(1) + "," + c[1].toFixed(1); continue; }
+      d += "C" + a[0].toFixed(1) + "," + (a[1] + my).toFixed(1) + " " + c[0].toFixed(1) + "," + (c[1] - my).toFixed(1) +
+           " " + c[0].toFixed(1) + "," + c[1].toFixed(1);
+    }
+    return d;
+  }
+
+  function render() {
+    var t0 = performance.now();
+    var view = computeView();
+    var lay = layout(view);
+    current = { view: view, layout: lay };
+    var parts = ['<g class="ns-clusters">'];
+    var clusterList = [];
+    lay.boxes.forEach(function (b) { if (b.path) clusterList.push(b); });
+    clusterList.sort(function (a, c) { return a.depth - c.depth; });
+    clusterList.forEach(function (b) {
+      var x = b.ox, y = b.oy;
+      parts.push('<g class="ns-cluster d' + (b.depth % 4) + '" data-group="' + esc(b.path) + '" data-path="' + esc(b.path) +
+        '"><rect class="ns-cluster-box" x="' + x.toFixed(1) + '" y="' + y.toFixed(1) + '" width="' + b.w.toFixed(1) +
+        '" height="' + b.h.toFixed(1) + '" rx="8"/>' +
+        '<g class="ns-cluster-title" data-toggle="' + esc(b.path) + '"><rect x="' + (x + 1).toFixed(1) + '" y="' + (y + 1).toFixed(1) +
+        '" width="' + (b.w - 2).toFixed(1) + '" height="' + (TITLE_H - 2) + '" rx="7"/>' +
+        '<text class="ns-cluster-icon" x="' + (x + 10).toFixed(1) + '" y="' + (y + 17).toFixed(1) + '">\u2212</text>' +
+        '<text class="ns-cluster-name" x="' + (x + 24).toFixed(1) + '" y="' + (y + 17).toFixed(1) + '">' + esc(b.title) +
+        '<tspan class="ns-cluster-type" dx="8">' + esc(b.subtitle) + "</tspan></text></g></g>");
+    });
+    parts.push('</g><g class="ns-edges">');
+    view.edges.forEach(function (e, i) {
+      var d = edgePath(e.points);
+      var shape = fmtShape(e.shape);
+      parts.push('<g class="ns-edge" data-edge="' + i + '" data-src="' + esc(e.src) + '" data-dst="' + esc(e.dst) +
+        '" data-shape="' + esc(shape) + '"><path class="ns-edge-hit" d="' + d + '"/><path class="ns-edge-line' +
+        (e.count > 1 ? " multi" : "") + '" d="' + d + '" marker-end="url(#ns-arrow)"/></g>');
+    });
+    parts.push('</g><g class="ns-nodes">');
+    view.nodes.forEach(function (v) {
+      var fam = family(v);
+      var x = v.x, y = v.y, w = v.w, h = v.h;
+      var attrs = ' data-id="' + esc(v.id) + '" data-kind="' + v.kind + '" data-group="' + esc(v.base) + '" data-family="' + fam + '"';
+      if (v.kind === "group") attrs += ' data-collapsed="' + esc(v.path) + '" data-repeat="' + v.repeat + '"';
+      var cls = "ns-node fam-" + fam + (v.kind === "group" ? " ns-group-node" : "");
+      var s = '<g class="' + cls + '"' + attrs + ' transform="translate(' + x.toFixed(1) + "," + y.toFixed(1) + ')">';
+      if (v.kind === "group") {
+        s += '<rect class="ns-stack" x="4" y="4" width="' + w + '" height="' + h + '" rx="7"/>';
+        if (v.repeat > 1) s += '<rect class="ns-stack" x="8" y="8" width="' + w + '" height="' + h + '" rx="7"/>';
+      }
+      var rx = v.kind === "op" ? h / 2 : v.kind === "input" || v.kind === "output" ? 10 : 6;
+      s += '<rect class="ns-body" width="' + w + '" height="' + h + '" rx="' + rx + '"/>';
+      if (v.kind === "module" || v.kind === "group") s += '<rect class="ns-stripe" width="5" height="' + h + '" rx="2"/>';
+      var tx = v.kind === "group" ? 24 : w / 2, anchor = v.kind === "group" ? "start" : "middle";
+      if (v.kind === "group") s += '<text class="ns-expand-icon" x="10" y="' + (h / 2 + 5) + '">+</text>';
+      s += '<text class="ns-l1" x="' + tx + '" y="' + (h / 2 - 3) + '" text-anchor="' + anchor + '">' + esc(v.lines[0]) + "</text>";
+      s += '<text class="ns-l2" x="' + tx + '" y="' + (h / 2 + 12) + '" text-anchor="' + anchor + '">' + esc(v.lines[1]) + "</text>";
+      if (v.repeat > 1) {
+        s += '<g class="ns-badge"><rect x="' + (w - 34) + '" y="' + (h / 2 - 10) + '" width="28" height="20" rx="10"/><text x="' +
+          (w - 20) + '" y="' + (h / 2 + 4) + '" text-anchor="middle">\u00d7' + v.repeat + "</text></g>";
+      }
+      parts.push(s + "</g>");
+    });
+    parts.push("</g>");
+    viewport.innerHTML = parts.join("");
+    svg.setAttribute("data-layout-ms", lay.ms.toFixed(1));
+    applyTransform();
+    updatePanel(view, lay);
+    highlightMatches();
+    api.lastRenderMs = performance.now() - t0;
+    api.lastLayoutMs = lay.ms;
+    return view;
+  }
+
+  // ---------------------------------------------------------------- pan and zoom
+  function applyTransform() {
+    viewport.setAttribute("transform", "translate(" + state.tx.toFixed(2) + "," + state.ty.toFixed(2) + ") scale(" + state.scale.toFixed(4) + ")");
+    var z = document.getElementById("ns-zoom-level");
+    if (z) z.textContent = Math.round(state.scale * 100) + "%";
+  }
+  function canvasSize() { var r = canvasEl.getBoundingClientRect(); return { w: r.width || 800, h: r.height || 600 }; }
+  function zoomAt(k, cx, cy) {
+    var s = Math.min(4, Math.max(0.03, state.scale * k));
+    k = s / state.scale;
+    state.tx = cx - (cx - state.tx) * k; state.ty = cy - (cy - state.ty) * k; state.scale = s;
+    applyTransform();
+  }
+  function fit(initial) {
+    if (!current) return;
+    var c = canvasSize(), L = current.layout, m = 20, top = 58;  // room for the toolbar
+    var sw = (c.w - 2 * m) / Math.max(L.width, 1), sh = (c.h - top - m) / Math.max(L.height, 1);
+    var s = Math.min(sw, sh, 1.4);
+    if (initial && s < 0.55) {
+      // a tall graph: readable scale, top aligned, instead of a thumbnail
+      s = Math.min(Math.max(s, Math.min(sw, 0.85)), 1.4);
+      state.scale = s; state.tx = (c.w - L.width * s) / 2; state.ty = top;
+    } else {
+      state.scale = s; state.tx = (c.w - L.width * s) / 2; state.ty = top + (c.h - top - m - L.height * s) / 2;
+    }
+    applyTransform();
+  }
+  function centerOn(x, y) {
+    var c = canvasSize();
+    if (state.scale < 0.6) state.scale = 0.9;
+    state.tx = c.w / 2 - x * state.scale; state.ty = c.h / 2 - y * state.scale;
+    applyTransform();
+  }
+  var drag = null, moved = false;
+  svg.addEventListener("pointerdown", function (ev) {
+    if (ev.button !== 0) return;
+    drag = { x: ev.clientX, y: ev.clientY, tx: state.tx, ty: state.ty }; moved = false;
+  });
+  window.addEventListener("pointermove", function (ev) {
+    if (!drag) return;
+    var dx = ev.clientX - drag.x, dy = ev.clientY - drag.y;
+    if (!moved && Math.abs(dx) + Math.abs(dy) < 4) return;
+    if (!moved) { svg.classList.add("ns-dragging"); hideTip(); }
+    moved = true;
+    state.tx = drag.tx + dx; state.ty = drag.ty + dy; applyTransform();
+  });
+  window.addEventListener("pointerup", function () { drag = null; svg.classList.remove("ns-dragging"); });
+  svg.addEventListener("wheel", function (ev) {
+    ev.preventDefault();
+    var r = svg.getBoundingClientRect();
+    var k = Math.exp(-ev.deltaY * (ev.deltaMode === 1 ? 0.05 : 0.0018));
+    zoomAt(k, ev.clientX - r.left, ev.clientY - r.top);
+  }, { passive: false });
+
+  // ---------------------------------------------------------------- expand / collapse
+  function anchorOf(id) {
+    if (!current) return null;
+    if (id.indexOf("c:") === 0) {
+      var b = current.layout.boxes.get(id.slice(2));
+      return b ? { x: b.ox + b.w / 2, y: b.oy } : null;
+    }
+    var v = current.view.nodes.get(id);
+    return v ? { x: v.x + v.w / 2, y: v.y } : null;
+  }
+  function keepAnchor(before, afterId) {
+    var a = anchorOf(afterId);
+    if (!before || !a) return;
+    state.tx = before.sx - a.x * state.scale; state.ty = before.sy - a.y * state.scale;
+    applyTransform();
+  }
+  function screenOf(id) {
+    var a = anchorOf(id);
+    return a ? { sx: state.tx + a.x * state.scale, sy: state.ty + a.y * state.scale } : null;
+  }
+  function checkPath(path) {
+    if (!groupByPath.has(path) || !path) throw new Error("neuralscope: no group named " + JSON.stringify(path));
+  }
+  function expand(path) {
+    checkPath(path);
+    var vid = visibleGroupNodeId(path);
+    var before = vid ? screenOf(vid) : null;
+    state.collapsed.delete(path);
+    var f = foldOfPath.get(path);
+    if (f !== undefined && state.foldRepeats) state.unfolded.add(f);
+    render();
+    keepAnchor(before, "c:" + path);
+    return api.visibleNodeIds();
+  }
+  function collapse(path) {
+    checkPath(path);
+    var before = screenOf("c:" + path);
+    state.collapsed.add(path);
+    render();
+    keepAnchor(before, visibleGroupNodeId(path) || "group:" + path);
+    return api.visibleNodeIds();
+  }
+  function visibleGroupNodeId(path) {
+    if (!current) return null;
+    var id = "group:" + path;
+    if (current.view.nodes.has(id)) return id;
+    var f = foldOfPath.get(path);
+    if (f !== undefined && current.view.nodes.has("group:" + f)) return "group:" + f;
+    return null;
+  }
+  function isExpanded(path) { return current && current.view.clusters.has(path); }
+  function toggle(path) { return isExpanded(path) ? collapse(path) : expand(path); }
+  function unfold(first) {
+    var before = screenOf("group:" + first);
+    state.unfolded.add(first);
+    render();
+    keepAnchor(before, "group:" + first);
+  }
+  function revealPath(path) {
+    // open every group around `path` (a group path; the node's own group for nodes)
+    ancestors(path).forEach(function (p) {
+      state.collapsed.delete(p);
+      var f = foldOfPath.get(p);
+      if (f !== undefined) state.unfolded.add(f);
+    });
+  }
+
+  // ---------------------------------------------------------------- search
+  function findMatches(text) {
+    var t = String(text || "").trim().toLowerCase();
+    if (!t) return [];
+    var out = [];
+    nodes.forEach(function (n) {
+      if (n.id.toLowerCase().indexOf(t) >= 0 || String(n.label).toLowerCase().indexOf(t) >= 0 ||
+          String(n.op).toLowerCase().indexOf(t) >= 0 || String(n.module || "").toLowerCase().indexOf(t) >= 0) out.push({ node: n.id });
+    });
+    groupByPath.forEach(function (g, p) {
+      if (p && (p.toLowerCase().indexOf(t) >= 0 || String(g.type).toLowerCase() === t)) out.push({ group: p });
+    });
+    return out;
+  }
+  function search(text) {
+    state.query = String(text || "");
+    state.matches = findMatches(state.query);
+    state.matchIndex = -1;
+    if (state.matches.length) return focusMatch(0);
+    if (current) highlightMatches();
+    updateSearchStatus();
+    return [];
+  }
+  function focusMatch(i) {
+    var m = state.matches[i];
+    state.matchIndex = i;
+    var target;
+    if (m.node) {
+      var n = nodeById.get(m.node);
+      revealPath(n.group || "");
+      target = n.id;
+    } else {
+      revealPath(parentPath(m.group));
+      target = null;
+    }
+    render();
+    if (m.group) target = isExpanded(m.group) ? "c:" + m.group : visibleGroupNodeId(m.group);
+    var a = target ? anchorOf(target) : null;
+    if (a) {
+      var h = target.indexOf("c:") === 0 ? 0 : current.view.nodes.get(target).h / 2;
+      centerOn(a.x, a.y + h);
+    }
+    highlightMatches();
+    updateSearchStatus();
+    return state.matches.map(function (x) { return x.node || "group:" + x.group; });
+  }
+  function nextMatch(step) {
+    if (!state.matches.length) return null;
+    var i = (state.matchIndex + (step || 1) + state.matches.length) % state.matches.length;
+    focusMatch(i);
+    return state.matches[i].node || "group:" + state.matches[i].group;
+  }
+  function highlightMatches() {
+    if (!current) return;
+    viewport.querySelectorAll(".ns-match, .ns-current").forEach(function (el) { el.classList.remove("ns-match", "ns-current"); });
+    var cur = state.matches[state.matchIndex];
+    state.matches.forEach(function (m) {
+      var el;
+      if (m.node) {
+        var rid = current.view.rep.get(m.node);
+        el = rid ? viewport.querySelector('.ns-node[data-id="' + cssEsc(rid) + '"]') : null;
+      } else {
+        el = viewport.querySelector('.ns-cluster[data-path="' + cssEsc(m.group) + '"] > .ns-cluster-box') ||
+             viewport.querySelector('.ns-node[data-collapsed="' + cssEsc(m.group) + '"]');
+      }
+      if (!el) return;
+      el.classList.add("ns-match");
+      if (m === cur) el.classList.add("ns-current");
+    });
+  }
+  function cssEsc(s) { return window.CSS && CSS.escape ? CSS.escape(s) : String(s).replace(/["\\]/g, "\\$&"); }
+  function updateSearchStatus() {
+    var el = document.getElementById("ns-search-status");
+    if (!el) return;
+    if (!state.query.trim()) { el.textContent = ""; return; }
+    el.textContent = state.matches.length ? (state.matchIndex + 1) + " / " + state.matches.length : "no match";
+    el.classList.toggle("ns-none", !state.matches.length);
+  }
+
+  // ---------------------------------------------------------------- tooltip and details
+  function tensorRows(list) {
+    if (!list || !list.length) return '<span class="ns-muted">—</span>';
+    var seen = {}, rows = [];
+    list.forEach(function (t) {
+      var s = fmtShape(t.shape) + (t.dtype ? " " + t.dtype : "");
+      if (seen[s]) return; seen[s] = 1; rows.push('<code>' + esc(fmtShape(t.shape)) + "</code>" + (t.dtype ? ' <span class="ns-muted">' + esc(t.dtype) + "</span>" : ""));
+    });
+    return rows.join("<br>");
+  }
+  function nodeInfo(v) {
+    var h = "";
+    if (v.kind === "group") {
+      h += '<div class="ns-tip-title">' + esc(v.path) + (v.repeat > 1 ? ' <span class="ns-badge-inline">\u00d7' + v.repeat + "</span>" : "") + "</div>";
+      h += '<div class="ns-tip-sub">' + esc(v.op) + " · collapsed group of " + fmtInt(v.repeat > 1 ? countRun(v.fold) : groupCount.get(v.path)) + " nodes</div>";
+    } else {
+      h += '<div class="ns-tip-title">' + esc(v.ref.module || v.id) + "</div>";
+      h += '<div class="ns-tip-sub">' + esc(v.op) + " · " + esc(v.kind) + (v.base ? " in " + esc(v.base) : "") + "</div>";
+    }
+    h += '<table class="ns-tip-table">';
+    h += "<tr><th>inputs</th><td>" + tensorRows(v.inputs) + "</td></tr>";
+    h += "<tr><th>outputs</th><td>" + tensorRows(v.outputs) + "</td></tr>";
+    if (v.params || v.kind === "module" || v.kind === "group") {
+      var fr = (v.params || 0) - (v.trainable_params || 0);
+      h += "<tr><th>params</th><td>" + fmtInt(v.params) + ' <span class="ns-muted">(' + fmtInt(v.trainable_params) + " trainable, " + fmtInt(fr) + " frozen)</span></td></tr>";
+    }
+    var attrs = v.ref ? v.ref.attrs : null;
+    if (attrs) {
+      Object.keys(attrs).slice(0, 14).forEach(function (k) {
+        var val = attrs[k], s = typeof val === "string" ? val : JSON.stringify(val);
+        if (s && s.length > 80) s = s.slice(0, 77) + "…";
+        h += "<tr><th>" + esc(k) + "</th><td><code>" + esc(s) + "</code></td></tr>";
+      });
+    }
+    h += "</table>";
+    if (v.kind === "group") h += '<div class="ns-tip-hint">click to ' + (v.repeat > 1 ? "unfold the " + v.repeat + " blocks" : "expand") + "</div>";
+    return h;
+  }
+  function countRun(f) { var c = 0; f.paths.forEach(function (p) { c += groupCount.get(p) || 0; }); return c; }
+  function edgeInfo(e) {
+    var s = current.view.nodes.get(e.src), d = current.view.nodes.get(e.dst);
+    return '<div class="ns-tip-title"><code>' + esc(fmtShape(e.shape)) + "</code>" + (e.dtype ? ' <span class="ns-muted">' + esc(e.dtype) + "</span>" : "") +
+      '</div><div class="ns-tip-sub">' + esc(s.label) + " \u2192 " + esc(d.label) + (e.count > 1 ? " · " + e.count + " tensors" : "") + "</div>";
+  }
+  function showTip(html, ev) {
+    tooltip.innerHTML = html;
+    tooltip.style.display = "block";
+    var r = canvasEl.getBoundingClientRect(), tw = tooltip.offsetWidth, th = tooltip.offsetHeight;
+    var x = ev.clientX - r.left + 14, y = ev.clientY - r.top + 14;
+    if (x + tw > r.width - 6) x = Math.max(6, ev.clientX - r.left - tw - 14);
+    if (y + th > r.height - 6) y = Math.max(6, ev.clientY - r.top - th - 14);
+    tooltip.style.left = x + "px"; tooltip.style.top = y + "px";
+  }
+  function hideTip() { tooltip.style.display = "none"; }
+  var hoverEl = null;
+  svg.addEventListener("mousemove", function (ev) {
+    if (drag && moved) return;
+    var t = ev.target, nodeEl = t.closest && t.closest(".ns-node"), edgeEl = t.closest && t.closest(".ns-edge");
+    var titleEl = t.closest && t.closest(".ns-cluster-title");
+    var el = nodeEl || edgeEl || titleEl;
+    if (hoverEl && hoverEl !== el) hoverEl.classList.remove("ns-hover");
+    hoverEl = el;
+    if (!el) { hideTip(); return; }
+    el.classList.add("ns-hover");
+    if (nodeEl) showTip(nodeInfo(current.view.nodes.get(nodeEl.getAttribute("data-id"))), ev);
+    else if (edgeEl) showTip(edgeInfo(current.view.edges[+edgeEl.getAttribute("data-edge")]), ev);
+    else {
+      var p = titleEl.getAttribute("data-toggle"), g = groupByPath.get(p);
+      showTip('<div class="ns-tip-title">' + esc(p) + '</div><div class="ns-tip-sub">' + esc(g.type) + " · " + fmtInt(groupCount.get(p)) +
+        " nodes · " + fmtInt(g.params) + ' params</div><div class="ns-tip-hint">click to collapse</div>', ev);
+    }
+  });
+  svg.addEventListener("mouseleave", function () { hideTip(); if (hoverEl) hoverEl.classList.remove("ns-hover"); hoverEl = null; });
+  svg.addEventListener("click", function (ev) {
+    if (moved) { moved = false; return; }
+    var t = ev.target;
+    var title = t.closest(".ns-cluster-title");
+    if (title) { hideTip(); collapse(title.getAttribute("data-toggle")); return; }
+    var nodeEl = t.closest(".ns-node");
+    if (nodeEl) {
+      var v = current.view.nodes.get(nodeEl.getAttribute("data-id"));
+      if (v.kind === "group") {
+        hideTip();
+        if (v.repeat > 1) unfold(v.fold.first); else expand(v.path);
+        return;
+      }
+      select(v.id);
+      return;
+    }
+    select(null);
+  });
+  function select(id) {
+    state.selected = id;
+    viewport.querySelectorAll(".ns-selected").forEach(function (el) { el.classList.remove("ns-selected"); });
+    var box = document.getElementById("ns-details");
+    if (!id || !current.view.nodes.has(id)) { box.innerHTML = '<div class="ns-muted">Click a node to see its details here.</div>'; return; }
+    var el = viewport.querySelector('.ns-node[data-id="' + cssEsc(id) + '"]');
+    if (el) el.classList.add("ns-selected");
+    box.innerHTML = nodeInfo(current.view.nodes.get(id));
+  }
+
+  // ---------------------------------------------------------------- side panel
+  function updatePanel(view, lay) {
+    var vis = document.getElementById("ns-visible");
+    if (vis) vis.textContent = fmtInt(view.nodes.size) + " nodes · " + fmtInt(view.edges.length) + " edges · " + fmtInt(view.clusters.size) +
+      " open groups · layout " + lay.ms.toFixed(0) + " ms";
+    document.querySelectorAll("#ns-depth button").forEach(function (b) {
+      var d = b.getAttribute("data-depth");
+      b.classList.toggle("ns-on", String(state.depth === null ? "all" : state.depth) === d);
+    });
+    var fr = document.getElementById("ns-fold");
+    if (fr) fr.checked = state.foldRepeats;
+  }
+  function buildPanel() {
+    document.getElementById("ns-title").textContent = OPT.title || DATA.name;
+    var total = DATA.total_params || 0, tr = DATA.trainable_params || 0;
+    var nMods = 0, nOps = 0;
+    nodes.forEach(function (n) { if (n.kind === "module") nMods++; else if (n.kind === "op") nOps++; });
+    var rows = [["model", DATA.name], ["method", DATA.method], ["parameters", fmtInt(total)], ["trainable", fmtInt(tr)],
+                ["frozen", fmtInt(total - tr)], ["nodes", fmtInt(nodes.length) + " (" + fmtInt(nMods) + " modules, " + fmtInt(nOps) + " ops)"],
+                ["edges", fmtInt(edgesIn.length)], ["groups", fmtInt(groupCount.size)]];
+    document.getElementById("ns-totals").innerHTML = rows.map(function (r) {
+      return "<tr><th>" + esc(r[0]) + "</th><td>" + esc(r[1]) + "</td></tr>";
+    }).join("");
+    var dz = document.getElementById("ns-depth"), hb = "";
+    for (var d = 1; d <= Math.min(maxDepth, 8); d++) hb += '<button type="button" data-depth="' + d + '">' + d + "</button>";
+    hb += '<button type="button" data-depth="all">all</button>';
+    dz.innerHTML = hb;
+    dz.addEventListener("click", function (ev) {
+      var b = ev.target.closest("button");
+      if (!b) return;
+      var d = b.getAttribute("data-depth");
+      setDepth(d === "all" ? null : +d);
+      state.unfolded = new Set();
+      render(); fit(true);
+    });
+    var fr = document.getElementById("ns-fold-row");
+    if (!folds.length) fr.classList.add("ns-disabled");
+    document.getElementById("ns-fold").addEventListener("change", function (ev) { api.setFoldRepeats(ev.target.checked); });
+    var seenFam = {};
+    nodes.forEach(function (n) { seenFam[family(n)] = 1; });
+    if (groupCount.size) seenFam.group = 1;
+    document.getElementById("ns-legend").innerHTML = FAMILIES.filter(function (f) { return seenFam[f[0]]; }).map(function (f) {
+      return '<div class="ns-legend-item"><span class="ns-swatch fam-' + f[0] + '"></span>' + esc(f[1]) + "</div>";
+    }).join("");
+    var input = document.getElementById("ns-search");
+    var timer = null;
+    input.addEventListener("input", function () {
+      clearTimeout(timer);
+      timer = setTimeout(function () { search(input.value); }, 160);
+    });
+    input.addEventListener("keydown", function (ev) {
+      if (ev.key === "Enter") { ev.preventDefault(); clearTimeout(timer); if (input.value !== state.query) search(input.value); else nextMatch(ev.shiftKey ? -1 : 1); }
+      if (ev.key === "Escape") { input.value = ""; search(""); }
+    });
+    document.getElementById("ns-zoom-in").addEventListener("click", function () { var c = canvasSize(); zoomAt(1.25, c.w / 2, c.h / 2); });
+    document.getElementById("ns-zoom-out").addEventListener("click", function () { var c = canvasSize(); zoomAt(0.8, c.w / 2, c.h / 2); });
+    document.getElementById("ns-fit").addEventListener("click", function () { fit(false); });
+    document.getElementById("ns-expand-all").addEventListener("click", function () { api.expandAll(); });
+    document.getElementById("ns-collapse-all").addEventListener("click", function () { api.setDepth(1); });
+    window.addEventListener("keydown", function (ev) {
+      if (ev.target === input) return;
+      if (ev.key === "/" || (ev.key === "f" && (ev.ctrlKey || ev.metaKey))) { ev.preventDefault(); input.focus(); input.select(); }
+    });
+  }
+
+  // ---------------------------------------------------------------- public API (tests, notebooks)
+  var api = {
+    data: DATA,
+    expand: expand,
+    collapse: collapse,
+    toggle: toggle,
+    isExpanded: isExpanded,
+    search: search,
+    next: nextMatch,
+    fit: function () { fit(false); },
+    zoom: function (k) { var c = canvasSize(); zoomAt(k, c.w / 2, c.h / 2); return state.scale; },
+    select: select,
+    setDepth: function (d) { setDepth(d); state.unfolded = new Set(); render(); fit(true); return api.visibleNodeIds(); },
+    expandAll: function () { return api.setDepth(null); },
+    setFoldRepeats: function (on) { state.foldRepeats = !!on; state.unfolded = new Set(); render(); fit(true); return api.visibleNodeIds(); },
+    visibleNodeIds: function () { return current ? Array.from(current.view.nodes.keys()) : []; },
+    visibleGroups: function () { return current ? Array.from(current.view.clusters) : []; },
+    visibleEdges: function () {
+      return current ? current.view.edges.map(function (e) { return { src: e.src, dst: e.dst, shape: e.shape, count: e.count }; }) : [];
+    },
+    nodeBox: function (id) {
+      var v = current && current.view.nodes.get(id);
+      return v ? { x: v.x, y: v.y, w: v.w, h: v.h } : null;
+    },
+    clusterBox: function (path) {
+      var b = current && current.layout.boxes.get(path);
+      return b && path ? { x: b.ox, y: b.oy, w: b.w, h: b.h } : null;
+    },
+    transform: function () { return { scale: state.scale, tx: state.tx, ty: state.ty }; },
+    matches: function () { return state.matches.map(function (m) { return m.node || "group:" + m.group; }); },
+    ready: false,
+  };
+  window.neuralscopeGraph = api;
+
+  buildPanel();
+  if (!nodes.length) {
+    document.getElementById("ns-empty").style.display = "block";
+  }
+  render();
+  fit(true);
+  select(null);
+  window.addEventListener("resize", function () { /* keep the current view; the user can press fit */ });
+  api.ready = true;
+  document.documentElement.setAttribute("data-ns-ready", "1");
+})();
