@@ -9,6 +9,7 @@ flow that depends on shapes (``if x.dim() == 4``), which fx symbolic tracing can
 from __future__ import annotations
 
 import operator
+import warnings
 from typing import Any
 
 import torch
@@ -20,7 +21,9 @@ from .model import Graph, Node, TensorMeta
 
 def export_program(model: nn.Module, args: tuple, kwargs: dict):
     """``torch.export.export`` in non-strict mode (Python runs as written)."""
-    return torch.export.export(model, args, kwargs or None, strict=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # RNN _flat_weights notes, deprecations: not the user's concern
+        return torch.export.export(model, args, kwargs or None, strict=False)
 
 
 def read_export(model: nn.Module, args: tuple, kwargs: dict) -> Graph:

@@ -183,6 +183,8 @@ def op_name(target: Any) -> str:
         name = target
     else:
         name = getattr(target, "__name__", None) or str(target)
+    if name.endswith("_") and not name.startswith("_") and len(name) > 1:  # add_ (in place) -> add
+        name = name[:-1]
     if name.startswith("__") and name.endswith("__"):
         name = name[2:-2]
         if name[:1] in ("r", "i") and name[1:] in ("add", "sub", "mul", "truediv", "matmul", "floordiv", "pow",
