@@ -1,0 +1,20 @@
+"""Feature visualization: images that maximize a unit, as Lucid and Lucent do, for any
+PyTorch image model; plus each unit's top dataset examples and guided-backprop/deconvnet
+reconstructions of what a unit saw in one input.
+
+Example:
+    >>> from neuralscope.zoo import DigitsCNN
+    >>> fv = feature_vis(DigitsCNN(), channel("features.5", [0, 1]), steps=4)
+    >>> fv.images.shape
+    (2, 1, 8, 8)
+"""
+from .objectives import (Objective, ObjectiveError, as_objective, channel, class_logit, deepdream, direction,
+                         diversity, layer_total, neuron)
+from .optimize import FeatureVis, feature_vis, unit_activations
+from .param import FFTImage, ImageParam, PixelImage, high_frequency_energy
+from .transforms import compose, jitter, pad, random_rotate, random_scale, standard_transforms
+
+__all__ = ["feature_vis", "FeatureVis", "unit_activations", "Objective", "ObjectiveError", "as_objective",
+           "channel", "neuron", "layer_total", "deepdream", "direction", "class_logit", "diversity",
+           "ImageParam", "PixelImage", "FFTImage", "high_frequency_energy", "compose", "jitter", "pad",
+           "random_rotate", "random_scale", "standard_transforms"]
