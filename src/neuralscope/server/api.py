@@ -1,0 +1,358 @@
+"""The dashboard's JSON API over a runs directory (or one model file).
+
+Every route is listed in :data:`ROUTES` with its parameters; the OpenAPI document served at
+``/api/openapi.json`` is generated from that table, so the description cannot drift from the
+routes. Data comes from the store's reader (:class:`neuralscope.track.store.RunReader`) and
+from result objects' ``to_dict()``: the dashboard draws exactly what the library computed.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import mimetypes
+from pathlib import Path
+from typing import Any, Callable
+from urllib.parse import unquote
+
+import numpy as np
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from ..errors import NeuralscopeError
+from ..result import jsonable
+from .runs import RunEntry, RunIndex, UnknownRunError
+
+MAX_BUCKETS = 20_000
+
+
+class ApiError(Exception):
+    """An error answered as ``{"error": message}`` with an HTTP status."""
+
+    def __init__(self, status: int, message: str):
+        self.status, self.message = status, message
+        super().__init__(message)
+
+
+def json_response(data: Any, status: int = 200) -> Response:
+    body = json.dumps(jsonable(data), separators=(",", ":"), allow_nan=False)
+    return Response(body, status_code=status, media_type="application/json",
+                    headers={"Cache-Control": "no-store"})
+
+
+# -- parameters ------------------------------------------------------------------------------
+def _param(request: Request, name: str, required: bool = True, default: Any = None) -> Any:
+    value = request.query_params.get(name)
+    if value is None or value == "":
+        if required:
+            raise ApiError(400, f"The query parameter {name!r} is required.")
+        return default
+    return value
+
+
+def _int_param(request: Request, name: str, default: int | None = None,
+               lo: int | None = None, hi: int | None = None) -> int | None:
+    raw = _param(request, name, required=False)
+    if raw is None:
+        return default
+    try:
+        value = int(float(raw))
+    except ValueError:
+        raise ApiError(400, f"The query parameter {name!r} must be a number, not {raw!r}.") from None
+    if lo is not None:
+        value = max(lo, value)
+    if hi is not None:
+        value = min(hi, value)
+    return value
+
+
+def _state(request: Request):
+    return request.app.state.ns
+
+
+def _entry(request: Request) -> RunEntry:
+    index: RunIndex | None = _state(request).index
+    if index is None:
+        raise ApiError(404, "This dashboard serves a model file, not runs.")
+    try:
+        return index.get(_param(request, "run"))
+    except UnknownRunError as exc:
+        raise ApiError(404, str(exc)) from None
+
+
+def _reader_call(entry: RunEntry, fn: Callable[[Any], Any]) -> Any:
+    try:
+        return entry.call(fn)
+    except NeuralscopeError as exc:
+        status = 404 if isinstance(exc, KeyError) else 422
+        raise ApiError(status, str(exc)) from None
+
+
+# -- run summaries ----------------------------------------------------------------------------
+def run_summary(entry: RunEntry) -> dict:
+    """What the Runs page shows of one run (also sent over SSE when it changes)."""
+    base = {"id": entry.id, "name": entry.path.name if entry.id != "." else entry.path.resolve().name,
+            "damaged": entry.damaged}
+    if entry.reader is None:
+        return {**base, "status": "damaged", "config": {}, "last": {}, "series": {}}
+
+    def read(reader):
+        info = reader.info()
+        return {**base, **{k: info.get(k) for k in ("name", "status", "config", "created", "finished",
+                                                    "heartbeat", "last_step", "tags")},
+                "last": reader.last_values(), "series": reader.names()}
+
+    try:
+        return entry.call(read)
+    except Exception as exc:  # noqa: BLE001 - a run that breaks while read is shown as damaged
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return {**base, "status": "damaged", "damaged": message, "config": {}, "last": {}, "series": {}}
+
+
+def api_info(request: Request) -> Response:
+    st = _state(request)
+    return json_response({"mode": st.mode, "root": str(st.root), "title": st.title,
+                          "version": st.version, "token_required": st.token is not None})
+
+
+def api_runs(request: Request) -> Response:
+    index = _state(request).index
+    if index is None:
+        return json_response({"runs": []})
+    return json_response({"runs": [run_summary(e) for e in index.entries()]})
+
+
+def api_scalars(request: Request) -> Response:
+    entry = _entry(request)
+    tag = _param(request, "tag")
+    buckets = _int_param(request, "buckets", None, 3, MAX_BUCKETS)
+    start = _int_param(request, "start")
+    end = _int_param(request, "end")
+    method = _param(request, "method", required=False, default="minmax")
+    if method not in ("minmax", "lttb"):
+        raise ApiError(400, f"method must be 'minmax' or 'lttb', not {method!r}.")
+    s = _reader_call(entry, lambda r: r.scalars(tag, buckets=buckets, method=method, start=start, end=end))
+    return json_response({"run": entry.id, "tag": tag, "total": int(s.total), "downsampled": s.downsampled,
+                          "steps": s.steps, "values": s.values, "walls": s.walls})
+
+
+def api_histograms(request: Request) -> Response:
+    entry = _entry(request)
+    tag = _param(request, "tag")
+    max_steps = _int_param(request, "max_steps", 200, 1, 2000)
+    rows = _reader_call(entry, lambda r: _hist_rows(r, tag, max_steps))
+    return json_response({"run": entry.id, "tag": tag, "rows": [
+        {k: row[k] for k in ("step", "wall", "num", "min", "max", "sum", "sum_sq", "edges", "counts")
+         if k in row} for row in rows]})
+
+
+def _hist_rows(reader, tag: str, max_steps: int) -> list[dict]:
+    rows = reader.histogram_rows(tag)
+    if len(rows) > max_steps:
+        pick = np.unique(np.linspace(0, len(rows) - 1, max_steps).round().astype(int))
+        rows = [rows[i] for i in pick]
+    return rows
+
+
+def _plain(obj: Any) -> Any:
+    if hasattr(obj, "to_dict"):
+        return obj.to_dict()
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return dataclasses.asdict(obj)
+    return obj
+
+
+def api_diagnostics(request: Request) -> Response:
+    index = _state(request).index
+    if index is None:
+        return json_response({"items": []})
+    wanted = request.query_params.get("run")
+    items = []
+    for entry in index.entries():
+        if wanted and entry.id != wanted:
+            continue
+        if entry.reader is None:
+            items.append({"run": entry.id, "level": "error", "code": "damaged",
+                          "message": f"The run cannot be read: {entry.damaged}", "step": None})
+            continue
+        found = []
+        try:
+            found = [_plain(d) for d in entry.call(lambda r: r.diagnostics())]
+        except (ImportError, AttributeError):
+            pass  # an older store without diagnostics
+        except Exception as exc:  # noqa: BLE001 - shown, not fatal
+            found = [{"level": "error", "code": "diagnostics_failed",
+                      "message": f"Diagnostics could not be computed: {exc}"}]
+        try:
+            notes = [dict(n, source="store") for n in entry.call(lambda r: r.notes())]
+        except Exception:  # noqa: BLE001
+            notes = []
+        for d in list(found) + notes:
+            d = dict(d) if isinstance(d, dict) else {"message": str(d)}
+            d["run"] = entry.id
+            items.append(d)
+    return json_response({"items": items})
+
+
+def api_artifacts(request: Request) -> Response:
+    entry = _entry(request)
+    kind = _param(request, "kind", required=False)
+    name = _param(request, "name", required=False)
+    items = _reader_call(entry, lambda r: r.artifacts(name=name, kind=kind))
+    out = []
+    for a in items:
+        a = dict(a)
+        p = a.pop("path", None)
+        a["file"] = Path(p).relative_to(entry.path).as_posix() if p else None
+        out.append(a)
+    return json_response({"run": entry.id, "items": out})
+
+
+def api_results(request: Request) -> Response:
+    """Results logged with ``run.log_result``: name, step, kind (without their data)."""
+    entry = _entry(request)
+    items = _reader_call(entry, lambda r: r.artifacts(kind="result"))
+    out = []
+    for i, a in enumerate(items):
+        meta = a.get("meta") or {}
+        out.append({"name": a["name"], "step": a["step"], "wall": a["wall"],
+                    "kind": meta.get("kind") or meta.get("result_kind"), "meta": meta, "index": i})
+    return json_response({"run": entry.id, "items": out})
+
+
+def api_result(request: Request) -> Response:
+    """One logged result's ``to_dict()`` data, by its index in :func:`api_results`."""
+    entry = _entry(request)
+    i = _int_param(request, "index", 0, 0)
+    items = _reader_call(entry, lambda r: r.artifacts(kind="result"))
+    if i >= len(items):
+        raise ApiError(404, f"The run {entry.id!r} has {len(items)} logged result(s); there is no number {i}.")
+    a = items[i]
+    doc = json.loads(Path(a["path"]).read_text()) if a["path"] else {}
+    return json_response({"run": entry.id, "name": a["name"], "step": a["step"],
+                          "kind": doc.get("kind"), "data": doc.get("data", doc)})
+
+
+def safe_file(base: Path, rel: str) -> Path:
+    """``base / rel`` if it is an existing file inside ``base`` (after resolving links),
+    else :class:`ApiError` 404. Absolute paths, ``..`` and encoded variants are refused."""
+    rel = unquote(rel)
+    if not rel or "\x00" in rel or rel.startswith(("/", "\\")) or ":" in rel.split("/")[0]:
+        raise ApiError(404, "No such file in this run.")
+    parts = Path(rel).parts
+    if any(p in ("..", "") for p in parts):
+        raise ApiError(404, "No such file in this run.")
+    base = base.resolve()
+    target = (base / rel).resolve()
+    if base not in target.parents or not target.is_file():
+        raise ApiError(404, "No such file in this run.")
+    return target
+
+
+def api_file(request: Request) -> Response:
+    entry = _entry(request)
+    target = safe_file(entry.path, _param(request, "path"))
+    if target.name.startswith("run.sqlite") or target.name == "run.lock":
+        raise ApiError(404, "No such file in this run.")
+    media = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
+    if media in ("text/html", "image/svg+xml", "application/javascript", "text/javascript"):
+        media = "text/plain"  # never let a logged file run script in the dashboard's origin
+    return FileResponse(target, media_type=media, headers={"X-Content-Type-Options": "nosniff"})
+
+
+def api_graph(request: Request) -> Response:
+    """The structure graph: the served model file's, or the last Graph logged in a run."""
+    st = _state(request)
+    if st.mode == "model":
+        return json_response({"source": str(st.root), "graph": st.model_graph()})
+    entry = _entry(request)
+    items = _reader_call(entry, lambda r: r.artifacts(kind="result"))
+    graphs = [a for a in items if (a.get("meta") or {}).get("kind") == "graph"]
+    if not graphs:
+        graphs = [a for a in items if a["path"] and '"kind": "graph"' in Path(a["path"]).read_text()[:200]]
+    if not graphs:
+        raise ApiError(404, f"The run {entry.id!r} has no logged graph; log one with run.log_result(neuralscope.graph(model, x)).")
+    doc = json.loads(Path(graphs[-1]["path"]).read_text())
+    return json_response({"source": entry.id, "step": graphs[-1]["step"], "graph": doc.get("data", doc)})
+
+
+# -- the route table and its OpenAPI description ---------------------------------------------
+def _p(name: str, desc: str, required: bool = False, type_: str = "string") -> dict:
+    return {"name": name, "in": "query", "required": required, "description": desc, "schema": {"type": type_}}
+
+
+RUN = _p("run", "run id: the run directory relative to the served root ('.' when the root is a run)", True)
+TAG = _p("tag", "series name", True)
+
+#: (path, endpoint, summary, parameters)
+ROUTES: list[tuple[str, Callable, str, list[dict]]] = [
+    ("/api/info", api_info, "What is served (runs or a model file) and whether a token is required.", []),
+    ("/api/runs", api_runs, "Every run with status (live/finished/failed/crashed/damaged), config, "
+     "last value of each scalar and the names of its series.", []),
+    ("/api/scalars", api_scalars, "One scalar series, downsampled at read time to at most two points per "
+     "bucket (min/max) or one (LTTB).", [
+        RUN, TAG, _p("buckets", "pixel columns of the chart (3 to 20000); omitted: every point", type_="integer"),
+        _p("start", "first step (inclusive)", type_="integer"), _p("end", "last step (inclusive)", type_="integer"),
+        _p("method", "minmax (default) or lttb")]),
+    ("/api/histograms", api_histograms, "Histograms of one series over steps (bin edges and counts per step).",
+     [RUN, TAG, _p("max_steps", "evenly spaced steps to return (default 200)", type_="integer")]),
+    ("/api/diagnostics", api_diagnostics, "Problems found by the tracker and flagged by the store, with step "
+     "and layer.", [_p("run", "only this run")]),
+    ("/api/artifacts", api_artifacts, "Images, texts, figures and results logged in a run.",
+     [RUN, _p("kind", "image, text, figure or result"), _p("name", "series name")]),
+    ("/api/results", api_results, "Result objects logged with run.log_result (without their data).", [RUN]),
+    ("/api/result", api_result, "One logged result object's to_dict() data.",
+     [RUN, _p("index", "position in /api/results", True, "integer")]),
+    ("/api/file", api_file, "A file of a run (an image it logged); paths outside the run are refused.",
+     [RUN, _p("path", "path relative to the run directory", True)]),
+    ("/api/graph", api_graph, "The structure graph (Graph.to_dict()) of the served model file or of a run.",
+     [_p("run", "run id (runs mode)")]),
+]
+
+
+def openapi_document(version: str) -> dict:
+    paths = {}
+    for path, _fn, summary, params in ROUTES:
+        paths[path] = {"get": {"summary": summary, "parameters": params, "responses": {
+            "200": {"description": "JSON data", "content": {"application/json": {}}},
+            "400": {"description": "a bad parameter"}, "401": {"description": "missing or wrong access token"},
+            "404": {"description": "no such run, series or file"}}}}
+    paths["/api/events"] = {"get": {"summary": "Server-Sent Events: 'runs' (run list changed), 'scalars' (new "
+                                               "points of a series), 'changed' (histograms, results or "
+                                               "diagnostics of a run changed).",
+                                    "responses": {"200": {"description": "text/event-stream",
+                                                          "content": {"text/event-stream": {}}}}}}
+    paths["/api/openapi.json"] = {"get": {"summary": "This document.", "responses": {"200": {"description": "OpenAPI"}}}}
+    return {"openapi": "3.1.0",
+            "info": {"title": "neuralscope dashboard API", "version": version,
+                     "description": "Read-only access to neuralscope runs. When the server was started with "
+                                    "a token, send it as 'Authorization: Bearer <token>', a 'token' query "
+                                    "parameter or the 'ns_token' cookie."},
+            "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+            "paths": paths}
+
+
+def api_openapi(request: Request) -> Response:
+    return JSONResponse(openapi_document(_state(request).version))
+
+
+def _wrap(fn: Callable[[Request], Response]) -> Callable[[Request], Response]:
+    def endpoint(request: Request) -> Response:
+        try:
+            return fn(request)
+        except ApiError as exc:
+            return json_response({"error": exc.message}, status=exc.status)
+    endpoint.__name__ = fn.__name__
+    endpoint.__doc__ = fn.__doc__
+    return endpoint
+
+
+def routes() -> list[Route]:
+    out = [Route(path, _wrap(fn), methods=["GET"]) for path, fn, _s, _p in ROUTES]
+    out.append(Route("/api/openapi.json", api_openapi, methods=["GET"]))
+    return out
+
+
+def finite_or_none(x: float) -> float | None:
+    return x if math.isfinite(x) else None

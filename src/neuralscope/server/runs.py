@@ -1,0 +1,151 @@
+"""The server's view of a runs directory: which runs exist, their readers, what changed.
+
+The dashboard reads runs only through the store's public reader
+(:class:`neuralscope.track.store.RunReader`). A run whose database cannot be opened is
+listed as *damaged* with the reason; the other runs are still served.
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from ..errors import FileFormatError, NeuralscopeError
+
+
+class ServerError(NeuralscopeError, OSError):
+    """The dashboard cannot start: a missing or unreadable runs directory, a port in use,
+    a public address without a token."""
+
+
+class UnknownRunError(NeuralscopeError, KeyError):
+    """A run id that is not part of the served directory."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+@dataclass
+class RunEntry:
+    """One run directory under the root, with its reader (``None`` when damaged)."""
+
+    id: str
+    path: Path
+    reader: Any = None
+    damaged: str | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    version: tuple = ()
+
+    def call(self, fn: Callable[[Any], Any]) -> Any:
+        """Run ``fn(reader)`` holding the entry's lock (one SQLite connection per run)."""
+        if self.reader is None:
+            raise FileFormatError(f"The run {self.id!r} is damaged: {self.damaged}")
+        with self.lock:
+            return fn(self.reader)
+
+
+def _stamp(path: Path) -> tuple:
+    """A cheap change stamp of a run: size and mtime of its database and WAL files."""
+    out = []
+    for name in ("run.sqlite", "run.sqlite-wal", "run.lock"):
+        try:
+            st = os.stat(path / name)
+            out.append((st.st_size, st.st_mtime_ns))
+        except OSError:
+            out.append(None)
+    return tuple(out)
+
+
+class RunIndex:
+    """Runs found at or below ``root``; rescanned at most every ``rescan`` seconds.
+
+    Example:
+        >>> import tempfile
+        >>> RunIndex(tempfile.mkdtemp()).entries()
+        []
+    """
+
+    def __init__(self, root: str | Path, rescan: float = 1.0):
+        from ..track.store import DB_NAME  # noqa: F401 - fail early if the store is missing
+
+        self.root = Path(root)
+        check_runs_dir(self.root)
+        self.rescan = rescan
+        self._entries: dict[str, RunEntry] = {}
+        self._scanned = 0.0
+        self._lock = threading.Lock()
+
+    def _scan(self) -> None:
+        from ..track.store import iter_run_dirs
+
+        found = {}
+        for d in iter_run_dirs(self.root):
+            rel = d.relative_to(self.root).as_posix()
+            found["." if rel == "" else rel] = d
+        for rid in list(self._entries):
+            if rid not in found:
+                self._drop(rid)
+        for rid, d in found.items():
+            entry = self._entries.get(rid)
+            if entry is None or (entry.reader is None and _stamp(d) != entry.version):
+                self._entries[rid] = self._open(rid, d)
+        self._scanned = time.monotonic()
+
+    def _drop(self, rid: str) -> None:
+        entry = self._entries.pop(rid)
+        if entry.reader is not None:
+            try:
+                entry.reader.close()
+            except Exception:  # noqa: BLE001
+                pass
+
+    @staticmethod
+    def _open(rid: str, d: Path) -> RunEntry:
+        from ..track.store import RunReader
+
+        entry = RunEntry(rid, d, version=_stamp(d))
+        try:
+            reader = RunReader(d)
+            reader.meta()  # touches the database: a corrupt file fails here
+            entry.reader = reader
+        except Exception as exc:  # noqa: BLE001 - any failure marks the run damaged
+            entry.damaged = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return entry
+
+    def entries(self, force: bool = False) -> list[RunEntry]:
+        """Every run, sorted by id (rescans the directory when due)."""
+        with self._lock:
+            if force or time.monotonic() - self._scanned > self.rescan:
+                self._scan()
+            return [self._entries[k] for k in sorted(self._entries)]
+
+    def get(self, run_id: str) -> RunEntry:
+        """The run called ``run_id`` (its path relative to the root)."""
+        with self._lock:
+            entry = self._entries.get(run_id)
+        if entry is None:
+            self.entries(force=True)
+            with self._lock:
+                entry = self._entries.get(run_id)
+        if entry is None:
+            raise UnknownRunError(f"No run named {run_id!r} under {str(self.root)!r}.")
+        return entry
+
+    def close(self) -> None:
+        with self._lock:
+            for rid in list(self._entries):
+                self._drop(rid)
+
+
+def check_runs_dir(root: Path) -> None:
+    """Raise :class:`ServerError` when ``root`` cannot be served."""
+    if not root.exists():
+        raise ServerError(f"The runs directory {str(root)!r} does not exist; create it or log a run "
+                          "there with neuralscope.Run first.")
+    if not root.is_dir():
+        raise ServerError(f"{str(root)!r} is not a directory of runs (nor a model file neuralscope reads).")
+    if not os.access(root, os.R_OK | os.X_OK):
+        raise ServerError(f"The runs directory {str(root)!r} is not readable by this user.")

@@ -1,0 +1,202 @@
+"""Live updates by Server-Sent Events.
+
+One :class:`Broadcaster` per app polls the runs directory every ``interval`` seconds: a
+cheap ``stat`` of each run's database and WAL file tells which runs changed; only those are
+read. It then pushes, to every connected client, the same pre-serialised messages:
+
+* ``runs``     the run list (ids, status) when a run appears, disappears or changes status;
+* ``run``      the summary of a changed run (status, last values, series names);
+* ``scalars``  the points appended to a scalar series since the last poll
+  (``{"run", "tag", "steps", "values", "walls", "total"}``), or ``{"reset": true}`` when
+  more than :data:`MAX_PUSH` arrived at once (the client then re-queries the downsampled
+  series);
+* ``changed``  histograms, images, results or diagnostics of a run may have changed.
+
+Points are tracked by position in the series (the store appends in logging order), so a
+step that goes backwards is still pushed exactly once.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from typing import Any
+
+import numpy as np
+from starlette.requests import Request
+from starlette.responses import StreamingResponse
+
+from ..result import jsonable
+from .api import run_summary
+from .runs import RunEntry, RunIndex, _stamp
+
+MAX_PUSH = 20_000  # points of one series in one message; more -> the client re-queries
+QUEUE_SIZE = 256   # messages buffered per client before it is told to resynchronise
+
+
+def sse_message(event: str, data: Any) -> str:
+    return f"event: {event}\ndata: {json.dumps(jsonable(data), separators=(',', ':'))}\n\n"
+
+
+def _tail(reader, tag: str, seq: int, skip: int):
+    """Points of ``tag`` from chunk ``seq`` on, skipping the first ``skip`` of that chunk.
+
+    The store's reader has no tail query yet, so this reads the chunk rows of its schema
+    (``scalar_chunks``) through the reader's read-only connection."""
+    rows = reader.conn.execute(
+        "SELECT c.seq, c.n, c.steps, c.vals, c.walls FROM scalar_chunks c JOIN series s ON s.id = c.series_id "
+        "WHERE s.name = ? AND s.kind = 'scalar' AND c.seq >= ? ORDER BY c.seq", (tag, seq)).fetchall()
+    if not rows:
+        return seq, skip, None
+    steps = np.frombuffer(b"".join(r[2] for r in rows), "<i8")[skip:]
+    vals = np.frombuffer(b"".join(r[3] for r in rows), "<f8")[skip:]
+    walls = np.frombuffer(b"".join(r[4] for r in rows), "<f8")[skip:]
+    last_seq, last_n = rows[-1][0], rows[-1][1]
+    return last_seq, last_n, (steps, vals, walls)
+
+
+class Broadcaster:
+    """Polls the store and fans new data out to every subscribed client."""
+
+    def __init__(self, index: RunIndex | None, interval: float = 0.5):
+        self.index = index
+        self.interval = interval
+        self.subscribers: set[asyncio.Queue] = set()
+        self._stamps: dict[str, tuple] = {}
+        self._pos: dict[tuple[str, str], tuple[int, int]] = {}  # (run, tag) -> (chunk seq, n in it)
+        self._totals: dict[tuple[str, str], int] = {}
+        self._status: dict[str, str] = {}
+        self._task: asyncio.Task | None = None
+        self._lock = threading.Lock()
+        self.polls = 0
+
+    # lifecycle
+    def start(self) -> None:
+        if self.index is not None and self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._loop())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001
+                pass
+            self._task = None
+        for q in list(self.subscribers):
+            q.put_nowait(None)
+
+    def subscribe(self) -> asyncio.Queue:
+        q: asyncio.Queue = asyncio.Queue(QUEUE_SIZE)
+        self.subscribers.add(q)
+        return q
+
+    def unsubscribe(self, q: asyncio.Queue) -> None:
+        self.subscribers.discard(q)
+
+    async def _loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                messages = await loop.run_in_executor(None, self.poll)
+            except Exception:  # noqa: BLE001 - a failing poll must not end live updates
+                messages = []
+            for q in list(self.subscribers):
+                for m in messages:
+                    try:
+                        q.put_nowait(m)
+                    except asyncio.QueueFull:  # a slow client: tell it to reload what it shows
+                        while not q.empty():
+                            q.get_nowait()
+                        q.put_nowait(sse_message("hello", {"resync": True}))
+                        break
+            await asyncio.sleep(self.interval)
+
+    # polling (runs in a worker thread)
+    def poll(self, first: bool = False) -> list[str]:
+        """Messages describing what changed since the last poll (``first`` only records)."""
+        with self._lock:
+            self.polls += 1
+            out: list[str] = []
+            entries = self.index.entries()
+            ids = {e.id for e in entries}
+            runs_changed = ids != set(self._stamps)
+            for gone in set(self._stamps) - ids:
+                self._stamps.pop(gone, None)
+                self._status.pop(gone, None)
+            for entry in entries:
+                stamp = _stamp(entry.path)
+                if self._stamps.get(entry.id) == stamp:
+                    continue
+                self._stamps[entry.id] = stamp
+                summary = run_summary(entry)
+                if self._status.get(entry.id) != summary["status"]:
+                    runs_changed = True
+                self._status[entry.id] = summary["status"]
+                if first:
+                    self._record(entry, summary)
+                    continue
+                out.append(sse_message("run", summary))
+                out.extend(self._new_points(entry, summary))
+                out.append(sse_message("changed", {"run": entry.id}))
+            if runs_changed and not first:
+                out.insert(0, sse_message("runs", {"runs": [{"id": e.id, "status": self._status.get(e.id)}
+                                                            for e in entries]}))
+            return out
+
+    def _record(self, entry: RunEntry, summary: dict) -> None:
+        for tag in summary["series"].get("scalar", []):
+            self._advance(entry, tag)
+
+    def _advance(self, entry: RunEntry, tag: str):
+        key = (entry.id, tag)
+        seq, skip = self._pos.get(key, (0, 0))
+        seq, n, pts = entry.call(lambda r: _tail(r, tag, seq, skip))
+        self._pos[key] = (seq, n)
+        if pts is not None:
+            self._totals[key] = self._totals.get(key, 0) + len(pts[0])
+        return pts
+
+    def _new_points(self, entry: RunEntry, summary: dict) -> list[str]:
+        out = []
+        if entry.reader is None:
+            return out
+        for tag in summary["series"].get("scalar", []):
+            try:
+                pts = self._advance(entry, tag)
+            except Exception:  # noqa: BLE001 - a series that cannot be read now is retried next poll
+                continue
+            if pts is None or len(pts[0]) == 0:
+                continue
+            total = self._totals[(entry.id, tag)]
+            if len(pts[0]) > MAX_PUSH:
+                out.append(sse_message("scalars", {"run": entry.id, "tag": tag, "reset": True, "total": total}))
+            else:
+                out.append(sse_message("scalars", {"run": entry.id, "tag": tag, "steps": pts[0],
+                                                   "values": pts[1], "walls": pts[2], "total": total}))
+        return out
+
+
+async def events(request: Request) -> StreamingResponse:
+    """``GET /api/events``: the Server-Sent Events stream of live updates."""
+    bc: Broadcaster = request.app.state.ns.broadcaster
+    queue = bc.subscribe()
+    heartbeat = request.app.state.ns.heartbeat
+
+    async def stream():
+        try:
+            yield "retry: 1000\n\n" + sse_message("hello", {"resync": False})
+            while True:
+                try:
+                    msg = await asyncio.wait_for(queue.get(), heartbeat)
+                except asyncio.TimeoutError:
+                    yield ": keep-alive\n\n"
+                    continue
+                if msg is None:
+                    return
+                yield msg
+        finally:
+            bc.unsubscribe(queue)
+
+    return StreamingResponse(stream(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})

@@ -1,0 +1,323 @@
+// One scalar chart (uPlot): several runs overlaid, TensorBoard's debiased EMA smoothing,
+// x = step / relative time / wall time, log scale, drag to zoom (the server sends more
+// detail for the zoomed range), hover values of every run at the nearest point,
+// CSV and PNG download.
+import uPlot from "uplot";
+import "uplot/dist/uPlot.min.css";
+import { h, clear, fmt, fmtTime, fmtDuration, download } from "./dom.js";
+import { get } from "./api.js";
+import { state, colorOf } from "./state.js";
+
+// TensorBoard's smoothing: exponential moving average, debiased so the first points are
+// not pulled towards zero; non-finite values are passed through and do not enter the mean.
+export function smooth(values, weight) {
+  const out = new Array(values.length);
+  let last = 0, n = 0;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (v === null || v === undefined || !Number.isFinite(v)) { out[i] = v; continue; }
+    last = last * weight + (1 - weight) * v;
+    n++;
+    out[i] = weight === 0 ? v : last / (1 - Math.pow(weight, n));
+  }
+  return out;
+}
+
+function lowerBound(arr, x) {
+  let lo = 0, hi = arr.length;
+  while (lo < hi) { const mid = (lo + hi) >> 1; if (arr[mid] < x) lo = mid + 1; else hi = mid; }
+  return lo;
+}
+
+const registry = new Map();
+window.__nsCharts = registry; // tests and debugging: tag -> ScalarChart
+
+export class ScalarChart {
+  constructor(tag) {
+    this.tag = tag;
+    this.series = new Map();      // run id -> {steps, values, walls, total, downsampled, appended}
+    this.zoom = null;             // [xmin, xmax] while zoomed in
+    this.u = null;
+    this.loaded = false;
+    this.plotEl = h("div", { class: "plot" });
+    this.tip = h("div", { class: "tooltip", hidden: true });
+    this.info = h("span", { class: "chart-info muted" });
+    this.el = h("div", { class: "chart-card", dataset: { tag } },
+      h("div", { class: "chart-head" },
+        h("span", { class: "chart-title", title: tag }, tag),
+        h("span", { class: "chart-tools" },
+          h("button", { class: "icon", title: "reset zoom", onclick: () => this.resetZoom() }, "⤢"),
+          h("button", { class: "icon", title: "download CSV", dataset: { action: "csv" }, onclick: () => this.downloadCsv() }, "CSV"),
+          h("button", { class: "icon", title: "download PNG", dataset: { action: "png" }, onclick: () => this.downloadPng() }, "PNG"))),
+      h("div", { class: "plot-wrap" }, this.plotEl, this.tip),
+      h("div", { class: "chart-foot" }, this.info));
+    registry.set(tag, this);
+    this._redrawTimer = null;
+  }
+
+  dispose() {
+    if (this.u) this.u.destroy();
+    this.u = null;
+    if (registry.get(this.tag) === this) registry.delete(this.tag);
+  }
+
+  width() { return Math.max(260, this.el.clientWidth - 16); }
+
+  buckets() { return Math.max(50, Math.round(this.width())); }
+
+  // Fetch every selected run's series (downsampled to the chart width; zoomed: that range).
+  async load(runs) {
+    const xr = this.zoom && state.settings.xaxis === "step" ? this.zoom : null;
+    const results = await Promise.all(runs.filter((r) => (r.series.scalar || []).includes(this.tag)).map(async (r) => {
+      try {
+        const d = await get("/api/scalars", { run: r.id, tag: this.tag, buckets: this.buckets(),
+          start: xr ? Math.floor(xr[0]) : undefined, end: xr ? Math.ceil(xr[1]) : undefined });
+        return [r.id, { steps: d.steps, values: d.values, walls: d.walls, total: d.total, downsampled: d.downsampled, appended: 0 }];
+      } catch (e) {
+        return [r.id, { steps: [], values: [], walls: [], total: 0, error: e.message, appended: 0 }];
+      }
+    }));
+    this.series = new Map(results);
+    this.loaded = true;
+    this.draw();
+  }
+
+  // Points pushed live: append those after the last step drawn.
+  append(runId, pts) {
+    const s = this.series.get(runId);
+    if (!s) return false;
+    const last = s.steps.length ? s.steps[s.steps.length - 1] : -Infinity;
+    let added = 0;
+    for (let i = 0; i < pts.steps.length; i++) {
+      if (pts.steps[i] > last) { s.steps.push(pts.steps[i]); s.values.push(pts.values[i]); s.walls.push(pts.walls[i]); added++; }
+    }
+    s.total = pts.total ?? s.total + added;
+    s.appended += added;
+    if (added) this.scheduleDraw();
+    return s.appended > 2 * this.buckets(); // ask the page to re-query when too dense
+  }
+
+  scheduleDraw() {
+    if (this._redrawTimer) return;
+    this._redrawTimer = setTimeout(() => { this._redrawTimer = null; this.draw(); }, 150);
+  }
+
+  xOf(runId, s) {
+    const mode = state.settings.xaxis;
+    if (mode === "step") return s.steps;
+    if (mode === "wall") return s.walls;
+    const run = state.runById.get(runId);
+    const t0 = (run && run.created) || (s.walls.length ? Math.min(...s.walls.slice(0, 50)) : 0);
+    return s.walls.map((w) => w - t0);
+  }
+
+  // uPlot wants one shared, sorted x array: join the runs' tables.
+  buildData() {
+    const { smoothing, logy } = state.settings;
+    const tables = [], runs = [];
+    for (const [id, s] of this.series) {
+      if (!state.selected.has(id) || !s.steps.length) continue;
+      const xs = this.xOf(id, s);
+      let order = xs.map((_, i) => i);
+      let sorted = true;
+      for (let i = 1; i < xs.length; i++) if (xs[i] < xs[i - 1]) { sorted = false; break; }
+      if (!sorted) order.sort((a, b) => xs[a] - xs[b]);
+      const x = [], raw = [], idx = [];
+      for (const i of order) {
+        let v = s.values[i];
+        if (logy && v !== null && v <= 0) v = null;
+        if (x.length && x[x.length - 1] === xs[i]) { raw[raw.length - 1] = v; idx[idx.length - 1] = i; continue; }
+        x.push(xs[i]); raw.push(v); idx.push(i);
+      }
+      const sm = smooth(raw, smoothing);
+      tables.push([x, raw, sm]);
+      runs.push({ id, idx, s, x });
+    }
+    if (!tables.length) return { data: null, runs };
+    const data = tables.length === 1 ? tables[0] : uPlot.join(tables);
+    return { data, runs };
+  }
+
+  draw() {
+    const { data, runs } = this.buildData();
+    this.runs = runs;
+    const points = [...this.series.values()].reduce((a, s) => a + s.steps.length, 0);
+    const total = [...this.series.values()].reduce((a, s) => a + (s.total || 0), 0);
+    const errors = [...this.series.values()].filter((s) => s.error).map((s) => s.error);
+    this.info.textContent = errors.length ? errors[0] : (total > points ? `${points.toLocaleString()} of ${total.toLocaleString()} points drawn (min/max per pixel)` : `${total.toLocaleString()} points`);
+    if (!data) {
+      if (this.u) { this.u.destroy(); this.u = null; }
+      clear(this.plotEl).appendChild(h("div", { class: "empty" }, this.loaded ? "no data for the selected runs" : "loading…"));
+      return;
+    }
+    const key = runs.map((r) => r.id).join("|") + `|${state.settings.smoothing > 0}|${state.settings.logy}|${state.settings.xaxis}`;
+    if (this.u && this._key === key) {
+      this.u.setData(data, !this.zoom);
+      return;
+    }
+    this._key = key;
+    if (this.u) this.u.destroy();
+    clear(this.plotEl);
+    this.u = new uPlot(this.options(runs), data, this.plotEl);
+  }
+
+  options(runs) {
+    const { smoothing, logy, xaxis } = state.settings;
+    const series = [{ label: xaxis }];
+    for (const r of runs) {
+      const c = colorOf(r.id);
+      series.push({ label: `${r.id} (raw)`, stroke: c, width: 1, alpha: smoothing > 0 ? 0.25 : 1, spanGaps: false,
+        points: { show: false }, show: true });
+      series.push({ label: r.id, stroke: c, width: smoothing > 0 ? 1.6 : 0, spanGaps: false,
+        points: { show: false }, show: smoothing > 0 });
+    }
+    const self = this;
+    return {
+      width: this.width(), height: 230,
+      legend: { show: false },
+      scales: { x: { time: xaxis === "wall" }, y: logy ? { distr: 3 } : { auto: true } },
+      axes: [
+        { stroke: "#57606a", grid: { stroke: "#eaeef2" }, ticks: { stroke: "#d0d7de" },
+          values: xaxis === "relative" ? (u, vals) => vals.map((v) => fmtDuration(v)) : undefined, label: xaxis === "step" ? "step" : xaxis === "relative" ? "relative time" : "wall time", labelSize: 18, labelFont: "11px system-ui", font: "11px system-ui" },
+        { stroke: "#57606a", grid: { stroke: "#eaeef2" }, ticks: { stroke: "#d0d7de" }, size: 60,
+          values: (u, vals) => vals.map((v) => fmt(v, 4)), font: "11px system-ui" },
+      ],
+      series,
+      cursor: {
+        drag: { x: true, y: false, setScale: true },
+        points: { size: 7, fill: (u, i) => u.series[i].stroke() },
+        dataIdx: (u, si, hovered) => {
+          // snap each series to its own nearest drawn point (runs log at different steps)
+          const ys = u.data[si];
+          if (ys[hovered] !== undefined && ys[hovered] !== null) return hovered;
+          const xs = u.data[0], cx = xs[hovered];
+          let l = hovered - 1, r = hovered + 1;
+          while (l >= 0 && (ys[l] === undefined || ys[l] === null)) l--;
+          while (r < ys.length && (ys[r] === undefined || ys[r] === null)) r++;
+          if (l < 0 && r >= ys.length) return hovered;
+          if (l < 0) return r;
+          if (r >= ys.length) return l;
+          return cx - xs[l] <= xs[r] - cx ? l : r;
+        },
+      },
+      hooks: {
+        setCursor: [(u) => self.showTip(u)],
+        setScale: [(u, key) => { if (key === "x") self.onZoom(u); }],
+        ready: [(u) => u.over.addEventListener("dblclick", () => self.resetZoom())],
+      },
+    };
+  }
+
+  // The hover box: each run's point nearest to the cursor, raw and smoothed values.
+  showTip(u) {
+    const { left, top } = u.cursor;
+    if (left === undefined || left < 0 || !this.runs) { this.tip.hidden = true; return; }
+    clear(this.tip);
+    const rows = [];
+    this.runs.forEach((r, k) => {
+      const rawSi = 1 + 2 * k, smSi = rawSi + 1;
+      const i = u.cursor.idxs ? u.cursor.idxs[rawSi] : u.cursor.idx;
+      if (i === null || i === undefined) return;
+      const raw = u.data[rawSi][i];
+      if (raw === undefined) return;
+      // position in the run's own data to report step and time exactly as logged
+      const pos = lowerBound(r.x, u.data[0][i]);
+      const j = r.idx[Math.min(pos, r.idx.length - 1)];
+      const step = r.s.steps[j], value = r.s.values[j], wall = r.s.walls[j];
+      rows.push({ id: r.id, step, value, smooth: u.data[smSi][i], wall, dist: Math.abs(u.valToPos(u.data[0][i], "x") - left) });
+    });
+    if (!rows.length) { this.tip.hidden = true; return; }
+    const smoothing = state.settings.smoothing > 0;
+    const table = h("table", null, h("tr", null, h("th", null, "run"), h("th", null, "step"),
+      smoothing ? h("th", null, "smoothed") : null, h("th", null, "value"), h("th", null, "time")));
+    for (const row of rows) {
+      table.appendChild(h("tr", { class: "tt-row", dataset: { run: row.id, step: String(row.step) } },
+        h("td", null, h("span", { class: "swatch", style: { background: colorOf(row.id) } }), row.id),
+        h("td", { class: "tt-step" }, String(row.step)),
+        smoothing ? h("td", { class: "tt-smoothed", dataset: { value: String(row.smooth) } }, fmt(row.smooth)) : null,
+        h("td", { class: "tt-value", dataset: { value: String(row.value) } }, fmt(row.value)),
+        h("td", { class: "tt-time" }, state.settings.xaxis === "wall" ? fmtTime(row.wall) : fmtTime(row.wall).slice(11))));
+    }
+    this.tip.appendChild(table);
+    this.tip.hidden = false;
+    const w = this.plotEl.clientWidth;
+    const tipW = this.tip.offsetWidth;
+    const x = left + u.over.offsetLeft + 14;
+    this.tip.style.left = `${x + tipW > w ? Math.max(0, left + u.over.offsetLeft - tipW - 14) : x}px`;
+    this.tip.style.top = `${Math.max(0, top + u.over.offsetTop - 10)}px`;
+  }
+
+  onZoom(u) {
+    const xs = u.data[0];
+    if (!xs || !xs.length) return;
+    const { min, max } = u.scales.x;
+    const full = min <= xs[0] && max >= xs[xs.length - 1];
+    if (full) { return; }
+    const prev = this.zoom;
+    this.zoom = [min, max];
+    const downsampled = [...this.series.values()].some((s) => s.downsampled);
+    if (state.settings.xaxis === "step" && downsampled && (!prev || prev[0] !== min || prev[1] !== max)) {
+      clearTimeout(this._zoomTimer);
+      this._zoomTimer = setTimeout(() => this.refine(), 50);
+    }
+  }
+
+  async refine() {
+    // more detail for the zoomed range, keeping the view where the user put it
+    const zoom = this.zoom;
+    const runs = [...this.series.keys()].map((id) => state.runById.get(id)).filter(Boolean);
+    await this.load(runs);
+    if (this.u && zoom) this.u.setScale("x", { min: zoom[0], max: zoom[1] });
+  }
+
+  async resetZoom() {
+    const wasRefined = this.zoom && [...this.series.values()].some((s) => s.downsampled);
+    this.zoom = null;
+    if (wasRefined) {
+      const runs = [...this.series.keys()].map((id) => state.runById.get(id)).filter(Boolean);
+      await this.load(runs);
+    }
+    if (this.u) {
+      const xs = this.u.data[0];
+      if (xs.length) this.u.setScale("x", { min: xs[0], max: xs[xs.length - 1] });
+    }
+  }
+
+  resize() {
+    if (this.u) this.u.setSize({ width: this.width(), height: 230 });
+  }
+
+  async downloadCsv() {
+    const lines = ["run,step,wall_time,value"];
+    for (const id of this.series.keys()) {
+      if (!state.selected.has(id)) continue;
+      const d = await get("/api/scalars", { run: id, tag: this.tag });
+      const q = /[",\n]/.test(id) ? `"${id.replace(/"/g, '""')}"` : id;
+      for (let i = 0; i < d.steps.length; i++) lines.push(`${q},${d.steps[i]},${d.walls[i]},${d.values[i] === null ? "nan" : d.values[i]}`);
+    }
+    download(`${this.tag.replace(/[^\w.-]+/g, "_")}.csv`, new Blob([lines.join("\n") + "\n"], { type: "text/csv" }));
+  }
+
+  downloadPng() {
+    if (!this.u) return;
+    const src = this.u.ctx.canvas;
+    const dpr = src.width / this.u.width || 1;
+    const legendH = 18 * dpr, titleH = 24 * dpr;
+    const c = document.createElement("canvas");
+    c.width = src.width; c.height = src.height + titleH + legendH;
+    const ctx = c.getContext("2d");
+    ctx.fillStyle = "#fff"; ctx.fillRect(0, 0, c.width, c.height);
+    ctx.fillStyle = "#1f2328"; ctx.font = `${13 * dpr}px system-ui, sans-serif`;
+    ctx.fillText(this.tag, 8 * dpr, 16 * dpr);
+    ctx.drawImage(src, 0, titleH);
+    let x = 8 * dpr;
+    ctx.font = `${11 * dpr}px system-ui, sans-serif`;
+    for (const r of this.runs || []) {
+      ctx.fillStyle = colorOf(r.id); ctx.fillRect(x, titleH + src.height + 5 * dpr, 10 * dpr, 10 * dpr);
+      ctx.fillStyle = "#1f2328"; ctx.fillText(r.id, x + 14 * dpr, titleH + src.height + 14 * dpr);
+      x += (24 + ctx.measureText(r.id).width / dpr) * dpr;
+    }
+    download(`${this.tag.replace(/[^\w.-]+/g, "_")}.png`, c.toDataURL("image/png"));
+  }
+}
+

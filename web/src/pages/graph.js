@@ -1,0 +1,2 @@
+import { h } from "../dom.js";
+export function mount(root) { root.appendChild(h("p", { class: "empty" }, "coming soon")); }
