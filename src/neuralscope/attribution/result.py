@@ -126,7 +126,7 @@ class Attribution(Result):
     def cmap(self) -> str:
         return SIGNED_CMAP if self.signed else UNSIGNED_CMAP
 
-    def plot(self, ax=None, index: int | Sequence[int] | None = None, alpha: float = 0.75, max_examples: int = 8,
+    def plot(self, ax=None, index: int | Sequence[int] | None = None, alpha: float = 0.9, max_examples: int = 8,
              colorbar: bool = True, **kwargs):
         """Draw the attributions. Images: the input with the map overlaid (opacity grows with
         |value|, ``alpha`` at the colour limit), one panel per example and a colorbar;
@@ -153,7 +153,7 @@ class Attribution(Result):
                 self._colorbar(fig, axes[0].tolist(), norm)
             fig.suptitle(self._title(), fontsize=11)
             return axes[0]
-        fig, axes = plt.subplots(len(idx), 1, figsize=(9, 1.0 + 1.1 * len(idx) if mod == "text" else 2.6 * len(idx)),
+        fig, axes = plt.subplots(len(idx), 1, figsize=(9, 0.6 + 0.75 * len(idx) if mod == "text" else 2.6 * len(idx)),
                                  squeeze=False)
         for a, i in zip(axes[:, 0], idx):
             self._draw_one(a, i, alpha=alpha, colorbar=colorbar)
@@ -214,18 +214,14 @@ class Attribution(Result):
         h, w = m.shape
         interp = "nearest" if max(h, w) <= 32 else "bilinear"
         if img is not None:
+            # the input is drawn dimmed and low-contrast so that the colours of the map stand out
             if img.ndim == 2:
-                ax.imshow(img, cmap="gray", vmin=0, vmax=1, interpolation=interp)
+                ax.imshow(img, cmap="gray", vmin=-0.5, vmax=1.9, interpolation=interp)
             else:
-                ax.imshow(np.clip(img, 0, 1), interpolation=interp)
-            gray = img.ndim == 2
-        else:
-            gray = False
+                ax.imshow(0.15 + 0.6 * np.clip(img, 0, 1), interpolation=interp)
         rgba = matplotlib.colormaps[self.cmap](norm(m))
         strength = np.clip(np.abs(m) / max(abs(norm.vmax), 1e-12), 0, 1) if self.signed else np.clip(norm(m), 0, 1)
         rgba[..., 3] = alpha * strength ** 0.7 if img is not None else 1.0
-        if gray and img is not None:
-            rgba[..., 3] = np.maximum(rgba[..., 3], 0.0)
         ax.imshow(rgba, interpolation=interp, extent=(-0.5, w - 0.5, h - 0.5, -0.5))
         ax.set_xticks([])
         ax.set_yticks([])

@@ -1,0 +1,250 @@
+"""One entry point for every attribution method (:func:`explain`) and a side-by-side
+comparison with faithfulness scores (:func:`compare`)."""
+from __future__ import annotations
+
+import html as _html
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import InputShapeError
+from ..result import Result, standalone_page
+from . import cam, gradient, layer as _layer, perturbation
+from .result import Attribution
+
+#: method name -> class; every class takes ``(model, **options)`` and has ``.attribute(x, target)``
+METHODS: dict[str, type] = {
+    "saliency": gradient.Saliency,
+    "input_x_gradient": gradient.InputXGradient,
+    "integrated_gradients": gradient.IntegratedGradients,
+    "smoothgrad": gradient.SmoothGrad,
+    "guided_backprop": gradient.GuidedBackprop,
+    "deconvnet": gradient.Deconvnet,
+    "cam": cam.CAM,
+    "grad_cam": cam.GradCAM,
+    "grad_cam_plus_plus": cam.GradCAMPlusPlus,
+    "xgrad_cam": cam.XGradCAM,
+    "layer_cam": cam.LayerCAM,
+    "score_cam": cam.ScoreCAM,
+    "ablation_cam": cam.AblationCAM,
+    "eigen_cam": cam.EigenCAM,
+    "guided_grad_cam": cam.GuidedGradCAM,
+    "occlusion": perturbation.Occlusion,
+    "feature_ablation": perturbation.FeatureAblation,
+    "lime": perturbation.LIME,
+    "kernel_shap": perturbation.KernelSHAP,
+    "gradient_shap": perturbation.GradientSHAP,
+}
+ALIASES = {"ig": "integrated_gradients", "gradcam": "grad_cam", "grad_cam++": "grad_cam_plus_plus",
+           "gradcam++": "grad_cam_plus_plus", "scorecam": "score_cam", "eigencam": "eigen_cam",
+           "layercam": "layer_cam", "xgradcam": "xgrad_cam", "ixg": "input_x_gradient", "shap": "kernel_shap",
+           "smoothgrad_sq": "smoothgrad_sq", "vargrad": "vargrad", "gradient": "saliency"}
+LAYER_METHODS = {"layer_integrated_gradients": _layer.LayerIntegratedGradients,
+                 "layer_gradient_x_activation": _layer.LayerGradientXActivation}
+
+
+def method_names() -> list[str]:
+    """Every name :func:`explain` accepts (without aliases)."""
+    return sorted(set(METHODS) | {"smoothgrad_sq", "vargrad"} | set(LAYER_METHODS) | {"text"})
+
+
+def make_method(model: nn.Module, method: str = "integrated_gradients", **options):
+    """The method object for a name (``"smoothgrad_sq"`` and ``"vargrad"`` are SmoothGrad kinds)."""
+    name = ALIASES.get(method, method)
+    if name in ("smoothgrad_sq", "vargrad"):
+        return gradient.SmoothGrad(model, kind=name, **options)
+    if name not in METHODS:
+        import difflib
+
+        close = difflib.get_close_matches(str(method), method_names(), n=3, cutoff=0.5)
+        raise InputShapeError(f"Unknown attribution method {method!r}; "
+                              + (f"did you mean {', '.join(map(repr, close))}? " if close else "")
+                              + f"choose from {', '.join(method_names())}.")
+    return METHODS[name](model, **options)
+
+
+def _is_token_input(inputs: Any) -> bool:
+    if isinstance(inputs, dict) or (hasattr(inputs, "keys") and hasattr(inputs, "__getitem__")
+                                    and not torch.is_tensor(inputs)):
+        return True
+    return torch.is_tensor(inputs) and not inputs.is_floating_point() and inputs.dtype != torch.bool
+
+
+def explain(model: nn.Module, inputs: Any, target: Any = None, method: str = "integrated_gradients", *,
+            layer: Any = None, neuron: Any = None, **options) -> Attribution:
+    """Explain the model's outputs on a batch of inputs with one attribution method.
+
+    ``target``: ``None`` (the predicted class), a class index, one index per example, or a
+    callable ``output -> (N,)``. ``method``: see :func:`method_names` (gradient, CAM and
+    perturbation families). ``layer``: the layer of a CAM method, or the hidden layer of
+    ``layer_integrated_gradients`` / ``layer_gradient_x_activation``. ``neuron=(layer,
+    index)`` explains one unit of a hidden layer instead of an output. Token ids (a long
+    tensor or a dict with ``input_ids``) are attributed through the embedding layer
+    (:func:`~neuralscope.attribution.text.explain_text`). Other ``options`` go to the method.
+
+    The model is left exactly as it was found, also when this raises.
+
+    Example:
+        >>> from neuralscope.zoo import DigitsCNN
+        >>> net = DigitsCNN().eval()
+        >>> r = explain(net, net.example_input(2), method="grad_cam", layer="features")
+        >>> r.attributions.shape, r.method
+        ((2, 8, 8), 'grad_cam')
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"Expected a torch.nn.Module, got {type(model).__name__}.")
+    if _is_token_input(inputs):
+        from .text import explain_text
+
+        if method not in ("integrated_gradients", "ig", "text"):
+            raise InputShapeError(
+                f"Token ids are attributed through the embedding layer with integrated gradients; "
+                f"method {method!r} needs floating-point inputs.")
+        return explain_text(model, inputs, target, layer=layer, **options)
+    if method in LAYER_METHODS:
+        if layer is None:
+            raise InputShapeError(f"Method {method!r} needs layer=<name of the hidden layer>.")
+        return LAYER_METHODS[method](model, layer, **options).attribute(inputs, target)
+    if neuron is not None:
+        if not (isinstance(neuron, (tuple, list)) and len(neuron) == 2):
+            raise InputShapeError("neuron must be (layer, index), e.g. ('features.6', (3, 2, 2)).")
+        if target is not None:
+            raise InputShapeError("Give either target= or neuron=, not both.")
+        wrapped = _layer.NeuronModel(model, neuron[0])
+        x = inputs if torch.is_tensor(inputs) else torch.as_tensor(inputs)
+        idx = wrapped.flat_index(neuron[1], example=x.to(next(model.parameters()).device)
+                                 if any(True for _ in model.parameters()) else x)
+        res = make_method(wrapped, method, **options).attribute(inputs, target=idx)
+        res.options["neuron"] = [wrapped.layer_name, list(neuron[1]) if not isinstance(neuron[1], int) else neuron[1]]
+        res.layer = wrapped.layer_name
+        return res
+    if layer is not None:
+        options["layer"] = layer
+    return make_method(model, method, **options).attribute(inputs, target)
+
+
+# -- compare ----------------------------------------------------------------------------------
+class Comparison(Result):
+    """Several methods on the same inputs: a grid of maps (rows = examples, columns =
+    methods) and a table of faithfulness scores per method (deletion AUC, lower is better;
+    insertion AUC, higher is better; IG completeness error where applicable).
+
+    Example:
+        >>> from neuralscope.zoo import DigitsCNN
+        >>> net = DigitsCNN().eval()
+        >>> c = compare(net, net.example_input(2), methods=["saliency", "grad_cam"], steps=8)
+        >>> sorted(c.scores["saliency"])
+        ['deletion_auc', 'insertion_auc']
+    """
+
+    kind = "attribution_comparison"
+
+    def __init__(self, results: dict[str, Attribution], scores: dict[str, dict[str, np.ndarray]],
+                 seconds: dict[str, float] | None = None):
+        self.results, self.scores, self.seconds = results, scores, dict(seconds or {})
+
+    @property
+    def methods(self) -> list[str]:
+        return list(self.results)
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "methods": self.methods,
+                "results": {k: r.to_dict() for k, r in self.results.items()},
+                "scores": self.scores, "seconds": self.seconds}
+
+    def table(self) -> list[dict]:
+        """One row per method: mean of each score over the examples."""
+        rows = []
+        for m in self.methods:
+            row = {"method": m}
+            for k, v in self.scores.get(m, {}).items():
+                row[k] = float(np.nanmean(np.asarray(v, dtype=float)))
+            if m in self.seconds:
+                row["seconds"] = self.seconds[m]
+            rows.append(row)
+        return rows
+
+    def plot(self, ax=None, max_examples: int = 6, alpha: float = 0.9, **kwargs):
+        import matplotlib.pyplot as plt
+
+        first = next(iter(self.results.values()))
+        n = min(len(first), max_examples)
+        k = len(self.results)
+        fig, axes = plt.subplots(n, k, figsize=(1.9 * k + 0.6, 1.9 * n + 0.7), squeeze=False)
+        for j, (name, res) in enumerate(self.results.items()):
+            norm = res.norm(res.maps()[:n]) if res.modality == "image" else None
+            for i in range(n):
+                a = axes[i, j]
+                if res.modality == "image":
+                    res._draw_image(a, i, alpha=alpha, norm=norm)
+                    a.set_title("")
+                else:
+                    res._draw_one(a, i, colorbar=False)
+                if i == 0:
+                    sc = self.scores.get(name, {})
+                    sub = "".join(f"\n{s.split('_')[0][:3]} {np.nanmean(sc[s]):.2f}" for s in
+                                  ("deletion_auc", "insertion_auc") if s in sc)
+                    a.set_title(name.replace("_", " ") + sub, fontsize=8)
+                if j == 0:
+                    a.set_ylabel(res._label(i), fontsize=7)
+        fig.suptitle("Attribution methods side by side (del = deletion AUC, lower is better; "
+                     "ins = insertion AUC, higher is better)", fontsize=9)
+        fig.tight_layout()
+        return axes
+
+    def _html_fragment(self) -> str:
+        rows = self.table()
+        keys = sorted({k for r in rows for k in r} - {"method"})
+        head = "<tr><th>method</th>" + "".join(f"<th>{_html.escape(k)}</th>" for k in keys) + "</tr>"
+        body = "".join("<tr><td>" + _html.escape(r["method"]) + "</td>" + "".join(
+            f"<td>{r[k]:.4g}</td>" if k in r else "<td></td>" for k in keys) + "</tr>" for r in rows)
+        return super()._html_fragment() + f"<table>{head}{body}</table>"
+
+    def to_html(self) -> str:
+        return standalone_page("Attribution comparison", self._html_fragment())
+
+
+DEFAULT_COMPARE = ("saliency", "input_x_gradient", "integrated_gradients", "smoothgrad", "guided_backprop",
+                   "grad_cam", "grad_cam_plus_plus", "score_cam", "occlusion", "kernel_shap")
+
+
+def compare(model: nn.Module, inputs: torch.Tensor, methods: Sequence[str] = DEFAULT_COMPARE, target: Any = None, *,
+            options: dict[str, dict] | None = None, metrics: bool = True, steps: int = 20) -> Comparison:
+    """Run several methods on the same inputs and score each map's faithfulness with
+    deletion/insertion AUC (``steps`` perturbation steps); ``options`` maps a method name to
+    its keyword options.
+
+    Example:
+        >>> from neuralscope.zoo import DigitsCNN
+        >>> net = DigitsCNN().eval()
+        >>> compare(net, net.example_input(2), methods=["saliency", "occlusion"], steps=4).methods
+        ['saliency', 'occlusion']
+    """
+    import time
+
+    from .metrics import deletion_insertion
+
+    options = dict(options or {})
+    results, scores, seconds = {}, {}, {}
+    targets = target
+    for m in methods:
+        t0 = time.perf_counter()
+        res = explain(model, inputs, target=targets, method=m, **options.get(m, {}))
+        seconds[m] = time.perf_counter() - t0
+        if targets is None and res.targets is not None:
+            targets = res.targets  # every method explains the same classes
+        results[m] = res
+        sc: dict[str, np.ndarray] = {}
+        if metrics and res.modality == "image":
+            curves = deletion_insertion(model, inputs, res, targets, steps=steps)
+            sc["deletion_auc"] = curves.deletion_auc
+            sc["insertion_auc"] = curves.insertion_auc
+        if "completeness_error" in res.metrics:
+            sc["completeness_error"] = np.asarray(res.metrics["completeness_error"])
+        scores[m] = sc
+    return Comparison(results, scores, seconds)
+
+
+__all__ = ["explain", "compare", "Comparison", "METHODS", "method_names", "make_method"]
