@@ -296,7 +296,7 @@ class ActivationHeatmap(Result):
 
     kind = "activation_heatmap"
 
-    def __init__(self, layer, values, labels=None, max_shape=(256, 400)):
+    def __init__(self, layer, values, labels=None, max_shape=(256, 1000)):
         self.layer, self.values, self.labels, self.max_shape = layer, values, labels, max_shape
 
     def to_dict(self) -> dict:
@@ -373,7 +373,7 @@ class ActivationHistograms(WeightHistograms):
         return drawn
 
 
-def activation_histograms(model: nn.Module, inputs: Any, layers: Any = None, *, bins: int = 50,
+def activation_histograms(model: nn.Module, inputs: Any, layers: Any = None, *, bins: int | None = 50,
                           batch_size: int = 256, eval: bool = True) -> ActivationHistograms:
     """Histograms of every value each layer outputs over ``inputs`` (default layers: all
     leaf modules). NaN/Inf outputs are counted, not binned.

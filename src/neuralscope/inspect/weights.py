@@ -71,7 +71,7 @@ class WeightMatrix(Result):
 
     kind = "weight_matrix"
 
-    def __init__(self, name: str, matrix: np.ndarray, *, original_shape: tuple, max_shape=(256, 256),
+    def __init__(self, name: str, matrix: np.ndarray, *, original_shape: tuple, max_shape=(512, 512),
                  how: str = "absmax", row_label: str = "output unit", col_label: str = "input unit"):
         self.name, self.matrix, self.original_shape = name, matrix, tuple(original_shape)
         self.how, self.row_label, self.col_label = how, row_label, col_label
@@ -105,7 +105,7 @@ class WeightMatrix(Result):
 
 
 def weight_heatmap(model: nn.Module | torch.Tensor | np.ndarray, layer: Any = None, *, param: str = "weight",
-                   max_shape: tuple[int, int] = (256, 256), how: str = "absmax") -> WeightMatrix:
+                   max_shape: tuple[int, int] = (512, 512), how: str = "absmax") -> WeightMatrix:
     """Heatmap of a weight matrix (diverging colormap centred at zero, colorbar, labelled
     axes). Matrices larger than ``max_shape`` are shrunk by block statistics (``how``:
     ``"absmax"`` keeps the largest-magnitude signed value of each block; ``"mean"``,
@@ -114,7 +114,7 @@ def weight_heatmap(model: nn.Module | torch.Tensor | np.ndarray, layer: Any = No
     Example:
         >>> import torch
         >>> weight_heatmap(torch.randn(1000, 1000)).display.shape
-        (256, 256)
+        (500, 500)
     """
     with preserve_model_state(model) if isinstance(model, nn.Module) else _null():
         name, w = _named_weight(model, layer, param)
@@ -155,7 +155,8 @@ class WeightHistograms(Result):
     def _draw_one(self, ax, i, compact=False):
         c, e = self.counts[i], self.edges[i]
         ax.bar(e[:-1], c, width=np.diff(e), align="edge", color="#4c72b0", linewidth=0)
-        ax.axvline(0, color="0.4", lw=0.6, ls=":")
+        if e[0] <= 0 <= e[-1]:
+            ax.axvline(0, color="0.4", lw=0.6, ls=":")
         if self.nonfinite[i]:
             ax.text(0.98, 0.95, f"{self.nonfinite[i]} NaN/Inf", transform=ax.transAxes, ha="right", va="top",
                     color="#b00000", fontsize=7 if compact else 9)
@@ -197,10 +198,12 @@ class WeightHistograms(Result):
         return fig
 
 
-def _hist(w: np.ndarray, bins: int):
+def _hist(w: np.ndarray, bins: int | None):
     flat = w.reshape(-1).astype(np.float64)
     good = np.isfinite(flat)
     fin = flat[good]
+    if bins is None:  # about sqrt(n) bins, between 8 and 50
+        bins = int(np.clip(np.sqrt(max(fin.size, 1)), 8, 50))
     if fin.size == 0:
         return np.zeros(bins, int), np.linspace(-1, 1, bins + 1), int((~good).sum())
     lo, hi = float(fin.min()), float(fin.max())
@@ -210,10 +213,10 @@ def _hist(w: np.ndarray, bins: int):
     return c, e, int((~good).sum())
 
 
-def weight_histograms(model: nn.Module, layers: Any = None, *, bins: int = 50,
+def weight_histograms(model: nn.Module, layers: Any = None, *, bins: int | None = None,
                       include_bias: bool = True) -> WeightHistograms:
     """Histograms of every parameter tensor (or those of ``layers``), binned over each
-    tensor's finite range.
+    tensor's finite range (``bins=None``: about sqrt(size) bins, 8 to 50).
 
     Example:
         >>> from neuralscope.zoo import MLP
@@ -372,7 +375,7 @@ class ConvFilters(Result):
                            interpolation="nearest", extent=(-0.5, i - 0.5, o - 0.5, -0.5))
             P.colorbar(im, ax, "L2 norm of the kernel")
             ax.set_xlabel("input channel")
-            ax.set_ylabel("output channel (by decreasing filter norm)")
+            ax.set_ylabel("output channels ranked by filter norm (rank)")
             ax.set_title(f"{self.name}: {o}\u00d7{i} kernels of {w.shape[2]}\u00d7{w.shape[3]}"
                          + (f"\neach cell = mean of {block[0]:.3g}\u00d7{block[1]:.3g} kernel norms"
                             if block != (1.0, 1.0) else ""), fontsize=10)
@@ -385,6 +388,12 @@ class ConvFilters(Result):
             ax = ax or P.new_axes((7, 7 * 0.9))
             P.image_grid(ax, imgs, labels=[str(j) for j in shown])
             ax.set_title(f"{self.name}: {len(shown)} of {o} filters as RGB (grey = 0, shared scale)", fontsize=10)
+            return ax
+        if i == 1:  # one kernel per filter: a square grid, numbered
+            ax = ax or P.new_axes((7, 6))
+            P.image_grid(ax, w[shown, 0], labels=[str(j) for j in shown], signed=True, colorbar_label="weight")
+            ax.set_title(f"{self.name}: {len(shown)} of {o} filters ({w.shape[2]}\u00d7{w.shape[3]}, "
+                         "by decreasing norm; number = filter)", fontsize=10)
             return ax
         tiles = w[shown].reshape(len(shown) * i, *w.shape[2:])
         ax = ax or P.new_axes((min(2 + 0.5 * i, 14), min(2 + 0.5 * len(shown), 14)))

@@ -62,8 +62,9 @@ def colorbar(mappable, ax, label: str = "", **kwargs):
 def note_nonfinite(ax, n_bad: int, total: int, where: str = "marked in green") -> None:
     """Write how many values were NaN/Inf under the axes (only when there were some)."""
     if n_bad:
-        ax.text(0.0, -0.02, f"\u26a0 {n_bad} of {total} values are NaN/Inf ({where})",
-                transform=ax.transAxes, ha="left", va="top", fontsize=8, color="#b00000")
+        ax.text(0.01, 0.99, f"{n_bad} of {total} values are NaN/Inf ({where})",
+                transform=ax.transAxes, ha="left", va="top", fontsize=8, color="#b00000", zorder=10,
+                bbox=dict(boxstyle="round,pad=0.2", fc="white", ec="#b00000", alpha=0.9))
 
 
 def signed_heatmap(ax, matrix: np.ndarray, *, vmax: float | None = None, label: str = "value",
