@@ -103,6 +103,8 @@ def render_html(graph: Graph, depth: int | None = None, title: str | None = None
     if depth is not None and (not isinstance(depth, int) or depth < 1):
         raise ValueError(f"depth must be a positive integer or None, not {depth!r}")
     if depth is None:
+        depth = getattr(graph, "default_depth", None)
+    if depth is None:
         depth = auto_depth(graph)
     title = title or graph.name
     data = viewer_data(graph, depth, title, fold_repeats)
@@ -134,7 +136,7 @@ PAGE = """<!doctype html>
 <div id="ns-app">
   <main id="ns-canvas">
     <svg id="ns-svg" xmlns="http://www.w3.org/2000/svg" role="img" aria-label="{title}">
-      <defs><marker id="ns-arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse">
+      <defs><marker id="ns-arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="9" markerHeight="9" markerUnits="userSpaceOnUse" orient="auto-start-reverse">
         <path d="M0,1 L10,5 L0,9 z"/></marker></defs>
       <g id="ns-viewport"></g>
     </svg>

@@ -46,6 +46,12 @@
     var i = path.lastIndexOf(".");
     return i < 0 ? path : path.slice(i + 1);
   }
+  function groupLabel(path) {
+    // "layer1.0" rather than a bare "0" for numbered children of containers
+    var parts = path.split("."), last = parts[parts.length - 1];
+    if (/^\d+$/.test(last) && parts.length > 1) return parts[parts.length - 2] + "." + last;
+    return last;
+  }
   function depthOf(path) { return path ? path.split(".").length : 0; }
 
   var groupFirst = new Map();   // group path -> execution index of its first node
@@ -60,6 +66,48 @@
       groupCount.set(p, (groupCount.get(p) || 0) + 1);
       if (!groupByPath.has(p)) groupByPath.set(p, { path: p, type: "Module", params: 0, trainable_params: 0, depth: depthOf(p) });
     }
+  });
+  // execution order as the layout sees it: a topological order that follows the readers'
+  // node order wherever the edges allow (a reader may list a constant after its consumer)
+  (function topoOrder() {
+    var indeg = new Array(nodes.length).fill(0), out = nodes.map(function () { return []; });
+    edgesIn.forEach(function (e) {
+      var a = nodeById.get(e.src), b = nodeById.get(e.dst);
+      if (!a || !b || a === b) return;
+      out[a.index].push(b.index); indeg[b.index]++;
+    });
+    var heap = [];
+    function push(x) {
+      heap.push(x);
+      for (var i = heap.length - 1; i > 0;) { var p = (i - 1) >> 1; if (heap[p] <= heap[i]) break; var t = heap[p]; heap[p] = heap[i]; heap[i] = t; i = p; }
+    }
+    function pop() {
+      var top = heap[0], last = heap.pop();
+      if (heap.length) {
+        heap[0] = last;
+        for (var i = 0; ;) {
+          var l = 2 * i + 1, r = l + 1, m = i;
+          if (l < heap.length && heap[l] < heap[m]) m = l;
+          if (r < heap.length && heap[r] < heap[m]) m = r;
+          if (m === i) break;
+          var t = heap[m]; heap[m] = heap[i]; heap[i] = t; i = m;
+        }
+      }
+      return top;
+    }
+    indeg.forEach(function (d, i) { if (!d) push(i); });
+    var rank = 0, done = new Array(nodes.length).fill(false);
+    while (heap.length) {
+      var i = pop();
+      done[i] = true; nodes[i].rank = rank++;
+      out[i].forEach(function (j) { if (--indeg[j] === 0) push(j); });
+    }
+    // nodes on cycles keep their listed position after everything else
+    nodes.forEach(function (n, i) { if (!done[i]) n.rank = rank + i; });
+  })();
+  groupFirst = new Map();
+  nodes.forEach(function (n) {
+    n.anc.forEach(function (p) { var f = groupFirst.get(p); if (f === undefined || n.rank < f) groupFirst.set(p, n.rank); });
   });
   var maxDepth = 0;
   groupCount.forEach(function (c, p) { maxDepth = Math.max(maxDepth, depthOf(p)); });
@@ -111,11 +159,11 @@
       if (path === null) {
         v = { id: n.id, kind: n.kind, label: n.label, op: n.op, base: n.group || "", ref: n, members: 1,
               inputs: n.inputs, outputs: n.outputs, params: n.params, trainable_params: n.trainable_params,
-              order: n.index };
+              order: n.rank };
       } else {
         var g = groupByPath.get(path), f = foldByFirst.get(path);
         var repeat = foldMap.has(path) && f ? f.count : 1;
-        v = { id: r, kind: "group", label: lastPart(path), op: g.type, base: parentPath(path), path: path,
+        v = { id: r, kind: "group", label: groupLabel(path), op: g.type, base: parentPath(path), path: path,
               repeat: repeat, fold: repeat > 1 ? f : null, members: 1, inputs: [], outputs: [],
               params: (g.params || 0) * repeat, trainable_params: (g.trainable_params || 0) * repeat,
               order: groupFirst.get(path) };
@@ -214,7 +262,7 @@
     var lines = nodeLines(v);
     v.lines = lines;
     var w = Math.max(textWidth(lines[0], FONT_1), textWidth(lines[1], FONT_2)) + 2 * NODE_PAD_X;
-    if (v.kind === "group") w += 18 + (v.repeat > 1 ? 30 : 0);
+    if (v.kind === "group") w += 22 + (v.repeat > 1 ? 34 : 0);
     v.w = Math.max(NODE_MIN_W, Math.ceil(w));
     v.h = v.kind === "group" ? GROUP_H : NODE_H;
   }
@@ -521,7 +569,7 @@
     var titleW = 0;
     if (!isRoot) {
       var g = groupByPath.get(b.path);
-      b.title = lastPart(b.path);
+      b.title = groupLabel(b.path);
       b.subtitle = g.type + (g.params ? " · " + fmtCount(g.params) : "");
       titleW = textWidth(b.title, FONT_T) + textWidth(b.subtitle, FONT_2) + 44;
     }
@@ -1035,6 +1083,16 @@
     fit: function () { fit(false); },
     zoom: function (k) { var c = canvasSize(); zoomAt(k, c.w / 2, c.h / 2); return state.scale; },
     select: select,
+    focus: function (id) {
+      // show a node (opening the groups around it) in the middle of the canvas
+      var n = nodeById.get(id);
+      if (!n) throw new Error("neuralscope: no node with id " + JSON.stringify(id));
+      revealPath(n.group || "");
+      render();
+      var v = current.view.nodes.get(id);
+      centerOn(v.x + v.w / 2, v.y + v.h / 2);
+      return id;
+    },
     setDepth: function (d) { setDepth(d); state.unfolded = new Set(); render(); fit(true); return api.visibleNodeIds(); },
     expandAll: function () { return api.setDepth(null); },
     setFoldRepeats: function (on) { state.foldRepeats = !!on; state.unfolded = new Set(); render(); fit(true); return api.visibleNodeIds(); },

@@ -1,0 +1,326 @@
+"""The standalone interactive graph viewer, opened in headless Chromium.
+
+The page computes its own visible graph and layout in JavaScript; these tests hold it to the
+Python model (``Graph.view`` gives the same visible nodes and edges for the same expansion
+state) and to geometric promises a reader relies on (no two nodes overlap, every box holds its
+members, no edge runs through a node it does not touch).
+"""
+from __future__ import annotations
+
+import html as htmlmod
+import re
+import time
+
+import pytest
+import torch
+
+from neuralscope import zoo
+from neuralscope.graph.api import graph
+from neuralscope.graph.layout import synthetic_graph
+from neuralscope.graph.model import Graph, Node, TensorMeta
+from neuralscope.graph.render_html import auto_depth, render_html, visible_count
+
+SHOTS = "/tmp/html"
+
+
+class _Graphs(dict):
+    """Graphs of the test models, built on first use (each worker builds only what it needs)."""
+
+    def __missing__(self, name):
+        torch.manual_seed(0)
+        if name == "resnet50":
+            import torchvision
+
+            model, x = torchvision.models.resnet50().eval(), torch.rand(1, 3, 224, 224)
+        else:
+            model = getattr(zoo, name)().eval()
+            x = model.example_input(2)
+        self[name] = graph(model, x)
+        return self[name]
+
+
+@pytest.fixture(scope="module")
+def graphs():
+    return _Graphs()
+
+
+def open_page(page, g: Graph, tmp_path, depth=None, name="graph", **kwargs):
+    path = tmp_path / f"{name}.html"
+    path.write_text(render_html(g, depth=depth, **kwargs), encoding="utf-8")
+    page.goto(path.as_uri())
+    page.wait_for_function("window.neuralscopeGraph && window.neuralscopeGraph.ready", timeout=20_000)
+    return page
+
+
+def visible(page) -> set[str]:
+    return set(page.evaluate("neuralscopeGraph.visibleNodeIds()"))
+
+
+def shot(page, name):
+    import os
+
+    os.makedirs(SHOTS, exist_ok=True)
+    page.screenshot(path=f"{SHOTS}/{name}.png")
+
+
+GEOMETRY = """() => {
+  const g = window.neuralscopeGraph, ids = g.visibleNodeIds();
+  const boxes = ids.map(id => [id, g.nodeBox(id)]);
+  const overlaps = [];
+  for (let i = 0; i < boxes.length; i++) for (let j = i + 1; j < boxes.length; j++) {
+    const a = boxes[i][1], b = boxes[j][1];
+    if (a.x < b.x + b.w - 0.5 && b.x < a.x + a.w - 0.5 && a.y < b.y + b.h - 0.5 && b.y < a.y + a.h - 0.5)
+      overlaps.push([boxes[i][0], boxes[j][0]]);
+  }
+  // every visible node lies inside every expanded box around it
+  const outside = [];
+  for (const [id, b] of boxes) {
+    const grp = document.querySelector(`.ns-node[data-id="${CSS.escape(id)}"]`).getAttribute('data-group');
+    const parts = grp ? grp.split('.') : [];
+    for (let k = 1; k <= parts.length; k++) {
+      const c = g.clusterBox(parts.slice(0, k).join('.'));
+      if (!c || b.x < c.x || b.y < c.y || b.x + b.w > c.x + c.w + 0.01 || b.y + b.h > c.y + c.h + 0.01)
+        outside.push([id, parts.slice(0, k).join('.')]);
+    }
+  }
+  // sample every edge path; no sample may fall inside a node the edge does not connect
+  const crossings = [];
+  for (const el of document.querySelectorAll('.ns-edge')) {
+    const src = el.getAttribute('data-src'), dst = el.getAttribute('data-dst');
+    const p = el.querySelector('.ns-edge-line'), len = p.getTotalLength();
+    for (let s = 0; s <= len; s += 4) {
+      const q = p.getPointAtLength(s);
+      for (const [id, b] of boxes) {
+        if (id === src || id === dst) continue;
+        if (q.x > b.x + 2 && q.x < b.x + b.w - 2 && q.y > b.y + 2 && q.y < b.y + b.h - 2) {
+          crossings.push([src, dst, id]); break;
+        }
+      }
+    }
+  }
+  return {overlaps, outside, crossings: [...new Set(crossings.map(c => c.join(' ')))]};
+}"""
+
+
+@pytest.mark.parametrize("name,depth", [("TinyResNet", None), ("DigitsCNN", None),
+                                        ("TinyTransformer", None), ("resnet50", 2)])
+def test_page_shows_the_same_visible_graph_as_python_view_without_errors(graphs, page, tmp_path, name, depth):
+    g = graphs[name]
+    open_page(page, g, tmp_path, depth=depth, name=name)
+    shot(page, f"{name}_depth{depth}")
+    assert page.console_errors == []
+    want = g.view(depth)
+    assert visible(page) == {n.id for n in want.nodes}
+    assert page.locator("#ns-viewport .ns-node").count() == len(want.nodes)
+    assert page.locator("#ns-viewport .ns-edge").count() == len(want.edges)
+    assert set(page.evaluate("neuralscopeGraph.visibleGroups()")) == {c.path for c in want.clusters}
+    # the drawing is real: non-empty SVG geometry, labels present
+    bbox = page.evaluate("document.getElementById('ns-viewport').getBBox().width")
+    assert bbox > 100
+    assert f"parameters\t{g.total_params:,}" in page.locator("#ns-totals").inner_text()
+
+
+@pytest.mark.parametrize("name,depth", [("TinyResNet", None), ("TinyTransformer", None), ("resnet50", 3)])
+def test_layout_has_no_overlaps_boxes_hold_members_and_edges_avoid_nodes(graphs, page, tmp_path, name, depth):
+    open_page(page, graphs[name], tmp_path, depth=depth, name=name)
+    geo = page.evaluate(GEOMETRY)
+    assert geo["overlaps"] == []
+    assert geo["outside"] == []
+    assert geo["crossings"] == []
+
+
+def test_clicking_a_box_title_collapses_it_and_clicking_the_node_expands_it(graphs, page, tmp_path):
+    g = graphs["TinyResNet"]
+    open_page(page, g, tmp_path)
+    before = visible(page)
+    assert "group:layer1" not in before and "layer1_0_conv1" in before or any(i.startswith("layer1") for i in before)
+    page.click('.ns-cluster[data-path="layer1"] .ns-cluster-title')
+    collapsed = visible(page)
+    assert collapsed == {n.id for n in g.view(collapse=["layer1"]).nodes}
+    assert "group:layer1" in collapsed and len(collapsed) < len(before)
+    shot(page, "TinyResNet_layer1_collapsed")
+    page.click('.ns-node[data-collapsed="layer1"]')
+    assert visible(page) == before
+    assert page.console_errors == []
+
+
+def test_expand_api_and_depth_buttons_follow_python_view(graphs, page, tmp_path):
+    g = graphs["resnet50"]
+    open_page(page, g, tmp_path, depth=1, name="r50")
+    assert visible(page) == {n.id for n in g.view(1).nodes}
+    page.evaluate("neuralscopeGraph.expand('layer2')")
+    assert visible(page) == {n.id for n in g.view(1, expand=["layer2"]).nodes}
+    page.evaluate("neuralscopeGraph.expand('layer2.1')")
+    assert visible(page) == {n.id for n in g.view(1, expand=["layer2", "layer2.1"]).nodes}
+    page.evaluate("neuralscopeGraph.collapse('layer2')")
+    assert visible(page) == {n.id for n in g.view(1).nodes}
+    page.click('#ns-depth button[data-depth="all"]')
+    assert visible(page) == {n.id for n in g.view().nodes}
+    page.click('#ns-depth button[data-depth="2"]')
+    assert visible(page) == {n.id for n in g.view(2).nodes}
+    assert page.console_errors == []
+
+
+def test_fold_repeats_shows_xN_nodes_like_python_view(graphs, page, tmp_path):
+    g = graphs["resnet50"]
+    open_page(page, g, tmp_path, depth=2, name="r50")
+    page.check("#ns-fold")
+    want = g.view(2, fold_repeats=True)
+    assert visible(page) == {n.id for n in want.nodes}
+    repeats = {n.id: n.repeat for n in want.nodes if n.repeat > 1}
+    assert repeats == {"group:layer1.1": 2, "group:layer2.1": 3, "group:layer3.1": 5, "group:layer4.1": 2}
+    for node_id, k in repeats.items():
+        el = page.locator(f'.ns-node[data-id="{node_id}"]')
+        assert el.get_attribute("data-repeat") == str(k)
+        assert f"×{k}" in el.text_content()
+    shot(page, "resnet50_folded")
+    # clicking a folded node unfolds the run into its blocks
+    page.click('.ns-node[data-id="group:layer3.1"]')
+    assert {f"group:layer3.{i}" for i in range(1, 6)} <= visible(page)
+    assert page.console_errors == []
+
+
+def test_search_finds_a_node_inside_collapsed_groups_highlights_and_centres_it(graphs, page, tmp_path):
+    g = graphs["resnet50"]
+    open_page(page, g, tmp_path, depth=1, name="r50")
+    target = next(n for n in g.nodes.values() if n.module == "layer3.4.conv2")
+    assert target.id not in visible(page)
+    page.fill("#ns-search", "layer3.4.conv2")
+    page.press("#ns-search", "Enter")
+    page.wait_for_selector(f'.ns-node.ns-current[data-id="{target.id}"]')
+    assert target.id in visible(page)
+    assert page.locator("#ns-search-status").inner_text() == "1 / 1"
+    # centred: the highlighted node sits in the middle of the canvas
+    box = page.locator(f'.ns-node[data-id="{target.id}"]').bounding_box()
+    canvas = page.locator("#ns-canvas").bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    assert abs(cx - (canvas["x"] + canvas["width"] / 2)) < 30
+    assert abs(cy - (canvas["y"] + canvas["height"] / 2)) < 30
+    shot(page, "resnet50_search")
+    # by type: every Linear is found; the API returns the matches
+    ids = page.evaluate("neuralscopeGraph.search('linear')")
+    assert set(ids) >= {n.id for n in g.nodes.values() if n.op == "Linear"}
+    page.fill("#ns-search", "no-such-layer")
+    page.press("#ns-search", "Enter")
+    assert page.locator("#ns-search-status").inner_text() == "no match"
+    assert page.console_errors == []
+
+
+def test_hovering_a_node_and_an_edge_shows_shapes(graphs, page, tmp_path):
+    g = graphs["TinyResNet"]
+    open_page(page, g, tmp_path)
+    conv = next(n for n in g.nodes.values() if n.module == "layer2.0.conv1")
+    page.evaluate("(id) => neuralscopeGraph.focus(id)", conv.id)
+    page.hover(f'.ns-node[data-id="{conv.id}"]')
+    tip = page.locator("#ns-tooltip")
+    assert tip.is_visible()
+    text = tip.inner_text()
+    assert "layer2.0.conv1" in text and "Conv2d" in text
+    assert conv.outputs[0].shape_text() in text and conv.inputs[0].shape_text() in text
+    assert f"{conv.params:,}" in text and "trainable" in text
+    shot(page, "TinyResNet_hover_node")
+    # an edge: hover a point on its path
+    page.click("#ns-fit")
+    edge = page.locator(".ns-edge").nth(3)
+    src, dst = edge.get_attribute("data-src"), edge.get_attribute("data-dst")
+    pt = page.evaluate("""(i) => { const p = document.querySelectorAll('.ns-edge .ns-edge-line')[i];
+        const q = p.getPointAtLength(p.getTotalLength() / 2), m = p.getScreenCTM();
+        return [q.x * m.a + m.e, q.y * m.d + m.f]; }""", 3)
+    page.mouse.move(*pt)
+    shape = next(e.tensor for e in g.view().edges if e.src == src and e.dst == dst)
+    assert shape.shape_text() in tip.inner_text()
+    assert page.console_errors == []
+
+
+def test_pan_zoom_and_fit(graphs, page, tmp_path):
+    open_page(page, graphs["resnet50"], tmp_path, depth=2, name="r50")
+    t0 = page.evaluate("neuralscopeGraph.transform()")
+    page.mouse.move(400, 400)
+    page.mouse.wheel(0, -300)
+    t1 = page.evaluate("neuralscopeGraph.transform()")
+    assert t1["scale"] > t0["scale"] * 1.3
+    page.mouse.move(300, 500)
+    page.mouse.down()
+    page.mouse.move(420, 430, steps=5)
+    page.mouse.up()
+    t2 = page.evaluate("neuralscopeGraph.transform()")
+    assert t2["tx"] == pytest.approx(t1["tx"] + 120, abs=1) and t2["ty"] == pytest.approx(t1["ty"] - 70, abs=1)
+    page.click("#ns-fit")
+    vb = page.locator("#ns-viewport").bounding_box()
+    canvas = page.locator("#ns-canvas").bounding_box()
+    assert vb["x"] >= canvas["x"] - 1 and vb["y"] >= canvas["y"] - 1
+    assert vb["x"] + vb["width"] <= canvas["x"] + canvas["width"] + 1
+    assert vb["y"] + vb["height"] <= canvas["y"] + canvas["height"] + 1
+    page.click("#ns-zoom-in")
+    assert page.evaluate("neuralscopeGraph.transform().scale") > page.evaluate("0") + 0
+    assert page.console_errors == []
+
+
+def test_10000_node_graph_opens_fast_at_depth_1_and_expands_lazily(page, tmp_path):
+    g = synthetic_graph(10_000)
+    assert len(g.nodes) >= 9_900
+    path = tmp_path / "big.html"
+    path.write_text(render_html(g, depth=1), encoding="utf-8")
+    t = time.perf_counter()
+    page.goto(path.as_uri())
+    page.wait_for_function("window.neuralscopeGraph && window.neuralscopeGraph.ready", timeout=30_000)
+    elapsed = time.perf_counter() - t
+    assert elapsed < 5.0, f"10,000-node page took {elapsed:.1f} s to open"
+    assert visible(page) == {n.id for n in g.view(1).nodes}
+    # expanding one stage lays out only what became visible
+    stage = next(p for p in g.groups if p and "." not in p)
+    t = time.perf_counter()
+    page.evaluate(f"neuralscopeGraph.expand('{stage}')")
+    assert time.perf_counter() - t < 2.0
+    assert visible(page) == {n.id for n in g.view(1, expand=[stage]).nodes}
+    shot(page, "synthetic10000_depth1")
+    assert page.console_errors == []
+
+
+def test_page_is_self_contained_and_makes_no_network_requests(graphs, page, tmp_path):
+    text = render_html(graphs["TinyResNet"])
+    assert "<script src" not in text and "<link" not in text
+    assert re.findall(r"https?://[^\s\"']+", text) == ["http://www.w3.org/2000/svg"]
+    requests = []
+    page.on("request", lambda r: requests.append(r.url))
+    open_page(page, graphs["TinyResNet"], tmp_path)
+    assert all(u.startswith("file://") for u in requests), requests
+    assert len(requests) == 1
+
+
+def test_names_with_markup_are_escaped(page, tmp_path):
+    g = Graph("</script><b>evil</b>", method="manual")
+    g.add_node(Node("x", "input", "x", "input", outputs=[TensorMeta((1, 3), "float32")]))
+    g.add_node(Node("m<i>", "module", "<img src=x onerror=alert(1)>", "Linear", module="a<b>", params=12,
+                    trainable_params=12, attrs={"note": "</script>"}))
+    g.add_edge("x", "m<i>", TensorMeta((1, 3), "float32"))
+    open_page(page, g, tmp_path)
+    assert visible(page) == {"x", "m<i>"}
+    assert page.locator("#ns-title").inner_text() == "</script><b>evil</b>"
+    assert page.locator("#ns-viewport img").count() == 0
+    assert page.console_errors == []
+
+
+def test_repr_html_is_an_iframe_whose_page_runs(graphs, page):
+    g = graphs["DigitsCNN"]
+    snippet = g._repr_html_()
+    assert snippet.startswith("<iframe srcdoc=")
+    page.set_content(f"<html><body>{snippet}</body></html>")
+    frame = page.frame_locator("iframe")
+    frame.locator("#ns-viewport .ns-node").first.wait_for()
+    inner = page.frames[1]
+    inner.wait_for_function("window.neuralscopeGraph && window.neuralscopeGraph.ready")
+    assert set(inner.evaluate("neuralscopeGraph.visibleNodeIds()")) == {n.id for n in g.view().nodes}
+    assert htmlmod.unescape(snippet.split('srcdoc="', 1)[1].split('"', 1)[0]) == g.to_html()
+    assert page.console_errors == []
+
+
+def test_auto_depth_keeps_big_graphs_small_and_small_graphs_whole(graphs):
+    assert auto_depth(graphs["TinyResNet"]) is None
+    g = synthetic_graph(10_000)
+    d = auto_depth(g, limit=400)
+    assert d is not None and visible_count(g, d) <= 400
+    assert visible_count(g, d) == len(g.view(d).nodes)
+    assert visible_count(g, d + 1) > 400 or d + 1 > max(grp.depth for grp in g.groups.values())
+    with pytest.raises(ValueError, match="depth"):
+        render_html(g, depth=0)
