@@ -407,6 +407,8 @@ def capture(model: nn.Module, layers: Any = None, *, gradients: bool = False,
     if keep not in ("tensors", "stats"):
         raise ValueError(f"keep must be 'tensors' or 'stats', not {keep!r}.")
     chosen = default_layers(model) if layers is None else resolve_layers(model, layers)
+    position = {n: i for i, (n, _) in enumerate(model.named_modules())}
+    chosen = sorted(chosen, key=lambda nm: position.get(nm[0], 0))  # model order
     if not chosen:
         chosen = [("", model)] if layers is None else chosen
     rec = Recorder(model, chosen, gradients=gradients, keep=keep, to_cpu=to_cpu, per_unit=per_unit,

@@ -332,7 +332,8 @@ def embed(features, method: str = "pca", *, labels: Sequence | None = None, dims
     coords[ok] = proj
     lab = None
     if labels is not None:
-        lab = _to_numpy(labels).tolist() if torch.is_tensor(labels) else list(labels)
+        lab = labels.detach().cpu().numpy().tolist() if torch.is_tensor(labels) else (
+            labels.tolist() if isinstance(labels, np.ndarray) else list(labels))
         if class_names is not None:
             lab = [class_names[int(v)] for v in lab]
     thumbs = _thumbnails(images, n) if images is not None else None

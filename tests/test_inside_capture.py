@@ -1,0 +1,140 @@
+"""capture(): what it records equals what the layers really compute, and it leaves no trace."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from neuralscope.capture import LayerNotRunError, capture
+from neuralscope.errors import LayerNotFoundError
+from neuralscope.zoo import MLP, TinyResNet
+
+
+@pytest.fixture
+def mlp():
+    torch.manual_seed(0)
+    return MLP().eval()
+
+
+def test_recorded_outputs_equal_the_real_layer_outputs(mlp, unchanged):
+    x = mlp.example_input(5)
+    with unchanged(mlp), capture(mlp, layers="body.*") as rec, torch.no_grad():
+        mlp(x)
+    with torch.no_grad():
+        h0 = mlp.body[0](x)
+        h1 = mlp.body[1](h0)
+    assert rec.names == ["body.0", "body.1", "body.2", "body.3"]
+    torch.testing.assert_close(rec["body.0"], h0, rtol=0, atol=0)
+    torch.testing.assert_close(rec["body.1"], h1, rtol=0, atol=0)
+
+
+def test_layers_by_type_object_and_list(mlp):
+    with capture(mlp, layers=nn.ReLU) as rec:
+        pass
+    assert rec.names == ["body.1", "body.3"]
+    with capture(mlp, layers=[mlp.head, "body.0"]) as rec:
+        pass
+    assert rec.names == ["body.0", "head"]  # model order, not argument order
+    with capture(mlp) as rec:  # default: every leaf module
+        pass
+    assert rec.names == ["body.0", "body.1", "body.2", "body.3", "head"]
+
+
+def test_unknown_layer_lists_closest_names(mlp, unchanged):
+    with unchanged(mlp), pytest.raises(LayerNotFoundError, match="Did you mean: 'body.1'"):
+        with capture(mlp, layers="bdy.1"):
+            pass
+
+
+def test_layer_that_never_ran_says_so():
+    class Branchy(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = nn.Linear(3, 3), nn.Linear(3, 3)
+
+        def forward(self, x):
+            return self.a(x)
+
+    net = Branchy()
+    with capture(net) as rec, torch.no_grad():
+        net(torch.zeros(1, 3))
+    assert rec.missing == ["b"]
+    with pytest.raises(LayerNotRunError, match="'b' .*never ran during the 1 forward pass"):
+        rec["b"]
+
+
+def test_hooks_removed_even_when_the_block_raises(mlp, unchanged):
+    with unchanged(mlp), pytest.raises(ZeroDivisionError):
+        with capture(mlp, gradients=True) as rec:
+            mlp(mlp.example_input(2))
+            1 / 0
+    assert rec.names  # the recorder survives; the model has no hooks (checked by `unchanged`)
+
+
+def test_gradients_equal_autograd_on_the_layer_output(mlp):
+    x = mlp.example_input(4)
+    with capture(mlp, layers="body.1", gradients=True) as rec:
+        out = mlp(x)
+        (out ** 2).sum().backward()
+    mlp.zero_grad(set_to_none=True)
+    h = mlp.body[1](mlp.body[0](x)).detach().requires_grad_(True)
+    ref = torch.autograd.grad((mlp.head(mlp.body[3](mlp.body[2](h))) ** 2).sum(), h)[0]
+    torch.testing.assert_close(rec.gradient("body.1"), ref, rtol=1e-5, atol=1e-6)
+
+
+def test_gradients_missing_are_explained(mlp):
+    with capture(mlp, layers="head", gradients=True) as rec, torch.no_grad():
+        mlp(mlp.example_input(2))
+    with pytest.raises(LayerNotRunError, match="received no gradient"):
+        rec.gradient("head")
+
+
+def test_running_stats_equal_a_direct_computation_over_batches(mlp):
+    batches = [mlp.example_input(7, seed=s) for s in range(3)]
+    with capture(mlp, layers=["body.1", "head"], keep="stats", per_unit=True) as rec, torch.no_grad():
+        for b in batches:
+            mlp(b)
+    with torch.no_grad():
+        full = torch.cat([mlp.body[1](mlp.body[0](b)) for b in batches]).double()
+    st = rec.stats("body.1")
+    assert st.calls == 3 and st.count == full.numel()
+    # float32 accumulation inside the hook, float64 here: relative 1e-5 is plenty
+    assert st.mean == pytest.approx(float(full.mean()), rel=1e-5)
+    assert st.std == pytest.approx(float(full.std(unbiased=False)), rel=1e-4)
+    assert st.min == float(full.min()) and st.max == pytest.approx(float(full.max()), rel=1e-6)
+    assert st.zero_fraction == pytest.approx(float((full == 0).double().mean()))
+    units = st.unit_stats()
+    np.testing.assert_allclose(units["mean"], full.mean(0).numpy(), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(units["active"], (full > 0).double().mean(0).numpy())
+    with pytest.raises(LayerNotRunError, match="keeps only statistics"):
+        rec["head"]
+
+
+def test_stats_count_nonfinite_values_and_ignore_them():
+    net = nn.Sequential(nn.Linear(2, 3))
+    with torch.no_grad():
+        net[0].weight.zero_()
+        net[0].bias.copy_(torch.tensor([1.0, float("nan"), 3.0]))
+    with capture(net, keep="stats") as rec, torch.no_grad():
+        net(torch.zeros(4, 2))
+    st = rec.stats("0")
+    assert st.nonfinite == 4 and st.count == 8
+    assert st.mean == pytest.approx(2.0) and st.min == 1.0 and st.max == 3.0
+
+
+def test_a_module_called_several_times_keeps_every_call():
+    net = TinyResNet().eval()  # each ResidualBlock calls its ReLU twice
+    with capture(net, layers="layer1.0.relu") as rec, torch.no_grad():
+        net(net.example_input(2))
+    assert rec.calls("layer1.0.relu") == 2
+    assert len(rec.outputs("layer1.0.relu")) == 2
+    assert rec["layer1.0.relu"].shape[0] == 4  # concatenated along the batch dimension
+
+
+def test_tuple_outputs_take_the_first_tensor():
+    lstm = nn.LSTM(3, 5, batch_first=True)
+    x = torch.randn(2, 4, 3)
+    with capture(lstm, layers=[lstm]) as rec, torch.no_grad():
+        out, _ = lstm(x)
+    torch.testing.assert_close(rec[""], out)
