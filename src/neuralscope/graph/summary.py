@@ -1,0 +1,426 @@
+"""``summary(model, example_inputs)``: the torchinfo-style table of a model.
+
+One real forward pass (eval mode, no gradients, the model left exactly as found) records,
+for every module call in execution order: its output shape, its parameters, its
+multiply-accumulates and the bytes of its outputs.
+
+Multiply-accumulates (MACs) count the products of a layer's weights with its inputs, the
+usual definition (fvcore, PyTorch's ``FlopCounterMode`` reports 2 FLOPs per MAC); bias
+additions are not MACs:
+
+* ``Conv*d``: ``weight.numel() * batch * output positions``; transposed convolutions use
+  the input positions.
+* ``Linear``: ``in * out`` for every output row (all leading dimensions, not only the batch).
+* ``LSTM``/``GRU``/``RNN``: gates x hidden x (input + hidden) per time step, per layer and
+  direction, projections included.
+* ``MultiheadAttention``: the q/k/v and output projections plus ``QK^T`` and ``AV``
+  (``batch * L * S * embed_dim`` each).
+* Functional ops between modules: ``matmul``/``bmm``/``einsum`` of two operands,
+  ``linear``, ``conv*d`` and ``scaled_dot_product_attention``.
+
+Normalisation, activations, pooling and embeddings cost no MACs.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.overrides import TorchFunctionMode
+
+from ..adapters.torch import as_inputs, model_device, preserve_model_state
+from ..result import Result
+from .extract_fx import _tensors, count_params, is_leaf, op_name, plain_forward
+
+
+@dataclass
+class Row:
+    """One module call: ``name`` is the qualified module name ("" for the model)."""
+
+    name: str
+    type: str
+    depth: int
+    output_shapes: list[tuple]
+    params: int
+    trainable_params: int
+    macs: int
+    own_macs: int
+    memory: int
+    leaf: bool
+    call: int = 1
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        short = self.name.rsplit(".", 1)[-1] if self.name else self.type
+        return short if not self.name else f"{short} ({self.type})"
+
+    def shape_text(self) -> str:
+        if not self.output_shapes:
+            return "-"
+        text = ", ".join("(" + ", ".join(map(str, s)) + ")" for s in self.output_shapes[:2])
+        return text + (", ..." if len(self.output_shapes) > 2 else "")
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "type": self.type, "depth": self.depth,
+                "output_shapes": [list(s) for s in self.output_shapes], "params": self.params,
+                "trainable_params": self.trainable_params, "macs": self.macs, "own_macs": self.own_macs,
+                "memory": self.memory, "leaf": self.leaf, "call": self.call}
+
+
+class Summary(Result):
+    """The table :func:`summary` returns: rows per module call, with totals.
+
+    ``rows`` is in execution order, parents before their children; ``total_macs`` is the
+    whole forward pass; ``activation_memory`` the bytes of all leaf outputs (what a backward
+    pass would keep); ``param_memory`` the bytes of the parameters.
+    """
+
+    kind = "summary"
+
+    def __init__(self, name: str, rows: list[Row], total_params: int, trainable_params: int,
+                 total_macs: int, activation_memory: int, param_memory: int, input_shapes: list[tuple]):
+        self.name, self.rows = name, rows
+        self.total_params, self.trainable_params = total_params, trainable_params
+        self.total_macs, self.activation_memory, self.param_memory = total_macs, activation_memory, param_memory
+        self.input_shapes = input_shapes
+
+    @property
+    def frozen_params(self) -> int:
+        return self.total_params - self.trainable_params
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "name": self.name, "rows": [r.to_dict() for r in self.rows],
+                "total_params": self.total_params, "trainable_params": self.trainable_params,
+                "total_macs": self.total_macs, "activation_memory": self.activation_memory,
+                "param_memory": self.param_memory, "input_shapes": [list(s) for s in self.input_shapes]}
+
+    def _title(self) -> str:
+        return f"{self.name} summary"
+
+    def __str__(self) -> str:
+        head = ("Layer (type)", "Output shape", "Params", "MACs", "Memory")
+        body = []
+        for r in self.rows:
+            label = ("  " * r.depth + r.label) if r.name else r.label
+            body.append((label, r.shape_text(), f"{r.params:,}" if (r.call == 1 and r.params) else
+                         ("(shared)" if r.params else "-"), _si(r.macs) if r.macs else "-",
+                         _bytes(r.memory)))
+        widths = [max(len(head[i]), *(len(b[i]) for b in body)) if body else len(head[i]) for i in range(5)]
+        widths[0] = min(widths[0], 60)
+
+        def fmt(cells):
+            first = cells[0] if len(cells[0]) <= widths[0] else cells[0][: widths[0] - 1] + "…"
+            return "  ".join([first.ljust(widths[0]), cells[1].ljust(widths[1])]
+                             + [c.rjust(w) for c, w in zip(cells[2:], widths[2:])])
+
+        rule = "=" * len(fmt(head))
+        lines = [rule, fmt(head), rule] + [fmt(b) for b in body] + [rule]
+        lines += [f"Total params: {self.total_params:,}", f"Trainable params: {self.trainable_params:,}",
+                  f"Non-trainable params: {self.frozen_params:,}",
+                  f"Total multiply-accumulates: {_si(self.total_macs)} ({self.total_macs:,})",
+                  "Input shape: " + ", ".join("(" + ", ".join(map(str, s)) + ")" for s in self.input_shapes),
+                  f"Activation memory (outputs of leaf layers): {_bytes(self.activation_memory)}",
+                  f"Parameter memory: {_bytes(self.param_memory)}", rule]
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return (f"Summary({self.name!r}, rows={len(self.rows)}, params={self.total_params:,}, "
+                f"macs={self.total_macs:,})")
+
+    def plot_rows(self, depth: int | None = None, max_rows: int = 40) -> list[Row]:
+        """The rows a bar chart shows: leaves, or modules at ``depth`` (the deepest level
+        with at most ``max_rows`` rows when not given), merged over repeated calls."""
+        if depth is None:
+            depth = max((r.depth for r in self.rows), default=0)
+            while depth > 1 and len(self._rows_at(depth)) > max_rows:
+                depth -= 1
+        return self._rows_at(depth)
+
+    def _rows_at(self, depth: int) -> list[Row]:
+        merged: dict[str, Row] = {}
+        for r in self.rows:
+            if not r.name or not (r.depth == depth or (r.leaf and r.depth < depth)):
+                continue
+            if r.name in merged:
+                m = merged[r.name]
+                merged[r.name] = Row(m.name, m.type, m.depth, m.output_shapes, m.params, m.trainable_params,
+                                     m.macs + r.macs, m.own_macs + r.own_macs, m.memory + r.memory, m.leaf,
+                                     m.call + 1)
+            else:
+                merged[r.name] = r
+        return list(merged.values())
+
+    def plot(self, ax=None, *, depth: int | None = None, max_rows: int = 40):
+        """Horizontal bars of parameters and MACs per layer (execution order, top to bottom).
+
+        Returns the figure (two axes: parameters, MACs). ``ax`` may be a pair of axes.
+        """
+        import matplotlib.pyplot as plt
+
+        rows = self.plot_rows(depth, max_rows)
+        if ax is None:
+            height = max(2.5, 0.26 * len(rows) + 1.2)
+            fig, axes = plt.subplots(1, 2, figsize=(11, height), sharey=True, constrained_layout=True)
+        else:
+            axes = ax if isinstance(ax, (list, tuple, np.ndarray)) else [ax, ax.twiny()]
+            fig = axes[0].figure
+        y = np.arange(len(rows))
+        labels = [r.name + (f" ×{r.call}" if r.call > 1 else "") + f"  ({r.type})" for r in rows]
+        params = np.array([r.params for r in rows], dtype=float)
+        macs = np.array([r.macs for r in rows], dtype=float)
+        colors = ["#4C72B0" if r.trainable_params == r.params else "#8c8c8c" for r in rows]
+        axes[0].barh(y, params, color=colors, height=0.7)
+        axes[1].barh(y, macs, color="#DD8452", height=0.7)
+        axes[0].set_yticks(y)
+        axes[0].set_yticklabels(labels, fontsize=8 if len(rows) > 20 else 9)
+        axes[0].invert_yaxis()
+        axes[0].set_xlabel("parameters")
+        axes[1].set_xlabel("multiply-accumulates per forward pass")
+        for a, vals in ((axes[0], params), (axes[1], macs)):
+            a.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: _si(v)))
+            a.grid(axis="x", alpha=0.3)
+            a.spines[["top", "right"]].set_visible(False)
+            top = vals.max() if len(vals) else 0
+            for yi, v in zip(y, vals):
+                if v > 0:
+                    a.text(v + top * 0.01, yi, _si(v), va="center", fontsize=7, color="#333")
+            if top > 0:
+                a.set_xlim(0, top * 1.15)
+        axes[0].set_title(f"{self.name}: {self.total_params:,} parameters", fontsize=10)
+        axes[1].set_title(f"{_si(self.total_macs)} MACs for input "
+                          + ", ".join("×".join(map(str, s)) for s in self.input_shapes), fontsize=10)
+        return fig
+
+
+def _si(v: float) -> str:
+    v = float(v)
+    for unit, div in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(v) >= div:
+            return f"{v / div:.3g}{unit}"
+    return f"{v:.0f}"
+
+
+def _bytes(n: int) -> str:
+    for unit, div in (("GB", 1 << 30), ("MB", 1 << 20), ("kB", 1 << 10)):
+        if n >= div:
+            return f"{n / div:.2f} {unit}"
+    return f"{n} B"
+
+
+# -- MAC rules ------------------------------------------------------------------------
+
+def module_macs(m: nn.Module, args: tuple, kwargs: dict, output: Any) -> int:
+    """Multiply-accumulates of one call of a leaf module (see the module docstring)."""
+    outs = list(_tensors(output))
+    ins = [t for t in _tensors((args, kwargs))]
+    if isinstance(m, nn.modules.conv._ConvNd) and outs:
+        out = outs[0]
+        n_batch = out.shape[0] if out.dim() == m.weight.dim() else 1
+        if isinstance(m, nn.modules.conv._ConvTransposeNd):
+            x = ins[0]
+            spatial = math.prod(x.shape[-(m.weight.dim() - 2):])
+        else:
+            spatial = math.prod(out.shape[-(m.weight.dim() - 2):])
+        return int(m.weight.numel() * n_batch * spatial)
+    if isinstance(m, nn.Linear) and outs:
+        out = outs[0]
+        return int(m.in_features * m.out_features * math.prod(out.shape[:-1]))
+    if isinstance(m, nn.Bilinear) and outs:
+        return int(m.weight.numel() * math.prod(outs[0].shape[:-1]))
+    if isinstance(m, nn.RNNBase) and ins:
+        return _rnn_macs(m, ins[0])
+    if isinstance(m, nn.MultiheadAttention) and len(ins) >= 1:
+        return _mha_macs(m, args, kwargs)
+    if isinstance(m, nn.RNNCellBase) and ins:
+        gates = {nn.LSTMCell: 4, nn.GRUCell: 3}.get(type(m), 1)
+        rows = ins[0].shape[0] if ins[0].dim() == 2 else 1
+        return int(gates * m.hidden_size * (m.input_size + m.hidden_size) * rows)
+    return 0
+
+
+def _rnn_macs(m: nn.RNNBase, x: torch.Tensor) -> int:
+    if x.dim() == 2:
+        steps, batch = x.shape[0], 1
+    elif m.batch_first:
+        batch, steps = x.shape[0], x.shape[1]
+    else:
+        steps, batch = x.shape[0], x.shape[1]
+    weights = sum(p.numel() for name, p in m.named_parameters() if name.startswith("weight"))
+    return int(weights * steps * batch)
+
+
+def _mha_macs(m: nn.MultiheadAttention, args: tuple, kwargs: dict) -> int:
+    names = ("query", "key", "value")
+    qkv = list(args[:3]) + [kwargs[n] for n in names[len(args):] if n in kwargs]
+    q, k, v = (qkv + [None] * 3)[:3]
+    k = q if k is None else k
+    v = k if v is None else v
+
+    def rows_len(t):  # (batch, sequence length)
+        if t.dim() == 2:
+            return 1, t.shape[0]
+        return (t.shape[0], t.shape[1]) if m.batch_first else (t.shape[1], t.shape[0])
+
+    b, L = rows_len(q)
+    _, S = rows_len(k)
+    E, kd, vd = m.embed_dim, m.kdim, m.vdim
+    proj = b * L * E * E + b * S * E * kd + b * S * E * vd  # q, k, v projections
+    attn = b * L * S * E * 2  # QK^T and AV over all heads
+    out = b * L * E * E
+    return int(proj + attn + out)
+
+
+def function_macs(name: str, args: tuple, kwargs: dict, out: Any) -> int:
+    """Multiply-accumulates of a functional op called between modules."""
+    try:
+        if name in ("matmul", "mm", "bmm") and len(args) >= 2:
+            a, b = args[0], args[1]
+            outs = list(_tensors(out))
+            if torch.is_tensor(a) and torch.is_tensor(b) and outs:
+                k = a.shape[-1] if a.dim() > 0 else 1
+                return int(outs[0].numel() * k)
+        if name == "einsum" and len(args) >= 3 and isinstance(args[0], str):
+            return _einsum_macs(args[0], [t for t in args[1:] if torch.is_tensor(t)])
+        if name == "linear" and len(args) >= 2:
+            x, w = args[0], args[1]
+            return int(w.numel() * math.prod(x.shape[:-1]))
+        if name in ("conv1d", "conv2d", "conv3d") and len(args) >= 2:
+            w = args[1]
+            o = next(_tensors(out))
+            return int(w.numel() * o.shape[0] * math.prod(o.shape[2:])) if o.dim() == w.dim() else int(
+                w.numel() * math.prod(o.shape[1:]))
+        if name == "scaled_dot_product_attention":
+            q = args[0] if args else kwargs["query"]
+            k = args[1] if len(args) > 1 else kwargs["key"]
+            v = args[2] if len(args) > 2 else kwargs["value"]
+            batch = math.prod(q.shape[:-2])
+            return int(batch * q.shape[-2] * k.shape[-2] * (q.shape[-1] + v.shape[-1]))
+    except Exception:  # noqa: BLE001 - an odd call costs a count, never the summary
+        return 0
+    return 0
+
+
+def _einsum_macs(eq: str, ops: list[torch.Tensor]) -> int:
+    if len(ops) != 2 or "->" not in eq:
+        return 0
+    lhs = eq.replace(" ", "").split("->")[0].split(",")
+    sizes: dict[str, int] = {}
+    for spec, t in zip(lhs, ops):
+        if "." in spec:
+            return 0
+        for c, d in zip(spec, t.shape):
+            sizes[c] = int(d)
+    return int(math.prod(sizes.values()))
+
+
+# -- the pass ---------------------------------------------------------------------------
+
+class _Pass(TorchFunctionMode):
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+        self.names = {}
+        for name, m in model.named_modules():
+            self.names.setdefault(id(m), name)
+        self.rows: list[Row] = []
+        self.open: list[Row] = []
+        self.leaf_depth = 0
+        self.calls: dict[str, int] = {}
+        self.seen_params: set[int] = set()
+
+    def pre(self, m, args, kwargs):
+        if self.leaf_depth:
+            self.leaf_depth += 1
+            return
+        name = self.names.get(id(m), "?")
+        k = self.calls.get(name, 0) + 1
+        self.calls[name] = k
+        total, trainable = count_params(m)
+        depth = self.open[-1].depth + 1 if self.open else 0  # ModuleLists are never called: no gaps
+        row = Row(name, type(m).__name__, depth, [], total, trainable, 0, 0, 0,
+                  is_leaf(m), call=k)
+        self.rows.append(row)
+        self.open.append(row)
+        if row.leaf:
+            self.leaf_depth = 1
+
+    def post(self, m, args, kwargs, output):
+        if self.leaf_depth > 1:
+            self.leaf_depth -= 1
+            return
+        row = self.open.pop()
+        outs = list(_tensors(output))
+        row.output_shapes = [tuple(t.shape) for t in outs]
+        row.memory = sum(t.numel() * t.element_size() for t in outs)
+        if row.leaf:
+            self.leaf_depth = 0
+            row.own_macs = module_macs(m, args, kwargs, output)
+        row.macs += row.own_macs
+        if self.open:
+            self.open[-1].macs += row.macs
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        if not self.leaf_depth and self.open:
+            macs = function_macs(op_name(func), args, kwargs, out)
+            if macs:
+                self.open[-1].own_macs += macs
+        return out
+
+
+def summary(model: nn.Module, example_inputs: Any = None) -> Summary:
+    """The torchinfo-style table of ``model`` on ``example_inputs``: every module call with
+    its output shape, parameters, multiply-accumulates and output bytes, plus totals.
+
+    Print it for the table, ``.to_dict()["rows"]`` for the data, ``.plot()`` for bars of
+    parameters and MACs per layer. The forward pass runs in eval mode without gradients and
+    leaves the model exactly as it was found.
+
+    Example:
+        >>> from neuralscope.zoo import DigitsCNN
+        >>> s = summary(DigitsCNN(), torch.zeros(1, 1, 8, 8))
+        >>> s.total_params, s.rows[1].name, s.rows[1].output_shapes
+        (28970, 'features', [(1, 64, 4, 4)])
+        >>> s.rows[2].macs  # first conv: 32 x 1 x 3 x 3 weights at 8 x 8 positions
+        18432
+    """
+    from .api import _checked_forward, _default_inputs
+
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"summary() takes a torch.nn.Module, not {type(model).__name__}.")
+    if example_inputs is None:
+        example_inputs = _default_inputs(model)
+    args, kwargs = as_inputs(example_inputs)
+    dev = model_device(model)
+    args = tuple(a.to(dev) if torch.is_tensor(a) else a for a in args)
+    kwargs = {k: v.to(dev) if torch.is_tensor(v) else v for k, v in kwargs.items()}
+    rec = _Pass(model)
+    with preserve_model_state(model):
+        model.eval()
+        with plain_forward():
+            _checked_forward(model, args, kwargs, kwargs if kwargs else args)
+            handles = []
+            try:
+                for m in model.modules():
+                    handles.append(m.register_forward_pre_hook(rec.pre, with_kwargs=True))
+                    handles.append(m.register_forward_hook(rec.post, with_kwargs=True))
+                with rec:
+                    model(*args, **kwargs)
+            finally:
+                for h in handles:
+                    h.remove()
+    total, trainable = count_params(model)
+    param_memory = sum(p.numel() * p.element_size() for p in model.parameters())
+    root = rec.rows[0] if rec.rows else None
+    total_macs = root.macs if root is not None else 0
+    activation = sum(r.memory for r in rec.rows if r.leaf)
+    inputs = [tuple(t.shape) for t in _tensors((args, kwargs))]
+    return Summary(type(model).__name__, rec.rows, total, trainable, total_macs, activation, param_memory, inputs)
+
+
+__all__ = ["summary", "Summary", "Row", "module_macs", "function_macs"]
