@@ -89,8 +89,7 @@ class WeightMatrix(Result):
         rows, cols = self.matrix.shape
         bad = int((~np.isfinite(self.matrix)).sum())
         P.signed_heatmap(ax, d, vmax=vmax if vmax is not None else P.finite_absmax(self.matrix),
-                         label="weight", nonfinite=(bad, self.matrix.size), extent=(-0.5 * self.block[1], cols - 0.5 * self.block[1],
-                                                 rows - 0.5 * self.block[0], -0.5 * self.block[0]))
+                         label="weight", nonfinite=(bad, self.matrix.size), extent=(-0.5, cols - 0.5, rows - 0.5, -0.5))
         ax.set_xlabel(self.col_label)
         ax.set_ylabel(self.row_label)
         shape = "\u00d7".join(str(s) for s in self.original_shape)

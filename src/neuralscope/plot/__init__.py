@@ -46,9 +46,7 @@ def cmap_with_bad(name: str):
     """A copy of colormap ``name`` drawing masked (NaN/Inf) cells in :data:`NONFINITE_COLOR`."""
     import matplotlib
 
-    cmap = matplotlib.colormaps[name].copy()
-    cmap.set_bad(NONFINITE_COLOR)
-    return cmap
+    return matplotlib.colormaps[name].with_extremes(bad=NONFINITE_COLOR)
 
 
 def colorbar(mappable, ax, label: str = "", **kwargs):
@@ -84,7 +82,9 @@ def signed_heatmap(ax, matrix: np.ndarray, *, vmax: float | None = None, label: 
 
 
 def _bounds(n: int, parts: int) -> np.ndarray:
-    return np.unique(np.linspace(0, n, parts + 1).round().astype(int))[:-1]
+    """Starts of blocks of a whole number of cells (the last block may be smaller)."""
+    k = int(math.ceil(n / max(parts, 1)))
+    return np.arange(0, n, max(k, 1))
 
 
 def block_reduce(matrix: np.ndarray, max_shape: tuple[int, int] = (256, 256),
@@ -96,6 +96,7 @@ def block_reduce(matrix: np.ndarray, max_shape: tuple[int, int] = (256, 256),
     outliers stay visible), ``"mean"``, ``"std"``, ``"max"`` or ``"min"``. Non-finite values
     are left out of the statistics; the returned mask marks blocks that contained any.
 
+    Blocks hold a whole number of cells (the last block of a row or column may be smaller).
     Returns ``(reduced, (rows_per_block, cols_per_block), nonfinite_mask)``.
 
     Example:
@@ -134,7 +135,8 @@ def block_reduce(matrix: np.ndarray, max_shape: tuple[int, int] = (256, 256),
             out = np.where(n > 0, out, np.nan)
         else:
             raise ValueError(f"how must be one of absmax, mean, std, max, min; not {how!r}.")
-    return out, (rows / len(rb), cols / len(cb)), badm
+    return out, (float(rb[1] - rb[0]) if len(rb) > 1 else float(rows),
+                 float(cb[1] - cb[0]) if len(cb) > 1 else float(cols)), badm
 
 
 def tile(images: np.ndarray, ncols: int | None = None, pad: int = 1, fill: float = np.nan) -> np.ndarray:
@@ -200,7 +202,7 @@ def image_grid(ax, images: np.ndarray, *, labels: Sequence[str] | None = None, n
             hi = vmax if vmax is not None else (float(fin.max()) if fin.size else 1.0)
             norm = Normalize(0, 1) if per_image else Normalize(lo, hi if hi > lo else lo + 1)
             cm = cmap_with_bad(cmap or SEQUENTIAL)
-        cm.set_bad("white")  # padding
+        cm = cm.with_extremes(bad="white")  # padding
         show = np.ma.masked_array(np.where(badpix, 0, mosaic), mask=np.isnan(mosaic))
         im = ax.imshow(show, cmap=cm, norm=norm, interpolation="nearest")
         if badpix.any():
