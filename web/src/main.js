@@ -52,7 +52,7 @@ async function loadRuns() {
 async function loadDiagnosticsCount() {
   try {
     const body = await get("/api/diagnostics");
-    const n = body.items.filter((d) => d.source !== "store" || d.level === "error").length;
+    const n = body.items.length;
     diagBadge.textContent = String(n);
     diagBadge.hidden = n === 0;
   } catch { /* shown on the page itself */ }

@@ -8,6 +8,7 @@ from result objects' ``to_dict()``: the dashboard draws exactly what the library
 from __future__ import annotations
 
 import dataclasses
+import html
 import json
 import math
 import mimetypes
@@ -17,7 +18,7 @@ from urllib.parse import unquote
 
 import numpy as np
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from ..errors import NeuralscopeError
@@ -173,23 +174,19 @@ def api_diagnostics(request: Request) -> Response:
         if wanted and entry.id != wanted:
             continue
         if entry.reader is None:
-            items.append({"run": entry.id, "level": "error", "code": "damaged",
+            items.append({"run": entry.id, "severity": "error", "code": "damaged",
                           "message": f"The run cannot be read: {entry.damaged}", "step": None})
             continue
-        found = []
         try:
             found = [_plain(d) for d in entry.call(lambda r: r.diagnostics())]
-        except (ImportError, AttributeError):
-            pass  # an older store without diagnostics
+        except (ImportError, AttributeError):  # a store without diagnostics: what it flagged
+            found = [dict(n, severity=n.get("level")) for n in entry.call(lambda r: r.notes())]
         except Exception as exc:  # noqa: BLE001 - shown, not fatal
-            found = [{"level": "error", "code": "diagnostics_failed",
+            found = [{"severity": "error", "code": "diagnostics_failed",
                       "message": f"Diagnostics could not be computed: {exc}"}]
-        try:
-            notes = [dict(n, source="store") for n in entry.call(lambda r: r.notes())]
-        except Exception:  # noqa: BLE001
-            notes = []
-        for d in list(found) + notes:
+        for d in found:
             d = dict(d) if isinstance(d, dict) else {"message": str(d)}
+            d.setdefault("severity", d.get("level", "warning"))
             d["run"] = entry.id
             items.append(d)
     return json_response({"items": items})
@@ -261,20 +258,49 @@ def api_file(request: Request) -> Response:
     return FileResponse(target, media_type=media, headers={"X-Content-Type-Options": "nosniff"})
 
 
+def _logged_graph(entry: RunEntry) -> tuple[dict, int]:
+    """The last Graph logged in a run (its ``to_dict()``) and its step."""
+    items = _reader_call(entry, lambda r: r.artifacts(kind="result"))
+    graphs = [a for a in items if (a.get("meta") or {}).get("kind") == "graph" and a["path"]]
+    if not graphs:
+        raise ApiError(404, f"The run {entry.id!r} has no logged graph; log one with "
+                            "run.log_result(neuralscope.graph(model, x)).")
+    doc = json.loads(Path(graphs[-1]["path"]).read_text())
+    return doc.get("data", doc), graphs[-1]["step"]
+
+
 def api_graph(request: Request) -> Response:
     """The structure graph: the served model file's, or the last Graph logged in a run."""
     st = _state(request)
     if st.mode == "model":
-        return json_response({"source": str(st.root), "graph": st.model_graph()})
+        return json_response({"source": str(st.root), "step": None, "graph": st.model_graph().to_dict()})
     entry = _entry(request)
-    items = _reader_call(entry, lambda r: r.artifacts(kind="result"))
-    graphs = [a for a in items if (a.get("meta") or {}).get("kind") == "graph"]
-    if not graphs:
-        graphs = [a for a in items if a["path"] and '"kind": "graph"' in Path(a["path"]).read_text()[:200]]
-    if not graphs:
-        raise ApiError(404, f"The run {entry.id!r} has no logged graph; log one with run.log_result(neuralscope.graph(model, x)).")
-    doc = json.loads(Path(graphs[-1]["path"]).read_text())
-    return json_response({"source": entry.id, "step": graphs[-1]["step"], "graph": doc.get("data", doc)})
+    data, step = _logged_graph(entry)
+    return json_response({"source": entry.id, "step": step, "graph": data})
+
+
+def graph_page(request: Request) -> Response:
+    """``/graph-view``: the graph package's interactive viewer page (its own viewer.js and
+    viewer.css, read from the package) for the served model file or a run's logged graph."""
+    from ..graph import render_html as rh
+
+    st = _state(request)
+    try:
+        if st.mode == "model":
+            return HTMLResponse(rh.render_html(st.model_graph()))
+        entry = _entry(request)
+        data, _step = _logged_graph(entry)
+    except ApiError as exc:
+        return HTMLResponse(f"<!doctype html><meta charset=utf-8><body style='font-family:system-ui;"
+                            f"color:#656d76;padding:24px'>{html.escape(exc.message)}</body>", status_code=exc.status)
+    data = dict(data)
+    data.setdefault("folds", [])
+    depth = None if len(data.get("nodes", [])) <= rh.AUTO_DEPTH_NODES else 2
+    data["options"] = {"depth": depth, "title": data.get("name", "graph"), "fold_repeats": False}
+    page = rh.PAGE.format(title=html.escape(str(data.get("name", "graph"))), css=rh._asset("viewer.css"),
+                          js=rh._asset("viewer.js"), data=rh._script_json(jsonable(data)),
+                          name=html.escape(str(data.get("name", "graph"))))
+    return HTMLResponse(page)
 
 
 # -- the route table and its OpenAPI description ---------------------------------------------
@@ -351,6 +377,7 @@ def _wrap(fn: Callable[[Request], Response]) -> Callable[[Request], Response]:
 def routes() -> list[Route]:
     out = [Route(path, _wrap(fn), methods=["GET"]) for path, fn, _s, _p in ROUTES]
     out.append(Route("/api/openapi.json", api_openapi, methods=["GET"]))
+    out.append(Route("/graph-view", graph_page, methods=["GET"]))
     return out
 
 

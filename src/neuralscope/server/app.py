@@ -56,13 +56,13 @@ class AppState:
     _graph: Any = field(default=None, repr=False)
     _graph_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def model_graph(self) -> dict:
-        """The served model file's ``Graph.to_dict()`` (read once)."""
+    def model_graph(self):
+        """The served model file's :class:`~neuralscope.graph.Graph` (read once)."""
         with self._graph_lock:
             if self._graph is None:
                 from ..graph.api import graph
 
-                self._graph = graph(self.root).to_dict()
+                self._graph = graph(self.root)
             return self._graph
 
 
@@ -172,6 +172,8 @@ def create_app(path: str | Path, token: str | None = None, *, poll_interval: flo
     state = AppState(root=root, mode=mode, index=index, token=token, version=_version(),
                      heartbeat=heartbeat, title=f"neuralscope · {root.resolve().name}")
     state.broadcaster = sse.Broadcaster(index, interval=poll_interval)
+    if mode == "model":
+        state.model_graph()  # a file that cannot be read fails now, with the reader's sentence
 
     @contextlib.asynccontextmanager
     async def lifespan(app):

@@ -1,0 +1,244 @@
+// Draw a result object's to_dict() data: numbers as a table, arrays as heatmaps / images /
+// line charts (with sliders over leading dimensions), embeddings as scatter plots.
+import { h, fmt } from "./dom.js";
+import { colormap, rgb, hexToRgb } from "./colors.js";
+import { PALETTE } from "./state.js";
+
+export function shapeOf(v) {
+  if (!Array.isArray(v)) return typeof v === "number" || v === null ? [] : null;
+  if (!v.length) return [0];
+  const inner = shapeOf(v[0]);
+  if (inner === null) return null;
+  return [v.length, ...inner];
+}
+
+function flat(v, out = []) {
+  if (Array.isArray(v)) for (const x of v) flat(x, out); else out.push(v);
+  return out;
+}
+
+function range(values) {
+  let lo = Infinity, hi = -Infinity;
+  for (const v of values) if (v !== null && Number.isFinite(v)) { if (v < lo) lo = v; if (v > hi) hi = v; }
+  if (lo === Infinity) { lo = 0; hi = 1; }
+  return [lo, hi];
+}
+
+function isImageShape(s, values) {
+  if (s.length < 3) return null;
+  const [a, b, c] = s.slice(-3);
+  const [lo, hi] = range(values.slice(0, 20000));
+  const okRange = lo >= 0 && (hi <= 1.0001 || (hi <= 255 && hi > 1.0001));
+  if (!okRange) return null;
+  if ((a === 3 || a === 4) && b >= 4 && c >= 4) return { layout: "chw", scale: hi > 1.0001 ? 1 : 255 };
+  if ((c === 3 || c === 4) && a >= 4 && b >= 4) return { layout: "hwc", scale: hi > 1.0001 ? 1 : 255 };
+  return null;
+}
+
+// 2D heatmap (or image) into a canvas no larger than `max` px, with hover values.
+function heatmap(mat, { lo, hi, cmap, max = 320, xlabels, ylabels, title }) {
+  const rows = mat.length, cols = mat[0].length;
+  const cell = Math.max(1, Math.min(24, Math.floor(max / Math.max(rows, cols))));
+  const cw = cols * cell, ch = rows * cell;
+  const canvas = h("canvas", { width: cw, height: ch, class: "heat", style: { width: `${cw}px`, height: `${ch}px` } });
+  const ctx = canvas.getContext("2d");
+  const img = ctx.createImageData(cols, rows);
+  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) {
+    const c = cmap.fn(mat[i][j]); const k = (i * cols + j) * 4;
+    img.data[k] = c[0]; img.data[k + 1] = c[1]; img.data[k + 2] = c[2]; img.data[k + 3] = 255;
+  }
+  const tmp = document.createElement("canvas"); tmp.width = cols; tmp.height = rows;
+  tmp.getContext("2d").putImageData(img, 0, 0);
+  ctx.imageSmoothingEnabled = false;
+  ctx.drawImage(tmp, 0, 0, cw, ch);
+  const tip = h("div", { class: "tooltip", hidden: true });
+  canvas.addEventListener("mousemove", (e) => {
+    const r = canvas.getBoundingClientRect();
+    const j = Math.floor((e.clientX - r.left) / cell), i = Math.floor((e.clientY - r.top) / cell);
+    if (i < 0 || j < 0 || i >= rows || j >= cols) { tip.hidden = true; return; }
+    const yl = ylabels ? ` ${ylabels[i]}` : "", xl = xlabels ? ` ${xlabels[j]}` : "";
+    tip.textContent = `[${i}${yl}, ${j}${xl}] = ${fmt(mat[i][j])}`;
+    tip.hidden = false; tip.style.left = `${e.clientX - r.left + 12}px`; tip.style.top = `${e.clientY - r.top + 12}px`;
+  });
+  canvas.addEventListener("mouseleave", () => { tip.hidden = true; });
+  return h("figure", { class: "heat-fig" }, title ? h("figcaption", null, title) : null, h("div", { class: "plot-wrap" }, canvas, tip));
+}
+
+function imageCanvas(arr, layout, scale, max = 160) {
+  const H = layout === "chw" ? arr[0].length : arr.length, W = layout === "chw" ? arr[0][0].length : arr[0].length;
+  const C = layout === "chw" ? arr.length : arr[0][0].length;
+  const canvas = document.createElement("canvas"); canvas.width = W; canvas.height = H;
+  const ctx = canvas.getContext("2d"); const img = ctx.createImageData(W, H);
+  for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) {
+    const k = (y * W + x) * 4;
+    for (let c = 0; c < 3; c++) {
+      const v = layout === "chw" ? arr[Math.min(c, C - 1)][y][x] : arr[y][x][Math.min(c, C - 1)];
+      img.data[k + c] = Math.max(0, Math.min(255, (v ?? 0) * scale));
+    }
+    img.data[k + 3] = C === 4 ? Math.max(0, Math.min(255, (layout === "chw" ? arr[3][y][x] : arr[y][x][3]) * scale)) : 255;
+  }
+  ctx.putImageData(img, 0, 0);
+  const z = Math.max(1, Math.floor(max / Math.max(W, H)));
+  canvas.style.width = `${W * z}px`; canvas.style.height = `${H * z}px`; canvas.style.imageRendering = "pixelated";
+  canvas.className = "img";
+  return canvas;
+}
+
+function colorbar(cmap) {
+  const c = document.createElement("canvas"); c.width = 160; c.height = 10; c.className = "colorbar";
+  const ctx = c.getContext("2d");
+  for (let x = 0; x < 160; x++) { ctx.fillStyle = rgb(cmap.fn(cmap.lo + (cmap.hi - cmap.lo) * x / 159)); ctx.fillRect(x, 0, 1, 10); }
+  return h("div", { class: "cbar" }, h("span", null, fmt(cmap.lo, 3)), c, h("span", null, fmt(cmap.hi, 3)),
+    cmap.diverging ? h("span", { class: "muted" }, " (0 = white)") : null);
+}
+
+function index(arr, idx) { let v = arr; for (const i of idx) v = v[i]; return v; }
+
+// An n-d numeric array: leading dimensions become sliders (or a grid when few), the last two
+// (or three for images) are drawn.
+function ndarray(key, arr, shape, ctx) {
+  const values = flat(arr);
+  const img = isImageShape(shape, values);
+  const drawDims = img ? 3 : Math.min(2, shape.length);
+  const lead = shape.slice(0, shape.length - drawDims);
+  const [lo, hi] = range(values);
+  const cmap = colormap(lo, hi);
+  const box = h("div", { class: "nd" });
+  const tokens = ctx.tokens;
+  const labelsFor = (n) => (tokens && tokens.length === n ? tokens : null);
+  const drawOne = (sub, title) => {
+    if (img) return h("figure", { class: "img-fig" }, title ? h("figcaption", null, title) : null, imageCanvas(sub, img.layout, img.scale));
+    if (drawDims === 1) return lineChart(sub, title);
+    return heatmap(sub, { lo: cmap.lo, hi: cmap.hi, cmap, title, xlabels: labelsFor(sub[0].length), ylabels: labelsFor(sub.length) });
+  };
+  const count = lead.reduce((a, b) => a * b, 1);
+  if (count <= 16) {
+    const grid = h("div", { class: "nd-grid" });
+    const walk = (prefix) => {
+      if (prefix.length === lead.length) { grid.appendChild(drawOne(index(arr, prefix), lead.length ? `[${prefix.join(", ")}]` : null)); return; }
+      for (let i = 0; i < lead[prefix.length]; i++) walk([...prefix, i]);
+    };
+    walk([]);
+    box.appendChild(grid);
+  } else {
+    const pos = lead.map(() => 0);
+    const view = h("div", { class: "nd-view" });
+    const names = ctx.dimNames && ctx.dimNames.length === shape.length ? ctx.dimNames : null;
+    const sliders = lead.map((n, d) => {
+      const out = h("span", { class: "muted" }, `0 / ${n - 1}`);
+      const s = h("input", { type: "range", min: 0, max: n - 1, value: 0, dataset: { dim: String(d) },
+        oninput: () => { pos[d] = +s.value; out.textContent = `${s.value} / ${n - 1}`; redraw(); } });
+      return h("label", { class: "nd-slider" }, names ? names[d] : `dim ${d}`, s, out);
+    });
+    const redraw = () => { view.replaceChildren(drawOne(index(arr, pos), `[${pos.join(", ")}]`)); };
+    box.appendChild(h("div", { class: "nd-sliders" }, sliders));
+    box.appendChild(view);
+    redraw();
+  }
+  if (!img && drawDims === 2) box.appendChild(colorbar(cmap));
+  return section(key, `array ${shape.join("×")}`, box);
+}
+
+function lineChart(values, title) {
+  const W = 360, H = 140, P = 30;
+  const [lo, hi] = range(values);
+  const n = values.length;
+  const X = (i) => P + (n > 1 ? i / (n - 1) : 0.5) * (W - P - 8), Y = (v) => H - 18 - ((v - lo) / ((hi - lo) || 1)) * (H - 28);
+  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+  svg.setAttribute("width", W); svg.setAttribute("height", H); svg.setAttribute("class", "line-svg");
+  let d = "";
+  values.forEach((v, i) => { if (v !== null && Number.isFinite(v)) d += `${d ? "L" : "M"}${X(i).toFixed(1)},${Y(v).toFixed(1)}`; });
+  const mk = (tag, attrs, text) => { const e = document.createElementNS(svg.namespaceURI, tag); for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v); if (text !== undefined) e.textContent = text; svg.appendChild(e); return e; };
+  mk("line", { x1: P, y1: H - 18, x2: W - 8, y2: H - 18, stroke: "#d0d7de" });
+  mk("path", { d, fill: "none", stroke: "#1f77b4", "stroke-width": 1.5 });
+  mk("text", { x: 2, y: 12, "font-size": 10, fill: "#57606a" }, fmt(hi, 3));
+  mk("text", { x: 2, y: H - 20, "font-size": 10, fill: "#57606a" }, fmt(lo, 3));
+  mk("text", { x: P, y: H - 4, "font-size": 10, fill: "#57606a" }, "0");
+  mk("text", { x: W - 30, y: H - 4, "font-size": 10, fill: "#57606a" }, String(n - 1));
+  return h("figure", { class: "line-fig" }, title ? h("figcaption", null, title) : null, svg);
+}
+
+function scatter(coords, labels, texts, title) {
+  const W = 520, H = 420, P = 12;
+  const xs = coords.map((c) => c[0]), ys = coords.map((c) => c[1]);
+  const [x0, x1] = range(xs), [y0, y1] = range(ys);
+  const X = (v) => P + (v - x0) / ((x1 - x0) || 1) * (W - 2 * P), Y = (v) => H - P - (v - y0) / ((y1 - y0) || 1) * (H - 2 * P);
+  const classes = labels ? [...new Set(labels)].sort((a, b) => (+a - +b) || String(a).localeCompare(String(b))) : [];
+  const color = (i) => labels ? PALETTE[classes.indexOf(labels[i]) % PALETTE.length] : "#1f77b4";
+  const canvas = h("canvas", { width: W, height: H, class: "scatter" });
+  const ctx = canvas.getContext("2d");
+  coords.forEach((c, i) => { const [r, g, b] = hexToRgb(color(i)); ctx.fillStyle = `rgba(${r},${g},${b},0.75)`; ctx.beginPath(); ctx.arc(X(c[0]), Y(c[1]), 3, 0, 7); ctx.fill(); });
+  const tip = h("div", { class: "tooltip", hidden: true });
+  canvas.addEventListener("mousemove", (e) => {
+    const r = canvas.getBoundingClientRect(), mx = e.clientX - r.left, my = e.clientY - r.top;
+    let best = -1, bd = 64;
+    coords.forEach((c, i) => { const d = (X(c[0]) - mx) ** 2 + (Y(c[1]) - my) ** 2; if (d < bd) { bd = d; best = i; } });
+    if (best < 0) { tip.hidden = true; return; }
+    tip.textContent = `#${best}${labels ? ` label ${labels[best]}` : ""}${texts ? ` ${texts[best]}` : ""} (${fmt(coords[best][0], 3)}, ${fmt(coords[best][1], 3)})`;
+    tip.hidden = false; tip.style.left = `${mx + 12}px`; tip.style.top = `${my + 12}px`;
+  });
+  canvas.addEventListener("mouseleave", () => { tip.hidden = true; });
+  const legend = h("div", { class: "legend" }, classes.slice(0, 30).map((c) => h("span", null, h("span", { class: "swatch", style: { background: color(labels.indexOf(c)) } }), String(c))));
+  return h("figure", null, title ? h("figcaption", null, title) : null, h("div", { class: "plot-wrap" }, canvas, tip), legend);
+}
+
+function section(key, note, content) {
+  return h("div", { class: "r-section", dataset: { key } }, h("h3", null, key, note ? h("span", { class: "muted" }, ` ${note}`) : null), content);
+}
+
+function scalarTable(entries) {
+  return h("table", { class: "metrics" }, entries.map(([k, v]) => h("tr", null, h("th", null, k),
+    h("td", { class: "num", dataset: { key: k } }, typeof v === "number" || v === null ? fmt(v) : typeof v === "object" ? JSON.stringify(v) : String(v)))));
+}
+
+const isScalar = (v) => v === null || ["number", "string", "boolean"].includes(typeof v);
+
+// Render a whole to_dict() payload.
+export function renderResult(data, kind) {
+  const root = h("div", { class: "result-view", dataset: { kind: kind || "" } });
+  if (!data || typeof data !== "object") { root.appendChild(h("pre", null, JSON.stringify(data))); return root; }
+  const ctx = { tokens: Array.isArray(data.tokens) && data.tokens.every((t) => typeof t === "string") ? data.tokens : null };
+  const scalars = [], rest = [];
+  for (const [k, v] of Object.entries(data)) {
+    if (k === "kind") continue;
+    if (isScalar(v) && !(typeof v === "string" && v.length > 200)) scalars.push([k, v]);
+    else rest.push([k, v]);
+  }
+  if (scalars.length) root.appendChild(section("summary", null, scalarTable(scalars)));
+  // embeddings: coordinates as a scatter plot coloured by label
+  if (Array.isArray(data.coords) && shapeOf(data.coords) && shapeOf(data.coords).length === 2 && shapeOf(data.coords)[1] >= 2) {
+    root.appendChild(section("coords", `${data.coords.length} points`, scatter(data.coords, data.labels || null, data.texts || null)));
+  }
+  if (kind === "attention" && data.shape) ctx.dimNames = ["example", "layer", "head", "query", "key"];
+  for (const [k, v] of rest) {
+    if (k === "coords" && Array.isArray(data.coords)) continue;
+    root.appendChild(renderValue(k, v, ctx, 0));
+  }
+  return root;
+}
+
+function renderValue(key, v, ctx, depth) {
+  if (v === null || v === undefined) return h("span");
+  if (typeof v === "string") {
+    if (v.startsWith("data:image/")) return section(key, null, h("img", { src: v, class: "img" }));
+    return section(key, null, h("pre", { class: "text" }, v));
+  }
+  if (Array.isArray(v)) {
+    const s = shapeOf(v);
+    if (s && s.length && s[0] > 0) {
+      if (s.length === 1) return section(key, `${s[0]} values`, v.length <= 64 ? scalarTable(v.map((x, i) => [ctx.tokens && ctx.tokens.length === v.length ? `${i} ${ctx.tokens[i]}` : String(i), x])) : lineChart(v));
+      return ndarray(key, v, s, ctx);
+    }
+    if (v.every(isScalar)) return section(key, null, h("div", { class: "chips" }, v.slice(0, 200).map((x) => h("span", { class: "chip" }, String(x)))));
+    if (depth > 2) return section(key, null, h("pre", { class: "text" }, JSON.stringify(v).slice(0, 2000)));
+    return section(key, `${v.length} items`, h("div", { class: "r-list" }, v.slice(0, 12).map((x, i) => renderValue(`${key}[${i}]`, x, ctx, depth + 1))));
+  }
+  if (typeof v === "object") {
+    const entries = Object.entries(v);
+    if (!entries.length) return h("span");
+    if (entries.every(([, x]) => isScalar(x))) return section(key, null, scalarTable(entries));
+    if (depth > 2) return section(key, null, h("pre", { class: "text" }, JSON.stringify(v).slice(0, 2000)));
+    return section(key, null, h("div", { class: "r-nested" }, entries.map(([k, x]) => renderValue(`${key}.${k}`, x, ctx, depth + 1))));
+  }
+  return section(key, null, String(v));
+}
