@@ -117,7 +117,8 @@ class FeatureMaps(Result):
     def to_dict(self) -> dict:
         return {"kind": self.kind, "layer": self.layer, "index": self.index, "shape": list(self.maps.shape),
                 "order": self.order, "maps": self.maps[self.order[: self.max_maps]],
-                "channel_means": np.nanmean(self.maps.reshape(len(self.maps), -1), 1),
+                "channel_means": np.array([m[np.isfinite(m)].mean() if np.isfinite(m).any() else np.nan
+                                           for m in self.maps.reshape(len(self.maps), -1)]),
                 "nonfinite": int((~np.isfinite(self.maps)).sum())}
 
     def plot(self, ax=None, vmax: float | None = None):
