@@ -409,6 +409,104 @@ class Graph(Result):
 
         return iframe_html(render_html(self))
 
+    # -- static renderers (layout.py, render_svg.py, render_text.py) ------------------
+    def _static_view(self, depth: int | None = None, expand: Iterable[str] = (), collapse: Iterable[str] = (),
+                     fold_repeats: bool = False) -> GraphView:
+        if depth is None:
+            depth = getattr(self, "default_depth", None)
+        return self.view(depth, expand=expand, collapse=collapse, fold_repeats=fold_repeats)
+
+    def to_svg(self, depth: int | None = None, *, expand: Iterable[str] = (), collapse: Iterable[str] = (),
+               fold_repeats: bool = False, title: str | None = None) -> str:
+        """The graph as a standalone SVG document (layered layout, no Graphviz needed).
+
+        Example:
+            >>> g = Graph("tiny", method="manual")
+            >>> _ = g.add_node(Node("x", "input", "x", "input"))
+            >>> g.to_svg().startswith("<svg")
+            True
+        """
+        from .render_svg import render_svg
+
+        return render_svg(self._static_view(depth, expand, collapse, fold_repeats), title=title or self._title())
+
+    def to_dot(self, depth: int | None = None, *, expand: Iterable[str] = (), collapse: Iterable[str] = (),
+               fold_repeats: bool = False) -> str:
+        """Graphviz DOT source, one ``subgraph cluster_N`` per expanded module."""
+        from .render_text import render_dot
+
+        return render_dot(self._static_view(depth, expand, collapse, fold_repeats))
+
+    def to_mermaid(self, depth: int | None = None, *, expand: Iterable[str] = (), collapse: Iterable[str] = (),
+                   fold_repeats: bool = False) -> str:
+        """Mermaid ``flowchart TB`` text, one ``subgraph`` per expanded module."""
+        from .render_text import render_mermaid
+
+        return render_mermaid(self._static_view(depth, expand, collapse, fold_repeats))
+
+    def plot(self, ax=None, depth: int | None = None, *, expand: Iterable[str] = (), collapse: Iterable[str] = (),
+             fold_repeats: bool = False, title: str | None = None):
+        """Draw the graph with matplotlib (same layout and colours as the SVG); returns the Axes.
+
+        Example:
+            >>> g = Graph("tiny", method="manual")
+            >>> _ = g.add_node(Node("x", "input", "x", "input"))
+            >>> ax = g.plot()
+        """
+        from .layout import layout
+        from .render_svg import plot_layout
+
+        return plot_layout(layout(self._static_view(depth, expand, collapse, fold_repeats)), ax, title=title)
+
+    def save(self, path: str | Path, dpi: int = 130, **kwargs) -> Path:
+        """Save to ``path``; the suffix picks the format: ``.svg .png .pdf .html .dot .gv .mmd
+        .json``. ``depth=``, ``expand=``, ``collapse=``, ``fold_repeats=`` choose what is drawn.
+
+        Example:
+            >>> import tempfile, os
+            >>> g = Graph("tiny", method="manual")
+            >>> _ = g.add_node(Node("x", "input", "x", "input"))
+            >>> g.save(os.path.join(tempfile.mkdtemp(), "tiny.dot")).suffix
+            '.dot'
+        """
+        self._save_options = dict(kwargs, dpi=dpi)
+        try:
+            return super().save(path, dpi=dpi, **kwargs)
+        finally:
+            self._save_options = {}
+
+    def _save_native(self, path: Path) -> bool:
+        opts = dict(getattr(self, "_save_options", None) or {})
+        dpi = opts.pop("dpi", 130)
+        suffix = path.suffix.lower()
+        if suffix == ".svg":
+            path.write_text(self.to_svg(**opts), encoding="utf-8")
+        elif suffix in (".dot", ".gv"):
+            opts.pop("title", None)
+            path.write_text(self.to_dot(**opts), encoding="utf-8")
+        elif suffix in (".mmd", ".mermaid"):
+            opts.pop("title", None)
+            path.write_text(self.to_mermaid(**opts), encoding="utf-8")
+        elif suffix == ".png":
+            import matplotlib.pyplot as plt
+
+            fig = self.figure(**opts)
+            fig.savefig(path, dpi=dpi, facecolor="white")
+            plt.close(fig)
+        elif suffix == ".json":
+            path.write_text(self.to_json(), encoding="utf-8")
+        elif suffix in (".html", ".htm"):
+            from .render_html import render_html
+
+            path.write_text(render_html(self, depth=opts.get("depth"), title=opts.get("title"),
+                                        fold_repeats=opts.get("fold_repeats", False)), encoding="utf-8")
+        else:
+            return False
+        return True
+
+    def save_formats(self) -> set[str]:
+        return super().save_formats() | {".dot", ".gv", ".mmd", ".mermaid"}
+
     def __repr__(self) -> str:
         return (f"Graph({self.name!r}, method={self.method!r}, nodes={len(self.nodes)}, "
                 f"edges={len(self.edges)}, groups={len(self.groups) - 1}, params={self.total_params:,})")
