@@ -12,7 +12,8 @@ vanishing_gradients  a layer's gradient norm stayed below 1e-7, or below 1e-5 x 
 dead_units           at least half the units of an activation layer output <= 0 for every
                      example of the batch on the last watched steps (all of them: an error)
 lr_too_high          the training loss rose to 3x its starting level, or made no progress
-                     while jumping by more than half its level from step to step
+                     (fell by less than 10%) while spiking 15% above its median or while each
+                     step changed the weights by more than 1% of their norm (watch())
 overfitting          the validation loss rose 10% above its minimum while the training loss
                      kept falling
 step_backwards       a series was logged with a step lower than its previous step
@@ -24,6 +25,7 @@ a constructed failure and that none fires on a healthy digits training run.
 from __future__ import annotations
 
 import re
+import warnings
 
 import numpy as np
 
@@ -37,7 +39,9 @@ VANISH_ABSOLUTE = 1e-7
 VANISH_RELATIVE = 1e-5
 DEAD_FRACTION = 0.5
 LR_RISE = 3.0
-LR_JUMP = 0.5
+LR_PROGRESS = 0.1   # a loss that fell by less than 10% of its starting level made no progress
+LR_SPIKE = 0.15     # ... and jumps 15% of that level above its median
+LR_UPDATE_RATIO = 0.01  # ... or whose optimizer steps change weights by over 1% of their norm
 OVERFIT_RISE = 0.10
 
 _WATCH_FAMILIES = ("gradients", "weights", "activations", "updates")
@@ -88,7 +92,9 @@ def _from_notes(notes: list[dict]) -> list[Diagnostic]:
             out.append(Diagnostic("step_backwards", "warning", n["step"], n["message"], series=series))
     for family, items in grouped.items():
         first = min(items, key=lambda n: (n["step"] if n["step"] is not None else 0))
-        where = sorted({(n["series"] or "").split("/")[-1] for n in items})
+        # histogram notes name tensors ("gradients/<param>"); scalar notes add layer totals
+        named = [n for n in items if (n["series"] or "").count("/") == 1] or items
+        where = sorted({(n["series"] or "").split("/")[-1] for n in named})
         code = "nonfinite_gradients" if family == "gradients" else f"nonfinite_{family}"
         out.append(Diagnostic(
             code, "error", first["step"],
@@ -121,7 +127,8 @@ def _gradient_norms(reader, scalars) -> list[Diagnostic]:
     table = np.full((len(series), len(all_steps)), np.nan)
     for i, s in enumerate(series.values()):
         table[i, np.searchsorted(all_steps, s.steps)] = s.values
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns give NaN, as wanted
         median = np.nanmedian(np.where(np.isfinite(table), table, np.nan), axis=0)
     for i, (layer, s) in enumerate(series.items()):
         v, steps = s.values, s.steps
@@ -203,16 +210,33 @@ def _learning_rate(reader, scalars) -> list[Diagnostic]:
             continue
         tail = fv[-max(3, n // 4):]
         end = float(np.median(tail))
-        jumps = np.abs(np.diff(tail))
-        jump = float(np.median(jumps)) / max(abs(end), 1e-12) if len(jumps) else 0.0
-        if end >= 0.95 * start and jump > LR_JUMP:
+        progress = (end - start) / level  # -0.7: the loss fell by 70%; 0: no progress
+        spikes = (float(tail.max()) - end) / level
+        ratio = _median_update_ratio(reader, scalars)
+        if progress > -LR_PROGRESS and (spikes > LR_SPIKE or (ratio is not None and ratio > LR_UPDATE_RATIO)):
             j = n - len(tail)
+            why = [f"it jumps {spikes:.0%} above its median"] if spikes > LR_SPIKE else []
+            if ratio is not None and ratio > LR_UPDATE_RATIO:
+                why.append(f"each step changes the weights by {ratio:.1%} of their norm (median; "
+                           "about 0.1% is typical)")
             out.append(Diagnostic(
                 "lr_too_high", "warning", int(fs[j]),
-                f"The loss {name!r} oscillates without progress (median {end:.3g} vs {start:.3g} at the start, "
-                f"jumping by {jump:.0%} of its level between steps); the learning rate may be too high.",
-                series=name))
+                f"The loss {name!r} makes no progress ({start:.3g} at the start, {end:.3g} at step "
+                f"{int(fs[-1])}) while {' and '.join(why)}: the learning rate is probably too high.",
+                series=name, details={"progress": progress, "spikes": spikes, "update_ratio": ratio}))
     return out
+
+
+def _median_update_ratio(reader, scalars) -> float | None:
+    """Median over parameters and the later half of watched steps of ``||dw|| / ||w||``."""
+    vals = []
+    for name in scalars:
+        if name.startswith("updates/ratio/"):
+            v = reader.scalars(name).values
+            v = v[len(v) // 2:]
+            vals.append(v[np.isfinite(v)])
+    vals = np.concatenate(vals) if vals else np.zeros(0)
+    return float(np.median(vals)) if len(vals) else None
 
 
 def _overfitting(reader, scalars) -> list[Diagnostic]:

@@ -371,18 +371,22 @@ def histogram_of(values: Any, bins: int = 64):
         if torch.is_tensor(values):
             v = values.detach().flatten()
             v = v.double() if v.dtype == torch.float64 else v.float()
-            finite = torch.isfinite(v)
-            nonfinite = int((~finite).sum()) if not bool(finite.all()) else 0
-            if nonfinite:
-                v = v[finite]
             if v.numel() == 0:
-                return np.array([0.0, 1.0]), np.zeros(1), (0, None, None, 0.0, 0.0), nonfinite
+                return np.array([0.0, 1.0]), np.zeros(1), (0, None, None, 0.0, 0.0), 0
             lo, hi = torch.aminmax(v)
-            counts = torch.histc(v, bins=bins, min=float(lo), max=float(hi)) if hi > lo else \
-                torch.tensor([float(v.numel())])
+            nonfinite = 0
+            if not (torch.isfinite(lo) and torch.isfinite(hi)):  # only then look for NaN/Inf
+                finite = torch.isfinite(v)
+                nonfinite = int((~finite).sum())
+                v = v[finite]
+                if v.numel() == 0:
+                    return np.array([0.0, 1.0]), np.zeros(1), (0, None, None, 0.0, 0.0), nonfinite
+                lo, hi = torch.aminmax(v)
             lo, hi = float(lo), float(hi)
+            counts = torch.histc(v, bins=bins, min=lo, max=hi) if hi > lo else torch.tensor([float(v.numel())])
             edges = np.linspace(lo, hi, len(counts) + 1) if hi > lo else np.array([lo - 0.5, lo + 0.5])
-            stats = (int(v.numel()), lo, hi, float(v.double().sum()), float(v.double().square().sum()))
+            stats = (int(v.numel()), lo, hi, float(v.sum(dtype=torch.float64)),
+                     float(torch.linalg.vector_norm(v, dtype=torch.float64)) ** 2)
             return edges, counts.cpu().double().numpy(), stats, nonfinite
     except ImportError:  # pragma: no cover
         pass

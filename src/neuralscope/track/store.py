@@ -458,6 +458,21 @@ class RunReader:
     def __exit__(self, *exc):
         self.close()
 
+    def snapshot(self):
+        """A context in which every query sees the same committed state of the run (one
+        read transaction), e.g. several series of one chart while the writer goes on."""
+        import contextlib
+
+        @contextlib.contextmanager
+        def ctx():
+            self.conn.execute("BEGIN")
+            try:
+                self.conn.execute("SELECT count(*) FROM series").fetchone()  # pins the snapshot
+                yield self
+            finally:
+                self.conn.execute("COMMIT")
+        return ctx()
+
     # metadata
     def meta(self) -> dict:
         out = {}

@@ -143,8 +143,9 @@ class Watcher:
                 s[f"activations/std/{name}"] = af.std() if af.numel() > 1 else torch.zeros(())
                 if is_act and a.dim() >= 2:
                     # a unit (channel, dim 1) is dead when it is <= 0 for every example and position
-                    alive = (af > 0).transpose(0, 1).reshape(a.shape[1], -1).any(dim=1)
-                    s[f"activations/dead/{name}"] = 1.0 - alive.float().mean()
+                    # (NaN is not "<= 0": a unit full of NaN is broken, not dead)
+                    dead = (af <= 0).transpose(0, 1).reshape(a.shape[1], -1).all(dim=1)
+                    s[f"activations/dead/{name}"] = dead.float().mean()
                 self.run.log_histogram(f"activations/{name}", a, step=pending["step"], bins=self.bins)
         return hook
 
@@ -166,7 +167,8 @@ class Watcher:
             diffs = torch.stack([torch.linalg.vector_norm((a - b).float()) for a, b in zip(now, snap)]).tolist()
             for (n, _), d in zip(self.params, diffs):
                 w = pending["weight_norms"][n]
-                scalars[f"updates/ratio/{n}"] = d / w if w > 0 else (0.0 if d == 0 else math.inf)
+                if w > 0:  # a zero tensor (a fresh bias) has no ratio
+                    scalars[f"updates/ratio/{n}"] = d / w
         grads = pending["grad_norms"]
         if grads:
             gn = dict(zip(grads, torch.stack(list(grads.values())).tolist()))
