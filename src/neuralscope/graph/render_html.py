@@ -60,9 +60,20 @@ def auto_depth(graph: Graph, limit: int = AUTO_DEPTH_NODES) -> int | None:
     return 1
 
 
+def _default(value):
+    converted = jsonable(value)
+    if converted is value:
+        return str(value)
+    return converted
+
+
 def _script_json(data: dict) -> str:
-    """JSON that is safe inside a ``<script>`` element."""
-    text = json.dumps(data, separators=(",", ":"), allow_nan=False)
+    """JSON that is safe inside a ``<script>`` element (numpy values, tensors and odd attribute
+    objects converted; NaN/Inf become null)."""
+    try:
+        text = json.dumps(data, separators=(",", ":"), allow_nan=False, default=_default)
+    except ValueError:  # a NaN or Inf somewhere: take the slow path that maps them to null
+        text = json.dumps(jsonable(data), separators=(",", ":"), allow_nan=False, default=_default)
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026") \
         .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
 
@@ -71,7 +82,7 @@ def viewer_data(graph: Graph, depth: int | None = None, title: str | None = None
                 fold_repeats: bool = False) -> dict:
     """The data the page inlines: ``graph.to_dict()`` plus the repeated-block folds (the
     same rule as ``Graph.view(fold_repeats=True)``) and the initial view options."""
-    data = jsonable(graph.to_dict())
+    data = graph.to_dict()
     runs = graph._repeat_runs(set())
     data["folds"] = [{"first": first, "count": count, "paths": list(paths)}
                      for first, (_, count, paths) in runs.items()]

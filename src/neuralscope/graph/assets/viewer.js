@@ -197,7 +197,7 @@
     return w;
   }
   var FONT_FAMILY = "system-ui, -apple-system, 'Segoe UI', Roboto, Helvetica, Arial, sans-serif";
-  var FONT_1 = "600 12px " + FONT_FAMILY, FONT_2 = "11px " + FONT_FAMILY, FONT_T = "600 11.5px " + FONT_FAMILY;
+  var FONT_N = "12px " + FONT_FAMILY, FONT_1 = "600 12px " + FONT_FAMILY, FONT_2 = "11px " + FONT_FAMILY, FONT_T = "600 11.5px " + FONT_FAMILY;
 
   function fmtShape(shape) {
     if (shape === null || shape === undefined) return "?";
@@ -245,23 +245,31 @@
   }
 
   // ---------------------------------------------------------------- node geometry
+  // [bold title, lighter name after it, second line]; the same wording as the SVG renderer
   function nodeLines(v) {
     if (v.kind === "group") {
       var p = v.params ? fmtCount(v.params) + " params" : "";
-      return [v.label || v.path, v.op + (p ? " · " + p : "")];
+      return [v.label || v.path, "", v.op + (p ? " · " + p : "")];
     }
     if (v.kind === "input" || v.kind === "output") {
-      var t = v.kind === "input" ? v.outputs : v.inputs;
-      return [v.label, t && t.length ? shortShape(t[0].shape) : v.kind];
+      var t = v.kind === "input" ? v.outputs : (v.inputs && v.inputs.length ? v.inputs : v.outputs);
+      return [v.label || v.kind, "", t && t.length ? shortShape(t[0].shape) : v.kind];
     }
     var out = v.outputs && v.outputs.length ? shortShape(v.outputs[0].shape) : "";
-    var name = v.kind === "module" && v.label !== v.op ? v.label : "";
-    return [v.op, [name, out].filter(Boolean).join(" · ")];
+    var line2 = [out, v.params ? fmtCount(v.params) + " params" : ""].filter(Boolean).join(" · ");
+    if (v.kind === "module") {
+      var mod = (v.ref && v.ref.module) || v.id, parts = mod.split(".");
+      var short = parts.length > 1 && /^\d+$/.test(parts[parts.length - 1]) ? parts.slice(-2).join(".") : parts[parts.length - 1];
+      return [v.op, short && short !== v.op ? short : "", line2];
+    }
+    var name = v.label && v.label !== v.op && String(v.label).indexOf(v.op) < 0 ? v.label : "";
+    return [v.op || v.label, name, line2];
   }
   function sizeNode(v) {
     var lines = nodeLines(v);
     v.lines = lines;
-    var w = Math.max(textWidth(lines[0], FONT_1), textWidth(lines[1], FONT_2)) + 2 * NODE_PAD_X;
+    var w1 = textWidth(lines[0], FONT_1) + (lines[1] ? 5 + textWidth(lines[1], FONT_N) : 0);
+    var w = Math.max(w1, textWidth(lines[2], FONT_2)) + 2 * NODE_PAD_X;
     if (v.kind === "group") w += 22 + (v.repeat > 1 ? 34 : 0);
     v.w = Math.max(NODE_MIN_W, Math.ceil(w));
     v.h = v.kind === "group" ? GROUP_H : NODE_H;
@@ -422,13 +430,9 @@
     });
     function link(a, c, e, k) {
       var w = (a.type === "dummy" && c.type === "dummy") ? 8 : (a.type === "dummy" || c.type === "dummy") ? 2 : 1;
-      // attachment offsets from the item's centre: ports of child boxes, not their centres
+      // boxes align by their centres, not by their ports: aligning chained boxes port to port
+      // would shift every block by its in/out port offset and drift a long chain sideways
       var oa = 0, oc = 0;
-      if (a.type === "cluster") oa = a.box.items.get("out:" + e.key).x - a.w / 2;
-      if (c.type === "cluster") oc = c.box.items.get("in:" + e.key).x - c.w / 2;
-      if (e.rev) {  // drawn upwards: the lower item's port is an in port and vice versa
-        oa = 0; oc = 0;
-      }
       a.down.push({ n: c, w: w, off: oa, offN: oc });
       c.up.push({ n: a, w: w, off: oc, offN: oa });
     }
@@ -641,73 +645,117 @@
     return d;
   }
 
+  // Big visible graphs are drawn in part: only what lies in and around the viewport is in the
+  // DOM, redrawn when panning or zooming leaves the drawn region; zoomed far out, nodes lose
+  // their text (level of detail).
+  var CULL_NODES = 1500, LOD_NODE_PX = 9;
+
+  function clusterSvg(b) {
+    var x = b.ox, y = b.oy;
+    return '<g class="ns-cluster d' + (b.depth % 4) + '" data-group="' + esc(b.path) + '" data-path="' + esc(b.path) +
+      '"><rect class="ns-cluster-box" x="' + x.toFixed(1) + '" y="' + y.toFixed(1) + '" width="' + b.w.toFixed(1) +
+      '" height="' + b.h.toFixed(1) + '" rx="8"/></g>';
+  }
+  function clusterTitleSvg(b) {
+    var x = b.ox, y = b.oy;
+    return '<g class="ns-cluster-title" data-path="' + esc(b.path) + '" data-toggle="' + esc(b.path) + '"><rect x="' + (x + 1).toFixed(1) + '" y="' + (y + 1).toFixed(1) +
+      '" width="' + (b.w - 2).toFixed(1) + '" height="' + (TITLE_H - 2) + '" rx="7"/>' +
+      '<text class="ns-cluster-icon" x="' + (x + 10).toFixed(1) + '" y="' + (y + 17).toFixed(1) + '">\u2212</text>' +
+      '<text class="ns-cluster-name" x="' + (x + 24).toFixed(1) + '" y="' + (y + 17).toFixed(1) + '">' + esc(b.title) +
+      '<tspan class="ns-cluster-type" dx="8">' + esc(b.subtitle) + "</tspan></text></g>";
+  }
+  function edgeSvg(e, i, lod) {
+    var d = edgePath(e.points);
+    return '<g class="ns-edge" data-edge="' + i + '" data-src="' + esc(e.src) + '" data-dst="' + esc(e.dst) +
+      '" data-shape="' + esc(fmtShape(e.shape)) + '">' + (lod ? "" : '<path class="ns-edge-hit" d="' + d + '"/>') +
+      '<path class="ns-edge-line' + (e.count > 1 ? " multi" : "") + '" d="' + d + '" marker-end="url(#ns-arrow)"/></g>';
+  }
+  function nodeSvg(v, lod) {
+    var fam = family(v);
+    var w = v.w, h = v.h;
+    var attrs = ' data-id="' + esc(v.id) + '" data-kind="' + v.kind + '" data-group="' + esc(v.base) + '" data-family="' + fam + '"';
+    if (v.kind === "group") attrs += ' data-collapsed="' + esc(v.path) + '" data-repeat="' + v.repeat + '"';
+    var cls = "ns-node fam-" + fam + (v.kind === "group" ? " ns-group-node" : "");
+    var s = '<g class="' + cls + '"' + attrs + ' transform="translate(' + v.x.toFixed(1) + "," + v.y.toFixed(1) + ')">';
+    var rx = v.kind === "op" ? h / 2 : v.kind === "input" || v.kind === "output" ? 10 : 6;
+    if (lod) return s + '<rect class="ns-body" width="' + w + '" height="' + h + '" rx="' + rx + '"/></g>';
+    if (v.kind === "group") {
+      s += '<rect class="ns-stack" x="4" y="4" width="' + w + '" height="' + h + '" rx="7"/>';
+      if (v.repeat > 1) s += '<rect class="ns-stack" x="8" y="8" width="' + w + '" height="' + h + '" rx="7"/>';
+    }
+    s += '<rect class="ns-body" width="' + w + '" height="' + h + '" rx="' + rx + '"/>';
+    if (v.kind === "module" || v.kind === "group") s += '<rect class="ns-stripe" width="5" height="' + h + '" rx="2"/>';
+    var tx = v.kind === "group" ? 24 : w / 2, anchor = v.kind === "group" ? "start" : "middle";
+    if (v.kind === "group") s += '<text class="ns-expand-icon" x="10" y="' + (h / 2 + 5) + '">+</text>';
+    s += '<text class="ns-l1" x="' + tx + '" y="' + (h / 2 - 3) + '" text-anchor="' + anchor + '">' + esc(v.lines[0]) +
+      (v.lines[1] ? '<tspan class="ns-name" dx="5">' + esc(v.lines[1]) + "</tspan>" : "") + "</text>";
+    s += '<text class="ns-l2" x="' + tx + '" y="' + (h / 2 + 12) + '" text-anchor="' + anchor + '">' + esc(v.lines[2]) + "</text>";
+    if (v.repeat > 1) {
+      s += '<g class="ns-badge"><rect x="' + (w - 34) + '" y="' + (h / 2 - 10) + '" width="28" height="20" rx="10"/><text x="' +
+        (w - 20) + '" y="' + (h / 2 + 4) + '" text-anchor="middle">\u00d7' + v.repeat + "</text></g>";
+    }
+    return s + "</g>";
+  }
+
   function render() {
     var t0 = performance.now();
     var view = computeView();
     var lay = layout(view);
-    current = { view: view, layout: lay };
-    var parts = ['<g class="ns-clusters">'];
     var clusterList = [];
     lay.boxes.forEach(function (b) { if (b.path) clusterList.push(b); });
     clusterList.sort(function (a, c) { return a.depth - c.depth; });
-    clusterList.forEach(function (b) {
-      var x = b.ox, y = b.oy;
-      parts.push('<g class="ns-cluster d' + (b.depth % 4) + '" data-group="' + esc(b.path) + '" data-path="' + esc(b.path) +
-        '"><rect class="ns-cluster-box" x="' + x.toFixed(1) + '" y="' + y.toFixed(1) + '" width="' + b.w.toFixed(1) +
-        '" height="' + b.h.toFixed(1) + '" rx="8"/>' +
-        '<g class="ns-cluster-title" data-toggle="' + esc(b.path) + '"><rect x="' + (x + 1).toFixed(1) + '" y="' + (y + 1).toFixed(1) +
-        '" width="' + (b.w - 2).toFixed(1) + '" height="' + (TITLE_H - 2) + '" rx="7"/>' +
-        '<text class="ns-cluster-icon" x="' + (x + 10).toFixed(1) + '" y="' + (y + 17).toFixed(1) + '">\u2212</text>' +
-        '<text class="ns-cluster-name" x="' + (x + 24).toFixed(1) + '" y="' + (y + 17).toFixed(1) + '">' + esc(b.title) +
-        '<tspan class="ns-cluster-type" dx="8">' + esc(b.subtitle) + "</tspan></text></g></g>");
+    view.edges.forEach(function (e) {
+      var x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
+      e.points.forEach(function (p) { x0 = Math.min(x0, p[0]); x1 = Math.max(x1, p[0]); y0 = Math.min(y0, p[1]); y1 = Math.max(y1, p[1]); });
+      e.bbox = [x0, y0, x1, y1];
     });
-    parts.push('</g><g class="ns-edges">');
-    view.edges.forEach(function (e, i) {
-      var d = edgePath(e.points);
-      var shape = fmtShape(e.shape);
-      parts.push('<g class="ns-edge" data-edge="' + i + '" data-src="' + esc(e.src) + '" data-dst="' + esc(e.dst) +
-        '" data-shape="' + esc(shape) + '"><path class="ns-edge-hit" d="' + d + '"/><path class="ns-edge-line' +
-        (e.count > 1 ? " multi" : "") + '" d="' + d + '" marker-end="url(#ns-arrow)"/></g>');
-    });
-    parts.push('</g><g class="ns-nodes">');
-    view.nodes.forEach(function (v) {
-      var fam = family(v);
-      var x = v.x, y = v.y, w = v.w, h = v.h;
-      var attrs = ' data-id="' + esc(v.id) + '" data-kind="' + v.kind + '" data-group="' + esc(v.base) + '" data-family="' + fam + '"';
-      if (v.kind === "group") attrs += ' data-collapsed="' + esc(v.path) + '" data-repeat="' + v.repeat + '"';
-      var cls = "ns-node fam-" + fam + (v.kind === "group" ? " ns-group-node" : "");
-      var s = '<g class="' + cls + '"' + attrs + ' transform="translate(' + x.toFixed(1) + "," + y.toFixed(1) + ')">';
-      if (v.kind === "group") {
-        s += '<rect class="ns-stack" x="4" y="4" width="' + w + '" height="' + h + '" rx="7"/>';
-        if (v.repeat > 1) s += '<rect class="ns-stack" x="8" y="8" width="' + w + '" height="' + h + '" rx="7"/>';
-      }
-      var rx = v.kind === "op" ? h / 2 : v.kind === "input" || v.kind === "output" ? 10 : 6;
-      s += '<rect class="ns-body" width="' + w + '" height="' + h + '" rx="' + rx + '"/>';
-      if (v.kind === "module" || v.kind === "group") s += '<rect class="ns-stripe" width="5" height="' + h + '" rx="2"/>';
-      var tx = v.kind === "group" ? 24 : w / 2, anchor = v.kind === "group" ? "start" : "middle";
-      if (v.kind === "group") s += '<text class="ns-expand-icon" x="10" y="' + (h / 2 + 5) + '">+</text>';
-      s += '<text class="ns-l1" x="' + tx + '" y="' + (h / 2 - 3) + '" text-anchor="' + anchor + '">' + esc(v.lines[0]) + "</text>";
-      s += '<text class="ns-l2" x="' + tx + '" y="' + (h / 2 + 12) + '" text-anchor="' + anchor + '">' + esc(v.lines[1]) + "</text>";
-      if (v.repeat > 1) {
-        s += '<g class="ns-badge"><rect x="' + (w - 34) + '" y="' + (h / 2 - 10) + '" width="28" height="20" rx="10"/><text x="' +
-          (w - 20) + '" y="' + (h / 2 + 4) + '" text-anchor="middle">\u00d7' + v.repeat + "</text></g>";
-      }
-      parts.push(s + "</g>");
-    });
-    parts.push("</g>");
-    viewport.innerHTML = parts.join("");
+    current = { view: view, layout: lay, clusterList: clusterList, culled: view.nodes.size > CULL_NODES, drawn: null };
+    draw(true);
     svg.setAttribute("data-layout-ms", lay.ms.toFixed(1));
-    applyTransform();
     updatePanel(view, lay);
-    highlightMatches();
     api.lastRenderMs = performance.now() - t0;
     api.lastLayoutMs = lay.ms;
     return view;
   }
 
+  function viewRect() {
+    var c = canvasSize(), s = state.scale;
+    return [-state.tx / s, -state.ty / s, (c.w - state.tx) / s, (c.h - state.ty) / s];
+  }
+  function draw(force) {
+    if (!current) return;
+    var lod = current.culled && state.scale * NODE_H < LOD_NODE_PX;
+    var r = null;
+    if (current.culled) {
+      var vr = viewRect(), dw = vr[2] - vr[0], dh = vr[3] - vr[1];
+      var d = current.drawn;
+      if (!force && d && d.lod === lod && vr[0] >= d.r[0] && vr[1] >= d.r[1] && vr[2] <= d.r[2] && vr[3] <= d.r[3]) return;
+      r = [vr[0] - dw, vr[1] - dh, vr[2] + dw, vr[3] + dh];
+      current.drawn = { r: r, lod: lod };
+    } else if (!force) {
+      return;
+    }
+    function inside(x0, y0, x1, y1) { return !r || (x1 >= r[0] && x0 <= r[2] && y1 >= r[1] && y0 <= r[3]); }
+    var parts = ['<g class="ns-clusters">'];
+    current.clusterList.forEach(function (b) { if (inside(b.ox, b.oy, b.ox + b.w, b.oy + b.h)) parts.push(clusterSvg(b)); });
+    parts.push('</g><g class="ns-edges">');
+    current.view.edges.forEach(function (e, i) { if (inside(e.bbox[0], e.bbox[1], e.bbox[2], e.bbox[3])) parts.push(edgeSvg(e, i, lod)); });
+    parts.push('</g><g class="ns-cluster-titles">');
+    current.clusterList.forEach(function (b) { if (inside(b.ox, b.oy, b.ox + b.w, b.oy + TITLE_H)) parts.push(clusterTitleSvg(b)); });
+    parts.push('</g><g class="ns-nodes">');
+    current.view.nodes.forEach(function (v) { if (inside(v.x, v.y, v.x + v.w, v.y + v.h)) parts.push(nodeSvg(v, lod)); });
+    parts.push("</g>");
+    viewport.innerHTML = parts.join("");
+    highlightMatches();
+    if (state.selected) {
+      var el = viewport.querySelector('.ns-node[data-id="' + cssEsc(state.selected) + '"]');
+      if (el) el.classList.add("ns-selected");
+    }
+  }
   // ---------------------------------------------------------------- pan and zoom
   function applyTransform() {
     viewport.setAttribute("transform", "translate(" + state.tx.toFixed(2) + "," + state.ty.toFixed(2) + ") scale(" + state.scale.toFixed(4) + ")");
+    draw(false);
     var z = document.getElementById("ns-zoom-level");
     if (z) z.textContent = Math.round(state.scale * 100) + "%";
   }
