@@ -276,6 +276,18 @@ def test_10000_node_graph_opens_fast_at_depth_1_and_expands_lazily(page, tmp_pat
     assert time.perf_counter() - t < 2.0
     assert visible(page) == {n.id for n in g.view(1, expand=[stage]).nodes}
     shot(page, "synthetic10000_depth1")
+    # everything open: 10,000 nodes laid out, only the part around the viewport in the DOM
+    t = time.perf_counter()
+    ids = page.evaluate("neuralscopeGraph.expandAll()")
+    assert time.perf_counter() - t < 5.0
+    assert set(ids) == set(g.nodes)
+    drawn = page.locator("#ns-viewport .ns-node").count()
+    assert 0 < drawn < 1_000
+    far = list(g.nodes)[-3]
+    assert page.locator(f'.ns-node[data-id="{far}"]').count() == 0
+    page.evaluate("(id) => neuralscopeGraph.focus(id)", far)
+    assert page.locator(f'.ns-node[data-id="{far}"]').is_visible()
+    shot(page, "synthetic10000_expanded_end")
     assert page.console_errors == []
 
 
