@@ -54,13 +54,15 @@ def program_to_graph(ep, model: nn.Module | None = None, name: str | None = None
     user_inputs = list(sig.user_inputs)
     nodes = list(ep.graph.nodes)
 
+    per_path: dict[str, tuple[int, int]] = {}
     if model is not None:
         g = new_graph(model, method)
         leaves = leaf_paths(model)
         modules = dict(model.named_modules())
         leaf_set = set(leaves)
     else:
-        g, leaf_set, modules = _graph_from_stacks(ep, nodes, name or "ExportedProgram", method)
+        g, leaf_set, per_path = _graph_from_stacks(ep, nodes, name or "ExportedProgram", method)
+        modules = {}
 
     def leaf_entry(stack: dict) -> tuple[str, str, str] | None:
         """(stack key, path, type) of the outermost leaf module on the stack."""
@@ -180,8 +182,10 @@ def program_to_graph(ep, model: nn.Module | None = None, name: str | None = None
                 if path in modules:
                     current_leaf = module_node(g, nid, path, modules[path], [], [], call=k)
                 else:
-                    current_leaf = g.add_node(Node(nid, "module", typ.rsplit(".", 1)[-1], typ.rsplit(".", 1)[-1],
-                                                   group=parent_path(path), module=path))
+                    short = _type_name(typ)
+                    total, trainable = per_path.get(path, (0, 0))
+                    current_leaf = g.add_node(Node(nid, "module", short, short, group=parent_path(path),
+                                                   module=path, params=total, trainable_params=trainable))
                 leaf_members[nid] = set()
                 prev_leaf_key = key
             owner[n.name] = current_leaf.id
@@ -217,34 +221,46 @@ def program_to_graph(ep, model: nn.Module | None = None, name: str | None = None
     return g
 
 
+def _type_name(typ: Any) -> str:
+    """``torch.nn.modules.conv.Conv2d`` (or the class itself) -> ``Conv2d``."""
+    text = typ.__name__ if isinstance(typ, type) else str(typ)
+    return text.strip("<>'").replace("class '", "").rsplit(".", 1)[-1].strip("'>")
+
+
 def _graph_from_stacks(ep, nodes, name: str, method: str):
-    """Groups and leaves of an exported program without its module: the module paths in
-    the nodes' stacks; a path that never contains another is a leaf."""
+    """Groups, leaves and parameter counts of an exported program without its module: the
+    module paths in the nodes' stacks; a path that contains no other is a leaf."""
     sig = ep.graph_signature
     types: dict[str, str] = {}
     for n in nodes:
         for _key, (path, typ) in (n.meta.get("nn_module_stack") or {}).items():
-            types.setdefault(path, str(typ).rsplit(".", 1)[-1].strip("'>"))
+            types.setdefault(path, _type_name(typ))
     paths = [p for p in types if p]
     leaves = {p for p in paths if not any(q.startswith(p + ".") for q in paths)}
     total = trainable = 0
     seen = set()
-    per_path: dict[str, int] = {}
+    per_path: dict[str, tuple[int, int]] = {}
     for fx_name, target in sig.inputs_to_parameters.items():
         t = ep.state_dict.get(target)
         if t is None or id(t) in seen:
             continue
         seen.add(id(t))
-        total += t.numel()
-        trainable += t.numel() if t.requires_grad else 0
+        k = t.numel()
+        tr = k if getattr(t, "requires_grad", True) else 0
+        total += k
+        trainable += tr
         parts = target.split(".")
         for i in range(len(parts)):
-            per_path[".".join(parts[:i])] = per_path.get(".".join(parts[:i]), 0) + t.numel()
-    g = Graph(types.get("", name) or name, method, total_params=total, trainable_params=trainable)
+            prefix = ".".join(parts[:i])
+            a, b = per_path.get(prefix, (0, 0))
+            per_path[prefix] = (a + k, b + tr)
+    root_type = types.get("", name) or name
+    g = Graph(root_type, method, total_params=total, trainable_params=trainable)
     for p in sorted(set(paths) - leaves, key=lambda s: s.count(".")):
-        g.set_group(p, types[p], per_path.get(p, 0), per_path.get(p, 0))
-    g.set_group("", types.get("", name) or name, total, trainable)
-    return g, leaves, {}
+        a, b = per_path.get(p, (0, 0))
+        g.set_group(p, types[p], a, b)
+    g.set_group("", root_type, total, trainable)
+    return g, leaves, per_path
 
 
 __all__ = ["read_export", "program_to_graph", "export_program"]
