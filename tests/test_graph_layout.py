@@ -7,7 +7,6 @@ import time
 
 import numpy as np
 import pytest
-import torch
 
 from neuralscope.graph import layout as layout_mod
 from neuralscope.graph.layout import layout, synthetic_graph
@@ -211,25 +210,3 @@ def test_cycles_among_groups_become_back_edges_not_errors():
     backs = [r for r in lay.edges if r.back]
     assert len(backs) == 1 and np.isfinite(backs[0].points).all()
     assert _overlapping_pairs(_boxes(lay)) == []
-
-
-@pytest.fixture(scope="module")
-def zoo_graphs():
-    from neuralscope import zoo
-    from neuralscope.graph.api import graph
-
-    torch.manual_seed(0)
-    out = {}
-    for name in ("MLP", "DigitsCNN", "RNNClassifier", "TinyTransformer", "TinyResNet"):
-        model = getattr(zoo, name)()
-        out[name] = graph(model, model.example_input(1))
-    return out
-
-
-@pytest.mark.parametrize("name", ["MLP", "DigitsCNN", "RNNClassifier", "TinyTransformer", "TinyResNet"])
-@pytest.mark.parametrize("depth", [None, 1])
-def test_layout_properties_on_zoo_models(zoo_graphs, name, depth):
-    view = zoo_graphs[name].view(depth)
-    lay = layout(view)
-    check_layout(lay)
-    assert lay.width > 0 and lay.height > 0
