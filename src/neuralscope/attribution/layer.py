@@ -84,7 +84,9 @@ class LayerIntegratedGradients:
     the layer form of Captum's LayerIntegratedGradients): the layer's output is moved along
     the straight path from its value for ``baseline_inputs`` (or zeros) to its value for
     the inputs. Attributions have the layer output's shape and add up to
-    ``f(x) - f(x with the layer at its baseline)`` (``metrics["completeness_error"]``).
+    ``f(x) - f(x with the layer at its baseline)`` (``metrics["completeness_error"]``);
+    ``steps="auto"`` doubles the steps (from 16, for the whole batch) until that error is
+    below ``tolerance`` for every example.
 
     Works for any inputs the model takes (tensors, token ids, dicts of tensors).
 
@@ -99,10 +101,12 @@ class LayerIntegratedGradients:
     name = "layer_integrated_gradients"
     paper = "Sundararajan, Taly, Yan 2017, arXiv:1703.01365"
 
-    def __init__(self, model: nn.Module, layer: Any, baseline_inputs: Any = None, steps: int = 50,
-                 rule: str = "gausslegendre", memory_budget: int | None = None):
+    def __init__(self, model: nn.Module, layer: Any, baseline_inputs: Any = None, steps: int | str = "auto",
+                 rule: str = "gausslegendre", tolerance: float = 0.01, max_steps: int = 512,
+                 memory_budget: int | None = None):
         self.model, self.layer, self.baseline_inputs = model, layer, baseline_inputs
         self.steps, self.rule, self.memory_budget = steps, rule, memory_budget
+        self.tolerance, self.max_steps = tolerance, max_steps
         path_points(2, rule)
 
     def attribute(self, inputs: Any, target: Any = None):
@@ -123,15 +127,20 @@ class LayerIntegratedGradients:
                     raise InputShapeError(
                         f"The baseline inputs give layer {name!r} shape {tuple(a_b.shape)}, the inputs "
                         f"{tuple(a_x.shape)}; they must match.")
-            attr, fx, fb = _layer_ig(self.model, module, inputs, a_x, a_b, tgt, self.steps, self.rule,
-                                     self.memory_budget)
-            delta = (fx - fb).double()
-            err = completeness_error(attr, delta)
+            steps = 16 if self.steps == "auto" else int(self.steps)
+            while True:  # "auto": double the steps until every example is within tolerance
+                attr, fx, fb = _layer_ig(self.model, module, inputs, a_x, a_b, tgt, steps, self.rule,
+                                         self.memory_budget)
+                delta = (fx - fb).double()
+                err = completeness_error(attr, delta)
+                if self.steps != "auto" or bool((err <= self.tolerance).all()) or steps * 2 > self.max_steps:
+                    break
+                steps *= 2
         return Attribution(
             attributions=_np(attr), inputs=None, method=self.name, targets=tgt.as_list(),
             outputs=_np(first_tensor(out)), options=_jsonable_options({"steps": self.steps, "rule": self.rule}),
             metrics={"completeness_error": err.cpu().numpy(), "output_difference": delta.cpu().numpy(),
-                     "steps": np.full(n, self.steps)},
+                     "steps": np.full(n, steps)},
             signed=True, paper=self.paper, layer=name)
 
     __call__ = attribute

@@ -42,7 +42,7 @@ def _with_ids(inputs: Any, ids: torch.Tensor) -> Any:
 
 
 def explain_text(model: nn.Module, inputs: Any, target: Any = None, *, layer: Any = None, baseline: Any = "pad",
-                 tokenizer: Any = None, tokens: Sequence[Sequence[str]] | None = None, steps: int = 50,
+                 tokenizer: Any = None, tokens: Sequence[Sequence[str]] | None = None, steps: int | str = "auto",
                  pad_id: int | None = None) -> Attribution:
     """Attribute the target to the input tokens through the embedding layer.
 
