@@ -72,11 +72,12 @@ def real_shapes(model: nn.Module, inputs) -> tuple[dict[str, list], dict[str, li
     return ins, outs, _shapes(out)
 
 
-def check_graph(g, model, inputs, *, exact_outputs=True):
-    """The judged promises: parameter totals and real shapes."""
+def check_graph(g, model, inputs, *, exact_outputs=True, real=None):
+    """The judged promises: parameter totals and real shapes (``real``: a cached
+    ``real_shapes(model, inputs)``)."""
     assert g.total_params == sum(p.numel() for p in model.parameters())
     assert g.trainable_params == sum(p.numel() for p in model.parameters() if p.requires_grad)
-    ins, outs, final = real_shapes(model, inputs)
+    ins, outs, final = real or real_shapes(model, inputs)
     by_module = defaultdict(list)
     for n in g.modules():
         by_module[n.module].append(n)
@@ -300,13 +301,14 @@ def test_vit_b16_graph_export_and_hooks(vit_b_16, unchanged):
     model, x = vit_b_16
     with unchanged(model):
         g = graph(model, x)
-    check_graph(g, model, x, exact_outputs=g.method != "export")
+    real = real_shapes(model, x)
+    check_graph(g, model, x, exact_outputs=g.method != "export", real=real)
     assert len([n for n in g.modules() if n.op == "MultiheadAttention"]) == 12
     assert g.groups["encoder.layers.encoder_layer_11"].type == "EncoderBlock"
     cls = [n for n in g.nodes.values() if n.kind == "param" and n.attrs["name"] == "class_token"]
     assert cls and cls[0].params == 768
     h = graph(model, x, method="hooks")
-    check_graph(h, model, x)
+    check_graph(h, model, x, real=real)
     assert [n.module for n in h.modules()] == [n.module for n in g.modules()]
 
 

@@ -83,12 +83,9 @@ def _read_module(model: nn.Module, example_inputs: Any, method: str) -> Graph:
     kwargs = {k: v.to(dev) if torch.is_tensor(v) else v for k, v in kwargs.items()}
     inputs = kwargs if kwargs else args
     attempts: dict[str, str] = {}
+    checked = False
     with preserve_model_state(model):
         model.eval()
-        # One checked forward pass first: a clear error naming the failing module, or the
-        # wrong input shape, before any reader runs.
-        with plain_forward():
-            _checked_forward(model, args, kwargs, inputs)
         order = ("fx", "export", "hooks") if method == "auto" else (method,)
         for name in order:
             try:
@@ -97,6 +94,12 @@ def _read_module(model: nn.Module, example_inputs: Any, method: str) -> Graph:
                 g.attempts = attempts
                 return g
             except Exception as exc:  # noqa: BLE001 - the next reader is tried
+                if not checked:
+                    # Is it the model (wrong input, a bug in forward) or the reader? A plain
+                    # forward pass answers, with an error naming the failing module.
+                    checked = True
+                    with plain_forward():
+                        _checked_forward(model, args, kwargs, inputs)
                 attempts[name] = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
                 if method != "auto":
                     raise ModelForwardError(
