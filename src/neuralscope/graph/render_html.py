@@ -15,6 +15,7 @@ import html
 import json
 from functools import lru_cache
 from pathlib import Path
+from typing import Iterable
 
 from ..result import jsonable
 from .model import Graph
@@ -79,19 +80,20 @@ def _script_json(data: dict) -> str:
 
 
 def viewer_data(graph: Graph, depth: int | None = None, title: str | None = None,
-                fold_repeats: bool = False) -> dict:
+                fold_repeats: bool = False, expand: Iterable[str] = (), collapse: Iterable[str] = ()) -> dict:
     """The data the page inlines: ``graph.to_dict()`` plus the repeated-block folds (the
     same rule as ``Graph.view(fold_repeats=True)``) and the initial view options."""
     data = graph.to_dict()
     runs = graph._repeat_runs(set())
     data["folds"] = [{"first": first, "count": count, "paths": list(paths)}
                      for first, (_, count, paths) in runs.items()]
-    data["options"] = {"depth": depth, "title": title or graph.name, "fold_repeats": bool(fold_repeats)}
+    data["options"] = {"depth": depth, "title": title or graph.name, "fold_repeats": bool(fold_repeats),
+                       "expand": sorted(expand), "collapse": sorted(collapse)}
     return data
 
 
 def render_html(graph: Graph, depth: int | None = None, title: str | None = None, *,
-                fold_repeats: bool = False) -> str:
+                fold_repeats: bool = False, expand: Iterable[str] = (), collapse: Iterable[str] = ()) -> str:
     """A single self-contained HTML page with the interactive graph viewer.
 
     ``depth`` is the initial expansion level (as in :meth:`Graph.view`: ``depth=1`` shows the
@@ -99,7 +101,9 @@ def render_html(graph: Graph, depth: int | None = None, title: str | None = None
     ``AUTO_DEPTH_NODES`` nodes and otherwise the deepest level that stays under that. In the
     page: drag to pan, wheel or the buttons to zoom, click a box's title to collapse it and a
     collapsed node to expand it, hover for shapes and parameters, ``/`` to search.
-    ``fold_repeats`` starts with chains of identical blocks folded into one ``×N`` node.
+    ``fold_repeats`` starts with chains of identical blocks folded into one ``×N`` node;
+    ``expand`` and ``collapse`` name groups to open or close on top of ``depth`` (as in
+    :meth:`Graph.view`).
 
     Example:
         >>> from neuralscope.graph.model import Graph, Node, TensorMeta
@@ -117,8 +121,14 @@ def render_html(graph: Graph, depth: int | None = None, title: str | None = None
         depth = getattr(graph, "default_depth", None)
     if depth is None:
         depth = auto_depth(graph)
+    expand, collapse = set(expand), set(collapse)
+    unknown = (expand | collapse) - set(graph.groups)
+    if unknown:
+        from ..errors import LayerNotFoundError
+
+        raise LayerNotFoundError(sorted(unknown)[0], [p for p in graph.groups if p], what="group")
     title = title or graph.name
-    data = viewer_data(graph, depth, title, fold_repeats)
+    data = viewer_data(graph, depth, title, fold_repeats, expand, collapse)
     return PAGE.format(
         title=html.escape(title), css=_asset("viewer.css"), js=_asset("viewer.js"),
         data=_script_json(data), name=html.escape(graph.name),

@@ -135,6 +135,8 @@
     state.depth = d;
   }
   setDepth(OPT.depth === undefined ? null : OPT.depth);
+  (OPT.expand || []).forEach(function (p) { state.collapsed.delete(p); });
+  (OPT.collapse || []).forEach(function (p) { state.collapsed.add(p); });
 
   // ---------------------------------------------------------------- the visible graph
   function computeView() {
@@ -834,9 +836,7 @@
     checkPath(path);
     var vid = visibleGroupNodeId(path);
     var before = vid ? screenOf(vid) : null;
-    state.collapsed.delete(path);
-    var f = foldOfPath.get(path);
-    if (f !== undefined && state.foldRepeats) state.unfolded.add(f);
+    revealPath(path);  // the group and every group around it
     render();
     keepAnchor(before, "c:" + path);
     return api.visibleNodeIds();
