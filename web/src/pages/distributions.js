@@ -146,7 +146,7 @@ export function mount(root) {
     }
     groupByPrefix(tags).forEach(([g, names], gi) => {
       const grid = h("div", { class: "chart-grid hist-grid" });
-      const det = h("details", { class: "group", open: gi < 2, dataset: { group: g } },
+      const det = h("details", { class: "group", open: true, dataset: { group: g } },
         h("summary", null, g || "histograms", h("span", { class: "count" }, String(names.length))), grid);
       const fill = () => {
         for (const t of names) for (const r of runs) {

@@ -1,0 +1,382 @@
+"""The dashboard in headless Chromium: every page loads without console errors and shows
+what the test logged; live updates, smoothing, zoom, escaping and the graph viewer.
+
+Runs are written by the test with the real store (a digits CNN trained a few steps under
+``run.watch``, result objects logged with ``run.log_result``); the server runs in a thread
+(``serve_in_background``). Screenshots of every page go to ``$NEURALSCOPE_SHOTS`` (default
+``/tmp/neuralscope-dashboard``).
+"""
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from neuralscope.server.app import STATIC, serve_in_background
+from neuralscope.track.run import Run
+
+SHOTS = Path(os.environ.get("NEURALSCOPE_SHOTS", "/tmp/neuralscope-dashboard"))
+WEB = Path(__file__).resolve().parents[1] / "web"
+XSS_RUN = "<b>bold</b>"
+XSS_TAG = "<img src=x onerror=window.__xss=1>"
+
+
+def loss_at(i: int) -> float:
+    return 1.0 / (i + 1) + 0.01 * (i % 7)
+
+
+def ema(values, weight):
+    """TensorBoard's debiased exponential moving average, written out independently."""
+    out, last = [], 0.0
+    for n, v in enumerate(values, start=1):
+        last = last * weight + (1 - weight) * v
+        out.append(last / (1 - weight ** n))
+    return out
+
+
+@pytest.fixture(scope="module")
+def frontend():
+    """The built frontend (built from web/ with npm when missing and npm is available)."""
+    if not (STATIC / "index.html").is_file():
+        if os.environ.get("CI") is None and not (WEB / "node_modules").is_dir():
+            pytest.skip("the frontend is not built; run web/build.sh")
+        subprocess.run(["sh", str(WEB / "build.sh")], check=True, capture_output=True, timeout=300)
+    return STATIC
+
+
+def _train_cnn_run(path: Path) -> None:
+    from neuralscope.attribution.explain import explain
+    from neuralscope.data import load_digits
+    from neuralscope.graph.api import graph
+    from neuralscope.inspect.embedding import embed
+    from neuralscope.zoo import DigitsCNN
+
+    torch.manual_seed(0)
+    data = load_digits()
+    x, y = data.x_train[:256], data.y_train[:256]
+    model = DigitsCNN()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    with Run(path, config={"model": "DigitsCNN", "lr": 0.1}) as run:
+        run.log_result(graph(model, x[:2]), name="graph")
+        run.watch(model, every=4)
+        for step in range(12):
+            idx = torch.randint(0, len(x), (32,), generator=torch.Generator().manual_seed(step))
+            loss = torch.nn.functional.cross_entropy(model(x[idx]), y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            run.log({"loss": loss.item()}, step=step)
+        run.unwatch()
+        model.eval()
+        run.log_result(explain(model, x[:4], method="saliency"), name="saliency", step=11)
+        with torch.no_grad():
+            feats = model.features(x[:120]).mean(dim=(2, 3))
+        run.log_result(embed(feats, labels=y[:120].tolist()), name="embedding", step=11)
+        run.log_image("first digit", x[0, 0].numpy(), step=11)
+
+
+@pytest.fixture(scope="module")
+def runs_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("dash")
+    with Run(root / "alpha", config={"lr": 0.1}) as run:
+        for i in range(300):
+            run.log({"loss": loss_at(i), "acc": i / 300}, step=i)
+        for s in range(0, 300, 30):
+            run.log_histogram("weights/fc", np.random.default_rng(s).normal(s / 100, 1, size=2000), step=s)
+    with Run(root / "gamma", config={"lr": 1.0}) as run:
+        for i in range(120):
+            run.log({"loss": 2.0 - i / 100, "val/loss": 1.0 + (i / 100) ** 2}, step=i)
+        run.log({"loss": math.nan}, step=120)
+    with Run(root / XSS_RUN) as run:
+        for i in range(5):
+            run.log({XSS_TAG: float(i)}, step=i)
+    _train_cnn_run(root / "cnn")
+    (root / "broken").mkdir()
+    (root / "broken" / "run.sqlite").write_bytes(b"\0not sqlite" * 300)
+    return root
+
+
+@pytest.fixture(scope="module")
+def live_run(runs_dir):
+    run = Run(runs_dir / "live", config={"lr": 0.5}, flush_interval=0.05)
+    for i in range(50):
+        run.log({"loss": 10.0 - i * 0.1}, step=i)
+    run.flush()
+    yield run
+    run.close()
+
+
+@pytest.fixture(scope="module")
+def server(frontend, runs_dir, live_run):
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    srv = serve_in_background(runs_dir, poll_interval=0.2)
+    yield srv
+    srv.stop()
+
+
+def open_page(page, server, route: str, ready: str, timeout: float = 15_000):
+    page.goto(server.url + route)
+    page.wait_for_selector("body[data-ready='1']", timeout=timeout)
+    page.wait_for_selector(ready, timeout=timeout)
+    return page
+
+
+def shot(page, name: str) -> None:
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=False)
+
+
+def hover_step(page, tag: str, step: float, run: str):
+    """Move the mouse over ``tag``'s chart at ``step`` and return the tooltip row of ``run``."""
+    page.wait_for_function(f"window.__nsCharts.get({tag!r}) && window.__nsCharts.get({tag!r}).u", timeout=10_000)
+    card = page.locator(f".chart-card[data-tag='{tag}']")
+    card.scroll_into_view_if_needed()
+    x = page.evaluate(f"window.__nsCharts.get({tag!r}).u.valToPos({step}, 'x')")
+    box = card.locator(".u-over").bounding_box()
+    x = min(max(x, 0.5), box["width"] - 1)  # the plot area's right edge is outside it
+    page.mouse.move(box["x"] + x, box["y"] + box["height"] / 2)
+    row = card.locator(f".tooltip .tt-row[data-run='{run}']")
+    row.wait_for(timeout=5_000)
+    return row
+
+
+PAGES = [
+    ("runs", "#runs-table tbody tr"),
+    ("scalars", ".chart-card canvas"),
+    ("distributions", ".hist-card canvas"),
+    ("diagnostics", "#diag-table tr"),
+    ("graph", "iframe.graph-frame"),
+    ("inside", ".result-view, .logged-img"),
+    ("attributions", ".result-view"),
+    ("attention", ".result-content .empty"),
+    ("featurevis", ".result-content .empty"),
+]
+
+
+@pytest.mark.parametrize("name,ready", PAGES)
+def test_every_page_loads_without_console_errors(server, page, name, ready):
+    open_page(page, server, f"#/{name}", ready)
+    time.sleep(0.6)  # let lazy charts and frames finish
+    shot(page, name)
+    assert page.console_errors == []
+
+
+def test_runs_page_shows_status_config_last_values_and_damaged_run(server, page):
+    open_page(page, server, "#/runs", "#runs-table tbody tr")
+    row = page.locator("#runs-table tr[data-run='alpha']")
+    assert row.locator(".status").inner_text() == "finished"
+    assert row.locator("td.metric[data-tag='loss']").inner_text() == f"{loss_at(299):.6g}"
+    assert page.locator("#runs-table tr[data-run='live'] .status").inner_text().endswith("live")
+    assert page.locator("#runs-table tr[data-run='broken'] .status").inner_text() == "damaged"
+    assert "0.5" in page.locator("#runs-table tr[data-run='live']").inner_text()  # its config lr
+
+
+def test_scalar_hover_shows_the_logged_value(server, page):
+    open_page(page, server, "#/scalars", ".chart-card[data-tag='loss'] canvas")
+    for target in (0, 37, 151, 299):
+        row = hover_step(page, "loss", target, "alpha")
+        # the mouse lands on a whole pixel (about 1.3 steps wide here): the tooltip names the
+        # logged point under it, and shows exactly the value logged at that step
+        step = int(row.get_attribute("data-step"))
+        assert abs(step - target) <= 1
+        assert float(row.locator(".tt-value").get_attribute("data-value")) == loss_at(step)
+        assert row.locator(".tt-value").inner_text() == f"{loss_at(step):.6g}"
+    shot(page, "scalars-hover")
+    assert page.console_errors == []
+
+
+def test_chart_updates_live_when_a_point_is_logged(server, page, live_run):
+    open_page(page, server, "#/scalars", ".chart-card[data-tag='loss'] canvas")
+    page.wait_for_function("window.__nsCharts.get('loss').series.get('live')")
+    live_run.log({"loss": 123.456}, step=500)
+    live_run.flush()
+    page.wait_for_function(
+        "window.__nsCharts.get('loss').series.get('live').steps.includes(500)", timeout=10_000)
+    time.sleep(0.3)  # the chart redraws at most every 150 ms
+    row = hover_step(page, "loss", 500, "live")
+    assert row.get_attribute("data-step") == "500"
+    assert float(row.locator(".tt-value").get_attribute("data-value")) == 123.456
+    shot(page, "scalars-live")
+    # the Runs page follows too
+    page.goto(server.url + "#/runs")
+    page.wait_for_function(
+        "document.querySelector(\"#runs-table tr[data-run='live'] td.metric[data-tag='loss']\")"
+        "?.textContent === '123.456'", timeout=10_000)
+    assert page.console_errors == []
+
+
+def test_smoothing_slider_changes_the_drawn_line(server, page):
+    open_page(page, server, "#/scalars?tag=loss", ".chart-card[data-tag='loss'] canvas")
+    page.evaluate("document.querySelector('#smoothing').value = 0; document.querySelector('#smoothing')"
+                  ".dispatchEvent(new Event('input'))")
+    page.wait_for_function("window.__nsCharts.get('loss') && window.__nsCharts.get('loss').u")
+    before = page.evaluate("window.__nsCharts.get('loss').u.ctx.canvas.toDataURL()")
+    page.evaluate("document.querySelector('#smoothing').value = 0.9; document.querySelector('#smoothing')"
+                  ".dispatchEvent(new Event('input'))")
+    time.sleep(0.3)
+    after = page.evaluate("window.__nsCharts.get('loss').u.ctx.canvas.toDataURL()")
+    assert before != after
+    # the smoothed line drawn is TensorBoard's debiased EMA of the logged values
+    drawn = page.evaluate("""(() => { const c = window.__nsCharts.get('loss');
+        const k = c.runs.findIndex(r => r.id === 'alpha');
+        return c.u.data[2 + 2 * k].filter(v => v !== undefined && v !== null); })()""")
+    expected = ema([loss_at(i) for i in range(300)], 0.9)
+    np.testing.assert_allclose(drawn, expected, rtol=1e-12)
+    hover = hover_step(page, "loss", 100, "alpha")
+    assert float(hover.locator(".tt-smoothed").get_attribute("data-value")) == pytest.approx(expected[100], rel=1e-12)
+    shot(page, "scalars-smoothed")
+    page.evaluate("document.querySelector('#smoothing').value = 0.6; document.querySelector('#smoothing')"
+                  ".dispatchEvent(new Event('input'))")
+
+
+def test_zoom_asks_the_server_for_more_detail(server, page, runs_dir):
+    with Run(runs_dir / "long") as run:
+        for i in range(100_000):
+            run.log({"wave": math.sin(i / 50.0) + (3.0 if i == 77_777 else 0.0)}, step=i)
+    open_page(page, server, "#/scalars", ".chart-card[data-tag='wave'] canvas")
+    page.wait_for_function("window.__nsCharts.get('wave') && window.__nsCharts.get('wave').series.get('long')",
+                           timeout=10_000)
+    full = page.evaluate("window.__nsCharts.get('wave').series.get('long')")
+    assert full["total"] == 100_000 and len(full["steps"]) < 3000
+    assert 77_777 in full["steps"]  # the spike survives per-pixel downsampling
+    page.evaluate("window.__nsCharts.get('wave').u.setScale('x', {min: 50000, max: 50999})")
+    page.wait_for_function("""(() => { const s = window.__nsCharts.get('wave').series.get('long');
+        return s.steps[0] >= 50000 && s.steps[s.steps.length - 1] <= 50999; })()""", timeout=10_000)
+    zoomed = page.evaluate("window.__nsCharts.get('wave').series.get('long')")
+    before = [s for s in full["steps"] if 50000 <= s <= 50999]
+    assert len(zoomed["steps"]) > 10 * max(1, len(before))  # finer than the full view
+    np.testing.assert_allclose(zoomed["values"], np.sin(np.array(zoomed["steps"]) / 50.0), rtol=0, atol=1e-12)
+    shot(page, "scalars-zoomed")
+    assert page.console_errors == []
+
+
+def test_x_axis_modes_and_log_scale(server, page):
+    open_page(page, server, "#/scalars", ".chart-card[data-tag='loss'] canvas")
+    page.check("input[name='xaxis'][value='relative']")
+    page.wait_for_function("window.__nsCharts.get('loss').u.data[0][0] < 1000")
+    page.check("input[name='xaxis'][value='wall']")
+    page.wait_for_function("window.__nsCharts.get('loss').u.data[0][0] > 1.6e9")
+    page.check("input[name='xaxis'][value='step']")
+    page.check("#logy")
+    page.wait_for_function("window.__nsCharts.get('loss').u.scales.y.distr === 3")
+    shot(page, "scalars-log")
+    page.uncheck("#logy")
+    assert page.console_errors == []
+
+
+def test_csv_download_holds_every_logged_point(server, page):
+    open_page(page, server, "#/scalars", ".chart-card[data-tag='acc'] canvas")
+    card = page.locator(".chart-card[data-tag='acc']")
+    with page.expect_download() as dl:
+        card.locator("button[data-action='csv']").click()
+    lines = Path(dl.value.path()).read_text().splitlines()
+    assert lines[0] == "run,step,wall_time,value"
+    alpha = [ln.split(",") for ln in lines[1:] if ln.startswith("alpha,")]
+    assert [int(r[1]) for r in alpha] == list(range(300))
+    assert [float(r[3]) for r in alpha] == [i / 300 for i in range(300)]
+    with page.expect_download() as dl:
+        card.locator("button[data-action='png']").click()
+    assert Path(dl.value.path()).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_names_are_shown_as_text_not_markup(server, page):
+    open_page(page, server, "#/runs", "#runs-table tbody tr")
+    cell = page.locator("#runs-table tbody tr", has_text=XSS_RUN).first
+    assert cell.locator("b").count() == 0
+    open_page(page, server, "#/scalars", ".chart-card canvas")
+    page.fill(".tag-filter", "img")
+    page.wait_for_selector(".chart-card .chart-title")
+    assert page.locator(".chart-card .chart-title").first.inner_text() == XSS_TAG
+    time.sleep(0.5)
+    assert page.evaluate("window.__xss") is None
+    assert page.locator("img[src='x']").count() == 0
+
+
+def test_distributions_ridge_and_overlay(server, page):
+    open_page(page, server, "#/distributions", ".hist-card[data-run='alpha'] canvas")
+    card = page.locator(".hist-card[data-run='alpha'][data-tag='weights/fc']")
+    card.scroll_into_view_if_needed()  # cards load when they scroll into view
+    page.wait_for_function("document.querySelector(\".hist-card[data-run='alpha'] .chart-foot\").textContent.includes('steps')")
+    assert "10 steps shown" in card.locator(".chart-foot").inner_text()
+    ridge = card.locator("canvas").evaluate("c => c.toDataURL()")
+    page.check("input[name='histmode'][value='overlay']")
+    overlay = card.locator("canvas").evaluate("c => c.toDataURL()")
+    assert ridge != overlay
+    shot(page, "distributions-overlay")
+    page.check("input[name='histmode'][value='ridge']")
+    assert page.console_errors == []
+
+
+def test_diagnostics_link_to_the_chart(server, page):
+    open_page(page, server, "#/diagnostics", "#diag-table tbody tr")
+    row = page.locator("#diag-table tr[data-run='gamma'][data-code='nonfinite']")
+    assert row.locator("td.num").inner_text() == "120"
+    row.locator("a.chart-link").click()
+    page.wait_for_selector(".chart-card[data-tag='loss'] canvas")
+    assert page.locator(".chart-card").count() == 1
+    assert page.console_errors == []
+
+
+def test_graph_expands_collapses_and_shows_layer_statistics(server, page):
+    open_page(page, server, "#/graph?run=cnn", "iframe.graph-frame")
+    frame = page.frame_locator("iframe.graph-frame")
+    frame.locator("html[data-ns-ready='1']").wait_for(timeout=15_000)
+    inner = next(f for f in page.frames if f.url.endswith("/graph-view?run=cnn"))
+    page.wait_for_function("document.querySelector('#graph-step') && !document.querySelector('#graph-step').disabled",
+                           timeout=10_000)
+    inner.wait_for_selector(".ns-stat", timeout=10_000)
+    badges = inner.eval_on_selector_all(".ns-stat", "els => els.map(e => e.getAttribute('data-layer'))")
+    assert "features.0" in badges or any(b.startswith("features") for b in badges)
+    shot(page, "graph-stats")
+    before = inner.evaluate("window.neuralscopeGraph.visibleNodeIds().length")
+    group = inner.evaluate("window.neuralscopeGraph.visibleGroups().find(g => g === 'features')")
+    assert group == "features"
+    inner.locator(".ns-cluster-title[data-toggle='features']").click()
+    inner.wait_for_function(f"window.neuralscopeGraph.visibleNodeIds().length < {before}")
+    assert not inner.evaluate("window.neuralscopeGraph.isExpanded('features')")
+    inner.locator(".ns-node[data-collapsed='features']").click()
+    inner.wait_for_function(f"window.neuralscopeGraph.visibleNodeIds().length === {before}")
+    # the statistics follow the viewer's re-render
+    inner.wait_for_selector(".ns-stat", timeout=5_000)
+    assert page.console_errors == []
+
+
+def test_result_pages_draw_logged_results(server, page):
+    open_page(page, server, "#/attributions", ".result-view")
+    assert page.locator(".result-view[data-kind='attribution'] canvas").count() >= 1
+    assert "saliency" in page.locator(".result-view").inner_text()
+    shot(page, "attributions")
+    open_page(page, server, "#/inside", ".result-item")
+    page.locator(".result-item[data-name='embedding']").click()
+    page.wait_for_selector(".result-view[data-kind='embedding'] canvas.scatter")
+    shot(page, "inside-embedding")
+    page.locator(".result-item[data-name='first digit']").click()
+    img = page.wait_for_selector("img.logged-img")
+    page.wait_for_function("document.querySelector('img.logged-img').naturalWidth === 8")
+    assert img.get_attribute("alt") == "first digit at step 11"
+    assert page.console_errors == []
+
+
+def test_model_file_opens_the_graph_page(frontend, tmp_path, page):
+    from neuralscope.zoo import MLP
+
+    torch.manual_seed(0)
+    model = MLP()
+    path = tmp_path / "mlp.onnx"
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (model.example_input(1),), str(path), dynamo=False)
+    with serve_in_background(path) as srv:
+        page.goto(srv.url)
+        page.wait_for_selector("iframe.graph-frame")
+        page.frame_locator("iframe.graph-frame").locator("html[data-ns-ready='1']").wait_for(timeout=15_000)
+        assert page.locator("nav.tabs a").all_inner_texts() == ["Graph"]
+        shot(page, "model-file")
+    assert page.console_errors == []
