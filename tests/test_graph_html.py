@@ -350,3 +350,31 @@ def test_initial_expand_and_collapse_options_match_python_view(graphs, page, tmp
     with pytest.raises(LayerNotFoundError, match="layer3"):
         render_html(g, expand=["layer3"])
     assert page.console_errors == []
+
+
+def test_a_module_called_twice_and_an_empty_graph_still_draw(page, tmp_path):
+    # enc runs, then an op outside it, then enc again: at the top level the data flows
+    # enc -> mid -> enc, a cycle the layout must break without losing an edge
+    t = TensorMeta((1, 4), "float32")
+    g = Graph("twice", method="manual")
+    g.add_node(Node("x", "input", "x", "input", outputs=[t]))
+    g.set_group("enc", "Encoder", 20, 20)
+    g.add_node(Node("enc.fc", "module", "fc", "Linear", group="enc", module="enc.fc", inputs=[t], outputs=[t], params=20, trainable_params=20))
+    g.add_node(Node("mid", "op", "tanh", "tanh", inputs=[t], outputs=[t]))
+    g.add_node(Node("enc.fc_1", "module", "fc", "Linear", group="enc", module="enc.fc", inputs=[t], outputs=[t]))
+    g.add_node(Node("out", "output", "output", "output", inputs=[t]))
+    for a, b in [("x", "enc.fc"), ("enc.fc", "mid"), ("mid", "enc.fc_1"), ("enc.fc_1", "out")]:
+        g.add_edge(a, b, t)
+    open_page(page, g, tmp_path, name="twice")
+    assert visible(page) == set(g.nodes)
+    assert page.locator(".ns-edge").count() == 4
+    geo = page.evaluate(GEOMETRY)
+    assert geo["overlaps"] == [] and geo["outside"] == []
+    page.click('.ns-cluster-title[data-path="enc"]')
+    assert visible(page) == {"x", "group:enc", "mid", "out"}
+    assert page.console_errors == []
+
+    open_page(page, Graph("empty", method="manual"), tmp_path, name="empty")
+    assert visible(page) == set()
+    assert page.locator("#ns-empty").is_visible()
+    assert page.console_errors == []

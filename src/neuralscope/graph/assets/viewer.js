@@ -165,7 +165,12 @@
       } else {
         var g = groupByPath.get(path), f = foldByFirst.get(path);
         var repeat = foldMap.has(path) && f ? f.count : 1;
-        v = { id: r, kind: "group", label: groupLabel(path), op: g.type, base: parentPath(path), path: path,
+        var label = groupLabel(path);
+        if (repeat > 1) {  // "layer3.1–5" for the folded run layer3.1 ... layer3.5
+          var lastNum = lastPart(f.paths[f.paths.length - 1]);
+          label += /^\d+$/.test(lastNum) && /^\d+$/.test(lastPart(path)) ? "\u2013" + lastNum : " \u2026 " + lastNum;
+        }
+        v = { id: r, kind: "group", label: label, op: g.type, base: parentPath(path), path: path,
               repeat: repeat, fold: repeat > 1 ? f : null, members: 1, inputs: [], outputs: [],
               params: (g.params || 0) * repeat, trainable_params: (g.trainable_params || 0) * repeat,
               order: groupFirst.get(path) };
@@ -358,6 +363,7 @@
       var pts = [];
       e.segs.forEach(function (sg) {
         var b = boxes.get(sg[0]), le = b.edges.get(sg[1]);
+        if (le.rev) e.back = true;
         le.points.forEach(function (p, k) {
           var q = [p[0] + b.ox, p[1] + b.oy];
           if (k === 0 && pts.length) {
@@ -602,25 +608,33 @@
     });
     b.w = width; b.h = Math.max(height, isRoot ? 40 : TITLE_H + 20);
     // edge polylines in box coordinates
+    function exitPoint(n, key) {  // where an edge leaves n: its bottom (a child box's out port)
+      if (n.type === "in" || n.type === "out") return [n.x, n.y];
+      var pt = n.type === "cluster" ? n.box.items.get("out:" + key) : null;
+      return [pt ? n.x - n.w / 2 + pt.x : n.x, n.y + n.h / 2];
+    }
+    function entryPoint(n, key) {  // where an edge enters n: its top (a child box's in port)
+      if (n.type === "in" || n.type === "out") return [n.x, n.y];
+      var pt = n.type === "cluster" ? n.box.items.get("in:" + key) : null;
+      return [pt ? n.x - n.w / 2 + pt.x : n.x, n.y - n.h / 2];
+    }
+    var lane = maxX + dx + 16;
     chains.forEach(function (e) {
-      var pts = [], ch = e.chain;
-      for (var k = 0; k < ch.length; k++) {
-        var n = ch[k];
-        if (n.type === "dummy") { pts.push([n.x, n.y]); continue; }
-        var isStart = k === 0, top;
-        // the upper end of the chain leaves from a bottom, the lower end enters at a top
-        top = !isStart;
-        if (n.type === "in" || n.type === "out") { pts.push([n.x, n.y]); continue; }
-        if (n.type === "cluster") {
-          var realKind = top ? (e.rev ? "out" : "in") : (e.rev ? "in" : "out");
-          var pt = n.box.items.get(realKind + ":" + e.key);
-          if (pt && !e.rev) { pts.push([n.x - n.w / 2 + pt.x, top ? n.y - n.h / 2 : n.y + n.h / 2]); continue; }
-        }
-        pts.push([n.x, top ? n.y - n.h / 2 : n.y + n.h / 2]);
+      var ch = e.chain;
+      if (e.rev) {
+        // a back edge (a module re-entered later): out of the source's bottom, up a lane on
+        // the right, into the target's top
+        var src = e.v, dst = e.u, S = exitPoint(src, e.key), T = entryPoint(dst, e.key);
+        e.points = [S, [S[0], S[1] + 10], [lane, S[1] + 10], [lane, T[1] - 10], [T[0], T[1] - 10], T];
+        lane += 8;
+        return;
       }
-      if (e.rev) pts.reverse();
+      var pts = [exitPoint(ch[0], e.key)];
+      for (var k = 1; k < ch.length - 1; k++) pts.push([ch[k].x, ch[k].y]);
+      pts.push(entryPoint(ch[ch.length - 1], e.key));
       e.points = pts;
     });
+    if (lane > maxX + dx + 16) b.w = Math.max(b.w, lane + padX);
   }
 
   // ---------------------------------------------------------------- drawing
@@ -670,7 +684,7 @@
     var d = edgePath(e.points);
     return '<g class="ns-edge" data-edge="' + i + '" data-src="' + esc(e.src) + '" data-dst="' + esc(e.dst) +
       '" data-shape="' + esc(fmtShape(e.shape)) + '">' + (lod ? "" : '<path class="ns-edge-hit" d="' + d + '"/>') +
-      '<path class="ns-edge-line' + (e.count > 1 ? " multi" : "") + '" d="' + d + '" marker-end="url(#ns-arrow)"/></g>';
+      '<path class="ns-edge-line' + (e.count > 1 ? " multi" : "") + (e.back ? " back" : "") + '" d="' + d + '" marker-end="url(#ns-arrow)"/></g>';
   }
   function nodeSvg(v, lod) {
     var fam = family(v);
