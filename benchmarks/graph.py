@@ -1,0 +1,94 @@
+"""Structure graphs: neuralscope's whole pipeline to SVG vs torchview's graph build alone.
+
+Side by side in one process, on untrained torchvision ResNet-50 and ViT-B/16 (batch 1):
+
+* neuralscope: ``graph(model, x)`` (extraction with a real forward pass) + layered layout +
+  SVG text, i.e. everything up to a finished picture;
+* torchview: ``draw_graph(model, x, graph_dir="TB", ...)``, which traces the model and builds
+  a ``graphviz.Digraph`` object. Turning that into a picture needs the ``dot`` binary, which
+  is not installed and not timed, so torchview's number is a lower bound of its real cost.
+
+Both run at full depth (every leaf module) and at depth 2; each is timed ``--repeat`` times
+and the best time is reported. Then neuralscope alone lays out and renders a synthetic
+10,000-node graph (a chain of residual blocks with skips, nested in stages; target < 2 s).
+
+Run: ``.venv/bin/python benchmarks/graph.py`` (about a minute on 2 cores).
+"""
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+
+import torch
+
+
+def best_of(fn, repeat: int) -> tuple[float, float, object]:
+    """Best wall time, best CPU time of this process (all threads), and the last result.
+
+    On a shared machine the CPU time is the fairer number: it does not count the time the
+    process waited for a core."""
+    wall, cpu, out = float("inf"), float("inf"), None
+    for _ in range(repeat):
+        t, c = time.perf_counter(), time.process_time()
+        out = fn()
+        wall = min(wall, time.perf_counter() - t)
+        cpu = min(cpu, time.process_time() - c)
+    return wall, cpu, out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--models", default="resnet50,vit_b_16")
+    args = ap.parse_args()
+    torch.set_num_threads(1)  # one core each, comparable on a shared 2-core machine
+    warnings.filterwarnings("ignore")
+
+    import torchvision
+    from torchview import draw_graph
+
+    from neuralscope.graph.api import graph
+    from neuralscope.graph.layout import layout, synthetic_graph
+    from neuralscope.graph.render_svg import render_svg
+
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), best of {args.repeat}; "
+          "times as wall / CPU seconds")
+    print(f"{'model':<10} {'depth':>5} {'nodes':>6} {'neuralscope graph+layout+svg':>29} "
+          f"{'(layout+svg)':>13} {'torchview build':>17} {'ratio tv/ns (cpu)':>18}")
+    for name in args.models.split(","):
+        torch.manual_seed(0)
+        model = getattr(torchvision.models, name)().eval()
+        x = torch.randn(1, 3, 224, 224)
+        for depth in (None, 2):
+            def ours():
+                g = graph(model, x)
+                view = g.view(depth)
+                return len(view.nodes), view
+
+            def theirs():
+                return draw_graph(model, input_data=x, graph_dir="TB", depth=depth if depth else float("inf"),
+                                  expand_nested=True)
+
+            _, _, (n_nodes, view) = best_of(ours, 1)
+            w_ns, c_ns, _ = best_of(lambda: render_svg(lay=layout(graph(model, x).view(depth))), args.repeat)
+            w_ls, c_ls, _ = best_of(lambda: render_svg(lay=layout(view)), args.repeat)
+            w_tv, c_tv, cg = best_of(theirs, args.repeat)
+            print(f"{name:<10} {str(depth or 'all'):>5} {n_nodes:>6} {w_ns:>12.3f} / {c_ns:.3f} s"
+                  f"{'':>6}{c_ls * 1000:>9.1f} ms {w_tv:>8.3f} / {c_tv:.3f} s {c_tv / c_ns:>17.2f}x")
+
+    g = synthetic_graph(10_000)
+    view = g.view()
+    w_l, c_l, lay = best_of(lambda: layout(view), args.repeat)
+    w_s, c_s, svg = best_of(lambda: render_svg(lay=lay), args.repeat)
+    w_a, c_a, _ = best_of(lambda: render_svg(lay=layout(g.view())), args.repeat)
+    print(f"synthetic: {len(view.nodes):,} nodes, {len(view.edges):,} edges, {len(view.clusters):,} groups, "
+          f"SVG {len(svg) / 1e6:.1f} MB")
+    print(f"  layout {w_l:.3f} / {c_l:.3f} s, SVG {w_s:.3f} / {c_s:.3f} s; view+layout+SVG {w_a:.3f} / {c_a:.3f} s "
+          f"(target < 2 s: {'met' if min(w_a, c_a) < 2 else 'MISSED'})")
+    w_z, c_z, _ = best_of(lambda: render_svg(lay=layout(g.view(1))), args.repeat)
+    print(f"  at depth 1 (stages collapsed, their insides never laid out): {w_z * 1000:.1f} / {c_z * 1000:.1f} ms")
+
+
+if __name__ == "__main__":
+    main()
