@@ -11,10 +11,11 @@ Example:
 from .objectives import (Objective, ObjectiveError, as_objective, channel, class_logit, deepdream, direction,
                          diversity, layer_total, neuron)
 from .optimize import FeatureVis, feature_vis, unit_activations
+from .reconstruct import Reconstruction, reconstruct
 from .param import FFTImage, ImageParam, PixelImage, high_frequency_energy
 from .transforms import compose, jitter, pad, random_rotate, random_scale, standard_transforms
 
-__all__ = ["feature_vis", "FeatureVis", "unit_activations", "Objective", "ObjectiveError", "as_objective",
+__all__ = ["feature_vis", "FeatureVis", "unit_activations", "reconstruct", "Reconstruction", "Objective", "ObjectiveError", "as_objective",
            "channel", "neuron", "layer_total", "deepdream", "direction", "class_logit", "diversity",
            "ImageParam", "PixelImage", "FFTImage", "high_frequency_energy", "compose", "jitter", "pad",
            "random_rotate", "random_scale", "standard_transforms"]

@@ -85,7 +85,8 @@ class Objective:
         return main[0].labels()
 
     def __repr__(self) -> str:
-        return " + ".join(f"{w:g}*{t.name}" for w, t in self.terms)
+        parts = [t.name if w == 1 else f"{w:g}*{t.name}" for w, t in self.terms]
+        return " + ".join(parts).replace("+ -", "- ")
 
     # -- evaluation ----------------------------------------------------------------------------
     def check(self, acts: dict[str, torch.Tensor]) -> None:

@@ -312,7 +312,8 @@ class FeatureVis(Result):
             return fig
         cols = int(np.ceil(np.sqrt(n)))
         rows = int(np.ceil(n / cols))
-        fig, axes = plt.subplots(rows, cols, figsize=(cell * cols + 0.4, cell * rows + 0.6), squeeze=False)
+        fig, axes = plt.subplots(rows, cols, figsize=(cell * cols + 0.4, (cell + 0.35) * rows + 0.6), squeeze=False,
+                                 gridspec_kw={"hspace": 0.55, "wspace": 0.1})
         for i, a in enumerate(axes.flat):
             if i >= n:
                 a.axis("off")

@@ -89,7 +89,6 @@ class FFTImage(ImageParam):
         super().__init__(batch, channels, height, width, decorrelate, device)
         freqs = rfft2d_freqs(height, width)
         scale = 1.0 / np.maximum(freqs, 1.0 / max(height, width)) ** decay_power
-        scale = scale * math.sqrt(height * width)
         self.scale = torch.as_tensor(scale, dtype=torch.float32, device=self.device)
         spec = torch.randn((batch, channels, *freqs.shape, 2), generator=generator) * sd
         self.spectrum = spec.to(self.device).requires_grad_(True)
@@ -100,8 +99,8 @@ class FFTImage(ImageParam):
     def raw(self):
         h, w = self.shape[-2:]
         spec = torch.view_as_complex(self.spectrum) * self.scale
-        img = torch.fft.irfft2(spec, s=(h, w), norm="ortho")
-        return img / 4.0
+        img = torch.fft.irfft2(spec, s=(h, w), norm="ortho")  # = Lucid's sqrt(hw)-scaled irfft2d
+        return img / 4.0  # Lucid's constant: keeps the sigmoid out of saturation at the start
 
 
 PARAMS = {"pixels": PixelImage, "pixel": PixelImage, "fft": FFTImage}

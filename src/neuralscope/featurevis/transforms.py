@@ -79,12 +79,16 @@ def compose(transforms: Sequence[Transform]) -> Transform:
 def standard_transforms(size: int) -> list[Transform]:
     """Lucid's default robustness transforms, with pixel amounts scaled to the image size
     (the defaults are for 128-224 px images: pad 12, jitter 8, scale ±5 %, rotate ±10°).
+    Images under 16 px (8 x 8 digits) get none: one pixel of jitter is already an eighth of
+    the image, and measured on the digits CNN it lowers the activation reached.
 
     Example:
         >>> len(standard_transforms(128))
         5
     """
-    k = max(size / 128.0, 1.0 / 16)
+    if size < 16:
+        return []
+    k = size / 128.0
     p, j1, j2 = max(1, round(12 * k)), max(1, round(8 * k)), max(1, round(4 * k))
     return [pad(p), jitter(j1), random_scale([1 + (i - 5) / 50 for i in range(11)]),
             random_rotate(list(range(-10, 11)) + 5 * [0]), jitter(j2)]
