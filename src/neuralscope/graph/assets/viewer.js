@@ -1184,7 +1184,7 @@
   render();
   fit(true);
   select(null);
-  window.addEventListener("resize", function () { /* keep the current view; the user can press fit */ });
+  window.addEventListener("resize", function () { draw(false); });  // keep the view; culled graphs fill in
   api.ready = true;
   document.documentElement.setAttribute("data-ns-ready", "1");
 })();
