@@ -118,17 +118,18 @@ class BaseCAM(Method):
         return torch.einsum("bc,bc...->b...", w, A)
 
     # -- shared -----------------------------------------------------------------------------
-    def _spatial(self, t: torch.Tensor, name: str) -> torch.Tensor:
+    def _spatial(self, t: torch.Tensor, name: str, module: nn.Module | None = None) -> torch.Tensor:
         if self.reshape is not None:
             t = self.reshape(t)
         if t.dim() < 3:
             raise InputShapeError(
                 f"Layer {name!r} outputs shape {tuple(t.shape)}, which has no spatial dimensions; "
                 "CAM needs (batch, channels, height, width): pick a convolutional layer.")
-        if t.dim() == 3 and self.reshape is None and t.shape[1] > t.shape[2]:
+        if t.dim() == 3 and self.reshape is None and not isinstance(module, _ONE_D):
             raise InputShapeError(
                 f"Layer {name!r} outputs shape {tuple(t.shape)}, which looks like (batch, tokens, channels) "
-                "without spatial dimensions; pass reshape='vit' (or a callable) for transformer tokens.")
+                "without spatial dimensions; pass reshape='vit' for transformer tokens (or reshape=lambda t: t "
+                "if it really is (batch, channels, length)).")
         return t
 
     def _attribute(self, x, target):
@@ -147,10 +148,10 @@ class BaseCAM(Method):
                 if self.uses_gradients:
                     scores = target.scores(out)
                     (graw,) = torch.autograd.grad(scores.sum(), raw)
-                    G = self._spatial(graw, name).float()
+                    G = self._spatial(graw, name, module).float()
         finally:
             cap.remove()
-        A = self._spatial(raw.detach(), name).float()
+        A = self._spatial(raw.detach(), name, module).float()
         ctx = {"x": x, "target": target, "module": module, "name": name, "output": out}
         low = self.cam(A, G, ctx).float()
         up = upsample(low.clamp_min(0), x.shape[2:]) if x.dim() >= 4 else low.clamp_min(0)
@@ -160,6 +161,9 @@ class BaseCAM(Method):
         res = super().attribute(inputs, target)
         res.layer = res.extras.pop("layer", None)
         return res
+
+
+_ONE_D = (nn.Conv1d, nn.BatchNorm1d, nn.MaxPool1d, nn.AvgPool1d, nn.AdaptiveAvgPool1d, nn.AdaptiveMaxPool1d)
 
 
 def upsample(maps: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
