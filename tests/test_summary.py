@@ -130,7 +130,7 @@ def test_table_prints_rows_and_totals_and_to_dict_is_json(unchanged):
         s = summary(model, model.example_input(2))
     text = str(s)
     assert "Total params: 22,466" in text and "Total multiply-accumulates:" in text
-    assert "    0 (TransformerEncoderLayer)" in text  # indented by depth, ModuleList skipped
+    assert "\n    layers.0 (TransformerEncoderLayer)" in text  # indented by depth, ModuleList skipped
     assert "self_attn (MultiheadAttention)" in text and "(2, 12, 32)" in text
     d = json.loads(s.to_json())
     assert d["kind"] == "summary" and d["total_params"] == 22466

@@ -55,8 +55,12 @@ class Row:
 
     @property
     def label(self) -> str:
-        short = self.name.rsplit(".", 1)[-1] if self.name else self.type
-        return short if not self.name else f"{short} ({self.type})"
+        """``name (Type)`` with the name relative to the enclosing row (``layer.0`` when the
+        ModuleList in between is never called itself)."""
+        if not self.name:
+            return self.type
+        short = self.extra.get("relative") or self.name.rsplit(".", 1)[-1]
+        return f"{short} ({self.type})"
 
     def shape_text(self) -> str:
         if not self.output_shapes:
@@ -341,8 +345,9 @@ class _Pass(TorchFunctionMode):
         self.calls[name] = k
         total, trainable = count_params(m)
         depth = self.open[-1].depth + 1 if self.open else 0  # ModuleLists are never called: no gaps
+        parent = self.open[-1].name if self.open else ""
         row = Row(name, type(m).__name__, depth, [], total, trainable, 0, 0, 0,
-                  is_leaf(m), call=k)
+                  is_leaf(m), call=k, extra={"relative": name[len(parent) + 1:] if parent else name})
         self.rows.append(row)
         self.open.append(row)
         if row.leaf:
@@ -403,17 +408,23 @@ def summary(model: nn.Module, example_inputs: Any = None) -> Summary:
     with preserve_model_state(model):
         model.eval()
         with plain_forward():
-            _checked_forward(model, args, kwargs, kwargs if kwargs else args)
             handles = []
+            failed = None
             try:
                 for m in model.modules():
                     handles.append(m.register_forward_pre_hook(rec.pre, with_kwargs=True))
                     handles.append(m.register_forward_hook(rec.post, with_kwargs=True))
                 with rec:
                     model(*args, **kwargs)
+            except Exception as exc:  # noqa: BLE001 - explained by a plain pass below
+                failed = exc
             finally:
                 for h in handles:
                     h.remove()
+            if failed is not None:
+                # the model's own error, naming the failing module (or the wrong input shape)
+                _checked_forward(model, args, kwargs, kwargs if kwargs else args)
+                raise failed
     total, trainable = count_params(model)
     param_memory = sum(p.numel() * p.element_size() for p in model.parameters())
     root = rec.rows[0] if rec.rows else None
