@@ -65,6 +65,7 @@ function heatmap(mat, { lo, hi, cmap, max = 320, xlabels, ylabels, title }) {
 }
 
 function imageCanvas(arr, layout, scale, max = 160) {
+  if (layout.layout === "gray") return grayCanvas(arr[0], layout.lo, layout.hi, max);
   const H = layout === "chw" ? arr[0].length : arr.length, W = layout === "chw" ? arr[0][0].length : arr[0].length;
   const C = layout === "chw" ? arr.length : arr[0][0].length;
   const canvas = document.createElement("canvas"); canvas.width = W; canvas.height = H;
@@ -76,6 +77,21 @@ function imageCanvas(arr, layout, scale, max = 160) {
       img.data[k + c] = Math.max(0, Math.min(255, (v ?? 0) * scale));
     }
     img.data[k + 3] = C === 4 ? Math.max(0, Math.min(255, (layout === "chw" ? arr[3][y][x] : arr[y][x][3]) * scale)) : 255;
+  }
+  ctx.putImageData(img, 0, 0);
+  const z = Math.max(1, Math.floor(max / Math.max(W, H)));
+  canvas.style.width = `${W * z}px`; canvas.style.height = `${H * z}px`; canvas.style.imageRendering = "pixelated";
+  canvas.className = "img";
+  return canvas;
+}
+
+function grayCanvas(mat, lo, hi, max) {
+  const H = mat.length, W = mat[0].length;
+  const canvas = document.createElement("canvas"); canvas.width = W; canvas.height = H;
+  const ctx = canvas.getContext("2d"); const img = ctx.createImageData(W, H);
+  for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) {
+    const v = Math.round(255 * ((mat[y][x] ?? lo) - lo) / ((hi - lo) || 1)), k = (y * W + x) * 4;
+    img.data[k] = img.data[k + 1] = img.data[k + 2] = v; img.data[k + 3] = 255;
   }
   ctx.putImageData(img, 0, 0);
   const z = Math.max(1, Math.floor(max / Math.max(W, H)));
@@ -96,10 +112,18 @@ function index(arr, idx) { let v = arr; for (const i of idx) v = v[i]; return v;
 
 // An n-d numeric array: leading dimensions become sliders (or a grid when few), the last two
 // (or three for images) are drawn.
+const IMAGE_KEYS = new Set(["inputs", "images", "examples", "x", "image", "input", "thumbnails"]);
+
 function ndarray(key, arr, shape, ctx) {
   const values = flat(arr);
-  const img = isImageShape(shape, values);
+  let img = isImageShape(shape, values);
+  const base = key.split(".").pop().replace(/\[\d+\]$/, "");
+  if (!img && IMAGE_KEYS.has(base) && shape.length >= 3 && shape[shape.length - 3] === 1 && shape[shape.length - 1] >= 4) {
+    const [lo, hi] = range(values);
+    img = { layout: "gray", lo, hi };
+  }
   const drawDims = img ? 3 : Math.min(2, shape.length);
+  if (img && img.layout === "gray") img.scale = 1;
   const lead = shape.slice(0, shape.length - drawDims);
   const [lo, hi] = range(values);
   const cmap = colormap(lo, hi);
@@ -107,7 +131,7 @@ function ndarray(key, arr, shape, ctx) {
   const tokens = ctx.tokens;
   const labelsFor = (n) => (tokens && tokens.length === n ? tokens : null);
   const drawOne = (sub, title) => {
-    if (img) return h("figure", { class: "img-fig" }, title ? h("figcaption", null, title) : null, imageCanvas(sub, img.layout, img.scale));
+    if (img) return h("figure", { class: "img-fig" }, title ? h("figcaption", null, title) : null, imageCanvas(sub, img.layout === "gray" ? img : img.layout, img.scale));
     if (drawDims === 1) return lineChart(sub, title);
     return heatmap(sub, { lo: cmap.lo, hi: cmap.hi, cmap, title, xlabels: labelsFor(sub[0].length), ylabels: labelsFor(sub.length) });
   };
@@ -188,7 +212,7 @@ function section(key, note, content) {
 
 function scalarTable(entries) {
   return h("table", { class: "metrics" }, entries.map(([k, v]) => h("tr", null, h("th", null, k),
-    h("td", { class: "num", dataset: { key: k } }, typeof v === "number" || v === null ? fmt(v) : typeof v === "object" ? JSON.stringify(v) : String(v)))));
+    h("td", { class: "num", dataset: { key: k } }, v === null ? "—" : typeof v === "number" ? fmt(v) : typeof v === "object" ? JSON.stringify(v) : String(v)))));
 }
 
 const isScalar = (v) => v === null || ["number", "string", "boolean"].includes(typeof v);

@@ -36,8 +36,12 @@ class ApiError(Exception):
         super().__init__(message)
 
 
+def _json_bytes(data: Any) -> bytes:
+    return json.dumps(jsonable(data), separators=(",", ":"), allow_nan=False).encode()
+
+
 def json_response(data: Any, status: int = 200) -> Response:
-    body = json.dumps(jsonable(data), separators=(",", ":"), allow_nan=False)
+    body = _json_bytes(data)
     return Response(body, status_code=status, media_type="application/json",
                     headers={"Cache-Control": "no-store"})
 
@@ -99,13 +103,21 @@ def run_summary(entry: RunEntry) -> dict:
         return {**base, "status": "damaged", "config": {}, "last": {}, "series": {}}
 
     def read(reader):
+        meta = reader.meta()
         info = reader.info()
-        return {**base, **{k: info.get(k) for k in ("name", "status", "config", "created", "finished",
+        return {**base, **{k: info.get(k) for k in ("name", "config", "created", "finished",
                                                     "heartbeat", "last_step", "tags")},
-                "last": reader.last_values(), "series": reader.names()}
+                "closed_status": meta.get("status"), "last": reader.last_values(), "series": reader.names()}
 
     try:
-        return entry.call(read)
+        out = dict(entry.cached("summary", read))
+        # the status is probed every time: a writer killed with SIGKILL changes no file
+        from ..track.store import lock_held
+
+        closed = out.pop("closed_status")
+        out["status"] = "live" if lock_held(entry.path) else (
+            closed if closed in ("finished", "failed") else "crashed")
+        return out
     except Exception as exc:  # noqa: BLE001 - a run that breaks while read is shown as damaged
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         return {**base, "status": "damaged", "damaged": message, "config": {}, "last": {}, "series": {}}
@@ -133,9 +145,16 @@ def api_scalars(request: Request) -> Response:
     method = _param(request, "method", required=False, default="minmax")
     if method not in ("minmax", "lttb"):
         raise ApiError(400, f"method must be 'minmax' or 'lttb', not {method!r}.")
-    s = _reader_call(entry, lambda r: r.scalars(tag, buckets=buckets, method=method, start=start, end=end))
-    return json_response({"run": entry.id, "tag": tag, "total": int(s.total), "downsampled": s.downsampled,
-                          "steps": s.steps, "values": s.values, "walls": s.walls})
+    def query(reader):
+        s = reader.scalars(tag, buckets=buckets, method=method, start=start, end=end)
+        return _json_bytes({"run": entry.id, "tag": tag, "total": int(s.total), "downsampled": s.downsampled,
+                            "steps": s.steps, "values": s.values, "walls": s.walls})
+
+    try:
+        body = entry.cached(("scalars", tag, buckets, start, end, method), query)
+    except NeuralscopeError as exc:
+        raise ApiError(404 if isinstance(exc, KeyError) else 422, str(exc)) from None
+    return Response(body, media_type="application/json", headers={"Cache-Control": "no-store"})
 
 
 def api_histograms(request: Request) -> Response:

@@ -38,6 +38,20 @@ class RunEntry:
     damaged: str | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
     version: tuple = ()
+    cache: dict = field(default_factory=dict)
+
+    def cached(self, key: Any, fn: Callable[[Any], Any]) -> Any:
+        """``fn(reader)``, reused while the run's files are unchanged: many clients polling
+        the same series between two writer commits cost one read."""
+        stamp = _stamp(self.path)
+        hit = self.cache.get(key)
+        if hit is not None and hit[0] == stamp:
+            return hit[1]
+        value = self.call(fn)
+        if len(self.cache) > 256:
+            self.cache.clear()
+        self.cache[key] = (stamp, value)
+        return value
 
     def call(self, fn: Callable[[Any], Any]) -> Any:
         """Run ``fn(reader)`` holding the entry's lock (one SQLite connection per run)."""

@@ -12,7 +12,7 @@ function chartLink(d) {
   const series = (run && run.series) || {};
   const candidates = [d.series, d.layer && `gradients/norm/${d.layer}`, d.layer && `activations/dead/${d.layer}`].filter(Boolean);
   for (const c of candidates) {
-    if ((series.scalar || []).includes(c)) return h("a", { href: `#/scalars?tag=${encodeURIComponent(c)}`, class: "chart-link" }, `chart: ${c}`);
+    if ((series.scalar || []).includes(c)) return h("a", { href: `#/scalars?tag=${encodeURIComponent(c)}&run=${encodeURIComponent(d.run)}`, class: "chart-link" }, `chart: ${c}`);
     if ((series.histogram || []).includes(c)) return h("a", { href: `#/distributions?tag=${encodeURIComponent(c)}`, class: "chart-link" }, `histogram: ${c}`);
   }
   return d.series ? h("span", { class: "muted" }, d.series) : null;
@@ -38,7 +38,7 @@ export function mount(root) {
     table.appendChild(h("thead", null, h("tr", null, ["", "run", "diagnostic", "since step", "layer", "message", "where to look"].map((t) => h("th", null, t)))));
     const body = h("tbody");
     for (const d of items) {
-      body.appendChild(h("tr", { class: `sev-${d.severity}`, dataset: { code: d.code || "", run: d.run } },
+      body.appendChild(h("tr", { class: `row-${d.severity}`, dataset: { code: d.code || "", run: d.run } },
         h("td", { class: `sev sev-${d.severity}`, title: d.severity }, ICON[d.severity] || "•"),
         h("td", null, h("span", { class: "swatch", style: { background: colorOf(d.run) } }), d.run),
         h("td", null, h("code", null, d.code || "")),

@@ -19,6 +19,7 @@ function niceTicks(lo, hi, n = 5) {
 class HistChart {
   constructor(run, tag) {
     this.run = run; this.tag = tag; this.rows = null;
+    this.W = W;
     this.canvas = h("canvas", { width: W * devicePixelRatio, height: H * devicePixelRatio, style: { width: `${W}px`, height: `${H}px` } });
     this.tip = h("div", { class: "tooltip", hidden: true });
     this.info = h("span", { class: "muted" });
@@ -53,15 +54,18 @@ class HistChart {
   }
 
   draw() {
+    this.W = Math.max(320, (this.el.clientWidth || 436) - 18);
+    this.canvas.width = this.W * devicePixelRatio;
+    this.canvas.style.width = `${this.W}px`;
     const ctx = this.canvas.getContext("2d");
     ctx.setTransform(devicePixelRatio, 0, 0, devicePixelRatio, 0, 0);
-    ctx.clearRect(0, 0, W, H);
+    ctx.clearRect(0, 0, this.W, H);
     ctx.font = "11px system-ui, sans-serif";
-    if (!this.rows || !this.rows.length) { ctx.fillStyle = "#656d76"; ctx.fillText("no histograms", W / 2 - 40, H / 2); return; }
+    if (!this.rows || !this.rows.length) { ctx.fillStyle = "#656d76"; ctx.fillText("no histograms", this.W / 2 - 40, H / 2); return; }
     const ridge = state.settings.ridge;
     const g = this.geometry();
     this.g = g;
-    const pw = W - PAD.l - PAD.r, ph = H - PAD.t - PAD.b, n = this.rows.length;
+    const pw = this.W - PAD.l - PAD.r, ph = H - PAD.t - PAD.b, n = this.rows.length;
     const X = (v) => PAD.l + (v - g.lo) / (g.hi - g.lo) * pw;
     const rowH = ridge ? ph / (n + 3) : 0, amp = ridge ? rowH * 4 : ph;
     const base = (k) => ridge ? PAD.t + ph - (n - 1 - k) * rowH : PAD.t + ph;
@@ -108,7 +112,7 @@ class HistChart {
     const rect = this.canvas.getBoundingClientRect();
     const mx = e.clientX - rect.left, my = e.clientY - rect.top;
     const g = this.g, n = this.rows.length;
-    const v = g.lo + (mx - PAD.l) / (W - PAD.l - PAD.r) * (g.hi - g.lo);
+    const v = g.lo + (mx - PAD.l) / (this.W - PAD.l - PAD.r) * (g.hi - g.lo);
     let k = n - 1;
     if (state.settings.ridge) {
       let best = Infinity;
@@ -120,7 +124,7 @@ class HistChart {
     clear(this.tip).appendChild(h("div", null, h("b", null, `step ${r.step}`), h("br"),
       `[${fmt(r.edges[i], 4)}, ${fmt(r.edges[i + 1], 4)}): ${fmt(r.counts[i])}`));
     this.tip.hidden = false;
-    this.tip.style.left = `${Math.min(mx + 12, W - 140)}px`; this.tip.style.top = `${Math.max(0, my - 30)}px`;
+    this.tip.style.left = `${Math.min(mx + 12, this.W - 140)}px`; this.tip.style.top = `${Math.max(0, my - 30)}px`;
   }
 }
 
