@@ -82,7 +82,7 @@ def test_onnx_edge_shapes_equal_onnxruntime_values(tmp_path):
     checked = 0
     for node in g.nodes.values():
         if node.kind in ("module", "op"):
-            onnx_node = by_name[node.id]
+            onnx_node = by_name[node.attrs["name"]]
             for meta, out_name in zip(node.outputs, onnx_node.output):
                 assert meta.shape == values[out_name].shape, (node.id, meta.shape, values[out_name].shape)
                 assert meta.dtype == str(values[out_name].dtype)

@@ -192,10 +192,13 @@ def read_onnx(path: str | Path) -> Graph:
                     counted.add(init)
                     params += int(np.prod(t.dims))
         kind = "module" if weights else "op"
-        nid = _unique(g, n.name or f"{n.op_type}_{i}")
+        onnx_name = n.name or f"{n.op_type}_{i}"
+        attrs["name"] = onnx_name
+        # module nodes are named by their module path (as the torch readers do); ops by ONNX name
+        nid = _unique(g, scope if (kind == "module" and scope) else onnx_name)
         label = n.op_type
         node = g.add_node(Node(nid, kind, label, n.op_type, group=group,
-                               module=(scope or nid) if kind == "module" else None,
+                               module=(scope or onnx_name) if kind == "module" else None,
                                outputs=[shapes.get(o, TensorMeta()) for o in n.output if o],
                                params=params, trainable_params=params, attrs=attrs))
         for inp in n.input:
