@@ -1,0 +1,94 @@
+"""Demo section: inside the trained digits CNN and the row-by-row LSTM — weights,
+activations, dead units, embeddings of the penultimate layer, and animations."""
+from __future__ import annotations
+
+import html
+
+import torch
+
+from .. import DemoContext, Section
+
+NAME = "inside"
+
+
+def build(ctx: DemoContext) -> Section:
+    from ...inspect import (activation_functions, activation_heatmap, activation_histograms, conv_filters,
+                            dead_units, embed_layer, feature_maps, hidden_states, unit_activations,
+                            weight_heatmap, weight_histograms, weight_stats)
+    from ...plot.animation import animate_forward, embeddings_over_training, weights_over_training
+    from ...train import train_digits
+    from ...zoo import MLP, DigitsCNN
+
+    cnn, x, y = ctx.cnn, ctx.data.x_test, ctx.data.y_test
+    figs: list[tuple[str, str, str]] = []  # (group, file, caption)
+
+    def fig(group: str, result, name: str, caption: str, **kw) -> None:
+        result.save(ctx.path(NAME, name), **kw)
+        figs.append((group, name, caption))
+
+    def page(result, name: str) -> str:
+        result.save(ctx.path(NAME, name))
+        return f'<a href="{NAME}/{name}">{html.escape(name)}</a>'
+
+    # weights
+    fig("Weights", conv_filters(cnn, "features.0"), "filters_first.png", "First-layer 3x3 filters, by norm")
+    fig("Weights", conv_filters(cnn, "features.7"), "filters_norms.png", "Kernel norms of the 64x32 conv")
+    fig("Weights", weight_heatmap(cnn, "classifier"), "classifier_weights.png", "Linear head weights")
+    fig("Weights", weight_histograms(cnn), "weight_histograms.png", "Every parameter tensor's distribution")
+    stats = weight_stats(cnn)
+    fig("Weights", stats, "weight_stats.png", "Norms, std and near-zero fraction")
+    # activations
+    fig("Activations", feature_maps(cnn, x, "features.5", index=0), "feature_maps.png",
+        f"Feature maps after the 2nd conv block for test digit 0 (label {int(y[0])})")
+    fig("Activations", unit_activations(cnn, x, "features.8", unit=0, k=8, labels=y), "unit_top_k.png",
+        "Channel 0 of the last conv block over the test set, and its top-8 digits")
+    fig("Activations", activation_heatmap(cnn, x, "pool", labels=y), "activation_heatmap.png",
+        "Pooled features x test digits, grouped by label")
+    fig("Activations", activation_histograms(cnn, x, [torch.nn.ReLU, "classifier"]), "activation_histograms.png",
+        "Activation distributions")
+    fig("Activations", dead_units(cnn, x), "dead_units.png", "Dead / saturated units on the test set")
+    fig("Activations", activation_functions(), "activation_functions.png", "Activation functions and derivatives")
+    if ctx.lstm is not None:
+        fig("Activations", hidden_states(ctx.lstm, x, index=0), "lstm_hidden_states.png",
+            f"LSTM hidden state while reading test digit 0 (label {int(y[0])}) row by row")
+    # embeddings
+    pca2 = embed_layer(cnn, x, "pool", method="pca", labels=y)
+    tsne = embed_layer(cnn, x, "pool", method="tsne", labels=y)
+    umap2 = embed_layer(cnn, x, "pool", method="umap", labels=y)
+    pca3 = embed_layer(cnn, x, "pool", method="pca", labels=y, dims=3)
+    fig("Embeddings", pca2, "embed_pca.png", f"PCA of pooled features ({pca2.seconds:.2f} s)")
+    fig("Embeddings", tsne, "embed_tsne.png", f"t-SNE ({tsne.seconds:.1f} s)")
+    fig("Embeddings", umap2, "embed_umap.png", f"UMAP ({umap2.seconds:.1f} s)")
+    links = [page(pca2, "embed_pca.html"), page(tsne, "embed_tsne.html"), page(umap2, "embed_umap.html"),
+             page(pca3, "embed_pca_3d.html")]
+    # animations: a fresh CNN trained briefly, with a checkpoint every 20 steps
+    torch.manual_seed(0)
+    model, ckpts, steps = DigitsCNN(), [], []
+
+    def snap(step, metrics):
+        if step % 20 == 0:
+            ckpts.append({k: v.detach().clone() for k, v in model.state_dict().items()})
+            steps.append(step)
+
+    train_digits(model, epochs=3, data=ctx.data, on_step=snap, show_progress=False)
+    wanim = weights_over_training(ckpts, "features.0.weight", steps=steps)
+    fig("Animations", wanim, "anim_first_layer.gif", "First-layer weights during training")
+    eanim = embeddings_over_training(model, ckpts, x, "pool", labels=y, steps=steps)
+    fig("Animations", eanim, "anim_embedding.gif", "PCA of pooled features during training (aligned)")
+    mlp = train_digits(MLP(hidden=(16, 12)), epochs=6, data=ctx.data, show_progress=False).model
+    fp = animate_forward(mlp, x[:1], class_names=[str(i) for i in range(10)])
+    fig("Animations", fp, "forward_pass.gif", f"A small MLP's forward pass on test digit 0 (label {int(y[0])})")
+    links += [page(wanim, "anim_first_layer.html"), page(eanim, "anim_embedding.html"),
+              page(fp, "forward_pass.html")]
+
+    parts = [f"<p>Interactive pages: {' · '.join(links)}.</p>"]
+    for group in dict.fromkeys(g for g, _, _ in figs):
+        parts.append(f"<h3>{group}</h3><div style=\"display:flex;flex-wrap:wrap;gap:16px\">")
+        for g, name, caption in figs:
+            if g == group:
+                parts.append(f'<figure style="margin:0;max-width:560px"><a href="{NAME}/{name}">'
+                             f'<img src="{NAME}/{name}" style="max-width:560px" alt="{html.escape(caption)}"></a>'
+                             f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+        parts.append("</div>")
+    parts.append("<h3>Weight statistics</h3>" + stats._html_fragment())
+    return Section("Inside the network", "\n".join(parts))
