@@ -152,7 +152,9 @@ def plot_image(maps, image, example: int = 0, layer="rollout", head="mean", quer
     if ax is None:
         ax = new_axes(figsize=(5.6, 4.6))
     ax.imshow(img.squeeze(), cmap="gray" if img.ndim == 2 or img.shape[-1] == 1 else None)
-    im = ax.imshow(up, cmap="inferno", alpha=alpha, vmin=0.0, vmax=max(float(up.max()), 1e-9))
+    # relative map: the colours span the weights' own range (uniform attention is 1/n everywhere)
+    lo, hi = float(grid.min()), float(grid.max())
+    im = ax.imshow(up, cmap="inferno", alpha=alpha, vmin=lo, vmax=hi if hi > lo else lo + 1e-9)
     ax.set_xticks([])
     ax.set_yticks([])
     what = "rollout" if layer == "rollout" else _head_name(maps, int(layer), head)

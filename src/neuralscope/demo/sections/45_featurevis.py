@@ -1,0 +1,51 @@
+"""Demo section: feature visualization of the trained digits CNN's channels beside their top
+dataset examples, the optimization over steps, FFT vs pixel images, class logits, and
+guided-backprop / deconvnet reconstructions of what a unit saw in one digit."""
+from __future__ import annotations
+
+import html
+
+import torch
+
+from .. import DemoContext, Section
+
+NAME = "featurevis"
+
+
+def build(ctx: DemoContext) -> Section:
+    from ...featurevis import class_logit, feature_vis, high_frequency_energy, reconstruct
+
+    cnn = ctx.cnn
+    data = torch.cat([ctx.data.x_train, ctx.data.x_test])
+    figs: list[tuple[str, str]] = []
+
+    def save(result, name: str, caption: str, **kw) -> None:
+        path = ctx.path(NAME, name)
+        if hasattr(result, "save"):
+            result.save(path, **kw)
+        else:
+            import matplotlib.pyplot as plt
+
+            result.savefig(path, dpi=110, bbox_inches="tight")
+            plt.close(result)
+        figs.append((name, caption))
+
+    fv = feature_vis(cnn, "features.8:0-11", steps=128, lr=0.1, dataset=data, top_k=6, thresholds=(4, 16, 64, 128))
+    above = (fv.values > fv.dataset_quantiles[:, 2]).sum()
+    save(fv, "channels.png", f"Channels 0-11 of the last conv block (optimized together as one batch): "
+         f"visualization (red: its activation) and the 6 digits that activate the channel most; "
+         f"{above} of 12 visualizations exceed the channel's 99th percentile over the 1,797 digits")
+    save(fv.plot_progress(0), "progress.png", "Channel 0 at steps 4, 16, 64, 128 and the objective curve")
+    logits = feature_vis(cnn, class_logit(list(range(10))), steps=128, lr=0.1, dataset=data, top_k=4)
+    save(logits, "class_logits.png", "Class logits 0-9: what the network 'wants to see' for each digit")
+    big = {p: feature_vis(cnn, "features.8:0-7", param=p, size=32, steps=64) for p in ("fft", "pixels")}
+    for p, r in big.items():
+        save(r, f"channels_32px_{p}.png", f"{p} parameterization at 32 x 32 (the CNN is fully convolutional): "
+             f"high-frequency energy {high_frequency_energy(r.images):.2f}", examples=False)
+    x = ctx.data.x_test[:1]
+    for method in ("guided", "deconvnet"):
+        save(reconstruct(cnn, x, "features.8:0", method=method), f"reconstruct_{method}.png",
+             f"{method}: what channel 0 saw in test digit {int(ctx.data.y_test[0])}")
+    grid = "".join(f'<figure style="margin:0"><img src="{NAME}/{n}" style="max-width:100%">'
+                   f"<figcaption>{html.escape(c)}</figcaption></figure>" for n, c in figs)
+    return Section("Feature visualization", f'<div style="display:grid;gap:18px">{grid}</div>')
