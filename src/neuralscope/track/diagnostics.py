@@ -12,7 +12,7 @@ vanishing_gradients  a layer's gradient norm stayed below 1e-7, or below 1e-5 x 
 dead_units           at least half the units of an activation layer output <= 0 for every
                      example of the batch on the last watched steps (all of them: an error)
 lr_too_high          the training loss rose to 3x its starting level, or made no progress
-                     (fell by less than 10%) while spiking 15% above its median or while each
+                     (fell by less than 25%) while spiking 15% above its median or while each
                      step changed the weights by more than 1% of their norm (watch())
 overfitting          the validation loss rose 10% above its minimum while the training loss
                      kept falling
@@ -39,7 +39,7 @@ VANISH_ABSOLUTE = 1e-7
 VANISH_RELATIVE = 1e-5
 DEAD_FRACTION = 0.5
 LR_RISE = 3.0
-LR_PROGRESS = 0.1   # a loss that fell by less than 10% of its starting level made no progress
+LR_PROGRESS = 0.25  # a loss that fell by less than 25% of its starting level made little progress
 LR_SPIKE = 0.15     # ... and jumps 15% of that level above its median
 LR_UPDATE_RATIO = 0.01  # ... or whose optimizer steps change weights by over 1% of their norm
 OVERFIT_RISE = 0.10
@@ -211,29 +211,29 @@ def _learning_rate(reader, scalars) -> list[Diagnostic]:
         tail = fv[-max(3, n // 4):]
         end = float(np.median(tail))
         progress = (end - start) / level  # -0.7: the loss fell by 70%; 0: no progress
-        spikes = (float(tail.max()) - end) / level
+        body = fv[max(3, n // 10):]
+        spikes = (float(body.max()) - float(np.median(body))) / level
         ratio = _median_update_ratio(reader, scalars)
         if progress > -LR_PROGRESS and (spikes > LR_SPIKE or (ratio is not None and ratio > LR_UPDATE_RATIO)):
             j = n - len(tail)
-            why = [f"it jumps {spikes:.0%} above its median"] if spikes > LR_SPIKE else []
+            why = [f"it spikes {spikes:.0%} above its median"] if spikes > LR_SPIKE else []
             if ratio is not None and ratio > LR_UPDATE_RATIO:
                 why.append(f"each step changes the weights by {ratio:.1%} of their norm (median; "
                            "about 0.1% is typical)")
             out.append(Diagnostic(
                 "lr_too_high", "warning", int(fs[j]),
-                f"The loss {name!r} makes no progress ({start:.3g} at the start, {end:.3g} at step "
+                f"The loss {name!r} makes little progress ({start:.3g} at the start, {end:.3g} at step "
                 f"{int(fs[-1])}) while {' and '.join(why)}: the learning rate is probably too high.",
                 series=name, details={"progress": progress, "spikes": spikes, "update_ratio": ratio}))
     return out
 
 
 def _median_update_ratio(reader, scalars) -> float | None:
-    """Median over parameters and the later half of watched steps of ``||dw|| / ||w||``."""
+    """Median over parameters and watched steps of ``||dw|| / ||w||``."""
     vals = []
     for name in scalars:
         if name.startswith("updates/ratio/"):
             v = reader.scalars(name).values
-            v = v[len(v) // 2:]
             vals.append(v[np.isfinite(v)])
     vals = np.concatenate(vals) if vals else np.zeros(0)
     return float(np.median(vals)) if len(vals) else None
