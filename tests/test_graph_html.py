@@ -86,10 +86,15 @@ GEOMETRY = """() => {
         outside.push([id, parts.slice(0, k).join('.')]);
     }
   }
-  // sample every edge path; no sample may fall inside a node the edge does not connect
-  const crossings = [];
+  // sample every edge path; no sample may fall inside a node the edge does not connect, nor
+  // inside a box that holds neither of its ends
+  const crossings = [], boxCrossings = [];
+  const prefixes = p => { const parts = p ? p.split('.') : []; return parts.map((_, k) => parts.slice(0, k + 1).join('.')); };
+  const baseOf = id => document.querySelector(`.ns-node[data-id="${CSS.escape(id)}"]`).getAttribute('data-group');
+  const clusters = g.visibleGroups().map(p => [p, g.clusterBox(p)]);
   for (const el of document.querySelectorAll('.ns-edge')) {
     const src = el.getAttribute('data-src'), dst = el.getAttribute('data-dst');
+    const allowed = new Set([...prefixes(baseOf(src)), ...prefixes(baseOf(dst))]);
     const p = el.querySelector('.ns-edge-line'), len = p.getTotalLength();
     for (let s = 0; s <= len; s += 4) {
       const q = p.getPointAtLength(s);
@@ -99,9 +104,16 @@ GEOMETRY = """() => {
           crossings.push([src, dst, id]); break;
         }
       }
+      for (const [path, c] of clusters) {
+        if (allowed.has(path)) continue;
+        if (q.x > c.x + 2 && q.x < c.x + c.w - 2 && q.y > c.y + 2 && q.y < c.y + c.h - 2) {
+          boxCrossings.push([src, dst, path]); break;
+        }
+      }
     }
   }
-  return {overlaps, outside, crossings: [...new Set(crossings.map(c => c.join(' ')))]};
+  const uniq = a => [...new Set(a.map(c => c.join(' ')))];
+  return {overlaps, outside, crossings: uniq(crossings), boxCrossings: uniq(boxCrossings)};
 }"""
 
 
@@ -130,6 +142,7 @@ def test_layout_has_no_overlaps_boxes_hold_members_and_edges_avoid_nodes(graphs,
     assert geo["overlaps"] == []
     assert geo["outside"] == []
     assert geo["crossings"] == []
+    assert geo["boxCrossings"] == []
 
 
 def test_clicking_a_box_title_collapses_it_and_clicking_the_node_expands_it(graphs, page, tmp_path):

@@ -589,24 +589,30 @@
     var width = Math.max(contentW + 2 * padX, titleW);
     var dx = (width - contentW) / 2 - minX;
     var y = isRoot ? 20 : TITLE_H + 12;
-    var layerY = [];
+    var layerY = [], layerH = [];
     layers.forEach(function (L, l) {
       var h = 0;
       L.forEach(function (n) { n.x += dx; h = Math.max(h, n.h); });
       var portLayer = L.length && L.every(function (n) { return n.type === "in" || n.type === "out" || n.type === "dummy"; });
-      if (hasIn && l === 0) { layerY.push(0); return; }
-      if (hasOut && l === layers.length - 1) { layerY.push(null); return; }
+      if (hasIn && l === 0) { layerY.push(0); layerH.push(0); return; }
+      if (hasOut && l === layers.length - 1) { layerY.push(null); layerH.push(0); return; }
       if (portLayer && h === 0) h = 8;
-      layerY.push(y + h / 2);
+      layerY.push(y + h / 2); layerH.push(h);
       y += h + RANK_SEP;
     });
     var height = y - RANK_SEP + (isRoot ? 20 : BOX_PAD_BOTTOM);
     if (hasOut) height += 6;
+    height = Math.max(height, isRoot ? 40 : TITLE_H + 20);
     layers.forEach(function (L, l) {
       var ly = layerY[l] === null ? height : layerY[l];
+      layerY[l] = ly;
       L.forEach(function (n) { n.y = ly; });
     });
-    b.w = width; b.h = Math.max(height, isRoot ? 40 : TITLE_H + 20);
+    b.w = width; b.h = height;
+    // a layer is a horizontal band as tall as its tallest item; edges run straight down through
+    // bands (beside tall boxes, never across them) and bend only in the gaps between bands
+    function bandTop(l) { return layerY[l] - layerH[l] / 2; }
+    function bandBottom(l) { return layerY[l] + layerH[l] / 2; }
     // edge polylines in box coordinates
     function exitPoint(n, key) {  // where an edge leaves n: its bottom (a child box's out port)
       if (n.type === "in" || n.type === "out") return [n.x, n.y];
@@ -629,9 +635,18 @@
         lane += 8;
         return;
       }
-      var pts = [exitPoint(ch[0], e.key)];
-      for (var k = 1; k < ch.length - 1; k++) pts.push([ch[k].x, ch[k].y]);
-      pts.push(entryPoint(ch[ch.length - 1], e.key));
+      var first = ch[0], last = ch[ch.length - 1];
+      var S = exitPoint(first, e.key), T = entryPoint(last, e.key), pts = [S], yb, k;
+      yb = bandBottom(first.layer);
+      if (S[1] < yb - 0.5) pts.push([S[0], yb]);
+      for (k = 1; k < ch.length - 1; k++) {
+        var d = ch[k], t = bandTop(d.layer), bt = bandBottom(d.layer);
+        pts.push([d.x, t]);
+        if (bt > t + 0.5) pts.push([d.x, bt]);
+      }
+      var yt = bandTop(last.layer);
+      if (T[1] > yt + 0.5) pts.push([T[0], yt]);
+      pts.push(T);
       e.points = pts;
     });
     if (lane > maxX + dx + 16) b.w = Math.max(b.w, lane + padX);
@@ -1147,13 +1162,15 @@
     select: select,
     focus: function (id) {
       // show a node (opening the groups around it) in the middle of the canvas
-      var n = nodeById.get(id);
-      if (!n) throw new Error("neuralscope: no node with id " + JSON.stringify(id));
-      revealPath(n.group || "");
+      // (or a group, by its "group:<path>" id: opened around, centred as a box or a node)
+      var n = nodeById.get(id), path = id.indexOf("group:") === 0 ? id.slice(6) : null;
+      if (!n && !(path && groupByPath.has(path))) throw new Error("neuralscope: no node with id " + JSON.stringify(id));
+      revealPath(n ? n.group || "" : parentPath(path));
       render();
-      var v = current.view.nodes.get(id);
-      centerOn(v.x + v.w / 2, v.y + v.h / 2);
-      return id;
+      var target = n ? id : isExpanded(path) ? "c:" + path : visibleGroupNodeId(path);
+      var a = anchorOf(target), h = target.indexOf("c:") === 0 ? 0 : current.view.nodes.get(target).h / 2;
+      centerOn(a.x, a.y + h);
+      return target;
     },
     setDepth: function (d) { setDepth(d); state.unfolded = new Set(); render(); fit(true); return api.visibleNodeIds(); },
     expandAll: function () { return api.setDepth(null); },
