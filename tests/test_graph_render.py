@@ -174,7 +174,7 @@ def _dot_counts(graph):
     return nodes, edges, clusters
 
 
-@pytest.mark.parametrize("name", ZOO)
+@pytest.mark.parametrize("name", ["MLP", "DigitsCNN", "RNNClassifier", "TinyResNet"])
 def test_dot_parses_with_pydot_and_keeps_nodes_edges_clusters(graphs, name):
     # pydot's pyparsing grammar is slow: the full view for each model, depth 1 for one
     for view in [graphs[name].view()] + ([graphs[name].view(1)] if name == "TinyResNet" else []):
@@ -294,7 +294,7 @@ def test_plot_draws_into_a_given_axes_and_returns_it(graphs):
 
     fig, ax = plt.subplots(figsize=(4, 8))
     out = graphs["DigitsCNN"].plot(ax=ax)
-    assert out is ax
+    assert out is ax and ax.get_title() == ""
     texts = [t.get_text() for t in ax.texts]
     assert any("Conv2d" in t for t in texts) and any("Linear" in t for t in texts)
     assert ax.get_ylim()[0] > ax.get_ylim()[1]

@@ -417,60 +417,79 @@ def _layout_level(lv: _Level, offsets: dict, edge_labels: dict, opt: LayoutOptio
         succ[u].append(v)
         pred[v].append(u)
 
-    # 1. layers: longest path from the top, sources pulled down to their consumers
+    # 1. layers: longest path from the top, sources pulled down to their consumers; a tall
+    # group spans several layers so that a parallel branch beside it stays compact
     has_in = any(k == 2 for k in kind)
     base = 1 if has_in else 0
+    unit = NODE_H2 + opt.rank_gap
+    span = [max(1, int(round((lv.h[i] + opt.rank_gap) / unit))) if kind[i] == 1 else 1 for i in range(n)]
     topo = sorted((i for i in range(n) if kind[i] in (0, 1)), key=rank.__getitem__)
     layer = [0] * n
     for v in topo:
         m = base
         for u in pred[v]:
-            if kind[u] != 2 and layer[u] + 1 > m:
-                m = layer[u] + 1
+            if kind[u] != 2 and layer[u] + span[u] > m:
+                m = layer[u] + span[u]
         layer[v] = m
     for v in reversed(topo):
         if not pred[v] and succ[v]:
             ls = [layer[s] for s in succ[v] if kind[s] in (0, 1)]
             if ls:
-                layer[v] = max(layer[v], min(ls) - 1)
-    last = max((layer[v] for v in topo), default=base - 1)
+                layer[v] = max(layer[v], min(ls) - span[v])
+    last = max((layer[v] + span[v] - 1 for v in topo), default=base - 1)
     for i in range(n):
         if kind[i] == 3:
             layer[i] = last + 1
     nlayers = (last + 2) if any(k == 3 for k in kind) else last + 1
     nlayers = max(nlayers, 1)
 
-    # 2. dummies on long edges
+    # 2. dummies on long edges; continuation items below a spanning group
     w = list(lv.w)
     h = list(lv.h)
     is_dummy = [False] * n
+    head = list(range(n))  # continuation -> the group it continues
     chain: dict[int, list[int]] = {}
     down: list[list[int]] = [[] for _ in range(n)]
     up: list[list[int]] = [[] for _ in range(n)]
     # per-link horizontal offsets of the endpoints, for alignment
     link_off: dict[tuple[int, int], float] = {}
+
+    def new_item(L, width, of, src):
+        d = len(w)
+        w.append(width)
+        h.append(0.0)
+        layer.append(L)
+        is_dummy.append(width == 0.0)
+        head.append(of)
+        down.append([])
+        up.append([])
+        order.append(order[src])
+        return d
+
+    tail = list(range(n))
+    for u in range(n):
+        prev = u
+        for L in range(layer[u] + 1, layer[u] + span[u]):
+            c = new_item(L, w[u], u, u)
+            down[prev].append(c)
+            up[c].append(prev)
+            prev = c
+        tail[u] = prev
     for ei in fwd:
         u, uk, v, vk = lv.edges[ei]
         ou = offsets.get((lv.items[u], uk), 0.0)
         ov = offsets.get((lv.items[v], vk), 0.0)
-        nodes = [u]
-        for L in range(layer[u] + 1, layer[v]):
-            d = len(w)
-            w.append(0.0)
-            h.append(0.0)
-            layer.append(L)
-            is_dummy.append(True)
-            down.append([])
-            up.append([])
-            order.append(order[u])
-            nodes.append(d)
+        nodes = [tail[u]]
+        for L in range(layer[u] + span[u], layer[v]):
+            nodes.append(new_item(L, 0.0, -1, u))
         nodes.append(v)
         chain[ei] = nodes[1:-1]
         for a, b in zip(nodes, nodes[1:]):
             down[a].append(b)
             up[b].append(a)
             # offset of b relative to a along this link: x_b + off_b == x_a + off_a
-            link_off[(a, b)] = (ou if a == u else 0.0) - (ov if b == v else 0.0)
+            link_off[(a, b)] = (ou if a == tail[u] else 0.0) - (ov if b == v else 0.0)
+    is_cont = [i >= n and head[i] >= 0 for i in range(len(w))]
     N = len(w)
     layers: list[list[int]] = [[] for _ in range(nlayers)]
     for i in sorted(range(N), key=lambda i: (order[i], i)):
@@ -538,6 +557,9 @@ def _layout_level(lv: _Level, offsets: dict, edge_labels: dict, opt: LayoutOptio
         for i in cur:
             x[i] -= shift
     weight = [0.01 if is_dummy[i] else (1.0 if i < n and kind[i] in (2, 3) else 2.0) for i in range(N)]
+    for i in range(N):
+        if is_cont[i]:
+            weight[i] = 50.0
 
     def link_w(a, b):
         da, db = is_dummy[a], is_dummy[b]
@@ -569,8 +591,8 @@ def _layout_level(lv: _Level, offsets: dict, edge_labels: dict, opt: LayoutOptio
                     if acc > half + 1e-9:
                         tgt.append(val)
                         break
-                    if abs(acc - half) <= 1e-9:
-                        tgt.append((val + cand[k + 1][0]) / 2)
+                    if abs(acc - half) <= 1e-9:  # any point between is optimal: move least
+                        tgt.append(min(max(x[i], val), cand[k + 1][0]))
                         break
         new = _pav(tgt, [weight[i] for i in cur], seps[L]) if len(cur) > 1 else tgt
         moved = 0.0
@@ -595,23 +617,40 @@ def _layout_level(lv: _Level, offsets: dict, edge_labels: dict, opt: LayoutOptio
     for L in range(nlayers - 1, -1, -1):
         sweep(L, True, True)
 
-    # 5. y coordinates: layers stacked, items centred in their layer
+    if any(is_cont):
+        for L, cur in enumerate(layers):
+            if not any(is_cont[i] for i in cur):
+                continue
+            for i in cur:
+                if is_cont[i]:
+                    x[i] = x[head[i]]
+            if len(cur) > 1:
+                anchored = [1e9 if is_cont[i] else 1.0 for i in cur]
+                for i, v in zip(cur, _pav([x[i] for i in cur], anchored, seps[L])):
+                    x[i] = v
+
+    # 5. y coordinates: layers stacked, items centred in their layer (spanning groups at
+    # the top of their first layer, with their last layer made tall enough to hold them)
     lh = [0.0] * nlayers
     for L, cur in enumerate(layers):
-        lh[L] = max((h[i] for i in cur), default=0.0)
+        lh[L] = max((h[i] for i in cur if i >= n or span[i] == 1), default=0.0)
+    gaps = [0.0] * nlayers
+    for L in range(nlayers - 1):
+        port_only = L == 0 and has_in and all(i < n and kind[i] == 2 for i in layers[L])
+        next_out = L + 1 == nlayers - 1 and any(i < n and kind[i] == 3 for i in layers[L + 1])
+        gaps[L] = opt.port_gap if (port_only or next_out) else opt.rank_gap
+    for i in range(n):
+        if span[i] > 1:
+            L0, L1 = layer[i], layer[i] + span[i] - 1
+            room = sum(lh[L0:L1 + 1]) + sum(gaps[L0:L1])
+            if h[i] > room:
+                lh[L1] += h[i] - room
     tops = [0.0] * nlayers
     y = 0.0
     for L in range(nlayers):
         tops[L] = y
-        if L + 1 < nlayers:
-            port_only = all(kind[i] in (2, 3) for i in layers[L] if i < n) and not any(
-                is_dummy[i] for i in layers[L]) and L == 0 and has_in
-            next_out = L + 1 == nlayers - 1 and any(i < n and kind[i] == 3 for i in layers[L + 1])
-            gap = opt.port_gap if (port_only or next_out) else opt.rank_gap
-            y += lh[L] + gap
-        else:
-            y += lh[L]
-    ys = [tops[layer[i]] + lh[layer[i]] / 2 for i in range(N)]
+        y += lh[L] + (gaps[L] if L + 1 < nlayers else 0.0)
+    ys = [tops[layer[i]] + (h[i] / 2 if i < n and span[i] > 1 else lh[layer[i]] / 2) for i in range(N)]
     xs = np.asarray(x)
     ws = np.asarray(w)
     left = float((xs - ws / 2).min()) if N else 0.0
@@ -658,6 +697,10 @@ def _layout_level(lv: _Level, offsets: dict, edge_labels: dict, opt: LayoutOptio
             L = layer[u]
             a, b = pts[0][0], pts[1][0]
             spans.setdefault(L, []).append((min(a, b), max(a, b), ei))
+        for i in range(n):  # a spanning group occupies the gaps inside its span
+            for L in range(layer[i], layer[i] + span[i] - 1):
+                xi = x[i] - left
+                occupied.setdefault(L, []).append((xi - w[i] / 2, xi + w[i] / 2))
         for ei in fwd:
             text = edge_labels.get(ei)
             if not text:

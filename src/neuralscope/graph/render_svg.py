@@ -13,6 +13,7 @@ Example:
 """
 from __future__ import annotations
 
+import functools
 from xml.sax.saxutils import escape
 
 from .layout import (CLUSTER_TITLE_SIZE, FONT_FAMILY, LABEL_SIZE, SUB_SIZE, TITLE_SIZE, Layout,
@@ -198,6 +199,18 @@ def _mpl_path(points):
     return MPath(verts, codes)
 
 
+@functools.lru_cache(maxsize=1)
+def _mpl_family() -> str:
+    """The first installed Helvetica-metric font (the layout measured text with its widths)."""
+    from matplotlib import font_manager
+
+    names = {f.name for f in font_manager.fontManager.ttflist}
+    for name in ("Liberation Sans", "Arial", "Helvetica", "Nimbus Sans", "TeX Gyre Heros"):
+        if name in names:
+            return name
+    return "DejaVu Sans"
+
+
 def plot_layout(lay: Layout, ax=None, *, title: str | None = None):
     """Draw a laid-out graph with matplotlib; returns the Axes.
 
@@ -227,7 +240,7 @@ def plot_layout(lay: Layout, ax=None, *, title: str | None = None):
     ax.set_ylim(H - MARGIN, -MARGIN)
     ax.set_aspect("equal", adjustable="box")
     ax.set_axis_off()
-    font = {"family": ["Liberation Sans", "Arial", "Helvetica", "DejaVu Sans"]}
+    font = {"family": _mpl_family()}
     lw = max(0.3, 1.2 * scale)
 
     for b in lay.clusters:
@@ -268,14 +281,14 @@ def plot_layout(lay: Layout, ax=None, *, title: str | None = None):
         ax.add_patch(FancyBboxPatch((x - w / 2, y - h / 2), w, h, boxstyle=f"round,pad=0,rounding_size={rx}",
                                     facecolor=fill, edgecolor=stroke, linewidth=lw, zorder=5,
                                     linestyle="--" if node.kind == "param" else "-"))
-        title, sub = lay.lines[i]
+        line1, sub = lay.lines[i]
         if sub:
-            ax.text(x, y - 3, title, ha="center", va="baseline", fontsize=TITLE_SIZE * scale, fontweight="bold",
+            ax.text(x, y - 3, line1, ha="center", va="baseline", fontsize=TITLE_SIZE * scale, fontweight="bold",
                     color=ink, zorder=6, fontdict=font)
             ax.text(x, y + 12, sub, ha="center", va="baseline", fontsize=SUB_SIZE * scale, color=ink, alpha=0.8,
                     zorder=6, fontdict=font)
         else:
-            ax.text(x, y + 4, title, ha="center", va="baseline", fontsize=TITLE_SIZE * scale, fontweight="bold",
+            ax.text(x, y + 4, line1, ha="center", va="baseline", fontsize=TITLE_SIZE * scale, fontweight="bold",
                     color=ink, zorder=6, fontdict=font)
     if title:
         ax.set_title(title)
