@@ -234,8 +234,10 @@ export function renderResult(data, kind) {
     root.appendChild(section("coords", `${data.coords.length} points`, scatter(data.coords, data.labels || null, data.texts || null)));
   }
   if (kind === "attention" && data.shape) ctx.dimNames = ["example", "layer", "head", "query", "key"];
+  const drewScatter = root.querySelector("canvas.scatter") !== null;
   for (const [k, v] of rest) {
-    if (k === "coords" && Array.isArray(data.coords)) continue;
+    if (drewScatter && ["coords", "labels", "texts"].includes(k)) continue;
+    if (Array.isArray(v) && !v.length) continue;
     root.appendChild(renderValue(k, v, ctx, 0));
   }
   return root;

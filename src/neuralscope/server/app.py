@@ -256,6 +256,14 @@ class DashboardServer:
         self.server.should_exit = True
         self.thread.join(timeout)
 
+    def wait(self) -> None:
+        """Block until the server stops or Ctrl-C is pressed (then stop it)."""
+        try:
+            while self.thread.is_alive():
+                self.thread.join(0.5)
+        except KeyboardInterrupt:
+            self.stop()
+
     def __enter__(self) -> "DashboardServer":
         return self
 
