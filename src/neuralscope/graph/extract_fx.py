@@ -330,6 +330,12 @@ def _to_graph(model: nn.Module, gm: torch.fx.GraphModule, values: dict[str, Any]
     # output and non-tensor nodes are transparent.
     alias: dict[str, tuple[str, Any]] = {}
     out_index = 0
+    counts: dict[str, int] = {}
+
+    def new_id(base: str) -> str:
+        k = counts.get(base, 0)
+        counts[base] = k + 1
+        return base if k == 0 else f"{base}_{k}"
 
     def sources(n: torch.fx.Node) -> list[tuple[str, Any]]:
         found = []
@@ -370,11 +376,12 @@ def _to_graph(model: nn.Module, gm: torch.fx.GraphModule, values: dict[str, Any]
             target = str(n.target)
             p = params.get(target)
             numel = p.numel() if p is not None else 0
-            g.add_node(Node(n.name, "param", target.rsplit(".", 1)[-1], "parameter" if p is not None else "buffer",
+            gid = new_id(f"param:{target}")
+            g.add_node(Node(gid, "param", target.rsplit(".", 1)[-1], "parameter" if p is not None else "buffer",
                             group=parent_path(target), outputs=_flat(val), params=numel,
                             trainable_params=numel if p is not None and p.requires_grad else 0,
                             attrs={"name": target}))
-            alias[n.name] = (n.name, val)
+            alias[n.name] = (gid, val)
         elif n.op == "call_module":
             path = str(n.target)
             k = calls.get(path, 0)
@@ -402,10 +409,11 @@ def _to_graph(model: nn.Module, gm: torch.fx.GraphModule, values: dict[str, Any]
                 continue
             stack = n.meta.get("nn_module_stack") or {}
             group = next(reversed(stack.values()))[0] if stack else ""
-            node = g.add_node(Node(n.name, "op", name, name, group=group, outputs=_flat(val),
+            gid = new_id(name)
+            node = g.add_node(Node(gid, "op", name, name, group=group, outputs=_flat(val),
                                    attrs=scalar_attrs(n.args, n.kwargs)))
-            node.inputs = connect(n, n.name)
-            alias[n.name] = (n.name, val)
+            node.inputs = connect(n, gid)
+            alias[n.name] = (gid, val)
         elif n.op == "output":
             for src, v in sources(n):
                 for m in _flat(v):
