@@ -189,3 +189,14 @@ def test_onnx_graph_json_round_trip(tmp_path):
     d = json.loads(g.to_json())
     assert d["method"] == "onnx" and len(d["nodes"]) == len(g.nodes)
     assert np.all([e["shape"] is not None for e in d["edges"]])
+
+
+@pytest.mark.parametrize("module", ["neuralscope.graph.extract_onnx", "neuralscope.graph.extract_archive"])
+def test_docstring_examples_run(module):
+    import doctest
+    import importlib
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0 and result.attempted > 0

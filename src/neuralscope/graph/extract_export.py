@@ -178,7 +178,7 @@ def program_to_graph(ep, model: nn.Module | None = None, name: str | None = None
             if current_leaf is None or key != prev_leaf_key:
                 k = calls.get(path, 0)
                 calls[path] = k + 1
-                nid = new_id(path)
+                nid = new_id(path or "model")
                 if path in modules:
                     current_leaf = module_node(g, nid, path, modules[path], [], [], call=k)
                 else:
