@@ -213,6 +213,16 @@ def test_search_finds_a_node_inside_collapsed_groups_highlights_and_centres_it(g
     assert abs(cx - (canvas["x"] + canvas["width"] / 2)) < 30
     assert abs(cy - (canvas["y"] + canvas["height"] / 2)) < 30
     shot(page, "resnet50_search")
+    # the list under the box: pick the third downsample conv with the mouse
+    page.fill("#ns-search", "downsample.0")
+    page.wait_for_function("document.getElementById('ns-search-status').textContent === '1 / 4'")
+    rows = page.locator("#ns-results .ns-result")
+    assert rows.count() == 4  # one per stage of ResNet-50
+    pick = rows.nth(2).locator(".ns-result-name").inner_text()
+    rows.nth(2).click()
+    picked = next(n for n in g.nodes.values() if n.module == pick)
+    page.wait_for_selector(f'.ns-node.ns-current[data-id="{picked.id}"]')
+    assert page.locator("#ns-search-status").inner_text() == "3 / 4"
     # by type: every Linear is found; the API returns the matches
     ids = page.evaluate("neuralscopeGraph.search('linear')")
     assert set(ids) >= {n.id for n in g.nodes.values() if n.op == "Linear"}

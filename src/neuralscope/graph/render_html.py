@@ -164,7 +164,7 @@ PAGE = """<!doctype html>
     <div id="ns-toolbar">
       <label class="ns-searchbox">""" + SEARCH_ICON.replace("{", "{{").replace("}", "}}") + """
         <input id="ns-search" type="search" placeholder="Search nodes by name or type  ( / )" autocomplete="off" spellcheck="false">
-        <span id="ns-search-status"></span></label>
+        <span id="ns-search-status"></span><div id="ns-results" role="listbox"></div></label>
       <div class="ns-btns"><button id="ns-zoom-out" type="button" title="Zoom out">&minus;</button><span id="ns-zoom-level">100%</span>
         <button id="ns-zoom-in" type="button" title="Zoom in">+</button><button id="ns-fit" type="button" title="Fit to screen">Fit</button></div>
       <div class="ns-btns"><button id="ns-expand-all" type="button" title="Expand every group">Expand all</button>

@@ -905,16 +905,30 @@
 
   // ---------------------------------------------------------------- search
   function findMatches(text) {
+    // nodes whose id, name, module or type contains the text (as Graph.find), and groups whose
+    // path contains it or whose type is it; best first: exact names, then names containing the
+    // text, then exact types, then types containing it; execution order within each rank
     var t = String(text || "").trim().toLowerCase();
     if (!t) return [];
     var out = [];
+    function nameScore(name) {
+      name = String(name || "").toLowerCase();
+      if (!name) return 9;
+      if (name === t || name.slice(-t.length - 1) === "." + t) return 0;
+      return name.indexOf(t) >= 0 ? 1 : 9;
+    }
     nodes.forEach(function (n) {
-      if (n.id.toLowerCase().indexOf(t) >= 0 || String(n.label).toLowerCase().indexOf(t) >= 0 ||
-          String(n.op).toLowerCase().indexOf(t) >= 0 || String(n.module || "").toLowerCase().indexOf(t) >= 0) out.push({ node: n.id });
+      var op = String(n.op).toLowerCase();
+      var sc = Math.min(nameScore(n.module), nameScore(n.id), nameScore(n.label) === 0 ? 0 : nameScore(n.label) + 2,
+                        op === t ? 2 : op.indexOf(t) >= 0 ? 3 : 9);
+      if (sc < 9) out.push({ node: n.id, score: sc, order: n.rank });
     });
     groupByPath.forEach(function (g, p) {
-      if (p && (p.toLowerCase().indexOf(t) >= 0 || String(g.type).toLowerCase() === t)) out.push({ group: p });
+      if (!p) return;
+      var sc = Math.min(nameScore(p), String(g.type).toLowerCase() === t ? 2 : 9);
+      if (sc < 9) out.push({ group: p, score: sc, order: groupFirst.get(p) });
     });
+    out.sort(function (x, y) { return x.score - y.score || x.order - y.order || (x.group ? 1 : 0) - (y.group ? 1 : 0); });
     return out;
   }
   function search(text) {
@@ -980,6 +994,30 @@
     if (!state.query.trim()) { el.textContent = ""; return; }
     el.textContent = state.matches.length ? (state.matchIndex + 1) + " / " + state.matches.length : "no match";
     el.classList.toggle("ns-none", !state.matches.length);
+    updateResults();
+  }
+  var RESULTS_MAX = 12;
+  function updateResults() {
+    // the list of matches under the search box; clicking one shows it
+    var box = document.getElementById("ns-results");
+    if (!box) return;
+    if (!state.query.trim() || !state.matches.length) { box.style.display = "none"; return; }
+    var start = Math.max(0, Math.min(state.matchIndex - 3, state.matches.length - RESULTS_MAX));
+    var rows = [];
+    for (var i = start; i < Math.min(state.matches.length, start + RESULTS_MAX); i++) {
+      var m = state.matches[i], name, sub;
+      if (m.node) {
+        var n = nodeById.get(m.node);
+        name = n.module || n.id; sub = n.op + (n.group ? " · in " + n.group : "");
+      } else {
+        name = m.group; sub = groupByPath.get(m.group).type + " · group";
+      }
+      rows.push('<div class="ns-result' + (i === state.matchIndex ? " ns-on" : "") + '" data-i="' + i + '"><span class="ns-result-name">' +
+        esc(name) + '</span><span class="ns-result-sub">' + esc(sub) + "</span></div>");
+    }
+    if (state.matches.length > RESULTS_MAX) rows.push('<div class="ns-result-more">' + fmtInt(state.matches.length) + " matches · Enter for the next</div>");
+    box.innerHTML = rows.join("");
+    box.style.display = document.activeElement === document.getElementById("ns-search") ? "block" : "none";
   }
 
   // ---------------------------------------------------------------- tooltip and details
@@ -1135,7 +1173,16 @@
     });
     input.addEventListener("keydown", function (ev) {
       if (ev.key === "Enter") { ev.preventDefault(); clearTimeout(timer); if (input.value !== state.query) search(input.value); else nextMatch(ev.shiftKey ? -1 : 1); }
-      if (ev.key === "Escape") { input.value = ""; search(""); }
+      if (ev.key === "Escape") { input.value = ""; search(""); input.blur(); }
+    });
+    var results = document.getElementById("ns-results");
+    input.addEventListener("focus", function () { updateResults(); });
+    input.addEventListener("blur", function () { setTimeout(function () { results.style.display = "none"; }, 150); });
+    results.addEventListener("mousedown", function (ev) {
+      var row = ev.target.closest(".ns-result");
+      if (!row) return;
+      ev.preventDefault();  // keep the focus in the search box
+      focusMatch(+row.getAttribute("data-i"));
     });
     document.getElementById("ns-zoom-in").addEventListener("click", function () { var c = canvasSize(); zoomAt(1.25, c.w / 2, c.h / 2); });
     document.getElementById("ns-zoom-out").addEventListener("click", function () { var c = canvasSize(); zoomAt(0.8, c.w / 2, c.h / 2); });
