@@ -81,6 +81,22 @@ def _train_cnn_run(path: Path) -> None:
         run.log_image("first digit", x[0, 0].numpy(), step=11)
 
 
+def _extras_run(path: Path) -> None:
+    from neuralscope.attention.extract import attention
+    from neuralscope.featurevis.optimize import feature_vis
+    from neuralscope.zoo import DigitsCNN, TinyTransformer
+
+    torch.manual_seed(0)
+    tf = TinyTransformer().eval()
+    ids = tf.example_input(1)
+    tokens = [f"t{int(i)}" for i in ids[0]]
+    with Run(path) as run:
+        run.log({"loss": 1.0}, step=0)
+        run.log_result(attention(tf, ids, tokens=tokens), name="attention", step=0)
+        run.log_result(feature_vis(DigitsCNN().eval(), "features.5:0-3", steps=8, show_progress=False),
+                       name="features.5", step=0)
+
+
 @pytest.fixture(scope="module")
 def runs_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("dash")
@@ -97,6 +113,7 @@ def runs_dir(tmp_path_factory):
         for i in range(5):
             run.log({XSS_TAG: float(i)}, step=i)
     _train_cnn_run(root / "cnn")
+    _extras_run(root / "extras")
     (root / "broken").mkdir()
     (root / "broken" / "run.sqlite").write_bytes(b"\0not sqlite" * 300)
     return root
@@ -153,8 +170,8 @@ PAGES = [
     ("graph", "iframe.graph-frame"),
     ("inside", ".result-view, .logged-img"),
     ("attributions", ".result-view"),
-    ("attention", ".result-content .empty"),
-    ("featurevis", ".result-content .empty"),
+    ("attention", ".result-view canvas"),
+    ("featurevis", ".result-view canvas"),
 ]
 
 
@@ -359,6 +376,20 @@ def test_result_pages_draw_logged_results(server, page):
     img = page.wait_for_selector("img.logged-img")
     page.wait_for_function("document.querySelector('img.logged-img').naturalWidth === 8")
     assert img.get_attribute("alt") == "first digit at step 11"
+    # attention: every head of the chosen layer; a click enlarges one head with its tokens
+    open_page(page, server, "#/attention", ".result-view[data-kind='attention'] canvas.attn-canvas")
+    assert page.locator(".attn-heads figure").count() == 4  # TinyTransformer: 4 heads
+    big = page.locator("canvas.attn-canvas")
+    before = big.evaluate("c => c.toDataURL()")
+    page.locator(".attn-heads figure[data-head='2']").click()
+    assert page.locator(".attn-heads figure.selected").get_attribute("data-head") == "2"
+    assert big.evaluate("c => c.toDataURL()") != before
+    page.select_option("#attn-layer", "0")
+    assert "layer 0 (encoder.layers.0.self_attn), head 2" in page.locator(".attn-big").inner_text()
+    shot(page, "attention")
+    open_page(page, server, "#/featurevis", ".result-view[data-kind='feature_vis'] canvas")
+    assert page.locator(".r-section[data-key='images'] canvas").count() == 4
+    shot(page, "featurevis")
     assert page.console_errors == []
 
 

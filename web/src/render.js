@@ -114,10 +114,12 @@ function index(arr, idx) { let v = arr; for (const i of idx) v = v[i]; return v;
 // (or three for images) are drawn.
 const IMAGE_KEYS = new Set(["inputs", "images", "examples", "x", "image", "input", "thumbnails"]);
 
+const IMAGE_LIKE = /image|input|example|snapshot|thumb|^x$|picture|photo/i;
+
 function ndarray(key, arr, shape, ctx) {
   const values = flat(arr);
-  let img = isImageShape(shape, values);
   const base = key.split(".").pop().replace(/\[\d+\]$/, "");
+  let img = IMAGE_LIKE.test(base) ? isImageShape(shape, values) : null;
   if (!img && IMAGE_KEYS.has(base) && shape.length >= 3 && shape[shape.length - 3] === 1 && shape[shape.length - 1] >= 4) {
     const [lo, hi] = range(values);
     img = { layout: "gray", lo, hi };
@@ -233,7 +235,10 @@ export function renderResult(data, kind) {
   if (Array.isArray(data.coords) && shapeOf(data.coords) && shapeOf(data.coords).length === 2 && shapeOf(data.coords)[1] >= 2) {
     root.appendChild(section("coords", `${data.coords.length} points`, scatter(data.coords, data.labels || null, data.texts || null)));
   }
-  if (kind === "attention" && data.shape) ctx.dimNames = ["example", "layer", "head", "query", "key"];
+  if (kind === "attention" && Array.isArray(data.weights) && (shapeOf(data.weights) || []).length === 5) {
+    root.appendChild(section("weights", `attention ${shapeOf(data.weights).join("×")} (example × layer × head × query × key)`, attentionView(data)));
+    rest.splice(rest.findIndex(([k]) => k === "weights"), 1);
+  }
   const drewScatter = root.querySelector("canvas.scatter") !== null;
   for (const [k, v] of rest) {
     if (drewScatter && ["coords", "labels", "texts"].includes(k)) continue;
@@ -267,4 +272,71 @@ function renderValue(key, v, ctx, depth) {
     return section(key, null, h("div", { class: "r-nested" }, entries.map(([k, x]) => renderValue(`${key}.${k}`, x, ctx, depth + 1))));
   }
   return section(key, null, String(v));
+}
+
+// Attention: every head of the chosen layer as a grid; a click enlarges one head with its
+// query/key tokens written along the axes.
+function attentionView(data) {
+  const [B, L, H] = shapeOf(data.weights);
+  const tokensOf = (b) => {
+    const t = data.tokens;
+    if (!Array.isArray(t) || !t.length) return null;
+    return Array.isArray(t[0]) ? t[Math.min(b, t.length - 1)] : t;
+  };
+  const names = Array.isArray(data.layer_names) ? data.layer_names : [];
+  const state_ = { b: 0, l: L - 1, h: 0 };
+  const layer = h("select", { id: "attn-layer" }, Array.from({ length: L }, (_, i) => h("option", { value: i, selected: i === L - 1 }, names[i] ? `${i}: ${names[i]}` : `layer ${i}`)));
+  const example = h("input", { type: "range", min: 0, max: B - 1, value: 0, id: "attn-example", disabled: B < 2 });
+  const grid = h("div", { class: "nd-grid attn-heads" });
+  const big = h("div", { class: "attn-big" });
+  const redraw = () => {
+    const tokens = tokensOf(state_.b);
+    grid.replaceChildren();
+    for (let hd = 0; hd < H; hd++) {
+      const mat = data.weights[state_.b][state_.l][hd];
+      const fig = heatmap(mat, { lo: 0, hi: 1, cmap: colormap(0, 1), max: 140, xlabels: tokens, ylabels: tokens, title: `head ${hd}` });
+      fig.classList.toggle("selected", hd === state_.h);
+      fig.dataset.head = String(hd);
+      fig.addEventListener("click", () => { state_.h = hd; redraw(); });
+      grid.appendChild(fig);
+    }
+    const mat = data.weights[state_.b][state_.l][state_.h];
+    let hi = 0; for (const row of mat) for (const v of row) if (v > hi) hi = v;
+    const cmap = colormap(0, hi || 1);
+    big.replaceChildren(h("div", { class: "muted" }, `layer ${state_.l}${names[state_.l] ? ` (${names[state_.l]})` : ""}, head ${state_.h}: rows are queries, columns keys`),
+      labelledHeatmap(mat, tokens, cmap), colorbar(cmap));
+  };
+  layer.addEventListener("change", () => { state_.l = +layer.value; redraw(); });
+  example.addEventListener("input", () => { state_.b = +example.value; redraw(); });
+  redraw();
+  return h("div", null, h("div", { class: "nd-sliders" }, h("label", { class: "nd-slider" }, "layer ", layer),
+    B > 1 ? h("label", { class: "nd-slider" }, "example ", example) : null), grid, big);
+}
+
+function labelledHeatmap(mat, tokens, cmap) {
+  const n = mat.length, m = mat[0].length;
+  const cell = Math.max(6, Math.min(28, Math.floor(520 / Math.max(n, m))));
+  const pad = tokens ? Math.min(110, 8 + 7 * Math.max(...tokens.map((t) => String(t).length))) : 4;
+  const W = pad + m * cell, Hh = pad + n * cell;
+  const c = h("canvas", { width: W, height: Hh, class: "heat attn-canvas" });
+  const ctx = c.getContext("2d");
+  for (let i = 0; i < n; i++) for (let j = 0; j < m; j++) { ctx.fillStyle = rgb(cmap.fn(mat[i][j])); ctx.fillRect(pad + j * cell, pad + i * cell, cell, cell); }
+  if (tokens && cell >= 8) {
+    ctx.fillStyle = "#1f2328"; ctx.font = `${Math.min(12, cell - 1)}px system-ui, sans-serif`; ctx.textBaseline = "middle";
+    ctx.textAlign = "right";
+    for (let i = 0; i < n; i++) ctx.fillText(String(tokens[i] ?? i), pad - 4, pad + (i + 0.5) * cell);
+    for (let j = 0; j < m; j++) {
+      ctx.save(); ctx.translate(pad + (j + 0.5) * cell, pad - 4); ctx.rotate(-Math.PI / 2); ctx.textAlign = "left";
+      ctx.fillText(String(tokens[j] ?? j), 0, 0); ctx.restore();
+    }
+  }
+  const tip = h("div", { class: "tooltip", hidden: true });
+  c.addEventListener("mousemove", (e) => {
+    const r = c.getBoundingClientRect(); const j = Math.floor((e.clientX - r.left - pad) / cell), i = Math.floor((e.clientY - r.top - pad) / cell);
+    if (i < 0 || j < 0 || i >= n || j >= m) { tip.hidden = true; return; }
+    tip.textContent = `${tokens ? tokens[i] : i} → ${tokens ? tokens[j] : j}: ${fmt(mat[i][j], 4)}`;
+    tip.hidden = false; tip.style.left = `${e.clientX - r.left + 12}px`; tip.style.top = `${e.clientY - r.top + 12}px`;
+  });
+  c.addEventListener("mouseleave", () => { tip.hidden = true; });
+  return h("div", { class: "plot-wrap" }, c, tip);
 }
