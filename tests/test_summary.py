@@ -194,3 +194,34 @@ def test_docstring_example_runs():
     mod = importlib.import_module("neuralscope.graph.summary")  # the package re-exports summary()
 
     assert doctest.testmod(mod, optionflags=doctest.ELLIPSIS).failed == 0
+
+
+def test_custom_leaf_module_macs_come_from_its_functional_ops():
+    class Attention(nn.Module):  # no children: a leaf without a MAC rule of its own
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(torch.randn(8, 8))
+
+        def forward(self, x):
+            q = x @ self.w
+            return torch.nn.functional.scaled_dot_product_attention(q, x, x)
+
+    model = nn.Sequential(Attention(), nn.Linear(8, 3))
+    x = torch.randn(2, 5, 8)
+    s = summary(model, x)
+    assert s.rows[1].macs == 2 * 5 * 8 * 8 + 2 * 5 * 5 * (8 + 8)
+    assert s.total_macs == flop_counter_macs(model, x)
+
+
+def test_summary_of_a_torch_export_archive_equals_the_live_model(tmp_path, capsys):
+    from neuralscope.cli import main
+
+    torch.manual_seed(0)
+    model = zoo.TinyResNet().eval()
+    x = model.example_input(1)
+    f = tmp_path / "r.pt2"
+    torch.export.save(torch.export.export(model, (x,)), str(f))
+    out = tmp_path / "r.json"
+    assert main(["summary", str(f), "-o", str(out)]) == 0
+    d = json.loads(out.read_text())
+    assert d["total_macs"] == summary(model, x).total_macs and d["total_params"] == 42938

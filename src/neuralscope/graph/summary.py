@@ -15,8 +15,9 @@ additions are not MACs:
   direction, projections included.
 * ``MultiheadAttention``: the q/k/v and output projections plus ``QK^T`` and ``AV``
   (``batch * L * S * embed_dim`` each).
-* Functional ops between modules: ``matmul``/``bmm``/``einsum`` of two operands,
-  ``linear``, ``conv*d`` and ``scaled_dot_product_attention``.
+* Functional ops between modules, and inside leaf modules of other types (custom layers,
+  modules unflattened from a ``torch.export`` archive): ``matmul``/``bmm``/``einsum`` of two
+  operands, ``linear``, ``conv*d`` and ``scaled_dot_product_attention``.
 
 Normalisation, activations, pooling and embeddings cost no MACs.
 """
@@ -217,6 +218,9 @@ def _bytes(n: int) -> str:
 
 # -- MAC rules ------------------------------------------------------------------------
 
+_RULED = (nn.modules.conv._ConvNd, nn.Linear, nn.Bilinear, nn.RNNBase, nn.MultiheadAttention, nn.RNNCellBase)
+
+
 def module_macs(m: nn.Module, args: tuple, kwargs: dict, output: Any) -> int:
     """Multiply-accumulates of one call of a leaf module (see the module docstring)."""
     outs = list(_tensors(output))
@@ -363,7 +367,11 @@ class _Pass(TorchFunctionMode):
         row.memory = sum(t.numel() * t.element_size() for t in outs)
         if row.leaf:
             self.leaf_depth = 0
-            row.own_macs = module_macs(m, args, kwargs, output)
+            if isinstance(m, _RULED):
+                row.own_macs = module_macs(m, args, kwargs, output)
+            else:  # a custom leaf (or an unflattened export module): the functional ops inside
+                row.own_macs = row.extra.pop("inner_macs", 0)
+            row.extra.pop("inner_macs", None)
         row.macs += row.own_macs
         if self.open:
             self.open[-1].macs += row.macs
@@ -371,10 +379,14 @@ class _Pass(TorchFunctionMode):
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
-        if not self.leaf_depth and self.open:
+        if self.open:
             macs = function_macs(op_name(func), args, kwargs, out)
             if macs:
-                self.open[-1].own_macs += macs
+                row = self.open[-1]
+                if self.leaf_depth:  # inside a leaf: used only for module types without a rule
+                    row.extra["inner_macs"] = row.extra.get("inner_macs", 0) + macs
+                else:
+                    row.own_macs += macs
         return out
 
 
