@@ -401,3 +401,19 @@ def test_a_module_called_twice_and_an_empty_graph_still_draw(page, tmp_path):
     assert visible(page) == set()
     assert page.locator("#ns-empty").is_visible()
     assert page.console_errors == []
+
+
+def test_export_svg_holds_the_whole_current_view_and_parses(graphs, page, tmp_path):
+    import xml.etree.ElementTree as ET
+
+    g = graphs["TinyResNet"]
+    open_page(page, g, tmp_path, depth=2)
+    with page.expect_download() as dl:
+        page.click("#ns-export")
+    path = tmp_path / "export.svg"
+    dl.value.save_as(path)
+    root = ET.parse(path).getroot()
+    ns = {"s": "http://www.w3.org/2000/svg"}
+    ids = {el.get("data-id") for el in root.iterfind(".//s:g[@data-id]", ns)}
+    assert ids == {n.id for n in g.view(2).nodes}
+    assert len(root.findall(".//s:g[@class='ns-edge']", ns)) == len(g.view(2).edges)

@@ -79,11 +79,34 @@ def _script_json(data: dict) -> str:
         .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
 
 
+#: attribute values longer than this (as JSON) are shortened in the page; the tooltip shows
+#: less anyway, and a model file's big constant arrays would otherwise bloat the file
+ATTR_MAX_CHARS = 300
+
+
+def _short_attr(value):
+    if isinstance(value, (bool, int, float, type(None))):
+        return value
+    if isinstance(value, str):
+        text = value
+    else:
+        try:
+            text = json.dumps(value, default=_default)
+        except (TypeError, ValueError):
+            text = str(value)
+        if len(text) <= ATTR_MAX_CHARS:
+            return json.loads(text)
+    return text if len(text) <= ATTR_MAX_CHARS else text[:ATTR_MAX_CHARS - 1] + "…"
+
+
 def viewer_data(graph: Graph, depth: int | None = None, title: str | None = None,
                 fold_repeats: bool = False, expand: Iterable[str] = (), collapse: Iterable[str] = ()) -> dict:
     """The data the page inlines: ``graph.to_dict()`` plus the repeated-block folds (the
     same rule as ``Graph.view(fold_repeats=True)``) and the initial view options."""
     data = graph.to_dict()
+    for node in data["nodes"]:
+        if node.get("attrs"):
+            node["attrs"] = {str(k): _short_attr(v) for k, v in node["attrs"].items()}
     runs = graph._repeat_runs(set())
     data["folds"] = [{"first": first, "count": count, "paths": list(paths)}
                      for first, (_, count, paths) in runs.items()]
@@ -169,6 +192,7 @@ PAGE = """<!doctype html>
         <button id="ns-zoom-in" type="button" title="Zoom in">+</button><button id="ns-fit" type="button" title="Fit to screen">Fit</button></div>
       <div class="ns-btns"><button id="ns-expand-all" type="button" title="Expand every group">Expand all</button>
         <button id="ns-collapse-all" type="button" title="Collapse to the top level">Collapse</button></div>
+      <div class="ns-btns"><button id="ns-export" type="button" title="Download the current view as an SVG file">Export SVG</button></div>
     </div>
     <div id="ns-tooltip" role="tooltip"></div>
     <div id="ns-empty">This graph has no nodes.</div>

@@ -783,6 +783,35 @@
       if (el) el.classList.add("ns-selected");
     }
   }
+  // the current view as a standalone SVG document (everything, not only what is on screen)
+  function exportSvg() {
+    if (!current) return "";
+    var L = current.layout, m = 16, W = L.width + 2 * m, H = L.height + 2 * m;
+    var parts = ['<g class="ns-clusters">'];
+    current.clusterList.forEach(function (b) { parts.push(clusterSvg(b)); });
+    parts.push('</g><g class="ns-edges">');
+    current.view.edges.forEach(function (e, i) { parts.push(edgeSvg(e, i, true)); });
+    parts.push('</g><g class="ns-cluster-titles">');
+    current.clusterList.forEach(function (b) { parts.push(clusterTitleSvg(b)); });
+    parts.push('</g><g class="ns-nodes">');
+    current.view.nodes.forEach(function (v) { parts.push(nodeSvg(v, false)); });
+    parts.push("</g>");
+    var css = document.querySelector("style").textContent;
+    var defs = document.querySelector("#ns-svg defs").outerHTML;
+    return '<svg xmlns="http://www.w3.org/2000/svg" width="' + W.toFixed(0) + '" height="' + H.toFixed(0) + '" viewBox="' +
+      (-m) + " " + (-m) + " " + W.toFixed(1) + " " + H.toFixed(1) + '"><style>' + css.replace(/]]>/g, "") + "</style>" + defs +
+      '<rect x="' + (-m) + '" y="' + (-m) + '" width="' + W.toFixed(1) + '" height="' + H.toFixed(1) + '" fill="#ffffff"/>' +
+      parts.join("") + "</svg>";
+  }
+  function downloadSvg() {
+    var blob = new Blob([exportSvg()], { type: "image/svg+xml" });
+    var a = document.createElement("a");
+    a.href = URL.createObjectURL(blob);
+    a.download = String(DATA.name || "graph").replace(/[^\w.-]+/g, "_") + ".svg";
+    document.body.appendChild(a); a.click(); a.remove();
+    setTimeout(function () { URL.revokeObjectURL(a.href); }, 1000);
+  }
+
   // ---------------------------------------------------------------- pan and zoom
   function applyTransform() {
     viewport.setAttribute("transform", "translate(" + state.tx.toFixed(2) + "," + state.ty.toFixed(2) + ") scale(" + state.scale.toFixed(4) + ")");
@@ -1187,6 +1216,7 @@
     document.getElementById("ns-zoom-in").addEventListener("click", function () { var c = canvasSize(); zoomAt(1.25, c.w / 2, c.h / 2); });
     document.getElementById("ns-zoom-out").addEventListener("click", function () { var c = canvasSize(); zoomAt(0.8, c.w / 2, c.h / 2); });
     document.getElementById("ns-fit").addEventListener("click", function () { fit(false); });
+    document.getElementById("ns-export").addEventListener("click", downloadSvg);
     document.getElementById("ns-expand-all").addEventListener("click", function () { api.expandAll(); });
     document.getElementById("ns-collapse-all").addEventListener("click", function () { api.setDepth(1); });
     window.addEventListener("keydown", function (ev) {
@@ -1222,6 +1252,7 @@
     setDepth: function (d) { setDepth(d); state.unfolded = new Set(); render(); fit(true); return api.visibleNodeIds(); },
     expandAll: function () { return api.setDepth(null); },
     setFoldRepeats: function (on) { state.foldRepeats = !!on; state.unfolded = new Set(); render(); fit(true); return api.visibleNodeIds(); },
+    exportSvg: exportSvg,
     visibleNodeIds: function () { return current ? Array.from(current.view.nodes.keys()) : []; },
     visibleGroups: function () { return current ? Array.from(current.view.clusters) : []; },
     visibleEdges: function () {
