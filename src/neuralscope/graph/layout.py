@@ -141,6 +141,8 @@ def node_lines(node: ViewNode) -> tuple[str, str]:
         if node.label and node.label not in (node.op, short, module, node.id):
             title = f"{node.op} {node.label}"
     elif node.kind == "group":
+        parts = (node.collapsed or name or "").split(".")
+        name = ".".join(parts[-2:]) if len(parts) > 1 and parts[-1].isdigit() else parts[-1]
         title = f"{node.op} {name}" if name and name != node.op else node.op
         if node.repeat > 1:
             title += f" ×{node.repeat}"
@@ -422,20 +424,41 @@ def _layout_level(lv: _Level, offsets: dict, edge_labels: dict, opt: LayoutOptio
     has_in = any(k == 2 for k in kind)
     base = 1 if has_in else 0
     unit = NODE_H2 + opt.rank_gap
-    span = [max(1, int(round((lv.h[i] + opt.rank_gap) / unit))) if kind[i] == 1 else 1 for i in range(n)]
     topo = sorted((i for i in range(n) if kind[i] in (0, 1)), key=rank.__getitem__)
-    layer = [0] * n
-    for v in topo:
-        m = base
-        for u in pred[v]:
-            if kind[u] != 2 and layer[u] + span[u] > m:
-                m = layer[u] + span[u]
-        layer[v] = m
-    for v in reversed(topo):
-        if not pred[v] and succ[v]:
-            ls = [layer[s] for s in succ[v] if kind[s] in (0, 1)]
-            if ls:
-                layer[v] = max(layer[v], min(ls) - span[v])
+
+    def assign(span):
+        layer = [0] * n
+        for v in topo:
+            m = base
+            for u in pred[v]:
+                if kind[u] != 2 and layer[u] + span[u] > m:
+                    m = layer[u] + span[u]
+            layer[v] = m
+        for v in reversed(topo):
+            if not pred[v] and succ[v]:
+                ls = [layer[s] for s in succ[v] if kind[s] in (0, 1)]
+                if ls:
+                    layer[v] = max(layer[v], min(ls) - span[v])
+        return layer
+
+    span = [1] * n
+    layer = assign(span)
+    tall = [i for i in range(n) if kind[i] == 1 and lv.h[i] + opt.rank_gap > 1.5 * unit]
+    if tall:
+        # a tall group spans layers only where something runs beside it
+        busy = [0] * (max(layer, default=0) + 2)
+        for v in topo:
+            busy[layer[v]] += 1
+        for ei in fwd:
+            u, _, v, _ = lv.edges[ei]
+            if kind[u] != 2 and kind[v] != 3:
+                for L in range(layer[u] + 1, layer[v]):
+                    busy[L] += 1
+        for i in tall:
+            if busy[layer[i]] > 1:
+                span[i] = max(1, int(round((lv.h[i] + opt.rank_gap) / unit)))
+        if any(sp > 1 for sp in span):
+            layer = assign(span)
     last = max((layer[v] + span[v] - 1 for v in topo), default=base - 1)
     for i in range(n):
         if kind[i] == 3:
@@ -565,25 +588,25 @@ def _layout_level(lv: _Level, offsets: dict, edge_labels: dict, opt: LayoutOptio
         da, db = is_dummy[a], is_dummy[b]
         return 8.0 if (da and db) else (1.0 if (da or db) else 2.0)
 
+    # neighbours as (index, offset, weight), computed once
+    up_n = [[(j, link_off.get((j, i), 0.0), link_w(i, j)) for j in up[i]] for i in range(N)]
+    down_n = [[(j, -link_off.get((i, j), 0.0), link_w(i, j)) for j in down[i]] for i in range(N)]
+    pav_w = [[weight[i] for i in cur] for cur in layers]
+
     def sweep(L, use_up, use_down):
         cur = layers[L]
         if not cur:
-            return
+            return 0.0
         tgt = []
         for i in cur:
-            cand = []
-            if use_up:
-                for j in up[i]:
-                    cand.append((x[j] + link_off.get((j, i), 0.0), link_w(i, j)))
-            if use_down:
-                for j in down[i]:
-                    cand.append((x[j] - link_off.get((i, j), 0.0), link_w(i, j)))
-            if not cand:
+            nb = (up_n[i] + down_n[i]) if (use_up and use_down) else (up_n[i] if use_up else down_n[i])
+            if not nb:
                 tgt.append(x[i])
-            elif len(cand) == 1:
-                tgt.append(cand[0][0])
+            elif len(nb) == 1:
+                j, off, _ = nb[0]
+                tgt.append(x[j] + off)
             else:  # weighted median: follow the main path, let side lanes bend
-                cand.sort()
+                cand = sorted((x[j] + off, wt) for j, off, wt in nb)
                 half = sum(c[1] for c in cand) / 2
                 acc = 0.0
                 for k, (val, wt) in enumerate(cand):
@@ -594,7 +617,7 @@ def _layout_level(lv: _Level, offsets: dict, edge_labels: dict, opt: LayoutOptio
                     if abs(acc - half) <= 1e-9:  # any point between is optimal: move least
                         tgt.append(min(max(x[i], val), cand[k + 1][0]))
                         break
-        new = _pav(tgt, [weight[i] for i in cur], seps[L]) if len(cur) > 1 else tgt
+        new = _pav(tgt, pav_w[L], seps[L]) if len(cur) > 1 else tgt
         moved = 0.0
         for i, v in zip(cur, new):
             d = abs(x[i] - v)
@@ -603,14 +626,14 @@ def _layout_level(lv: _Level, offsets: dict, edge_labels: dict, opt: LayoutOptio
             x[i] = v
         return moved
 
-    rounds = 3 if big else max(2, opt.sweeps // 2 + 1)
+    rounds = 2 if big else 3
     for _ in range(rounds):
         moved = 0.0
         for L in range(1, nlayers):
             moved = max(moved, sweep(L, True, False) or 0.0)
         for L in range(nlayers - 2, -1, -1):
             moved = max(moved, sweep(L, False, True) or 0.0)
-        if moved < 0.5:
+        if moved < 2.0:
             break
     for L in range(nlayers):
         sweep(L, True, True)
