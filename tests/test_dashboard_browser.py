@@ -95,6 +95,10 @@ def _extras_run(path: Path) -> None:
         run.log_result(attention(tf, ids, tokens=tokens), name="attention", step=0)
         run.log_result(feature_vis(DigitsCNN().eval(), "features.5:0-3", steps=8, show_progress=False),
                        name="features.5", step=0)
+        from neuralscope.inspect.embedding import embed
+
+        pts = np.random.default_rng(0).normal(size=(150, 6)) + np.repeat(np.eye(6)[:3] * 4, 50, axis=0)
+        run.log_result(embed(pts, dims=3, labels=[i // 50 for i in range(150)]), name="embedding 3d", step=0)
 
 
 @pytest.fixture(scope="module")
@@ -372,6 +376,17 @@ def test_result_pages_draw_logged_results(server, page):
     page.locator(".result-item[data-name='embedding']").click()
     page.wait_for_selector(".result-view[data-kind='embedding'] canvas.scatter")
     shot(page, "inside-embedding")
+    # a 3D embedding rotates when dragged
+    page.locator(".result-item[data-name='embedding 3d']").click()
+    canvas = page.wait_for_selector(".result-view[data-kind='embedding'] canvas.scatter")
+    before = canvas.evaluate("c => c.toDataURL()")
+    box = canvas.bounding_box()
+    page.mouse.move(box["x"] + 200, box["y"] + 200)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 320, box["y"] + 240, steps=5)
+    page.mouse.up()
+    assert canvas.evaluate("c => c.toDataURL()") != before
+    shot(page, "inside-embedding-3d")
     page.locator(".result-item[data-name='first digit']").click()
     img = page.wait_for_selector("img.logged-img")
     page.wait_for_function("document.querySelector('img.logged-img').naturalWidth === 8")

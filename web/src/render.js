@@ -184,28 +184,87 @@ function lineChart(values, title) {
   return h("figure", { class: "line-fig" }, title ? h("figcaption", null, title) : null, svg);
 }
 
-function scatter(coords, labels, texts, title) {
-  const W = 520, H = 420, P = 12;
-  const xs = coords.map((c) => c[0]), ys = coords.map((c) => c[1]);
-  const [x0, x1] = range(xs), [y0, y1] = range(ys);
-  const X = (v) => P + (v - x0) / ((x1 - x0) || 1) * (W - 2 * P), Y = (v) => H - P - (v - y0) / ((y1 - y0) || 1) * (H - 2 * P);
+// Embedding projector: 2D scatter, or 3D (drag to rotate); points coloured by label (or by
+// a continuous value), hover for label and text.
+// Columns of a (steps x k) array as k lines (histories, curves).
+function multiLine(mat) {
+  const W = 420, H = 180, P = 36, n = mat.length, k = mat[0].length;
+  const [lo, hi] = range(flat(mat));
+  const X = (i) => P + (i / Math.max(1, n - 1)) * (W - P - 10), Y = (v) => H - 20 - ((v - lo) / ((hi - lo) || 1)) * (H - 30);
+  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+  svg.setAttribute("width", W); svg.setAttribute("height", H); svg.setAttribute("class", "line-svg");
+  const mk = (tag, attrs, text) => { const e = document.createElementNS(svg.namespaceURI, tag); for (const [a, b] of Object.entries(attrs)) e.setAttribute(a, b); if (text !== undefined) e.textContent = text; svg.appendChild(e); return e; };
+  mk("line", { x1: P, y1: H - 20, x2: W - 10, y2: H - 20, stroke: "#d0d7de" });
+  for (let j = 0; j < k; j++) {
+    let d = "";
+    for (let i = 0; i < n; i++) { const v = mat[i][j]; if (v !== null && Number.isFinite(v)) d += `${d ? "L" : "M"}${X(i).toFixed(1)},${Y(v).toFixed(1)}`; }
+    mk("path", { d, fill: "none", stroke: PALETTE[j % PALETTE.length], "stroke-width": 1.5 });
+  }
+  mk("text", { x: 2, y: 12, "font-size": 10, fill: "#57606a" }, fmt(hi, 3));
+  mk("text", { x: 2, y: H - 22, "font-size": 10, fill: "#57606a" }, fmt(lo, 3));
+  mk("text", { x: P, y: H - 6, "font-size": 10, fill: "#57606a" }, "0");
+  mk("text", { x: W - 34, y: H - 6, "font-size": 10, fill: "#57606a" }, String(n - 1));
+  const legend = h("div", { class: "legend" }, Array.from({ length: k }, (_, j) => h("span", null, h("span", { class: "swatch", style: { background: PALETTE[j % PALETTE.length] } }), `column ${j}`)));
+  return h("figure", null, svg, legend);
+}
+
+function scatter(coords, labels, texts, values) {
+  const W = 560, H = 440, P = 16;
+  const dims = coords.length && coords[0].length >= 3 ? 3 : 2;
+  const ok = coords.map((c) => c.slice(0, dims).every((v) => v !== null && Number.isFinite(v)));
+  const norm = [];
+  for (let d = 0; d < dims; d++) {
+    const [lo, hi] = range(coords.map((c) => c[d]));
+    norm.push((v) => ((v - lo) / ((hi - lo) || 1)) * 2 - 1);
+  }
+  const pts = coords.map((c) => c.slice(0, dims).map((v, d) => norm[d](v)));
   const classes = labels ? [...new Set(labels)].sort((a, b) => (+a - +b) || String(a).localeCompare(String(b))) : [];
-  const color = (i) => labels ? PALETTE[classes.indexOf(labels[i]) % PALETTE.length] : "#1f77b4";
-  const canvas = h("canvas", { width: W, height: H, class: "scatter" });
+  let vcmap = null;
+  if (!labels && Array.isArray(values)) { const [lo, hi] = range(values); vcmap = colormap(lo, hi); }
+  const colorOfPoint = (i) => labels ? hexToRgb(PALETTE[classes.indexOf(labels[i]) % PALETTE.length])
+    : vcmap ? vcmap.fn(values[i]) : [31, 119, 180];
+  const canvas = h("canvas", { width: W, height: H, class: "scatter", title: dims === 3 ? "drag to rotate" : "" });
   const ctx = canvas.getContext("2d");
-  coords.forEach((c, i) => { const [r, g, b] = hexToRgb(color(i)); ctx.fillStyle = `rgba(${r},${g},${b},0.75)`; ctx.beginPath(); ctx.arc(X(c[0]), Y(c[1]), 3, 0, 7); ctx.fill(); });
+  let yaw = 0.7, pitch = 0.35, screen = [];
+  const project = (p) => {
+    if (dims === 2) return [p[0], p[1], 0];
+    const [x, y, z] = p;
+    const x1 = x * Math.cos(yaw) + z * Math.sin(yaw), z1 = -x * Math.sin(yaw) + z * Math.cos(yaw);
+    const y1 = y * Math.cos(pitch) - z1 * Math.sin(pitch), z2 = y * Math.sin(pitch) + z1 * Math.cos(pitch);
+    return [x1 / 1.6, y1 / 1.6, z2];
+  };
+  const draw = () => {
+    ctx.clearRect(0, 0, W, H);
+    screen = pts.map((p, i) => { const [x, y, z] = project(p); return [P + (x + 1) / 2 * (W - 2 * P), H - P - (y + 1) / 2 * (H - 2 * P), z, i]; });
+    const order = screen.filter((s) => ok[s[3]]).sort((a, b) => a[2] - b[2]);
+    for (const [x, y, z, i] of order) {
+      const [r, g, b] = colorOfPoint(i);
+      ctx.fillStyle = `rgba(${r | 0},${g | 0},${b | 0},${dims === 3 ? 0.45 + 0.4 * (z + 1) / 2 : 0.75})`;
+      ctx.beginPath(); ctx.arc(x, y, dims === 3 ? 2.2 + 1.3 * (z + 1) / 2 : 3, 0, 7); ctx.fill();
+    }
+  };
+  draw();
   const tip = h("div", { class: "tooltip", hidden: true });
+  let drag = null;
+  canvas.addEventListener("mousedown", (e) => { if (dims === 3) drag = [e.clientX, e.clientY, yaw, pitch]; });
+  window.addEventListener("mouseup", () => { drag = null; });
   canvas.addEventListener("mousemove", (e) => {
     const r = canvas.getBoundingClientRect(), mx = e.clientX - r.left, my = e.clientY - r.top;
+    if (drag) {
+      yaw = drag[2] + (e.clientX - drag[0]) / 120; pitch = Math.max(-1.5, Math.min(1.5, drag[3] + (e.clientY - drag[1]) / 120));
+      draw(); tip.hidden = true; return;
+    }
     let best = -1, bd = 64;
-    coords.forEach((c, i) => { const d = (X(c[0]) - mx) ** 2 + (Y(c[1]) - my) ** 2; if (d < bd) { bd = d; best = i; } });
+    for (const [x, y, , i] of screen) { if (!ok[i]) continue; const d = (x - mx) ** 2 + (y - my) ** 2; if (d < bd) { bd = d; best = i; } }
     if (best < 0) { tip.hidden = true; return; }
-    tip.textContent = `#${best}${labels ? ` label ${labels[best]}` : ""}${texts ? ` ${texts[best]}` : ""} (${fmt(coords[best][0], 3)}, ${fmt(coords[best][1], 3)})`;
+    tip.textContent = `#${best}${labels ? ` · label ${labels[best]}` : ""}${vcmap ? ` · ${fmt(values[best], 4)}` : ""}${texts ? ` · ${texts[best]}` : ""}`;
     tip.hidden = false; tip.style.left = `${mx + 12}px`; tip.style.top = `${my + 12}px`;
   });
   canvas.addEventListener("mouseleave", () => { tip.hidden = true; });
-  const legend = h("div", { class: "legend" }, classes.slice(0, 30).map((c) => h("span", null, h("span", { class: "swatch", style: { background: color(labels.indexOf(c)) } }), String(c))));
-  return h("figure", null, title ? h("figcaption", null, title) : null, h("div", { class: "plot-wrap" }, canvas, tip), legend);
+  const legend = labels ? h("div", { class: "legend" }, classes.slice(0, 40).map((c) => h("span", null,
+    h("span", { class: "swatch", style: { background: rgb(colorOfPoint(labels.indexOf(c))) } }), String(c)))) : vcmap ? colorbar(vcmap) : null;
+  return h("figure", null, h("div", { class: "plot-wrap" }, canvas, tip), legend,
+    dims === 3 ? h("figcaption", null, "3D: drag to rotate") : null);
 }
 
 function section(key, note, content) {
@@ -233,7 +292,8 @@ export function renderResult(data, kind) {
   if (scalars.length) root.appendChild(section("summary", null, scalarTable(scalars)));
   // embeddings: coordinates as a scatter plot coloured by label
   if (Array.isArray(data.coords) && shapeOf(data.coords) && shapeOf(data.coords).length === 2 && shapeOf(data.coords)[1] >= 2) {
-    root.appendChild(section("coords", `${data.coords.length} points`, scatter(data.coords, data.labels || null, data.texts || null)));
+    root.appendChild(section("coords", `${data.coords.length} points${data.method ? `, ${data.method}` : ""}`,
+      scatter(data.coords, data.labels || null, data.texts || null, data.values || null)));
   }
   if (kind === "attention" && Array.isArray(data.weights) && (shapeOf(data.weights) || []).length === 5) {
     root.appendChild(section("weights", `attention ${shapeOf(data.weights).join("×")} (example × layer × head × query × key)`, attentionView(data)));
@@ -241,7 +301,7 @@ export function renderResult(data, kind) {
   }
   const drewScatter = root.querySelector("canvas.scatter") !== null;
   for (const [k, v] of rest) {
-    if (drewScatter && ["coords", "labels", "texts"].includes(k)) continue;
+    if (drewScatter && ["coords", "labels", "texts", "values"].includes(k)) continue;
     if (Array.isArray(v) && !v.length) continue;
     root.appendChild(renderValue(k, v, ctx, 0));
   }
@@ -256,6 +316,9 @@ function renderValue(key, v, ctx, depth) {
   }
   if (Array.isArray(v)) {
     const s = shapeOf(v);
+    if (s && s.length === 2 && s[1] >= 1 && s[1] <= 12 && s[0] > 2 * s[1]) {
+      return section(key, `${s[0]} × ${s[1]}: one line per column`, multiLine(v));
+    }
     if (s && s.length && s[0] > 0) {
       if (s.length === 1) return section(key, `${s[0]} values`, v.length <= 64 ? scalarTable(v.map((x, i) => [ctx.tokens && ctx.tokens.length === v.length ? `${i} ${ctx.tokens[i]}` : String(i), x])) : lineChart(v));
       return ndarray(key, v, s, ctx);
