@@ -53,6 +53,9 @@ def minmax(x: np.ndarray, y: np.ndarray, buckets: int) -> np.ndarray:
     if n <= 2 * buckets:
         return np.arange(n)
     bounds = bucket_bounds(x, buckets)
+    fast = _minmax_gather(y, bounds)
+    if fast is not None:
+        return fast
     starts = bounds[:-1][bounds[:-1] < bounds[1:]]
     nan = np.isnan(y)
     # reduceat on values with NaN replaced, then find the first index reaching the extreme
@@ -71,6 +74,33 @@ def minmax(x: np.ndarray, y: np.ndarray, buckets: int) -> np.ndarray:
             first[1:] = b[1:] != b[:-1]
             keep[idx[first]] = True
     return np.flatnonzero(keep)
+
+
+def _minmax_gather(y: np.ndarray, bounds: np.ndarray) -> np.ndarray | None:
+    """The same selection as the general path for buckets of nearly equal size: gather the
+    buckets into a padded 2-D array (padding repeats a bucket's last point, which changes no
+    extreme and comes after its first occurrence) and take argmin/argmax per row."""
+    starts, ends = bounds[:-1], bounds[1:]
+    keep = ends > starts
+    starts, ends = starts[keep], ends[keep]
+    width = int((ends - starts).max())
+    if width * len(starts) > 2 * len(y) + 1024:
+        return None  # very uneven buckets: the reduceat path uses less memory
+    idx = np.minimum(starts[:, None] + np.arange(width)[None, :], (ends - 1)[:, None])
+    block = y[idx]
+    lo, hi = block.argmin(axis=1), block.argmax(axis=1)
+    rows = np.arange(len(starts))
+    nan_rows = np.flatnonzero(np.isnan(block[rows, lo]))  # argmin/argmax stop at a NaN
+    picks = [starts + lo, starts + hi]
+    if len(nan_rows):
+        for r in nan_rows:  # rare: keep the first NaN and the finite extremes of the bucket
+            seg = block[r]
+            ok = ~np.isnan(seg)
+            extra = [int(np.argmax(~ok))]
+            if ok.any():
+                extra += [int(np.nanargmin(seg)), int(np.nanargmax(seg))]
+            picks.append(starts[r] + np.array(extra))
+    return np.unique(np.concatenate(picks))
 
 
 def lttb(x: np.ndarray, y: np.ndarray, buckets: int) -> np.ndarray:

@@ -226,9 +226,12 @@ class Run:
         step = self._step_for(step)
         self._put_histogram(_check_name(name), step, edges, counts, stats)
         if nonfinite:
-            self._writer.put(("n", step, time.time(), "error", name, "nonfinite",
-                              f"{name!r} held {nonfinite} NaN/Inf value(s) at step {step}; "
-                              "they are left out of the histogram."))
+            self._note_nonfinite(name, step, nonfinite)
+
+    def _note_nonfinite(self, name: str, step: int, count: int) -> None:
+        self._writer.put(("n", step, time.time(), "error", name, "nonfinite",
+                          f"{name!r} held {count} NaN/Inf value(s) at step {step}; "
+                          "they are left out of the histogram."))
 
     def _put_histogram(self, name, step, edges, counts, stats) -> None:
         self._writer.put(("h", name, step, time.time(), np.asarray(edges, np.float64),
@@ -383,7 +386,11 @@ def histogram_of(values: Any, bins: int = 64):
                     return np.array([0.0, 1.0]), np.zeros(1), (0, None, None, 0.0, 0.0), nonfinite
                 lo, hi = torch.aminmax(v)
             lo, hi = float(lo), float(hi)
-            counts = torch.histc(v, bins=bins, min=lo, max=hi) if hi > lo else torch.tensor([float(v.numel())])
+            if hi > lo:  # equal-width bins, the last one closed (as numpy.histogram and torch.histc)
+                idx = ((v - lo) * (bins / (hi - lo))).to(torch.int64).clamp_(0, bins - 1)
+                counts = torch.bincount(idx, minlength=bins)  # 2-3x faster than histc on CPU
+            else:
+                counts = torch.tensor([float(v.numel())])
             edges = np.linspace(lo, hi, len(counts) + 1) if hi > lo else np.array([lo - 0.5, lo + 0.5])
             stats = (int(v.numel()), lo, hi, float(v.sum(dtype=torch.float64)),
                      float(torch.linalg.vector_norm(v, dtype=torch.float64)) ** 2)

@@ -448,6 +448,8 @@ class RunReader:
             raise FileFormatError(
                 f"{str(self.db)!r} has schema version {version}; this neuralscope reads 1 to {SCHEMA_VERSION}.")
         self.version = version
+        self.conn.execute("PRAGMA mmap_size = 1073741824")  # read blobs without extra copies
+        self._chunk_cache: dict[int, tuple] = {}
 
     def close(self) -> None:
         self.conn.close()
@@ -517,14 +519,33 @@ class RunReader:
 
     # scalars
     def scalar_arrays(self, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Every point of a scalar series: ``(steps int64, values float64, wall times)``."""
-        rows = self.conn.execute("SELECT steps, vals, walls FROM scalar_chunks WHERE series_id = ? ORDER BY seq",
-                                 (self._sid(name, "scalar"),)).fetchall()
-        if not rows:
-            return np.zeros(0, np.int64), np.zeros(0), np.zeros(0)
-        return (np.frombuffer(b"".join(r[0] for r in rows), "<i8"),
-                np.frombuffer(b"".join(r[1] for r in rows), "<f8"),
-                np.frombuffer(b"".join(r[2] for r in rows), "<f8"))
+        """Every point of a scalar series: ``(steps int64, values float64, wall times)``.
+
+        Full chunks never change once written, so a reader keeps them in memory and later
+        queries (a dashboard polling a live run) read only the chunks that are new or still
+        growing.
+        """
+        sid = self._sid(name, "scalar")
+        cached = self._chunk_cache.get(sid)
+        done = 0 if cached is None else cached[0]
+        rows = self.conn.execute(
+            "SELECT seq, n, steps, vals, walls FROM scalar_chunks WHERE series_id = ? AND seq >= ? ORDER BY seq",
+            (sid, done)).fetchall()
+        fresh = [tuple(np.frombuffer(b, d) for b, d in zip(r[2:], ("<i8", "<f8", "<f8"))) for r in rows]
+        full = 0
+        while full < len(rows) and rows[full][1] == CHUNK and rows[full][0] == done + full:
+            full += 1
+        if full:  # grow the cache by the chunks that became immutable
+            parts = [cached[1:]] if cached is not None else []
+            parts += fresh[:full]
+            merged = tuple(np.concatenate([p[k] for p in parts]) for k in range(3))
+            cached = (done + full, *merged)
+            self._chunk_cache[sid] = cached
+            fresh = fresh[full:]
+        if not fresh:
+            return cached[1:] if cached is not None else (np.zeros(0, np.int64), np.zeros(0), np.zeros(0))
+        head = [cached[1:]] if cached is not None else []
+        return tuple(np.concatenate([p[k] for p in head + fresh]) for k in range(3))
 
     def scalars(self, name: str, buckets: int | None = None, method: str = "minmax",
                 start: int | None = None, end: int | None = None):

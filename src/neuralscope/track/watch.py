@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from ..adapters.torch import resolve_layers
+from .run import histogram_of
 
 __all__ = ["Watcher", "ACTIVATION_TYPES"]
 
@@ -122,10 +123,13 @@ class Watcher:
                 return
             with torch.no_grad():
                 g = p.grad.detach()
-                finite = torch.isfinite(g)
+                step = pending["step"]
                 pending["grad_norms"][name] = torch.linalg.vector_norm(g.float())
-                pending["grad_bad"][name] = (~finite).sum()
-                self.run.log_histogram(f"gradients/{name}", g, step=pending["step"], bins=self.bins)
+                edges, counts, stats, nonfinite = histogram_of(g, self.bins)
+                pending["grad_bad"][name] = nonfinite
+                self.run._put_histogram(f"gradients/{name}", step, edges, counts, stats)
+                if nonfinite:
+                    self.run._note_nonfinite(f"gradients/{name}", step, nonfinite)
         return hook
 
     def _act_hook(self, name: str, module: nn.Module):
@@ -137,16 +141,26 @@ class Watcher:
                 return
             with torch.no_grad():
                 a = output.detach()
+                step = pending["step"]
+                name_h = f"activations/{name}"
+                # one histogram pass also gives count, sum and sum of squares: mean and std
+                edges, counts, stats, nonfinite = histogram_of(a, self.bins)
+                self.run._put_histogram(name_h, step, edges, counts, stats)
+                if nonfinite:
+                    self.run._note_nonfinite(name_h, step, nonfinite)
+                num, _, _, total, sq = stats
                 s = pending["scalars"]
-                af = a.float()
-                s[f"activations/mean/{name}"] = af.mean()
-                s[f"activations/std/{name}"] = af.std() if af.numel() > 1 else torch.zeros(())
+                if num and not nonfinite:
+                    mean = total / num
+                    s[f"activations/mean/{name}"] = mean
+                    s[f"activations/std/{name}"] = math.sqrt(max(sq - num * mean * mean, 0.0) / (num - 1)) if num > 1 else 0.0
+                elif nonfinite:
+                    s[f"activations/mean/{name}"] = math.nan
                 if is_act and a.dim() >= 2:
                     # a unit (channel, dim 1) is dead when it is <= 0 for every example and position
                     # (NaN is not "<= 0": a unit full of NaN is broken, not dead)
-                    dead = (af <= 0).transpose(0, 1).reshape(a.shape[1], -1).all(dim=1)
+                    dead = (a <= 0).transpose(0, 1).reshape(a.shape[1], -1).all(dim=1)
                     s[f"activations/dead/{name}"] = dead.float().mean()
-                self.run.log_histogram(f"activations/{name}", a, step=pending["step"], bins=self.bins)
         return hook
 
     @torch.no_grad()
@@ -172,7 +186,7 @@ class Watcher:
         grads = pending["grad_norms"]
         if grads:
             gn = dict(zip(grads, torch.stack(list(grads.values())).tolist()))
-            bad = dict(zip(pending["grad_bad"], torch.stack(list(pending["grad_bad"].values())).tolist()))
+            bad = pending["grad_bad"]
             layer_sq: dict[str, float] = {}
             for n, v in gn.items():
                 scalars[f"gradients/norm/{n}"] = v
