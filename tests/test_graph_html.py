@@ -149,7 +149,8 @@ def test_clicking_a_box_title_collapses_it_and_clicking_the_node_expands_it(grap
     g = graphs["TinyResNet"]
     open_page(page, g, tmp_path)
     before = visible(page)
-    assert "group:layer1" not in before and "layer1_0_conv1" in before or any(i.startswith("layer1") for i in before)
+    inside = {n.id for n in g.nodes.values() if (n.module or "").startswith("layer1.")}
+    assert "group:layer1" not in before and inside and inside <= before
     page.click('.ns-cluster-title[data-path="layer1"]')
     collapsed = visible(page)
     assert collapsed == {n.id for n in g.view(collapse=["layer1"]).nodes}
@@ -277,8 +278,9 @@ def test_pan_zoom_and_fit(graphs, page, tmp_path):
     assert vb["x"] >= canvas["x"] - 1 and vb["y"] >= canvas["y"] - 1
     assert vb["x"] + vb["width"] <= canvas["x"] + canvas["width"] + 1
     assert vb["y"] + vb["height"] <= canvas["y"] + canvas["height"] + 1
+    s = page.evaluate("neuralscopeGraph.transform().scale")
     page.click("#ns-zoom-in")
-    assert page.evaluate("neuralscopeGraph.transform().scale") > page.evaluate("0") + 0
+    assert page.evaluate("neuralscopeGraph.transform().scale") == pytest.approx(s * 1.25, rel=1e-3)
     assert page.console_errors == []
 
 
@@ -318,7 +320,7 @@ def test_10000_node_graph_opens_fast_at_depth_1_and_expands_lazily(page, tmp_pat
 def test_page_is_self_contained_and_makes_no_network_requests(graphs, page, tmp_path):
     text = render_html(graphs["TinyResNet"])
     assert "<script src" not in text and "<link" not in text
-    assert re.findall(r"https?://[^\s\"']+", text) == ["http://www.w3.org/2000/svg"]
+    assert set(re.findall(r"https?://[^\s\"']+", text)) == {"http://www.w3.org/2000/svg"}  # a namespace, not a fetch
     requests = []
     page.on("request", lambda r: requests.append(r.url))
     open_page(page, graphs["TinyResNet"], tmp_path)
