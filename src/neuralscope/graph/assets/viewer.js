@@ -11,10 +11,18 @@
  * tensor), so routes never cut through boxes. Per box: layers by longest path over an order
  * that follows execution order (which also breaks cycles), dummy nodes on edges spanning
  * several layers (skip connections get their own lane), barycenter ordering sweeps keeping the
- * order with the fewest crossings, then coordinates by repeated weighted median-like
- * relaxation solved exactly per layer with isotonic regression (items keep their order and
- * minimum spacing while moving as close as possible to their neighbours).
- * Collapsed groups are single items: their inside is never laid out.
+ * order with the fewest crossings (counted with a Fenwick tree), then x coordinates by the
+ * priority method (long-edge dummies first, so lanes and chains run straight). Each layer is a
+ * band as tall as its tallest item; edges run vertically through bands and bend only in the
+ * gaps between them, so no edge crosses a box it does not belong to. Back edges (a module
+ * re-entered later) go up a lane on the box's right side, dashed.
+ * Collapsed groups are single items: their inside is never laid out. Big visible graphs are
+ * drawn in part (only what is near the viewport is in the DOM), with less detail far out.
+ *
+ * window.neuralscopeGraph is the page's API (tests, notebooks): expand(path), collapse(path),
+ * toggle(path), search(text), next(), focus(id), setDepth(d), expandAll(), setFoldRepeats(on),
+ * visibleNodeIds(), visibleGroups(), visibleEdges(), nodeBox(id), clusterBox(path),
+ * transform(), zoom(k), fit(), exportSvg().
  */
 (function () {
   "use strict";
