@@ -31,6 +31,7 @@ Example:
 """
 from __future__ import annotations
 
+import bisect
 import functools
 import heapq
 import re
@@ -714,12 +715,12 @@ def _layout_level(lv: _Level, offsets: dict, edge_labels: dict, opt: LayoutOptio
     if opt.labels:
         occupied: dict[int, list[tuple[float, float]]] = {}
         spans: dict[int, list[tuple[float, float, int]]] = {}
-        for ei in fwd:
+        for ei in fwd:  # every edge segment that crosses a gap between layers
             pts = routes[ei]
-            u = lv.edges[ei][0]
-            L = layer[u]
-            a, b = pts[0][0], pts[1][0]
-            spans.setdefault(L, []).append((min(a, b), max(a, b), ei))
+            for (a, ya), (b, yb) in zip(pts, pts[1:]):
+                if yb > ya:
+                    L = bisect.bisect_right(tops, ya + 1e-6) - 1
+                    spans.setdefault(L, []).append((min(a, b), max(a, b), ei))
         for i in range(n):  # a spanning group occupies the gaps inside its span
             for L in range(layer[i], layer[i] + span[i] - 1):
                 xi = x[i] - left
