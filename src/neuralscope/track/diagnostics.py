@@ -215,7 +215,9 @@ def _learning_rate(reader, scalars) -> list[Diagnostic]:
         spikes = (float(body.max()) - float(np.median(body))) / level
         ratio = _median_update_ratio(reader, scalars)
         if progress > -LR_PROGRESS and (spikes > LR_SPIKE or (ratio is not None and ratio > LR_UPDATE_RATIO)):
-            j = n - len(tail)
+            first = max(3, n // 10)
+            over = np.flatnonzero(fv[first:] > start + LR_SPIKE * level)
+            j = first + int(over[0]) if len(over) else first  # where it first jumped above the start
             why = [f"it spikes {spikes:.0%} above its median"] if spikes > LR_SPIKE else []
             if ratio is not None and ratio > LR_UPDATE_RATIO:
                 why.append(f"each step changes the weights by {ratio:.1%} of their norm (median; "
