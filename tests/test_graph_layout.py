@@ -190,6 +190,14 @@ def test_ten_thousand_nodes_lay_out_and_render_quickly():
     check_layout(lay)
 
 
+def test_large_flat_graph_uses_the_fast_path_and_keeps_every_promise():
+    """No groups at all (as in an ONNX file): one level of ~4,000 nodes plus dummies."""
+    g = synthetic_graph(4_000, nested=False)
+    view = g.view()
+    assert not view.clusters and len(view.nodes) > 3_000
+    check_layout(layout(view))
+
+
 def _graph_with_reused_group():
     """A group entered twice through an op of its parent: a cycle among the drawn items."""
     g = Graph("reuse", method="manual")

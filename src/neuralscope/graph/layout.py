@@ -927,9 +927,10 @@ def layout(view: GraphView, options: LayoutOptions | None = None) -> Layout:
                   lines, idx)
 
 
-def synthetic_graph(n_nodes: int = 10_000, blocks_per_stage: int = 40):
+def synthetic_graph(n_nodes: int = 10_000, blocks_per_stage: int = 40, nested: bool = True):
     """A large test graph: a chain of residual blocks (conv, norm, relu, conv, norm, add, relu)
-    with skip connections, nested in stages; about ``n_nodes`` nodes.
+    with skip connections, nested in stages (or all at the top level with ``nested=False``,
+    as an ONNX file's graph is); about ``n_nodes`` nodes.
 
     Example:
         >>> g = synthetic_graph(200, blocks_per_stage=4)
@@ -947,16 +948,17 @@ def synthetic_graph(n_nodes: int = 10_000, blocks_per_stage: int = 40):
         s, k = divmod(b, blocks_per_stage)
         stage = f"stage{s}"
         block = f"{stage}.block{k}"
-        if k == 0:
-            g.set_group(stage, "Stage", 0, 0)
-        g.set_group(block, "ResidualBlock", 2 * 36_928 + 256, 2 * 36_928 + 256)
+        if nested:
+            if k == 0:
+                g.set_group(stage, "Stage", 0, 0)
+            g.set_group(block, "ResidualBlock", 2 * 36_928 + 256, 2 * 36_928 + 256)
         ops = [("conv1", "module", "Conv2d", 36_928), ("bn1", "module", "BatchNorm2d", 128),
                ("relu1", "module", "ReLU", 0), ("conv2", "module", "Conv2d", 36_928),
                ("bn2", "module", "BatchNorm2d", 128), ("add", "op", "add", 0), ("relu2", "module", "ReLU", 0)]
         block_in = prev
         for name, kind, op, params in ops:
             nid = f"{block}.{name}"
-            g.add_node(Node(nid, kind, op if kind == "module" else name, op, group=block,
+            g.add_node(Node(nid, kind, op if kind == "module" else name, op, group=block if nested else "",
                             module=nid if kind == "module" else None, inputs=[t], outputs=[t],
                             params=params, trainable_params=params))
             g.add_edge(prev, nid, t)
