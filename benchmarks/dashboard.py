@@ -40,7 +40,7 @@ def free_port() -> int:
 def writer(path: str, rate: int, seconds: float, started, done_steps) -> None:
     from neuralscope.track.run import Run
 
-    run = Run(path, config={"rate": rate}, flush_interval=0.1)
+    run = Run(path, config={"rate": rate})  # the default flush interval (0.5 s)
     started.set()
     t0 = time.perf_counter()
     step = 0

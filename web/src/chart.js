@@ -86,6 +86,8 @@ export class ScalarChart {
   append(runId, pts) {
     const s = this.series.get(runId);
     if (!s) return false;
+    // points logged between our query and the first pushed point: query again
+    if (pts.total !== undefined && pts.total - pts.steps.length > s.total) return true;
     const last = s.steps.length ? s.steps[s.steps.length - 1] : -Infinity;
     let added = 0;
     for (let i = 0; i < pts.steps.length; i++) {

@@ -133,12 +133,14 @@ function ndarray(key, arr, shape, ctx) {
   const tokens = ctx.tokens;
   const labelsFor = (n) => (tokens && tokens.length === n ? tokens : null);
   const drawOne = (sub, title) => {
-    if (img) return h("figure", { class: "img-fig" }, title ? h("figcaption", null, title) : null, imageCanvas(sub, img.layout === "gray" ? img : img.layout, img.scale));
+    if (img) return h("figure", { class: "img-fig" }, title ? h("figcaption", null, title) : null, imageCanvas(sub, img.layout === "gray" ? img : img.layout, img.scale, count > 16 ? 72 : 160));
     if (drawDims === 1) return lineChart(sub, title);
-    return heatmap(sub, { lo: cmap.lo, hi: cmap.hi, cmap, title, xlabels: labelsFor(sub[0].length), ylabels: labelsFor(sub.length) });
+    return heatmap(sub, { lo: cmap.lo, hi: cmap.hi, cmap, title, max: cellMax, xlabels: labelsFor(sub[0].length), ylabels: labelsFor(sub.length) });
   };
   const count = lead.reduce((a, b) => a * b, 1);
-  if (count <= 16) {
+  const small = shape.slice(-2).every((d) => d <= 32);
+  const cellMax = count > 16 ? 72 : 320;
+  if (count <= 16 || (count <= 64 && small)) {
     const grid = h("div", { class: "nd-grid" });
     const walk = (prefix) => {
       if (prefix.length === lead.length) { grid.appendChild(drawOne(index(arr, prefix), lead.length ? `[${prefix.join(", ")}]` : null)); return; }
@@ -300,6 +302,9 @@ export function renderResult(data, kind) {
     rest.splice(rest.findIndex(([k]) => k === "weights"), 1);
   }
   const drewScatter = root.querySelector("canvas.scatter") !== null;
+  // pictures first (arrays of 2+ dimensions), then tables and lists
+  const rank = ([, v]) => { const sh = Array.isArray(v) ? shapeOf(v) : null; return sh && sh.length >= 2 ? 0 : Array.isArray(v) && v.length && typeof v[0] === "object" && !Array.isArray(v[0]) ? 1 : 2; };
+  rest.sort((a, b) => rank(a) - rank(b));
   for (const [k, v] of rest) {
     if (drewScatter && ["coords", "labels", "texts", "values"].includes(k)) continue;
     if (Array.isArray(v) && !v.length) continue;
@@ -320,10 +325,22 @@ function renderValue(key, v, ctx, depth) {
       return section(key, `${s[0]} × ${s[1]}: one line per column`, multiLine(v));
     }
     if (s && s.length && s[0] > 0) {
-      if (s.length === 1) return section(key, `${s[0]} values`, v.length <= 64 ? scalarTable(v.map((x, i) => [ctx.tokens && ctx.tokens.length === v.length ? `${i} ${ctx.tokens[i]}` : String(i), x])) : lineChart(v));
+      if (s.length === 1) {
+        if (/shape|size/i.test(key) && v.length <= 8) return section(key, null, h("code", null, v.join(" × ")));
+        if (v.length <= 64) return section(key, `${s[0]} values`, h("div", { class: "chips" }, v.map((x, i) =>
+          h("span", { class: "chip", title: ctx.tokens && ctx.tokens.length === v.length ? `${i} ${ctx.tokens[i]}` : `[${i}]` }, fmt(x, 4)))));
+        return section(key, `${s[0]} values`, lineChart(v));
+      }
       return ndarray(key, v, s, ctx);
     }
     if (v.every(isScalar)) return section(key, null, h("div", { class: "chips" }, v.slice(0, 200).map((x) => h("span", { class: "chip" }, String(x)))));
+    if (v.every((x) => x && typeof x === "object" && !Array.isArray(x) && Object.values(x).every((y) => isScalar(y) || (Array.isArray(y) && y.length <= 8 && y.every(isScalar))))) {
+      const cols = [...new Set(v.flatMap((x) => Object.keys(x)))];
+      const cell = (y, c) => Array.isArray(y) ? (/shape|size/i.test(c) ? y.join("×") : y.map((z) => fmt(z, 4)).join(", ")) : y === null || y === undefined ? "—" : typeof y === "number" ? fmt(y, 5) : String(y);
+      return section(key, `${v.length} rows`, h("div", { class: "table-wrap flat" }, h("table", { class: "rows" },
+        h("thead", null, h("tr", null, cols.map((c) => h("th", null, c)))),
+        h("tbody", null, v.slice(0, 500).map((x) => h("tr", null, cols.map((c) => h("td", { class: typeof x[c] === "number" ? "num" : "" }, cell(x[c], c)))))))));
+    }
     if (depth > 2) return section(key, null, h("pre", { class: "text" }, JSON.stringify(v).slice(0, 2000)));
     return section(key, `${v.length} items`, h("div", { class: "r-list" }, v.slice(0, 12).map((x, i) => renderValue(`${key}[${i}]`, x, ctx, depth + 1))));
   }

@@ -26,6 +26,8 @@ from ..result import jsonable
 from .runs import RunEntry, RunIndex, UnknownRunError
 
 MAX_BUCKETS = 20_000
+#: seconds a downsampled series may be reused while its run is being written
+SCALARS_MAX_AGE = 0.5
 
 
 class ApiError(Exception):
@@ -151,7 +153,7 @@ def api_scalars(request: Request) -> Response:
                             "steps": s.steps, "values": s.values, "walls": s.walls})
 
     try:
-        body = entry.cached(("scalars", tag, buckets, start, end, method), query)
+        body = entry.cached(("scalars", tag, buckets, start, end, method), query, max_age=SCALARS_MAX_AGE)
     except NeuralscopeError as exc:
         raise ApiError(404 if isinstance(exc, KeyError) else 422, str(exc)) from None
     return Response(body, media_type="application/json", headers={"Cache-Control": "no-store"})

@@ -37,7 +37,7 @@ from .runs import RunIndex, ServerError
 STATIC = Path(__file__).parent / "static"
 GRAPH_ASSETS = Path(__file__).resolve().parent.parent / "graph" / "assets"
 MODEL_SUFFIXES = {".onnx", ".pt", ".pt2", ".pth", ".ts", ".torchscript"}
-LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1", "[::1]", "testserver"}
+LOOPBACK_NAMES = {"localhost", "127.0.0.1", "[::1]"}
 COOKIE = "ns_token"
 
 

@@ -40,17 +40,20 @@ class RunEntry:
     version: tuple = ()
     cache: dict = field(default_factory=dict)
 
-    def cached(self, key: Any, fn: Callable[[Any], Any]) -> Any:
-        """``fn(reader)``, reused while the run's files are unchanged: many clients polling
-        the same series between two writer commits cost one read."""
+    def cached(self, key: Any, fn: Callable[[Any], Any], max_age: float = 0.0) -> Any:
+        """``fn(reader)``, reused while the run's files are unchanged (or, with ``max_age``,
+        for that many seconds while a writer keeps committing): many clients polling the
+        same series cost one read, and a run written continuously is re-read at most
+        ``1 / max_age`` times a second (live points reach clients through the event stream)."""
         stamp = _stamp(self.path)
         hit = self.cache.get(key)
-        if hit is not None and hit[0] == stamp:
+        now = time.monotonic()
+        if hit is not None and (hit[0] == stamp or now - hit[2] < max_age):
             return hit[1]
         value = self.call(fn)
         if len(self.cache) > 256:
             self.cache.clear()
-        self.cache[key] = (stamp, value)
+        self.cache[key] = (stamp, value, now)
         return value
 
     def call(self, fn: Callable[[Any], Any]) -> Any:

@@ -30,7 +30,7 @@ from ..result import jsonable
 from .api import run_summary
 from .runs import RunEntry, RunIndex, _stamp
 
-MAX_PUSH = 20_000  # points of one series in one message; more -> the client re-queries
+MAX_PUSH = 100_000 # points of one series in one message; more -> the client re-queries
 QUEUE_SIZE = 256   # messages buffered per client before it is told to resynchronise
 
 
