@@ -145,10 +145,11 @@ def test_torchscript_archive_with_example_input_has_real_shapes(tmp_path):
     assert g.method == "torchscript"
     assert g.total_params == sum(p.numel() for p in model.parameters())
     live = graph(model, x)
-    weighted = [(n.module, [t.shape for t in n.outputs]) for n in live.modules() if n.params]
-    assert [(n.module, [t.shape for t in n.outputs]) for n in g.modules()] == weighted
+    # every module that runs an op, with the live module's shapes (Identity runs none)
+    ran = [(n.module, n.op, [t.shape for t in n.outputs]) for n in live.modules() if n.op != "Identity"]
+    assert [(n.module, n.op, [t.shape for t in n.outputs]) for n in g.modules()] == ran
     ops = [n for n in g.nodes.values() if n.kind == "op"]
-    assert sum(n.op == "add" for n in ops) == 4 and all(n.outputs[0].shape for n in ops if n.op == "add")
+    assert [(n.op, n.group) for n in ops] == [(n.op, n.group) for n in live.nodes.values() if n.kind == "op"]
     assert [n.inputs[0].shape for n in g.nodes.values() if n.kind == "output"] == [(2, 10)]
 
 
@@ -200,3 +201,17 @@ def test_docstring_examples_run(module):
         warnings.simplefilter("ignore")
         result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
     assert result.failed == 0 and result.attempted > 0
+
+
+def test_torchscript_transformer_has_one_node_per_attention_call(tmp_path):
+    torch.manual_seed(0)
+    model = zoo.TinyTransformer().eval()
+    x = model.example_input(2)
+    f = tmp_path / "t.pt"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.jit.trace(model, x, check_trace=False).save(str(f))
+    g = graph(f, x)
+    live = graph(model, x, method="export")
+    assert [(n.module, n.op) for n in g.modules()] == [(n.module, n.op) for n in live.modules()]
+    assert [n.outputs[0].shape for n in g.modules() if n.op == "MultiheadAttention"] == [(2, 12, 32)] * 2

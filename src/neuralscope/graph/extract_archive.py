@@ -193,8 +193,14 @@ def read_torchscript(sm: torch.jit.ScriptModule, example_inputs: Any = None, nam
         src = producer.get(v.unique())
         return [src] if src is not None else []
 
+    exact = _method_owners(sm)
+    if exact is not None and len(exact) != sum(1 for n in tsg.nodes() if _is_op(n)):
+        exact = None  # the two walks disagree: fall back to weights-based ownership
+    op_index = -1
+    inside = _inner_owners(tsg, attr_path, leaves, leaf_of, modules, leaf_types)
+    incoming: dict[str, list] = {}
     with torch.no_grad():
-        for n in tsg.nodes():
+        for index, n in enumerate(tsg.nodes()):
             kind = n.kind()
             outs = list(n.outputs())
             ins = list(n.inputs())
@@ -226,12 +232,21 @@ def read_torchscript(sm: torch.jit.ScriptModule, example_inputs: Any = None, nam
                         multi[o.unique()] = srcs
                 continue
             weights = [attr_path[i.unique()] for i in ins if attr_path.get(i.unique())]
-            owner = leaf_of(parent_path(weights[0])) if weights else None
+            op_index += 1
+            call_key = None
+            if exact is not None:
+                where, call_key = exact[op_index]
+                owner = leaf_of(where)
+                op_group = where
+            else:
+                owner = leaf_of(parent_path(weights[0])) if weights else inside.get(index)
+                op_group = parent_path(weights[0]) if weights else ""
+                call_key = owner
             out_meta = [metas(values[o.unique()])[0] for o in outs
                         if o.unique() in values and torch.is_tensor(values[o.unique()])]
             opname = op_name(kind.split("::", 1)[1])
             if owner is not None and owner in leaves:
-                if current is None or prev_leaf != owner:
+                if current is None or prev_leaf != (owner, call_key):
                     k = calls.get(owner, 0)
                     calls[owner] = k + 1
                     nid = owner if k == 0 else f"{owner}_{k}"
@@ -240,7 +255,7 @@ def read_torchscript(sm: torch.jit.ScriptModule, example_inputs: Any = None, nam
                     typ = getattr(m, "original_name", "Module")
                     current = g.add_node(Node(nid, "module", typ, typ, group=parent_path(owner), module=owner,
                                               params=t, trainable_params=tr))
-                    prev_leaf = owner
+                    prev_leaf = (owner, call_key)
                 node = current
                 if out_meta:
                     node.outputs = out_meta
@@ -250,19 +265,19 @@ def read_torchscript(sm: torch.jit.ScriptModule, example_inputs: Any = None, nam
                 counts[opname] = k + 1
                 nid = opname if k == 0 else f"{opname}_{k}"
                 consts = [values.get(i.unique()) for i in ins if not sources(i)]
-                node = g.add_node(Node(nid, "op", opname, opname, group=parent_path(weights[0]) if weights else "",
+                node = g.add_node(Node(nid, "op", opname, opname, group=op_group,
                                        outputs=out_meta,
                                        attrs=scalar_attrs([c for c in consts if not torch.is_tensor(c)])))
                 current = node
-            seen = set()
+            seen = {(e.src, e.dst) for e in incoming.get(node.id, [])}
             for i in ins:
                 for src in sources(i):
-                    if src == node.id or (src, i.unique()) in seen:
+                    if src == node.id or (src, node.id) in seen:
                         continue
-                    seen.add((src, i.unique()))
+                    seen.add((src, node.id))
                     val = values.get(i.unique())
                     meta = metas(val)[0] if torch.is_tensor(val) else _meta_of(g, src)
-                    g.add_edge(src, node.id, meta)
+                    incoming.setdefault(node.id, []).append(g.add_edge(src, node.id, meta))
                     node.inputs.append(meta)
             for o in outs:
                 producer[o.unique()] = node.id
@@ -278,6 +293,87 @@ def read_torchscript(sm: torch.jit.ScriptModule, example_inputs: Any = None, nam
             if src is not None:
                 g.add_edge(src, nid, meta)
     return g
+
+
+def _is_op(n) -> bool:
+    kind = n.kind()
+    return (kind.startswith("aten::") and kind not in _STRUCTURAL
+            and any(isinstance(o.type(), torch._C.TensorType) for o in n.outputs()))
+
+
+def _method_owners(sm) -> list[tuple[str, int]] | None:
+    """(module path, call number) for every op of the inlined graph, in order, read from the
+    modules' own (not inlined) forward graphs: an op belongs to the module whose forward
+    contains it. ``None`` when the structure cannot be followed (scripted function calls)."""
+    owners: list[tuple[str, int]] = []
+    counter = [0]
+
+    def walk(module, path: str, method: str = "forward") -> bool:
+        counter[0] += 1
+        call = counter[0]
+        try:  # a traced module called twice gets forward1, forward2... for the later calls
+            graph = module.graph if method == "forward" else getattr(module, method).graph
+        except Exception:  # noqa: BLE001
+            return False
+        paths = {next(iter(graph.inputs())).unique(): (module, path)}
+        for n in graph.nodes():
+            kind = n.kind()
+            if kind == "prim::GetAttr":
+                src = paths.get(n.inputsAt(0).unique())
+                if src is not None:
+                    child = getattr(src[0], n.s("name"), None)
+                    if isinstance(child, torch.jit.ScriptModule):
+                        name = n.s("name")
+                        paths[n.outputsAt(0).unique()] = (child, f"{src[1]}.{name}" if src[1] else name)
+                continue
+            if kind == "prim::CallMethod":
+                target = paths.get(n.inputsAt(0).unique())
+                if target is None or not walk(*target, n.s("name")):
+                    return False
+                continue
+            if kind in ("prim::CallFunction", "prim::If", "prim::Loop"):
+                return False
+            if _is_op(n):
+                owners.append((path, call))
+        return True
+
+    return owners if walk(sm, "") else None
+
+
+def _inner_owners(tsg, attr_path0: dict, leaves: set, leaf_of, modules: dict, leaf_types: set) -> dict[int, str]:
+    """Weightless ops that run inside a composite leaf (the reshapes and attention between a
+    MultiheadAttention's in- and out-projections): an op lying between two ops that read the
+    same composite leaf's weights, with no other module's op in between, belongs to it."""
+    attr_path = dict(attr_path0)
+    owners: list[tuple[int, str | None]] = []
+    for index, n in enumerate(tsg.nodes()):
+        kind = n.kind()
+        ins, outs = list(n.inputs()), list(n.outputs())
+        if kind == "prim::GetAttr":
+            base = attr_path.get(ins[0].unique())
+            if base is not None:
+                attr_path[outs[0].unique()] = f"{base}.{n.s('name')}" if base else n.s("name")
+            continue
+        held = [attr_path[i.unique()] for i in ins if attr_path.get(i.unique())]
+        if kind in ("prim::ListConstruct", "prim::TupleConstruct"):
+            if held:
+                attr_path[outs[0].unique()] = held[0]
+            continue
+        if not kind.startswith("aten::") or kind in _STRUCTURAL or \
+                not any(isinstance(o.type(), torch._C.TensorType) for o in outs):
+            continue
+        owners.append((index, leaf_of(parent_path(held[0])) if held else None))
+    result: dict[int, str] = {}
+    last_owner, pending = None, []
+    for index, owner in owners:
+        if owner is None:
+            pending.append(index)
+            continue
+        if owner == last_owner and pending and getattr(modules[owner], "original_name", "") in leaf_types:
+            for p in pending:
+                result[p] = owner
+        last_owner, pending = owner, []
+    return result
 
 
 def _meta_of(g: Graph, node_id: str) -> TensorMeta:
