@@ -701,12 +701,16 @@ def _layout_level(lv: _Level, offsets: dict, edge_labels: dict, opt: LayoutOptio
                 pts.append((xd, tops[L] + lh[L]))
         pts.append((x[v] - left + ov, ys[v] - h[v] / 2))
         routes[ei] = pts
-    for ei in back:
+    for ei in back:  # leave the source downwards, climb beside everything, enter the target from above
         u, uk, v, vk = lv.edges[ei]
-        xu, xv = x[u] - left, x[v] - left
-        side = max(xu + w[u] / 2, xv + w[v] / 2) + 24
-        routes[ei] = [(xu + w[u] / 2, ys[u]), (side, (ys[u] + ys[v]) / 2), (xv + w[v] / 2, ys[v])]
+        ou = offsets.get((lv.items[u], uk), 0.0)
+        ov = offsets.get((lv.items[v], vk), 0.0)
+        lo, hi = sorted((layer[u], layer[v]))
+        side = max(x[i] + w[i] / 2 for L in range(lo, hi + 1) for i in layers[L]) - left + 20
+        y0, y1 = ys[u] + h[u] / 2, ys[v] - h[v] / 2
+        routes[ei] = [(x[u] - left + ou, y0), (side, y0 + 12), (side, y1 - 12), (x[v] - left + ov, y1)]
         lv.width = max(lv.width, side + 4)
+        lv.height = max(lv.height, y0 + 14)
     lv.routes = routes
     lv.back = set(back)
 
