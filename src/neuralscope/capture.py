@@ -3,7 +3,8 @@
 :func:`capture` is a context manager. Inside it, every forward pass of the model records the
 outputs of the chosen modules (and, with ``gradients=True``, the gradients flowing back into
 those outputs). It keeps either the full tensors (``keep="tensors"``) or only running
-statistics (``keep="stats"``: count, mean, std, min, max, zero and non-finite counts, and
+statistics (``keep="stats"``: count, mean, std, min, max, non-finite count, zero fraction of
+ReLU-type layers, and
 optionally per-unit statistics), which costs almost nothing and works over many batches on
 large models. All hooks are removed when the block ends, also when it raises.
 
@@ -33,6 +34,9 @@ from .adapters.torch import first_tensor, iter_tensors, resolve_layers
 from .errors import NeuralscopeError
 
 
+_ZERO_COUNTED = (nn.ReLU, nn.ReLU6, nn.Hardtanh, nn.Threshold)
+
+
 class LayerNotRunError(NeuralscopeError, LookupError):
     """A layer chosen for capture that never ran (or never received a gradient)."""
 
@@ -41,21 +45,24 @@ class LayerNotRunError(NeuralscopeError, LookupError):
 class RunningStats:
     """Statistics of every value a layer produced, accumulated over calls.
 
-    Global numbers are always kept; per-unit numbers (unit = dimension 1 of the output, the
-    channel of a conv map or the feature of a linear layer) only with ``per_unit=True``.
-    Accumulators stay on the tensor's device until read.
+    Global numbers (count, mean, std, min, max, non-finite count; zero fraction where
+    ``count_zeros``) are always kept; per-unit numbers (unit = dimension 1 of the output,
+    the channel of a conv map or the feature of a linear layer) only with ``per_unit=True``.
+
+    The hook does three cheap passes over each output (sum, dot product with itself,
+    ``aminmax``) and keeps the per-call results as 0-d tensors on the output's device (no
+    host synchronisation beyond one finiteness check); they are summed in float64 when read.
+    The std comes from the sums of values and squares, so it loses relative precision when
+    ``|mean|`` is far larger than the std.
     """
 
     per_unit: bool = False
+    count_zeros: bool = False
     calls: int = 0
-    count: int = 0
-    _sum: Any = 0.0
-    _sumsq: Any = 0.0
-    _min: Any = math.inf
-    _max: Any = -math.inf
-    _zeros: Any = 0
     nonfinite: int = 0
     shape: tuple | None = None
+    _parts: list = field(default_factory=list)  # (n, mean, var, min, max, zeros) per call
+    _merged: tuple | None = None
     unit_count: int = 0
     _unit_sum: Any = None
     _unit_sumsq: Any = None
@@ -70,64 +77,91 @@ class RunningStats:
         self.calls += 1
         self.shape = tuple(t.shape)
         flat = t.reshape(-1)
-        n = flat.numel()
-        if n == 0:
+        if flat.numel() == 0:
             return
-        s = flat.sum(dtype=torch.float64) if flat.dtype != torch.float32 else flat.sum()
-        ss = torch.dot(flat, flat) if flat.dtype == torch.float32 else (flat.double() ** 2).sum()
-        if not bool(torch.isfinite(ss)) or not bool(torch.isfinite(s)):
+        total = flat.sum()
+        sq = torch.dot(flat, flat) if flat.dtype in (torch.float32, torch.float64) else (flat.float() ** 2).sum()
+        if not bool(torch.isfinite(sq)):  # any NaN/Inf makes the sum of squares non-finite: count, use the rest
             good = torch.isfinite(flat)
-            self.nonfinite += int(n - good.sum())
+            self.nonfinite += int(flat.numel() - good.sum())
             flat = flat[good]
-            s, ss = flat.sum(), torch.dot(flat.float(), flat.float())
-        if flat.numel():
-            lo, hi = torch.aminmax(flat)
-            self._min = torch.minimum(torch.as_tensor(self._min, device=lo.device, dtype=lo.dtype), lo)
-            self._max = torch.maximum(torch.as_tensor(self._max, device=hi.device, dtype=hi.dtype), hi)
-        self.count += flat.numel()
-        self._sum = self._sum + s.double()
-        self._sumsq = self._sumsq + ss.double()
-        self._zeros = self._zeros + (flat.numel() - torch.count_nonzero(flat))
+            if flat.numel() == 0:
+                return
+            total, sq = flat.sum(), torch.dot(flat.float(), flat.float())
+        lo, hi = torch.aminmax(flat)
+        zeros = (flat == 0).sum() if self.count_zeros else None
+        self._parts.append((flat.numel(), total, sq, lo, hi, zeros))
+        if len(self._parts) >= 512:
+            self._merge()
         if self.per_unit and t.dim() >= 2:
-            dims = [d for d in range(t.dim()) if d != 1]
-            x = torch.nan_to_num(t.float(), nan=0.0)
-            usum, usq = x.sum(dims).double(), (x * x).sum(dims).double()
-            umin, umax = x.amin(dims), x.amax(dims)
-            upos = (x > 0).sum(dims)
-            self.unit_count += t.numel() // t.shape[1]
-            if self._unit_sum is None or self._unit_sum.shape != usum.shape:
-                self._unit_sum, self._unit_sumsq, self._unit_min, self._unit_max, self._unit_pos = (
-                    usum, usq, umin, umax, upos)
-            else:
-                self._unit_sum += usum
-                self._unit_sumsq += usq
-                self._unit_min = torch.minimum(self._unit_min, umin)
-                self._unit_max = torch.maximum(self._unit_max, umax)
-                self._unit_pos += upos
+            self._update_units(t)
+
+    def _update_units(self, t: torch.Tensor) -> None:
+        dims = [d for d in range(t.dim()) if d != 1]
+        x = torch.nan_to_num(t.float(), nan=0.0)
+        usum, usq = x.sum(dims).double(), (x * x).sum(dims).double()
+        umin, umax = x.amin(dims), x.amax(dims)
+        upos = (x > 0).sum(dims)
+        self.unit_count += t.numel() // t.shape[1]
+        if self._unit_sum is None or self._unit_sum.shape != usum.shape:
+            self._unit_sum, self._unit_sumsq, self._unit_min, self._unit_max, self._unit_pos = (
+                usum, usq, umin, umax, upos)
+        else:
+            self._unit_sum += usum
+            self._unit_sumsq += usq
+            self._unit_min = torch.minimum(self._unit_min, umin)
+            self._unit_max = torch.maximum(self._unit_max, umax)
+            self._unit_pos += upos
+
+    def _merge(self) -> tuple:
+        """Combine the per-call sums (and the previous merge) in float64."""
+        parts = self._parts
+        if not parts:
+            return self._merged or (0, 0.0, 0.0, math.nan, math.nan, 0)
+        n = sum(p[0] for p in parts)
+        s = float(torch.stack([p[1] for p in parts]).double().sum())
+        sq = float(torch.stack([p[2] for p in parts]).double().sum())
+        lo = float(torch.stack([p[3] for p in parts]).min())
+        hi = float(torch.stack([p[4] for p in parts]).max())
+        zeros = int(sum(int(p[5]) for p in parts)) if self.count_zeros else 0
+        if self._merged is not None and self._merged[0]:
+            n0, s0, sq0, lo0, hi0, z0 = self._merged
+            n, s, sq, lo, hi, zeros = n + n0, s + s0, sq + sq0, min(lo, lo0), max(hi, hi0), zeros + z0
+        self._merged = (n, s, sq, lo, hi, zeros)
+        self._parts = []
+        return self._merged
 
     # -- read-outs (plain Python numbers / numpy arrays) ---------------------------------
     @property
+    def count(self) -> int:
+        """How many finite values were seen."""
+        return self._merge()[0]
+
+    @property
     def mean(self) -> float:
-        return float(self._sum) / self.count if self.count else math.nan
+        n, s = self._merge()[:2]
+        return s / n if n else math.nan
 
     @property
     def std(self) -> float:
-        if not self.count:
-            return math.nan
-        var = float(self._sumsq) / self.count - self.mean ** 2
-        return math.sqrt(max(var, 0.0))
+        """Population standard deviation, from the sums of values and of squares."""
+        n, s, sq = self._merge()[:3]
+        return math.sqrt(max(sq / n - (s / n) ** 2, 0.0)) if n else math.nan
 
     @property
     def min(self) -> float:
-        return float(self._min) if self.count else math.nan
+        return self._merge()[3] if self.count else math.nan
 
     @property
     def max(self) -> float:
-        return float(self._max) if self.count else math.nan
+        return self._merge()[4] if self.count else math.nan
 
     @property
     def zero_fraction(self) -> float:
-        return float(self._zeros) / self.count if self.count else math.nan
+        """Fraction of exact zeros (only counted where ``count_zeros``: ReLU-type layers)."""
+        if not self.count_zeros or not self.count:
+            return math.nan
+        return self._merge()[5] / self.count
 
     def unit_stats(self) -> dict[str, np.ndarray]:
         """Per-unit ``mean``, ``std``, ``min``, ``max`` and ``active`` (fraction > 0)."""
@@ -181,7 +215,8 @@ class Recorder:
         for name, module in chosen:
             slot = _Slot(name, module)
             if keep == "stats":
-                slot.stats = RunningStats(per_unit=per_unit)
+                zeros = per_unit or isinstance(module, _ZERO_COUNTED)
+                slot.stats = RunningStats(per_unit=per_unit, count_zeros=zeros)
                 slot.grad_stats = RunningStats(per_unit=per_unit)
             self._slots[name] = slot
         self._handles: list = []
@@ -323,7 +358,7 @@ class Recorder:
             slot.grads.clear()
             slot.calls = slot.grad_calls = 0
             if slot.stats is not None:
-                slot.stats = RunningStats(per_unit=slot.stats.per_unit)
+                slot.stats = RunningStats(per_unit=slot.stats.per_unit, count_zeros=slot.stats.count_zeros)
                 slot.grad_stats = RunningStats(per_unit=slot.stats.per_unit)
         self.forward_calls = 0
 

@@ -1,0 +1,139 @@
+"""Benchmark "inside the network": capture overhead and embedding time, side by side.
+
+1. Forward pass of ResNet-50 (torchvision, untrained, eval, CPU) plain vs. inside
+   ``neuralscope.capture(model, keep="stats")`` recording running statistics of every
+   leaf layer (target: under 1.15x), and with ``keep="tensors"`` for reference.
+2. Projecting 50,000 points of 256 dimensions with ``neuralscope.inspect.embed`` (PCA,
+   t-SNE, UMAP) next to the peer library called directly on the same data (scikit-learn's
+   PCA and Barnes-Hut TSNE, umap-learn's UMAP).
+
+    python benchmarks/inside.py [--n 50000] [--skip tsne,umap] [--batch 8] [--rounds 5]
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+import warnings
+
+import numpy as np
+import torch
+
+
+def _time(fn, rounds: int) -> float:
+    ts = []
+    for _ in range(rounds):
+        t = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t)
+    return statistics.median(ts)
+
+
+def bench_capture(batch: int, rounds: int) -> None:
+    import torchvision
+
+    from neuralscope.capture import capture, default_layers
+
+    torch.manual_seed(0)
+    model = torchvision.models.resnet50(weights=None).eval()
+    x = torch.rand(batch, 3, 224, 224)
+    n_layers = len(default_layers(model))
+
+    def plain():
+        with torch.no_grad():
+            model(x)
+
+    def stats():
+        with capture(model, keep="stats") as rec, torch.no_grad():
+            model(x)
+        return rec
+
+    def tensors():
+        with capture(model, keep="tensors") as rec, torch.no_grad():
+            model(x)
+        return rec
+
+    plain(), stats()  # warm up
+    # interleave the variants so that load changes on a shared machine hit all of them
+    t_plain, t_stats, t_tensors = [], [], []
+    for _ in range(rounds):
+        t_plain.append(_time(plain, 1))
+        t_stats.append(_time(stats, 1))
+        t_tensors.append(_time(tensors, 1))
+    p, s, tt = (statistics.median(v) for v in (t_plain, t_stats, t_tensors))
+    rec = stats()
+    assert not rec.missing
+    print(f"ResNet-50 forward, batch {batch}x3x224x224, CPU, {torch.get_num_threads()} threads, "
+          f"median of {rounds}; capture hooks on {n_layers} leaf layers")
+    print(f"  plain forward                  {p * 1000:8.1f} ms   1.00x")
+    print(f"  capture(keep='stats')          {s * 1000:8.1f} ms   {s / p:.3f}x   (target < 1.15x)")
+    print(f"  capture(keep='tensors')        {tt * 1000:8.1f} ms   {tt / p:.3f}x")
+
+
+def bench_embed(n: int, dim: int, skip: set[str]) -> None:
+    from neuralscope.inspect.embedding import embed, pca
+
+    rng = np.random.default_rng(0)
+    centers = rng.normal(size=(10, dim)) * 2
+    labels = rng.integers(0, 10, n)
+    x = (centers[labels] + rng.normal(size=(n, dim))).astype(np.float32)
+    print(f"\nEmbedding {n:,} x {dim} points (10 Gaussian clusters) to 2-D, {torch.get_num_threads()} threads")
+    print(f"  {'method':6s} {'neuralscope':>12s} {'peer':>10s} {'ratio':>7s}   peer")
+
+    # PCA: ours (covariance eigenvectors) vs scikit-learn's PCA (full SVD solver chosen automatically)
+    from sklearn.decomposition import PCA
+
+    t = time.perf_counter()
+    ours = embed(x, "pca", labels=labels)
+    t_ours = time.perf_counter() - t
+    t = time.perf_counter()
+    ref = PCA(2, random_state=0).fit_transform(x)
+    t_peer = time.perf_counter() - t
+    agree = min(abs(np.corrcoef(ours.coords[:, i], ref[:, i])[0, 1]) for i in range(2))
+    print(f"  {'pca':6s} {t_ours:11.2f}s {t_peer:9.2f}s {t_ours / t_peer:6.2f}x   sklearn PCA (|corr| of axes {agree:.6f})")
+
+    if "tsne" not in skip:
+        from sklearn.manifold import TSNE
+
+        t = time.perf_counter()
+        e = embed(x, "tsne", labels=labels)
+        t_ours = time.perf_counter() - t
+        red = pca(x, 50)[0]
+        t = time.perf_counter()
+        TSNE(2, init="pca", random_state=0, learning_rate="auto", perplexity=30.0).fit_transform(red)
+        t_peer = time.perf_counter() - t
+        print(f"  {'tsne':6s} {t_ours:11.2f}s {t_peer:9.2f}s {t_ours / t_peer:6.2f}x   sklearn Barnes-Hut TSNE on the same "
+              f"50 principal components (ours: {e.seconds:.2f}s in the projection)")
+    if "umap" not in skip:
+        import umap
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            umap.UMAP(random_state=0).fit_transform(x[:500])  # numba compilation, not counted
+            red = pca(x, 50)[0]
+            t = time.perf_counter()
+            embed(x, "umap", labels=labels)
+            t_ours = time.perf_counter() - t
+            t = time.perf_counter()
+            umap.UMAP(2, random_state=0).fit_transform(red)
+            t_peer = time.perf_counter() - t
+        print(f"  {'umap':6s} {t_ours:11.2f}s {t_peer:9.2f}s {t_ours / t_peer:6.2f}x   umap-learn UMAP on the same "
+              f"50 principal components")
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=50_000)
+    ap.add_argument("--dim", type=int, default=256)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--skip", default="", help="comma-separated: capture,pca,tsne,umap")
+    args = ap.parse_args(argv)
+    skip = set(filter(None, args.skip.split(",")))
+    if "capture" not in skip:
+        bench_capture(args.batch, args.rounds)
+    bench_embed(args.n, args.dim, skip)
+
+
+if __name__ == "__main__":
+    main()
