@@ -193,6 +193,7 @@ def read_torchscript(sm: torch.jit.ScriptModule, example_inputs: Any = None, nam
         src = producer.get(v.unique())
         return [src] if src is not None else []
 
+    named_params = dict(sm.named_parameters())
     exact = _method_owners(sm)
     if exact is not None and len(exact) != sum(1 for n in tsg.nodes() if _is_op(n)):
         exact = None  # the two walks disagree: fall back to weights-based ownership
@@ -270,7 +271,24 @@ def read_torchscript(sm: torch.jit.ScriptModule, example_inputs: Any = None, nam
                                        attrs=scalar_attrs([c for c in consts if not torch.is_tensor(c)])))
                 current = node
             seen = {(e.src, e.dst) for e in incoming.get(node.id, [])}
+            if node.kind == "op":  # weights of non-leaf modules (a ``pos`` Parameter) as param nodes
+                for i in ins:
+                    wpath = attr_path.get(i.unique())
+                    if wpath and i.unique() not in producer:
+                        pid = f"param:{wpath}"
+                        if pid not in g.nodes:
+                            t = values.get(i.unique())
+                            is_param = isinstance(t, torch.Tensor) and wpath in named_params
+                            k = t.numel() if is_param else 0
+                            g.add_node(Node(pid, "param", wpath.rsplit(".", 1)[-1],
+                                            "parameter" if is_param else "buffer", group=parent_path(wpath),
+                                            outputs=metas(t) if torch.is_tensor(t) else [], params=k,
+                                            trainable_params=k if is_param and t.requires_grad else 0,
+                                            attrs={"name": wpath}))
+                        producer[i.unique()] = pid
             for i in ins:
+                if "Tensor" not in str(i.type()):
+                    continue  # sizes and other numbers: shape arithmetic, not data flow
                 for src in sources(i):
                     if src == node.id or (src, node.id) in seen:
                         continue
