@@ -411,13 +411,15 @@ class Graph(Result):
 
     # -- static renderers (layout.py, render_svg.py, render_text.py) ------------------
     def _static_view(self, depth: int | None = None, expand: Iterable[str] = (), collapse: Iterable[str] = (),
-                     fold_repeats: bool = False) -> GraphView:
+                     fold_repeats: bool | None = None) -> GraphView:
         if depth is None:
             depth = getattr(self, "default_depth", None)
+        if fold_repeats is None:
+            fold_repeats = bool(getattr(self, "default_fold_repeats", False))
         return self.view(depth, expand=expand, collapse=collapse, fold_repeats=fold_repeats)
 
     def to_svg(self, depth: int | None = None, *, expand: Iterable[str] = (), collapse: Iterable[str] = (),
-               fold_repeats: bool = False, title: str | None = None) -> str:
+               fold_repeats: bool | None = None, title: str | None = None) -> str:
         """The graph as a standalone SVG document (layered layout, no Graphviz needed).
 
         Example:
@@ -431,21 +433,21 @@ class Graph(Result):
         return render_svg(self._static_view(depth, expand, collapse, fold_repeats), title=title or self._title())
 
     def to_dot(self, depth: int | None = None, *, expand: Iterable[str] = (), collapse: Iterable[str] = (),
-               fold_repeats: bool = False) -> str:
+               fold_repeats: bool | None = None) -> str:
         """Graphviz DOT source, one ``subgraph cluster_N`` per expanded module."""
         from .render_text import render_dot
 
         return render_dot(self._static_view(depth, expand, collapse, fold_repeats))
 
     def to_mermaid(self, depth: int | None = None, *, expand: Iterable[str] = (), collapse: Iterable[str] = (),
-                   fold_repeats: bool = False) -> str:
+                   fold_repeats: bool | None = None) -> str:
         """Mermaid ``flowchart TB`` text, one ``subgraph`` per expanded module."""
         from .render_text import render_mermaid
 
         return render_mermaid(self._static_view(depth, expand, collapse, fold_repeats))
 
     def plot(self, ax=None, depth: int | None = None, *, expand: Iterable[str] = (), collapse: Iterable[str] = (),
-             fold_repeats: bool = False, title: str | None = None):
+             fold_repeats: bool | None = None, title: str | None = None):
         """Draw the graph with matplotlib (same layout and colours as the SVG); returns the Axes.
 
         Example:
@@ -499,7 +501,7 @@ class Graph(Result):
             from .render_html import render_html
 
             path.write_text(render_html(self, depth=opts.get("depth"), title=opts.get("title"),
-                                        fold_repeats=opts.get("fold_repeats", False)), encoding="utf-8")
+                                        fold_repeats=bool(opts.get("fold_repeats", getattr(self, "default_fold_repeats", False)))), encoding="utf-8")
         else:
             return False
         return True
