@@ -23,6 +23,7 @@ import io
 import os
 import socket
 import time
+from time import time as _time
 import weakref
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -134,6 +135,7 @@ class Run:
         self._names: set[str] = set()
         self._watchers: list = []
         self._writer: StoreWriter | None = None
+        self._append = None  # the writer queue's append while the run is open
         self._lock: RunLock | None = None
         self.closed = False
         if not self.enabled:  # a non-zero rank: every method is a no-op
@@ -169,6 +171,7 @@ class Run:
         for k, v in meta.items():
             self._writer.put(("m", k, v))
         self._writer.flush()
+        self._append = self._writer.queue.append
         _OPEN_RUNS.add(self)
 
     def _resume_step(self) -> None:
@@ -192,9 +195,10 @@ class Run:
 
         Costs a few microseconds: values are checked and queued; a background thread writes.
         """
-        if not self.enabled:
-            return
-        if self.closed:
+        append = self._append
+        if append is None:
+            if not self.enabled:
+                return
             raise RunStorageError(f"The run {str(self.path)!r} is closed; open it again to log more.")
         if step is None:
             step = self.step + 1
@@ -202,13 +206,20 @@ class Run:
             step = self._step_for(step)
         self.step = step
         names = self._names
+        for k, v in metrics.items():  # fast path: known names, plain Python numbers
+            t = type(v)
+            if (t is not float and t is not int) or k not in names:
+                break
+        else:
+            append(("s", step, _time(), metrics.copy()))
+            return
         vals = {}
         for k, v in metrics.items():
             if k not in names:
                 names.add(_check_name(k))
             t = type(v)
             vals[k] = v if t is float or t is int else _to_float(k, v)
-        self._writer.queue.append(("s", step, time.time(), vals))
+        append(("s", step, _time(), vals))
 
     def _log_scalars_at(self, values: Mapping[str, float], step: int) -> None:
         """Log without moving the run's step (used by watch())."""
@@ -333,6 +344,7 @@ class Run:
         if self.closed or not self.enabled:
             self.closed = True
             return
+        self._append = None
         try:
             self.unwatch()
             self._writer.put(("m", "status", status))
