@@ -367,3 +367,30 @@ def test_reader_and_api_agree_on_nan_values(tmp_path):
         diags = c.get("/api/diagnostics", params={"run": "r"}).json()["items"]
         assert any(x["code"] == "nonfinite" and x["step"] == 1 for x in diags)
     assert np.isnan(RunReader(tmp_path / "r").scalars("loss").values[1])
+
+
+def test_series_being_written_is_served_in_full_as_it_grows(tmp_path):
+    """The server extends its in-memory copy with new chunks only; every answer must still
+    equal the store's own reader."""
+    from neuralscope.server import api
+
+    run = Run(tmp_path / "live", flush_interval=0.05)
+    try:
+        with TestClient(create_app(tmp_path), base_url=LOOPBACK) as c:
+            api_age, api.SCALARS_MAX_AGE = api.SCALARS_MAX_AGE, 0.0
+            try:
+                n = 0
+                for batch in (10, 5000, 4000, 1, 9000):  # crosses chunk boundaries (8192 points)
+                    for i in range(n, n + batch):
+                        run.log({"x": float(i) * 0.5}, step=i)
+                    n += batch
+                    run.flush()
+                    d = c.get("/api/scalars", params={"run": "live", "tag": "x"}).json()
+                    steps, vals, _ = RunReader(tmp_path / "live").scalar_arrays("x")
+                    assert d["total"] == n and d["steps"] == steps.tolist() and d["values"] == vals.tolist()
+                    ds = c.get("/api/scalars", params={"run": "live", "tag": "x", "buckets": 100}).json()
+                    assert ds["total"] == n and len(ds["steps"]) <= 200 and ds["steps"][-1] == n - 1
+            finally:
+                api.SCALARS_MAX_AGE = api_age
+    finally:
+        run.close()

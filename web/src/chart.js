@@ -228,6 +228,9 @@ export class ScalarChart {
       const step = r.s.steps[j], value = r.s.values[j], wall = r.s.walls[j];
       rows.push({ id: r.id, step, value, smooth: u.data[smSi][i], wall, dist: Math.abs(u.valToPos(u.data[0][i], "x") - left) });
     });
+    // runs with no point near the cursor (they ended earlier or start later) are left out
+    const near = rows.filter((r) => r.dist <= 24);
+    rows.length = 0; rows.push(...near);
     if (!rows.length) { this.tip.hidden = true; return; }
     const smoothing = state.settings.smoothing > 0;
     const table = h("table", null, h("tr", null, h("th", null, "run"), h("th", null, "step"),
@@ -246,7 +249,8 @@ export class ScalarChart {
     const tipW = this.tip.offsetWidth;
     const x = left + u.over.offsetLeft + 14;
     this.tip.style.left = `${x + tipW > w ? Math.max(0, left + u.over.offsetLeft - tipW - 14) : x}px`;
-    this.tip.style.top = `${Math.max(0, top + u.over.offsetTop - 10)}px`;
+    // below the plot area, so the lines under the cursor stay visible
+    this.tip.style.top = `${u.over.offsetTop + u.over.offsetHeight + 6}px`;
   }
 
   onZoom(u) {

@@ -27,7 +27,7 @@ from .runs import RunEntry, RunIndex, UnknownRunError
 
 MAX_BUCKETS = 20_000
 #: seconds a downsampled series may be reused while its run is being written
-SCALARS_MAX_AGE = 0.5
+SCALARS_MAX_AGE = 0.25
 
 
 class ApiError(Exception):
@@ -147,10 +147,26 @@ def api_scalars(request: Request) -> Response:
     method = _param(request, "method", required=False, default="minmax")
     if method not in ("minmax", "lttb"):
         raise ApiError(400, f"method must be 'minmax' or 'lttb', not {method!r}.")
-    def query(reader):
-        s = reader.scalars(tag, buckets=buckets, method=method, start=start, end=end)
-        return _json_bytes({"run": entry.id, "tag": tag, "total": int(s.total), "downsampled": s.downsampled,
-                            "steps": s.steps, "values": s.values, "walls": s.walls})
+    def query(_reader):
+        from ..track import downsample
+
+        steps, vals, walls = _state(request).series.arrays(entry, tag)
+        total = len(steps)
+        if start is not None or end is not None:
+            keep = np.ones(total, bool)
+            if start is not None:
+                keep &= steps >= start
+            if end is not None:
+                keep &= steps <= end
+            steps, vals, walls = steps[keep], vals[keep], walls[keep]
+        method_used = None
+        if buckets is not None and len(steps) > buckets:
+            idx = (downsample.minmax(steps, vals, buckets) if method == "minmax"
+                   else downsample.lttb(steps, vals, max(buckets, 3)))
+            steps, vals, walls = steps[idx], vals[idx], walls[idx]
+            method_used = method
+        return _json_bytes({"run": entry.id, "tag": tag, "total": total, "downsampled": method_used,
+                            "steps": steps, "values": vals, "walls": walls})
 
     try:
         body = entry.cached(("scalars", tag, buckets, start, end, method), query, max_age=SCALARS_MAX_AGE)

@@ -32,7 +32,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from . import api, sse
-from .runs import RunIndex, ServerError
+from .runs import RunIndex, SeriesCache, ServerError
 
 STATIC = Path(__file__).parent / "static"
 GRAPH_ASSETS = Path(__file__).resolve().parent.parent / "graph" / "assets"
@@ -53,6 +53,7 @@ class AppState:
     title: str = "neuralscope"
     version: str = "0"
     heartbeat: float = 15.0
+    series: Any = None
     _graph: Any = field(default=None, repr=False)
     _graph_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -172,6 +173,7 @@ def create_app(path: str | Path, token: str | None = None, *, poll_interval: flo
     state = AppState(root=root, mode=mode, index=index, token=token, version=_version(),
                      heartbeat=heartbeat, title=f"neuralscope · {root.resolve().name}")
     state.broadcaster = sse.Broadcaster(index, interval=poll_interval)
+    state.series = SeriesCache()
     if mode == "model":
         state.model_graph()  # a file that cannot be read fails now, with the reader's sentence
 

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
+
 from ..errors import FileFormatError, NeuralscopeError
 
 
@@ -36,7 +38,7 @@ class RunEntry:
     path: Path
     reader: Any = None
     damaged: str | None = None
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    lock: threading.RLock = field(default_factory=threading.RLock)
     version: tuple = ()
     cache: dict = field(default_factory=dict)
 
@@ -155,6 +157,85 @@ class RunIndex:
         with self._lock:
             for rid in list(self._entries):
                 self._drop(rid)
+
+
+def tail(reader, tag: str, seq: int, skip: int):
+    """Points of ``tag`` from chunk ``seq`` on, skipping the first ``skip`` of that chunk.
+
+    The store's reader has no tail query yet, so this reads the chunk rows of its schema
+    (``scalar_chunks``) through the reader's read-only connection."""
+    rows = reader.conn.execute(
+        "SELECT c.seq, c.n, c.steps, c.vals, c.walls FROM scalar_chunks c JOIN series s ON s.id = c.series_id "
+        "WHERE s.name = ? AND s.kind = 'scalar' AND c.seq >= ? ORDER BY c.seq", (tag, seq)).fetchall()
+    if not rows:
+        return seq, skip, None
+    steps = np.frombuffer(b"".join(r[2] for r in rows), "<i8")[skip:]
+    vals = np.frombuffer(b"".join(r[3] for r in rows), "<f8")[skip:]
+    walls = np.frombuffer(b"".join(r[4] for r in rows), "<f8")[skip:]
+    last_seq, last_n = rows[-1][0], rows[-1][1]
+    return last_seq, last_n, (steps, vals, walls)
+
+
+def series_length(reader, tag: str) -> int:
+    """Points stored for a scalar series (a cheap sum over its chunk rows)."""
+    row = reader.conn.execute(
+        "SELECT coalesce(sum(c.n), 0) FROM scalar_chunks c JOIN series s ON s.id = c.series_id "
+        "WHERE s.name = ? AND s.kind = 'scalar'", (tag,)).fetchone()
+    return int(row[0])
+
+
+class SeriesCache:
+    """Scalar series kept in memory and extended with the newly committed points only, so a
+    series being written is never re-read whole (least recently used series are dropped
+    beyond ``max_points``)."""
+
+    def __init__(self, max_points: int = 8_000_000):
+        from collections import OrderedDict
+
+        self.max_points = max_points
+        self._d: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def arrays(self, entry: RunEntry, tag: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(steps, values, walls)`` of every point of ``tag`` in ``entry``."""
+        key = (entry.id, tag)
+        stamp = _stamp(entry.path)
+        with self._lock:
+            hit = self._d.get(key)
+            if hit is not None:
+                self._d.move_to_end(key)
+                if hit["stamp"] == stamp:
+                    return hit["arrays"]
+
+        def read(reader):
+            if hit is not None:
+                seq, n, pts = tail(reader, tag, hit["seq"], hit["n"])
+                if pts is not None:
+                    arrays = tuple(np.concatenate([a, b]) for a, b in zip(hit["arrays"], pts))
+                    if len(arrays[0]) == series_length(reader, tag):
+                        return seq, n, arrays
+            # first read, or the series was rewritten: read it whole
+            steps, vals, walls = reader.scalar_arrays(tag)  # raises for an unknown series
+            last = reader.conn.execute(
+                "SELECT c.seq, c.n FROM scalar_chunks c JOIN series s ON s.id = c.series_id "
+                "WHERE s.name = ? AND s.kind = 'scalar' ORDER BY c.seq DESC LIMIT 1", (tag,)).fetchone()
+            if last is None:
+                return 0, 0, (steps, vals, walls)
+            if len(steps) != series_length(reader, tag):  # a commit between the two queries
+                return None, None, (steps, vals, walls)
+            return last[0], last[1], (steps, vals, walls)
+
+        seq, n, arrays = entry.call(read)
+        with self._lock:
+            if seq is None:
+                self._d.pop(key, None)
+            else:
+                self._d[key] = {"stamp": stamp, "seq": seq, "n": n, "arrays": arrays}
+                total = sum(len(v["arrays"][0]) for v in self._d.values())
+                while total > self.max_points and len(self._d) > 1:
+                    _, old = self._d.popitem(last=False)
+                    total -= len(old["arrays"][0])
+        return arrays
 
 
 def check_runs_dir(root: Path) -> None:

@@ -22,13 +22,12 @@ import json
 import threading
 from typing import Any
 
-import numpy as np
 from starlette.requests import Request
 from starlette.responses import StreamingResponse
 
 from ..result import jsonable
 from .api import run_summary
-from .runs import RunEntry, RunIndex, _stamp
+from .runs import RunEntry, RunIndex, _stamp, tail as _tail
 
 MAX_PUSH = 100_000 # points of one series in one message; more -> the client re-queries
 QUEUE_SIZE = 256   # messages buffered per client before it is told to resynchronise
@@ -36,23 +35,6 @@ QUEUE_SIZE = 256   # messages buffered per client before it is told to resynchro
 
 def sse_message(event: str, data: Any) -> str:
     return f"event: {event}\ndata: {json.dumps(jsonable(data), separators=(',', ':'))}\n\n"
-
-
-def _tail(reader, tag: str, seq: int, skip: int):
-    """Points of ``tag`` from chunk ``seq`` on, skipping the first ``skip`` of that chunk.
-
-    The store's reader has no tail query yet, so this reads the chunk rows of its schema
-    (``scalar_chunks``) through the reader's read-only connection."""
-    rows = reader.conn.execute(
-        "SELECT c.seq, c.n, c.steps, c.vals, c.walls FROM scalar_chunks c JOIN series s ON s.id = c.series_id "
-        "WHERE s.name = ? AND s.kind = 'scalar' AND c.seq >= ? ORDER BY c.seq", (tag, seq)).fetchall()
-    if not rows:
-        return seq, skip, None
-    steps = np.frombuffer(b"".join(r[2] for r in rows), "<i8")[skip:]
-    vals = np.frombuffer(b"".join(r[3] for r in rows), "<f8")[skip:]
-    walls = np.frombuffer(b"".join(r[4] for r in rows), "<f8")[skip:]
-    last_seq, last_n = rows[-1][0], rows[-1][1]
-    return last_seq, last_n, (steps, vals, walls)
 
 
 class Broadcaster:
