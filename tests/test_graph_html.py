@@ -23,28 +23,54 @@ from neuralscope.graph.render_html import auto_depth, render_html, visible_count
 SHOTS = "/tmp/html"
 
 
+def _build(name: str) -> Graph:
+    torch.manual_seed(0)
+    if name == "resnet50":
+        import torchvision
+
+        # 32x32 keeps the shape-recording forward cheap; the structure is the same at 224
+        model, x = torchvision.models.resnet50().eval(), torch.rand(1, 3, 32, 32)
+    else:
+        model = getattr(zoo, name)().eval()
+        x = model.example_input(2)
+    # the transformer's encoder has Python control flow that fx cannot trace; the hook reader
+    # gives the same structure as torch.export in a fraction of export's cold-start time
+    return graph(model, x, method="hooks" if name == "TinyTransformer" else "auto")
+
+
 class _Graphs(dict):
-    """Graphs of the test models, built on first use (each worker builds only what it needs)."""
+    """Graphs of the test models, built on first use. Under pytest-xdist the workers of one run
+    share them through a pickle in the run's temporary directory, so only one worker pays for
+    torchvision's import and the forward passes."""
+
+    def __init__(self, shared_dir):
+        super().__init__()
+        self.shared_dir = shared_dir
 
     def __missing__(self, name):
-        torch.manual_seed(0)
-        if name == "resnet50":
-            import torchvision
+        if self.shared_dir is None:
+            self[name] = _build(name)
+            return self[name]
+        import pickle
 
-            # 32x32 keeps the shape-recording forward cheap; the structure is the same at 224
-            model, x = torchvision.models.resnet50().eval(), torch.rand(1, 3, 32, 32)
-        else:
-            model = getattr(zoo, name)().eval()
-            x = model.example_input(2)
-        # the transformer's encoder has Python control flow that fx cannot trace; the hook reader
-        # gives the same structure as torch.export in a fraction of export's cold-start time
-        self[name] = graph(model, x, method="hooks" if name == "TinyTransformer" else "auto")
-        return self[name]
+        from filelock import FileLock
+
+        path = self.shared_dir / f"neuralscope-html-{name}.pickle"
+        with FileLock(str(path) + ".lock"):
+            if path.exists():
+                g = pickle.loads(path.read_bytes())
+            else:
+                g = _build(name)
+                path.write_bytes(pickle.dumps(g))
+        self[name] = g
+        return g
 
 
 @pytest.fixture(scope="module")
-def graphs():
-    return _Graphs()
+def graphs(tmp_path_factory, worker_id):
+    # the parent of a worker's base temp is unique to this test run and common to its workers
+    shared = tmp_path_factory.getbasetemp().parent if worker_id != "master" else None
+    return _Graphs(shared)
 
 
 def open_page(page, g: Graph, tmp_path, depth=None, name="graph", **kwargs):

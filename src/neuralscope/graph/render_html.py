@@ -186,13 +186,13 @@ PAGE = """<!doctype html>
     </svg>
     <div id="ns-toolbar">
       <label class="ns-searchbox">""" + SEARCH_ICON.replace("{", "{{").replace("}", "}}") + """
-        <input id="ns-search" type="search" placeholder="Search nodes by name or type  ( / )" autocomplete="off" spellcheck="false">
+        <input id="ns-search" type="search" placeholder="Search name or type  ( / )" autocomplete="off" spellcheck="false">
         <span id="ns-search-status"></span><div id="ns-results" role="listbox"></div></label>
       <div class="ns-btns"><button id="ns-zoom-out" type="button" title="Zoom out">&minus;</button><span id="ns-zoom-level">100%</span>
-        <button id="ns-zoom-in" type="button" title="Zoom in">+</button><button id="ns-fit" type="button" title="Fit to screen">Fit</button></div>
+        <button id="ns-zoom-in" type="button" title="Zoom in">+</button><button id="ns-fit" type="button" title="Fit to screen">Fit</button>
+        <button id="ns-export" type="button" title="Download the current view as an SVG file">SVG</button></div>
       <div class="ns-btns"><button id="ns-expand-all" type="button" title="Expand every group">Expand all</button>
         <button id="ns-collapse-all" type="button" title="Collapse to the top level">Collapse</button></div>
-      <div class="ns-btns"><button id="ns-export" type="button" title="Download the current view as an SVG file">Export SVG</button></div>
     </div>
     <div id="ns-tooltip" role="tooltip"></div>
     <div id="ns-empty">This graph has no nodes.</div>

@@ -829,6 +829,7 @@
   }
   function canvasSize() { var r = canvasEl.getBoundingClientRect(); return { w: r.width || 800, h: r.height || 600 }; }
   function zoomAt(k, cx, cy) {
+    state.userMoved = true;
     var s = Math.min(4, Math.max(0.03, state.scale * k));
     k = s / state.scale;
     state.tx = cx - (cx - state.tx) * k; state.ty = cy - (cy - state.ty) * k; state.scale = s;
@@ -836,9 +837,11 @@
   }
   function fit(initial) {
     if (!current) return;
-    var c = canvasSize(), L = current.layout, m = 20, top = 58;  // room for the toolbar
+    var c = canvasSize(), L = current.layout, m = 20;
+    var bar = document.getElementById("ns-toolbar"), top = bar ? bar.offsetTop + bar.offsetHeight + 12 : 58;
     var sw = (c.w - 2 * m) / Math.max(L.width, 1), sh = (c.h - top - m) / Math.max(L.height, 1);
     var s = Math.min(sw, sh, 1.4);
+    state.userMoved = false;
     if (initial && s < 0.55) {
       // a tall graph: readable scale, top aligned, instead of a thumbnail
       s = Math.min(Math.max(s, Math.min(sw, 0.85)), 1.4);
@@ -849,6 +852,7 @@
     applyTransform();
   }
   function centerOn(x, y) {
+    state.userMoved = true;
     var c = canvasSize();
     if (state.scale < 0.6) state.scale = 0.9;
     state.tx = c.w / 2 - x * state.scale; state.ty = c.h / 2 - y * state.scale;
@@ -865,7 +869,7 @@
     if (!moved && Math.abs(dx) + Math.abs(dy) < 4) return;
     if (!moved) { svg.classList.add("ns-dragging"); hideTip(); }
     moved = true;
-    state.tx = drag.tx + dx; state.ty = drag.ty + dy; applyTransform();
+    state.tx = drag.tx + dx; state.ty = drag.ty + dy; state.userMoved = true; applyTransform();
   });
   window.addEventListener("pointerup", function () { drag = null; svg.classList.remove("ns-dragging"); });
   svg.addEventListener("wheel", function (ev) {
@@ -886,6 +890,7 @@
     return v ? { x: v.x + v.w / 2, y: v.y } : null;
   }
   function keepAnchor(before, afterId) {
+    state.userMoved = true;
     var a = anchorOf(afterId);
     if (!before || !a) return;
     state.tx = before.sx - a.x * state.scale; state.ty = before.sy - a.y * state.scale;
@@ -1287,7 +1292,17 @@
   render();
   fit(true);
   select(null);
-  window.addEventListener("resize", function () { draw(false); });  // keep the view; culled graphs fill in
+  // A page inside a lazy or hidden iframe may run before it has a size: fit again once it has
+  // one, and on later resizes, as long as the user has not moved the view themselves.
+  var lastSize = "";
+  function onResize() {
+    var r = canvasEl.getBoundingClientRect(), key = Math.round(r.width) + "x" + Math.round(r.height);
+    if (!r.width || !r.height || key === lastSize) return;
+    lastSize = key;
+    if (!state.userMoved) fit(true); else draw(false);
+  }
+  if (window.ResizeObserver) new ResizeObserver(onResize).observe(canvasEl);
+  window.addEventListener("resize", onResize);
   api.ready = true;
   document.documentElement.setAttribute("data-ns-ready", "1");
 })();
