@@ -227,9 +227,14 @@ def test_wrong_number_of_tokens_is_one_clear_sentence(unchanged):
         attention(model, model.example_input(1), tokens=["a", "b", "c"])
 
 
-def test_training_mode_model_is_captured_and_left_in_training_mode(unchanged):
+def test_training_mode_model_gives_eval_maps_without_dropout_and_stays_training(unchanged):
     torch.manual_seed(0)
-    model = TinyTransformer().train()
-    with unchanged(model):
-        maps = attention(model, model.example_input(1))
-    assert model.training and maps.weights.shape == (1, 2, 4, 12, 12)
+    layer = nn.TransformerEncoderLayer(16, 4, dim_feedforward=32, dropout=0.5, batch_first=True).train()
+    x = torch.randn(2, 5, 16)
+    with unchanged(layer):
+        a = attention(layer, x)
+        b = attention(layer, x)
+    assert layer.training
+    np.testing.assert_array_equal(a.weights, b.weights)
+    layer.eval()
+    np.testing.assert_allclose(a.weights[:, 0], _reference_layer_maps(layer, x), atol=ATOL, rtol=0)

@@ -57,7 +57,8 @@ def attention(model: nn.Module, inputs: Any, tokens: Any = None, *, method: str 
 
     Args:
         model: a PyTorch module (Hugging Face, ``nn.MultiheadAttention``-based, or calling
-            ``F.scaled_dot_product_attention``). It is left exactly as found.
+            ``F.scaled_dot_product_attention``). It runs in eval mode (no dropout) and is
+            left exactly as found.
         inputs: a tensor, a tuple of tensors, or a dict of keyword tensors (a tokenizer's
             output); an ``attention_mask`` in a dict marks padding.
         tokens: token strings for the keys/queries: one list (shared by every example), a
@@ -88,6 +89,7 @@ def attention(model: nn.Module, inputs: Any, tokens: Any = None, *, method: str 
     args = tuple(a.to(dev) if torch.is_tensor(a) else a for a in args)
     kwargs = {k: v.to(dev) if torch.is_tensor(v) else v for k, v in kwargs.items()}
     with preserve_model_state(model), torch.no_grad():
+        model.eval()  # dropout off: the maps are the model's deterministic attention
         if method == "hf":
             names, maps = _capture_hf(model, args, kwargs)
         elif method == "mha":

@@ -5,7 +5,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..result import Result, new_axes
+from ..result import Result
 from . import rollout as agg
 
 #: sequences this long or longer are drawn sparsely (top-k keys per query) and scroll

@@ -9,7 +9,6 @@ here owns its learnable tensors (``params()``) and maps them to a batch of image
 """
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import torch

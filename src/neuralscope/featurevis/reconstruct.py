@@ -14,7 +14,6 @@ Only ``nn.ReLU`` modules are switched (functional ``F.relu`` calls keep the plai
 """
 from __future__ import annotations
 
-from typing import Any
 
 import numpy as np
 import torch
