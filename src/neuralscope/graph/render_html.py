@@ -120,8 +120,9 @@ def render_html(graph: Graph, depth: int | None = None, title: str | None = None
     """A single self-contained HTML page with the interactive graph viewer.
 
     ``depth`` is the initial expansion level (as in :meth:`Graph.view`: ``depth=1`` shows the
-    model's direct children as collapsed nodes); ``None`` shows everything for graphs up to
-    ``AUTO_DEPTH_NODES`` nodes and otherwise the deepest level that stays under that. In the
+    model's direct children as collapsed nodes); ``None`` takes ``graph.default_depth`` (set by
+    ``graph(..., depth=)``), else shows everything for graphs up to ``AUTO_DEPTH_NODES`` nodes
+    and otherwise the deepest level that stays under that. In the
     page: drag to pan, wheel or the buttons to zoom, click a box's title to collapse it and a
     collapsed node to expand it, hover for shapes and parameters, ``/`` to search.
     ``fold_repeats`` starts with chains of identical blocks folded into one ``×N`` node;
