@@ -25,6 +25,7 @@ SHOTS = Path(os.environ.get("NEURALSCOPE_SHOTS", "/tmp/neuralscope-dashboard"))
 WEB = Path(__file__).resolve().parents[1] / "web"
 XSS_RUN = "<b>bold</b>"
 XSS_TAG = "<img src=x onerror=window.__xss=1>"
+SCRIPT_TAG = "<script>window.__xss=2</script>"
 
 
 def loss_at(i: int) -> float:
@@ -115,7 +116,7 @@ def runs_dir(tmp_path_factory):
         run.log({"loss": math.nan}, step=120)
     with Run(root / XSS_RUN) as run:
         for i in range(5):
-            run.log({XSS_TAG: float(i)}, step=i)
+            run.log({XSS_TAG: float(i), SCRIPT_TAG: float(i)}, step=i)
     _train_cnn_run(root / "cnn")
     _extras_run(root / "extras")
     (root / "broken").mkdir()
@@ -139,6 +140,10 @@ def server(frontend, runs_dir, live_run):
     srv = serve_in_background(runs_dir, poll_interval=0.2)
     yield srv
     srv.stop()
+
+
+def server_root(server) -> Path:
+    return Path(server.server.config.app.state.ns.root)
 
 
 def open_page(page, server, route: str, ready: str, timeout: float = 15_000):
@@ -313,6 +318,9 @@ def test_names_are_shown_as_text_not_markup(server, page):
     page.fill(".tag-filter", "img")
     page.wait_for_selector(".chart-card .chart-title")
     assert page.locator(".chart-card .chart-title").first.inner_text() == XSS_TAG
+    page.fill(".tag-filter", "script")
+    page.wait_for_function("document.querySelector('.chart-card .chart-title')?.textContent.includes('script')")
+    assert page.locator(".chart-card .chart-title").first.inner_text() == SCRIPT_TAG
     time.sleep(0.5)
     assert page.evaluate("window.__xss") is None
     assert page.locator("img[src='x']").count() == 0
@@ -323,7 +331,10 @@ def test_distributions_ridge_and_overlay(server, page):
     card = page.locator(".hist-card[data-run='alpha'][data-tag='weights/fc']")
     card.scroll_into_view_if_needed()  # cards load when they scroll into view
     page.wait_for_function("document.querySelector(\".hist-card[data-run='alpha'] .chart-foot\").textContent.includes('steps')")
-    assert "10 steps shown" in card.locator(".chart-foot").inner_text()
+    foot = card.locator(".chart-foot").inner_text()
+    x = np.random.default_rng(270).normal(2.7, 1, size=2000)  # the last histogram logged
+    assert "10 steps shown" in foot and "last step 270: n=2000" in foot
+    assert f"range [{x.min():.4g}, {x.max():.4g}]" in foot
     ridge = card.locator("canvas").evaluate("c => c.toDataURL()")
     page.check("input[name='histmode'][value='overlay']")
     overlay = card.locator("canvas").evaluate("c => c.toDataURL()")
@@ -351,8 +362,15 @@ def test_graph_expands_collapses_and_shows_layer_statistics(server, page):
     page.wait_for_function("document.querySelector('#graph-step') && !document.querySelector('#graph-step').disabled",
                            timeout=10_000)
     inner.wait_for_selector(".ns-stat", timeout=10_000)
-    badges = inner.eval_on_selector_all(".ns-stat", "els => els.map(e => e.getAttribute('data-layer'))")
-    assert "features.0" in badges or any(b.startswith("features") for b in badges)
+    badges = dict(inner.eval_on_selector_all(
+        ".ns-stat", "els => els.map(e => [e.getAttribute('data-layer'), e.textContent])"))
+    # the badge shows the gradient norm watch() logged for that layer at the selected step
+    from neuralscope.track.store import RunReader
+
+    norms = RunReader(server_root(server) / "cnn").scalars("gradients/norm/features.0")
+    step = int(page.locator(".step-label").inner_text())
+    assert step == int(norms.steps[-1])
+    assert badges["features.0"] == f"‖g‖ {norms.values[-1]:.3g}"
     shot(page, "graph-stats")
     before = inner.evaluate("window.neuralscopeGraph.visibleNodeIds().length")
     group = inner.evaluate("window.neuralscopeGraph.visibleGroups().find(g => g === 'features')")

@@ -92,8 +92,18 @@ export function mount(root, params, { section }) {
     const label = h("span", { class: "muted" });
     const slider = h("input", { type: "range", min: 0, max: g.items.length - 1, value: g.items.length - 1, id: "result-step",
       disabled: g.items.length < 2, oninput: () => draw(+slider.value) });
+    let timer = null;
+    const play = h("button", { class: "button", id: "result-play", disabled: g.items.length < 2, title: "play the steps as an animation",
+      onclick: () => {
+        if (timer) { clearInterval(timer); timer = null; play.textContent = "▶"; return; }
+        play.textContent = "⏸";
+        timer = setInterval(() => {
+          if (!play.isConnected) { clearInterval(timer); return; }
+          slider.value = String((+slider.value + 1) % g.items.length); draw(+slider.value);
+        }, 700);
+      } }, "▶");
     view.appendChild(h("div", { class: "page-head" }, h("h1", null, g.name), h("span", { class: "muted" }, `${g.kind} · run ${g.run}`),
-      h("label", { class: "step-ctl" }, "step ", slider, label)));
+      h("label", { class: "step-ctl" }, "step ", slider, label), play));
     view.appendChild(out);
     let token = 0;
     async function draw(i) {
