@@ -362,3 +362,13 @@ def test_scalar_and_histogram_series_plot(tmp_path):
     plt.close("all")
     d = r.scalars("loss").to_dict()
     assert d["kind"] == "scalar_series" and len(d["values"]) == 200
+
+
+def test_docstring_examples_run():
+    import doctest
+    import importlib
+
+    for name in ("downsample", "store", "run", "runs", "watch", "results", "tensorboard", "__init__"):
+        mod = importlib.import_module("neuralscope.track" + ("" if name == "__init__" else f".{name}"))
+        result = doctest.testmod(mod, optionflags=doctest.ELLIPSIS)
+        assert result.failed == 0, name

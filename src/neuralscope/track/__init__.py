@@ -14,8 +14,15 @@ from .results import Diagnostic, Diagnostics, HistogramSeries, ScalarSeries
 from .run import LogNameError, LogValueError, Run
 from .runs import RunSet, open_run, runs
 from .store import RunReader, RunStorageError
-from .watch import Watcher
 
 __all__ = ["Run", "Watcher", "RunReader", "RunSet", "open_run", "runs", "ScalarSeries",
            "HistogramSeries", "Diagnostic", "Diagnostics", "LogValueError", "LogNameError",
            "RunStorageError"]
+
+
+def __getattr__(name: str):
+    if name == "Watcher":  # imports torch: only when asked for (writer processes start fast)
+        from .watch import Watcher
+
+        return Watcher
+    raise AttributeError(f"module 'neuralscope.track' has no attribute {name!r}")

@@ -110,7 +110,7 @@ def lttb(x: np.ndarray, y: np.ndarray, buckets: int) -> np.ndarray:
     Example:
         >>> x = np.arange(100.0); y = np.sin(x / 10)
         >>> idx = lttb(x, y, 10)
-        >>> len(idx), idx[0], idx[-1]
+        >>> len(idx), int(idx[0]), int(idx[-1])
         (10, 0, 99)
     """
     x = np.asarray(x, dtype=np.float64)

@@ -40,6 +40,7 @@ LOCK_NAME = "run.lock"
 ARTIFACTS = "artifacts"
 SCHEMA_VERSION = 2
 CHUNK = 8192  # points per scalar chunk row
+_DTYPES = (np.dtype("<i8"), np.dtype("<f8"), np.dtype("<f8"))  # steps, values, wall times
 
 __all__ = ["SCHEMA_VERSION", "StoreWriter", "RunReader", "RunStorageError", "RunLock",
            "run_status", "is_run_dir", "DB_NAME"]
@@ -519,33 +520,41 @@ class RunReader:
 
     # scalars
     def scalar_arrays(self, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Every point of a scalar series: ``(steps int64, values float64, wall times)``.
+        """Every point of a scalar series: ``(steps int64, values float64, wall times)``
+        (read-only arrays).
 
-        Full chunks never change once written, so a reader keeps them in memory and later
-        queries (a dashboard polling a live run) read only the chunks that are new or still
-        growing.
+        All chunks of a series but the newest hold exactly :data:`CHUNK` points and never
+        change again, so a reader keeps them in a growing buffer and a later query (a
+        dashboard polling a live run) reads only the newest chunks from the database.
         """
         sid = self._sid(name, "scalar")
-        cached = self._chunk_cache.get(sid)
-        done = 0 if cached is None else cached[0]
+        cache = self._chunk_cache.get(sid)
+        done = cache["chunks"] if cache else 0
         rows = self.conn.execute(
             "SELECT seq, n, steps, vals, walls FROM scalar_chunks WHERE series_id = ? AND seq >= ? ORDER BY seq",
             (sid, done)).fetchall()
-        fresh = [tuple(np.frombuffer(b, d) for b, d in zip(r[2:], ("<i8", "<f8", "<f8"))) for r in rows]
-        full = 0
-        while full < len(rows) and rows[full][1] == CHUNK and rows[full][0] == done + full:
-            full += 1
-        if full:  # grow the cache by the chunks that became immutable
-            parts = [cached[1:]] if cached is not None else []
-            parts += fresh[:full]
-            merged = tuple(np.concatenate([p[k] for p in parts]) for k in range(3))
-            cached = (done + full, *merged)
-            self._chunk_cache[sid] = cached
-            fresh = fresh[full:]
-        if not fresh:
-            return cached[1:] if cached is not None else (np.zeros(0, np.int64), np.zeros(0), np.zeros(0))
-        head = [cached[1:]] if cached is not None else []
-        return tuple(np.concatenate([p[k] for p in head + fresh]) for k in range(3))
+        if cache is None:
+            cache = self._chunk_cache[sid] = {"chunks": 0, "full": 0, "bufs": [np.empty(0, d) for d in _DTYPES]}
+        need = cache["full"] + sum(r[1] for r in rows)
+        bufs = cache["bufs"]
+        if need > len(bufs[0]):  # grow (old arrays handed out earlier stay valid)
+            cap = max(need, int(len(bufs[0]) * 1.5), 1024)
+            grown = [np.empty(cap, d) for d in _DTYPES]
+            for g, old in zip(grown, bufs):
+                g[:cache["full"]] = old[:cache["full"]]
+            bufs = cache["bufs"] = grown
+        pos = cache["full"]
+        for seq, n, *blobs in rows:
+            for buf, blob, d in zip(bufs, blobs, _DTYPES):
+                buf[pos:pos + n] = np.frombuffer(blob, d)
+            pos += n
+            if n == CHUNK and seq == cache["chunks"]:  # immutable from now on
+                cache["chunks"] += 1
+                cache["full"] = pos
+        out = tuple(buf[:pos] for buf in bufs)
+        for a in out:
+            a.flags.writeable = False
+        return out
 
     def scalars(self, name: str, buckets: int | None = None, method: str = "minmax",
                 start: int | None = None, end: int | None = None):
