@@ -136,8 +136,9 @@ def parse_shape(text: str) -> tuple[int, ...]:
 
 
 def example_inputs(model: Any, shapes: list[str] | None, dtype: str) -> Any:
-    """Zeros-free example inputs: random floats, or zeros for integer ids (valid for any
-    embedding); the model's own ``example_input(1)`` when no shape is given."""
+    """Example inputs of the given shapes: seeded random floats in [0, 1), or zeros for
+    integer dtypes (a valid token id for any embedding); the model's own
+    ``example_input(1)`` when no shape is given."""
     import torch
 
     if not shapes:

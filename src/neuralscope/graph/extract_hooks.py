@@ -187,7 +187,11 @@ def _add_inputs(g: Graph, rec: _Recorder, model: nn.Module, args: tuple, kwargs:
         ts = list(_tensors(value))
         if not ts:
             continue
-        if len(ts) == 1:
+        if len(ts) == 1 and id(ts[0]) in rec.producer:  # one tensor passed as query, key and value
+            first = g.nodes[rec.producer[id(ts[0])][0]]
+            first.attrs.setdefault("also", []).append(name)
+            first.label = first.label + " = " + name
+        elif len(ts) == 1:
             g.add_node(Node(name, "input", name, "input", outputs=metas(ts[0])))
             rec.produced(ts[0], name)
         else:
