@@ -37,10 +37,6 @@ def _val(node: torch.fx.Node) -> Any:
     return node.meta.get("val", node.meta.get("example_value"))
 
 
-def _flat_metas(value: Any) -> list[TensorMeta]:
-    return metas(value)
-
-
 def program_to_graph(ep, model: nn.Module | None = None, name: str | None = None,
                      method: str = "export") -> Graph:
     """A :class:`Graph` from an ``ExportedProgram``. With ``model`` the module tree gives
@@ -105,16 +101,6 @@ def program_to_graph(ep, model: nn.Module | None = None, name: str | None = None
                         params=numel, trainable_params=trainable, attrs={"name": target}))
         param_nodes[fx_name] = nid
         return nid
-
-    def sources(n: torch.fx.Node) -> list[tuple[str, TensorMeta]]:
-        found = []
-        for inp in n.all_input_nodes:
-            if inp.name in aliases:
-                src, v = aliases[inp.name]
-                found.extend((src, m) for m in metas(v))
-            elif inp.name in owner:
-                found.extend((owner[inp.name], m) for m in metas(_val(inp)))
-        return found
 
     def connect(n: torch.fx.Node, dst: str, node: Node, leaf_path: str | None = None) -> None:
         for inp in n.all_input_nodes:
