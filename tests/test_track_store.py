@@ -53,6 +53,8 @@ def test_log_without_step_counts_up_and_histograms_images_text_results(tmp_path)
         run.log_image("img", torch.rand(3, 12, 10))
         run.log_text("notes", "hello **world**")
         run.log_result(ScalarSeries("demo", [0, 1], [3.0, 4.0]), name="series")
+        fig = ScalarSeries("demo", [0, 1], [3.0, 4.0]).figure()
+        run.log_figure("chart", fig, step=5)
     r = open_run(tmp_path)
     assert r.scalars("a").steps.tolist() == [0, 1]
     h = r.histogram_rows("w")[0]
@@ -67,6 +69,9 @@ def test_log_without_step_counts_up_and_histograms_images_text_results(tmp_path)
 
     assert Image.open(img["path"]).size == (10, 12)
     assert r.artifacts(kind="text")[0]["text"] == "hello **world**"
+    chart = r.artifacts("chart")[0]
+    assert chart["step"] == 5 and chart["meta"]["source"] == "figure"
+    assert Image.open(chart["path"]).size == (chart["meta"]["width"], chart["meta"]["height"])
     res = r.results("series")[0]
     assert res["kind"] == "scalar_series" and res["data"]["values"] == [3.0, 4.0]
 
@@ -326,6 +331,11 @@ def test_runs_lists_status_config_and_per_rank_runs(tmp_path):
     assert by["ddp/rank1"]["last"] == {"loss": 1.0}
     assert found.hparams() == (["lr"], ["loss"])
     assert "<table>" in found.table_html()
+    import matplotlib.pyplot as plt
+
+    ax = found.plot(metric="loss")
+    assert len(ax.get_lines()) == 5 and ax.get_legend() is not None
+    plt.close("all")
     live.close()
     assert runs(tmp_path).reader("c").status == "finished"
 

@@ -221,7 +221,8 @@ class Diagnostics(Result):
             f'<tr><td style="color:{color.get(s, "#1f2328")}">{html.escape(s)}</td><td><code>{html.escape(c)}</code></td>'
             f"<td>{html.escape(st)}</td><td style='text-align:left'>{html.escape(m)}</td></tr>"
             for s, c, st, m in self._rows())
-        return ("<table><tr><th>severity</th><th>diagnostic</th><th>since step</th><th>message</th></tr>"
+        return ("<table><tr><th>severity</th><th>diagnostic</th><th>since step</th>"
+                "<th style='text-align:left'>message</th></tr>"
                 f"{body}</table>")
 
     def to_html(self) -> str:
