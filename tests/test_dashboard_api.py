@@ -394,3 +394,14 @@ def test_series_being_written_is_served_in_full_as_it_grows(tmp_path):
                 api.SCALARS_MAX_AGE = api_age
     finally:
         run.close()
+
+
+def test_serving_one_run_directory(tmp_path):
+    with Run(tmp_path / "only", config={"lr": 3e-4}) as run:
+        run.log({"loss": 0.5}, step=7)
+    with TestClient(create_app(tmp_path / "only"), base_url=LOOPBACK) as c:
+        [r] = c.get("/api/runs").json()["runs"]
+        assert r["id"] == "." and r["name"] == "only" and r["config"] == {"lr": 3e-4}
+        d = c.get("/api/scalars", params={"run": ".", "tag": "loss"}).json()
+        assert d["steps"] == [7] and d["values"] == [0.5]
+        assert c.get("/api/file", params={"run": ".", "path": "../only/run.sqlite"}).status_code == 404
