@@ -101,8 +101,9 @@ def check_layout(lay):
         if parent:
             p = by_path[parent]
             assert p.x0 <= c.x0 and p.y0 <= c.y0 and c.x1 <= p.x1 and c.y1 <= p.y1
+    member_sets = {p: set(m) for p, m in members.items()}
     for k, j in _overlapping_pairs(cboxes, boxes):
-        assert j in set(members[lay.clusters[k].path]), \
+        assert j in member_sets[lay.clusters[k].path], \
             f"{view.nodes[j].id} sits in {lay.clusters[k].path}'s box but is not a member"
     # boxes of groups that are not nested never overlap
     for i, j in _overlapping_pairs(cboxes):
