@@ -219,3 +219,34 @@ def test_cycles_among_groups_become_back_edges_not_errors():
     backs = [r for r in lay.edges if r.back]
     assert len(backs) == 1 and np.isfinite(backs[0].points).all()
     assert _overlapping_pairs(_boxes(lay)) == []
+
+
+def test_barycenter_sweeps_remove_crossings_that_execution_order_would_make():
+    """Two independent branches whose ops run in the opposite order of their inputs: drawn in
+    execution order the edges would cross; after crossing reduction they do not."""
+    g = Graph("cross", method="manual")
+    t = TensorMeta((1, 4), "float32")
+    g.add_node(Node("x1", "input", "x1", "input", outputs=[t]))
+    g.add_node(Node("x2", "input", "x2", "input", outputs=[t]))
+    for name, src in [("b2", "x2"), ("b1", "x1")]:  # branch 2 runs first
+        g.add_node(Node(name, "op", "relu", "relu", outputs=[t]))
+        g.add_edge(src, name, t)
+    for name, src in [("c2", "b2"), ("c1", "b1")]:
+        g.add_node(Node(name, "op", "neg", "neg", outputs=[t]))
+        g.add_edge(src, name, t)
+    lay = layout(g.view())
+    check_layout(lay)
+    x = {k: lay.xy[lay.index[k], 0] for k in lay.index}
+    assert (x["x1"] < x["x2"]) == (x["b1"] < x["b2"]) == (x["c1"] < x["c2"])
+
+
+def test_boxes_are_wide_enough_for_their_text():
+    from neuralscope.graph.layout import SUB_SIZE, TITLE_SIZE, text_width
+
+    g = Graph("text", method="manual")
+    g.add_node(Node("encoder.layers.11.self_attention_with_a_long_name", "module", "MultiheadAttention",
+                    "MultiheadAttention", outputs=[TensorMeta((16, 512, 1024), "float32")], params=4_198_400))
+    lay = layout(g.view())
+    title, sub = lay.lines[0]
+    assert "self_attention_with_a_long_name" in title and "4.2M params" in sub
+    assert lay.size[0, 0] >= max(text_width(title, TITLE_SIZE, bold=True), text_width(sub, SUB_SIZE)) + 16
