@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import html
 import json
-import math
 import mimetypes
 from pathlib import Path
 from typing import Any, Callable
@@ -416,7 +415,3 @@ def routes() -> list[Route]:
     out.append(Route("/api/openapi.json", api_openapi, methods=["GET"]))
     out.append(Route("/graph-view", graph_page, methods=["GET"]))
     return out
-
-
-def finite_or_none(x: float) -> float | None:
-    return x if math.isfinite(x) else None

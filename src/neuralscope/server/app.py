@@ -35,7 +35,6 @@ from . import api, sse
 from .runs import RunIndex, SeriesCache, ServerError
 
 STATIC = Path(__file__).parent / "static"
-GRAPH_ASSETS = Path(__file__).resolve().parent.parent / "graph" / "assets"
 MODEL_SUFFIXES = {".onnx", ".pt", ".pt2", ".pth", ".ts", ".torchscript"}
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "[::1]"}
 COOKIE = "ns_token"
@@ -192,8 +191,6 @@ def create_app(path: str | Path, token: str | None = None, *, poll_interval: flo
                 index.close()
 
     routes = [Route("/", _index_page), *api.routes(), Route("/api/events", sse.events)]
-    if GRAPH_ASSETS.is_dir():
-        routes.append(Mount("/graph-assets", StaticFiles(directory=GRAPH_ASSETS), name="graph-assets"))
     if (STATIC / "assets").is_dir():
         routes.append(Mount("/assets", StaticFiles(directory=STATIC / "assets"), name="assets"))
     routes.append(Route("/{rest:path}", _not_found))
