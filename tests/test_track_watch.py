@@ -184,3 +184,28 @@ def test_watch_selected_layers_and_kinds(digits, tmp_path):
     names = open_run(tmp_path).names()
     assert not any(n.startswith(("gradients", "weights")) for n in names.get("scalar", []))
     assert sorted(names["histogram"]) == sorted(f"activations/features.{i}" for i in range(10))
+
+
+def test_a_failing_watch_never_breaks_training(digits, tmp_path, monkeypatch):
+    from neuralscope.track import watch as watch_module
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("histogram exploded")
+
+    monkeypatch.setattr(watch_module, "histogram_of", broken)
+    torch.manual_seed(0)
+    model = DigitsCNN(width=8)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    with Run(tmp_path) as run:
+        run.watch(model, every=1)
+        for step in range(3):
+            opt.zero_grad()
+            loss = nn.functional.cross_entropy(model(digits.x_train[:16]), digits.y_train[:16])
+            loss.backward()
+            opt.step()
+            run.log({"loss": loss}, step=step)
+    assert _n_hooks(model) == 0
+    diag = run.diagnostics()
+    err = [d for d in diag if d.code == "watch_error"]
+    assert len(err) == 1 and "histogram exploded" in err[0].message
+    assert len(run.read().scalars("loss")) == 3

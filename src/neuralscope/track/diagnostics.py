@@ -17,6 +17,7 @@ lr_too_high          the training loss rose to 3x its starting level, or made no
 overfitting          the validation loss rose 10% above its minimum while the training loss
                      kept falling
 step_backwards       a series was logged with a step lower than its previous step
+watch_error          ``watch()`` could not record a step (training went on unharmed)
 ==================== ========================================================================
 
 The thresholds are module constants so they can be tuned; the tests check that each fires on
@@ -88,6 +89,8 @@ def _from_notes(notes: list[dict]) -> list[Diagnostic]:
             out.append(Diagnostic("nonfinite", "error", n["step"],
                                   f"{series!r} became NaN or Inf at step {n['step']}; training has "
                                   "diverged or a value was invalid from there on.", series=series))
+        elif n["code"] == "watch_error":
+            out.append(Diagnostic("watch_error", "warning", n["step"], n["message"]))
         elif n["code"] == "step_backwards":
             out.append(Diagnostic("step_backwards", "warning", n["step"], n["message"], series=series))
     for family, items in grouped.items():

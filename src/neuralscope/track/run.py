@@ -335,8 +335,8 @@ class Run:
     def flush(self) -> None:
         """Block until everything logged so far is committed to disk."""
         if self.enabled and self._writer is not None and not self.closed:
-            for w in self._watchers:
-                w.finish_pending()
+            # a watched step still waiting for its optimizer update is logged at the next
+            # forward pass or at close(), not here (its update ratio is not known yet)
             self._writer.flush()
 
     def close(self, status: str = "finished") -> None:

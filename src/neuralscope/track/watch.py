@@ -81,6 +81,7 @@ class Watcher:
             self.layers = resolve_layers(model, layers)
         self._temp: list = []
         self._pending: dict | None = None
+        self._reported = False
         self._handle = model.register_forward_pre_hook(self._on_forward)
 
     # the only code that runs on every step
@@ -89,10 +90,25 @@ class Watcher:
             return
         step = self.step
         self.step += 1
-        if self._pending is not None:
-            self.finish_pending()
-        if step % self.every == 0:
-            self._begin(step)
+        try:
+            if self._pending is not None:
+                self.finish_pending()
+            if step % self.every == 0:
+                self._begin(step)
+        except Exception as exc:  # noqa: BLE001 - watching must never break training
+            self._failed(step, exc)
+
+    def _failed(self, step: int, exc: Exception) -> None:
+        """Record why watching failed (once) and drop this step's hooks; training goes on."""
+        for h in self._temp:
+            h.remove()
+        self._temp, self._pending = [], None
+        if not self._reported:
+            self._reported = True
+            import time
+
+            self.run._writer.put(("n", step, time.time(), "warning", None, "watch_error",
+                                  f"watch() could not record step {step}: {type(exc).__name__}: {exc}"))
 
     # -- a watched step -----------------------------------------------------------------
     @torch.no_grad()
@@ -121,6 +137,12 @@ class Watcher:
             pending = self._pending
             if pending is None or p.grad is None:
                 return
+            try:
+                grad_stats(p, pending)
+            except Exception as exc:  # noqa: BLE001 - never break the backward pass
+                self._failed(pending["step"], exc)
+
+        def grad_stats(p: torch.Tensor, pending: dict) -> None:
             with torch.no_grad():
                 g = p.grad.detach()
                 step = pending["step"]
@@ -139,6 +161,12 @@ class Watcher:
             pending = self._pending
             if pending is None or not torch.is_tensor(output) or not output.is_floating_point():
                 return
+            try:
+                act_stats(output, pending)
+            except Exception as exc:  # noqa: BLE001 - never break the forward pass
+                self._failed(pending["step"], exc)
+
+        def act_stats(output: torch.Tensor, pending: dict) -> None:
             with torch.no_grad():
                 a = output.detach()
                 step = pending["step"]
