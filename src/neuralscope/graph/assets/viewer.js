@@ -549,6 +549,7 @@
       nb.forEach(function (x) { s += x.w; });
       return s;
     }
+    var CENTRE_PULL = 0.03;
     function priorityPlace(L, dir) {
       if (L.length > 600) { relax(L, [dir]); return; }
       var n = L.length, off = new Array(n), k;
@@ -558,7 +559,9 @@
       for (k = 0; k < n; k++) {
         var nb = dir === "up" ? L[k].up : L[k].down, s = 0, ws = 0;
         nb.forEach(function (x) { s += (x.n.x + x.offN - x.off) * x.w; ws += x.w; });
-        L[k].want = ws ? s / ws : L[k].x;
+        // a weak pull towards the box's centre line keeps long chains with many skips from
+        // drifting sideways layer after layer
+        L[k].want = ws ? (s + CENTRE_PULL * 0) / (ws + CENTRE_PULL) : L[k].x;
         L[k].prio = prio(L[k], nb);
         idx.push(k);
       }
@@ -578,6 +581,19 @@
     var l3;
     for (var it2 = 0; it2 < passes; it2++) {
       for (l3 = 1; l3 < layers.length; l3++) priorityPlace(layers[l3], "up");
+    // snap near-vertical edges to exactly vertical where the spacing allows (no 2 px wobble)
+    for (l3 = 1; l3 < layers.length; l3++) {
+      var Ls = layers[l3];
+      for (var q = 0; q < Ls.length; q++) {
+        var it3 = Ls[q];
+        if (it3.up.length !== 1) continue;
+        var nb3 = it3.up[0], tx3 = nb3.n.x + nb3.offN - nb3.off;
+        if (Math.abs(tx3 - it3.x) > 6 || Math.abs(tx3 - it3.x) < 0.01) continue;
+        if (q > 0 && tx3 < Ls[q - 1].x + sep(Ls[q - 1], it3)) continue;
+        if (q + 1 < Ls.length && tx3 > Ls[q + 1].x - sep(it3, Ls[q + 1])) continue;
+        it3.x = tx3;
+      }
+    }
       for (l3 = layers.length - 2; l3 >= 0; l3--) priorityPlace(layers[l3], "down");
     }
     for (l3 = 1; l3 < layers.length; l3++) priorityPlace(layers[l3], "up");
