@@ -445,3 +445,24 @@ def test_export_svg_holds_the_whole_current_view_and_parses(graphs, page, tmp_pa
     ids = {el.get("data-id") for el in root.iterfind(".//s:g[@data-id]", ns)}
     assert ids == {n.id for n in g.view(2).nodes}
     assert len(root.findall(".//s:g[@class='ns-edge']", ns)) == len(g.view(2).edges)
+
+
+def test_a_long_flat_chain_with_skips_stays_narrow(page, tmp_path):
+    # 2,000 ops at the top level, a third of them fed by a short skip as well: the layout must
+    # not drift sideways layer after layer (a greedy placement that only follows neighbours does)
+    import random
+
+    rng = random.Random(0)
+    t = TensorMeta((1, 64), "float32")
+    g = Graph("flat", method="manual")
+    g.add_node(Node("n0", "input", "x", "input", outputs=[t]))
+    for i in range(1, 2000):
+        g.add_node(Node(f"n{i}", "op", f"op{i}", rng.choice(["add", "mul", "relu"]), outputs=[t]))
+        g.add_edge(f"n{i - 1}", f"n{i}", t)
+        if i > 5 and rng.random() < 0.3:
+            g.add_edge(f"n{i - rng.randint(2, 5)}", f"n{i}", t)
+    open_page(page, g, tmp_path, name="flat")
+    xs = page.evaluate("neuralscopeGraph.visibleNodeIds().map(i => neuralscopeGraph.nodeBox(i).x)")
+    assert len(xs) == 2000
+    assert max(xs) - min(xs) < 1_000, "the chain drifted sideways"
+    assert page.console_errors == []
