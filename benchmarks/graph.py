@@ -17,6 +17,7 @@ Run: ``.venv/bin/python benchmarks/graph.py`` (about a minute on 2 cores).
 from __future__ import annotations
 
 import argparse
+import os
 import time
 import warnings
 
@@ -85,7 +86,8 @@ def main() -> None:
     print(f"synthetic: {len(view.nodes):,} nodes, {len(view.edges):,} edges, {len(view.clusters):,} groups, "
           f"SVG {len(svg) / 1e6:.1f} MB")
     print(f"  layout {w_l:.3f} / {c_l:.3f} s, SVG {w_s:.3f} / {c_s:.3f} s; view+layout+SVG {w_a:.3f} / {c_a:.3f} s "
-          f"(target < 2 s: {'met' if min(w_a, c_a) < 2 else 'MISSED'})")
+          f"(target < 2 s: CPU {'met' if c_a < 2 else 'MISSED'}, wall {'met' if w_a < 2 else 'missed'};"
+          f" wall counts waiting for a core when the machine is shared, load average {os.getloadavg()[0]:.1f})")
     flat = synthetic_graph(10_000, nested=False)
     w_f, c_f, _ = best_of(lambda: render_svg(lay=layout(flat.view())), args.repeat)
     print(f"  the same without groups (one flat level, like an ONNX file): view+layout+SVG {w_f:.3f} / {c_f:.3f} s")
