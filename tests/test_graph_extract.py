@@ -10,6 +10,7 @@ from collections import defaultdict
 import pytest
 import torch
 from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from neuralscope import zoo
 from neuralscope.errors import InputShapeError, ModelForwardError
@@ -42,10 +43,24 @@ def _shapes(value):
     return []
 
 
-def real_shapes(model: nn.Module, inputs) -> tuple[dict[str, list], dict[str, list], list]:
+class _AtenShapes(TorchDispatchMode):
+    """Every shape any ATen op produced (a different mechanism from the readers' own)."""
+
+    def __init__(self):
+        super().__init__()
+        self.shapes = set()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        self.shapes.update(_shapes(out))
+        return out
+
+
+def real_shapes(model: nn.Module, inputs) -> tuple[dict[str, list], dict[str, list], list, set]:
     """Per leaf module: the list (one entry per call) of input and output shapes seen in a
-    real forward pass in eval mode; and the model's output shapes."""
+    real forward pass in eval mode; the model's output shapes; every shape an op produced."""
     ins, outs = defaultdict(list), defaultdict(list)
+    aten = _AtenShapes()
     handles = []
 
     def is_leaf(m):
@@ -65,7 +80,7 @@ def real_shapes(model: nn.Module, inputs) -> tuple[dict[str, list], dict[str, li
     was = model.training
     model.eval()
     try:
-        with _plain():
+        with _plain(), aten:
             if isinstance(inputs, dict):
                 out = model(**inputs)
             else:
@@ -74,7 +89,7 @@ def real_shapes(model: nn.Module, inputs) -> tuple[dict[str, list], dict[str, li
         model.train(was)
         for h in handles:
             h.remove()
-    return ins, outs, _shapes(out)
+    return ins, outs, _shapes(out), aten.shapes
 
 
 def check_graph(g, model, inputs, *, exact_outputs=True, real=None):
@@ -82,7 +97,7 @@ def check_graph(g, model, inputs, *, exact_outputs=True, real=None):
     ``real_shapes(model, inputs)``)."""
     assert g.total_params == sum(p.numel() for p in model.parameters())
     assert g.trainable_params == sum(p.numel() for p in model.parameters() if p.requires_grad)
-    ins, outs, final = real or real_shapes(model, inputs)
+    ins, outs, final, op_shapes = real or real_shapes(model, inputs)
     by_module = defaultdict(list)
     for n in g.modules():
         by_module[n.module].append(n)
@@ -99,6 +114,12 @@ def check_graph(g, model, inputs, *, exact_outputs=True, real=None):
             for t in node.inputs:
                 assert t.shape in real_in, f"{path} input {t.shape} not among real inputs {real_in}"
             assert all(t.dtype for t in node.outputs)
+    # functional ops: each output shape is one some ATen op really produced (torch.export may
+    # trace another code path than eager Python, e.g. Hugging Face's compile-time branches)
+    for n in g.nodes.values():
+        if n.kind == "op" and g.method != "export":
+            for t in n.outputs:
+                assert t.shape in op_shapes, f"op {n.id} output {t.shape} never produced by the real pass"
     # every leaf module that ran has a node (export drops modules that run no op, e.g. Identity)
     missing = set(outs) - set(by_module)
     if g.method != "export":
