@@ -51,7 +51,8 @@ def main(argv=None) -> None:
             checkpoints.append({k: v.detach().clone() for k, v in cnn_model.state_dict().items()})
             steps.append(step)
 
-    cnn = train_digits(cnn_model, epochs=args.epochs, data=data, on_step=snap).model
+    needs_training = any(want(g) for g in ("weights", "activations", "embedding", "animation"))
+    cnn = train_digits(cnn_model, epochs=args.epochs, data=data, on_step=snap).model if needs_training else cnn_model
     cnn.eval()
     x, y = data.x_test, data.y_test
     saved = []

@@ -435,7 +435,9 @@ function nsEmbedding(root, D) {
       t.textContent = D.texts[i]; tip.appendChild(t); }
     if (IM) tip.appendChild(thumb(i));
     tip.style.display = 'block';
-    tip.style.left = Math.min(mx + 14, W - 120) + 'px'; tip.style.top = (my + 14) + 'px';
+    const tw = tip.offsetWidth, th = tip.offsetHeight;  // keep the tip inside the canvas
+    tip.style.left = (mx + 14 + tw > W ? Math.max(0, mx - 14 - tw) : mx + 14) + 'px';
+    tip.style.top = (my + 14 + th > H ? Math.max(0, my - 14 - th) : my + 14) + 'px';
   }
   const pos = e => { const b = cv.getBoundingClientRect(); return [(e.clientX - b.left) * W / b.width,
     (e.clientY - b.top) * H / b.height]; };
