@@ -177,7 +177,7 @@ def test_second_writer_in_another_process_gets_run_locked_error(tmp_path):
         assert proc.stdout.startswith("RunLockedError"), proc.stdout + proc.stderr
         assert f"pid {os.getpid()}" in proc.stdout
         assert open_run(tmp_path / "r").status == "live"
-        with pytest.raises(RunLockedError):
+        with pytest.raises(RunLockedError, match="earlier Run object of this process"):
             Run(tmp_path / "r", lock_timeout=0.1)  # also a second writer in this process
     assert open_run(tmp_path / "r").status == "finished"
 

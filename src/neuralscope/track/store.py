@@ -138,6 +138,8 @@ class RunLock:
                     self._fh.seek(0)
                     owner = self._fh.read().strip() or "another process"
                     self._fh.close()
+                    if owner.startswith(f"pid {os.getpid()} "):
+                        owner = "an earlier Run object of this process (close it, or use `with Run(...)`)"
                     raise RunLockedError(
                         f"The run {str(directory)!r} is being written by {owner}; open it "
                         "read-only with neuralscope.track.open_run() or log to another directory.") from None
