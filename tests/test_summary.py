@@ -225,3 +225,10 @@ def test_summary_of_a_torch_export_archive_equals_the_live_model(tmp_path, capsy
     assert main(["summary", str(f), "-o", str(out)]) == 0
     d = json.loads(out.read_text())
     assert d["total_macs"] == summary(model, x).total_macs and d["total_params"] == 42938
+
+
+def test_html_page_holds_the_table_and_the_chart(tmp_path):
+    s = summary(zoo.DigitsCNN(), torch.zeros(1, 1, 8, 8))
+    page = s.save(tmp_path / "s.html").read_text()
+    assert "Total params: 28,970" in page and "data:image/png;base64," in page
+    assert "&lt;" not in page.split("<pre")[0]  # a real page, no escaped markup outside the table

@@ -106,6 +106,15 @@ class Summary(Result):
     def _title(self) -> str:
         return f"{self.name} summary"
 
+    def _html_fragment(self) -> str:
+        """The table as text and the bar chart below it (notebooks, ``save("x.html")``)."""
+        import base64
+        import html
+
+        png = base64.b64encode(self.to_png()).decode()
+        return (f'<pre style="font-size:12px;line-height:1.35">{html.escape(str(self))}</pre>'
+                f'<img alt="{html.escape(self._title())}" style="max-width:100%" src="data:image/png;base64,{png}">')
+
     def __str__(self) -> str:
         head = ("Layer (type)", "Output shape", "Params", "MACs", "Memory")
         body = []
