@@ -580,7 +580,18 @@ def _layout_level(lv: _Level, offsets: dict, edge_labels: dict, opt: LayoutOptio
         shift = acc / 2
         for i in cur:
             x[i] -= shift
+    # items on the longest path through this level weigh more: the main path stays straight
+    # and side branches (shortcuts, downsamples) make room for it
+    reach = [0] * n
+    for v in reversed(topo):
+        for s2 in succ[v]:
+            if kind[s2] in (0, 1) and reach[s2] + span[v] > reach[v]:
+                reach[v] = reach[s2] + span[v]
+    through = [layer[i] + reach[i] for i in range(n)]
+    longest = max((through[i] for i in topo), default=1) or 1
     weight = [0.01 if is_dummy[i] else (1.0 if i < n and kind[i] in (2, 3) else 2.0) for i in range(N)]
+    for i in topo:
+        weight[i] = 1.0 + 8.0 * (through[i] / longest) ** 4
     for i in range(N):
         if is_cont[i]:
             weight[i] = 50.0
