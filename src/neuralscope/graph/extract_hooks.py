@@ -159,6 +159,8 @@ def read_hooks(model: nn.Module, args: tuple, kwargs: dict) -> Graph:
     handles = []
     try:
         for m in model.modules():
+            if isinstance(m, torch.jit.ScriptModule):
+                continue  # scripted submodules take no hooks; they run as one opaque call
             handles.append(m.register_forward_pre_hook(rec.pre_hook, with_kwargs=True))
             handles.append(m.register_forward_hook(rec.post_hook, with_kwargs=True))
         with rec:

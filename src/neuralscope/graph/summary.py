@@ -433,6 +433,8 @@ def summary(model: nn.Module, example_inputs: Any = None) -> Summary:
             failed = None
             try:
                 for m in model.modules():
+                    if isinstance(m, torch.jit.ScriptModule):
+                        continue  # scripted submodules take no hooks; they run as one opaque call
                     handles.append(m.register_forward_pre_hook(rec.pre, with_kwargs=True))
                     handles.append(m.register_forward_hook(rec.post, with_kwargs=True))
                 with rec:
