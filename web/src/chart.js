@@ -53,15 +53,22 @@ export class ScalarChart {
       h("div", { class: "chart-foot" }, this.info));
     registry.set(tag, this);
     this._redrawTimer = null;
+    // follow the card's width (window resizes, the card being re-attached by a re-render)
+    this.ro = "ResizeObserver" in window ? new ResizeObserver(() => this.resize()) : null;
+    if (this.ro) this.ro.observe(this.el);
   }
 
   dispose() {
+    if (this.ro) this.ro.disconnect();
     if (this.u) this.u.destroy();
     this.u = null;
     if (registry.get(this.tag) === this) registry.delete(this.tag);
   }
 
-  width() { return Math.max(260, this.el.clientWidth - 16); }
+  width() {
+    if (this.el.clientWidth > 0) this._w = Math.max(260, this.el.clientWidth - 18);
+    return this._w || 420;
+  }
 
   buckets() { return Math.max(50, Math.round(this.width())); }
 
@@ -290,7 +297,9 @@ export class ScalarChart {
   }
 
   resize() {
-    if (this.u) this.u.setSize({ width: this.width(), height: 230 });
+    if (!this.u || this.el.clientWidth === 0) return;
+    const w = this.width();
+    if (Math.abs(this.u.width - w) > 1) this.u.setSize({ width: w, height: 230 });
   }
 
   async downloadCsv() {
