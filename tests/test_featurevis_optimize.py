@@ -9,6 +9,7 @@ import torch
 from neuralscope.errors import LayerNotFoundError
 from neuralscope.featurevis import (FFTImage, ObjectiveError, PixelImage, channel, class_logit, direction, diversity,
                                     feature_vis, high_frequency_energy, layer_total, neuron, unit_activations)
+from neuralscope.data import load_digits
 from neuralscope.train import train_digits
 from neuralscope.zoo import DigitsCNN
 
@@ -16,13 +17,23 @@ LAYER = "features.8"  # the last ReLU: 64 channels of 4x4
 
 
 @pytest.fixture(scope="module")
-def trained():
-    torch.manual_seed(0)
-    result = train_digits(DigitsCNN(), epochs=4, show_progress=False)
-    assert result.test_accuracy > 0.9
-    model = result.model.eval()
-    data = torch.cat([result.data.x_train, result.data.x_test])
-    return model, data
+def trained(tmp_path_factory):
+    """The digits CNN trained once per test session (shared by the xdist workers via a file)."""
+    from filelock import FileLock
+
+    shared = tmp_path_factory.getbasetemp().parent / "featurevis_digits_cnn.pt"
+    with FileLock(str(shared) + ".lock"):
+        model = DigitsCNN()
+        if shared.exists():
+            model.load_state_dict(torch.load(shared))
+        else:
+            torch.manual_seed(0)
+            result = train_digits(model, epochs=4, show_progress=False)
+            assert result.test_accuracy > 0.9
+            torch.save(result.model.state_dict(), shared)
+    model.eval()
+    data = load_digits()
+    return model, torch.cat([data.x_train, data.x_test])
 
 
 def _channel_means(model, x, layer_index=8):
