@@ -55,8 +55,7 @@ def build(ctx: DemoContext) -> Section:
         maps = attention(model, enc, tokens=tok)
         links = []
         for i, s in enumerate(SENTENCES):
-            maps.save(ctx.path(NAME, f"minilm_head_view_{i}.html")) if i == 0 else \
-                ctx.path(NAME, f"minilm_head_view_{i}.html").write_text(maps.to_html(example=i), encoding="utf-8")
+            ctx.path(NAME, f"minilm_head_view_{i}.html").write_text(maps.to_html(example=i), encoding="utf-8")
             links.append(f'<a href="{NAME}/minilm_head_view_{i}.html">{html.escape(s)}</a>')
         stats = maps.head_stats(0)
         focused = stats.top("entropy", 1, largest=False)[0]
