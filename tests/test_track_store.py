@@ -131,6 +131,8 @@ def test_bad_values_are_refused_with_one_sentence_and_the_run_survives(tmp_path)
         for name in ("", "a\nb", "tab\there", "x" * 300, 7):
             with pytest.raises(LogNameError):
                 run.log({name: 1.0}, step=1)
+        with pytest.raises(LogValueError, match="dict of name -> number"):
+            run.log(0.5)
         with pytest.raises(LogValueError, match="step must be an integer"):
             run.log({"loss": 1.0}, step=1.5)
         run.log({"loss": float("nan")}, step=2)       # stored and flagged

@@ -156,11 +156,10 @@ class Run:
         except BaseException:
             self._lock.release()
             raise
-        prev = self._writer.conn.execute("SELECT value FROM meta WHERE key = 'config'").fetchone()
-        import json
-
-        self.config = {**(json.loads(prev[0]) if prev else {}), **dict(config or {})}
-        self._resume_step()
+        prev = self._writer.existing_config  # read before the writer thread started
+        self.config = {**(prev or {}), **dict(config or {})}
+        if self._writer.max_step is not None:
+            self.step = self._writer.max_step
         now = time.time()
         meta = {"name": name or self.path.name, "config": jsonable(self.config), "status": "running",
                 "pid": os.getpid(), "host": socket.gethostname(), "rank": self.rank}
@@ -173,11 +172,6 @@ class Run:
         self._writer.flush()
         self._append = self._writer.queue.append
         _OPEN_RUNS.add(self)
-
-    def _resume_step(self) -> None:
-        row = self._writer.conn.execute("SELECT max(last_step) FROM scalar_chunks").fetchone()
-        if row and row[0] is not None:
-            self.step = int(row[0])
 
     # -- logging ------------------------------------------------------------------------
     def _step_for(self, step) -> int:
@@ -206,7 +200,12 @@ class Run:
             step = self._step_for(step)
         self.step = step
         names = self._names
-        for k, v in metrics.items():  # fast path: known names, plain Python numbers
+        try:
+            items = metrics.items()
+        except AttributeError:
+            raise LogValueError(f"run.log takes a dict of name -> number, e.g. run.log({{'loss': 0.3}}), "
+                                f"not a {type(metrics).__name__}.") from None
+        for k, v in items:  # fast path: known names, plain Python numbers
             t = type(v)
             if (t is not float and t is not int) or k not in names:
                 break

@@ -233,6 +233,9 @@ class StoreWriter:
         self._last_beat = 0.0
         self.conn = _connect(self.db)
         self._load_series()
+        row = self.conn.execute("SELECT value FROM meta WHERE key = 'config'").fetchone()
+        self.existing_config = json.loads(row[0]) if row else None
+        self.max_step = max(self._last_step.values()) if self._last_step else None
         self.thread = threading.Thread(target=self._loop, name=f"neuralscope-writer:{self.dir.name}",
                                        daemon=True)
         self.thread.start()
