@@ -82,6 +82,12 @@ class Summary(Result):
     ``rows`` is in execution order, parents before their children; ``total_macs`` is the
     whole forward pass; ``activation_memory`` the bytes of all leaf outputs (what a backward
     pass would keep); ``param_memory`` the bytes of the parameters.
+
+    Example:
+        >>> s = summary(torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU()), torch.zeros(2, 4))
+        >>> [(r.name, r.output_shapes, r.params, r.macs) for r in s.rows]
+        [('', [(2, 3)], 15, 24), ('0', [(2, 3)], 15, 24), ('1', [(2, 3)], 0, 0)]
+        >>> fig = s.plot()  # bars of parameters and MACs per layer
     """
 
     kind = "summary"
