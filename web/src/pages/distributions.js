@@ -27,6 +27,10 @@ class HistChart {
       h("div", { class: "chart-head" }, h("span", { class: "swatch", style: { background: colorOf(run) } }),
         h("span", { class: "chart-title", title: `${tag} · ${run}` }, tag), h("span", { class: "muted run-label" }, run)),
       h("div", { class: "plot-wrap" }, this.canvas, this.tip), h("div", { class: "chart-foot" }, this.info));
+    this.ro = "ResizeObserver" in window ? new ResizeObserver(() => {
+      if (this.rows && this.el.clientWidth > 0 && Math.abs(this.el.clientWidth - 18 - this.W) > 2) this.draw();
+    }) : null;
+    if (this.ro) this.ro.observe(this.el);
     this.canvas.addEventListener("mousemove", (e) => this.hover(e));
     this.canvas.addEventListener("mouseleave", () => { this.tip.hidden = true; });
   }
@@ -179,5 +183,5 @@ export function mount(root) {
         pending = new Set();
       }, 2000);
     })];
-  return { unmount: () => { offs.forEach((f) => f()); sel.dispose(); clearTimeout(timer); } };
+  return { unmount: () => { offs.forEach((f) => f()); sel.dispose(); clearTimeout(timer); charts.forEach((c) => c.ro && c.ro.disconnect()); } };
 }
