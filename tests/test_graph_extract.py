@@ -407,3 +407,13 @@ def test_pretrained_minilm_with_keyword_inputs(monkeypatch, unchanged):
     assert len([p for p in g.groups if p.count(".") == 2 and p.startswith("encoder.layer.")]) == 6
     h = graph(model, inputs, method="hooks")
     check_graph(h, model, inputs, real=real)
+
+
+def test_half_precision_dtypes_are_recorded(unchanged):
+    torch.manual_seed(0)
+    model = zoo.DigitsCNN().to(torch.bfloat16)
+    x = model.example_input(2).to(torch.bfloat16)
+    with unchanged(model):
+        g = graph(model, x)
+    assert {t.dtype for n in g.nodes.values() for t in n.outputs} == {"bfloat16"}
+    check_graph(g, model, x)
