@@ -182,3 +182,20 @@ def test_cli_export_and_import(tmp_path, capsys):
     assert main(["import-tensorboard", str(tmp_path / "missing"), str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("neuralscope: error: No TensorBoard log directory") and err.count("\n") == 1
+
+
+def test_tensorflow_style_histogram_edges_do_not_squash_the_plot(tmp_path):
+    """TensorFlow's default buckets end at +-DBL_MAX; plots clip edges to the data range."""
+    import matplotlib.pyplot as plt
+
+    w = EventFileWriter(tmp_path / "tb")
+    limits = [-1.7976931348623157e308, -1.0, -0.5, 0.0, 0.5, 1.0, 1.7976931348623157e308]
+    w.histogram("tf", [-1.8e308] + limits, [0, 0, 3, 4, 3, 0, 0], step=0, stats=(10, -0.95, 0.9, 0.0, 5.0))
+    w.close()
+    import_tensorboard(tmp_path / "tb", tmp_path / "run")
+    hs = open_run(tmp_path / "run").histograms("tf")
+    grid, counts = hs.regrid(20)
+    assert grid[0] == -0.95 and grid[-1] == 0.9 and counts.sum() == 10
+    ax = hs.plot()
+    assert ax.get_ylim()[1] < 2
+    plt.close("all")

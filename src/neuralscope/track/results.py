@@ -109,16 +109,27 @@ class HistogramSeries(Result):
     def regrid(self, bins: int = 80) -> tuple[np.ndarray, np.ndarray]:
         """All steps re-binned onto one common grid: ``(edges (bins+1), counts (steps, bins))``
         by linear interpolation of each step's cumulative counts (totals are kept)."""
-        lo = min(float(r["edges"][0]) for r in self.rows)
-        hi = max(float(r["edges"][-1]) for r in self.rows)
+        edges = [self._edges(r) for r in self.rows]
+        lo = min(float(e[0]) for e in edges)
+        hi = max(float(e[-1]) for e in edges)
         if not hi > lo:
             hi = lo + 1.0
         grid = np.linspace(lo, hi, bins + 1)
         out = np.zeros((len(self.rows), bins))
-        for i, r in enumerate(self.rows):
+        for i, (r, e) in enumerate(zip(self.rows, edges)):
             cdf = np.concatenate([[0.0], np.cumsum(r["counts"])])
-            out[i] = np.diff(np.interp(grid, r["edges"], cdf))
+            out[i] = np.diff(np.interp(grid, e, cdf))
         return grid, out
+
+    @staticmethod
+    def _edges(row: dict) -> np.ndarray:
+        """Bin edges clipped to the observed [min, max] (TensorFlow's histograms end in
+        buckets reaching +-1.8e308, which would squash every plot)."""
+        e = np.asarray(row["edges"], dtype=np.float64)
+        lo, hi = row.get("min"), row.get("max")
+        if lo is not None and hi is not None and np.isfinite(lo) and np.isfinite(hi) and hi >= lo:
+            e = np.clip(e, lo, hi)
+        return np.maximum.accumulate(np.nan_to_num(e, posinf=np.finfo(float).max / 4, neginf=-np.finfo(float).max / 4))
 
     def plot(self, ax=None, bins: int = 80, cmap: str = "magma_r"):
         """Heat map: step on x, value on y, colour = fraction of values in the bin at that

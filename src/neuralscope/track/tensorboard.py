@@ -291,8 +291,9 @@ def _import_value(w, tag: str, v, plugin: str, step: int, wall: float) -> str:
         counts = np.asarray(h.bucket, float)
         if len(limits) == 0:
             return "skipped"
-        width = limits[1] - limits[0] if len(limits) > 1 and np.isfinite(limits[1] - limits[0]) else 1.0
-        lo = min(h.min, limits[0] - width) if np.isfinite(h.min) else limits[0] - width
+        with np.errstate(over="ignore", invalid="ignore"):  # TensorFlow's +-DBL_MAX end buckets
+            width = limits[1] - limits[0] if len(limits) > 1 and np.isfinite(limits[1] - limits[0]) else 1.0
+            lo = min(h.min, limits[0] - width) if np.isfinite(h.min) else limits[0] - width
         w.put(("h", tag, step, wall, np.concatenate([[lo], limits]), counts,
                (h.num, h.min, h.max, h.sum, h.sum_squares)))
         return "histogram"
