@@ -218,9 +218,8 @@ def _learning_rate(reader, scalars) -> list[Diagnostic]:
         spikes = (float(body.max()) - float(np.median(body))) / level
         ratio = _median_update_ratio(reader, scalars)
         if progress > -LR_PROGRESS and (spikes > LR_SPIKE or (ratio is not None and ratio > LR_UPDATE_RATIO)):
-            first = max(3, n // 10)
-            over = np.flatnonzero(fv[first:] > start + LR_SPIKE * level)
-            j = first + int(over[0]) if len(over) else first  # where it first jumped above the start
+            over = np.flatnonzero(fv[1:] > fv[0] + LR_SPIKE * level)
+            j = 1 + int(over[0]) if len(over) else max(3, n // 10)  # first jump above the first loss
             why = [f"it spikes {spikes:.0%} above its median"] if spikes > LR_SPIKE else []
             if ratio is not None and ratio > LR_UPDATE_RATIO:
                 why.append(f"each step changes the weights by {ratio:.1%} of their norm (median; "
