@@ -139,12 +139,19 @@ def test_bad_values_are_refused_with_one_sentence_and_the_run_survives(tmp_path)
         run.log({"loss": torch.tensor(float("inf"))}, step=3)
         run.log({"loss": 0.5}, step=1)                # backwards: stored and flagged
         run.log({"loss/ünïcode & [odd] chars": 1.0}, step=0)  # printable: fine
+        run.log_histogram("h", torch.tensor([1.0, float("nan"), 2.0, float("inf")]), step=3)
+        with pytest.raises(LogValueError):
+            run.log_histogram("h", "not numbers", step=4)
+        with pytest.raises(LogValueError, match="image"):
+            run.log_image("img", np.zeros((2, 3, 4, 5)), step=4)
     r = open_run(tmp_path)
     s = r.scalars("loss")
     assert s.steps.tolist() == [0, 2, 3, 1]
     assert np.isnan(s.values[1]) and np.isinf(s.values[2])
     codes = {n["code"] for n in r.notes()}
     assert codes == {"nonfinite", "step_backwards"}
+    assert any(n["series"] == "h" and "2 NaN/Inf" in n["message"] for n in r.notes())
+    assert r.histogram_rows("h")[0]["counts"].sum() == 2  # the finite values
     diag = r.diagnostics()
     assert {"nonfinite", "step_backwards"} <= diag.codes()
     assert r.integrity_check() == "ok"
