@@ -54,7 +54,9 @@ class ModelState:
             grads=[(p, None if p.grad is None else p.grad.detach().clone()) for p in params],
             buffers=[(b, b.detach().clone()) for b in model.buffers()],
             hooks=[(m, hook_keys(m)) for m in modules],
-            param_tensors=[(m, n, p) for m in modules for n, p in m._parameters.items()],
+            # ScriptModules keep parameters in C++ and cannot have them swapped from Python
+            param_tensors=[(m, n, p) for m in modules if not isinstance(m, torch.jit.ScriptModule)
+                           for n, p in m._parameters.items()],
         )
 
     def restore(self) -> None:
