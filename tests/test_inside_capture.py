@@ -92,7 +92,8 @@ def test_gradients_missing_are_explained(mlp):
 
 def test_running_stats_equal_a_direct_computation_over_batches(mlp):
     batches = [mlp.example_input(7, seed=s) for s in range(3)]
-    with capture(mlp, layers=["body.1", "head"], keep="stats", per_unit=True) as rec, torch.no_grad():
+    with capture(mlp, layers=["body.1", "head"], keep="stats", per_unit=True,
+                 count_zeros=True) as rec, torch.no_grad():
         for b in batches:
             mlp(b)
     with torch.no_grad():

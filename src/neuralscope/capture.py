@@ -3,9 +3,8 @@
 :func:`capture` is a context manager. Inside it, every forward pass of the model records the
 outputs of the chosen modules (and, with ``gradients=True``, the gradients flowing back into
 those outputs). It keeps either the full tensors (``keep="tensors"``) or only running
-statistics (``keep="stats"``: count, mean, std, min, max, non-finite count, zero fraction of
-ReLU-type layers, and
-optionally per-unit statistics), which costs almost nothing and works over many batches on
+statistics (``keep="stats"``: count, mean, std, min, max, non-finite count, optionally the
+fraction of zeros and per-unit statistics), which costs almost nothing and works over many batches on
 large models. All hooks are removed when the block ends, also when it raises.
 
 Example:
@@ -32,9 +31,6 @@ from torch import nn
 
 from .adapters.torch import first_tensor, iter_tensors, resolve_layers
 from .errors import NeuralscopeError
-
-
-_ZERO_COUNTED = (nn.ReLU, nn.ReLU6, nn.Hardtanh, nn.Threshold)
 
 
 class LayerNotRunError(NeuralscopeError, LookupError):
@@ -89,7 +85,7 @@ class RunningStats:
                 return
             total, sq = flat.sum(), torch.dot(flat.float(), flat.float())
         lo, hi = torch.aminmax(flat)
-        zeros = (flat == 0).sum() if self.count_zeros else None
+        zeros = flat.numel() - torch.count_nonzero(flat) if self.count_zeros else None
         self._parts.append((flat.numel(), total, sq, lo, hi, zeros))
         if len(self._parts) >= 512:
             self._merge()
@@ -158,7 +154,7 @@ class RunningStats:
 
     @property
     def zero_fraction(self) -> float:
-        """Fraction of exact zeros (only counted where ``count_zeros``: ReLU-type layers)."""
+        """Fraction of exact zeros (NaN unless captured with ``count_zeros=True``)."""
         if not self.count_zeros or not self.count:
             return math.nan
         return self._merge()[5] / self.count
@@ -204,7 +200,7 @@ class Recorder:
     """
 
     def __init__(self, model: nn.Module, chosen: list[tuple[str, nn.Module]], *, gradients: bool,
-                 keep: str, to_cpu: bool, per_unit: bool, output_index: int | None):
+                 keep: str, to_cpu: bool, per_unit: bool, output_index: int | None, count_zeros: bool = False):
         self.model = model
         self.gradients = gradients
         self.keep = keep
@@ -215,8 +211,7 @@ class Recorder:
         for name, module in chosen:
             slot = _Slot(name, module)
             if keep == "stats":
-                zeros = per_unit or isinstance(module, _ZERO_COUNTED)
-                slot.stats = RunningStats(per_unit=per_unit, count_zeros=zeros)
+                slot.stats = RunningStats(per_unit=per_unit, count_zeros=count_zeros)
                 slot.grad_stats = RunningStats(per_unit=per_unit)
             self._slots[name] = slot
         self._handles: list = []
@@ -410,7 +405,8 @@ def default_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
 @contextlib.contextmanager
 def capture(model: nn.Module, layers: Any = None, *, gradients: bool = False,
             keep: Literal["tensors", "stats"] = "tensors", to_cpu: bool = True,
-            per_unit: bool = False, output_index: int | None = None) -> Iterator[Recorder]:
+            per_unit: bool = False, count_zeros: bool = False,
+            output_index: int | None = None) -> Iterator[Recorder]:
     """Record the outputs (and optionally gradients) of chosen layers during the block.
 
     Args:
@@ -423,6 +419,8 @@ def capture(model: nn.Module, layers: Any = None, *, gradients: bool = False,
             running statistics (:class:`RunningStats`) — cheap, for many batches.
         to_cpu: move kept tensors to the CPU (``keep="tensors"`` only).
         per_unit: with ``keep="stats"``, also keep per-unit (dimension 1) statistics.
+        count_zeros: with ``keep="stats"``, also count exact zeros (the sparsity of ReLU
+            outputs; one more pass over each output).
         output_index: which tensor to take from layers that return tuples (LSTM: 0 is the
             output sequence); by default the first tensor.
 
@@ -447,7 +445,7 @@ def capture(model: nn.Module, layers: Any = None, *, gradients: bool = False,
     if not chosen:
         chosen = [("", model)] if layers is None else chosen
     rec = Recorder(model, chosen, gradients=gradients, keep=keep, to_cpu=to_cpu, per_unit=per_unit,
-                   output_index=output_index)
+                   output_index=output_index, count_zeros=count_zeros)
     rec._attach()
     try:
         yield rec
