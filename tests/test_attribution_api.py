@@ -245,3 +245,14 @@ def test_randomization_sanity_checks_do_not_touch_the_model(unchanged):
     # randomizing the head flips/changes Grad-CAM weights: the maps are no longer the same
     assert mr.ssim[0].mean() < 0.99
     assert dr.spearman.shape == (1, 2)
+
+
+@pytest.mark.parametrize("name", ["explain", "gradient", "cam", "perturbation", "layer", "text", "metrics",
+                                  "result", "base"])
+def test_docstring_examples_run(name):
+    import doctest
+    import importlib
+
+    module = importlib.import_module(f"neuralscope.attribution.{name}")
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE, verbose=False)
+    assert result.failed == 0, f"{result.failed} docstring example(s) failed in {module.__name__}"

@@ -166,29 +166,41 @@ class Comparison(Result):
             rows.append(row)
         return rows
 
-    def plot(self, ax=None, max_examples: int = 6, alpha: float = 0.9, **kwargs):
+    def plot(self, ax=None, max_examples: int = 6, alpha: float = 0.9, methods_as_rows: bool | None = None, **kwargs):
+        """A grid of maps: methods as columns and examples as rows, or (many methods, the
+        default above 8) methods as rows; each method's maps share one colour scale."""
         import matplotlib.pyplot as plt
 
         first = next(iter(self.results.values()))
         n = min(len(first), max_examples)
         k = len(self.results)
-        fig, axes = plt.subplots(n, k, figsize=(1.9 * k + 0.6, 1.9 * n + 0.7), squeeze=False)
+        as_rows = k > 8 if methods_as_rows is None else methods_as_rows
+        shape = (k, n) if as_rows else (n, k)
+        cell = 1.35 if as_rows else 1.9
+        fig, axes = plt.subplots(*shape, figsize=(cell * shape[1] + (2.2 if as_rows else 0.6),
+                                                  cell * shape[0] + 0.7), squeeze=False)
         for j, (name, res) in enumerate(self.results.items()):
             norm = res.norm(res.maps()[:n]) if res.modality == "image" else None
+            sc = self.scores.get(name, {})
+            label = name.replace("_", " ") + "".join(
+                f"\n{s.split('_')[0][:3]} {np.nanmean(sc[s]):.2f}" for s in ("deletion_auc", "insertion_auc") if s in sc)
             for i in range(n):
-                a = axes[i, j]
+                a = axes[j, i] if as_rows else axes[i, j]
                 if res.modality == "image":
                     res._draw_image(a, i, alpha=alpha, norm=norm)
                     a.set_title("")
                 else:
                     res._draw_one(a, i, colorbar=False)
-                if i == 0:
-                    sc = self.scores.get(name, {})
-                    sub = "".join(f"\n{s.split('_')[0][:3]} {np.nanmean(sc[s]):.2f}" for s in
-                                  ("deletion_auc", "insertion_auc") if s in sc)
-                    a.set_title(name.replace("_", " ") + sub, fontsize=8)
-                if j == 0:
-                    a.set_ylabel(res._label(i), fontsize=7)
+                if as_rows:
+                    if j == 0:
+                        a.set_title(res._label(i), fontsize=8)
+                    if i == 0:
+                        a.set_ylabel(label, fontsize=8, rotation=0, ha="right", va="center", labelpad=6)
+                else:
+                    if i == 0:
+                        a.set_title(label, fontsize=8)
+                    if j == 0:
+                        a.set_ylabel(res._label(i), fontsize=7)
         fig.suptitle("Attribution methods side by side (del = deletion AUC, lower is better; "
                      "ins = insertion AUC, higher is better)", fontsize=9)
         fig.tight_layout()
