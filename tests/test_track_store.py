@@ -391,3 +391,20 @@ def test_docstring_examples_run():
         mod = importlib.import_module("neuralscope.track" + ("" if name == "__init__" else f".{name}"))
         result = doctest.testmod(mod, optionflags=doctest.ELLIPSIS)
         assert result.failed == 0, name
+
+
+def test_script_ending_without_close_finishes_or_fails_its_run(tmp_path):
+    ok = subprocess.run(_writer_script(tmp_path / "ok", """
+        run = Run(sys.argv[1])
+        run.log({"a": 1.0})
+        """), capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0, ok.stderr
+    bad = subprocess.run(_writer_script(tmp_path / "bad", """
+        run = Run(sys.argv[1])
+        run.log({"a": 1.0})
+        raise SystemError("boom")
+        """), capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 1 and "boom" in bad.stderr
+    assert open_run(tmp_path / "ok").status == "finished"
+    assert open_run(tmp_path / "bad").status == "failed"
+    assert len(open_run(tmp_path / "bad").scalars("a")) == 1  # logged data is kept either way

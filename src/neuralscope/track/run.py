@@ -48,15 +48,34 @@ class LogNameError(NeuralscopeError, ValueError):
 
 
 _OPEN_RUNS: "weakref.WeakSet[Run]" = weakref.WeakSet()
+_UNCAUGHT: list = []  # set when the script dies of an exception while runs are open
 
 
 @atexit.register
-def _close_open_runs() -> None:  # a script that ends without run.close() still finishes
+def _close_open_runs() -> None:
+    """A script that ends without run.close() still closes its runs: ``finished``, or
+    ``failed`` when it ended with an uncaught exception."""
     for run in list(_OPEN_RUNS):
         try:
-            run.close()
+            run.close("failed" if _UNCAUGHT else "finished")
         except Exception:  # noqa: BLE001 - interpreter shutdown
             pass
+
+
+def _install_excepthook() -> None:
+    import sys
+
+    previous = sys.excepthook
+    if getattr(previous, "_neuralscope", False):
+        return
+
+    def hook(exc_type, exc, tb):
+        if _OPEN_RUNS:
+            _UNCAUGHT.append(exc_type)
+        previous(exc_type, exc, tb)
+
+    hook._neuralscope = True
+    sys.excepthook = hook
 
 
 def _check_name(name: Any) -> str:
@@ -172,6 +191,7 @@ class Run:
         self._writer.flush()
         self._append = self._writer.queue.append
         _OPEN_RUNS.add(self)
+        _install_excepthook()
 
     # -- logging ------------------------------------------------------------------------
     def _step_for(self, step) -> int:
