@@ -10,6 +10,7 @@ reads. Prints channel-steps per second and the ratio. Not a test.
 from __future__ import annotations
 
 import copy
+import sys
 import time
 
 import torch
@@ -34,7 +35,7 @@ def bench(name, model, layer, lucent_layer, channels, size, steps, in_ch, lucent
         out = render.render_vis(lucent_model, f"{lucent_layer}:{c}",
                                 param_f=lambda: param.image(size, channels=in_ch, decorrelate=decorrelate),
                                 transforms=lucent_transforms, thresholds=(steps,), show_image=False,
-                                progress=False, preprocess=False)
+                                progress=False, preprocess=False, fixed_image_size=size)
         imgs.append(torch.from_numpy(out[-1]).permute(0, 3, 1, 2))
     t_lucent = time.perf_counter() - t
     lucent_vals = unit_activations(model, f"{layer}:0-{channels - 1}", torch.cat(imgs)).diagonal()
@@ -45,18 +46,31 @@ def bench(name, model, layer, lucent_layer, channels, size, steps, in_ch, lucent
           f"lucent {float(lucent_vals.mean()):.3g}")
 
 
+def _kornia_compat():
+    """torch-lucent 0.1.8 calls kornia's pre-0.5 top-level names (it pins kornia<=0.4.1, which
+    does not install beside torch 2.14); point them at their current homes."""
+    import kornia
+    from kornia.geometry import transform as kt
+
+    for name in ("get_rotation_matrix2d", "warp_affine"):
+        if not hasattr(kornia, name):
+            setattr(kornia, name, getattr(kt, name))
+
+
 def main():
     import torchvision
     from lucent.optvis import transform
 
+    _kornia_compat()
     from neuralscope.featurevis import standard_transforms
     from neuralscope.train import train_digits
     from neuralscope.zoo import DigitsCNN
 
     torch.manual_seed(0)
     print(f"torch threads: {torch.get_num_threads()}")
-    cnn = train_digits(DigitsCNN(), epochs=3, show_progress=False).model.eval()
-    bench("digits CNN features.8, 8x8, 64 st", cnn, "features.8", "features_8", 16, 8, 64, 1, [], None)
+    if "--resnet-only" not in sys.argv:
+        cnn = train_digits(DigitsCNN(), epochs=2, show_progress=False).model.eval()
+        bench("digits CNN features.8, 8x8, 64 st", cnn, "features.8", "features_8", 16, 8, 64, 1, [], None)
     resnet = torchvision.models.resnet18().eval()
     bench("resnet18 layer2, 64x64, 24 st", resnet, "layer2", "layer2", 8, 64, 24, 3,
           transform.standard_transforms, standard_transforms(64))
