@@ -247,12 +247,12 @@ def test_randomization_sanity_checks_do_not_touch_the_model(unchanged):
     assert dr.spearman.shape == (1, 2)
 
 
-@pytest.mark.parametrize("name", ["explain", "gradient", "cam", "perturbation", "layer", "text", "metrics",
-                                  "result", "base"])
+@pytest.mark.parametrize("name", ["", ".explain", ".gradient", ".cam", ".perturbation", ".layer", ".text",
+                                  ".metrics", ".result", ".base"])
 def test_docstring_examples_run(name):
     import doctest
     import importlib
 
-    module = importlib.import_module(f"neuralscope.attribution.{name}")
+    module = importlib.import_module(f"neuralscope.attribution{name}")
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE, verbose=False)
     assert result.failed == 0, f"{result.failed} docstring example(s) failed in {module.__name__}"

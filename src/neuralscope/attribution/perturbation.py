@@ -152,7 +152,7 @@ def feature_mask_for(x: torch.Tensor, mask: Any) -> torch.Tensor:
     """Per-example labels broadcastable to ``x`` (``(B, *x.shape[1:])``, long) from a spec:
     a tensor (per input element, per example or shared), ``"grid"`` / ``("grid", cell)``,
     ``"superpixels"`` / ``("superpixels", n)``, or ``None`` (every element on its own for
-    tabular inputs, 4x4-pixel grid cells... i.e. 8 cells per side for images)."""
+    tabular inputs; for images square grid cells, 8 per side)."""
     b, shape = x.shape[0], tuple(x.shape[1:])
     image = len(shape) == 3
     if mask is None:
@@ -325,7 +325,8 @@ class KernelSHAP(_Surrogate):
 
 class LIME(_Surrogate):
     """LIME (Ribeiro, Singh, Guestrin 2016, arXiv:1602.04938): a weighted linear surrogate
-    fitted on random on/off coalitions of the feature groups (superpixels for images),
+    fitted on random on/off coalitions of the feature groups (``mask``: grid cells by
+    default, ``"superpixels"`` for SLIC-style segments),
     weighted by an exponential kernel of the cosine distance to the full input
     (``kernel_width``), with a small ridge penalty.
 

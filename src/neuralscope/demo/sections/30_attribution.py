@@ -41,7 +41,7 @@ def build(ctx: DemoContext) -> Section:
         res = comp.results[r["method"]]
         inf = ""
         if res.attributions.shape == tuple(x.shape):
-            inf = f"{np.mean(infidelity(model, x, res, n_perturb=16)):.3g}"
+            inf = f"{np.mean(infidelity(model, x, res, n_perturb=16)):.3f}"
         rows.append((r["method"], r.get("deletion_auc"), r.get("insertion_auc"), r.get("completeness_error"), inf,
                      r.get("seconds"), res.paper))
     rows.sort(key=lambda t: (t[2] or 0) - (t[1] or 0), reverse=True)
