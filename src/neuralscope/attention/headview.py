@@ -61,6 +61,9 @@ function draw(){
   while (lines.firstChild) lines.removeChild(lines.firstChild);
   const heads = hv === 'all' ? [...Array(D.heads).keys()] : [+hv];
   let drawn = 0;
+  // long sequences spread weight thin: opacity is relative to the strongest drawn weight
+  let wmax = 1;
+  if (D.sparse){ wmax = 1e-9; for (const h of heads) for (const e of entries(l, h)) wmax = Math.max(wmax, e[2]); }
   for (const h of heads){
     const color = D.colors[h % D.colors.length];
     for (const [q, k, w] of entries(l, h)){
@@ -69,7 +72,7 @@ function draw(){
       const ln = document.createElementNS(NS, 'line');
       ln.setAttribute('x1', XL); ln.setAttribute('y1', y(q)); ln.setAttribute('x2', XR); ln.setAttribute('y2', y(k));
       ln.setAttribute('stroke', color); ln.setAttribute('stroke-width', 2);
-      ln.setAttribute('stroke-opacity', (hv === 'all' ? w / Math.sqrt(D.heads) : w).toFixed(3));
+      ln.setAttribute('stroke-opacity', (hv === 'all' ? w / wmax / Math.sqrt(D.heads) : w / wmax).toFixed(3));
       ln.dataset.q = q; ln.dataset.k = k; ln.dataset.w = w.toFixed(4); ln.dataset.head = h;
       lines.appendChild(ln); drawn++;
     }
@@ -128,7 +131,8 @@ def head_view_page(maps, example: int = 0, top_k: int | None = None) -> str:
                          for i, name in enumerate(d["layers"]))
     head_opts = '<option value="all">all (colour = head)</option>' + "".join(
         f'<option value="{h}">{h}</option>' for h in range(d["heads"]))
-    note = (f"{n} tokens: showing each query's top {d['top_k']} keys; scroll to see all tokens."
+    note = (f"{n} tokens: showing each query's top {d['top_k']} keys, opacity relative to the strongest weight; "
+            "scroll to see all tokens; hover a token to show only its lines."
             if d["sparse"] else f"{n} tokens. Line opacity = attention weight; hover a token to show only its lines.")
     payload = json.dumps(d, separators=(",", ":")).replace("</", "<\\/")
     body = (f'<div class="hv-controls"><label>Layer <select id="hv-layer">{layer_opts}</select></label>'

@@ -52,7 +52,10 @@ def plot_head(maps, ax=None, layer: int = -1, head=0, example: int = 0, top_k: i
         cols = idx.ravel()
         vals = w[rows, cols]
         size = float(np.clip(4000.0 / max(n_q, 1), 0.5, 12.0))
-        im = ax.scatter(cols, rows, c=vals, s=size, cmap=cmap, vmin=0.0, vmax=max(float(vals.max()), 1e-6),
+        from matplotlib.colors import PowerNorm
+
+        # square-root colour scale: long rows spread thin, a linear scale would show only the peaks
+        im = ax.scatter(cols, rows, c=vals, s=size, cmap=cmap, norm=PowerNorm(0.5, 0.0, max(float(vals.max()), 1e-6)),
                         marker="s", linewidths=0)
         ax.set_xlim(-0.5, n_k - 0.5)
         ax.set_ylim(n_q - 0.5, -0.5)
