@@ -408,3 +408,17 @@ def test_script_ending_without_close_finishes_or_fails_its_run(tmp_path):
     assert open_run(tmp_path / "ok").status == "finished"
     assert open_run(tmp_path / "bad").status == "failed"
     assert len(open_run(tmp_path / "bad").scalars("a")) == 1  # logged data is kept either way
+
+
+def test_status_of_a_run_written_from_another_host_follows_its_heartbeat(tmp_path):
+    with Run(tmp_path) as run:
+        run.log({"a": 1.0})
+    conn = sqlite3.connect(tmp_path / store.DB_NAME)
+    for key, value in (("status", '"running"'), ("host", '"other-machine"'), ("heartbeat", repr(time.time()))):
+        conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
+    conn.commit()
+    assert open_run(tmp_path).status == "live"  # no lock here, but a fresh heartbeat
+    conn.execute("UPDATE meta SET value = ? WHERE key = 'heartbeat'", (repr(time.time() - 60),))
+    conn.commit()
+    conn.close()
+    assert open_run(tmp_path).status == "crashed"

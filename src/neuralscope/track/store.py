@@ -40,6 +40,8 @@ LOCK_NAME = "run.lock"
 ARTIFACTS = "artifacts"
 SCHEMA_VERSION = 2
 CHUNK = 8192  # points per scalar chunk row
+HEARTBEAT = 2.0  # seconds between the writer's heartbeats (also when idle)
+HEARTBEAT_FRESH = 10.0  # a run without lock but with a heartbeat this recent is live
 _DTYPES = (np.dtype("<i8"), np.dtype("<f8"), np.dtype("<f8"))  # steps, values, wall times
 
 __all__ = ["SCHEMA_VERSION", "StoreWriter", "RunReader", "RunStorageError", "RunLock",
@@ -181,13 +183,25 @@ def is_run_dir(path: Path) -> bool:
 
 
 def run_status(directory: Path, meta: dict | None = None) -> str:
-    """``live`` (a process holds the write lock), ``finished``, ``failed`` (closed after an
-    exception) or ``crashed`` (no writer and never closed)."""
+    """``live`` (a process holds the write lock, or, where locks do not reach - a run
+    written from another host over a network file system - its writer's heartbeat is
+    recent), ``finished``, ``failed`` (closed after an exception) or ``crashed`` (no writer
+    and never closed)."""
     if lock_held(directory):
         return "live"
     if meta is None:
-        meta = RunReader(directory).meta()
-    return meta.get("status") if meta.get("status") in ("finished", "failed") else "crashed"
+        with RunReader(directory) as reader:
+            meta = reader.meta()
+    status = meta.get("status")
+    if status in ("finished", "failed"):
+        return status
+    import socket
+
+    beat = meta.get("heartbeat")
+    remote = meta.get("host") not in (None, socket.gethostname())  # on this host the lock decides
+    if remote and isinstance(beat, (int, float)) and time.time() - beat < HEARTBEAT_FRESH:
+        return "live"
+    return "crashed"
 
 
 # -- writing ------------------------------------------------------------------------------
@@ -202,7 +216,7 @@ class StoreWriter:
     everything put before it is committed.
     """
 
-    def __init__(self, directory: Path, flush_interval: float = 0.5, heartbeat: float = 2.0):
+    def __init__(self, directory: Path, flush_interval: float = 0.5, heartbeat: float = HEARTBEAT):
         self.dir = Path(directory)
         self.db = self.dir / DB_NAME
         self.artifacts = self.dir / ARTIFACTS
