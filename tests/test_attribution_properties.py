@@ -47,14 +47,14 @@ def test_ig_attributions_sum_to_output_difference_at_default(trained, unchanged)
 
 def test_ig_auto_steps_doubles_only_where_needed(trained):
     net, data = trained
-    x = data.x_test[:16]
+    x = data.x_test[:12]
     fixed = IntegratedGradients(net, steps=16).attribute(x)
-    auto = IntegratedGradients(net, steps="auto", tolerance=0.002).attribute(x)
-    assert auto.metrics["completeness_error"].max() <= 0.002 or auto.metrics["steps"].max() == 1024
+    auto = IntegratedGradients(net, steps="auto", tolerance=0.005, max_steps=256).attribute(x)
+    assert auto.metrics["completeness_error"].max() <= 0.005 or auto.metrics["steps"].max() == 256
     # examples already within tolerance at 16 steps keep 16 steps
-    easy = fixed.metrics["completeness_error"] <= 0.002
+    easy = fixed.metrics["completeness_error"] <= 0.005
     assert (auto.metrics["steps"][easy] == 16).all()
-    assert (auto.metrics["steps"][~easy] > 16).all()
+    assert (auto.metrics["steps"][~easy] > 16).all() and (~easy).any()
 
 
 def test_ig_riemann_and_gauss_legendre_agree_with_enough_steps(trained):
