@@ -121,7 +121,7 @@ def test_compare_scores_methods_and_draws_a_grid(tmp_path):
     assert "deletion_auc" in c.to_html()
 
 
-def test_untrained_resnet50_grad_cam_and_ig(unchanged):
+def test_untrained_resnet50_grad_cam_and_guided_backprop(unchanged):
     tv = pytest.importorskip("torchvision")
     torch.manual_seed(0)
     net = tv.models.resnet50(weights=None).eval()
