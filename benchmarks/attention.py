@@ -42,6 +42,13 @@ def main():
     ids = torch.randint(0, 100, (16, 128))
     with torch.no_grad():
         row("TinyTransformer, 16 x 128 tokens", timed(lambda: tiny(ids)), timed(lambda: attention(tiny, ids)))
+        # capturing needs the unfused path (hooks and need_weights turn PyTorch's fused
+        # encoder kernel off); this row shows how much of the overhead is that alone
+        torch.backends.mha.set_fastpath_enabled(False)
+        try:
+            row("  same, plain forward without fast path", timed(lambda: tiny(ids)), timed(lambda: attention(tiny, ids)))
+        finally:
+            torch.backends.mha.set_fastpath_enabled(True)
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:
