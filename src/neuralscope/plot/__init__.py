@@ -213,7 +213,10 @@ def image_grid(ax, images: np.ndarray, *, labels: Sequence[str] | None = None, n
             colorbar(im, ax, colorbar_label)
     ax.set_xticks([])
     ax.set_yticks([])
-    if labels is not None and n <= 64:
+    if labels is not None and n <= 64 and min(h, w) <= 4:  # tiles too small to write on
+        shown = ", ".join(str(lab) for lab in labels[:24]) + (", ..." if n > 24 else "")
+        ax.set_xlabel(f"row-major, {ncols_used} per row: {shown}", fontsize=8)
+    elif labels is not None and n <= 64:
         for i, lab in enumerate(labels[:n]):
             r, c = divmod(i, ncols_used)
             ax.text(c * (w + pad) + 0.5, r * (h + pad) + 0.5, str(lab), fontsize=7, color="black",

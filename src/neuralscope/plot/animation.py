@@ -384,7 +384,7 @@ class ForwardPass(Result):
         """The layer-by-layer animation (one frame per layer reached)."""
         frames = [_Step(self, k) for k in range(self.steps)]
         labels = [f"layer {k}: {lay['name']}" for k, lay in enumerate(self.layers)]
-        return Animation(frames, labels, title=self.title or "Forward pass", fps=fps, figsize=(10, 6.2))
+        return Animation(frames, labels, title="", fps=fps, figsize=(10, 6.2))  # each frame has its title
 
     def _save_native(self, path: Path) -> bool:
         if path.suffix.lower() in (".gif", ".mp4"):
