@@ -25,6 +25,7 @@ from __future__ import annotations
 import collections
 import inspect
 import math
+import sys
 from typing import Any, Sequence
 
 import numpy as np
@@ -113,11 +114,11 @@ def attention(model: nn.Module, inputs: Any, tokens: Any = None, *, method: str 
 
 # -- choosing a path ----------------------------------------------------------------------
 def _is_hf(model: nn.Module) -> bool:
-    try:
-        from transformers import PreTrainedModel
-    except ImportError:  # pragma: no cover - transformers is optional
+    # a Hugging Face model cannot exist unless transformers is imported: skip its slow import
+    transformers = sys.modules.get("transformers")
+    if transformers is None:
         return False
-    return isinstance(model, PreTrainedModel)
+    return isinstance(model, transformers.PreTrainedModel)
 
 
 def _pick_method(model: nn.Module) -> str:
