@@ -163,7 +163,7 @@ def head_statistics(weights: np.ndarray, special: np.ndarray | list[int] = (0,))
     q, k = w.shape[-2:]
     with np.errstate(divide="ignore", invalid="ignore"):
         plogp = np.where(w > 0, w * np.log(w), 0.0)
-    entropy = -plogp.sum(-1).mean(-1)
+    entropy = np.abs(-plogp.sum(-1).mean(-1))  # abs: no "-0.0" for one-hot rows
     dist = np.abs(np.arange(q)[:, None] - np.arange(k)[None, :])
     diag = (w * dist).sum(-1).mean(-1)
     prev = np.zeros(w.shape[:2])
