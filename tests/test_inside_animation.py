@@ -128,8 +128,16 @@ def test_mp4_needs_ffmpeg(checkpoints, tmp_path):
     _, ckpts, _ = checkpoints
     anim = weights_over_training(ckpts[:2], "classifier.weight")
     if ffmpeg_available():
+        import shutil
+        import subprocess
+
         path = anim.save(tmp_path / "w.mp4")
         assert path.stat().st_size > 1000
+        if shutil.which("ffprobe"):  # an independent reader counts the frames
+            out = subprocess.run(["ffprobe", "-v", "error", "-count_frames", "-show_entries",
+                                  "stream=nb_read_frames", "-of", "csv=p=0", str(path)],
+                                 capture_output=True, text=True, check=True).stdout
+            assert int(out.strip()) == 2
     else:
         with pytest.raises(FileFormatError, match="needs the ffmpeg program"):
             anim.save(tmp_path / "w.mp4")
