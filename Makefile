@@ -39,7 +39,10 @@ demo: setup
 test: setup
 	$(PY) -m pytest -n $(PYTEST_WORKERS) -q
 
+# Lucent (feature-vis peer) pins an ancient kornia: install it without its pins, for benchmarks only.
 bench: setup
+	$(PY) -m pip install --disable-pip-version-check -q kornia decorator && \
+	  $(PY) -m pip install --disable-pip-version-check -q --no-deps torch-lucent==0.1.8
 	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 gallery: setup
