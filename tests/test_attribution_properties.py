@@ -157,3 +157,24 @@ def test_layer_ig_on_embeddings_is_complete():
     r = LayerIntegratedGradients(net, "embed", baseline_inputs=torch.zeros_like(ids)).attribute(ids, 1)
     assert r.metrics["completeness_error"].max() < 0.01
     assert r.attributions.shape == (3, 12, 32)
+
+
+def test_internal_batches_follow_the_memory_budget_and_do_not_change_results():
+    torch.manual_seed(0)
+    net = DigitsCNN().eval()
+    x = net.example_input(3)
+    calls = []
+    h = net.register_forward_pre_hook(lambda m, a: calls.append(a[0].shape[0]))
+    try:
+        big = IntegratedGradients(net, steps=32).attribute(x, target=1).attributions
+        n_big = len(calls)
+        calls.clear()
+        # a budget of ~2 examples' activations: many small internal batches
+        from neuralscope.attribution.base import activation_bytes_per_example
+
+        per = activation_bytes_per_example(net, x)
+        small = IntegratedGradients(net, steps=32, memory_budget=4 * per).attribute(x, target=1).attributions
+    finally:
+        h.remove()
+    assert max(calls) <= 3 and len(calls) > n_big  # rows per forward bounded by the budget
+    np.testing.assert_allclose(small, big, atol=1e-6)
