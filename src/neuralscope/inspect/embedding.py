@@ -34,20 +34,24 @@ PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
 
 
 def pca(x: np.ndarray, dims: int = 2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Principal components of ``x`` (rows = samples) from the covariance's eigenvectors.
+    """Principal components of ``x`` (rows = samples) from the covariance's eigenvectors
+    (float32 input is centred and multiplied in float32; the eigenproblem is solved in float64).
 
     Returns ``(coords, components, explained_variance_ratio)``; each component's sign is
     fixed so that its largest-magnitude loading is positive (deterministic output).
     """
-    x = np.asarray(x, dtype=np.float64)
-    xc = x - x.mean(0)
+    x = np.asarray(x)
+    if x.dtype not in (np.float32, np.float64):
+        x = x.astype(np.float64)
+    xc = x - x.mean(0, dtype=np.float64).astype(x.dtype)  # float32 stays float32 (BLAS sgemm)
     n, d = xc.shape
     if d <= 4 * n:
-        cov = xc.T @ xc / max(n - 1, 1)
+        cov = (xc.T @ xc).astype(np.float64) / max(n - 1, 1)
         vals, vecs = np.linalg.eigh(cov)
         order = np.argsort(vals)[::-1]
         vals, comps = vals[order], vecs[:, order].T
     else:  # wide data: eigenvectors of the Gram matrix
+        xc = xc.astype(np.float64)
         gram = xc @ xc.T / max(n - 1, 1)
         vals, u = np.linalg.eigh(gram)
         order = np.argsort(vals)[::-1]
@@ -61,7 +65,7 @@ def pca(x: np.ndarray, dims: int = 2) -> tuple[np.ndarray, np.ndarray, np.ndarra
     comps = comps * sign[:, None]
     total = vals.clip(min=0).sum()
     ratio = vals[:dims].clip(min=0) / total if total > 0 else np.zeros(dims)
-    return xc @ comps.T, comps, ratio
+    return xc @ comps.T.astype(xc.dtype), comps, ratio
 
 
 class Embedding(Result):
