@@ -64,6 +64,8 @@ def test_bad_input_gets_one_clear_sentence(unchanged):
         bad[0, 0, 1, 1] = float("nan")
         with pytest.raises(NonFiniteError, match="1 NaN/Inf"):
             explain(net, bad, method="integrated_gradients")
+        with pytest.raises(InputShapeError, match="takes no layer"):
+            explain(net, x, method="saliency", layer="features")
         with pytest.raises(TargetError, match="Got 3 targets for a batch of 4"):
             explain(net, x, target=[1, 2, 3], method="saliency")
         with pytest.raises(InputShapeError, match="Unknown attribution method 'gradcm'; did you mean 'grad_cam'"):

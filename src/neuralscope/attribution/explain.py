@@ -121,6 +121,11 @@ def explain(model: nn.Module, inputs: Any, target: Any = None, method: str = "in
         res.layer = wrapped.layer_name
         return res
     if layer is not None:
+        cls = METHODS.get(ALIASES.get(method, method))
+        if cls is not None and not issubclass(cls, cam.BaseCAM):
+            raise InputShapeError(
+                f"Method {method!r} attributes to the inputs and takes no layer; for a hidden layer use "
+                "method='layer_integrated_gradients' or 'layer_gradient_x_activation', or a CAM method.")
         options["layer"] = layer
     return make_method(model, method, **options).attribute(inputs, target)
 
