@@ -79,3 +79,13 @@ def test_training_the_digits_cnn_reaches_95_percent_quickly():
 def test_cli_without_a_command_prints_help_and_exits_2(capsys):
     assert main([]) == 2
     assert "demo" in capsys.readouterr().out
+
+
+def test_every_public_name_resolves_and_functions_win_over_same_named_subpackages():
+    import neuralscope.attention.rollout  # noqa: F401 - importing sub-modules must not rebind
+    import neuralscope.graph.layout  # noqa: F401
+
+    for name in neuralscope.__all__:
+        assert getattr(neuralscope, name) is not None, name
+    for name in ("graph", "attention", "capture"):
+        assert callable(getattr(neuralscope, name)) and not hasattr(getattr(neuralscope, name), "__path__")

@@ -1,13 +1,16 @@
 """neuralscope: see inside neural networks.
 
-The public API, re-exported from the modules that implement it. Names are imported on first
-use so that ``import neuralscope`` stays fast.
+The public API, re-exported from the modules that implement it. Most names are imported on
+first use so that ``import neuralscope`` stays light; the three whose names are also
+sub-packages (``graph``, ``attention``, ``capture``) are bound at import so that the
+function always wins over the sub-package attribute.
 
 Example:
     >>> import neuralscope
     >>> net = neuralscope.zoo.DigitsCNN()
-    >>> sorted(neuralscope.zoo.ZOO)[:3]
-    ['cnn', 'gru', 'lstm']
+    >>> g = neuralscope.graph(net, net.example_input(1))
+    >>> g.total_params == sum(p.numel() for p in net.parameters())
+    True
 """
 from __future__ import annotations
 
@@ -15,12 +18,13 @@ import importlib
 
 __version__ = "0.1.0"
 
-# public name -> module that defines it
+# public name -> module that defines it (imported on first use)
 _EXPORTS = {
     # foundation
     "Result": "neuralscope.result",
     "preserve_model_state": "neuralscope.adapters.torch",
     "load_digits": "neuralscope.data",
+    "load_sample_photos": "neuralscope.data",
     "train_digits": "neuralscope.train",
     # errors
     "NeuralscopeError": "neuralscope.errors",
@@ -31,10 +35,75 @@ _EXPORTS = {
     "NonFiniteError": "neuralscope.errors",
     "FileFormatError": "neuralscope.errors",
     "RunLockedError": "neuralscope.errors",
+    # structure graphs
+    "Graph": "neuralscope.graph.model",
+    "summary": "neuralscope.graph.summary",
+    "Summary": "neuralscope.graph.summary",
+    # inside the network
+    "Recorder": "neuralscope.capture",
+    "LayerNotRunError": "neuralscope.capture",
+    "weight_heatmap": "neuralscope.inspect.weights",
+    "weight_histograms": "neuralscope.inspect.weights",
+    "weight_stats": "neuralscope.inspect.weights",
+    "conv_filters": "neuralscope.inspect.weights",
+    "project_weights": "neuralscope.inspect.weights",
+    "feature_maps": "neuralscope.inspect.activations",
+    "unit_activations": "neuralscope.inspect.activations",
+    "activation_heatmap": "neuralscope.inspect.activations",
+    "activation_histograms": "neuralscope.inspect.activations",
+    "dead_units": "neuralscope.inspect.activations",
+    "hidden_states": "neuralscope.inspect.activations",
+    "activation_functions": "neuralscope.inspect.functions",
+    "embed": "neuralscope.inspect.embedding",
+    "embed_layer": "neuralscope.inspect.embedding",
+    "Embedding": "neuralscope.inspect.embedding",
+    "animate": "neuralscope.plot.animation",
+    "animate_forward": "neuralscope.plot.animation",
+    "weights_over_training": "neuralscope.plot.animation",
+    "feature_maps_over_training": "neuralscope.plot.animation",
+    "embeddings_over_training": "neuralscope.plot.animation",
+    "Animation": "neuralscope.plot.animation",
+    # attribution
+    "explain": "neuralscope.attribution.explain",
+    "compare": "neuralscope.attribution.explain",
+    "Attribution": "neuralscope.attribution.result",
+    "explain_text": "neuralscope.attribution.text",
+    # attention and feature visualization
+    "AttentionMaps": "neuralscope.attention.maps",
+    "NoAttentionError": "neuralscope.attention.extract",
+    "rollout": "neuralscope.attention.rollout",
+    "attention_flow": "neuralscope.attention.rollout",
+    "head_average": "neuralscope.attention.rollout",
+    "head_statistics": "neuralscope.attention.rollout",
+    "feature_vis": "neuralscope.featurevis.optimize",
+    "FeatureVis": "neuralscope.featurevis.optimize",
+    "reconstruct": "neuralscope.featurevis.reconstruct",
+    "Reconstruction": "neuralscope.featurevis.reconstruct",
+    # training tracking
+    "Run": "neuralscope.track.run",
+    "runs": "neuralscope.track.runs",
+    "open_run": "neuralscope.track.runs",
+    "RunSet": "neuralscope.track.runs",
+    "RunReader": "neuralscope.track.store",
+    "ScalarSeries": "neuralscope.track.results",
+    "HistogramSeries": "neuralscope.track.results",
+    "Diagnostics": "neuralscope.track.results",
+    "Watcher": "neuralscope.track.watch",
+    "export_tensorboard": "neuralscope.track.tensorboard",
+    "import_tensorboard": "neuralscope.track.tensorboard",
+    # dashboard
+    "serve": "neuralscope.server.app",
+    "serve_in_background": "neuralscope.server.app",
 }
-_SUBMODULES = {"zoo", "errors", "data", "train", "adapters", "result"}
+_SUBMODULES = {"zoo", "errors", "data", "train", "adapters", "result", "testing", "inspect", "plot",
+               "attribution", "featurevis", "track", "server", "demo"}
 
-__all__ = sorted(_EXPORTS) + sorted(_SUBMODULES)
+# Functions that share their name with a sub-package: bound now, after the sub-package.
+from .attention.extract import attention  # noqa: E402
+from .capture import capture  # noqa: E402
+from .graph.api import graph  # noqa: E402
+
+__all__ = sorted(set(_EXPORTS) | _SUBMODULES | {"attention", "capture", "graph"})
 
 
 def __getattr__(name: str):
