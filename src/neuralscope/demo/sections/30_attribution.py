@@ -82,7 +82,9 @@ def build(ctx: DemoContext) -> Section:
         f"<h3>Grad-CAM</h3><img src=\"attribution/grad_cam.png\" alt=\"grad-cam\">"
         f"<h3>Sanity check: model randomization (Adebayo et al. 2018)</h3>"
         f"<p>Layers of a copy of the model are re-initialised from the output towards the input; a trustworthy "
-        f"map loses its similarity to the original.</p>"
+        f"map loses its similarity to the original. Grad-CAM does; Integrated Gradients with a black baseline keeps a "
+        f"high rank correlation because its maps are zero wherever the input is zero (the digit's background), the "
+        f"input-dominance effect Adebayo et al. describe for gradient x input-like methods.</p>"
         f'<img src="attribution/sanity_grad_cam.png" alt="sanity grad-cam" style="max-width:480px">'
         f'<img src="attribution/sanity_ig.png" alt="sanity IG" style="max-width:480px">')
     return Section("Attribution: why this digit?", body)
