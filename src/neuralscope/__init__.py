@@ -68,6 +68,12 @@ _EXPORTS = {
     "compare": "neuralscope.attribution.explain",
     "Attribution": "neuralscope.attribution.result",
     "explain_text": "neuralscope.attribution.text",
+    "Comparison": "neuralscope.attribution.explain",
+    "deletion_insertion": "neuralscope.attribution.metrics",
+    "model_randomization": "neuralscope.attribution.metrics",
+    "data_randomization": "neuralscope.attribution.metrics",
+    "infidelity": "neuralscope.attribution.metrics",
+    "max_sensitivity": "neuralscope.attribution.metrics",
     # attention and feature visualization
     "AttentionMaps": "neuralscope.attention.maps",
     "NoAttentionError": "neuralscope.attention.extract",
