@@ -23,14 +23,16 @@ def build(ctx: DemoContext) -> Section:
     rg = graph(resnet, resnet.example_input(1))
     rg.save(ctx.path("graph", "tiny_resnet.svg"))
     rg.save(ctx.path("graph", "tiny_resnet.html"))
+    ctx.log(g, "graph/digits_cnn")
+    ctx.log(rg, "graph/tiny_resnet")
     table = summary(ctx.cnn, x)
     ctx.path("graph", "digits_cnn_summary.txt").write_text(str(table))
     body = (f"<p>Extracted with <code>{g.method}</code>: {len(g.nodes)} nodes, "
             f"{g.total_params:,} parameters. Formats: {' · '.join(links)}. "
             f'Interactive: <a href="graph/digits_cnn.html">digits CNN</a>, '
             f'<a href="graph/tiny_resnet.html">TinyResNet (skip connections)</a>.</p>'
-            f'<div style="display:flex;gap:24px;align-items:flex-start;flex-wrap:wrap">'
-            f'<img src="graph/digits_cnn.svg" style="max-height:900px" alt="digits CNN graph">'
-            f'<img src="graph/tiny_resnet.svg" style="max-height:900px" alt="TinyResNet graph"></div>'
+            f'<img src="graph/digits_cnn.svg" alt="digits CNN graph"> '
+            f'<p>TinyResNet with its skip connections: <a href="graph/tiny_resnet.svg">SVG</a>, '
+            f'<a href="graph/tiny_resnet.html">interactive</a>.</p>'
             f"<h3>Summary</h3><pre>{html.escape(str(table))}</pre>")
     return Section("Structure graph", body)

@@ -33,6 +33,7 @@ def build(ctx: DemoContext) -> Section:
               "eigen_cam", "guided_grad_cam"):
         opts[m]["layer"] = LAYER
     comp = compare(model, x, methods=METHODS, options=opts, steps=10)
+    ctx.log(comp, "attribution/compare")
     comp.save(ctx.path("attribution", "all_methods.png"), dpi=110)
     comp.save(ctx.path("attribution", "all_methods.json"))
 

@@ -53,17 +53,19 @@ def build(ctx: DemoContext) -> Section:
     else:
         enc = tok(SENTENCES, return_tensors="pt", padding=True)
         maps = attention(model, enc, tokens=tok)
+        ctx.log(maps, "attention/minilm")
         links = []
         for i, s in enumerate(SENTENCES):
             ctx.path(NAME, f"minilm_head_view_{i}.html").write_text(maps.to_html(example=i), encoding="utf-8")
             links.append(f'<a href="{NAME}/minilm_head_view_{i}.html">{html.escape(s)}</a>')
         stats = maps.head_stats(0)
-        focused = stats.top("entropy", 1, largest=False)[0]
         prev = stats.top("previous_token", 1)[0]
+        # the most focused head that is not the previous-token head already shown
+        focused = next(h for h in stats.top("entropy", 3, largest=False) if tuple(h[:2]) != tuple(prev[:2]))
         img(maps.plot_model_view(0), "minilm_model_view.png", "Model view: all 6 x 12 heads for sentence 1")
         img(maps, "minilm_head_prev.png", f"Layer {prev[0]}, head {prev[1]}: the strongest previous-token head "
             f"({prev[2]:.0%} of each token's attention on the token before it)", layer=prev[0], head=prev[1])
-        img(maps, "minilm_head_focused.png", f"Layer {focused[0]}, head {focused[1]}: the most focused head "
+        img(maps, "minilm_head_focused.png", f"Layer {focused[0]}, head {focused[1]}: the most focused other head "
             f"(entropy {focused[2]:.2f} nats)", layer=focused[0], head=focused[1])
         img(maps.plot_from_token("it", 0), "minilm_from_it.png",
             "Where 'it' looks, layer by layer (heads averaged), and the rollout")

@@ -31,6 +31,7 @@ def build(ctx: DemoContext) -> Section:
         figs.append((name, caption))
 
     fv = feature_vis(cnn, "features.8:0-11", steps=128, lr=0.1, dataset=data, top_k=6, thresholds=(4, 16, 64, 128))
+    ctx.log(fv, "featurevis/features.8")
     above = (fv.values > fv.dataset_quantiles[:, 2]).sum()
     save(fv, "channels.png", f"Channels 0-11 of the last conv block (optimized together as one batch): "
          f"visualization (red: its activation) and the 6 digits that activate the channel most; "
