@@ -33,6 +33,10 @@ def build(ctx: DemoContext) -> Section:
     with Run(run_dir, config={"model": "DigitsCNN", "optimizer": "Adam", "lr": 3e-3, "batch_size": 64,
                               "epochs": EPOCHS, "watch_every": EVERY}, tags=["demo"]) as run:
         run.watch(model, every=EVERY, first_step=1)
+        # the structure graph, so the dashboard's Graph page overlays the watched statistics
+        from ...graph.api import graph
+
+        run.log_result(graph(model, data.x_test[:1]), name="graph", step=0)
 
         def on_step(step: int, metrics: dict) -> None:
             run.log(metrics, step=step)
