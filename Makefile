@@ -24,13 +24,19 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --disable-pip-version-check -q -e ".[dev]"
 	touch $(STAMP)
 
-# Debian's chromium drives the browser tests and the HTML screenshots (never a browser download).
+# Debian's chromium drives the browser tests and the HTML screenshots (never a browser
+# download); ffmpeg lets animations be saved as MP4.
+SYSTEM_PACKAGES := chromium ffmpeg
 browser:
-	@if [ ! -x /usr/bin/chromium ]; then \
+	@missing=""; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	command -v ffmpeg >/dev/null 2>&1 || missing="$$missing ffmpeg"; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
-	      || echo "warning: could not install chromium; browser tests will be skipped"; \
-	  else echo "note: run 'sudo apt-get install chromium' to enable the browser tests"; fi; \
+	    echo "installing Debian packages:$$missing"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \
+	      || echo "warning: could not install$$missing; the tests that need them will skip"; \
+	  else echo "note: run 'sudo apt-get install$$missing' to enable the browser and MP4 tests"; fi; \
 	fi
 
 demo: setup
