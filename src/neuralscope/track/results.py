@@ -199,6 +199,14 @@ class Diagnostics(Result):
     def codes(self) -> set[str]:
         return {d.code for d in self.items}
 
+    def __str__(self) -> str:
+        if not self.items:
+            return "No problems found."
+        return "\n".join(f"{sev:<7} {code:<18} step {step or '-':>6}  {msg}" for sev, code, step, msg in self._rows())
+
+    def __repr__(self) -> str:
+        return f"Diagnostics({len(self.items)} found{', run ' + repr(self.run) if self.run else ''})"
+
     def to_dict(self) -> dict:
         return {"kind": self.kind, "run": self.run, "items": [asdict(d) for d in self.items]}
 
