@@ -151,19 +151,8 @@ def api_scalars(request: Request) -> Response:
 
         steps, vals, walls = _state(request).series.arrays(entry, tag)
         total = len(steps)
-        if start is not None or end is not None:
-            keep = np.ones(total, bool)
-            if start is not None:
-                keep &= steps >= start
-            if end is not None:
-                keep &= steps <= end
-            steps, vals, walls = steps[keep], vals[keep], walls[keep]
-        method_used = None
-        if buckets is not None and len(steps) > buckets:
-            idx = (downsample.minmax(steps, vals, buckets) if method == "minmax"
-                   else downsample.lttb(steps, vals, max(buckets, 3)))
-            steps, vals, walls = steps[idx], vals[idx], walls[idx]
-            method_used = method
+        steps, vals, walls, method_used = downsample.select(steps, vals, walls, start=start, end=end,
+                                                            buckets=buckets, method=method)
         return _json_bytes({"run": entry.id, "tag": tag, "total": total, "downsampled": method_used,
                             "steps": steps, "values": vals, "walls": walls})
 

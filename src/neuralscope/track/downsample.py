@@ -145,3 +145,30 @@ def lttb(x: np.ndarray, y: np.ndarray, buckets: int) -> np.ndarray:
             a = s + int(np.argmax(area))
         out[b + 1] = a
     return out
+
+
+def select(steps: np.ndarray, values: np.ndarray, walls: np.ndarray, *, start: int | None = None,
+           end: int | None = None, buckets: int | None = None, method: str = "minmax"
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, str | None]:
+    """The points of a series inside ``[start, end]`` (steps, inclusive), reduced to what draws
+    the same chart at ``buckets`` pixel columns. Returns ``(steps, values, walls, method_used)``
+    where ``method_used`` is ``None`` when nothing had to be dropped.
+
+    Example:
+        >>> s = np.arange(10); v = s * 1.0
+        >>> select(s, v, v, start=2, end=5)[0].tolist()
+        [2, 3, 4, 5]
+    """
+    if method not in ("minmax", "lttb"):
+        raise ValueError(f"method must be 'minmax' or 'lttb', not {method!r}.")
+    if start is not None or end is not None:
+        keep = np.ones(len(steps), bool)
+        if start is not None:
+            keep &= steps >= start
+        if end is not None:
+            keep &= steps <= end
+        steps, values, walls = steps[keep], values[keep], walls[keep]
+    if buckets is None or len(steps) <= buckets:
+        return steps, values, walls, None
+    idx = minmax(steps, values, buckets) if method == "minmax" else lttb(steps, values, max(buckets, 3))
+    return steps[idx], values[idx], walls[idx], method

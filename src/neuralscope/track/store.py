@@ -583,23 +583,11 @@ class RunReader:
         from . import downsample
         from .results import ScalarSeries
 
-        if method not in ("minmax", "lttb"):
-            raise ValueError(f"method must be 'minmax' or 'lttb', not {method!r}.")
         steps, vals, walls = self.scalar_arrays(name)
         total = len(steps)
-        if start is not None or end is not None:
-            keep = np.ones(total, bool)
-            if start is not None:
-                keep &= steps >= start
-            if end is not None:
-                keep &= steps <= end
-            steps, vals, walls = steps[keep], vals[keep], walls[keep]
-        if buckets is not None and len(steps) > buckets:
-            idx = (downsample.minmax(steps, vals, buckets) if method == "minmax"
-                   else downsample.lttb(steps, vals, max(buckets, 3)))
-            steps, vals, walls = steps[idx], vals[idx], walls[idx]
-        return ScalarSeries(name, steps, vals, walls, total=total,
-                            downsampled=None if buckets is None or len(steps) == total else method,
+        steps, vals, walls, used = downsample.select(steps, vals, walls, start=start, end=end,
+                                                     buckets=buckets, method=method)
+        return ScalarSeries(name, steps, vals, walls, total=total, downsampled=used,
                             run=self.dir.name)
 
     def last_values(self) -> dict[str, float]:
