@@ -114,7 +114,8 @@ def resolve_layer(model: nn.Module, spec: str | nn.Module) -> tuple[str, nn.Modu
 
 def resolve_layers(model: nn.Module, spec: Any) -> list[tuple[str, nn.Module]]:
     """Modules chosen by qualified name, glob (``"layer2.*"``), module type, module object,
-    or a list of those; in model order, without duplicates.
+    or a list of those; in the order the specs are given (each one's matches in model
+    order), without duplicates.
 
     Example:
         >>> net = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.ReLU())
