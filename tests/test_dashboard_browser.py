@@ -236,6 +236,35 @@ def test_chart_updates_live_when_a_point_is_logged(server, page, live_run):
     assert page.console_errors == []
 
 
+def test_a_point_pushed_while_the_chart_reloads_is_kept(server, page, live_run):
+    # A resync re-queries a chart; a point pushed while that query is in flight must survive
+    # the query's (older) answer. Answers to /api/scalars are held back 1.5 s here, so the
+    # query runs before the point is logged and its answer lands after the point was pushed.
+    open_page(page, server, "#/scalars", ".chart-card[data-tag='loss'] canvas")
+    page.wait_for_function("window.__nsCharts.get('loss').series.get('live')")
+    # settled: connected, and the reload that follows the connection's "hello" is done
+    page.wait_for_function("window.__nsEvents.readyState === 1 && !window.__nsCharts.get('loss').loading")
+    time.sleep(0.5)
+    step = page.evaluate("Math.max(...window.__nsCharts.get('loss').series.get('live').steps)") + 100
+    page.evaluate("""() => {
+        const fetch0 = window.fetch;
+        window.fetch = async (...args) => {
+            const answer = await fetch0(...args);
+            if (String(args[0]).includes("/api/scalars")) await new Promise((ok) => setTimeout(ok, 1500));
+            return answer;
+        };
+        window.__nsCharts.get("loss").refine();
+    }""")
+    time.sleep(0.3)  # the query has been answered by the server, not yet seen by the chart
+    live_run.log({"loss": 7.25}, step=step)
+    live_run.flush()
+    page.wait_for_function("!window.__nsCharts.get('loss').loading", timeout=10_000)
+    time.sleep(1.8)  # the held-back answer has been applied
+    page.wait_for_function(
+        f"window.__nsCharts.get('loss').series.get('live').steps.includes({step})", timeout=5_000)
+    assert page.console_errors == []
+
+
 def test_smoothing_slider_changes_the_drawn_line(server, page):
     open_page(page, server, "#/scalars?tag=loss", ".chart-card[data-tag='loss'] canvas")
     page.evaluate("document.querySelector('#smoothing').value = 0; document.querySelector('#smoothing')"

@@ -74,6 +74,11 @@ export class ScalarChart {
 
   // Fetch every selected run's series (downsampled to the chart width; zoomed: that range).
   async load(runs) {
+    // Loads can overlap (a resync while the first load is in flight) and points can be pushed
+    // while one is: only the newest load's answer is kept, and the pushes that arrived while
+    // it was in flight are replayed on it (append skips the steps it already has).
+    const seq = (this._loadSeq = (this._loadSeq || 0) + 1);
+    this._pending = [];
     const xr = this.zoom && state.settings.xaxis === "step" ? this.zoom : null;
     const results = await Promise.all(runs.filter((r) => (r.series.scalar || []).includes(this.tag)).map(async (r) => {
       try {
@@ -84,15 +89,23 @@ export class ScalarChart {
         return [r.id, { steps: [], values: [], walls: [], total: 0, error: e.message, appended: 0 }];
       }
     }));
+    if (seq !== this._loadSeq) return; // a newer load is on its way
+    const pending = this._pending;
+    this._pending = null;
     this.series = new Map(results);
     this.loaded = true;
+    let again = false;
+    for (const [runId, pts] of pending) again = this.append(runId, pts) || again;
     this.draw();
+    if (again) this.load(runs);
   }
 
-  // Points pushed live: append those after the last step drawn.
+  get loading() { return this._pending != null; }
+
   append(runId, pts) {
+    if (this._pending) { this._pending.push([runId, pts]); return false; } // a load is in flight
     const s = this.series.get(runId);
-    if (!s) return false;
+    if (!s || pts.reset) return true; // a run new to this chart, or too many points at once
     // points logged between our query and the first pushed point: query again
     if (pts.total !== undefined && pts.total - pts.steps.length > s.total) return true;
     const last = s.steps.length ? s.steps[s.steps.length - 1] : -Infinity;

@@ -80,8 +80,7 @@ export function mount(root, params) {
     on("resync", reloadAll),
     on("scalars", (msg) => {
       const c = charts.get(msg.tag);
-      if (!c || !c.loaded || !state.selected.has(msg.run)) return;
-      if (!c.series.has(msg.run) || msg.reset) { c.load(selectedRuns()); return; }
+      if (!c || !(c.loaded || c.loading) || !state.selected.has(msg.run)) return;
       if (c.append(msg.run, msg)) c.load(selectedRuns());
     }),
   ];
