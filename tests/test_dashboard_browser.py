@@ -78,7 +78,7 @@ def _train_cnn_run(path: Path) -> None:
         run.log_result(explain(model, x[:4], method="saliency"), name="saliency", step=11)
         with torch.no_grad():
             feats = model.features(x[:120]).mean(dim=(2, 3))
-        run.log_result(embed(feats, labels=y[:120].tolist()), name="embedding", step=11)
+        run.log_result(embed(feats, labels=y[:120].tolist(), images=x[:120]), name="embedding", step=11)
         run.log_image("first digit", x[0, 0].numpy(), step=11)
 
 
@@ -455,6 +455,49 @@ def test_result_pages_draw_logged_results(server, page):
     open_page(page, server, "#/featurevis", ".result-view[data-kind='feature_vis'] canvas")
     assert page.locator(".r-section[data-key='images'] canvas").count() == 4
     shot(page, "featurevis")
+    assert page.console_errors == []
+
+
+def test_embedding_hover_shows_the_thumbnail_of_the_point_under_the_mouse(server, page):
+    import base64
+    import io
+
+    from PIL import Image
+
+    from neuralscope.track.store import RunReader
+
+    logged = next(r for r in RunReader(server_root(server) / "cnn").results() if r["name"] == "embedding")
+    data = logged["data"]
+    open_page(page, server, "#/inside", ".result-item")
+    page.locator(".result-item[data-name='embedding']").click()
+    canvas = page.wait_for_selector(".result-view[data-kind='embedding'] canvas.scatter")
+    # points drawn far from every other point, so the one under the mouse is unambiguous
+    pts = np.array(canvas.evaluate("c => c.nsPoints()"))
+    gaps = np.sqrt(((pts[:, None, :2] - pts[None, :, :2]) ** 2).sum(-1)) + np.eye(len(pts)) * 1e9
+    lonely = [int(pts[k, 2]) for k in np.argsort(-gaps.min(1))[:3]]
+    assert gaps.min(1).max() > 8
+    box = canvas.bounding_box()
+    for i in lonely:
+        x, y = canvas.evaluate(f"c => c.nsPoint({i})")
+        page.mouse.move(box["x"] + x + 1, box["y"] + y - 1)
+        tip = page.locator(".scatter-tip")
+        page.wait_for_function(f"document.querySelector('.scatter-tip')?.dataset.index === '{i}'", timeout=5_000)
+        assert tip.is_visible()
+        img = tip.locator("img.thumb")
+        assert img.get_attribute("data-index") == str(i)
+        assert f"label {data['labels'][i]}" in tip.inner_text()
+        assert "null" not in tip.inner_text() and "undefined" not in tip.inner_text()
+        # the picture is that example's thumbnail: the logged digit's pixels, decoded back
+        src = img.get_attribute("src")
+        assert src == data["thumbnails"][i]
+        page.wait_for_function("document.querySelector('.scatter-tip img.thumb').naturalWidth === 8")
+        pixels = np.asarray(Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1]))))
+        from neuralscope.data import load_digits
+
+        digit = load_digits().x_train[i, 0].numpy()
+        np.testing.assert_array_equal(pixels, (np.clip(digit, 0, 1) * 255).round().astype(np.uint8))
+    shot(page, "inside-embedding-thumbnail")
+    page.mouse.move(box["x"] + 2, box["y"] + 2)  # away from every point (a corner of the frame)
     assert page.console_errors == []
 
 

@@ -1,6 +1,6 @@
 // Draw a result object's to_dict() data: numbers as a table, arrays as heatmaps / images /
 // line charts (with sliders over leading dimensions), embeddings as scatter plots.
-import { h, fmt } from "./dom.js";
+import { h, fmt, append, clear } from "./dom.js";
 import { colormap, rgb, hexToRgb } from "./colors.js";
 import { PALETTE } from "./state.js";
 
@@ -186,8 +186,6 @@ function lineChart(values, title) {
   return h("figure", { class: "line-fig" }, title ? h("figcaption", null, title) : null, svg);
 }
 
-// Embedding projector: 2D scatter, or 3D (drag to rotate); points coloured by label (or by
-// a continuous value), hover for label and text.
 // Columns of a (steps x k) array as k lines (histories, curves).
 function multiLine(mat) {
   const W = 420, H = 180, P = 36, n = mat.length, k = mat[0].length;
@@ -210,7 +208,10 @@ function multiLine(mat) {
   return h("figure", null, svg, legend);
 }
 
-function scatter(coords, labels, texts, values) {
+// Embedding projector: 2D scatter, or 3D (drag to rotate); points coloured by label (or by
+// a continuous value), hover shows the example's thumbnail (when the embedding
+// has images), index, label and text.
+function scatter(coords, labels, texts, values, thumbs) {
   const W = 560, H = 440, P = 16;
   const dims = coords.length && coords[0].length >= 3 ? 3 : 2;
   const ok = coords.map((c) => c.slice(0, dims).every((v) => v !== null && Number.isFinite(v)));
@@ -246,7 +247,7 @@ function scatter(coords, labels, texts, values) {
     }
   };
   draw();
-  const tip = h("div", { class: "tooltip", hidden: true });
+  const tip = h("div", { class: "tooltip scatter-tip", hidden: true });
   let drag = null;
   canvas.addEventListener("mousedown", (e) => { if (dims === 3) drag = [e.clientX, e.clientY, yaw, pitch]; });
   window.addEventListener("mouseup", () => { drag = null; });
@@ -256,13 +257,35 @@ function scatter(coords, labels, texts, values) {
       yaw = drag[2] + (e.clientX - drag[0]) / 120; pitch = Math.max(-1.5, Math.min(1.5, drag[3] + (e.clientY - drag[1]) / 120));
       draw(); tip.hidden = true; return;
     }
-    let best = -1, bd = 64;
-    for (const [x, y, , i] of screen) { if (!ok[i]) continue; const d = (x - mx) ** 2 + (y - my) ** 2; if (d < bd) { bd = d; best = i; } }
-    if (best < 0) { tip.hidden = true; return; }
-    tip.textContent = `#${best}${labels ? ` · label ${labels[best]}` : ""}${vcmap ? ` · ${fmt(values[best], 4)}` : ""}${texts ? ` · ${texts[best]}` : ""}`;
-    tip.hidden = false; tip.style.left = `${mx + 12}px`; tip.style.top = `${my + 12}px`;
+    // the nearest point within 8 px; in 3D the one in front wins a tie
+    let best = -1, bd = 64, bz = -Infinity;
+    for (const [x, y, z, i] of screen) {
+      if (!ok[i]) continue;
+      const d = (x - mx) ** 2 + (y - my) ** 2;
+      if (d < bd - 1e-9 || (Math.abs(d - bd) <= 1e-9 && z > bz)) { bd = d; bz = z; best = i; }
+    }
+    if (best < 0) { tip.hidden = true; delete tip.dataset.index; return; }
+    if (tip.dataset.index !== String(best)) showPoint(best);
+    tip.hidden = false;
+    // keep the box inside the canvas: flip to the left / above the cursor near the edges
+    const tw = tip.offsetWidth, th = tip.offsetHeight;
+    tip.style.left = `${mx + 14 + tw > W ? Math.max(0, mx - 14 - tw) : mx + 14}px`;
+    tip.style.top = `${my + 14 + th > H ? Math.max(0, my - 14 - th) : my + 14}px`;
   });
-  canvas.addEventListener("mouseleave", () => { tip.hidden = true; });
+  // what the hover box shows of point i: its thumbnail (when the embedding has images), the
+  // index, label, value and text
+  function showPoint(i) {
+    tip.dataset.index = String(i);
+    const line = `#${i}${labels ? ` · label ${labels[i]}` : ""}${vcmap ? ` · ${fmt(values[i], 4)}` : ""}`;
+    append(clear(tip), [
+      thumbs && thumbs[i] ? h("img", { class: "thumb", src: thumbs[i], alt: `example ${i}`, dataset: { index: String(i) } }) : null,
+      h("div", { class: "tip-line" }, line),
+      texts && texts[i] !== undefined && texts[i] !== null ? h("div", { class: "tip-text" }, String(texts[i])) : null]);
+  }
+  // tests and debugging: where point i is drawn, in CSS pixels of the canvas
+  canvas.nsPoint = (i) => { const s = screen.find((p) => p[3] === i); return s ? [s[0], s[1]] : null; };
+  canvas.nsPoints = () => screen.filter((p) => ok[p[3]]).map((p) => [p[0], p[1], p[3]]);
+  canvas.addEventListener("mouseleave", () => { tip.hidden = true; delete tip.dataset.index; });
   const legend = labels ? h("div", { class: "legend" }, classes.slice(0, 40).map((c) => h("span", null,
     h("span", { class: "swatch", style: { background: rgb(colorOfPoint(labels.indexOf(c))) } }), String(c)))) : vcmap ? colorbar(vcmap) : null;
   return h("figure", null, h("div", { class: "plot-wrap" }, canvas, tip), legend,
@@ -295,7 +318,8 @@ export function renderResult(data, kind) {
   // embeddings: coordinates as a scatter plot coloured by label
   if (Array.isArray(data.coords) && shapeOf(data.coords) && shapeOf(data.coords).length === 2 && shapeOf(data.coords)[1] >= 2) {
     root.appendChild(section("coords", `${data.coords.length} points${data.method ? `, ${data.method}` : ""}`,
-      scatter(data.coords, data.labels || null, data.texts || null, data.values || null)));
+      scatter(data.coords, data.labels || null, data.texts || null, data.values || null,
+        Array.isArray(data.thumbnails) && data.thumbnails.length === data.coords.length ? data.thumbnails : null)));
   }
   if (kind === "attention" && Array.isArray(data.weights) && (shapeOf(data.weights) || []).length === 5) {
     root.appendChild(section("weights", `attention ${shapeOf(data.weights).join("×")} (example × layer × head × query × key)`, attentionView(data)));
@@ -306,7 +330,7 @@ export function renderResult(data, kind) {
   const rank = ([, v]) => { const sh = Array.isArray(v) ? shapeOf(v) : null; return sh && sh.length >= 2 ? 0 : Array.isArray(v) && v.length && typeof v[0] === "object" && !Array.isArray(v[0]) ? 1 : 2; };
   rest.sort((a, b) => rank(a) - rank(b));
   for (const [k, v] of rest) {
-    if (drewScatter && ["coords", "labels", "texts", "values"].includes(k)) continue;
+    if (drewScatter && ["coords", "labels", "texts", "values", "thumbnails"].includes(k)) continue;
     if (Array.isArray(v) && !v.length) continue;
     root.appendChild(renderValue(k, v, ctx, 0));
   }

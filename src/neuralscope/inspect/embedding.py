@@ -104,6 +104,10 @@ class Embedding(Result):
             d["texts"] = list(self.texts)
         if self.explained_variance is not None:
             d["explained_variance"] = self.explained_variance
+        if self.images is not None:
+            # one PNG data URL per point (lossless, a few hundred bytes for a digit): the
+            # dashboard's projector shows it when the mouse is over that point
+            d["thumbnails"] = [_png_data_url(im) for im in np.asarray(self.images, dtype=np.uint8)]
         return d
 
     def _axis_names(self):
@@ -235,6 +239,17 @@ def _hex(rgba) -> str:
 
 def _b64(a: np.ndarray) -> str:
     return base64.b64encode(np.ascontiguousarray(a).tobytes()).decode()
+
+
+def _png_data_url(im: np.ndarray) -> str:
+    """A uint8 ``(h, w)`` or ``(h, w, 3)`` image as a ``data:image/png;base64,...`` URL."""
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(im)).save(buf, format="PNG", optimize=False)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
 def _to_numpy(x) -> np.ndarray:
