@@ -383,6 +383,24 @@ def test_diagnostics_link_to_the_chart(server, page):
     row.locator("a.chart-link").click()
     page.wait_for_selector(".chart-card[data-tag='loss'] canvas")
     assert page.locator(".chart-card").count() == 1
+    # the chart opens zoomed to a window around step 120 (where the NaN began), marked
+    page.wait_for_function("""(() => { const c = window.__nsCharts.get('loss');
+        return c && c.u && c.loaded && c.u.scales.x.max < Math.max(...c.u.data[0]); })()""", timeout=10_000)
+    time.sleep(0.3)  # a refined (finer) query for the zoomed range may follow
+    x = page.evaluate("""(() => { const c = window.__nsCharts.get('loss'), xs = c.u.data[0];
+        return {min: c.u.scales.x.min, max: c.u.scales.x.max, lo: xs[0], hi: xs[xs.length - 1], mark: c.mark,
+                markPx: c.u.valToPos(c.mark, 'x'), width: c.u.over.clientWidth}; })()""")
+    assert x["min"] < 120 < x["max"]
+    assert x["max"] - x["min"] < 0.5 * (x["hi"] - x["lo"])
+    assert x["mark"] == 120 and 0 < x["markPx"] < x["width"]
+    # the marker is drawn: the plot's pixels in the marker's column are red
+    red = page.evaluate("""(() => { const u = window.__nsCharts.get('loss').u, dpr = devicePixelRatio || 1;
+        const px = Math.round(u.valToPos(120, 'x', true)), ctx = u.ctx;
+        const d = ctx.getImageData(px - 1, u.bbox.top, 3, u.bbox.height).data; let n = 0;
+        for (let i = 0; i < d.length; i += 4) if (d[i] > 180 && d[i + 1] < 80 && d[i + 2] < 80) n++;
+        return n; })()""")
+    assert red > 20
+    shot(page, "diagnostics-link-zoomed")
     assert page.console_errors == []
 
 

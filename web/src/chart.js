@@ -37,6 +37,8 @@ export class ScalarChart {
     this.tag = tag;
     this.series = new Map();      // run id -> {steps, values, walls, total, downsampled, appended}
     this.zoom = null;             // [xmin, xmax] while zoomed in
+    this.mark = null;             // a step marked with a vertical line (a diagnostic's start)
+    this._focus = null;           // a step to zoom around once the data is there
     this.u = null;
     this.loaded = false;
     this.plotEl = h("div", { class: "plot" });
@@ -97,7 +99,37 @@ export class ScalarChart {
     let again = false;
     for (const [runId, pts] of pending) again = this.append(runId, pts) || again;
     this.draw();
+    if (this._focus !== null) this.applyFocus();
     if (again) this.load(runs);
+  }
+
+  // Open zoomed to a window around `step`, with that step marked (the Diagnostics page links
+  // here with the step where a problem began). The window is a tenth of the logged range on
+  // each side (at least 10 steps), clipped to it.
+  focusOn(step) {
+    if (!Number.isFinite(step)) return;
+    this.mark = step;
+    this._focus = step;
+    if (this.loaded) this.applyFocus();
+  }
+
+  focusWindow(step) {
+    let lo = Infinity, hi = -Infinity;
+    for (const s of this.series.values()) {
+      if (!s.steps.length) continue;
+      lo = Math.min(lo, s.steps[0]); hi = Math.max(hi, s.steps[s.steps.length - 1]);
+    }
+    if (lo === Infinity) return null;
+    const half = Math.max(10, 0.1 * (hi - lo));
+    return [Math.max(lo, step - half), Math.min(hi, step + half)];
+  }
+
+  applyFocus() {
+    if (!this.u || state.settings.xaxis !== "step") return;
+    const win = this.focusWindow(this._focus);
+    this._focus = null;
+    if (!win || win[1] <= win[0]) return;
+    this.u.setScale("x", { min: win[0], max: win[1] });
   }
 
   get loading() { return this._pending != null; }
@@ -226,8 +258,26 @@ export class ScalarChart {
         setCursor: [(u) => self.showTip(u)],
         setScale: [(u, key) => { if (key === "x") self.onZoom(u); }],
         ready: [(u) => u.over.addEventListener("dblclick", () => self.resetZoom())],
+        draw: [(u) => self.drawMark(u)],
       },
     };
+  }
+
+  // The marked step: a dashed vertical line across the plot, labelled with the step.
+  drawMark(u) {
+    if (this.mark === null || state.settings.xaxis !== "step") return;
+    const { min, max } = u.scales.x;
+    if (!(this.mark >= min && this.mark <= max)) return;
+    const x = Math.round(u.valToPos(this.mark, "x", true)) + 0.5;
+    const { top, height } = u.bbox, ctx = u.ctx, dpr = devicePixelRatio || 1;
+    ctx.save();
+    ctx.strokeStyle = "#cf222e"; ctx.lineWidth = 1.5 * dpr; ctx.setLineDash([5 * dpr, 4 * dpr]);
+    ctx.beginPath(); ctx.moveTo(x, top); ctx.lineTo(x, top + height); ctx.stroke();
+    ctx.setLineDash([]); ctx.fillStyle = "#cf222e"; ctx.font = `${11 * dpr}px system-ui, sans-serif`;
+    const label = `step ${this.mark}`, w = ctx.measureText(label).width;
+    ctx.textBaseline = "top"; ctx.textAlign = "left";
+    ctx.fillText(label, x + 4 * dpr + w > u.bbox.left + u.bbox.width ? x - 4 * dpr - w : x + 4 * dpr, top + 3 * dpr);
+    ctx.restore();
   }
 
   // The hover box: each run's point nearest to the cursor, raw and smoothed values.

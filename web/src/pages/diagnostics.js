@@ -12,7 +12,12 @@ function chartLink(d) {
   const series = (run && run.series) || {};
   const candidates = [d.series, d.layer && `gradients/norm/${d.layer}`, d.layer && `activations/dead/${d.layer}`].filter(Boolean);
   for (const c of candidates) {
-    if ((series.scalar || []).includes(c)) return h("a", { href: `#/scalars?tag=${encodeURIComponent(c)}&run=${encodeURIComponent(d.run)}`, class: "chart-link" }, `chart: ${c}`);
+    if ((series.scalar || []).includes(c)) {
+      // the chart opens zoomed around the step where the problem began, with it marked
+      const at = Number.isFinite(d.step) ? `&step=${d.step}` : "";
+      return h("a", { href: `#/scalars?tag=${encodeURIComponent(c)}&run=${encodeURIComponent(d.run)}${at}`, class: "chart-link",
+        title: at ? `the chart of ${c}, zoomed to step ${d.step}` : `the chart of ${c}` }, `chart: ${c}`);
+    }
     if ((series.histogram || []).includes(c)) return h("a", { href: `#/distributions?tag=${encodeURIComponent(c)}`, class: "chart-link" }, `histogram: ${c}`);
   }
   return d.series ? h("span", { class: "muted" }, d.series) : null;

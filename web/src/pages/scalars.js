@@ -25,6 +25,8 @@ export function settingsPanel() {
 
 export function mount(root, params) {
   const charts = new Map();
+  // a link to a step (from Diagnostics) is about steps: show steps on the x axis
+  if (params.get("step") !== null && state.settings.xaxis !== "step") setSetting("xaxis", "step");
   const filter = h("input", { type: "search", placeholder: "Filter tags (regular expression)", class: "tag-filter",
     value: params.get("tag") ? `^${params.get("tag").replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}$` : state.settings.filter,
     oninput: () => renderCharts() });
@@ -56,7 +58,10 @@ export function mount(root, params) {
       const fill = () => {
         for (const t of names) {
           let c = charts.get(t);
-          if (!c) { c = new ScalarChart(t); charts.set(t, c); }
+          if (!c) {
+            c = new ScalarChart(t); charts.set(t, c);
+            if (t === params.get("tag") && params.get("step") !== null) c.focusOn(+params.get("step"));
+          }
           grid.appendChild(c.el);
           if (!c.loaded) whenVisible(c.el, () => c.load(selectedRuns()));
           else c.resize();
