@@ -260,11 +260,14 @@ class _Surrogate(Method):
             m = int(labels.max()) + 1
             z, w, is_exact = self._coalitions(m, gen)
             z = z.to(x.device)
+            # sampled coalitions repeat (the Shapley kernel favours the few of size 1 and
+            # m - 1): evaluate each distinct one once
+            zu, again = torch.unique(z, dim=0, return_inverse=True)
             ys = []
-            for sl in chunks(z.shape[0], per):
-                rows = _coalition_rows(x[i], base[i], labels, z[sl])
+            for sl in chunks(zu.shape[0], per):
+                rows = _coalition_rows(x[i], base[i], labels, zu[sl])
                 ys.append(_evaluate(self.model, rows, torch.full((rows.shape[0],), i, device=x.device), target))
-            y = torch.cat(ys).cpu()
+            y = torch.cat(ys)[again].cpu()
             phi = self._fit(z.double().cpu(), y, w.double(), float(fx[i]), float(fb[i]))
             attr[i] = phi.to(x.device)[labels]
             coefs.append(phi.numpy())
