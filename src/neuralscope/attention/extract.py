@@ -7,22 +7,26 @@ Three capture paths, picked automatically (``method="auto"``):
     run with ``output_attentions=True`` and the model's own weights are returned.
 ``"mha"``
     Models built from :class:`torch.nn.MultiheadAttention` (``nn.TransformerEncoderLayer``,
-    torchvision's ViT...).  Those layers usually call the module with ``need_weights=False``;
-    a forward pre-hook asks the module for per-head weights (``need_weights=True,
-    average_attn_weights=False``) and a forward hook hands the caller exactly the output
-    type it asked for, so the rest of the model runs as before.
+    torchvision's ViT...).  Those layers usually call the module with ``need_weights=False``.
+    For one forward pass each module's ``forward`` is shadowed (an instance attribute,
+    removed afterwards) by :func:`_mha_direct`, which computes the per-head weights once,
+    straight into the result's buffer, and the module's output from those same weights; the
+    caller gets exactly the output type it asked for. Configurations outside that path ask the
+    module itself for ``need_weights=True, average_attn_weights=False``.
 ``"sdpa"``
     Anything that calls :func:`torch.nn.functional.scaled_dot_product_attention`
     (Hugging Face ``sdpa`` models, hand-written attention): the call's query and key are
     captured and the weights recomputed as ``softmax(q kᵀ · scale + mask)`` with the same
     mask, causal flag, scale and grouped-query layout.
 
-All hooks, the capture mode and the MHA fast-path switch are removed again inside
-:func:`neuralscope.adapters.torch.preserve_model_state`, also when the forward pass raises.
+All hooks, shadowed forwards, the capture mode and the MHA fast-path switch are removed
+again, also when the forward pass raises (inside
+:func:`neuralscope.adapters.torch.preserve_model_state`).
 """
 from __future__ import annotations
 
 import collections
+import functools
 import inspect
 import math
 import sys
@@ -89,12 +93,13 @@ def attention(model: nn.Module, inputs: Any, tokens: Any = None, *, method: str 
     dev = model_device(model)
     args = tuple(a.to(dev) if torch.is_tensor(a) else a for a in args)
     kwargs = {k: v.to(dev) if torch.is_tensor(v) else v for k, v in kwargs.items()}
+    stacked = None  # (batch, layers, heads, q, k) already laid out by the capture, when it could
     with preserve_model_state(model), torch.no_grad():
         model.eval()  # dropout off: the maps are the model's deterministic attention
         if method == "hf":
             names, maps = _capture_hf(model, args, kwargs)
         elif method == "mha":
-            names, maps = _capture_mha(model, args, kwargs)
+            names, maps, stacked = _capture_mha(model, args, kwargs)
         else:
             names, maps = _capture_sdpa(model, args, kwargs)
     if not maps:
@@ -106,7 +111,8 @@ def attention(model: nn.Module, inputs: Any, tokens: Any = None, *, method: str 
 
             raise LayerNotFoundError(", ".join(layers), names, what="attention layer")
         names, maps = [names[i] for i in keep], [maps[i] for i in keep]
-    weights = _stack(maps)
+        stacked = None if stacked is None else stacked[:, keep]
+    weights = _stack(maps) if stacked is None else stacked
     mask = _key_mask(kwargs, weights.shape[0], weights.shape[-1])
     toks = _tokens(tokens, kwargs, args, weights.shape[0], weights.shape[-1])
     return AttentionMaps(weights, names, tokens=toks, mask=mask, source=method)
@@ -181,55 +187,175 @@ class _Bound(nn.Module):
 
 
 # -- nn.MultiheadAttention --------------------------------------------------------------------
+_MISSING = object()
+
+
+class _MHACapture:
+    """Runs every ``nn.MultiheadAttention`` of a model through :func:`_mha_direct`.
+
+    Each module's ``forward`` is shadowed by an instance attribute for the duration of one
+    forward pass (removed again in ``finally``): the weights are computed once, straight into
+    one float32 buffer laid out ``(layers, batch * heads, queries, keys)``, and the same
+    weights make the module's output. That is the work PyTorch's own CPU kernel does (it
+    materialises the weights too), with no copy afterwards. Calls the direct path does not
+    cover (unbatched input, ``bias_k``/``add_zero_attn``, unusual masks) ask the module itself
+    for ``need_weights=True, average_attn_weights=False``.
+
+    PyTorch's MHA fast path is switched off meanwhile (and restored): its fused whole-layer
+    kernel in ``nn.TransformerEncoderLayer`` never calls the attention module, and
+    ``nn.TransformerEncoder`` would otherwise turn padded batches into nested tensors.
+    """
+
+    def __init__(self, modules: list[tuple[str, nn.Module]]):
+        self.modules = modules
+        self.records: list[tuple[str, torch.Tensor]] = []
+        self.calls: collections.Counter = collections.Counter()
+        self.buffer: torch.Tensor | None = None
+        self.used = 0
+
+    def run(self, model, args, kwargs) -> tuple[list[str], list[torch.Tensor]]:
+        shadowed = []
+        fast = torch.backends.mha.get_fastpath_enabled()
+        try:
+            torch.backends.mha.set_fastpath_enabled(False)
+            for name, m in self.modules:
+                shadowed.append((m, m.__dict__.get("forward", _MISSING)))
+                m.forward = functools.partial(self._forward, name, m)
+            _run(model, args, kwargs)
+        finally:
+            for m, old in shadowed:
+                if old is _MISSING:
+                    m.__dict__.pop("forward", None)
+                else:
+                    m.forward = old
+            torch.backends.mha.set_fastpath_enabled(fast)
+        return [n for n, _ in self.records], [w for _, w in self.records]
+
+    def stacked(self) -> np.ndarray | None:
+        """The buffer as ``(batch, layers, heads, q, k)`` when every record is its next slot."""
+        buf = self.buffer
+        if buf is None or self.used != buf.shape[0] or len(self.records) != self.used:
+            return None
+        if any(w.data_ptr() != buf[i].data_ptr() for i, (_, w) in enumerate(self.records)):
+            return None
+        B, H, L, S = self.records[0][1].shape
+        return buf.view(self.used, B, H, L, S).cpu().numpy().transpose(1, 0, 2, 3, 4)
+
+    def _slot(self, shape: tuple[int, int, int], like: torch.Tensor) -> torch.Tensor | None:
+        """The next layer's slice of the shared buffer, or None when this call does not fit it."""
+        if like.dtype != torch.float32:
+            return None
+        if self.buffer is None:
+            self.buffer = torch.empty((len(self.modules),) + shape, dtype=torch.float32, device=like.device)
+        if self.used >= self.buffer.shape[0] or self.buffer.shape[1:] != shape or self.buffer.device != like.device:
+            return None
+        self.used += 1
+        return self.buffer[self.used - 1]
+
+    def _forward(self, name, m, query, key, value, key_padding_mask=None, need_weights=True, attn_mask=None,
+                 average_attn_weights=True, is_causal=False):
+        self.calls[name] += 1
+        label = name if self.calls[name] == 1 else f"{name}#{self.calls[name]}"
+        if _direct_ok(m, query, key, value, key_padding_mask, attn_mask, is_causal):
+            b, l, s = (0, 1, 1) if m.batch_first else (1, 0, 0)
+            shape = (query.shape[b] * m.num_heads, query.shape[l], key.shape[s])
+            attn_out, w = _mha_direct(m, query, key, value, key_padding_mask, attn_mask,
+                                      out=self._slot(shape, query))
+            self.records.append((label, w if w.dtype == torch.float32 else w.float()))
+            if need_weights:  # the caller gets its own copy: the buffer is the result's
+                w = w.mean(dim=1) if average_attn_weights else w.clone()
+            return attn_out, (w if need_weights else None)
+        attn_out, w = type(m).forward(m, query, key, value, key_padding_mask=key_padding_mask, need_weights=True,
+                                      attn_mask=attn_mask, average_attn_weights=False, is_causal=is_causal)
+        self.records.append((label, (w.unsqueeze(0) if w.dim() == 3 else w).detach().float()))
+        if not need_weights:
+            return attn_out, None
+        return attn_out, (w.mean(dim=-3) if average_attn_weights else w)
+
+
+def _direct_ok(m, query, key, value, key_padding_mask, attn_mask, is_causal) -> bool:
+    """Whether :func:`_mha_direct` computes exactly what the module's own forward would."""
+    if m.bias_k is not None or m.bias_v is not None or m.add_zero_attn or (m.training and m.dropout > 0):
+        return False
+    if query.dim() != 3 or key.dim() != 3 or value.dim() != 3 or query.is_nested or key.is_nested:
+        return False
+    if not query.dtype.is_floating_point or key.dtype != query.dtype or value.dtype != query.dtype:
+        return False
+    w = m.in_proj_weight if m._qkv_same_embed_dim else m.q_proj_weight
+    if w.dtype != query.dtype or (is_causal and attn_mask is None):  # the module raises for the latter
+        return False
+    B = query.shape[0] if m.batch_first else query.shape[1]
+    L = query.shape[1] if m.batch_first else query.shape[0]
+    S = key.shape[1] if m.batch_first else key.shape[0]
+    for mask, shapes in ((attn_mask, ((L, S), (B * m.num_heads, L, S))), (key_padding_mask, ((B, S),))):
+        if mask is not None and (tuple(mask.shape) not in shapes
+                                 or not (mask.dtype == torch.bool or mask.dtype.is_floating_point)):
+            return False
+    return True
+
+
+def _additive(mask: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor | None:
+    """A boolean mask (True = not allowed) as -inf/0, a float mask as is: MultiheadAttention's rule."""
+    if mask is None:
+        return None
+    if mask.dtype == torch.bool:
+        return torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill_(mask, float("-inf"))
+    return mask.to(dtype)
+
+
+def _mha_direct(m: nn.MultiheadAttention, query, key, value, key_padding_mask=None, attn_mask=None,
+                out: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``nn.MultiheadAttention``'s eval forward with the per-head weights, in one pass.
+
+    The same computation as ``F.multi_head_attention_forward(need_weights=True)``: in-projection,
+    ``softmax(q · sqrt(1/head_dim) · kᵀ + attn_mask + key_padding_mask)``, weights times values,
+    out-projection. The weights are written into ``out`` (``(batch * heads, L, S)``) when given.
+    Returns the output in the module's layout and the weights as ``(batch, heads, L, S)``.
+    """
+    same_qkv, same_kv = query is key and key is value, key is value
+    if not m.batch_first:
+        query, key, value = query.transpose(0, 1), key.transpose(0, 1), value.transpose(0, 1)
+    B, L, E = query.shape
+    S, H = key.shape[1], m.num_heads
+    dh = E // H
+    bias = m.in_proj_bias
+    bq, bk, bv = bias.chunk(3) if bias is not None else (None, None, None)
+    scale = math.sqrt(1.0 / float(dh))  # the module's own scaling, applied to q
+    if m._qkv_same_embed_dim and same_qkv:  # one projection, one copy into (3, B, H, L, dh)
+        qkv = F.linear(query, m.in_proj_weight, bias).view(B, L, 3, H, dh).permute(2, 0, 3, 1, 4).contiguous()
+        qh, kh, vh = qkv[0].mul_(scale), qkv[1], qkv[2]
+    else:
+        wq, wk, wv = (m.in_proj_weight.chunk(3) if m._qkv_same_embed_dim
+                      else (m.q_proj_weight, m.k_proj_weight, m.v_proj_weight))
+        qh = torch.empty((B, H, L, dh), dtype=query.dtype, device=query.device)
+        torch.mul(F.linear(query, wq, bq).view(B, L, H, dh).transpose(1, 2), scale, out=qh)
+        if m._qkv_same_embed_dim and same_kv:
+            kv = F.linear(key, m.in_proj_weight[E:], None if bias is None else bias[E:])
+            kh, vh = kv.view(B, S, 2, H, dh).permute(2, 0, 3, 1, 4).contiguous()
+        else:
+            kh = F.linear(key, wk, bk).view(B, S, H, dh).transpose(1, 2).contiguous()
+            vh = F.linear(value, wv, bv).view(B, S, H, dh).transpose(1, 2).contiguous()
+    w = torch.empty((B * H, L, S), dtype=qh.dtype, device=qh.device) if out is None else out
+    torch.bmm(qh.view(B * H, L, dh), kh.view(B * H, S, dh).transpose(1, 2), out=w)
+    am = _additive(attn_mask, qh.dtype)
+    if am is not None:
+        w.add_(am)
+    kpm = _additive(key_padding_mask, qh.dtype)
+    if kpm is not None:
+        w.view(B, H, L, S).add_(kpm.view(B, 1, 1, S))
+    torch.softmax(w, -1, out=w)
+    ctx = torch.bmm(w, vh.view(B * H, S, dh)).view(B, H, L, dh).transpose(1, 2).reshape(B, L, E)
+    attn_out = F.linear(ctx, m.out_proj.weight, m.out_proj.bias)
+    return (attn_out if m.batch_first else attn_out.transpose(0, 1)), w.view(B, H, L, S)
+
+
 def _capture_mha(model, args, kwargs):
-    records: list[tuple[str, torch.Tensor]] = []
-    calls: collections.Counter = collections.Counter()
-    handles = []
-    asked: dict[int, list[tuple[bool, bool]]] = {}
     mha = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.MultiheadAttention)]
     if not mha:
-        return [], []
-
-    def pre_hook(name):
-        def hook(module, a, kw):
-            kw = dict(kw)
-            a = list(a)
-            # move positional flags into keywords so they can be replaced
-            for i in range(len(a) - 1, 2, -1):
-                kw[_MHA_ARG_NAMES[i]] = a.pop(i)
-            asked.setdefault(id(module), []).append(
-                (kw.get("need_weights", True), kw.get("average_attn_weights", True)))
-            kw["need_weights"] = True
-            kw["average_attn_weights"] = False
-            return tuple(a), kw
-        return hook
-
-    def post_hook(name):
-        def hook(module, a, kw, output):
-            need, average = asked[id(module)].pop()
-            attn_out, w = output
-            calls[name] += 1
-            label = name if calls[name] == 1 else f"{name}#{calls[name]}"
-            if w.dim() == 3:  # unbatched call: (heads, L, S)
-                w = w.unsqueeze(0)
-            records.append((label, w.detach().float()))
-            if not need:
-                return attn_out, None
-            return (attn_out, w.mean(dim=1) if average else w) if w.dim() == 4 else output
-        return hook
-
-    fast = torch.backends.mha.get_fastpath_enabled()
-    try:
-        torch.backends.mha.set_fastpath_enabled(False)
-        for name, m in mha:
-            handles.append(m.register_forward_pre_hook(pre_hook(name), with_kwargs=True))
-            handles.append(m.register_forward_hook(post_hook(name), with_kwargs=True))
-        _run(model, args, kwargs)
-    finally:
-        torch.backends.mha.set_fastpath_enabled(fast)
-        for h in handles:
-            h.remove()
-    return [n for n, _ in records], [w for _, w in records]
+        return [], [], None
+    cap = _MHACapture(mha)
+    names, maps = cap.run(model, args, kwargs)
+    return names, maps, cap.stacked()
 
 
 # -- F.scaled_dot_product_attention --------------------------------------------------------------
