@@ -52,7 +52,7 @@ def frontend():
 
 
 def _train_cnn_run(path: Path) -> None:
-    from neuralscope.attribution.explain import explain
+    from neuralscope.attribution.explain import compare, explain
     from neuralscope.data import load_digits
     from neuralscope.graph.api import graph
     from neuralscope.inspect.embedding import embed
@@ -76,6 +76,9 @@ def _train_cnn_run(path: Path) -> None:
         run.unwatch()
         model.eval()
         run.log_result(explain(model, x[:4], method="saliency"), name="saliency", step=11)
+        run.log_result(explain(model, x[:3], target=y[:3].tolist(), method="integrated_gradients", steps=32),
+                       name="integrated gradients", step=11)
+        run.log_result(compare(model, x[:2], methods=["saliency", "grad_cam"], steps=5), name="comparison", step=11)
         with torch.no_grad():
             feats = model.features(x[:120]).mean(dim=(2, 3))
         run.log_result(embed(feats, labels=y[:120].tolist(), images=x[:120]), name="embedding", step=11)
@@ -436,9 +439,10 @@ def test_graph_expands_collapses_and_shows_layer_statistics(server, page):
 
 
 def test_result_pages_draw_logged_results(server, page):
-    open_page(page, server, "#/attributions", ".result-view")
+    open_page(page, server, "#/attributions", ".result-item[data-name='saliency']")
+    page.locator(".result-item[data-name='saliency']").click()
+    page.wait_for_function("document.querySelector('.result-view td[data-key=method]')?.textContent === 'saliency'")
     assert page.locator(".result-view[data-kind='attribution'] canvas").count() >= 1
-    assert "saliency" in page.locator(".result-view").inner_text()
     shot(page, "attributions")
     open_page(page, server, "#/inside", ".result-item")
     page.locator(".result-item[data-name='embedding']").click()
@@ -516,6 +520,74 @@ def test_embedding_hover_shows_the_thumbnail_of_the_point_under_the_mouse(server
         np.testing.assert_array_equal(pixels, (np.clip(digit, 0, 1) * 255).round().astype(np.uint8))
     shot(page, "inside-embedding-thumbnail")
     page.mouse.move(box["x"] + 2, box["y"] + 2)  # away from every point (a corner of the frame)
+    assert page.console_errors == []
+
+
+def test_attribution_overlay_has_an_opacity_slider_and_the_logged_metric_scores(server, page):
+    from neuralscope.data import load_digits
+    from neuralscope.track.store import RunReader
+
+    data = next(r for r in RunReader(server_root(server) / "cnn").results()
+                if r["name"] == "integrated gradients")["data"]
+    open_page(page, server, "#/attributions", ".result-item")
+    page.locator(".result-item[data-name='integrated gradients']").click()
+    page.wait_for_selector(".result-view[data-kind='attribution'] canvas.attr-overlay")
+    assert page.locator("figure.attr-example").count() == 3
+    assert page.locator(".attr-head td[data-key='method']").inner_text() == "integrated_gradients"
+    for i in range(3):
+        fig = page.locator(f"figure.attr-example[data-example='{i}']")
+        t = data["targets"][i]
+        assert fig.locator("td[data-fact='target']").inner_text() == str(t)
+        logits = np.asarray(data["outputs"][i])
+        p = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
+        assert float(fig.locator("td[data-fact='p(target)']").inner_text()) == pytest.approx(p[t], abs=5e-4)
+        # every metric the result holds is shown for its example, with the logged value
+        for name in ("completeness_error", "steps", "output_difference"):
+            cell = fig.locator(f"td[data-metric='{name}']")
+            assert float(cell.get_attribute("data-value")) == data["metrics"][name][i]
+    read = """(sel) => { const c = document.querySelector(sel), d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        const out = []; for (let i = 0; i < d.length; i += 4) out.push([d[i], d[i + 1], d[i + 2]]); return out; }"""
+
+    def set_opacity(a: float):
+        page.evaluate(f"(() => {{ const s = document.querySelector('#attr-opacity'); s.value = {a};"
+                      " s.dispatchEvent(new Event('input')); })()")
+        page.wait_for_function(f"document.querySelector(\"canvas.attr-overlay[data-example='0']\").dataset.opacity === '{a}'")
+        return np.array(page.evaluate(read, "canvas.attr-overlay[data-example='0']"), dtype=float)
+
+    heat = np.array(page.evaluate(read, "canvas.attr-map[data-example='0']"), dtype=float)
+    digit = load_digits().x_train[0, 0].numpy().reshape(-1)
+    maps = np.asarray(data["attributions"]).sum(1)
+    lim = np.percentile(np.abs(maps), 99.5)  # the library's symmetric_limit
+    m = maps[0].reshape(-1)
+    # each pixel of the map is laid over the input with opacity x (|map| / limit)^0.7, as the
+    # library's own figure does; the input is dimmed as there: grey [-0.5, 1.9] -> [0, 255]
+    strength = np.clip(np.abs(m) / lim, 0, 1)[:, None] ** 0.7
+    dimmed = np.repeat(np.round(255 * (digit + 0.5) / 2.4)[:, None], 3, 1)
+    clear = set_opacity(0)
+    np.testing.assert_array_equal(clear, dimmed)  # the input alone
+    for a in (1, 0.5):
+        np.testing.assert_allclose(set_opacity(a), (1 - a * strength) * dimmed + a * strength * heat, atol=1.01)
+    assert not np.array_equal(set_opacity(0.5), clear)
+    # signed map: diverging colours centred at zero -- a pixel with no attribution is white,
+    # the most positive is red, the most negative blue; the colour bar is symmetric
+    assert (m == 0).any()
+    np.testing.assert_array_equal(heat[m == 0], np.full(((m == 0).sum(), 3), 247.0))
+    assert heat[m.argmax(), 0] > heat[m.argmax(), 2] and heat[m.argmin(), 2] > heat[m.argmin(), 0]
+    ends = page.locator(".attr-ctl .cbar > span").all_inner_texts()[:2]
+    assert float(ends[0]) == pytest.approx(-lim, rel=1e-2) and float(ends[1]) == pytest.approx(lim, rel=1e-2)
+    set_opacity(0.8)
+    shot(page, "attributions-overlay")
+    # a comparison of methods: each method's overlay with its faithfulness scores
+    scores = next(r for r in RunReader(server_root(server) / "cnn").results() if r["name"] == "comparison")["data"]["scores"]
+    page.locator(".result-item[data-name='comparison']").click()
+    page.wait_for_selector("#attr-method")
+    page.select_option("#attr-method", "grad_cam")
+    page.wait_for_function("document.querySelector('.attr-head td[data-key=method]')?.textContent === 'grad_cam'")
+    for i in range(2):
+        for name in ("deletion_auc", "insertion_auc"):
+            cell = page.locator(f"figure.attr-example[data-example='{i}'] td[data-metric='{name}']")
+            assert float(cell.get_attribute("data-value")) == scores["grad_cam"][name][i]
+    shot(page, "attributions-comparison")
     assert page.console_errors == []
 
 

@@ -4,6 +4,10 @@ const VIRIDIS = [[68, 1, 84], [72, 40, 120], [62, 74, 137], [49, 104, 142], [38,
 const RDBU = [[5, 48, 97], [33, 102, 172], [67, 147, 195], [146, 197, 222], [209, 229, 240], [247, 247, 247],
   [253, 219, 199], [244, 165, 130], [214, 96, 77], [178, 24, 43], [103, 0, 31]];
 
+// matplotlib's inferno at 11 evenly spaced points (unsigned attribution maps, as the library draws them)
+const INFERNO = [[0, 0, 4], [22, 11, 57], [66, 10, 104], [106, 23, 110], [147, 38, 103], [188, 55, 84],
+  [221, 81, 58], [243, 120, 25], [252, 165, 10], [246, 215, 70], [252, 255, 164]];
+
 function lerp(stops, t) {
   if (!Number.isFinite(t)) return [200, 200, 200];
   t = Math.min(1, Math.max(0, t)) * (stops.length - 1);
@@ -36,4 +40,12 @@ export function hexToRgb(hex) {
 export function tint(hex, t) {
   const c = hexToRgb(hex);
   return rgb(c.map((x) => x + (255 - x) * t));
+}
+
+// The colours of an attribution map, as the library draws it: signed maps on the diverging
+// map over [-lim, lim] (zero is white), unsigned maps on inferno over [0, lim].
+export function attributionColormap(signed, lim) {
+  const m = lim > 0 && Number.isFinite(lim) ? lim : 1;
+  if (signed) return { fn: (v) => lerp(RDBU, (v / m + 1) / 2), lo: -m, hi: m, diverging: true };
+  return { fn: (v) => lerp(INFERNO, v / m), lo: 0, hi: m, diverging: false };
 }

@@ -3,6 +3,7 @@
 import { h, fmt, append, clear } from "./dom.js";
 import { colormap, rgb, hexToRgb } from "./colors.js";
 import { PALETTE } from "./state.js";
+import { attributionView, comparisonView } from "./attribution.js";
 
 export function shapeOf(v) {
   if (!Array.isArray(v)) return typeof v === "number" || v === null ? [] : null;
@@ -321,6 +322,23 @@ export function renderResult(data, kind) {
       scatter(data.coords, data.labels || null, data.texts || null, data.values || null,
         Array.isArray(data.thumbnails) && data.thumbnails.length === data.coords.length ? data.thumbnails : null)));
   }
+  // image attributions: the map over the input with an opacity slider, per example, with
+  // the method, target and metric scores beside it (the arrays are not drawn again below)
+  const shown = new Set();
+  if (kind === "attribution" && data.modality === "image") {
+    const v = attributionView(data);
+    if (v) {
+      root.appendChild(section("overlay", `${Math.min(32, data.attributions.length)} example(s)`, v));
+      ["attributions", "inputs", "metrics", "targets", "outputs"].forEach((k) => shown.add(k));
+    }
+  }
+  if (kind === "attribution_comparison" && data.results && typeof data.results === "object") {
+    const v = comparisonView(data);
+    if (v) {
+      root.appendChild(section("methods", `${Object.keys(data.results).length} method(s) on the same inputs`, v));
+      ["results", "methods", "scores", "seconds"].forEach((k) => shown.add(k));
+    }
+  }
   if (kind === "attention" && Array.isArray(data.weights) && (shapeOf(data.weights) || []).length === 5) {
     root.appendChild(section("weights", `attention ${shapeOf(data.weights).join("×")} (example × layer × head × query × key)`, attentionView(data)));
     rest.splice(rest.findIndex(([k]) => k === "weights"), 1);
@@ -331,6 +349,7 @@ export function renderResult(data, kind) {
   rest.sort((a, b) => rank(a) - rank(b));
   for (const [k, v] of rest) {
     if (drewScatter && ["coords", "labels", "texts", "values", "thumbnails"].includes(k)) continue;
+    if (shown.has(k)) continue;
     if (Array.isArray(v) && !v.length) continue;
     root.appendChild(renderValue(k, v, ctx, 0));
   }
