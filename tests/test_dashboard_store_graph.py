@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -38,3 +39,90 @@ def test_embedding_to_dict_colour_thumbnails_and_none_without_images():
     assert pix.shape == (32, 16, 3)  # longest side reduced to 32
     np.testing.assert_array_equal(pix, e.images[3])
     assert "thumbnails" not in embed(rng.normal(size=(5, 4))).to_dict()
+
+
+# -- the store's incremental scalar reader ---------------------------------------------------
+import pytest  # noqa: E402
+
+from neuralscope.track.run import Run  # noqa: E402
+from neuralscope.track.store import CHUNK, ReadPositionError, RunReader  # noqa: E402
+
+
+def test_scalars_since_returns_exactly_the_points_after_a_position_across_chunks(tmp_path):
+    n = 2 * CHUNK + 500
+    vals = np.sin(np.arange(n) / 7.0)
+    with Run(tmp_path / "r") as run:
+        for i in range(n):
+            run.log({"x": float(vals[i])}, step=3 * i)
+    reader = RunReader(tmp_path / "r")
+    assert reader.scalar_count("x") == n
+    for pos in (0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 2 * CHUNK, n - 1, n):
+        t = reader.scalars_since("x", pos)
+        assert (t.start, t.position) == (pos, n)
+        np.testing.assert_array_equal(t.steps, 3 * np.arange(pos, n))
+        np.testing.assert_array_equal(t.values, vals[pos:])  # the values logged, bit for bit
+        assert len(t.walls) == n - pos and np.all(np.diff(t.walls) >= 0)
+
+
+def test_following_a_live_run_with_scalars_since_sees_every_point_once(tmp_path):
+    run = Run(tmp_path / "live", flush_interval=0.01)
+    reader = RunReader(tmp_path / "live")
+    logged, seen, pos = [], [], 0
+    try:
+        for batch in range(30):
+            for i in range(batch * 700, (batch + 1) * 700):
+                run.log({"loss": i * 0.5}, step=i)
+                logged.append(i * 0.5)
+            if batch % 3 == 0:
+                run.flush()
+            if batch == 0:
+                run.flush()
+            t = reader.scalars_since("loss", pos)
+            assert t.start == pos and t.position == pos + len(t.steps)
+            seen.extend(t.values.tolist())
+            pos = t.position
+        run.flush()
+        t = reader.scalars_since("loss", pos)
+        seen.extend(t.values.tolist())
+    finally:
+        run.close()
+    assert seen == logged  # none missing, none twice, in logging order
+    assert reader.scalar_count("loss") == len(logged) == 21_000
+
+
+def test_scalars_since_a_position_past_the_end_returns_the_series_from_the_start(tmp_path):
+    with Run(tmp_path / "r") as run:
+        for i in range(10):
+            run.log({"x": float(i)}, step=i)
+    reader = RunReader(tmp_path / "r")
+    t = reader.scalars_since("x", 25)  # e.g. the run directory was replaced by a shorter run
+    assert (t.start, t.position) == (0, 10)
+    assert t.values.tolist() == [float(i) for i in range(10)]
+    nothing = reader.scalars_since("x", 10)
+    assert (nothing.start, nothing.position, len(nothing.steps)) == (10, 10, 0)
+    assert nothing.steps.dtype == np.int64 and nothing.values.dtype == np.float64
+
+
+def test_scalars_since_bad_position_and_unknown_series_are_one_sentence(tmp_path):
+    from neuralscope.errors import LayerNotFoundError
+
+    with Run(tmp_path / "r") as run:
+        run.log({"loss": 1.0}, step=0)
+    reader = RunReader(tmp_path / "r")
+    for bad in (-1, 1.5, "3", True):
+        with pytest.raises(ReadPositionError, match="whole number"):
+            reader.scalars_since("loss", bad)
+    with pytest.raises(LayerNotFoundError, match="loss"):
+        reader.scalars_since("los", 0)
+    with pytest.raises(LayerNotFoundError):
+        reader.scalar_count("nope")
+
+
+def test_the_server_reads_runs_only_through_the_store_reader():
+    # the dashboard's code holds no SQL of the store's schema: it uses RunReader's methods
+    import neuralscope.server as server
+
+    root = Path(server.__file__).parent
+    for f in root.glob("*.py"):
+        text = f.read_text()
+        assert ".conn." not in text and "scalar_chunks" not in text, f.name

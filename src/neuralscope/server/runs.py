@@ -159,31 +159,6 @@ class RunIndex:
                 self._drop(rid)
 
 
-def tail(reader, tag: str, seq: int, skip: int):
-    """Points of ``tag`` from chunk ``seq`` on, skipping the first ``skip`` of that chunk.
-
-    The store's reader has no tail query yet, so this reads the chunk rows of its schema
-    (``scalar_chunks``) through the reader's read-only connection."""
-    rows = reader.conn.execute(
-        "SELECT c.seq, c.n, c.steps, c.vals, c.walls FROM scalar_chunks c JOIN series s ON s.id = c.series_id "
-        "WHERE s.name = ? AND s.kind = 'scalar' AND c.seq >= ? ORDER BY c.seq", (tag, seq)).fetchall()
-    if not rows:
-        return seq, skip, None
-    steps = np.frombuffer(b"".join(r[2] for r in rows), "<i8")[skip:]
-    vals = np.frombuffer(b"".join(r[3] for r in rows), "<f8")[skip:]
-    walls = np.frombuffer(b"".join(r[4] for r in rows), "<f8")[skip:]
-    last_seq, last_n = rows[-1][0], rows[-1][1]
-    return last_seq, last_n, (steps, vals, walls)
-
-
-def series_length(reader, tag: str) -> int:
-    """Points stored for a scalar series (a cheap sum over its chunk rows)."""
-    row = reader.conn.execute(
-        "SELECT coalesce(sum(c.n), 0) FROM scalar_chunks c JOIN series s ON s.id = c.series_id "
-        "WHERE s.name = ? AND s.kind = 'scalar'", (tag,)).fetchone()
-    return int(row[0])
-
-
 class SeriesCache:
     """Scalar series kept in memory and extended with the newly committed points only, so a
     series being written is never re-read whole (least recently used series are dropped
@@ -208,33 +183,24 @@ class SeriesCache:
                     return hit["arrays"]
 
         def read(reader):
+            # the store's incremental reader: only the points appended since the cached ones
             if hit is not None:
-                seq, n, pts = tail(reader, tag, hit["seq"], hit["n"])
-                if pts is not None:
-                    arrays = tuple(np.concatenate([a, b]) for a, b in zip(hit["arrays"], pts))
-                    if len(arrays[0]) == series_length(reader, tag):
-                        return seq, n, arrays
-            # first read, or the series was rewritten: read it whole
+                t = reader.scalars_since(tag, hit["n"])
+                if t.start == hit["n"]:
+                    if not len(t.steps):
+                        return t.position, hit["arrays"]
+                    return t.position, tuple(np.concatenate([a, b]) for a, b in zip(hit["arrays"], t[:3]))
+            # first read, or the run was replaced: read the series whole
             steps, vals, walls = reader.scalar_arrays(tag)  # raises for an unknown series
-            last = reader.conn.execute(
-                "SELECT c.seq, c.n FROM scalar_chunks c JOIN series s ON s.id = c.series_id "
-                "WHERE s.name = ? AND s.kind = 'scalar' ORDER BY c.seq DESC LIMIT 1", (tag,)).fetchone()
-            if last is None:
-                return 0, 0, (steps, vals, walls)
-            if len(steps) != series_length(reader, tag):  # a commit between the two queries
-                return None, None, (steps, vals, walls)
-            return last[0], last[1], (steps, vals, walls)
+            return len(steps), (steps, vals, walls)
 
-        seq, n, arrays = entry.call(read)
+        n, arrays = entry.call(read)
         with self._lock:
-            if seq is None:
-                self._d.pop(key, None)
-            else:
-                self._d[key] = {"stamp": stamp, "seq": seq, "n": n, "arrays": arrays}
-                total = sum(len(v["arrays"][0]) for v in self._d.values())
-                while total > self.max_points and len(self._d) > 1:
-                    _, old = self._d.popitem(last=False)
-                    total -= len(old["arrays"][0])
+            self._d[key] = {"stamp": stamp, "n": n, "arrays": arrays}
+            total = sum(len(v["arrays"][0]) for v in self._d.values())
+            while total > self.max_points and len(self._d) > 1:
+                _, old = self._d.popitem(last=False)
+                total -= len(old["arrays"][0])
         return arrays
 
 

@@ -27,7 +27,7 @@ from starlette.responses import StreamingResponse
 
 from ..result import jsonable
 from .api import run_summary
-from .runs import RunEntry, RunIndex, _stamp, tail as _tail
+from .runs import RunEntry, RunIndex, _stamp
 
 MAX_PUSH = 100_000 # points of one series in one message; more -> the client re-queries
 QUEUE_SIZE = 256   # messages buffered per client before it is told to resynchronise
@@ -45,8 +45,7 @@ class Broadcaster:
         self.interval = interval
         self.subscribers: set[asyncio.Queue] = set()
         self._stamps: dict[str, tuple] = {}
-        self._pos: dict[tuple[str, str], tuple[int, int]] = {}  # (run, tag) -> (chunk seq, n in it)
-        self._totals: dict[tuple[str, str], int] = {}
+        self._pos: dict[tuple[str, str], int] = {}  # (run, tag) -> points already pushed
         self._status: dict[str, str] = {}
         self._task: asyncio.Task | None = None
         self._lock = threading.Lock()
@@ -128,16 +127,17 @@ class Broadcaster:
 
     def _record(self, entry: RunEntry, summary: dict) -> None:
         for tag in summary["series"].get("scalar", []):
-            self._advance(entry, tag)
+            self._pos[(entry.id, tag)] = entry.call(lambda r: r.scalar_count(tag))
 
     def _advance(self, entry: RunEntry, tag: str):
+        """The points of ``tag`` appended since the last poll (the store's
+        :meth:`~neuralscope.track.store.RunReader.scalars_since`), with ``reset`` set when
+        the series is not the one followed so far (the run was replaced)."""
         key = (entry.id, tag)
-        seq, skip = self._pos.get(key, (0, 0))
-        seq, n, pts = entry.call(lambda r: _tail(r, tag, seq, skip))
-        self._pos[key] = (seq, n)
-        if pts is not None:
-            self._totals[key] = self._totals.get(key, 0) + len(pts[0])
-        return pts
+        pos = self._pos.get(key, 0)
+        t = entry.call(lambda r: r.scalars_since(tag, pos))
+        self._pos[key] = t.position
+        return t, t.start != pos
 
     def _new_points(self, entry: RunEntry, summary: dict) -> list[str]:
         out = []
@@ -145,13 +145,13 @@ class Broadcaster:
             return out
         for tag in summary["series"].get("scalar", []):
             try:
-                pts = self._advance(entry, tag)
+                pts, replaced = self._advance(entry, tag)
             except Exception:  # noqa: BLE001 - a series that cannot be read now is retried next poll
                 continue
-            if pts is None or len(pts[0]) == 0:
+            if len(pts.steps) == 0 and not replaced:
                 continue
-            total = self._totals[(entry.id, tag)]
-            if len(pts[0]) > MAX_PUSH:
+            total = pts.position
+            if len(pts.steps) > MAX_PUSH or replaced:
                 out.append(sse_message("scalars", {"run": entry.id, "tag": tag, "reset": True, "total": total}))
             else:
                 out.append(sse_message("scalars", {"run": entry.id, "tag": tag, "steps": pts[0],

@@ -29,7 +29,7 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, NamedTuple
 
 import numpy as np
 
@@ -44,7 +44,7 @@ HEARTBEAT = 2.0  # seconds between the writer's heartbeats (also when idle)
 HEARTBEAT_FRESH = 10.0  # a run without lock but with a heartbeat this recent is live
 _DTYPES = (np.dtype("<i8"), np.dtype("<f8"), np.dtype("<f8"))  # steps, values, wall times
 
-__all__ = ["SCHEMA_VERSION", "StoreWriter", "RunReader", "RunStorageError", "RunLock",
+__all__ = ["SCHEMA_VERSION", "StoreWriter", "RunReader", "ScalarTail", "RunStorageError", "RunLock",
            "run_status", "is_run_dir", "DB_NAME"]
 
 
@@ -441,6 +441,23 @@ class StoreWriter:
 
 
 # -- reading ------------------------------------------------------------------------------
+class ReadPositionError(NeuralscopeError, ValueError):
+    """A read position that is not a whole number of points >= 0."""
+
+
+class ScalarTail(NamedTuple):
+    """Points of a scalar series after a position (:meth:`RunReader.scalars_since`):
+    ``steps`` (int64), ``values`` and ``walls`` (float64), ``start`` (index of the first
+    point returned) and ``position`` (the index after the last one: the points the series
+    holds)."""
+
+    steps: np.ndarray
+    values: np.ndarray
+    walls: np.ndarray
+    start: int
+    position: int
+
+
 class RunReader:
     """Read a run directory, also while another process writes it.
 
@@ -589,6 +606,69 @@ class RunReader:
                                                      buckets=buckets, method=method)
         return ScalarSeries(name, steps, vals, walls, total=total, downsampled=used,
                             run=self.dir.name)
+
+    def scalar_count(self, name: str) -> int:
+        """How many points the scalar series ``name`` holds (a sum over its chunk rows; no
+        point is read). Use it as the first position for :meth:`scalars_since`.
+
+        Example:
+            >>> import tempfile
+            >>> from neuralscope.track import Run
+            >>> d = tempfile.mkdtemp()
+            >>> with Run(d) as run:
+            ...     for i in range(3): run.log({"loss": 1.0}, step=i)
+            >>> RunReader(d).scalar_count("loss")
+            3
+        """
+        sid = self._sid(name, "scalar")
+        row = self.conn.execute("SELECT coalesce(sum(n), 0) FROM scalar_chunks WHERE series_id = ?",
+                                (sid,)).fetchone()
+        return int(row[0])
+
+    def scalars_since(self, name: str, position: int) -> "ScalarTail":
+        """The points of the scalar series ``name`` appended after the first ``position``
+        points (in logging order), and the new position: a follower (the dashboard's live
+        stream) keeps the position and asks again later, reading only the new chunk rows.
+
+        Returns a :class:`ScalarTail` ``(steps, values, walls, start, position)``: ``start``
+        is the index of the first point returned, equal to the ``position`` asked for unless
+        the series now holds fewer points than that (the run directory was replaced by
+        another run): then every point is returned from 0. ``position`` is the number of
+        points the series holds now. The query is one statement, so what it returns is a
+        consistent prefix of what the writer committed.
+
+        Example:
+            >>> import tempfile
+            >>> from neuralscope.track import Run
+            >>> d = tempfile.mkdtemp()
+            >>> with Run(d) as run:
+            ...     for i in range(5): run.log({"loss": float(i)}, step=i)
+            >>> t = RunReader(d).scalars_since("loss", 3)
+            >>> t.steps.tolist(), t.values.tolist(), t.start, t.position
+            ([3, 4], [3.0, 4.0], 3, 5)
+        """
+        if isinstance(position, bool) or not isinstance(position, (int, np.integer)) or position < 0:
+            raise ReadPositionError(f"position must be a whole number of points >= 0, not {position!r}.")
+        position = int(position)
+        sid = self._sid(name, "scalar")
+        # one statement: the series' total and the chunk rows holding points past the position
+        # (every row when the series is shorter than the position); one row of NULLs when none
+        rows = self.conn.execute(
+            "WITH c AS (SELECT seq, n, sum(n) OVER (ORDER BY seq) AS upto FROM scalar_chunks WHERE series_id = ?), "
+            "t AS (SELECT coalesce(max(upto), 0) AS total FROM c) "
+            "SELECT t.total, c.upto - c.n, k.steps, k.vals, k.walls FROM t "
+            "LEFT JOIN c ON c.upto > (CASE WHEN t.total < ? THEN 0 ELSE ? END) "
+            "LEFT JOIN scalar_chunks k ON k.series_id = ? AND k.seq = c.seq ORDER BY c.seq",
+            (sid, position, position, sid)).fetchall()
+        total = int(rows[0][0])
+        start = position if total >= position else 0
+        rows = [r for r in rows if r[2] is not None]
+        first = int(rows[0][1]) if rows else start
+        arrays = []
+        for j, d in enumerate(_DTYPES):
+            a = np.concatenate([np.frombuffer(r[2 + j], d) for r in rows]) if rows else np.empty(0, d)
+            arrays.append(a[start - first:])
+        return ScalarTail(*arrays, start, start + len(arrays[0]))
 
     def last_values(self) -> dict[str, float]:
         """The last logged value of every scalar series (for run tables)."""
