@@ -405,3 +405,24 @@ def test_serving_one_run_directory(tmp_path):
         d = c.get("/api/scalars", params={"run": ".", "tag": "loss"}).json()
         assert d["steps"] == [7] and d["values"] == [0.5]
         assert c.get("/api/file", params={"run": ".", "path": "../only/run.sqlite"}).status_code == 404
+
+
+def test_a_logged_graph_is_shown_as_the_graph_package_draws_it(tmp_path):
+    # the viewer page of a run's logged graph is the page render_html makes of the model's
+    # graph itself: Graph.from_dict rebuilds what run.log_result stored, folds included
+    import torch
+
+    from neuralscope.graph.api import graph
+    from neuralscope.graph.render_html import render_html
+    from neuralscope.zoo import TinyResNet
+
+    torch.manual_seed(0)
+    model = TinyResNet().eval()
+    g = graph(model, model.example_input(1))
+    with Run(tmp_path / "r") as run:
+        run.log_result(g, name="graph", step=0)
+    with TestClient(create_app(tmp_path), base_url=LOOPBACK) as c:
+        page = c.get("/graph-view", params={"run": "r"})
+        assert page.status_code == 200
+        assert page.text == render_html(g)
+        assert c.get("/api/graph", params={"run": "r"}).json()["graph"] == json.loads(json.dumps(g.to_dict()))

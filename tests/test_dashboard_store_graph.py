@@ -126,3 +126,58 @@ def test_the_server_reads_runs_only_through_the_store_reader():
     for f in root.glob("*.py"):
         text = f.read_text()
         assert ".conn." not in text and "scalar_chunks" not in text, f.name
+        # nor private names of the graph package: a logged graph is rebuilt with Graph.from_dict
+        assert "rh._" not in text and "_script_json" not in text and "_asset(" not in text, f.name
+
+
+# -- Graph.from_dict ----------------------------------------------------------------------------
+import json  # noqa: E402
+
+from neuralscope.graph.api import graph  # noqa: E402
+from neuralscope.graph.model import Graph  # noqa: E402
+from neuralscope.result import jsonable  # noqa: E402
+from neuralscope.zoo import MLP, DigitsCNN, RNNClassifier, TinyResNet, TinyTransformer  # noqa: E402
+
+ZOO = {"mlp": MLP, "cnn": DigitsCNN, "lstm": lambda: RNNClassifier("lstm"), "gru": lambda: RNNClassifier("gru"),
+       "transformer": TinyTransformer, "resnet": TinyResNet}
+
+
+@pytest.fixture(scope="module")
+def zoo_graphs():
+    out = {}
+    for name, make in ZOO.items():
+        torch.manual_seed(0)
+        model = make().eval()
+        out[name] = graph(model, model.example_input(2))
+    return out
+
+
+@pytest.mark.parametrize("name", list(ZOO))
+def test_graph_from_dict_inverts_to_dict_for_the_zoo_models(zoo_graphs, name):
+    g = zoo_graphs[name]
+    d = g.to_dict()
+    back = Graph.from_dict(d)
+    assert back.to_dict() == d
+    # the same after the trip through JSON that run.log_result makes
+    logged = json.loads(json.dumps(jsonable(d)))
+    assert jsonable(Graph.from_dict(logged).to_dict()) == logged
+    # and it is a working Graph: same views, same parameter totals, same drawing
+    assert back.total_params == g.total_params and back.trainable_params == g.trainable_params
+    for depth in (None, 1):
+        v0, v1 = g.view(depth), back.view(depth)
+        assert [n.to_dict() for n in v1.nodes] == [n.to_dict() for n in v0.nodes]
+        assert [e.to_dict() for e in v1.edges] == [e.to_dict() for e in v0.edges]
+    assert Graph.from_dict(logged).to_svg() == g.to_svg()
+
+
+def test_graph_from_dict_refuses_other_data_with_one_sentence(zoo_graphs):
+    from neuralscope.errors import FileFormatError
+
+    with pytest.raises(FileFormatError, match="not of 'embedding'"):
+        Graph.from_dict({"kind": "embedding", "coords": []})
+    d = zoo_graphs["mlp"].to_dict()
+    with pytest.raises(FileFormatError, match="lacks 'edges'"):
+        Graph.from_dict({k: v for k, v in d.items() if k != "edges"})
+    broken = dict(d, nodes=[{"id": "x"}])
+    with pytest.raises(FileFormatError, match="not the to_dict"):
+        Graph.from_dict(broken)

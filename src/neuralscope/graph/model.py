@@ -211,6 +211,55 @@ class Graph(Result):
         self._total_params = total_params
         self._trainable_params = trainable_params
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "Graph":
+        """The graph that :meth:`to_dict` described (also after a trip through JSON, e.g. a
+        graph logged with ``run.log_result``): ``Graph.from_dict(g.to_dict()).to_dict() ==
+        g.to_dict()``. Shapes come back as tuples; view defaults set by ``graph(...,
+        depth=)`` are not part of the dict.
+
+        Example:
+            >>> g = Graph("tiny", method="manual")
+            >>> _ = g.add_node(Node("x", "input", "x", "input", outputs=[TensorMeta((1, 4), "float32")]))
+            >>> _ = g.add_node(Node("fc", "module", "Linear", "Linear", module="fc", params=20, trainable_params=20))
+            >>> _ = g.add_edge("x", "fc", TensorMeta((1, 4), "float32"))
+            >>> Graph.from_dict(g.to_dict()).to_dict() == g.to_dict()
+            True
+        """
+        from ..errors import FileFormatError
+
+        if not isinstance(d, dict) or d.get("kind", "graph") != "graph":
+            what = d.get("kind") if isinstance(d, dict) else type(d).__name__
+            raise FileFormatError(f"Graph.from_dict needs the to_dict() of a Graph, not of {what!r}.")
+        missing = [k for k in ("name", "method", "nodes", "edges") if k not in d]
+        if missing:
+            raise FileFormatError(f"This graph dict lacks {', '.join(map(repr, missing))}; "
+                                  "it is not the to_dict() of a Graph.")
+
+        def meta(t: dict | None) -> TensorMeta:
+            t = t or {}
+            shape = t.get("shape")
+            return TensorMeta(None if shape is None else tuple(shape), t.get("dtype"))
+
+        try:
+            g = cls(d["name"], d["method"], total_params=d.get("total_params"),
+                    trainable_params=d.get("trainable_params"))
+            # groups first, in their order (adding nodes only fills in missing ancestors)
+            g.groups = {gr["path"]: Group(gr["path"], gr["type"], gr.get("params", 0), gr.get("trainable_params", 0))
+                        for gr in d.get("groups", [])}
+            g.groups.setdefault("", Group("", d["name"]))
+            for n in d["nodes"]:
+                g.add_node(Node(n["id"], n["kind"], n["label"], n["op"], group=n.get("group", ""),
+                                module=n.get("module"), inputs=[meta(t) for t in n.get("inputs", [])],
+                                outputs=[meta(t) for t in n.get("outputs", [])], params=n.get("params", 0),
+                                trainable_params=n.get("trainable_params", 0), attrs=dict(n.get("attrs") or {})))
+            for e in d["edges"]:
+                g.add_edge(e["src"], e["dst"], meta(e))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise FileFormatError(f"This graph dict is not the to_dict() of a Graph: {exc!r} in a node, edge "
+                                  "or group.") from None
+        return g
+
     # -- building ------------------------------------------------------------------
     def add_node(self, node: Node) -> Node:
         if node.id in self.nodes:

@@ -305,27 +305,28 @@ def api_graph(request: Request) -> Response:
 
 
 def graph_page(request: Request) -> Response:
-    """``/graph-view``: the graph package's interactive viewer page (its own viewer.js and
-    viewer.css, read from the package) for the served model file or a run's logged graph."""
-    from ..graph import render_html as rh
+    """``/graph-view``: the graph package's interactive viewer page for the served model file
+    or a run's logged graph (rebuilt with :meth:`Graph.from_dict` from what was logged)."""
+    from ..errors import FileFormatError
+    from ..graph.model import Graph
+    from ..graph.render_html import render_html
 
     st = _state(request)
     try:
         if st.mode == "model":
-            return HTMLResponse(rh.render_html(st.model_graph()))
+            return HTMLResponse(render_html(st.model_graph()))
         entry = _entry(request)
         data, _step = _logged_graph(entry)
+        return HTMLResponse(render_html(Graph.from_dict(data)))
     except ApiError as exc:
-        return HTMLResponse(f"<!doctype html><meta charset=utf-8><body style='font-family:system-ui;"
-                            f"color:#656d76;padding:24px'>{html.escape(exc.message)}</body>", status_code=exc.status)
-    data = dict(data)
-    data.setdefault("folds", [])
-    depth = None if len(data.get("nodes", [])) <= rh.AUTO_DEPTH_NODES else 2
-    data["options"] = {"depth": depth, "title": data.get("name", "graph"), "fold_repeats": False}
-    page = rh.PAGE.format(title=html.escape(str(data.get("name", "graph"))), css=rh._asset("viewer.css"),
-                          js=rh._asset("viewer.js"), data=rh._script_json(jsonable(data)),
-                          name=html.escape(str(data.get("name", "graph"))))
-    return HTMLResponse(page)
+        return _message_page(exc.message, exc.status)
+    except FileFormatError as exc:
+        return _message_page(str(exc), 422)
+
+
+def _message_page(message: str, status: int) -> HTMLResponse:
+    return HTMLResponse(f"<!doctype html><meta charset=utf-8><body style='font-family:system-ui;"
+                        f"color:#656d76;padding:24px'>{html.escape(message)}</body>", status_code=status)
 
 
 # -- the route table and its OpenAPI description ---------------------------------------------
