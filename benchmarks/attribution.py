@@ -1,12 +1,13 @@
 """Attribution speed: neuralscope against Captum and pytorch-grad-cam, side by side in one
 process, on an untrained torchvision ResNet-50 in eval mode (a copy we own) on the CPU.
 
-    .venv/bin/python benchmarks/attribution.py            # reduced sizes, a few minutes on 2 cores
-    .venv/bin/python benchmarks/attribution.py --full     # the issue's sizes (batch 8 at 224x224)
+    .venv/bin/python benchmarks/attribution.py            # the issue's sizes: batch 8 at 224x224 (~8 min on 2 cores)
+    .venv/bin/python benchmarks/attribution.py --quick    # reduced sizes, a few minutes
 
-Prints, per method, our time / the peer's time (below 1 = we are faster) and the
-settings used; where the sizes are reduced from the issue's (batch 8, 224x224) the line
-says so. Each timing is the best of ``--repeat`` runs after one warm-up.
+Prints, per method, our time / the peer's time (below 1 = we are faster) and the settings
+used. Score-CAM always runs reduced (one 112x112 image, still 2,048 masked forward passes
+per side): at batch 8 and 224x224 pytorch-grad-cam alone would take about an hour here.
+Each timing is the best of ``--repeat`` runs after one warm-up (one run for the slow methods).
 """
 from __future__ import annotations
 
@@ -30,11 +31,13 @@ def best_time(fn, repeat: int) -> float:
     return min(times)
 
 
-def paired(ours_fn, peer_fn, repeat: int) -> tuple[float, float]:
+def paired(ours_fn, peer_fn, repeat: int, warmup: bool = True) -> tuple[float, float]:
     """Best time of each, measured alternately (ours, peer, ours, ...) after one warm-up
-    each, so that load from other processes hits both sides alike."""
-    ours_fn()
-    peer_fn()
+    each (skipped for runs of tens of seconds, where it changes nothing but the wait), so
+    that load from other processes hits both sides alike."""
+    if warmup:
+        ours_fn()
+        peer_fn()
     a, b = [], []
     for _ in range(repeat):
         a.append(best_time(ours_fn, 1))
@@ -52,7 +55,7 @@ def line(name, ours, peer, peer_name, note=""):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--full", action="store_true", help="batch 8 at 224x224 for every method (slow on 2 cores)")
+    ap.add_argument("--quick", action="store_true", help="reduced sizes for IG, occlusion and KernelSHAP")
     ap.add_argument("--repeat", type=int, default=2, help="timed runs per side for the cheap methods")
     ap.add_argument("--only", nargs="*", default=None)
     args = ap.parse_args(argv)
@@ -67,14 +70,15 @@ def main(argv=None):
 
     torch.manual_seed(0)
     model = torchvision.models.resnet50(weights=None).eval()
-    full = args.full
+    full = not args.quick
     size = 224
     B = 8
     x8 = torch.rand(B, 3, size, size, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         targets = model(x8).argmax(1).tolist()
     print(f"ResNet-50 (untrained, eval), CPU, {torch.get_num_threads()} threads; "
-          f"sizes {'as in the issue' if full else 'reduced where noted (use --full for the issue sizes)'}\n", flush=True)
+          f"sizes {'as in the issue' if full else 'reduced where noted (drop --quick for the issue sizes)'}"
+          ", except Score-CAM (reduced, see the module docstring)\n", flush=True)
     want = lambda k: args.only is None or k in args.only  # noqa: E731
     ratios = {}
 
@@ -91,15 +95,20 @@ def main(argv=None):
             t = model(x).argmax(1).tolist()
         rows = internal_batch_size(model, x)
         ours_fn = lambda: IntegratedGradients(model, steps=50).attribute(x, target=t)  # noqa: E731
-        # Captum with the same internal batch (rows) so that memory use is the same
-        peer_fn = lambda: ca.IntegratedGradients(model).attribute(  # noqa: E731
-            x.clone(), target=t, n_steps=50, method="gausslegendre", internal_batch_size=rows)
-        ours, peer = paired(ours_fn, peer_fn, 1)
+        # Captum with the same internal batch (rows) so that memory use is the same; its
+        # convergence delta (two extra forwards) gives the accuracy to match below
+        peer_delta = {}
+
+        def peer_fn():
+            _, peer_delta["d"] = ca.IntegratedGradients(model).attribute(
+                x.clone(), target=t, n_steps=50, method="gausslegendre", internal_batch_size=rows,
+                return_convergence_delta=True)
+
+        ours, peer = paired(ours_fn, peer_fn, 1, warmup=not full)
         note = f"50 steps, Gauss-Legendre, batch {b} at {s}" + ("" if full else " (reduced)")
         ratios["integrated_gradients"] = line("integrated gradients", ours, peer, "Captum", note)
         # same accuracy: Captum's 50-step completeness error as our tolerance, steps="auto"
-        ref, delta = ca.IntegratedGradients(model).attribute(x.clone(), target=t, n_steps=50, method="gausslegendre",
-                                                             internal_batch_size=rows, return_convergence_delta=True)
+        delta = peer_delta["d"]
         with torch.no_grad():
             out, base = model(x), model(torch.zeros_like(x))
         diff = (out - base)[torch.arange(b), torch.tensor(t)].abs()
@@ -122,7 +131,8 @@ def main(argv=None):
         w = s // 7
         ours, peer = paired(lambda: Occlusion(model, window=w, stride=w).attribute(x, target=t),
                             lambda: ca.Occlusion(model).attribute(x.clone(), target=t, sliding_window_shapes=(3, w, w),
-                                                                  strides=(3, w, w), baselines=0.0), 1)
+                                                                  strides=(3, w, w), baselines=0.0), 1,
+                            warmup=not full)
         ratios["occlusion"] = line("occlusion", ours, peer, "Captum",
                                    f"{w}x{w} windows, stride {w} (49 windows), batch {b} at {s}" + ("" if full else " (reduced)"))
 
@@ -140,7 +150,7 @@ def main(argv=None):
                 ca.KernelShap(model).attribute(x[i:i + 1].clone(), target=t[i], feature_mask=mask[None, None],
                                                n_samples=n, baselines=0.0, perturbations_per_eval=16)
 
-        ours, peer = paired(ours_fn, peer_fn, 1)
+        ours, peer = paired(ours_fn, peer_fn, 1, warmup=not full)
         ratios["kernel_shap"] = line("KernelSHAP", ours, peer, "Captum",
                                      f"16 grid features, {n} samples, batch {b} at {s}" + ("" if full else " (reduced)"))
 
@@ -176,8 +186,7 @@ def main(argv=None):
         ratios["grad_cam_vs_bare"] = line("Grad-CAM vs bare", ours, bare_t, "fwd+partial bwd", "target <= 1.2")
 
     if want("score_cam"):
-        b = B if full else 1
-        s = size if full else 112
+        b, s = 1, 112
         x = torch.rand(b, 3, s, s, generator=torch.Generator().manual_seed(1))
         with torch.no_grad():
             t = model(x).argmax(1).tolist()
@@ -194,7 +203,7 @@ def main(argv=None):
         with contextlib.redirect_stderr(io.StringIO()):  # pytorch-grad-cam's tqdm bars
             ours, peer = best_time(ours_fn, 1), best_time(peer_fn, 1)
         ratios["score_cam"] = line("Score-CAM", ours, peer, "pytorch-grad-cam",
-                                   f"layer4 (2048 masks/example), batch {b} at {s}" + ("" if full else " (reduced)"))
+                                   f"layer4 (2048 masks/example), batch {b} at {s} (reduced)")
 
     print("\nsummary (ours/peer; targets: <= 1 everywhere, IG and Score-CAM <= 0.67, Grad-CAM vs bare <= 1.2):")
     for k, v in ratios.items():
