@@ -212,7 +212,7 @@ function multiLine(mat) {
 // Embedding projector: 2D scatter, or 3D (drag to rotate); points coloured by label (or by
 // a continuous value), hover shows the example's thumbnail (when the embedding
 // has images), index, label and text.
-function scatter(coords, labels, texts, values, thumbs) {
+function scatter(coords, labels, texts, values, thumbs, axes = null) {
   const W = 560, H = 440, P = 16;
   const dims = coords.length && coords[0].length >= 3 ? 3 : 2;
   const ok = coords.map((c) => c.slice(0, dims).every((v) => v !== null && Number.isFinite(v)));
@@ -249,6 +249,7 @@ function scatter(coords, labels, texts, values, thumbs) {
   };
   draw();
   const tip = h("div", { class: "tooltip scatter-tip", hidden: true });
+  const ring = h("div", { class: "scatter-ring", hidden: true }); // marks the hovered point
   let drag = null;
   canvas.addEventListener("mousedown", (e) => { if (dims === 3) drag = [e.clientX, e.clientY, yaw, pitch]; });
   window.addEventListener("mouseup", () => { drag = null; });
@@ -256,7 +257,7 @@ function scatter(coords, labels, texts, values, thumbs) {
     const r = canvas.getBoundingClientRect(), mx = e.clientX - r.left, my = e.clientY - r.top;
     if (drag) {
       yaw = drag[2] + (e.clientX - drag[0]) / 120; pitch = Math.max(-1.5, Math.min(1.5, drag[3] + (e.clientY - drag[1]) / 120));
-      draw(); tip.hidden = true; return;
+      draw(); tip.hidden = true; ring.hidden = true; return;
     }
     // the nearest point within 8 px; in 3D the one in front wins a tie
     let best = -1, bd = 64, bz = -Infinity;
@@ -265,9 +266,11 @@ function scatter(coords, labels, texts, values, thumbs) {
       const d = (x - mx) ** 2 + (y - my) ** 2;
       if (d < bd - 1e-9 || (Math.abs(d - bd) <= 1e-9 && z > bz)) { bd = d; bz = z; best = i; }
     }
-    if (best < 0) { tip.hidden = true; delete tip.dataset.index; return; }
+    if (best < 0) { tip.hidden = true; ring.hidden = true; delete tip.dataset.index; return; }
     if (tip.dataset.index !== String(best)) showPoint(best);
     tip.hidden = false;
+    const at = screen.find((p) => p[3] === best);
+    ring.hidden = false; ring.style.left = `${at[0]}px`; ring.style.top = `${at[1]}px`;
     // keep the box inside the canvas: flip to the left / above the cursor near the edges
     const tw = tip.offsetWidth, th = tip.offsetHeight;
     tip.style.left = `${mx + 14 + tw > W ? Math.max(0, mx - 14 - tw) : mx + 14}px`;
@@ -286,11 +289,21 @@ function scatter(coords, labels, texts, values, thumbs) {
   // tests and debugging: where point i is drawn, in CSS pixels of the canvas
   canvas.nsPoint = (i) => { const s = screen.find((p) => p[3] === i); return s ? [s[0], s[1]] : null; };
   canvas.nsPoints = () => screen.filter((p) => ok[p[3]]).map((p) => [p[0], p[1], p[3]]);
-  canvas.addEventListener("mouseleave", () => { tip.hidden = true; delete tip.dataset.index; });
+  canvas.addEventListener("mouseleave", () => { tip.hidden = true; ring.hidden = true; delete tip.dataset.index; });
   const legend = labels ? h("div", { class: "legend" }, classes.slice(0, 40).map((c) => h("span", null,
     h("span", { class: "swatch", style: { background: rgb(colorOfPoint(labels.indexOf(c))) } }), String(c)))) : vcmap ? colorbar(vcmap) : null;
-  return h("figure", null, h("div", { class: "plot-wrap" }, canvas, tip), legend,
-    dims === 3 ? h("figcaption", null, "3D: drag to rotate") : null);
+  const axisText = axes ? axes.slice(0, dims).map((a, d) => `${["x", "y", "z"][d]}: ${a}`).join(" · ") : "";
+  return h("figure", null, h("div", { class: "plot-wrap" }, canvas, ring, tip), legend,
+    h("figcaption", { class: "scatter-axes" }, [axisText, dims === 3 ? "3D: drag to rotate" : null,
+      thumbs ? "hover a point to see its example" : null].filter(Boolean).join(" — ")));
+}
+
+// The projector's axis names, as the library's figure writes them.
+function axisNames(data) {
+  const d = shapeOf(data.coords)[1], m = String(data.method || "");
+  const ev = Array.isArray(data.explained_variance) ? data.explained_variance : null;
+  return Array.from({ length: d }, (_, i) => (m === "pca" && ev && ev[i] !== undefined && ev[i] !== null
+    ? `PC${i + 1} (${(100 * ev[i]).toFixed(1)}% of variance)` : `${m.toUpperCase()} ${i + 1}`));
 }
 
 function section(key, note, content) {
@@ -320,7 +333,8 @@ export function renderResult(data, kind) {
   if (Array.isArray(data.coords) && shapeOf(data.coords) && shapeOf(data.coords).length === 2 && shapeOf(data.coords)[1] >= 2) {
     root.appendChild(section("coords", `${data.coords.length} points${data.method ? `, ${data.method}` : ""}`,
       scatter(data.coords, data.labels || null, data.texts || null, data.values || null,
-        Array.isArray(data.thumbnails) && data.thumbnails.length === data.coords.length ? data.thumbnails : null)));
+        Array.isArray(data.thumbnails) && data.thumbnails.length === data.coords.length ? data.thumbnails : null,
+        axisNames(data))));
   }
   // image attributions: the map over the input with an opacity slider, per example, with
   // the method, target and metric scores beside it (the arrays are not drawn again below)
