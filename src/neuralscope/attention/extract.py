@@ -3,8 +3,11 @@
 Three capture paths, picked automatically (``method="auto"``):
 
 ``"hf"``
-    Hugging Face models loaded with ``attn_implementation="eager"``: the forward pass is
-    run with ``output_attentions=True`` and the model's own weights are returned.
+    Hugging Face models: the forward pass is run with ``output_attentions=True`` and the
+    model's own weights are returned. A model loaded with ``sdpa`` (or another kernel) that
+    picks its attention function from its config per call is lent eager attention for that
+    one pass (its configs are put back afterwards): that costs what a plain forward costs,
+    where recomputing the weights beside the fused kernel costs more.
 ``"mha"``
     Models built from :class:`torch.nn.MultiheadAttention` (``nn.TransformerEncoderLayer``,
     torchvision's ViT...).  Those layers usually call the module with ``need_weights=False``.
@@ -26,11 +29,12 @@ again, also when the forward pass raises (inside
 from __future__ import annotations
 
 import collections
+import contextlib
 import functools
 import inspect
 import math
 import sys
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -43,6 +47,7 @@ from ..errors import InputShapeError, NeuralscopeError
 from .maps import AttentionMaps
 
 METHODS = ("auto", "hf", "mha", "sdpa")
+_MISSING = object()
 _MHA_ARG_NAMES = ("query", "key", "value", "key_padding_mask", "need_weights", "attn_mask",
                   "average_attn_weights", "is_causal")
 _SDPA_SIGNATURE = inspect.Signature([
@@ -94,7 +99,7 @@ def attention(model: nn.Module, inputs: Any, tokens: Any = None, *, method: str 
     args = tuple(a.to(dev) if torch.is_tensor(a) else a for a in args)
     kwargs = {k: v.to(dev) if torch.is_tensor(v) else v for k, v in kwargs.items()}
     stacked = None  # (batch, layers, heads, q, k) already laid out by the capture, when it could
-    with preserve_model_state(model), torch.no_grad():
+    with _hf_hook_flags(model), preserve_model_state(model), torch.no_grad():
         model.eval()  # dropout off: the maps are the model's deterministic attention
         if method == "hf":
             names, maps = _capture_hf(model, args, kwargs)
@@ -130,7 +135,7 @@ def _is_hf(model: nn.Module) -> bool:
 def _pick_method(model: nn.Module) -> str:
     if _is_hf(model):
         impl = getattr(model.config, "_attn_implementation", "eager")
-        return "hf" if impl in (None, "eager") else "sdpa"
+        return "hf" if impl in (None, "eager") or _can_run_eager(model) else "sdpa"
     if any(isinstance(m, nn.MultiheadAttention) for m in model.modules()):
         return "mha"
     return "sdpa"
@@ -145,8 +150,89 @@ def _nothing_found(model: nn.Module, method: str) -> str:
 
 
 # -- Hugging Face ---------------------------------------------------------------------------
+_HF_HOOK_FLAG = "_output_capturing_hooks_installed"
+
+
+@contextlib.contextmanager
+def _hf_hook_flags(model: nn.Module) -> Iterator[None]:
+    """Put back transformers' "capture hooks installed" marks as found.
+
+    transformers installs its output-capturing hooks on a model's first
+    ``output_attentions=True`` call and marks the model as hooked; ``preserve_model_state``
+    removes hooks a call added, so a mark left behind would make every later
+    ``output_attentions=True`` call of the user's return no attentions.
+    """
+    if not _is_hf(model):
+        yield
+        return
+    saved = [(m, m.__dict__.get(_HF_HOOK_FLAG, _MISSING)) for m in model.modules()]
+    try:
+        yield
+    finally:
+        for m, flag in saved:
+            if flag is _MISSING:
+                m.__dict__.pop(_HF_HOOK_FLAG, None)
+            else:
+                m.__dict__[_HF_HOOK_FLAG] = flag
+
+
+def _can_run_eager(model: nn.Module) -> bool:
+    """Whether every Hugging Face (sub)model here picks its attention function per call from
+    ``config._attn_implementation`` (transformers' AttentionInterface), so eager can be lent."""
+    transformers = sys.modules.get("transformers")
+    if transformers is None:
+        return False
+    for m in model.modules():
+        if isinstance(m, transformers.PreTrainedModel):
+            check = getattr(type(m), "_can_set_attn_implementation", None)
+            try:
+                if check is None or not check():
+                    return False
+            except Exception:  # noqa: BLE001 - a heuristic of transformers; no means no
+                return False
+    return True
+
+
+def _configs(model: nn.Module) -> list[Any]:
+    """Every Hugging Face config object in the model, sub-configs included, each once."""
+    found: dict[int, Any] = {}
+    todo = [getattr(m, "config", None) for m in model.modules()]
+    while todo:
+        cfg = todo.pop()
+        if cfg is None or id(cfg) in found or not hasattr(cfg, "_attn_implementation_internal"):
+            continue
+        found[id(cfg)] = cfg
+        todo.extend(getattr(cfg, k, None) for k in getattr(cfg, "sub_configs", {}) or {})
+    return list(found.values())
+
+
+@contextlib.contextmanager
+def _eager_attention(model: nn.Module) -> Iterator[None]:
+    """Run a Hugging Face model with eager attention, then put every config back as found.
+
+    A model loaded with ``sdpa`` (or another kernel) returns no attention weights; its eager
+    implementation computes the same attention and materialises the weights, so borrowing it
+    for one forward pass gives the model's own maps at the cost of a plain forward. Only
+    ``config._attn_implementation_internal`` changes, and only while the block runs.
+    """
+    configs = _configs(model)
+    if all(getattr(c, "_attn_implementation_internal", None) in (None, "eager") for c in configs) \
+            or not _can_run_eager(model):
+        yield
+        return
+    saved = [(c, c._attn_implementation_internal) for c in configs]
+    try:
+        for c, _ in saved:
+            c._attn_implementation_internal = "eager"
+        yield
+    finally:
+        for c, impl in saved:
+            c._attn_implementation_internal = impl
+
+
 def _capture_hf(model, args, kwargs):
-    out = _run(model, args, {**kwargs, "output_attentions": True})
+    with _eager_attention(model):
+        out = _run(model, args, {**kwargs, "output_attentions": True})
     atts = getattr(out, "attentions", None)
     if atts is None and isinstance(out, dict):
         atts = out.get("attentions")
@@ -187,7 +273,6 @@ class _Bound(nn.Module):
 
 
 # -- nn.MultiheadAttention --------------------------------------------------------------------
-_MISSING = object()
 
 
 class _MHACapture:
