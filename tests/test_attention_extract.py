@@ -279,3 +279,35 @@ def test_fresh_hf_model_still_returns_its_own_attentions_after_ours(unchanged):
             own = eager(**enc, output_attentions=True).attentions
         assert len(own) == 6
         np.testing.assert_allclose(first.weights, torch.stack(own, 1).numpy(), atol=ATOL, rtol=0)
+
+
+def test_forward_error_names_the_innermost_module_without_hooks(unchanged):
+    """attention() runs the forward without per-module hooks; the failing module is read from
+    the traceback and named as forward_with_context names it."""
+
+    class Inner(nn.Module):
+        def forward(self, x):
+            raise ValueError("inner went wrong")
+
+    class Outer(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.attn = nn.MultiheadAttention(8, 2, batch_first=True)
+            self.block = nn.Sequential(nn.Identity(), Inner())
+
+        def forward(self, x):
+            x = self.attn(x, x, x, need_weights=False)[0]
+            return self.block(x)
+
+    model = Outer()
+    with unchanged(model), pytest.raises(ModelForwardError, match=r"module 'block\.1' \(Inner\): ValueError: inner") as err:
+        attention(model, torch.randn(1, 3, 8))
+    assert err.value.module == "block.1"
+
+    class TopLevel(Outer):
+        def forward(self, x):
+            self.attn(x, x, x)
+            raise KeyError("top")
+
+    with pytest.raises(ModelForwardError, match="top-level TopLevel.forward"):
+        attention(TopLevel(), torch.randn(1, 3, 8))

@@ -316,8 +316,49 @@ def first_tensor(obj: Any) -> torch.Tensor:
     raise TypeError(f"The model returned {type(obj).__name__} with no tensor in it.")
 
 
+
+def forward_with_traceback_context(model: nn.Module, inputs: Any):
+    """:func:`forward_with_context` without hooks: the same :class:`ModelForwardError` when the
+    model raises, at no cost when it does not.
+
+    The innermost module that was running is read from the exception's traceback (the deepest
+    frame whose ``self`` is one of ``model``'s modules: its ``_call_impl`` or ``forward``), so
+    no hook runs on the way, and PyTorch's fused kernels that refuse hooked modules stay
+    available.
+
+    Example:
+        >>> net = torch.nn.Sequential(torch.nn.Linear(4, 2))
+        >>> forward_with_traceback_context(net, torch.zeros(1, 3))
+        Traceback (most recent call last):
+        ...
+        neuralscope.errors.ModelForwardError: The model raised in module '0' (Linear): ...
+    """
+    args, kwargs = as_inputs(inputs)
+    try:
+        return model(*args, **kwargs)
+    except ModelForwardError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - re-raised with the module's name
+        names = {id(m): n for n, m in model.named_modules()}
+        failing = None
+        tb = exc.__traceback__
+        while tb is not None:
+            owner = tb.tb_frame.f_locals.get("self")
+            if owner is not None and id(owner) in names:
+                failing = names[id(owner)]
+            tb = tb.tb_next
+        if failing == "":
+            failing = None
+        mod = dict(model.named_modules()).get(failing) if failing is not None else None
+        where = (f"module {failing!r} ({type(mod).__name__})" if failing is not None else
+                 f"the top-level {type(model).__name__}.forward")
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise ModelForwardError(
+            f"The model raised in {where}: {type(exc).__name__}: {first_line}", module=failing) from exc
+
 __all__: Sequence[str] = [
-    "ModelState", "TorchAdapter", "as_inputs", "forward_with_context", "iter_tensors",
+    "ModelState", "TorchAdapter", "as_inputs", "forward_with_context", "forward_with_traceback_context",
+    "iter_tensors",
     "first_tensor", "layer_names", "model_device", "model_dtype", "preserve_model_state",
     "resolve_layer", "resolve_layers",
 ]

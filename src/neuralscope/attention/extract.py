@@ -42,7 +42,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from ..adapters.torch import as_inputs, forward_with_context, model_device, preserve_model_state
+from ..adapters.torch import as_inputs, forward_with_traceback_context, model_device, preserve_model_state
 from ..errors import InputShapeError, NeuralscopeError
 from .maps import AttentionMaps
 
@@ -100,7 +100,8 @@ def attention(model: nn.Module, inputs: Any, tokens: Any = None, *, method: str 
     kwargs = {k: v.to(dev) if torch.is_tensor(v) else v for k, v in kwargs.items()}
     stacked = None  # (batch, layers, heads, q, k) already laid out by the capture, when it could
     with _hf_hook_flags(model), preserve_model_state(model), torch.no_grad():
-        model.eval()  # dropout off: the maps are the model's deterministic attention
+        if any(m.training for m in model.modules()):
+            model.eval()  # dropout off: the maps are the model's deterministic attention
         if method == "hf":
             names, maps = _capture_hf(model, args, kwargs)
         elif method == "mha":
@@ -254,12 +255,13 @@ def _hf_layer_names(model: nn.Module, count: int) -> list[str]:
 
 
 def _run(model, args, kwargs):
+    # no per-module hooks: on a 2-layer model they cost more than the capture itself
     if args and not kwargs:
-        return forward_with_context(model, tuple(args))
+        return forward_with_traceback_context(model, tuple(args))
     if not args:
-        return forward_with_context(model, dict(kwargs))
-    # both positional and keyword arguments: wrap so forward_with_context sees one call
-    return forward_with_context(_Bound(model, kwargs), tuple(args))
+        return forward_with_traceback_context(model, dict(kwargs))
+    # both positional and keyword arguments: wrap so the guard sees one call
+    return forward_with_traceback_context(_Bound(model, kwargs), tuple(args))
 
 
 class _Bound(nn.Module):
