@@ -121,6 +121,7 @@ def test_sdpa_recomputed_weights_reproduce_sdpa_output(unchanged, use_bias):
     attn = model[0] if isinstance(model, nn.Sequential) else model.inner
     q, k, v, out = attn.last
     assert maps.source == "sdpa" and maps.weights.shape == (2, 1, 4, 5, 5)
+    assert maps.layer_names == ["0" if isinstance(model, nn.Sequential) else "inner"]
     w = torch.from_numpy(maps.weights[:, 0])
     # the defining property: weights @ values is what torch's SDPA kernel returned
     v_rep = v.repeat_interleave(2, dim=1)
@@ -198,6 +199,8 @@ def test_minilm_sdpa_recomputed_maps_equal_eager_output_attentions(unchanged, mi
     with unchanged(sdpa):
         maps = attention(sdpa, enc, tokens=tok, method="sdpa")
     assert maps.source == "sdpa"
+    # each call is named after the module that made it (read from the stack, no hooks)
+    assert maps.layer_names == [f"encoder.layer.{i}.attention.self" for i in range(6)]
     np.testing.assert_allclose(maps.weights, ref, atol=ATOL, rtol=0)
     # padding is recorded and removed from the per-example views
     short = int(enc["attention_mask"].sum(1).min())
@@ -311,3 +314,40 @@ def test_forward_error_names_the_innermost_module_without_hooks(unchanged):
 
     with pytest.raises(ModelForwardError, match="top-level TopLevel.forward"):
         attention(TopLevel(), torch.randn(1, 3, 8))
+
+
+@pytest.mark.parametrize("case", ["float_mask_2d", "causal_and_bool_mask", "float64", "gqa"])
+def test_sdpa_weights_times_values_is_the_kernels_output(case):
+    """The defining property, for each branch of sdpa_weights: weights @ v == SDPA(q, k, v)."""
+    torch.manual_seed(10)
+    dtype = torch.float64 if case == "float64" else torch.float32
+    q = torch.randn(1, 2, 5, 8, dtype=dtype)
+    k, v = torch.randn(1, 2, 7, 8, dtype=dtype), torch.randn(1, 2, 7, 8, dtype=dtype)
+    kw = {}
+    if case == "float_mask_2d":  # broadcast over batch and heads
+        kw["attn_mask"] = torch.randn(5, 7)
+    elif case == "causal_and_bool_mask":
+        q, k, v = q[..., :5, :], k[..., :5, :], v[..., :5, :]
+        kw["attn_mask"] = torch.rand(5, 5) > 0.2
+        kw["attn_mask"][:, 0] = True
+    elif case == "gqa":
+        q = torch.randn(1, 4, 5, 8)
+        kw["enable_gqa"] = True
+    w = sdpa_weights(q, k, **kw)
+    if case == "causal_and_bool_mask":  # SDPA refuses both at once: fold the causal mask in
+        causal = torch.ones(5, 5, dtype=torch.bool).tril()
+        ref = F.scaled_dot_product_attention(q, k, v, attn_mask=kw["attn_mask"] & causal)
+        w = sdpa_weights(q, k, attn_mask=kw["attn_mask"], is_causal=True)
+    else:
+        ref = F.scaled_dot_product_attention(q, k, v, **kw)
+    v_rep = v.repeat_interleave(2, dim=1) if case == "gqa" else v
+    assert w.dtype == dtype
+    np.testing.assert_allclose((w @ v_rep.to(w.dtype)).numpy(), ref.numpy(), atol=ATOL, rtol=0)
+
+
+def test_sdpa_weights_fully_masked_rows_are_zero():
+    q = k = torch.randn(1, 1, 3, 4)
+    mask = torch.ones(3, 3, dtype=torch.bool)
+    mask[1] = False  # query 1 may look at nothing
+    w = sdpa_weights(q, k, attn_mask=mask)
+    assert torch.all(w[0, 0, 1] == 0) and torch.allclose(w[0, 0, [0, 2]].sum(-1), torch.ones(2))

@@ -18,9 +18,11 @@ Three capture paths, picked automatically (``method="auto"``):
     module itself for ``need_weights=True, average_attn_weights=False``.
 ``"sdpa"``
     Anything that calls :func:`torch.nn.functional.scaled_dot_product_attention`
-    (Hugging Face ``sdpa`` models, hand-written attention): the call's query and key are
-    captured and the weights recomputed as ``softmax(q kᵀ · scale + mask)`` with the same
-    mask, causal flag, scale and grouped-query layout.
+    (hand-written attention, Hugging Face models that cannot be lent eager attention, or any
+    model with ``method="sdpa"``): a :class:`~torch.overrides.TorchFunctionMode` catches the
+    call, and the weights are recomputed from its query and key as
+    ``softmax(q kᵀ · scale + mask)`` with the same mask, causal flag, scale and grouped-query
+    layout; the call is named after the innermost running module, read from the stack.
 
 All hooks, shadowed forwards, the capture mode and the MHA fast-path switch are removed
 again, also when the forward pass raises (inside
@@ -447,9 +449,15 @@ def _capture_mha(model, args, kwargs):
 
 # -- F.scaled_dot_product_attention --------------------------------------------------------------
 class _SDPACapture(TorchFunctionMode):
-    def __init__(self, stack):
+    """Records the weights of every ``F.scaled_dot_product_attention`` call; other ops pass.
+
+    The call is named after the innermost module of the model whose code is running (read
+    from the Python stack at that moment, so no hook runs on the other module calls).
+    """
+
+    def __init__(self, model: nn.Module):
         super().__init__()
-        self.stack = stack
+        self.names = {id(m): n or type(model).__name__ for n, m in model.named_modules()}
         self.records: list[tuple[str, torch.Tensor]] = []
         self.calls: collections.Counter = collections.Counter()
 
@@ -459,7 +467,7 @@ class _SDPACapture(TorchFunctionMode):
             bound = _SDPA_SIGNATURE.bind(*args, **kwargs)
             bound.apply_defaults()
             w = sdpa_weights(**{k: v for k, v in bound.arguments.items() if k not in ("value", "dropout_p")})
-            name = self.stack[-1] if self.stack else "attention"
+            name = self._caller()
             self.calls[name] += 1
             label = name if self.calls[name] == 1 else f"{name}#{self.calls[name]}"
             if w.dim() == 3:
@@ -468,8 +476,18 @@ class _SDPACapture(TorchFunctionMode):
                 w = w[None, None]
             elif w.dim() > 4:
                 w = w.flatten(1, -3)
-            self.records.append((label, w.detach().float()))
+            self.records.append((label, w.detach()))
         return func(*args, **kwargs)
+
+    def _caller(self) -> str:
+        frame = sys._getframe(2)
+        while frame is not None:
+            if "self" in frame.f_code.co_varnames:
+                owner = frame.f_locals.get("self")
+                if owner is not None and id(owner) in self.names:
+                    return self.names[id(owner)]
+            frame = frame.f_back
+        return "attention"
 
 
 def sdpa_weights(query: torch.Tensor, key: torch.Tensor, attn_mask: torch.Tensor | None = None,
@@ -493,40 +511,26 @@ def sdpa_weights(query: torch.Tensor, key: torch.Tensor, attn_mask: torch.Tensor
     scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
     if enable_gqa and k.dim() >= 3 and k.shape[-3] != q.shape[-3]:
         k = k.repeat_interleave(q.shape[-3] // k.shape[-3], dim=-3)
-    logits = (q @ k.transpose(-2, -1)) * scale
-    keep = None
+    w = torch.matmul(q, k.transpose(-2, -1))  # a new tensor: every step below works in place
+    w.mul_(scale)
     if is_causal:
-        keep = torch.ones(L, S, dtype=torch.bool, device=q.device).tril(diagonal=0)
+        w.masked_fill_(torch.ones(L, S, dtype=torch.bool, device=w.device).tril(diagonal=0).logical_not_(),
+                       float("-inf"))
     if attn_mask is not None:
         if attn_mask.dtype == torch.bool:
-            keep = attn_mask if keep is None else (keep & attn_mask)
+            w.masked_fill_(attn_mask.logical_not(), float("-inf"))
         else:
-            logits = logits + attn_mask.to(dtype)
-    if keep is not None:
-        logits = logits.masked_fill(~keep, float("-inf"))
-    w = torch.softmax(logits, dim=-1)
-    return torch.nan_to_num(w, nan=0.0)
+            w.add_(attn_mask.to(dtype))
+    torch.softmax(w, -1, out=w)
+    if is_causal or attn_mask is not None:  # rows with every key masked: 0/0
+        torch.nan_to_num_(w, nan=0.0)
+    return w
 
 
 def _capture_sdpa(model, args, kwargs):
-    stack: list[str] = []
-    handles = []
-    for name, m in model.named_modules():
-        def pre(module, a, name=name):
-            stack.append(name or type(model).__name__)
-
-        def post(module, a, out, name=name):
-            if stack:
-                stack.pop()
-        handles.append(m.register_forward_pre_hook(pre))
-        handles.append(m.register_forward_hook(post))
-    mode = _SDPACapture(stack)
-    try:
-        with mode:
-            _run(model, args, kwargs)
-    finally:
-        for h in handles:
-            h.remove()
+    mode = _SDPACapture(model)
+    with mode:
+        _run(model, args, kwargs)
     return [n for n, _ in mode.records], [w for _, w in mode.records]
 
 
