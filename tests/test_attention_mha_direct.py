@@ -215,3 +215,35 @@ def test_raising_forward_restores_forward_attributes_and_keeps_a_users_own(uncha
         attention(model, torch.randn(1, 3, 8))
     assert mha.__dict__["forward"] is patched
     assert torch.backends.mha.get_fastpath_enabled()
+
+
+def test_subclass_with_its_own_forward_runs_its_forward(unchanged):
+    """A subclass that changes the call (here: scales the query) is not bypassed."""
+    torch.manual_seed(10)
+
+    class Scaled(nn.MultiheadAttention):
+        def forward(self, query, key, value, **kw):
+            return super().forward(query * 2.0, key, value, **kw)
+
+    mha = Scaled(8, 2, batch_first=True)
+    x = torch.randn(2, 5, 8)
+    model = Calls(mha, need_weights=False)
+    with unchanged(model):
+        maps = attention(model, x)
+    with torch.no_grad():
+        out, ref = mha(x, x, x, need_weights=True, average_attn_weights=False)
+    np.testing.assert_allclose(maps.weights[:, 0], ref.numpy(), atol=ATOL, rtol=0)
+    np.testing.assert_allclose(model.got[0].numpy(), out.numpy(), atol=ATOL, rtol=0)
+
+
+def test_under_autocast_the_module_runs_its_own_forward(unchanged):
+    torch.manual_seed(11)
+    mha = nn.MultiheadAttention(8, 2, batch_first=True)
+    x = torch.randn(2, 5, 8)
+    model = Calls(mha, need_weights=False)
+    with unchanged(model), torch.autocast("cpu", dtype=torch.bfloat16):
+        maps = attention(model, x)
+        with torch.no_grad():
+            _, ref = mha(x, x, x, need_weights=True, average_attn_weights=False)
+    assert maps.weights.dtype == np.float32
+    np.testing.assert_allclose(maps.weights[:, 0], ref.float().numpy(), atol=ATOL, rtol=0)

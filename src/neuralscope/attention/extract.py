@@ -364,6 +364,8 @@ class _MHACapture:
 
 def _direct_ok(m, query, key, value, key_padding_mask, attn_mask, is_causal) -> bool:
     """Whether :func:`_mha_direct` computes exactly what the module's own forward would."""
+    if type(m).forward is not nn.MultiheadAttention.forward or _autocast(query.device.type):
+        return False  # a subclass's own forward, or autocast's dtype rules: let the module run
     if m.bias_k is not None or m.bias_v is not None or m.add_zero_attn or (m.training and m.dropout > 0):
         return False
     if query.dim() != 3 or key.dim() != 3 or value.dim() != 3 or query.is_nested or key.is_nested:
@@ -381,6 +383,13 @@ def _direct_ok(m, query, key, value, key_padding_mask, attn_mask, is_causal) -> 
                                  or not (mask.dtype == torch.bool or mask.dtype.is_floating_point)):
             return False
     return True
+
+
+def _autocast(device_type: str) -> bool:
+    try:
+        return torch.is_autocast_enabled(device_type)
+    except TypeError:  # older torch: no device argument
+        return torch.is_autocast_enabled()
 
 
 def _additive(mask: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor | None:
