@@ -245,7 +245,7 @@ def _capture_hf(model, args, kwargs):
             f"{type(model).__name__} returned no attentions with output_attentions=True "
             f"(attention implementation {impl!r}); load it with attn_implementation=\"eager\" "
             "or call attention(..., method=\"sdpa\").")
-    return _hf_layer_names(model, len(atts)), [a.float() for a in atts]
+    return _hf_layer_names(model, len(atts)), list(atts)
 
 
 def _hf_layer_names(model: nn.Module, count: int) -> list[str]:
@@ -350,13 +350,13 @@ class _MHACapture:
             shape = (query.shape[b] * m.num_heads, query.shape[l], key.shape[s])
             attn_out, w = _mha_direct(m, query, key, value, key_padding_mask, attn_mask,
                                       out=self._slot(shape, query))
-            self.records.append((label, w if w.dtype == torch.float32 else w.float()))
+            self.records.append((label, w))
             if need_weights:  # the caller gets its own copy: the buffer is the result's
                 w = w.mean(dim=1) if average_attn_weights else w.clone()
             return attn_out, (w if need_weights else None)
         attn_out, w = type(m).forward(m, query, key, value, key_padding_mask=key_padding_mask, need_weights=True,
                                       attn_mask=attn_mask, average_attn_weights=False, is_causal=is_causal)
-        self.records.append((label, (w.unsqueeze(0) if w.dim() == 3 else w).detach().float()))
+        self.records.append((label, (w.unsqueeze(0) if w.dim() == 3 else w).detach()))
         if not need_weights:
             return attn_out, None
         return attn_out, (w.mean(dim=-3) if average_attn_weights else w)
@@ -545,16 +545,25 @@ def _capture_sdpa(model, args, kwargs):
 
 # -- assembling the result ---------------------------------------------------------------------------
 def _stack(maps: list[torch.Tensor]) -> np.ndarray:
+    """One ``(batch, layers, heads, q, k)`` float32 array; smaller maps are zero-padded.
+
+    Empties ``maps`` as it goes, so each layer's tensor is freed once copied and the peak
+    memory stays near one copy of the result (it matters for long sequences).
+    """
     B = max(m.shape[0] for m in maps)
     H = max(m.shape[1] for m in maps)
     Q = max(m.shape[2] for m in maps)
     K = max(m.shape[3] for m in maps)
     out = np.zeros((B, len(maps), H, Q, K), dtype=np.float32)
-    for i, m in enumerate(maps):
+    for i in range(len(maps)):
+        m, maps[i] = maps[i], None
+        if m.dtype not in (torch.float32, torch.float64):
+            m = m.float()  # half precision: numpy has no bfloat16
         a = m.cpu().numpy()
         if a.shape[0] == 1 and B > 1:
             a = np.broadcast_to(a, (B,) + a.shape[1:])
         out[:, i, :a.shape[1], :a.shape[2], :a.shape[3]] = a
+        del m, a
     return out
 
 
