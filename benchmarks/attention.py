@@ -105,6 +105,10 @@ def main() -> None:
             row(f"MiniLM (sdpa), 8 x {n} tokens",
                 {"plain": lambda: sdpa(**enc), "neuralscope": lambda: attention(sdpa, enc),
                  "recompute (method='sdpa')": lambda: attention(sdpa, enc, method="sdpa")}, opts.repeat)
+            long = tok(["a long document that goes on " * 120] * 2, return_tensors="pt", truncation=True, max_length=512)
+            row(f"MiniLM (sdpa), 2 x {long['input_ids'].shape[1]} tokens",
+                {"plain": lambda: sdpa(**long), "neuralscope": lambda: attention(sdpa, long),
+                 "recompute (method='sdpa')": lambda: attention(sdpa, long, method="sdpa")}, max(3, opts.repeat // 3))
 
     import torchvision
 

@@ -555,15 +555,11 @@ def _stack(maps: list[torch.Tensor]) -> np.ndarray:
     Q = max(m.shape[2] for m in maps)
     K = max(m.shape[3] for m in maps)
     out = np.zeros((B, len(maps), H, Q, K), dtype=np.float32)
+    dest = torch.from_numpy(out)  # torch's copy_ converts dtypes and runs on all threads
     for i in range(len(maps)):
         m, maps[i] = maps[i], None
-        if m.dtype not in (torch.float32, torch.float64):
-            m = m.float()  # half precision: numpy has no bfloat16
-        a = m.cpu().numpy()
-        if a.shape[0] == 1 and B > 1:
-            a = np.broadcast_to(a, (B,) + a.shape[1:])
-        out[:, i, :a.shape[1], :a.shape[2], :a.shape[3]] = a
-        del m, a
+        dest[:, i, :m.shape[1], :m.shape[2], :m.shape[3]].copy_(m.expand(B, -1, -1, -1) if m.shape[0] == 1 else m)
+        del m
     return out
 
 
