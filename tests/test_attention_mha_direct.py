@@ -247,3 +247,48 @@ def test_under_autocast_the_module_runs_its_own_forward(unchanged):
             _, ref = mha(x, x, x, need_weights=True, average_attn_weights=False)
     assert maps.weights.dtype == np.float32
     np.testing.assert_allclose(maps.weights[:, 0], ref.float().numpy(), atol=ATOL, rtol=0)
+
+
+def test_encoder_decoder_transformer_maps_every_attention_call(unchanged):
+    """nn.Transformer: encoder self-attention, decoder self- and cross-attention (other key
+    length), all captured in call order and equal to each module's own weights."""
+    torch.manual_seed(12)
+    model = nn.Transformer(d_model=16, nhead=2, num_encoder_layers=1, num_decoder_layers=1, dim_feedforward=32,
+                           dropout=0.0, batch_first=True).eval()
+    src, tgt = torch.randn(2, 7, 16), torch.randn(2, 5, 16)
+    with unchanged(model):
+        maps = attention(model, (src, tgt))
+    assert maps.layer_names == ["encoder.layers.0.self_attn", "decoder.layers.0.self_attn",
+                                "decoder.layers.0.multihead_attn"]
+    assert maps.weights.shape == (2, 3, 2, 7, 7)  # padded to the longest query and key
+    with torch.no_grad():
+        enc = model.encoder.layers[0]
+        _, w_enc = enc.self_attn(src, src, src, need_weights=True, average_attn_weights=False)
+        memory = model.encoder(src)
+        dec = model.decoder.layers[0]
+        _, w_self = dec.self_attn(tgt, tgt, tgt, need_weights=True, average_attn_weights=False)
+        x = dec.norm1(tgt + dec.self_attn(tgt, tgt, tgt, need_weights=False)[0])
+        _, w_cross = dec.multihead_attn(x, memory, memory, need_weights=True, average_attn_weights=False)
+    np.testing.assert_allclose(maps.weights[:, 0, :, :7, :7], w_enc.numpy(), atol=ATOL, rtol=0)
+    np.testing.assert_allclose(maps.weights[:, 1, :, :5, :5], w_self.numpy(), atol=ATOL, rtol=0)
+    np.testing.assert_allclose(maps.weights[:, 2, :, :5, :7], w_cross.numpy(), atol=ATOL, rtol=0)
+
+
+def test_only_the_modules_that_ran_are_layers(unchanged):
+    torch.manual_seed(13)
+
+    class TwoBranches(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = nn.MultiheadAttention(8, 2, batch_first=True)
+            self.b = nn.MultiheadAttention(8, 2, batch_first=True)  # never called
+
+        def forward(self, x):
+            return self.a(x, x, x, need_weights=False)[0]
+
+    model = TwoBranches()
+    x = torch.randn(2, 4, 8)
+    with unchanged(model):
+        maps = attention(model, x)
+    assert maps.layer_names == ["a"] and maps.weights.shape == (2, 1, 2, 4, 4)
+    np.testing.assert_allclose(maps.weights[:, 0], _own(model.a, x, x, x)[1].numpy(), atol=ATOL, rtol=0)

@@ -321,14 +321,15 @@ class _MHACapture:
         return [n for n, _ in self.records], [w for _, w in self.records]
 
     def stacked(self) -> np.ndarray | None:
-        """The buffer as ``(batch, layers, heads, q, k)`` when every record is its next slot."""
+        """The buffer as ``(batch, layers, heads, q, k)`` when the records are its first slots
+        in order (slots of modules that never ran were never touched, so cost no memory)."""
         buf = self.buffer
-        if buf is None or self.used != buf.shape[0] or len(self.records) != self.used:
+        if buf is None or self.used == 0 or len(self.records) != self.used:
             return None
         if any(w.data_ptr() != buf[i].data_ptr() for i, (_, w) in enumerate(self.records)):
             return None
         B, H, L, S = self.records[0][1].shape
-        return buf.view(self.used, B, H, L, S).cpu().numpy().transpose(1, 0, 2, 3, 4)
+        return buf[:self.used].view(self.used, B, H, L, S).cpu().numpy().transpose(1, 0, 2, 3, 4)
 
     def _slot(self, shape: tuple[int, int, int], like: torch.Tensor) -> torch.Tensor | None:
         """The next layer's slice of the shared buffer, or None when this call does not fit it."""
