@@ -81,6 +81,7 @@ def test_cross_attention_key_is_value_and_distinct_key_value(unchanged):
     _check(Calls(mha, need_weights=False), q, kv, torch.randn(2, 6, 12), unchanged=unchanged)
 
 
+@pytest.mark.filterwarnings("ignore:Support for mismatched key_padding_mask")  # torch's, for the mixed case
 @pytest.mark.parametrize("kind", ["float2d", "bool3d", "float_padding", "bool_padding_and_float_mask"])
 def test_masks_are_applied_as_the_module_applies_them(unchanged, kind):
     torch.manual_seed(3)
@@ -160,6 +161,7 @@ def test_module_called_twice_gives_two_layers(unchanged):
 
 @pytest.mark.parametrize("norm_first", [True, False])
 @pytest.mark.filterwarnings("ignore:enable_nested_tensor is True")
+@pytest.mark.filterwarnings("ignore:The PyTorch API of nested tensors")  # the plain forward runs nested
 def test_encoder_with_padding_matches_each_layer(unchanged, norm_first):
     """norm_first=False would run nested tensors in a plain forward; capture keeps them padded."""
     torch.manual_seed(8)
