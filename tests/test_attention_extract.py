@@ -351,3 +351,52 @@ def test_sdpa_weights_fully_masked_rows_are_zero():
     mask[1] = False  # query 1 may look at nothing
     w = sdpa_weights(q, k, attn_mask=mask)
     assert torch.all(w[0, 0, 1] == 0) and torch.allclose(w[0, 0, [0, 2]].sum(-1), torch.ones(2))
+
+
+def test_minilm_sdpa_long_input_recomputes_into_one_buffer_and_equals_eager(unchanged, minilm):
+    """From RECOMPUTE_FROM tokens on, auto recomputes beside the SDPA kernel (no copy: the
+    result is a view of the buffer the weights were written into)."""
+    from neuralscope.attention.extract import RECOMPUTE_FROM
+
+    eager, sdpa, tok, _, _ = minilm
+    enc = tok(["one long padded line " * 60, "short"], return_tensors="pt", padding=True, truncation=True,
+              max_length=RECOMPUTE_FROM + 8)
+    assert enc["input_ids"].shape[1] >= RECOMPUTE_FROM
+    with unchanged(sdpa):
+        maps = attention(sdpa, enc, tokens=tok)
+    assert maps.source == "sdpa" and not maps.weights.flags["C_CONTIGUOUS"]  # a view of the buffer, not a copy
+    with torch.no_grad():
+        ref = torch.stack(eager(**enc, output_attentions=True).attentions, dim=1).numpy()
+    # padded queries of the short example: eager keeps their rows, so compare all of it
+    np.testing.assert_allclose(maps.weights, ref, atol=ATOL, rtol=0)
+
+
+@pytest.mark.parametrize("guess", [2, 3, 5, None])
+def test_sdpa_layer_count_guess_never_changes_the_maps(unchanged, guess):
+    """The buffer is sized from config.num_hidden_layers; too small, exact, too large or
+    absent, the maps are the same (only whether a copy is made differs)."""
+    import types
+
+    torch.manual_seed(11)
+
+    class Three(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.blocks = nn.ModuleList(HandAttention() for _ in range(3))
+            if guess is not None:
+                self.config = types.SimpleNamespace(num_hidden_layers=guess)
+
+        def forward(self, x):
+            for b in self.blocks:
+                x = x + b(x).transpose(1, 2).reshape(x.shape)
+            return x
+
+    model = Three().eval()
+    x = torch.randn(2, 5, 24)
+    with unchanged(model):
+        maps = attention(model, x)
+    assert maps.layer_names == ["blocks.0", "blocks.1", "blocks.2"]
+    for i, b in enumerate(model.blocks):
+        q, k, v, out = b.last
+        w = torch.from_numpy(np.ascontiguousarray(maps.weights[:, i]))
+        np.testing.assert_allclose((w @ v.repeat_interleave(2, dim=1)).numpy(), out.numpy(), atol=ATOL, rtol=0)

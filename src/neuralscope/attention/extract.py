@@ -18,11 +18,13 @@ Three capture paths, picked automatically (``method="auto"``):
     module itself for ``need_weights=True, average_attn_weights=False``.
 ``"sdpa"``
     Anything that calls :func:`torch.nn.functional.scaled_dot_product_attention`
-    (hand-written attention, Hugging Face models that cannot be lent eager attention, or any
+    (hand-written attention, Hugging Face ``sdpa`` models on sequences of
+    :data:`RECOMPUTE_FROM` tokens or more or that cannot be lent eager attention, or any
     model with ``method="sdpa"``): a :class:`~torch.overrides.TorchFunctionMode` catches the
     call, and the weights are recomputed from its query and key as
     ``softmax(q kᵀ · scale + mask)`` with the same mask, causal flag, scale and grouped-query
-    layout; the call is named after the innermost running module, read from the stack.
+    layout (straight into the result's buffer when a Hugging Face config gives the layer
+    count); the call is named after the innermost running module, read from the stack.
 
 All hooks, shadowed forwards, the capture mode and the MHA fast-path switch are removed
 again, also when the forward pass raises (inside
@@ -94,9 +96,9 @@ def attention(model: nn.Module, inputs: Any, tokens: Any = None, *, method: str 
         raise TypeError(f"attention() needs a torch.nn.Module, not {type(model).__name__}.")
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(map(repr, METHODS))}, not {method!r}.")
-    if method == "auto":
-        method = _pick_method(model)
     args, kwargs = as_inputs(inputs)
+    if method == "auto":
+        method = _pick_method(model, _sequence_length(args, kwargs))
     dev = model_device(model)
     args = tuple(a.to(dev) if torch.is_tensor(a) else a for a in args)
     kwargs = {k: v.to(dev) if torch.is_tensor(v) else v for k, v in kwargs.items()}
@@ -109,7 +111,7 @@ def attention(model: nn.Module, inputs: Any, tokens: Any = None, *, method: str 
         elif method == "mha":
             names, maps, stacked = _capture_mha(model, args, kwargs)
         else:
-            names, maps = _capture_sdpa(model, args, kwargs)
+            names, maps, stacked = _capture_sdpa(model, args, kwargs)
     if not maps:
         raise NoAttentionError(_nothing_found(model, method))
     if layers is not None:
@@ -135,10 +137,31 @@ def _is_hf(model: nn.Module) -> bool:
     return isinstance(model, transformers.PreTrainedModel)
 
 
-def _pick_method(model: nn.Module) -> str:
+#: from this many tokens on, a Hugging Face ``sdpa`` model's weights are recomputed beside the
+#: SDPA kernel (straight into the result) rather than taken from lent eager attention, whose
+#: per-layer tensors need a copy into the result (measured on MiniLM: about even at 68 tokens,
+#: recomputing 1.4x vs eager 1.7-2.2x the plain forward at 512)
+RECOMPUTE_FROM = 128
+
+
+def _sequence_length(args: tuple, kwargs: dict) -> int | None:
+    ids = kwargs.get("input_ids", kwargs.get("inputs_embeds"))
+    if ids is None and args and torch.is_tensor(args[0]):
+        ids = args[0]
+    if not torch.is_tensor(ids) or ids.dim() < 2:
+        return None
+    return ids.shape[1]
+
+
+def _pick_method(model: nn.Module, length: int | None = None) -> str:
     if _is_hf(model):
         impl = getattr(model.config, "_attn_implementation", "eager")
-        return "hf" if impl in (None, "eager") or _can_run_eager(model) else "sdpa"
+        if impl in (None, "eager"):
+            return "hf"
+        if impl == "sdpa" and length is not None and length >= RECOMPUTE_FROM and \
+                isinstance(getattr(model.config, "num_hidden_layers", None), int):
+            return "sdpa"
+        return "hf" if _can_run_eager(model) else "sdpa"
     if any(isinstance(m, nn.MultiheadAttention) for m in model.modules()):
         return "mha"
     return "sdpa"
@@ -279,6 +302,40 @@ class _Bound(nn.Module):
 # -- nn.MultiheadAttention --------------------------------------------------------------------
 
 
+class _LayerBuffer:
+    """Room for up to ``capacity`` layers of float32 weights of one shape, laid out
+    ``(layers, ...)`` so each layer is one contiguous slot a kernel can write into. When the
+    records are its first slots in order, the result is the buffer itself: no copy, and slots
+    never used were never touched (no memory behind them).
+    """
+
+    def __init__(self, capacity: int | None):
+        self.capacity = capacity or 0
+        self.buffer: torch.Tensor | None = None
+        self.used = 0
+
+    def slot(self, shape: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> torch.Tensor | None:
+        """The next layer's slot, or None when this call does not fit the buffer."""
+        if not self.capacity or dtype != torch.float32:
+            return None
+        if self.buffer is None:
+            self.buffer = torch.empty((self.capacity,) + tuple(shape), dtype=torch.float32, device=device)
+        if self.used >= self.capacity or self.buffer.shape[1:] != tuple(shape) or self.buffer.device != device:
+            return None
+        self.used += 1
+        return self.buffer[self.used - 1]
+
+    def stacked(self, maps: list[torch.Tensor]) -> np.ndarray | None:
+        """``(batch, layers, heads, q, k)`` as a view of the buffer, when ``maps`` are its slots."""
+        buf = self.buffer
+        if buf is None or self.used == 0 or len(maps) != self.used:
+            return None
+        if any(w.dim() != 4 or w.data_ptr() != buf[i].data_ptr() for i, w in enumerate(maps)):
+            return None
+        B, H, L, S = maps[0].shape
+        return buf[:self.used].view(self.used, B, H, L, S).cpu().numpy().transpose(1, 0, 2, 3, 4)
+
+
 class _MHACapture:
     """Runs every ``nn.MultiheadAttention`` of a model through :func:`_mha_direct`.
 
@@ -299,8 +356,7 @@ class _MHACapture:
         self.modules = modules
         self.records: list[tuple[str, torch.Tensor]] = []
         self.calls: collections.Counter = collections.Counter()
-        self.buffer: torch.Tensor | None = None
-        self.used = 0
+        self.buffer = _LayerBuffer(len(modules))
 
     def run(self, model, args, kwargs) -> tuple[list[str], list[torch.Tensor]]:
         shadowed = []
@@ -320,28 +376,6 @@ class _MHACapture:
             torch.backends.mha.set_fastpath_enabled(fast)
         return [n for n, _ in self.records], [w for _, w in self.records]
 
-    def stacked(self) -> np.ndarray | None:
-        """The buffer as ``(batch, layers, heads, q, k)`` when the records are its first slots
-        in order (slots of modules that never ran were never touched, so cost no memory)."""
-        buf = self.buffer
-        if buf is None or self.used == 0 or len(self.records) != self.used:
-            return None
-        if any(w.data_ptr() != buf[i].data_ptr() for i, (_, w) in enumerate(self.records)):
-            return None
-        B, H, L, S = self.records[0][1].shape
-        return buf[:self.used].view(self.used, B, H, L, S).cpu().numpy().transpose(1, 0, 2, 3, 4)
-
-    def _slot(self, shape: tuple[int, int, int], like: torch.Tensor) -> torch.Tensor | None:
-        """The next layer's slice of the shared buffer, or None when this call does not fit it."""
-        if like.dtype != torch.float32:
-            return None
-        if self.buffer is None:
-            self.buffer = torch.empty((len(self.modules),) + shape, dtype=torch.float32, device=like.device)
-        if self.used >= self.buffer.shape[0] or self.buffer.shape[1:] != shape or self.buffer.device != like.device:
-            return None
-        self.used += 1
-        return self.buffer[self.used - 1]
-
     def _forward(self, name, m, query, key, value, key_padding_mask=None, need_weights=True, attn_mask=None,
                  average_attn_weights=True, is_causal=False):
         self.calls[name] += 1
@@ -350,7 +384,7 @@ class _MHACapture:
             b, l, s = (0, 1, 1) if m.batch_first else (1, 0, 0)
             shape = (query.shape[b] * m.num_heads, query.shape[l], key.shape[s])
             attn_out, w = _mha_direct(m, query, key, value, key_padding_mask, attn_mask,
-                                      out=self._slot(shape, query))
+                                      out=self.buffer.slot(shape, query.dtype, query.device))
             self.records.append((label, w))
             if need_weights:  # the caller gets its own copy: the buffer is the result's
                 w = w.mean(dim=1) if average_attn_weights else w.clone()
@@ -454,7 +488,7 @@ def _capture_mha(model, args, kwargs):
         return [], [], None
     cap = _MHACapture(mha)
     names, maps = cap.run(model, args, kwargs)
-    return names, maps, cap.stacked()
+    return names, maps, cap.buffer.stacked(maps)
 
 
 # -- F.scaled_dot_product_attention --------------------------------------------------------------
@@ -465,18 +499,24 @@ class _SDPACapture(TorchFunctionMode):
     from the Python stack at that moment, so no hook runs on the other module calls).
     """
 
-    def __init__(self, model: nn.Module):
+    def __init__(self, model: nn.Module, capacity: int | None = None):
         super().__init__()
         self.names = {id(m): n or type(model).__name__ for n, m in model.named_modules()}
         self.records: list[tuple[str, torch.Tensor]] = []
         self.calls: collections.Counter = collections.Counter()
+        self.buffer = _LayerBuffer(capacity)
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         if func is F.scaled_dot_product_attention:
             bound = _SDPA_SIGNATURE.bind(*args, **kwargs)
             bound.apply_defaults()
-            w = sdpa_weights(**{k: v for k, v in bound.arguments.items() if k not in ("value", "dropout_p")})
+            a = bound.arguments
+            q, k = a["query"], a["key"]
+            out = None
+            if q.dim() == 4 and k.dim() == 4 and q.dtype == torch.float32 and k.dtype == torch.float32:
+                out = self.buffer.slot((q.shape[0], q.shape[1], q.shape[2], k.shape[2]), q.dtype, q.device)
+            w = sdpa_weights(q, k, a["attn_mask"], a["is_causal"], a["scale"], a["enable_gqa"], out=out)
             name = self._caller()
             self.calls[name] += 1
             label = name if self.calls[name] == 1 else f"{name}#{self.calls[name]}"
@@ -502,13 +542,14 @@ class _SDPACapture(TorchFunctionMode):
 
 def sdpa_weights(query: torch.Tensor, key: torch.Tensor, attn_mask: torch.Tensor | None = None,
                  is_causal: bool = False, scale: float | None = None,
-                 enable_gqa: bool = False) -> torch.Tensor:
+                 enable_gqa: bool = False, *, out: torch.Tensor | None = None) -> torch.Tensor:
     """The attention weights ``F.scaled_dot_product_attention`` uses for this query and key.
 
     Follows PyTorch's documented reference: ``softmax(q kᵀ · scale + bias)``, where a boolean
     mask keeps the positions that are True, a float mask is added, ``is_causal`` keeps the
     lower triangle (top-left aligned), and ``enable_gqa`` repeats key heads for query groups.
-    Rows with every key masked are returned as zeros. Computed in float32 (or float64).
+    Rows with every key masked are returned as zeros. Computed in float32 (or float64), into
+    ``out`` when given (a contiguous tensor of the result's shape and dtype).
 
     Example:
         >>> q = k = torch.randn(1, 2, 5, 8)
@@ -521,7 +562,11 @@ def sdpa_weights(query: torch.Tensor, key: torch.Tensor, attn_mask: torch.Tensor
     scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
     if enable_gqa and k.dim() >= 3 and k.shape[-3] != q.shape[-3]:
         k = k.repeat_interleave(q.shape[-3] // k.shape[-3], dim=-3)
-    w = torch.matmul(q, k.transpose(-2, -1))  # a new tensor: every step below works in place
+    if out is not None and out.shape == torch.broadcast_shapes(q.shape[:-2], k.shape[:-2]) + (L, S) \
+            and out.dtype == dtype and out.is_contiguous():
+        w = torch.matmul(q, k.transpose(-2, -1), out=out)
+    else:  # a new tensor: every step below works in place
+        w = torch.matmul(q, k.transpose(-2, -1))
     w.mul_(scale)
     if is_causal:
         w.masked_fill_(torch.ones(L, S, dtype=torch.bool, device=w.device).tril(diagonal=0).logical_not_(),
@@ -538,10 +583,14 @@ def sdpa_weights(query: torch.Tensor, key: torch.Tensor, attn_mask: torch.Tensor
 
 
 def _capture_sdpa(model, args, kwargs):
-    mode = _SDPACapture(model)
+    # how many calls to make room for: a Hugging Face model's layer count (a wrong guess only
+    # costs the copy the buffer would have saved)
+    layers = getattr(getattr(model, "config", None), "num_hidden_layers", None)
+    mode = _SDPACapture(model, capacity=layers if isinstance(layers, int) and 0 < layers <= 1024 else None)
     with mode:
         _run(model, args, kwargs)
-    return [n for n, _ in mode.records], [w for _, w in mode.records]
+    maps = [w for _, w in mode.records]
+    return [n for n, _ in mode.records], maps, mode.buffer.stacked(maps)
 
 
 # -- assembling the result ---------------------------------------------------------------------------
