@@ -400,3 +400,47 @@ def test_sdpa_layer_count_guess_never_changes_the_maps(unchanged, guess):
         q, k, v, out = b.last
         w = torch.from_numpy(np.ascontiguousarray(maps.weights[:, i]))
         np.testing.assert_allclose((w @ v.repeat_interleave(2, dim=1)).numpy(), out.numpy(), atol=ATOL, rtol=0)
+
+
+def test_minilm_eager_maps_are_written_in_place_not_copied(unchanged, minilm):
+    eager, _, tok, enc, ref = minilm
+    with unchanged(eager):
+        maps = attention(eager, enc)
+    assert not maps.weights.flags["C_CONTIGUOUS"]  # a view of the one buffer the softmax wrote
+    np.testing.assert_allclose(maps.weights, ref, atol=ATOL, rtol=0)
+
+
+class _ReturnsAttentions(nn.Module):
+    """A model in the Hugging Face manner (config.num_hidden_layers, output_attentions) that
+    also takes a 4-D softmax which is not attention, before its attention layers."""
+
+    def __init__(self):
+        super().__init__()
+        import types
+
+        self.config = types.SimpleNamespace(num_hidden_layers=2)
+        self.q = nn.Linear(8, 8)
+        self.gate = nn.Linear(8, 1)
+
+    def forward(self, x, output_attentions=False):
+        gate = torch.softmax(self.gate(x).unsqueeze(1).transpose(-1, -2), dim=-1)  # (B, 1, 1, L)
+        atts = []
+        for _ in range(2):
+            q = self.q(x).view(x.shape[0], x.shape[1], 2, 4).transpose(1, 2)
+            w = F.softmax(q @ q.transpose(-1, -2) / 2.0, dim=-1)
+            x = x + (w @ q).transpose(1, 2).reshape(x.shape) * gate.squeeze(1).transpose(-1, -2)
+            atts.append(w)
+        return {"last": x, "attentions": tuple(atts) if output_attentions else None}
+
+
+def test_a_softmax_that_is_not_attention_leaves_the_maps_right(unchanged):
+    torch.manual_seed(12)
+    model = _ReturnsAttentions().eval()
+    x = torch.randn(2, 5, 8)
+    with torch.no_grad():
+        ref = model(x, output_attentions=True)
+    with unchanged(model):
+        maps = attention(model, x, method="hf")
+    np.testing.assert_allclose(maps.weights, torch.stack(ref["attentions"], 1).numpy(), atol=ATOL, rtol=0)
+    with torch.no_grad():
+        np.testing.assert_allclose(model(x)["last"].numpy(), ref["last"].numpy(), atol=ATOL, rtol=0)

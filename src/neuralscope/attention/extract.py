@@ -107,7 +107,7 @@ def attention(model: nn.Module, inputs: Any, tokens: Any = None, *, method: str 
         if any(m.training for m in model.modules()):
             model.eval()  # dropout off: the maps are the model's deterministic attention
         if method == "hf":
-            names, maps = _capture_hf(model, args, kwargs)
+            names, maps, stacked = _capture_hf(model, args, kwargs)
         elif method == "mha":
             names, maps, stacked = _capture_mha(model, args, kwargs)
         else:
@@ -256,8 +256,43 @@ def _eager_attention(model: nn.Module) -> Iterator[None]:
             c._attn_implementation_internal = impl
 
 
+class _SoftmaxInto(TorchFunctionMode):
+    """Writes each last-dimension softmax of a 4-D float32 tensor into the next slot of a
+    buffer, so the attention probabilities an eager model returns already lie in the result.
+
+    Values are unchanged (the same softmax, only its output memory differs). A softmax that
+    turns out not to be an attention map only means the returned maps are not the buffer's
+    slots in order, and they are copied as usual.
+    """
+
+    _SOFTMAX = (F.softmax, torch.softmax, torch.Tensor.softmax)
+
+    def __init__(self, buffer: _LayerBuffer):
+        super().__init__()
+        self.buffer = buffer
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func in self._SOFTMAX and args and torch.is_tensor(args[0]):
+            x = args[0]
+            dim = args[1] if len(args) > 1 else kwargs.get("dim")
+            dtype = kwargs.get("dtype", args[3] if func is F.softmax and len(args) > 3 else None)
+            if x.dim() == 4 and x.dtype == torch.float32 and dim in (-1, 3) and dtype in (None, torch.float32) \
+                    and not x.requires_grad:
+                out = self.buffer.slot(tuple(x.shape), x.dtype, x.device)
+                if out is not None:
+                    return torch.softmax(x, -1, out=out)
+        return func(*args, **kwargs)
+
+
+def _hf_layer_count(model: nn.Module) -> int | None:
+    layers = getattr(getattr(model, "config", None), "num_hidden_layers", None)
+    return layers if isinstance(layers, int) and 0 < layers <= 1024 else None
+
+
 def _capture_hf(model, args, kwargs):
-    with _eager_attention(model):
+    buffer = _LayerBuffer(_hf_layer_count(model))
+    with _eager_attention(model), (_SoftmaxInto(buffer) if buffer.capacity else contextlib.nullcontext()):
         out = _run(model, args, {**kwargs, "output_attentions": True})
     atts = getattr(out, "attentions", None)
     if atts is None and isinstance(out, dict):
@@ -268,7 +303,8 @@ def _capture_hf(model, args, kwargs):
             f"{type(model).__name__} returned no attentions with output_attentions=True "
             f"(attention implementation {impl!r}); load it with attn_implementation=\"eager\" "
             "or call attention(..., method=\"sdpa\").")
-    return _hf_layer_names(model, len(atts)), list(atts)
+    atts = list(atts)
+    return _hf_layer_names(model, len(atts)), atts, buffer.stacked(atts)
 
 
 def _hf_layer_names(model: nn.Module, count: int) -> list[str]:
@@ -585,8 +621,7 @@ def sdpa_weights(query: torch.Tensor, key: torch.Tensor, attn_mask: torch.Tensor
 def _capture_sdpa(model, args, kwargs):
     # how many calls to make room for: a Hugging Face model's layer count (a wrong guess only
     # costs the copy the buffer would have saved)
-    layers = getattr(getattr(model, "config", None), "num_hidden_layers", None)
-    mode = _SDPACapture(model, capacity=layers if isinstance(layers, int) and 0 < layers <= 1024 else None)
+    mode = _SDPACapture(model, capacity=_hf_layer_count(model))
     with mode:
         _run(model, args, kwargs)
     maps = [w for _, w in mode.records]
