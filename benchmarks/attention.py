@@ -106,6 +106,9 @@ def main() -> None:
                 {"plain": lambda: sdpa(**enc), "neuralscope": lambda: attention(sdpa, enc),
                  "recompute (method='sdpa')": lambda: attention(sdpa, enc, method="sdpa")}, opts.repeat)
             long = tok(["a long document that goes on " * 120] * 2, return_tensors="pt", truncation=True, max_length=512)
+            row(f"MiniLM (eager), 2 x {long['input_ids'].shape[1]} tokens",
+                {"plain": lambda: eager(**long), "own weights": lambda: eager(**long, output_attentions=True),
+                 "neuralscope": lambda: attention(eager, long)}, max(3, opts.repeat // 3))
             row(f"MiniLM (sdpa), 2 x {long['input_ids'].shape[1]} tokens",
                 {"plain": lambda: sdpa(**long), "neuralscope": lambda: attention(sdpa, long),
                  "recompute (method='sdpa')": lambda: attention(sdpa, long, method="sdpa")}, max(3, opts.repeat // 3))

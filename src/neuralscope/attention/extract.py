@@ -598,12 +598,16 @@ def sdpa_weights(query: torch.Tensor, key: torch.Tensor, attn_mask: torch.Tensor
     scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
     if enable_gqa and k.dim() >= 3 and k.shape[-3] != q.shape[-3]:
         k = k.repeat_interleave(q.shape[-3] // k.shape[-3], dim=-3)
-    if out is not None and out.shape == torch.broadcast_shapes(q.shape[:-2], k.shape[:-2]) + (L, S) \
-            and out.dtype == dtype and out.is_contiguous():
-        w = torch.matmul(q, k.transpose(-2, -1), out=out)
-    else:  # a new tensor: every step below works in place
-        w = torch.matmul(q, k.transpose(-2, -1))
-    w.mul_(scale)
+    batch = q.shape[:-2]
+    if k.shape[:-2] == batch and q.dim() >= 3:  # one batched GEMM that also applies the scale
+        if out is None or out.shape != batch + (L, S) or out.dtype != dtype or not out.is_contiguous():
+            out = torch.empty(batch + (L, S), dtype=dtype, device=q.device)
+        out.view(-1, L, S).baddbmm_(q.reshape(-1, L, q.shape[-1]), k.reshape(-1, S, k.shape[-1]).transpose(1, 2),
+                                    beta=0, alpha=scale)
+        w = out
+    else:  # batch dimensions that broadcast (or none)
+        w = torch.matmul(q, k.transpose(-2, -1)).mul_(scale)
+    # from here on every step works in place
     if is_causal:
         w.masked_fill_(torch.ones(L, S, dtype=torch.bool, device=w.device).tril(diagonal=0).logical_not_(),
                        float("-inf"))
