@@ -4,10 +4,12 @@ Three capture paths, picked automatically (``method="auto"``):
 
 ``"hf"``
     Hugging Face models: the forward pass is run with ``output_attentions=True`` and the
-    model's own weights are returned. A model loaded with ``sdpa`` (or another kernel) that
-    picks its attention function from its config per call is lent eager attention for that
-    one pass (its configs are put back afterwards): that costs what a plain forward costs,
-    where recomputing the weights beside the fused kernel costs more.
+    model's own weights are returned; each layer's attention softmax writes straight into
+    the result's buffer (same values, no copy afterwards). A model loaded with ``sdpa`` (or
+    another kernel) that picks its attention function from its config per call is lent eager
+    attention for that one pass on short sequences (its configs are put back afterwards):
+    there that costs about what a plain forward costs, where recomputing beside the fused
+    kernel costs more.
 ``"mha"``
     Models built from :class:`torch.nn.MultiheadAttention` (``nn.TransformerEncoderLayer``,
     torchvision's ViT...).  Those layers usually call the module with ``need_weights=False``.
@@ -26,9 +28,10 @@ Three capture paths, picked automatically (``method="auto"``):
     layout (straight into the result's buffer when a Hugging Face config gives the layer
     count); the call is named after the innermost running module, read from the stack.
 
-All hooks, shadowed forwards, the capture mode and the MHA fast-path switch are removed
-again, also when the forward pass raises (inside
-:func:`neuralscope.adapters.torch.preserve_model_state`).
+All hooks, shadowed forwards, capture modes, lent configs and the MHA fast-path switch are
+removed again, also when the forward pass raises (inside
+:func:`neuralscope.adapters.torch.preserve_model_state`). ``benchmarks/attention.py`` measures
+what each path costs over a plain forward.
 """
 from __future__ import annotations
 
