@@ -444,3 +444,25 @@ def test_a_softmax_that_is_not_attention_leaves_the_maps_right(unchanged):
     np.testing.assert_allclose(maps.weights, torch.stack(ref["attentions"], 1).numpy(), atol=ATOL, rtol=0)
     with torch.no_grad():
         np.testing.assert_allclose(model(x)["last"].numpy(), ref["last"].numpy(), atol=ATOL, rtol=0)
+
+
+def test_softmax_redirect_keeps_every_softmax_call_s_meaning():
+    """The eager path writes 4-D softmaxes into the result buffer; any other dtype, dim or
+    shape is computed exactly as asked."""
+    from neuralscope.attention.extract import _LayerBuffer, _SoftmaxInto
+
+    x = torch.randn(2, 3, 4, 4)
+    buf = _LayerBuffer(4)
+    with _SoftmaxInto(buf):
+        as_double = torch.softmax(x, -1, torch.float64)
+        method_double = x.softmax(-1, torch.float64)
+        other_dim = F.softmax(x, dim=1)
+        three_d = F.softmax(x[0], dim=-1)
+        written = [F.softmax(x, -1), x.softmax(dim=-1), nn.Softmax(dim=-1)(x)]
+    assert as_double.dtype == method_double.dtype == torch.float64
+    torch.testing.assert_close(other_dim, x.softmax(1))
+    torch.testing.assert_close(three_d, x[0].softmax(-1))
+    assert buf.used == 3
+    for i, w in enumerate(written):
+        assert w.data_ptr() == buf.buffer[i].data_ptr()
+        torch.testing.assert_close(w, x.softmax(-1))

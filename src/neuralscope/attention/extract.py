@@ -279,7 +279,8 @@ class _SoftmaxInto(TorchFunctionMode):
         if func in self._SOFTMAX and args and torch.is_tensor(args[0]):
             x = args[0]
             dim = args[1] if len(args) > 1 else kwargs.get("dim")
-            dtype = kwargs.get("dtype", args[3] if func is F.softmax and len(args) > 3 else None)
+            at = 3 if func is F.softmax else 2  # F.softmax(input, dim, _stacklevel, dtype)
+            dtype = kwargs.get("dtype", args[at] if len(args) > at else None)
             if x.dim() == 4 and x.dtype == torch.float32 and dim in (-1, 3) and dtype in (None, torch.float32) \
                     and not x.requires_grad:
                 out = self.buffer.slot(tuple(x.shape), x.dtype, x.device)
