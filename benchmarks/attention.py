@@ -11,6 +11,13 @@ ours, ...) and each row prints medians of both the wall-clock time and this proc
 time; the CPU-time ratio is the steadier number when other processes compete for the cores.
 Not a test.
 
+What bounds each row: ``neuralscope`` must materialise every layer's ``heads x L x L``
+weights into a new array. PyTorch's CPU MHA kernel materialises them anyway, so for
+``nn.MultiheadAttention`` models the floor is the plain forward plus the guard that leaves
+the model as found (a fixed cost, visible on a 4 ms forward); a Hugging Face ``sdpa``
+model's fused kernel never materialises them, so on long sequences the weights alone cost
+what eager attention costs over SDPA (the "MiniLM (eager)" plain time shows that price).
+
     .venv/bin/python benchmarks/attention.py            # torch's default thread count
     .venv/bin/python benchmarks/attention.py --threads 1
 """
