@@ -466,3 +466,18 @@ def test_softmax_redirect_keeps_every_softmax_call_s_meaning():
     for i, w in enumerate(written):
         assert w.data_ptr() == buf.buffer[i].data_ptr()
         torch.testing.assert_close(w, x.softmax(-1))
+
+
+def test_layers_argument_keeps_the_named_layers_only(unchanged):
+    from neuralscope.errors import LayerNotFoundError
+
+    torch.manual_seed(0)
+    model = TinyTransformer().eval()
+    ids = model.example_input(2)
+    full = attention(model, ids)
+    with unchanged(model):
+        one = attention(model, ids, layers=["layers.1"])
+    assert one.layer_names == ["encoder.layers.1.self_attn"]
+    np.testing.assert_array_equal(one.weights[:, 0], full.weights[:, 1])
+    with unchanged(model), pytest.raises(LayerNotFoundError, match="layers.7"):
+        attention(model, ids, layers=["layers.7"])
