@@ -185,64 +185,6 @@ def model_dtype(model: nn.Module) -> torch.dtype:
     return torch.float32
 
 
-class _ModuleStack:
-    """Hooks that remember which modules are running; after an exception escapes, the top
-    of the stack is the innermost module that raised (exit hooks do not run on unwinding)."""
-
-    def __init__(self, model: nn.Module):
-        self.stack: list[str] = []
-        self.handles = []
-        for name, m in model.named_modules():
-            self.handles.append(m.register_forward_pre_hook(self._enter(name)))
-            self.handles.append(m.register_forward_hook(self._exit(name)))
-
-    def _enter(self, name):
-        def hook(module, args):
-            self.stack.append(name)
-        return hook
-
-    def _exit(self, name):
-        def hook(module, args, output):
-            if self.stack and self.stack[-1] == name:
-                self.stack.pop()
-        return hook
-
-    def remove(self):
-        for h in self.handles:
-            h.remove()
-
-
-def forward_with_context(model: nn.Module, inputs: Any):
-    """Run ``model`` on ``inputs``; if it raises, re-raise as :class:`ModelForwardError`
-    naming the innermost module that was running and what it said.
-
-    Example:
-        >>> net = torch.nn.Sequential(torch.nn.Linear(4, 2))
-        >>> forward_with_context(net, torch.zeros(1, 3))
-        Traceback (most recent call last):
-        ...
-        neuralscope.errors.ModelForwardError: The model raised in module '0' (Linear): ...
-    """
-    args, kwargs = as_inputs(inputs)
-    tracker = _ModuleStack(model)
-    try:
-        return model(*args, **kwargs)
-    except ModelForwardError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - re-raised with the module's name
-        failing = tracker.stack[-1] if tracker.stack else None
-        if failing == "":
-            failing = None
-        mod = dict(model.named_modules()).get(failing) if failing is not None else None
-        where = (f"module {failing!r} ({type(mod).__name__})" if failing is not None else
-                 f"the top-level {type(model).__name__}.forward")
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        raise ModelForwardError(
-            f"The model raised in {where}: {type(exc).__name__}: {first_line}", module=failing) from exc
-    finally:
-        tracker.remove()
-
-
 class TorchAdapter:
     """The adapter interface for PyTorch models.
 
@@ -317,9 +259,10 @@ def first_tensor(obj: Any) -> torch.Tensor:
 
 
 
-def forward_with_traceback_context(model: nn.Module, inputs: Any):
-    """:func:`forward_with_context` without hooks: the same :class:`ModelForwardError` when the
-    model raises, at no cost when it does not.
+def forward_with_context(model: nn.Module, inputs: Any):
+    """Run ``model`` on ``inputs``; if it raises, re-raise as :class:`ModelForwardError`
+    naming the innermost module that was running and what it said. Costs nothing when the
+    model does not raise.
 
     The innermost module that was running is read from the exception's traceback (the deepest
     frame whose ``self`` is one of ``model``'s modules: its ``_call_impl`` or ``forward``), so
@@ -328,7 +271,7 @@ def forward_with_traceback_context(model: nn.Module, inputs: Any):
 
     Example:
         >>> net = torch.nn.Sequential(torch.nn.Linear(4, 2))
-        >>> forward_with_traceback_context(net, torch.zeros(1, 3))
+        >>> forward_with_context(net, torch.zeros(1, 3))
         Traceback (most recent call last):
         ...
         neuralscope.errors.ModelForwardError: The model raised in module '0' (Linear): ...
@@ -357,7 +300,7 @@ def forward_with_traceback_context(model: nn.Module, inputs: Any):
             f"The model raised in {where}: {type(exc).__name__}: {first_line}", module=failing) from exc
 
 __all__: Sequence[str] = [
-    "ModelState", "TorchAdapter", "as_inputs", "forward_with_context", "forward_with_traceback_context",
+    "ModelState", "TorchAdapter", "as_inputs", "forward_with_context",
     "iter_tensors",
     "first_tensor", "layer_names", "model_device", "model_dtype", "preserve_model_state",
     "resolve_layer", "resolve_layers",

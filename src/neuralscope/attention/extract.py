@@ -49,7 +49,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from ..adapters.torch import as_inputs, forward_with_traceback_context, model_device, preserve_model_state
+from ..adapters.torch import as_inputs, forward_with_context, model_device, preserve_model_state
 from ..errors import InputShapeError, NeuralscopeError
 from .maps import AttentionMaps
 
@@ -322,11 +322,11 @@ def _hf_layer_names(model: nn.Module, count: int) -> list[str]:
 def _run(model, args, kwargs):
     # no per-module hooks: on a 2-layer model they cost more than the capture itself
     if args and not kwargs:
-        return forward_with_traceback_context(model, tuple(args))
+        return forward_with_context(model, tuple(args))
     if not args:
-        return forward_with_traceback_context(model, dict(kwargs))
+        return forward_with_context(model, dict(kwargs))
     # both positional and keyword arguments: wrap so the guard sees one call
-    return forward_with_traceback_context(_Bound(model, kwargs), tuple(args))
+    return forward_with_context(_Bound(model, kwargs), tuple(args))
 
 
 class _Bound(nn.Module):
