@@ -33,6 +33,19 @@ def test_preserve_model_state_restores_modes_grads_buffers_and_hooks_after_an_ex
             raise RuntimeError("boom")
 
 
+def test_preserve_model_state_puts_back_the_same_grad_tensors_and_swapped_parameters():
+    model = zoo.DigitsCNN()
+    grad = torch.ones_like(model.classifier.weight)
+    model.classifier.weight.grad = grad
+    weight = model.features[0].weight
+    with preserve_model_state(model):
+        model(model.example_input(4)).sum().backward()  # accumulates into the same tensor
+        model.features[0]._parameters["weight"] = torch.nn.Parameter(weight.detach().clone())
+        model.classifier.weight.grad = None
+    assert model.classifier.weight.grad is grad and torch.equal(grad, torch.ones_like(grad))
+    assert model.features[0].weight is weight
+
+
 def test_model_snapshot_notices_each_kind_of_change():
     model = nn.Sequential(nn.Linear(2, 2), nn.BatchNorm1d(2))
     changes = {
