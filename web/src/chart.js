@@ -91,7 +91,12 @@ export class ScalarChart {
         return [r.id, { steps: [], values: [], walls: [], total: 0, error: e.message, appended: 0 }];
       }
     }));
-    if (seq !== this._loadSeq) return; // a newer load is on its way
+    if (seq !== this._loadSeq) {
+      // a newer load is on its way: it replaces this answer, but a chart with nothing drawn
+      // yet shows this one meanwhile (pushes still wait for the newer load)
+      if (!this.loaded) { this.series = new Map(results); this.loaded = true; this.draw(); }
+      return;
+    }
     const pending = this._pending;
     this._pending = null;
     this.series = new Map(results);
