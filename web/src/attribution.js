@@ -3,7 +3,7 @@
 // one limit shared by every example as the library's figures do), and, next to it, the
 // method, the target (with the model's probability for it) and the metric scores.
 import { h, fmt } from "./dom.js";
-import { attributionColormap, rgb } from "./colors.js";
+import { attributionColormap, colorbar, rgb } from "./colors.js";
 
 const MAX_EXAMPLES = 32;
 
@@ -93,14 +93,6 @@ function sized(canvas, W, H, side = 168) {
   return canvas;
 }
 
-function colorbar(cmap) {
-  const c = document.createElement("canvas"); c.width = 160; c.height = 10; c.className = "colorbar";
-  const ctx = c.getContext("2d");
-  for (let x = 0; x < 160; x++) { ctx.fillStyle = rgb(cmap.fn(cmap.lo + (cmap.hi - cmap.lo) * x / 159)); ctx.fillRect(x, 0, 1, 10); }
-  return h("div", { class: "cbar" }, h("span", null, fmt(cmap.lo, 3)), c, h("span", null, fmt(cmap.hi, 3)),
-    h("span", { class: "muted" }, cmap.diverging ? " attribution (0 = white: no effect)" : " attribution"));
-}
-
 function softmax(row) {
   const m = Math.max(...row.filter(Number.isFinite));
   const e = row.map((v) => (Number.isFinite(v) ? Math.exp(v - m) : 0));
@@ -185,7 +177,7 @@ export function attributionView(data, scores = null) {
       shared.map(([k, v]) => h("tr", null, h("th", null, k.replace(/_/g, " ")), h("td", { class: "num", dataset: { metric: k, value: String(v) } }, typeof v === "number" ? fmt(v, 4) : String(v))))),
     h("div", { class: "attr-ctl" },
       h("label", { class: "nd-slider" }, "overlay opacity ", slider, out),
-      colorbar(cmap),
+      colorbar(cmap, cmap.diverging ? " attribution (0 = white: no effect)" : " attribution"),
       maps.length > B ? h("p", { class: "muted" }, `first ${B} of ${maps.length} examples`) : null,
       data.paper ? h("p", { class: "muted paper" }, String(data.paper)) : null));
   return h("div", { class: "attr-view" }, head, h("div", { class: "attr-grid" }, cards));

@@ -1,4 +1,5 @@
 // Colour maps: viridis-like sequential and a blue-white-red diverging map (centred at zero).
+import { h, fmt } from "./dom.js";
 const VIRIDIS = [[68, 1, 84], [72, 40, 120], [62, 74, 137], [49, 104, 142], [38, 130, 142], [31, 158, 137],
   [53, 183, 121], [109, 205, 89], [180, 222, 44], [253, 231, 37]];
 const RDBU = [[5, 48, 97], [33, 102, 172], [67, 147, 195], [146, 197, 222], [209, 229, 240], [247, 247, 247],
@@ -48,4 +49,14 @@ export function attributionColormap(signed, lim) {
   const m = lim > 0 && Number.isFinite(lim) ? lim : 1;
   if (signed) return { fn: (v) => lerp(RDBU, (v / m + 1) / 2), lo: -m, hi: m, diverging: true };
   return { fn: (v) => lerp(INFERNO, v / m), lo: 0, hi: m, diverging: false };
+}
+
+// A horizontal colour bar for a colormap {fn, lo, hi, diverging}, with its limits and a note
+// (by default, for diverging maps, that white is zero).
+export function colorbar(cmap, note = cmap.diverging ? " (0 = white)" : "") {
+  const c = document.createElement("canvas"); c.width = 160; c.height = 10; c.className = "colorbar";
+  const ctx = c.getContext("2d");
+  for (let x = 0; x < 160; x++) { ctx.fillStyle = rgb(cmap.fn(cmap.lo + (cmap.hi - cmap.lo) * x / 159)); ctx.fillRect(x, 0, 1, 10); }
+  return h("div", { class: "cbar" }, h("span", null, fmt(cmap.lo, 3)), c, h("span", null, fmt(cmap.hi, 3)),
+    note ? h("span", { class: "muted" }, note) : null);
 }

@@ -1,7 +1,7 @@
 // Draw a result object's to_dict() data: numbers as a table, arrays as heatmaps / images /
 // line charts (with sliders over leading dimensions), embeddings as scatter plots.
 import { h, fmt, append, clear } from "./dom.js";
-import { colormap, rgb, hexToRgb } from "./colors.js";
+import { colorbar, colormap, rgb, hexToRgb } from "./colors.js";
 import { PALETTE } from "./state.js";
 import { attributionView, comparisonView } from "./attribution.js";
 
@@ -99,14 +99,6 @@ function grayCanvas(mat, lo, hi, max) {
   canvas.style.width = `${W * z}px`; canvas.style.height = `${H * z}px`; canvas.style.imageRendering = "pixelated";
   canvas.className = "img";
   return canvas;
-}
-
-function colorbar(cmap) {
-  const c = document.createElement("canvas"); c.width = 160; c.height = 10; c.className = "colorbar";
-  const ctx = c.getContext("2d");
-  for (let x = 0; x < 160; x++) { ctx.fillStyle = rgb(cmap.fn(cmap.lo + (cmap.hi - cmap.lo) * x / 159)); ctx.fillRect(x, 0, 1, 10); }
-  return h("div", { class: "cbar" }, h("span", null, fmt(cmap.lo, 3)), c, h("span", null, fmt(cmap.hi, 3)),
-    cmap.diverging ? h("span", { class: "muted" }, " (0 = white)") : null);
 }
 
 function index(arr, idx) { let v = arr; for (const i of idx) v = v[i]; return v; }
