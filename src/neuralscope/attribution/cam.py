@@ -22,6 +22,7 @@ from ..adapters.torch import first_tensor, forward_with_context, resolve_layer
 from ..errors import InputShapeError, TargetError
 from ..progress import progress
 from .base import Method, Target, chunks, example_rows, internal_batch_size
+from .fastpath import forward_model
 
 Reshape = Callable[[torch.Tensor], torch.Tensor]
 
@@ -360,10 +361,11 @@ class ScoreCAM(BaseCAM):
         scores = torch.empty(b, c, device=x.device, dtype=torch.float32)
         per = internal_batch_size(self.model, x, backward=False, budget=self.memory_budget)
         todo = [(i, ch) for i in range(b) for ch in range(c) if not bool(constant[i, ch])]
+        run = forward_model(self.model, x[:1], first_tensor(ctx["output"])[:1].detach(), len(todo))
         with torch.no_grad():
             for i in range(b):  # all-zero masks: one forward per example
                 if bool(constant[i].any()):
-                    _, s = _scores(self.model, torch.zeros_like(x[i:i + 1]), target, torch.tensor([i]))
+                    _, s = _scores(run, torch.zeros_like(x[i:i + 1]), target, torch.tensor([i]))
                     scores[i, constant[i]] = s.float()
             pieces = list(chunks(len(todo), per))
             for sl in progress(pieces, desc="score-cam masks", enabled=self.show_progress if self.show_progress else None):
@@ -371,14 +373,15 @@ class ScoreCAM(BaseCAM):
                 ex = torch.tensor([i for i, _ in items], device=x.device)
                 chs = torch.tensor([ch for _, ch in items], device=x.device)
                 batch = x[ex] * masks[ex, chs][:, None].to(x.dtype)
-                _, s = _scores(self.model, batch, target, ex)
+                _, s = _scores(run, batch, target, ex)
                 scores[ex, chs] = s.float()
         ctx["channel_scores"] = scores
         return torch.softmax(scores, dim=-1)
 
 
-def _scores(model, batch, target: Target, rows):
-    out = forward_with_context(model, batch)
+def _scores(run, batch, target: Target, rows):
+    """``run`` is the model's :func:`~neuralscope.attribution.fastpath.forward_model`."""
+    out = run(batch)
     return out, target.scores(out, rows)
 
 
@@ -426,7 +429,7 @@ class AblationCAM(BaseCAM):
                     items = todo[sl]
                     ex = torch.tensor([i for i, _ in items], device=x.device)
                     state["chs"] = torch.tensor([ch for _, ch in items], device=x.device)
-                    _, s = _scores(self.model, x[ex], target, ex)
+                    _, s = _scores(lambda b: forward_with_context(self.model, b), x[ex], target, ex)
                     drops[ex, state["chs"]] = s.float()
         finally:
             handle.remove()

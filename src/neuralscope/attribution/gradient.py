@@ -14,9 +14,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..adapters.torch import first_tensor
 from ..errors import InputShapeError
 from ..progress import progress
 from .base import Method, Target, chunks, example_rows, input_gradients, internal_batch_size, output_scores
+from .fastpath import GradientModel, gradient_model
 
 
 class Saliency(Method):
@@ -178,13 +180,13 @@ class IntegratedGradients(Method):
         if self.steps != "auto":
             steps = int(self.steps)
             attr = integrate_gradients(self.model, x, b, target, steps, self.rule, self.memory_budget,
-                                       self.show_progress)
+                                       self.show_progress, reference=out)
             err = completeness_error(attr, delta)
             used = torch.full((x.shape[0],), steps)
         else:  # double the steps for the examples whose completeness error is still too large
             steps = 16
             attr = integrate_gradients(self.model, x, b, target, steps, self.rule, self.memory_budget,
-                                       self.show_progress)
+                                       self.show_progress, reference=out)
             err = completeness_error(attr, delta)
             used = torch.full((x.shape[0],), steps)
             while steps * 2 <= self.max_steps:
@@ -194,7 +196,7 @@ class IntegratedGradients(Method):
                 steps *= 2
                 sub = target.subset(todo)
                 attr[todo] = integrate_gradients(self.model, x[todo], b[todo], sub, steps, self.rule,
-                                                 self.memory_budget, self.show_progress)
+                                                 self.memory_budget, self.show_progress, reference=first_tensor(out)[todo])
                 err[todo] = completeness_error(attr[todo], delta[todo])
                 used[todo] = steps
         metrics = {"completeness_error": err.cpu().numpy(), "steps": used.numpy(),
@@ -210,23 +212,40 @@ def completeness_error(attr: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
 
 def integrate_gradients(model: nn.Module, x: torch.Tensor, baseline: torch.Tensor, target: Target, steps: int,
                         rule: str = "gausslegendre", memory_budget: int | None = None,
-                        show_progress: bool | None = None) -> torch.Tensor:
+                        show_progress: bool | None = None, reference: torch.Tensor | None = None) -> torch.Tensor:
     """``(x - b) * sum_k w_k grad f(b + a_k (x - b))``, with the steps of all examples
-    stacked into internal batches sized from the memory budget."""
+    stacked into internal batches sized from the memory budget.
+
+    Given ``reference`` (the model's output for ``x``), a long run uses the model's
+    :func:`~neuralscope.attribution.fastpath.gradient_model`: BatchNorm folded, and an affine
+    first layer ``h = W x + c`` evaluated once at each end of the path. The path is straight
+    in ``h`` too, so the rest of the network runs on ``h_b + a_k (h_x - h_b)`` and the
+    weighted sum of its gradients is mapped back through ``W`` once:
+    ``sum_k w_k W^T g_k = W^T sum_k w_k g_k``.
+    """
     alphas, weights = path_points(steps, rule)
     n = x.shape[0]
     rows_per_batch = internal_batch_size(model, x, budget=memory_budget)
     steps_per_batch = max(1, rows_per_batch // n)
-    diff = x - baseline
-    total = torch.zeros_like(x, dtype=torch.float32 if x.dtype != torch.float64 else torch.float64)
+    split = (gradient_model(model, x[:1], first_tensor(reference)[:1], n * steps) if reference is not None
+             else GradientModel(None, model))
+    with torch.no_grad():
+        start = baseline if split.stem is None else split.stem(baseline)
+        diff_h = (x if split.stem is None else split.stem(x)) - start
+    total = torch.zeros_like(start, dtype=torch.float32 if x.dtype != torch.float64 else torch.float64)
     pieces = list(chunks(steps, steps_per_batch))
     for sl in progress(pieces, desc="integrated gradients", enabled=show_progress if show_progress else None):
         a = alphas[sl].to(x.device, x.dtype)
         k = a.shape[0]
-        pts = (baseline.unsqueeze(0) + a.view(-1, *[1] * x.dim()) * diff.unsqueeze(0)).reshape(k * n, *x.shape[1:])
-        g, _, _ = input_gradients(model, pts, target, rows=example_rows(n, k))
-        w = weights[sl].to(x.device, total.dtype).view(-1, *[1] * x.dim())
-        total += (g.reshape(k, *x.shape).to(total.dtype) * w).sum(0)
+        pts = (start.unsqueeze(0) + a.view(-1, *[1] * start.dim()) * diff_h.unsqueeze(0)).reshape(k * n, *start.shape[1:])
+        if start.dim() == 4 and start.is_contiguous(memory_format=torch.channels_last):
+            pts = pts.contiguous(memory_format=torch.channels_last)  # keep oneDNN's layout for the body
+        g, _, _ = input_gradients(split.body, pts, target, rows=example_rows(n, k))
+        w = weights[sl].to(x.device, total.dtype).view(-1, *[1] * start.dim())
+        total += (g.reshape(k, *start.shape).to(total.dtype) * w).sum(0)
+    if split.stem is not None:
+        total = split.stem_vjp(x, total.to(x.dtype)).to(total.dtype)
+    diff = x - baseline
     return (total * diff.to(total.dtype)).to(torch.float32 if x.dtype in (torch.float16, torch.bfloat16) else x.dtype)
 
 

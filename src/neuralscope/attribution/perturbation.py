@@ -16,13 +16,21 @@ from torch import nn
 
 from ..errors import InputShapeError
 from ..progress import progress
+from ..adapters.torch import first_tensor
 from .base import Method, Target, chunks, input_gradients, internal_batch_size, output_scores
+from .fastpath import forward_model
 from .gradient import make_baseline
 
 
-def _evaluate(model, rows: torch.Tensor, examples: torch.Tensor, target: Target) -> torch.Tensor:
+def _evaluate(run, rows: torch.Tensor, examples: torch.Tensor, target: Target) -> torch.Tensor:
+    """Target scores of perturbed ``rows``; ``run`` is the model's
+    :func:`~neuralscope.attribution.fastpath.forward_model`."""
     with torch.no_grad():
-        return output_scores(model, rows, target, rows=examples)[1].double()
+        return target.scores(run(rows), examples).double()
+
+
+def _forward(model: nn.Module, x: torch.Tensor, out, passes: int):
+    return forward_model(model, x[:1], first_tensor(out)[:1].detach(), passes)
 
 
 # -- occlusion -------------------------------------------------------------------------------
@@ -89,6 +97,7 @@ class Occlusion(Method):
         total = torch.zeros(x.shape, dtype=torch.float64, device=x.device)
         count = torch.zeros(shape, dtype=torch.float64, device=x.device)
         per = max(1, internal_batch_size(self.model, x, backward=False, budget=self.memory_budget) // n)
+        run = _forward(self.model, x, out, len(starts) * n)
         for sl in progress(list(chunks(len(starts), per)), desc="occlusion",
                            enabled=self.show_progress if self.show_progress else None):
             masks = torch.zeros((sl.stop - sl.start, *shape), dtype=torch.bool, device=x.device)
@@ -97,7 +106,7 @@ class Occlusion(Method):
             k = masks.shape[0]
             occluded = torch.where(masks[:, None], base[None], x[None]).reshape(k * n, *shape)
             rows = torch.arange(n, device=x.device).repeat(k)
-            diff = fx.repeat(k) - _evaluate(self.model, occluded, rows, target)
+            diff = fx.repeat(k) - _evaluate(run, occluded, rows, target)
             m = masks.double()
             total += torch.einsum("kb,k...->b...", diff.view(k, n), m)
             count += m.sum(0)
@@ -212,13 +221,14 @@ class FeatureAblation(Method):
         per = max(1, internal_batch_size(self.model, x, backward=False, budget=self.memory_budget))
         attr = torch.zeros(x.shape, dtype=torch.float64, device=x.device)
         jobs = [(i, int(l)) for i in range(n) for l in torch.unique(masks[i]).tolist()]
+        run = _forward(self.model, x, out, len(jobs))
         for sl in chunks(len(jobs), per):
             items = jobs[sl]
             ex = torch.tensor([i for i, _ in items], device=x.device)
             lab = torch.tensor([l for _, l in items], device=x.device)
             sel = masks[ex] == lab.view(-1, *[1] * (x.dim() - 1))
             rows = torch.where(sel, base[ex], x[ex])
-            drop = fx.double()[ex] - _evaluate(self.model, rows, ex, target)
+            drop = fx.double()[ex] - _evaluate(run, rows, ex, target)
             for j in range(len(items)):
                 attr[ex[j]] += sel[j].double() * drop[j]
         return attr.float(), {"features": [int(masks[i].max()) + 1 for i in range(n)]}, {
@@ -255,6 +265,7 @@ class _Surrogate(Method):
         gen = torch.Generator().manual_seed(self.seed)
         attr = torch.zeros(x.shape, dtype=torch.float64, device=x.device)
         coefs, exact = [], []
+        run = _forward(self.model, x, out, x.shape[0] * self.n_samples)
         for i in progress(range(x.shape[0]), desc=self.name, enabled=self.show_progress if self.show_progress else None):
             _, labels = torch.unique(masks[i], return_inverse=True)
             m = int(labels.max()) + 1
@@ -266,7 +277,7 @@ class _Surrogate(Method):
             ys = []
             for sl in chunks(zu.shape[0], per):
                 rows = _coalition_rows(x[i], base[i], labels, zu[sl])
-                ys.append(_evaluate(self.model, rows, torch.full((rows.shape[0],), i, device=x.device), target))
+                ys.append(_evaluate(run, rows, torch.full((rows.shape[0],), i, device=x.device), target))
             y = torch.cat(ys)[again].cpu()
             phi = self._fit(z.double().cpu(), y, w.double(), float(fx[i]), float(fb[i]))
             attr[i] = phi.to(x.device)[labels]
