@@ -11,8 +11,8 @@ from torch import nn
 from neuralscope.attribution import fastpath
 from neuralscope.attribution.base import guard
 from neuralscope.attribution.cam import ScoreCAM
-from neuralscope.attribution.gradient import IntegratedGradients
-from neuralscope.attribution.perturbation import KernelSHAP, Occlusion
+from neuralscope.attribution.gradient import IntegratedGradients, SmoothGrad
+from neuralscope.attribution.perturbation import GradientSHAP, KernelSHAP, Occlusion
 from neuralscope.zoo import TinyResNet
 
 
@@ -95,6 +95,30 @@ def test_integrated_gradients_through_the_stand_in_match_captum(resnet, x, alway
     ref = captum_attr.IntegratedGradients(resnet).attribute(x.clone(), target=[1, 4, 9], n_steps=50)
     ours = IntegratedGradients(resnet, steps=50).attribute(x, target=[1, 4, 9]).attributions
     assert scale_diff(ours, ref) < 1e-5  # same Gauss-Legendre rule; differences are float rounding
+
+
+@pytest.mark.parametrize("make", [
+    lambda net: SmoothGrad(net, n_samples=30, seed=2),
+    lambda net: SmoothGrad(net, base="input_x_gradient", n_samples=30, kind="vargrad", seed=2),
+    lambda net: GradientSHAP(net, n_samples=30, seed=2),
+], ids=["smoothgrad", "vargrad_ixg", "gradient_shap"])
+def test_sampled_gradient_methods_give_the_same_answer_on_the_folded_graph(resnet, x, make, monkeypatch, unchanged):
+    graphs = []
+    real = fastpath.gradient_model
+
+    def spy(*a, **k):
+        graphs.append(real(*a, **k).body)
+        return fastpath.GradientModel(None, graphs[-1])
+
+    for module in ("gradient", "perturbation"):
+        monkeypatch.setattr(f"neuralscope.attribution.{module}.gradient_model", spy)
+    monkeypatch.setattr(fastpath, "MIN_PASSES", 0)
+    with unchanged(resnet):
+        fast = make(resnet).attribute(x, target=[1, 4, 9])
+    assert graphs and all(isinstance(g, torch.fx.GraphModule) for g in graphs)
+    monkeypatch.setattr(fastpath, "MIN_PASSES", 10 ** 12)
+    slow = make(resnet).attribute(x, target=[1, 4, 9])
+    assert scale_diff(fast.attributions, slow.attributions) < 1e-4
 
 
 def test_in_place_relu_after_the_stem_is_fine(monkeypatch):

@@ -129,17 +129,17 @@ class GradientModel:
 
 
 def gradient_model(model: nn.Module, example: torch.Tensor, reference: torch.Tensor,
-                   passes: int) -> GradientModel:
+                   passes: int, split_stem: bool = True) -> GradientModel:
     """The model as a :class:`GradientModel` for input-gradient passes: BatchNorm folded and
-    the affine stem split off where :func:`eligible` and the ``torch.fx`` trace agree with
-    ``reference`` on ``example``; else ``GradientModel(None, model)``."""
+    (with ``split_stem``) the affine stem split off, where :func:`eligible` and the
+    ``torch.fx`` trace agree with ``reference`` on ``example``; else ``GradientModel(None, model)``."""
     plain = GradientModel(None, model)
     if not eligible(model, example, passes) or not torch.is_tensor(reference):
         return plain
     try:
         gm = torch.fx.symbolic_trace(model)
         _fold_batchnorm(gm)
-        split = _split_stem(gm)
+        split = _split_stem(gm) if split_stem else GradientModel(None, gm)
     except Exception:
         return plain
     if _agrees(split, example, reference):

@@ -296,9 +296,12 @@ class SmoothGrad(Method):
         rows = torch.arange(n, device=x.device).repeat_interleave(self.n_samples)
         fn = _NOISY_BASES[self.base]
         per = max(1, internal_batch_size(self.model, x, budget=self.memory_budget))
+        model = self.model
+        if fn is not _guided_rows:  # guided backprop hooks the model's own ReLUs
+            model = gradient_model(model, x[:1], first_tensor(out)[:1], noisy.shape[0], split_stem=False).body
         parts = []
         for sl in chunks(noisy.shape[0], per):
-            parts.append(fn(self.model, noisy[sl], target, rows[sl], **self.base_options).float())
+            parts.append(fn(model, noisy[sl], target, rows[sl], **self.base_options).float())
         a = torch.cat(parts).reshape(n, self.n_samples, *x.shape[1:])
         if self.kind == "smoothgrad":
             res = a.mean(1)

@@ -14,11 +14,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..adapters.torch import first_tensor
 from ..errors import InputShapeError
 from ..progress import progress
-from ..adapters.torch import first_tensor
 from .base import Method, Target, chunks, input_gradients, internal_batch_size, output_scores
-from .fastpath import forward_model
+from .fastpath import forward_model, gradient_model
 from .gradient import make_baseline
 
 
@@ -418,9 +418,10 @@ class GradientSHAP(Method):
         pts = b + alpha * (xr + noise - b)
         rows = torch.arange(n, device=x.device).repeat_interleave(s)
         per = max(1, internal_batch_size(self.model, x, budget=self.memory_budget))
+        folded = gradient_model(self.model, x[:1], first_tensor(out)[:1], pts.shape[0], split_stem=False).body
         grads = []
         for sl in chunks(pts.shape[0], per):
-            g, _, _ = input_gradients(self.model, pts[sl], target, rows[sl])
+            g, _, _ = input_gradients(folded, pts[sl], target, rows[sl])
             grads.append(g)
         g = torch.cat(grads)
         attr = (g * (xr - b)).reshape(n, s, *x.shape[1:]).mean(1)
