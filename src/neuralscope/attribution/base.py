@@ -36,6 +36,8 @@ def guard(model: nn.Module) -> Iterator[None]:
     block (oneDNN's fast layout: 1.3x for a ResNet-50 forward and backward, 1.75x for a
     forward alone, on this project's 2-core machine). The user's parameters are swapped
     back afterwards untouched; results agree with the contiguous layout to float rounding.
+    Methods that run the model hundreds of times use an equivalent stand-in built inside
+    this block (:mod:`neuralscope.attribution.fastpath`).
     """
     with preserve_model_state(model):
         for p in model.parameters():
