@@ -4,13 +4,14 @@ as found. Reference: the same method run on the model itself (MIN_PASSES raised 
 stand-in is built), and Captum for Integrated Gradients."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
 
 from neuralscope.attribution import fastpath
 from neuralscope.attribution.base import guard
-from neuralscope.attribution.cam import ScoreCAM
+from neuralscope.attribution.cam import AblationCAM, ScoreCAM
 from neuralscope.attribution.gradient import IntegratedGradients, SmoothGrad
 from neuralscope.attribution.perturbation import GradientSHAP, KernelSHAP, Occlusion
 from neuralscope.zoo import TinyResNet
@@ -197,3 +198,67 @@ def test_a_trace_that_baked_in_the_batch_size_is_not_used(always):
         run = fastpath.forward_model(net, x[:1], net(x[:1]), passes=100)
         with torch.no_grad():
             assert torch.equal(run(x), net(x))
+
+
+@pytest.mark.parametrize("layer", ["layer2", "layer1.1.conv1", "layer1.0.bn2"],
+                         ids=["block output", "inside a block (the skip crosses the cut)", "before the add"])
+def test_ablation_cam_on_the_layer_tail_equals_ablating_in_the_whole_model(resnet, x, layer, monkeypatch, unchanged):
+    tails = []
+    real = fastpath.layer_tail
+
+    def spy(*a, **k):
+        tails.append(real(*a, **k))
+        return tails[-1]
+
+    monkeypatch.setattr("neuralscope.attribution.cam.layer_tail", spy)
+    monkeypatch.setattr(fastpath, "MIN_PASSES", 0)
+    with unchanged(resnet):
+        fast = AblationCAM(resnet, layer=layer).attribute(x, target=[1, 4, 9])
+    assert tails and tails[0] is not None
+    monkeypatch.setattr(fastpath, "MIN_PASSES", 10 ** 12)
+    slow = AblationCAM(resnet, layer=layer).attribute(x, target=[1, 4, 9])
+    assert scale_diff(fast.attributions, slow.attributions) < 1e-5
+    assert np.allclose(fast.extras["cam"], slow.extras["cam"], atol=1e-5)
+
+
+def test_the_tail_carries_values_from_before_the_cut_per_example(resnet, x, always):
+    layer = resnet.get_submodule("layer1.1.conv1")
+    with guard(resnet):
+        ref = resnet(x)
+        tail = fastpath.layer_tail(resnet, layer, x, ref, passes=100)
+        assert tail is not None and any(per_example for _, per_example in tail.carried)
+        rows = torch.tensor([2, 0, 2, 1])
+        with torch.no_grad():
+            assert torch.allclose(tail(tail.layer_output[rows], rows), ref[rows], atol=1e-5)
+
+
+class UsesTheBatchSizeAfterTheLayer(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3, padding=1)
+        self.fc = nn.Linear(4 * 64, 3)
+
+    def forward(self, x):
+        n = x.shape[0]
+        return self.fc(self.conv(x).reshape(n, -1))
+
+
+class CallsTheLayerTwice(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 1, 3, padding=1)
+        self.fc = nn.Linear(64, 3)
+
+    def forward(self, x):
+        return self.fc(self.conv(self.conv(x)).flatten(1))
+
+
+@pytest.mark.parametrize("net", [UsesTheBatchSizeAfterTheLayer, CallsTheLayerTwice])
+def test_no_tail_where_it_would_not_be_the_same_function(net, always):
+    torch.manual_seed(0)
+    model = net().eval()
+    x = torch.rand(3, 1, 8, 8)
+    with guard(model):
+        assert fastpath.layer_tail(model, model.conv, x, model(x), passes=100) is None
+    r = AblationCAM(model, layer="conv").attribute(x, target=[0, 1, 2])  # still works, on the whole model
+    assert r.attributions.shape == (3, 8, 8)

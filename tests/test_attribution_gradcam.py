@@ -56,6 +56,9 @@ def _reference(cls, model, x, layer_name, **kw):
 @pytest.mark.parametrize("name,ref_cls", [
     ("GradCAM", "GradCAM"), ("GradCAMPlusPlus", "GradCAMPlusPlus"), ("XGradCAM", "XGradCAM"),
     ("LayerCAM", "LayerCAM"), ("ScoreCAM", "ScoreCAM"),
+    # pytorch-grad-cam zeroes the ablated channel when the layer's minimum is 0 (layer2 ends
+    # in a ReLU), as the paper and we do
+    ("AblationCAM", "AblationCAM"),
 ])
 def test_cam_matches_pytorch_grad_cam(name, ref_cls, model, x, unchanged):
     ref = _reference(getattr(pgc, ref_cls), model, x, "layer2")

@@ -22,7 +22,7 @@ from ..adapters.torch import first_tensor, forward_with_context, resolve_layer
 from ..errors import InputShapeError, TargetError
 from ..progress import progress
 from .base import Method, Target, chunks, example_rows, internal_batch_size
-from .fastpath import forward_model
+from .fastpath import forward_model, layer_tail
 
 Reshape = Callable[[torch.Tensor], torch.Tensor]
 
@@ -420,6 +420,10 @@ class AblationCAM(BaseCAM):
                 t[idx, :, chs] = 0
             return _replace_first(output, t)
 
+        reference = first_tensor(ctx["output"]).detach()
+        tail = layer_tail(self.model, module, x, reference, b * c) if self.reshape is None else None
+        if tail is not None and tail.layer_output.shape[:2] == (b, c):
+            return self._tail_weights(tail, base, target, per)
         handle = module.register_forward_hook(hook)
         try:
             with torch.no_grad():
@@ -433,8 +437,31 @@ class AblationCAM(BaseCAM):
                     drops[ex, state["chs"]] = s.float()
         finally:
             handle.remove()
-        denom = torch.where(base.abs() < 1e-7, torch.full_like(base, 1e-7), base)[:, None]
-        return (base[:, None] - drops) / denom
+        return _relative_drop(base, drops)
+
+    def _tail_weights(self, tail, base, target, per):
+        """Ablate each channel in the layer's output and run only what comes after it."""
+        A = tail.layer_output
+        b, c = A.shape[:2]
+        drops = torch.empty(b, c, device=A.device)
+        # the tail is cheaper than the whole model: as many rows as the layer's output allows
+        per = max(per, min(b * c, (256 * 1024 ** 2) // max(1, A[0].numel() * A.element_size())))
+        todo = [(i, ch) for i in range(b) for ch in range(c)]
+        with torch.no_grad():
+            for sl in progress(list(chunks(len(todo), per)), desc="ablation-cam",
+                               enabled=self.show_progress if self.show_progress else None):
+                ex = torch.tensor([i for i, _ in todo[sl]], device=A.device)
+                chs = torch.tensor([ch for _, ch in todo[sl]], device=A.device)
+                rows = A[ex].clone()
+                rows[torch.arange(len(ex), device=A.device), chs] = 0
+                drops[ex, chs] = target.scores(tail(rows, ex), ex).float()
+        return _relative_drop(base, drops)
+
+
+def _relative_drop(base: torch.Tensor, ablated: torch.Tensor) -> torch.Tensor:
+    """``(y - y_without_k) / y`` per channel, with ``y`` kept away from zero."""
+    denom = torch.where(base.abs() < 1e-7, torch.full_like(base, 1e-7), base)[:, None]
+    return (base[:, None] - ablated) / denom
 
 
 class GuidedGradCAM(GradCAM):

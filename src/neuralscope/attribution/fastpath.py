@@ -207,4 +207,111 @@ def _split_stem(gm: torch.fx.GraphModule) -> GradientModel:
     return GradientModel(stem, gm)
 
 
-__all__ = ["MIN_PASSES", "AGREEMENT", "eligible", "forward_model", "gradient_model", "GradientModel"]
+# -- the network after one layer: for methods that change only that layer's output ---------------
+class _LeafTracer(torch.fx.Tracer):
+    """Traces ``model`` keeping ``leaf`` as one call (the cut) whatever its type."""
+
+    def __init__(self, leaf: nn.Module):
+        super().__init__()
+        self.leaf = leaf
+
+    def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
+        return m is self.leaf or super().is_leaf_module(m, qualname)
+
+
+@dataclass
+class LayerTail:
+    """What runs after a layer: ``tail(layer_output_rows, examples)`` is the model's output
+    for those rows, where ``examples[j]`` names the input example row ``j`` came from (the
+    values computed before the layer and used after it, such as skip connections, are taken
+    from that example)."""
+
+    module: torch.fx.GraphModule
+    #: values used after the cut, computed before it: (value, whether it has one row per example)
+    carried: list[tuple[object, bool]]
+    #: the layer's output for the whole input batch
+    layer_output: torch.Tensor
+
+    def __call__(self, rows: torch.Tensor, examples: torch.Tensor) -> torch.Tensor:
+        extra = [v[examples] if per_example else v for v, per_example in self.carried]
+        return self.module(rows, *extra)
+
+
+def layer_tail(model: nn.Module, layer: nn.Module, x: torch.Tensor, reference: torch.Tensor,
+               passes: int) -> LayerTail | None:
+    """The part of ``model`` after ``layer`` (called once, returning a tensor), with the
+    values it needs from before the layer computed once for the batch ``x``; ``None`` when
+    no stand-in is :func:`eligible`, the model cannot be traced, or the tail's output for
+    copies of the first example does not agree with ``reference`` (the model's output for ``x``)."""
+    if not eligible(model, x[:1], passes) or not torch.is_tensor(reference):
+        return None
+    try:
+        graph = _LeafTracer(layer).trace(model)
+        gm = torch.fx.GraphModule(model, graph)
+        tail = _tail_after(gm, layer, x)
+    except Exception:
+        return None
+    if tail is None:
+        return None
+    # checked on a number of rows other than the batch: a value carried over the cut that is
+    # really the batch size (``n = x.shape[0]`` used after the layer) fails here
+    rows = torch.zeros(x.shape[0] + 1, dtype=torch.long, device=x.device)
+    try:
+        with torch.no_grad():
+            got = tail(tail.layer_output[rows], rows)
+    except Exception:
+        return None
+    if not torch.is_tensor(got) or got.shape != reference[rows].shape:
+        return None
+    scale = max(float(reference[:1].abs().max()), 1.0)
+    return tail if bool((got - reference[rows]).abs().max() <= AGREEMENT * scale) else None
+
+
+def _tail_after(gm: torch.fx.GraphModule, layer: nn.Module, x: torch.Tensor) -> LayerTail | None:
+    nodes = list(gm.graph.nodes)
+    cuts = [n for n in nodes if n.op == "call_module" and gm.get_submodule(n.target) is layer]
+    if len(cuts) != 1:
+        return None
+    (cut,) = cuts
+    after = {cut}
+    for n in nodes[nodes.index(cut) + 1:]:
+        if any(a in after for a in n.all_input_nodes):
+            after.add(n)
+    output = next(n for n in nodes if n.op == "output")
+    if output not in after:
+        return None
+    body = [n for n in nodes if n in after and n is not cut and n is not output]
+    needed = [a for n in body + [output] for a in n.all_input_nodes if a not in after]
+    needed = [a for i, a in enumerate(needed) if a not in needed[:i] and a.op != "get_attr"]
+    # the values at the cut and before it, from one run of the whole graph
+    values = {}
+
+    class Recorder(torch.fx.Interpreter):
+        def run_node(self, n):
+            v = super().run_node(n)
+            if n is cut or n in needed:
+                values[n] = v
+            return v
+
+    with torch.no_grad():
+        Recorder(gm).run(x)
+    if not torch.is_tensor(values.get(cut)):
+        return None
+    graph = torch.fx.Graph()
+    env = {cut: graph.placeholder("layer_output")}
+    for i, a in enumerate(needed):
+        env[a] = graph.placeholder(f"carried_{i}")
+    for n in nodes:
+        if n.op == "get_attr" and any(n in u.all_input_nodes for u in body + [output]):
+            env[n] = graph.node_copy(n, lambda a: env[a])
+    for n in body:
+        env[n] = graph.node_copy(n, lambda a: env[a])
+    graph.output(torch.fx.map_arg(output.args[0], lambda a: env[a]))
+    batch = x.shape[0]
+    carried = [(values[a], torch.is_tensor(values[a]) and values[a].dim() > 0 and values[a].shape[0] == batch)
+               for a in needed]
+    return LayerTail(torch.fx.GraphModule(gm, graph), carried, values[cut])
+
+
+__all__ = ["MIN_PASSES", "AGREEMENT", "eligible", "forward_model", "gradient_model", "GradientModel",
+           "layer_tail", "LayerTail"]
