@@ -388,7 +388,10 @@ def _scores(run, batch, target: Target, rows):
 class AblationCAM(BaseCAM):
     """Ablation-CAM (Desai and Ramaswamy 2020, WACV): a channel's weight is the relative drop
     of the target score when that channel is set to zero at the layer,
-    ``(y - y_without_k) / y``. Ablated copies run in internal batches from the memory budget.
+    ``(y - y_without_k) / y``. Where the model can be traced, only the network after the
+    layer runs on the ablated outputs (:func:`~neuralscope.attribution.fastpath.layer_tail`);
+    otherwise ablated copies of the whole forward pass run in internal batches from the
+    memory budget.
 
     Example:
         >>> from neuralscope.zoo import DigitsCNN

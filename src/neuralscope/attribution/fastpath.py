@@ -14,6 +14,10 @@ occlusion, KernelSHAP, LIME) can run an equivalent of the model instead of the m
   then runs the rest of the network on interpolated first-layer outputs and maps the summed
   gradients back through the first layer once, instead of once per step (for ResNet-50 the
   first convolution's backward is its single most expensive operation).
+- :func:`layer_tail` — for methods that change only one layer's output (Ablation-CAM), the
+  ``torch.fx`` graph of what follows that layer, with the values that cross the cut (skip
+  connections) computed once per example: ablating a channel of ResNet-50's ``layer4`` then
+  costs an average pool and a linear layer instead of a whole forward pass.
 
 Both are used only where they are exactly the same function as the model (up to float
 rounding): on the CPU, in float32/float64, with every module in eval mode and no hooks anywhere
