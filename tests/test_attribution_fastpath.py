@@ -262,3 +262,18 @@ def test_no_tail_where_it_would_not_be_the_same_function(net, always):
         assert fastpath.layer_tail(model, model.conv, x, model(x), passes=100) is None
     r = AblationCAM(model, layer="conv").attribute(x, target=[0, 1, 2])  # still works, on the whole model
     assert r.attributions.shape == (3, 8, 8)
+
+
+def test_the_tail_runs_in_batches_that_fit_the_memory_budget(resnet, x, monkeypatch, always):
+    with guard(resnet):
+        per_row = fastpath.layer_tail(resnet, resnet.layer2, x, resnet(x), passes=100).bytes_per_row
+    seen = []
+    real_call = fastpath.LayerTail.__call__
+
+    def spy(self, rows, examples):
+        seen.append(rows.shape[0])
+        return real_call(self, rows, examples)
+
+    monkeypatch.setattr(fastpath.LayerTail, "__call__", spy)
+    AblationCAM(resnet, layer="layer2", memory_budget=3 * per_row).attribute(x, target=[1, 4, 9])
+    assert sum(seen) == 3 * 32 and max(seen) <= 3

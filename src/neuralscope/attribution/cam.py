@@ -21,7 +21,7 @@ from torch import nn
 from ..adapters.torch import first_tensor, forward_with_context, resolve_layer
 from ..errors import InputShapeError, TargetError
 from ..progress import progress
-from .base import Method, Target, chunks, example_rows, internal_batch_size
+from .base import CPU_FORWARD_BUDGET, Method, Target, chunks, example_rows, internal_batch_size, memory_budget
 from .fastpath import forward_model, layer_tail
 
 Reshape = Callable[[torch.Tensor], torch.Tensor]
@@ -447,8 +447,11 @@ class AblationCAM(BaseCAM):
         A = tail.layer_output
         b, c = A.shape[:2]
         drops = torch.empty(b, c, device=A.device)
-        # the tail is cheaper than the whole model: as many rows as the layer's output allows
-        per = max(per, min(b * c, (256 * 1024 ** 2) // max(1, A[0].numel() * A.element_size())))
+        # the tail holds less per row than the whole model: as many rows as the budget allows
+        limit = memory_budget(A.device, self.memory_budget)
+        if self.memory_budget is None and A.device.type == "cpu":
+            limit = min(limit, CPU_FORWARD_BUDGET)
+        per = max(per, min(b * c, limit // tail.bytes_per_row))
         todo = [(i, ch) for i in range(b) for ch in range(c)]
         with torch.no_grad():
             for sl in progress(list(chunks(len(todo), per)), desc="ablation-cam",

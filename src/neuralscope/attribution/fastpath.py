@@ -235,6 +235,8 @@ class LayerTail:
     carried: list[tuple[object, bool]]
     #: the layer's output for the whole input batch
     layer_output: torch.Tensor
+    #: bytes of every tensor the tail computes for one row (a bound on its memory per row)
+    bytes_per_row: int = 0
 
     def __call__(self, rows: torch.Tensor, examples: torch.Tensor) -> torch.Tensor:
         extra = [v[examples] if per_example else v for v, per_example in self.carried]
@@ -260,15 +262,35 @@ def layer_tail(model: nn.Module, layer: nn.Module, x: torch.Tensor, reference: t
     # checked on a number of rows other than the batch: a value carried over the cut that is
     # really the batch size (``n = x.shape[0]`` used after the layer) fails here
     rows = torch.zeros(x.shape[0] + 1, dtype=torch.long, device=x.device)
+    sizes = []
+
+    class Sizer(torch.fx.Interpreter):
+        def run_node(self, n):
+            v = super().run_node(n)
+            sizes.extend(t.numel() * t.element_size() for t in _tensors_in(v))
+            return v
+
     try:
         with torch.no_grad():
-            got = tail(tail.layer_output[rows], rows)
+            extra = [v[rows] if per_example else v for v, per_example in tail.carried]
+            got = Sizer(tail.module).run(tail.layer_output[rows], *extra)
     except Exception:
         return None
+    tail.bytes_per_row = sum(sizes) // len(rows) + 1
     if not torch.is_tensor(got) or got.shape != reference[rows].shape:
         return None
     scale = max(float(reference[:1].abs().max()), 1.0)
     return tail if bool((got - reference[rows]).abs().max() <= AGREEMENT * scale) else None
+
+
+def _tensors_in(value) -> list[torch.Tensor]:
+    if torch.is_tensor(value):
+        return [value]
+    if isinstance(value, (list, tuple)):
+        return [t for v in value for t in _tensors_in(v)]
+    if isinstance(value, dict):
+        return [t for v in value.values() for t in _tensors_in(v)]
+    return []
 
 
 def _tail_after(gm: torch.fx.GraphModule, layer: nn.Module, x: torch.Tensor) -> LayerTail | None:
