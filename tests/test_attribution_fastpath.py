@@ -277,3 +277,16 @@ def test_the_tail_runs_in_batches_that_fit_the_memory_budget(resnet, x, monkeypa
     monkeypatch.setattr(fastpath.LayerTail, "__call__", spy)
     AblationCAM(resnet, layer="layer2", memory_budget=3 * per_row).attribute(x, target=[1, 4, 9])
     assert sum(seen) == 3 * 32 and max(seen) <= 3
+
+
+def test_deletion_insertion_and_infidelity_are_the_same_through_the_frozen_trace(resnet, x, monkeypatch):
+    from neuralscope.attribution.metrics import deletion_insertion, infidelity
+
+    attr = IntegratedGradients(resnet, steps=8).attribute(x, target=[1, 4, 9])
+    results = {}
+    for label, min_passes in (("fast", 0), ("slow", 10 ** 12)):
+        monkeypatch.setattr(fastpath, "MIN_PASSES", min_passes)
+        curves = deletion_insertion(resnet, x, attr, steps=8)
+        results[label] = (curves.deletion, curves.insertion, infidelity(resnet, x, attr, n_perturb=16))
+    for fast, slow in zip(results["fast"], results["slow"]):
+        np.testing.assert_allclose(fast, slow, rtol=1e-4, atol=1e-6)

@@ -24,6 +24,7 @@ from ..errors import InputShapeError
 from ..progress import progress
 from ..result import Result, new_axes
 from .base import Target, chunks, guard, internal_batch_size, prepare_inputs
+from .fastpath import forward_model
 from .gradient import gaussian_blur
 from .result import Attribution
 
@@ -124,8 +125,10 @@ def deletion_insertion(model: nn.Module, inputs: torch.Tensor, attribution: Any,
     curves = {}
     with guard(model):
         with torch.no_grad():
-            tgt.resolve(forward_with_context(model, x))
+            out = forward_with_context(model, x)
+            tgt.resolve(out)
         per = max(1, internal_batch_size(model, x, backward=False, budget=memory_budget))
+        run = forward_model(model, x[:1], first_tensor(out)[:1], 2 * n * (steps + 1))
         for mode, b in (("deletion", deletion_baseline), ("insertion", insertion_baseline)):
             base = gaussian_blur(x, max(1.0, h / 16)) if b == "blur" else make_baseline(x, b)
             jobs = [(i, k) for k in range(steps + 1) for i in range(n)]
@@ -138,7 +141,7 @@ def deletion_insertion(model: nn.Module, inputs: torch.Tensor, attribution: Any,
                 src, dst = (base, x) if mode == "deletion" else (x, base)
                 rows = torch.where(changed, src[ex], dst[ex])
                 with torch.no_grad():
-                    p = _probs(forward_with_context(model, rows), tgt, ex)
+                    p = _probs(run(rows), tgt, ex)
                 for j, (i, k) in enumerate(items):
                     vals[k, i] = p[j]
             curves[mode] = vals.T.numpy()
@@ -342,7 +345,8 @@ def infidelity(model: nn.Module, inputs: torch.Tensor, attribution: Any, target:
         rows = torch.arange(n, device=x.device).repeat(n_perturb)
         per = max(1, internal_batch_size(model, x, backward=False))
         pert = (x[None] - I.to(x.dtype)).reshape(n_perturb * n, *x.shape[1:])
-        fpert = torch.cat([tgt.scores(forward_with_context(model, pert[sl]), rows[sl]).double()
+        run = forward_model(model, x[:1], first_tensor(out)[:1], pert.shape[0])
+        fpert = torch.cat([tgt.scores(run(pert[sl]), rows[sl]).double()
                            for sl in chunks(pert.shape[0], per)]).view(n_perturb, n)
     dots = (I * attr[None]).flatten(2).sum(-1)  # (P, B)
     diffs = fx[None] - fpert
