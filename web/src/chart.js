@@ -6,7 +6,7 @@ import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 import { h, clear, fmt, fmtTime, fmtDuration, download } from "./dom.js";
 import { get } from "./api.js";
-import { state, colorOf } from "./state.js";
+import { state, colorOf, selectedRuns } from "./state.js";
 
 // TensorBoard's smoothing: exponential moving average, debiased so the first points are
 // not pulled towards zero; non-finite values are passed through and do not enter the mean.
@@ -29,6 +29,15 @@ function lowerBound(arr, x) {
   return lo;
 }
 
+// The steps to show around `step` when a view opens focused on it (the Diagnostics page links
+// to the step where a problem began): a tenth of the logged range [lo, hi] on each side, at
+// least 10 steps, clipped to the range. Shared by the scalar charts and the histogram cards.
+export function focusWindow(lo, hi, step) {
+  if (!Number.isFinite(lo) || !Number.isFinite(hi) || !Number.isFinite(step)) return null;
+  const half = Math.max(10, 0.1 * (hi - lo));
+  return [Math.max(lo, step - half), Math.min(hi, step + half)];
+}
+
 const registry = new Map();
 window.__nsCharts = registry; // tests and debugging: tag -> ScalarChart
 
@@ -39,14 +48,16 @@ export class ScalarChart {
     this.zoom = null;             // [xmin, xmax] while zoomed in
     this.mark = null;             // a step marked with a vertical line (a diagnostic's start)
     this._focus = null;           // a step to zoom around once the data is there
+    this.only = null;             // a single run shown instead of the selected ones (a diagnostic's run)
     this.u = null;
     this.loaded = false;
     this.plotEl = h("div", { class: "plot" });
     this.tip = h("div", { class: "tooltip", hidden: true });
     this.info = h("span", { class: "chart-info muted" });
+    this.onlyEl = h("span", { class: "only-run muted", hidden: true, style: { fontSize: "12px", whiteSpace: "nowrap" } });
     this.el = h("div", { class: "chart-card", dataset: { tag } },
       h("div", { class: "chart-head" },
-        h("span", { class: "chart-title", title: tag }, tag),
+        h("span", { class: "chart-title", title: tag }, tag), this.onlyEl,
         h("span", { class: "chart-tools" },
           h("button", { class: "icon", title: "reset zoom", onclick: () => this.resetZoom() }, "⤢"),
           h("button", { class: "icon", title: "download CSV", dataset: { action: "csv" }, onclick: () => this.downloadCsv() }, "CSV"),
@@ -67,6 +78,28 @@ export class ScalarChart {
     if (registry.get(this.tag) === this) registry.delete(this.tag);
   }
 
+  // Whether the chart draws `id`: the one run it was narrowed to, else every selected run.
+  shows(id) { return this.only !== null ? id === this.only : state.selected.has(id); }
+
+  // Show only run `id` (whether or not it is selected); `widen()` or a change of the run
+  // selection goes back to the selected runs.
+  showOnly(id) {
+    this.only = id;
+    clear(this.onlyEl).append(h("span", { class: "swatch", style: { background: colorOf(id) } }), `only ${id} `,
+      h("button", { class: "icon", dataset: { action: "widen" }, title: "show every selected run again",
+        onclick: () => this.widen(true) }, "all runs"));
+    this.onlyEl.dataset.run = id;
+    this.onlyEl.hidden = false;
+  }
+
+  widen(reload = false) {
+    if (this.only === null) return;
+    this.only = null;
+    this.onlyEl.hidden = true;
+    delete this.onlyEl.dataset.run;
+    if (reload) this.load(selectedRuns());
+  }
+
   width() {
     if (this.el.clientWidth > 0) this._w = Math.max(260, this.el.clientWidth - 18);
     return this._w || 420;
@@ -82,6 +115,7 @@ export class ScalarChart {
     const seq = (this._loadSeq = (this._loadSeq || 0) + 1);
     this._pending = [];
     const xr = this.zoom && state.settings.xaxis === "step" ? this.zoom : null;
+    if (this.only !== null) runs = [state.runById.get(this.only)].filter(Boolean);
     const results = await Promise.all(runs.filter((r) => (r.series.scalar || []).includes(this.tag)).map(async (r) => {
       try {
         const d = await get("/api/scalars", { run: r.id, tag: this.tag, buckets: this.buckets(),
@@ -120,13 +154,11 @@ export class ScalarChart {
 
   focusWindow(step) {
     let lo = Infinity, hi = -Infinity;
-    for (const s of this.series.values()) {
-      if (!s.steps.length) continue;
+    for (const [id, s] of this.series) {
+      if (!s.steps.length || !this.shows(id)) continue;
       lo = Math.min(lo, s.steps[0]); hi = Math.max(hi, s.steps[s.steps.length - 1]);
     }
-    if (lo === Infinity) return null;
-    const half = Math.max(10, 0.1 * (hi - lo));
-    return [Math.max(lo, step - half), Math.min(hi, step + half)];
+    return focusWindow(lo, hi, step);
   }
 
   applyFocus() {
@@ -175,7 +207,7 @@ export class ScalarChart {
     const { smoothing, logy } = state.settings;
     const tables = [], runs = [];
     for (const [id, s] of this.series) {
-      if (!state.selected.has(id) || !s.steps.length) continue;
+      if (!this.shows(id) || !s.steps.length) continue;
       const xs = this.xOf(id, s);
       let order = xs.map((_, i) => i);
       let sorted = true;
@@ -373,7 +405,7 @@ export class ScalarChart {
   async downloadCsv() {
     const lines = ["run,step,wall_time,value"];
     for (const id of this.series.keys()) {
-      if (!state.selected.has(id)) continue;
+      if (!this.shows(id)) continue;
       const d = await get("/api/scalars", { run: id, tag: this.tag });
       const q = /[",\n]/.test(id) ? `"${id.replace(/"/g, '""')}"` : id;
       for (let i = 0; i < d.steps.length; i++) lines.push(`${q},${d.steps[i]},${d.walls[i]},${d.values[i] === null ? "nan" : d.values[i]}`);

@@ -1,7 +1,7 @@
 // Diagnostics: what the tracker found (NaN, exploding/vanishing gradients, dead units, a
 // learning rate too high, over-fitting), with the step it began, the layer, and a link to
 // the chart that shows it.
-import { h, clear } from "../dom.js";
+import { h, clear, append } from "../dom.js";
 import { get } from "../api.js";
 import { state, on, colorOf } from "../state.js";
 
@@ -11,14 +11,15 @@ function chartLink(d) {
   const run = state.runById.get(d.run);
   const series = (run && run.series) || {};
   const candidates = [d.series, d.layer && `gradients/norm/${d.layer}`, d.layer && `activations/dead/${d.layer}`].filter(Boolean);
+  // the chart (or histograms) of the diagnostic's run, zoomed around the step where the
+  // problem began, with that step marked
+  const at = Number.isFinite(d.step) ? `&step=${d.step}` : "";
+  const link = (page, c, what) => h("a", { class: "chart-link",
+    href: `#/${page}?tag=${encodeURIComponent(c)}&run=${encodeURIComponent(d.run)}${at}`,
+    title: at ? `the ${what} of ${c} in ${d.run}, zoomed to step ${d.step}` : `the ${what} of ${c} in ${d.run}` });
   for (const c of candidates) {
-    if ((series.scalar || []).includes(c)) {
-      // the chart opens zoomed around the step where the problem began, with it marked
-      const at = Number.isFinite(d.step) ? `&step=${d.step}` : "";
-      return h("a", { href: `#/scalars?tag=${encodeURIComponent(c)}&run=${encodeURIComponent(d.run)}${at}`, class: "chart-link",
-        title: at ? `the chart of ${c}, zoomed to step ${d.step}` : `the chart of ${c}` }, `chart: ${c}`);
-    }
-    if ((series.histogram || []).includes(c)) return h("a", { href: `#/distributions?tag=${encodeURIComponent(c)}`, class: "chart-link" }, `histogram: ${c}`);
+    if ((series.scalar || []).includes(c)) return append(link("scalars", c, "chart"), [`chart: ${c}`]);
+    if ((series.histogram || []).includes(c)) return append(link("distributions", c, "histograms"), [`histogram: ${c}`]);
   }
   return d.series ? h("span", { class: "muted" }, d.series) : null;
 }

@@ -4,6 +4,11 @@ import { state, on, selectedRuns, seriesNames, setSetting } from "../state.js";
 import { runSelector } from "../components.js";
 import { ScalarChart } from "../chart.js";
 
+// A filter (regular expression) that matches `tag` and nothing else: pages opened on one tag.
+export function exactly(tag) {
+  return `^${tag.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}$`;
+}
+
 export function settingsPanel() {
   const s = state.settings;
   const smoothVal = h("input", { type: "number", min: 0, max: 0.999, step: 0.001, value: s.smoothing, class: "smooth-num",
@@ -28,7 +33,7 @@ export function mount(root, params) {
   // a link to a step (from Diagnostics) is about steps: show steps on the x axis
   if (params.get("step") !== null && state.settings.xaxis !== "step") setSetting("xaxis", "step");
   const filter = h("input", { type: "search", placeholder: "Filter tags (regular expression)", class: "tag-filter",
-    value: params.get("tag") ? `^${params.get("tag").replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}$` : state.settings.filter,
+    value: params.get("tag") ? exactly(params.get("tag")) : state.settings.filter,
     oninput: () => renderCharts() });
   const body = h("div", { class: "chart-groups" });
   const sel = runSelector();
@@ -44,6 +49,11 @@ export function mount(root, params) {
     const re = matcher();
     filter.classList.toggle("invalid", re === null);
     const tags = seriesNames("scalar").filter((t) => !re || re.test(t));
+    // the linked chart is there even when the diagnostic's run is not selected
+    const linked = params.get("tag"), linkedRun = state.runById.get(params.get("run"));
+    if (linked && !tags.includes(linked) && linkedRun && (linkedRun.series.scalar || []).includes(linked) && (!re || re.test(linked))) {
+      tags.push(linked); tags.sort();
+    }
     const wanted = new Set(tags);
     for (const [t, c] of charts) if (!wanted.has(t)) { c.dispose(); charts.delete(t); }
     clear(body);
@@ -60,7 +70,13 @@ export function mount(root, params) {
           let c = charts.get(t);
           if (!c) {
             c = new ScalarChart(t); charts.set(t, c);
-            if (t === params.get("tag") && params.get("step") !== null) c.focusOn(+params.get("step"));
+            if (t === params.get("tag")) {
+              // a link from a diagnostic names its run: the zoomed chart shows that run only
+              // (until the run selection changes or "all runs" is clicked); other charts keep
+              // every selected run
+              if (params.get("run") !== null && state.runById.has(params.get("run"))) c.showOnly(params.get("run"));
+              if (params.get("step") !== null) c.focusOn(+params.get("step"));
+            }
           }
           grid.appendChild(c.el);
           if (!c.loaded) whenVisible(c.el, () => c.load(selectedRuns()));
@@ -78,14 +94,14 @@ export function mount(root, params) {
   let tagKey = knownTags();
   renderCharts();
   const offs = [
-    on("selection", () => { renderCharts(); reloadAll(); }),
+    on("selection", () => { charts.forEach((c) => c.widen()); renderCharts(); reloadAll(); }),
     on("runs", () => { tagKey = knownTags(); renderCharts(); reloadAll(); }),
     on("run", () => { const k = knownTags(); if (k !== tagKey) { tagKey = k; renderCharts(); } }),
     on("settings", ({ key }) => { for (const c of charts.values()) if (c.loaded) (key === "xaxis" && c.zoom ? (c.zoom = null, c.load(selectedRuns())) : c.draw()); }),
     on("resync", reloadAll),
     on("scalars", (msg) => {
       const c = charts.get(msg.tag);
-      if (!c || !(c.loaded || c.loading) || !state.selected.has(msg.run)) return;
+      if (!c || !(c.loaded || c.loading) || !c.shows(msg.run)) return;
       if (c.append(msg.run, msg)) c.load(selectedRuns());
     }),
   ];
