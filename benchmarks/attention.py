@@ -34,28 +34,38 @@ import torch
 from neuralscope.attention import attention
 
 
-def timed(fns: dict, repeat: int) -> dict:
-    """Median (wall, cpu) seconds per function, calls interleaved after one warm-up each."""
+def timed(fns: dict, repeat: int, seconds: float) -> dict:
+    """Per function: median wall and CPU seconds, and the medians of the per-round ratios to
+    ``fns["plain"]`` (wall, CPU). Calls are interleaved (plain, ours, plain, ours, ...) after
+    one warm-up each, for ``repeat`` rounds or as many as fit in ``seconds`` of plain calls."""
     for f in fns.values():
         f()
+    start = time.perf_counter()
+    fns["plain"]()
+    rounds = max(repeat, min(400, int(seconds / max(time.perf_counter() - start, 1e-6))))
     wall = {k: [] for k in fns}
     cpu = {k: [] for k in fns}
-    for _ in range(repeat):
+    for _ in range(rounds):
         for k, f in fns.items():
             w, c = time.perf_counter(), time.process_time()
             f()
             cpu[k].append(time.process_time() - c)
             wall[k].append(time.perf_counter() - w)
-    return {k: (statistics.median(wall[k]), statistics.median(cpu[k])) for k in fns}
+    out = {}
+    for k in fns:
+        out[k] = (statistics.median(wall[k]), statistics.median(cpu[k]),
+                  statistics.median(a / b for a, b in zip(wall[k], wall["plain"])),
+                  statistics.median(a / max(b, 1e-9) for a, b in zip(cpu[k], cpu["plain"])), rounds)
+    return out
 
 
-def row(name: str, fns: dict, repeat: int) -> None:
-    t = timed(fns, repeat)
-    plain_w, plain_c = t.pop("plain")
+def row(name: str, fns: dict, repeat: int, seconds: float = 2.0) -> None:
+    t = timed(fns, repeat, seconds)
+    plain_w, _, _, _, rounds = t.pop("plain")
     parts = [f"{name:44s} plain {plain_w * 1e3:7.1f} ms"]
-    for label, (w, c) in t.items():
-        parts.append(f"{label} {w * 1e3:7.1f} ms: {w / plain_w:4.2f}x wall, {c / plain_c:4.2f}x cpu")
-    print("   ".join(parts), flush=True)
+    for label, (w, _, rw, rc, _) in t.items():
+        parts.append(f"{label} {w * 1e3:7.1f} ms: {rw:4.2f}x wall, {rc:4.2f}x cpu")
+    print("   ".join(parts) + f"   ({rounds} rounds)", flush=True)
 
 
 def without_fast_path(fn):
@@ -111,14 +121,14 @@ def main() -> None:
                  "neuralscope": lambda: attention(eager, enc)}, opts.repeat)
             row(f"MiniLM (sdpa), 8 x {n} tokens",
                 {"plain": lambda: sdpa(**enc), "neuralscope": lambda: attention(sdpa, enc),
-                 "recompute (method='sdpa')": lambda: attention(sdpa, enc, method="sdpa")}, opts.repeat)
+                 "eager lent (method='hf')": lambda: attention(sdpa, enc, method="hf")}, opts.repeat)
             long = tok(["a long document that goes on " * 120] * 2, return_tensors="pt", truncation=True, max_length=512)
             row(f"MiniLM (eager), 2 x {long['input_ids'].shape[1]} tokens",
                 {"plain": lambda: eager(**long), "own weights": lambda: eager(**long, output_attentions=True),
                  "neuralscope": lambda: attention(eager, long)}, max(3, opts.repeat // 3))
             row(f"MiniLM (sdpa), 2 x {long['input_ids'].shape[1]} tokens",
                 {"plain": lambda: sdpa(**long), "neuralscope": lambda: attention(sdpa, long),
-                 "recompute (method='sdpa')": lambda: attention(sdpa, long, method="sdpa")}, max(3, opts.repeat // 3))
+                 "eager lent (method='hf')": lambda: attention(sdpa, long, method="hf")}, max(3, opts.repeat // 3))
 
     import torchvision
 

@@ -123,9 +123,14 @@ def test_sdpa_recomputed_weights_reproduce_sdpa_output(unchanged, use_bias):
     assert maps.source == "sdpa" and maps.weights.shape == (2, 1, 4, 5, 5)
     assert maps.layer_names == ["0" if isinstance(model, nn.Sequential) else "inner"]
     w = torch.from_numpy(maps.weights[:, 0])
-    # the defining property: weights @ values is what torch's SDPA kernel returned
+    # the defining property: weights @ values is what torch's SDPA kernel returns for the same
+    # query, key and value (run here, outside the capture, which answered the call itself)
+    with torch.no_grad():
+        ref = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, is_causal=bias is None, enable_gqa=True,
+                                             scale=0.3)
     v_rep = v.repeat_interleave(2, dim=1)
-    np.testing.assert_allclose((w @ v_rep).numpy(), out.numpy(), atol=ATOL, rtol=0)
+    np.testing.assert_allclose((w @ v_rep).numpy(), ref.numpy(), atol=ATOL, rtol=0)
+    np.testing.assert_allclose(out.numpy(), ref.numpy(), atol=ATOL, rtol=0)  # the output the model got
     np.testing.assert_allclose(maps.weights.sum(-1), 1.0, atol=1e-5)
     if not use_bias:
         assert np.all(np.triu(maps.weights[0, 0, 0], k=1) == 0)
@@ -179,7 +184,7 @@ def test_minilm_eager_maps_equal_output_attentions(unchanged, minilm):
 def test_minilm_sdpa_lent_eager_gives_its_own_maps_and_keeps_its_config(unchanged, minilm):
     _, sdpa, tok, enc, ref = minilm
     with unchanged(sdpa):
-        maps = attention(sdpa, enc, tokens=tok)
+        maps = attention(sdpa, enc, tokens=tok, method="hf")
     assert maps.source == "hf"
     np.testing.assert_allclose(maps.weights, ref, atol=ATOL, rtol=0)
     assert sdpa.config._attn_implementation == "sdpa"
@@ -353,15 +358,20 @@ def test_sdpa_weights_fully_masked_rows_are_zero():
     assert torch.all(w[0, 0, 1] == 0) and torch.allclose(w[0, 0, [0, 2]].sum(-1), torch.ones(2))
 
 
-def test_minilm_sdpa_long_input_recomputes_into_one_buffer_and_equals_eager(unchanged, minilm):
-    """From RECOMPUTE_FROM tokens on, auto recomputes beside the SDPA kernel (no copy: the
-    result is a view of the buffer the weights were written into)."""
-    from neuralscope.attention.extract import RECOMPUTE_FROM
+@pytest.mark.parametrize("sliced", [False, True])
+def test_minilm_sdpa_long_input_computes_into_one_buffer_and_equals_eager(unchanged, minilm, monkeypatch, sliced):
+    """auto answers an sdpa model's SDPA calls from weights written straight into one buffer
+    (no copy: the result is a view of it), in one batched product or, as on long inputs, in
+    slices of a few heads of one example (forced here with a small slice size)."""
+    from neuralscope.attention import extract
 
+    if sliced:
+        monkeypatch.setattr(extract, "_WHOLE_BYTES", 0)
+        monkeypatch.setattr(extract, "_SLICE_BYTES", 5 * 136 * 136 * 4)  # 5 heads: uneven last slice
     eager, sdpa, tok, _, _ = minilm
     enc = tok(["one long padded line " * 60, "short"], return_tensors="pt", padding=True, truncation=True,
-              max_length=RECOMPUTE_FROM + 8)
-    assert enc["input_ids"].shape[1] >= RECOMPUTE_FROM
+              max_length=136)
+    assert enc["input_ids"].shape[1] == 136 and not enc["attention_mask"].all()
     with unchanged(sdpa):
         maps = attention(sdpa, enc, tokens=tok)
     assert maps.source == "sdpa" and not maps.weights.flags["C_CONTIGUOUS"]  # a view of the buffer, not a copy

@@ -5,11 +5,9 @@ Three capture paths, picked automatically (``method="auto"``):
 ``"hf"``
     Hugging Face models: the forward pass is run with ``output_attentions=True`` and the
     model's own weights are returned; each layer's attention softmax writes straight into
-    the result's buffer (same values, no copy afterwards). A model loaded with ``sdpa`` (or
-    another kernel) that picks its attention function from its config per call is lent eager
-    attention for that one pass on short sequences (its configs are put back afterwards):
-    there that costs about what a plain forward costs, where recomputing beside the fused
-    kernel costs more.
+    the result's buffer (same values, no copy afterwards). A model loaded with another kernel
+    than ``sdpa`` (flash, flex...) that picks its attention function from its config per call
+    is lent eager attention for that one pass (its configs are put back afterwards).
 ``"mha"``
     Models built from :class:`torch.nn.MultiheadAttention` (``nn.TransformerEncoderLayer``,
     torchvision's ViT...).  Those layers usually call the module with ``need_weights=False``.
@@ -17,16 +15,20 @@ Three capture paths, picked automatically (``method="auto"``):
     removed afterwards) by :func:`_mha_direct`, which computes the per-head weights once,
     straight into the result's buffer, and the module's output from those same weights; the
     caller gets exactly the output type it asked for. Configurations outside that path ask the
-    module itself for ``need_weights=True, average_attn_weights=False``.
+    module itself for ``need_weights=True, average_attn_weights=False``. A stock
+    ``nn.TransformerEncoderLayer`` (no hooks, eval mode) is run as its own unfused branch does,
+    step for step, without a module call per sub-layer (PyTorch's fused whole-layer kernel
+    never calls the attention module, so it cannot be used while capturing).
 ``"sdpa"``
     Anything that calls :func:`torch.nn.functional.scaled_dot_product_attention`
-    (hand-written attention, Hugging Face ``sdpa`` models on sequences of
-    :data:`RECOMPUTE_FROM` tokens or more or that cannot be lent eager attention, or any
-    model with ``method="sdpa"``): a :class:`~torch.overrides.TorchFunctionMode` catches the
-    call, and the weights are recomputed from its query and key as
-    ``softmax(q kᵀ · scale + mask)`` with the same mask, causal flag, scale and grouped-query
-    layout (straight into the result's buffer when a Hugging Face config gives the layer
-    count); the call is named after the innermost running module, read from the stack.
+    (hand-written attention, Hugging Face ``sdpa`` models, or any model with
+    ``method="sdpa"``): a :class:`~torch.overrides.TorchFunctionMode` catches the call and
+    answers it with :func:`_sdpa_direct`: the weights ``softmax(q kᵀ · scale + mask)`` (same
+    mask, causal flag, scale and grouped-query layout) are computed once, straight into the
+    result's buffer when a Hugging Face config gives the layer count, and the call's output is
+    made from them (on the CPU that costs about what the SDPA kernel costs). Calls outside that
+    path (dropout, gradients, other dtypes) run as asked and the weights are recomputed beside
+    them. Each call is named after the innermost running module, read from the stack.
 
 All hooks, shadowed forwards, capture modes, lent configs and the MHA fast-path switch are
 removed again, also when the forward pass raises (inside
@@ -100,19 +102,20 @@ def attention(model: nn.Module, inputs: Any, tokens: Any = None, *, method: str 
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(map(repr, METHODS))}, not {method!r}.")
     args, kwargs = as_inputs(inputs)
+    named = list(model.named_modules())  # one walk over the modules, shared by what follows
     if method == "auto":
-        method = _pick_method(model, _sequence_length(args, kwargs))
+        method = _pick_method(model, named)
     dev = model_device(model)
     args = tuple(a.to(dev) if torch.is_tensor(a) else a for a in args)
     kwargs = {k: v.to(dev) if torch.is_tensor(v) else v for k, v in kwargs.items()}
     stacked = None  # (batch, layers, heads, q, k) already laid out by the capture, when it could
     with _hf_hook_flags(model), preserve_model_state(model), torch.no_grad():
-        if any(m.training for m in model.modules()):
+        if any(m.training for _, m in named):
             model.eval()  # dropout off: the maps are the model's deterministic attention
         if method == "hf":
             names, maps, stacked = _capture_hf(model, args, kwargs)
         elif method == "mha":
-            names, maps, stacked = _capture_mha(model, args, kwargs)
+            names, maps, stacked = _capture_mha(model, args, kwargs, named)
         else:
             names, maps, stacked = _capture_sdpa(model, args, kwargs)
     if not maps:
@@ -140,32 +143,18 @@ def _is_hf(model: nn.Module) -> bool:
     return isinstance(model, transformers.PreTrainedModel)
 
 
-#: from this many tokens on, a Hugging Face ``sdpa`` model's weights are recomputed beside the
-#: SDPA kernel (straight into the result) rather than taken from lent eager attention, whose
-#: per-layer tensors need a copy into the result (measured on MiniLM: about even at 68 tokens,
-#: recomputing 1.4x vs eager 1.7-2.2x the plain forward at 512)
-RECOMPUTE_FROM = 128
-
-
-def _sequence_length(args: tuple, kwargs: dict) -> int | None:
-    ids = kwargs.get("input_ids", kwargs.get("inputs_embeds"))
-    if ids is None and args and torch.is_tensor(args[0]):
-        ids = args[0]
-    if not torch.is_tensor(ids) or ids.dim() < 2:
-        return None
-    return ids.shape[1]
-
-
-def _pick_method(model: nn.Module, length: int | None = None) -> str:
+def _pick_method(model: nn.Module, named: list[tuple[str, nn.Module]] | None = None) -> str:
     if _is_hf(model):
         impl = getattr(model.config, "_attn_implementation", "eager")
         if impl in (None, "eager"):
             return "hf"
-        if impl == "sdpa" and length is not None and length >= RECOMPUTE_FROM and \
-                isinstance(getattr(model.config, "num_hidden_layers", None), int):
+        if impl == "sdpa" and getattr(model, "dtype", None) == torch.float32:
+            # SDPA calls answered from weights computed once (benchmarks/attention.py, MiniLM:
+            # 1.09x the plain forward at 8 x 68 tokens where lent eager attention takes 1.11x,
+            # and at 2 x 512 where eager attention itself takes 1.4x)
             return "sdpa"
         return "hf" if _can_run_eager(model) else "sdpa"
-    if any(isinstance(m, nn.MultiheadAttention) for m in model.modules()):
+    if any(isinstance(m, nn.MultiheadAttention) for _, m in (named or model.named_modules())):
         return "mha"
     return "sdpa"
 
@@ -342,15 +331,21 @@ class _Bound(nn.Module):
 # -- nn.MultiheadAttention --------------------------------------------------------------------
 
 
-def _empty(shape: tuple[int, ...], device: torch.device) -> torch.Tensor:
-    """An uninitialised float32 tensor; on the CPU its memory comes from numpy.
+#: from this size on a CPU result buffer is allocated by numpy (see :func:`_empty`)
+_HUGE_FROM = 32 << 20
 
-    numpy asks the kernel for transparent huge pages on large arrays (``madvise``), torch's
-    CPU allocator does not: the first write into a fresh 150 MB buffer (MiniLM, 2 x 512
-    tokens) then costs about 9 ms instead of about 45 ms of 4 KiB page faults, which is most
-    of what materialising the weights costs over a kernel that never does.
+
+def _empty(shape: tuple[int, ...], device: torch.device) -> torch.Tensor:
+    """An uninitialised float32 tensor for a result buffer.
+
+    Large CPU buffers come from numpy, which asks the kernel for transparent huge pages
+    (``madvise``); torch's allocator does not, and the first write into a fresh 150 MB buffer
+    (MiniLM, 2 x 512 tokens) then costs about 45 ms of 4 KiB page faults instead of about
+    9 ms. Smaller ones come from torch: below glibc's 32 MB mmap ceiling the allocator hands
+    back memory that earlier calls freed (no page faults at all), which numpy's huge-page
+    advice on that memory only slows down.
     """
-    if torch.device(device).type == "cpu":
+    if torch.device(device).type == "cpu" and math.prod(shape) * 4 >= _HUGE_FROM:
         return torch.from_numpy(np.empty(shape, dtype=np.float32))
     return torch.empty(shape, dtype=torch.float32, device=device)
 
@@ -417,7 +412,7 @@ class _MHACapture:
         try:
             torch.backends.mha.set_fastpath_enabled(False)
             names = {id(m): n for n, m in self.modules}
-            layers = _plain_encoder_layers(model, names)  # before any forward is shadowed
+            layers = _plain_encoder_layers(model, self.modules)  # before any forward is shadowed
             for name, m in self.modules:
                 shadowed.append((m, m.__dict__.get("forward", _MISSING)))
                 m.forward = functools.partial(self._forward, name, m)
@@ -438,11 +433,12 @@ class _MHACapture:
         """``nn.TransformerEncoderLayer``'s eval forward (its unfused branch, step for step)
         with the attention through :meth:`_forward`, without a module call per sub-layer
         (on a small model their Python overhead is most of what the fused kernel saves)."""
-        src_key_padding_mask = F._canonical_mask(
-            mask=src_key_padding_mask, mask_name="src_key_padding_mask", other_type=F._none_or_dtype(src_mask),
-            other_name="src_mask", target_type=src.dtype)
-        src_mask = F._canonical_mask(mask=src_mask, mask_name="src_mask", other_type=None, other_name="",
-                                     target_type=src.dtype, check_other=False)
+        if src_key_padding_mask is not None or src_mask is not None:  # the layer's own mask checks
+            src_key_padding_mask = F._canonical_mask(
+                mask=src_key_padding_mask, mask_name="src_key_padding_mask",
+                other_type=F._none_or_dtype(src_mask), other_name="src_mask", target_type=src.dtype)
+            src_mask = F._canonical_mask(mask=src_mask, mask_name="src_mask", other_type=None, other_name="",
+                                         target_type=src.dtype, check_other=False)
         n1, n2 = layer.norm1, layer.norm2
 
         def sa(x):
@@ -486,34 +482,43 @@ def _no_hooks(m: nn.Module) -> bool:
                 or "forward" in m.__dict__)
 
 
-def _plain_encoder_layers(model: nn.Module, attention_names: dict[int, str]) -> list[nn.Module]:
+_ENCODER_PARTS = {"self_attn": nn.MultiheadAttention, "linear1": nn.Linear, "linear2": nn.Linear,
+                  "norm1": nn.LayerNorm, "norm2": nn.LayerNorm, "dropout": nn.Dropout, "dropout1": nn.Dropout,
+                  "dropout2": nn.Dropout}
+_GLOBAL_HOOKS = ("_global_forward_hooks", "_global_forward_pre_hooks", "_global_backward_hooks",
+                 "_global_backward_pre_hooks", "_global_forward_hooks_always_called")
+
+
+def _plain_encoder_layers(model: nn.Module, attention: list[tuple[str, nn.Module]]) -> list[nn.Module]:
     """The ``nn.TransformerEncoderLayer`` blocks :meth:`_MHACapture._encoder_layer` runs exactly
     as the module would: the stock classes throughout, eval mode (dropout is the identity),
     and no hooks or shadowed forwards on the block or anything in it (its own forward would
     run those; ours calls the sub-layers' functions directly)."""
     from torch.nn.modules import module as module_globals
 
-    if any(getattr(module_globals, g, None) for g in (
-            "_global_forward_hooks", "_global_forward_pre_hooks", "_global_backward_hooks",
-            "_global_backward_pre_hooks", "_global_forward_hooks_always_called")):
-        return []
-    if not (hasattr(F, "_canonical_mask") and hasattr(F, "_none_or_dtype")):
+    if any(getattr(module_globals, g, None) for g in _GLOBAL_HOOKS) or not hasattr(F, "_canonical_mask") \
+            or not hasattr(F, "_none_or_dtype"):
         return []
     found = []
-    for m in model.modules():
-        if type(m) is not nn.TransformerEncoderLayer or id(getattr(m, "self_attn", None)) not in attention_names:
+    for name, attn in attention:
+        parent, _, leaf = name.rpartition(".")
+        if leaf != "self_attn":
             continue
-        parts = {"self_attn": nn.MultiheadAttention, "linear1": nn.Linear, "linear2": nn.Linear,
-                 "norm1": nn.LayerNorm, "norm2": nn.LayerNorm, "dropout": nn.Dropout,
-                 "dropout1": nn.Dropout, "dropout2": nn.Dropout}
-        if any(type(getattr(m, k, None)) is not t for k, t in parts.items()):
+        try:
+            m = model.get_submodule(parent)
+        except AttributeError:
             continue
-        act = m.activation
-        if isinstance(act, nn.Module) and type(act) not in (nn.ReLU, nn.GELU):
+        if type(m) is not nn.TransformerEncoderLayer or m.training or not _no_hooks(m):
             continue
-        subs = list(m.modules())
-        if all(_no_hooks(s) and not s.training for s in subs) and len(subs) == len(parts) + 2 + isinstance(act, nn.Module) \
-                and _no_hooks(m.self_attn.out_proj):
+        subs = m._modules
+        act = m.__dict__.get("activation", subs.get("activation"))
+        extra = set(subs) - set(_ENCODER_PARTS) - ({"activation"} if isinstance(act, nn.Module) else set())
+        if extra or any(type(subs.get(k)) is not t for k, t in _ENCODER_PARTS.items()):
+            continue
+        if isinstance(act, nn.Module) and (type(act) not in (nn.ReLU, nn.GELU) or not _no_hooks(act) or act.training):
+            continue
+        if all(_no_hooks(p) and not p.training for p in subs.values() if p is not act) \
+                and not attn.out_proj._modules and _no_hooks(attn.out_proj):
             found.append(m)
     return found
 
@@ -575,7 +580,11 @@ def _mha_direct(m: nn.MultiheadAttention, query, key, value, key_padding_mask=No
     bias = m.in_proj_bias
     bq, bk, bv = bias.chunk(3) if bias is not None else (None, None, None)
     scale = math.sqrt(1.0 / float(dh))  # the module's own scaling, applied to q
-    if m._qkv_same_embed_dim and same_qkv:  # one projection, one copy into (3, B, H, L, dh)
+    if m._qkv_same_embed_dim and same_qkv and bias is not None and _TRANSFORM_QKV is not None:
+        # the module's own fast path: one GEMM, then bias, q scaled by 1/sqrt(dh) and the
+        # (B, H, L, dh) layout in one pass (a strided copy plus a bias pre-fill cost twice that)
+        qh, kh, vh = _TRANSFORM_QKV(F.linear(query, m.in_proj_weight).contiguous(), bias, H)
+    elif m._qkv_same_embed_dim and same_qkv:  # one projection, one copy into (3, B, H, L, dh)
         qkv = F.linear(query, m.in_proj_weight, bias).view(B, L, 3, H, dh).permute(2, 0, 3, 1, 4).contiguous()
         qh, kh, vh = qkv[0].mul_(scale), qkv[1], qkv[2]
     else:
@@ -603,8 +612,13 @@ def _mha_direct(m: nn.MultiheadAttention, query, key, value, key_padding_mask=No
     return (attn_out if m.batch_first else attn_out.transpose(0, 1)), w.view(B, H, L, S)
 
 
-def _capture_mha(model, args, kwargs):
-    mha = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.MultiheadAttention)]
+#: ``torch._transform_bias_rescale_qkv`` (what ``nn.MultiheadAttention``'s fast path runs), when
+#: this torch has it
+_TRANSFORM_QKV = getattr(torch, "_transform_bias_rescale_qkv", None)
+
+
+def _capture_mha(model, args, kwargs, named=None):
+    mha = [(n, m) for n, m in (named or model.named_modules()) if isinstance(m, nn.MultiheadAttention)]
     if not mha:
         return [], [], None
     cap = _MHACapture(mha)
