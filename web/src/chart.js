@@ -31,11 +31,13 @@ function lowerBound(arr, x) {
 
 // The steps to show around `step` when a view opens focused on it (the Diagnostics page links
 // to the step where a problem began): a tenth of the logged range [lo, hi] on each side, at
-// least 10 steps, clipped to the range. Shared by the scalar charts and the histogram cards.
+// least 10 steps, clipped to the range, except that the step stays a quarter of that inside
+// the window (a problem at the last logged step is not drawn on the chart's edge). Shared by
+// the scalar charts and the histogram cards.
 export function focusWindow(lo, hi, step) {
   if (!Number.isFinite(lo) || !Number.isFinite(hi) || !Number.isFinite(step)) return null;
-  const half = Math.max(10, 0.1 * (hi - lo));
-  return [Math.max(lo, step - half), Math.min(hi, step + half)];
+  const half = Math.max(10, 0.1 * (hi - lo)), margin = half / 4;
+  return [Math.min(step - margin, Math.max(lo, step - half)), Math.max(step + margin, Math.min(hi, step + half))];
 }
 
 const registry = new Map();

@@ -59,7 +59,7 @@ class HistChart {
       h("div", { class: "chart-head" }, h("span", { class: "swatch", style: { background: colorOf(run) } }),
         h("span", { class: "chart-title", title: `${tag} · ${run}` }, tag), h("span", { class: "muted run-label" }, run),
         h("span", { class: "chart-tools" }, this.zoomBtn)),
-      h("div", { class: "plot-wrap" }, this.canvas, this.focusCanvas, this.tip), h("div", { class: "chart-foot" }, this.info));
+      h("div", { class: "plot-wrap" }, this.canvas, this.tip), h("div", { class: "chart-foot" }, this.info));
     this.ro = "ResizeObserver" in window ? new ResizeObserver(() => {
       if (this.rows && this.el.clientWidth > 0 && Math.abs(this.el.clientWidth - 18 - this.W) > 2) this.draw();
     }) : null;
@@ -234,6 +234,7 @@ class HistChart {
   // The marked step's histogram on its own (counts per bin), on the ridges' value axis.
   drawFocus(r, g) {
     const c = this.focusCanvas;
+    if (!c.isConnected) this.canvas.after(c); // only cards with a marked step have it
     c.hidden = false;
     c.width = this.W * devicePixelRatio; c.style.width = `${this.W}px`;
     c.dataset.step = String(r.step);
