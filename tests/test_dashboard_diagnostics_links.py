@@ -142,6 +142,12 @@ def test_histogram_diagnostic_opens_distributions_of_its_run_zoomed_to_the_step(
     assert red_pixels(page, f"{hist}.focusCanvas") > 200
     card.scroll_into_view_if_needed()
     shot(page, "distributions-from-diagnostic")
+    # overlay mode: the marked step's curve is the red one
+    page.check("input[name='histmode'][value='overlay']")
+    assert red_pixels(page, f"{hist}.canvas") > 50
+    assert card.get_attribute("data-focus-step") == str(NAN_STEP)
+    shot(page, "distributions-from-diagnostic-overlay")
+    page.check("input[name='histmode'][value='ridge']")
 
     # every step again, the mark kept
     card.locator("button[data-action='zoom']").click()
@@ -183,11 +189,16 @@ def test_gradient_diagnostic_links_to_its_histograms_too(server, page):
 
 def test_other_views_keep_every_selected_run(server, page):
     open_page(page, server, "#/distributions", ".hist-card canvas")
-    assert page.locator(".hist-card[data-run='healthy']").count() > 0
-    assert page.locator(".hist-card[data-run='diverged']").count() > 0
-    assert page.locator(".hist-card[data-focus-step]").count() == 0 or all(
-        s == "" for s in page.locator(".hist-card").evaluate_all("cs => cs.map((c) => c.dataset.focusStep || '')"))
-    assert page.locator(".only-run").first.is_hidden()
+    for run in ("diverged", "healthy"):
+        card = page.locator(f".hist-card[data-run='{run}'][data-tag='activations/0']")
+        card.scroll_into_view_if_needed()  # cards load when they scroll into view
+        page.wait_for_function(f"""document.querySelector(".hist-card[data-run='{run}'][data-tag='activations/0'] .chart-foot")
+            .textContent.includes('last step 58')""", timeout=10_000)
+        assert "30 steps shown · last step 58" in card.locator(".chart-foot").inner_text()
+    # nothing marked, nothing narrowed
+    assert page.locator(".hist-card[data-focus-step], canvas.hist-focus").count() == 0
+    assert page.locator(".only-run").is_hidden()
+    assert page.console_errors == []
 
 
 def chart_runs(page, tag: str) -> list[str]:

@@ -165,7 +165,7 @@ class HistChart {
     this.X = X; this.base = base; this.amp = amp; this.rowH = rowH;
     const color = colorOf(this.run);
     const fk = this.focusIndex();
-    this.el.dataset.focusStep = fk >= 0 ? String(this.rows[fk].step) : "";
+    if (fk >= 0) this.el.dataset.focusStep = String(this.rows[fk].step); else delete this.el.dataset.focusStep;
     // axes
     ctx.strokeStyle = "#d0d7de"; ctx.fillStyle = "#57606a"; ctx.lineWidth = 1;
     ctx.beginPath(); ctx.moveTo(PAD.l, PAD.t + ph + 0.5); ctx.lineTo(PAD.l + pw, PAD.t + ph + 0.5); ctx.stroke();
