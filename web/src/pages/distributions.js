@@ -1,5 +1,7 @@
 // Distributions: histograms over steps per series and run, as offset "ridges" (TensorBoard's
-// offset mode: one curve per step, earliest at the back) or overlaid curves.
+// offset mode: one curve per step, earliest at the back) or overlaid curves. A step can be
+// marked (a diagnostic's link, or a click on a ridge): its curve is drawn in red and its own
+// histogram below; opened from a diagnostic, a card shows the steps around it.
 import { h, clear, fmt, groupByPrefix, whenVisible } from "../dom.js";
 import { get } from "../api.js";
 import { state, on, selectedRuns, seriesNames, setSetting, colorOf } from "../state.js";
