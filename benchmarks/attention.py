@@ -78,6 +78,20 @@ def without_fast_path(fn):
     return run
 
 
+def fresh_memory(fn):
+    """``fn`` with result-memory recycling off: what a call costs when every earlier result is
+    still held (each buffer is new memory from the operating system)."""
+    from neuralscope.attention import extract
+
+    def run():
+        extract._POOL.recycle = False
+        try:
+            fn()  # the result is dropped here, while recycling is off: its memory is freed
+        finally:
+            extract._POOL.recycle = True
+    return run
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
@@ -93,7 +107,8 @@ def main() -> None:
     tiny = TinyTransformer(max_len=128).eval()
     ids = torch.randint(0, 100, (16, 128))
     with torch.no_grad():
-        row("TinyTransformer, 16 x 128 tokens", {"plain": lambda: tiny(ids), "neuralscope": lambda: attention(tiny, ids)},
+        row("TinyTransformer, 16 x 128 tokens", {"plain": lambda: tiny(ids), "neuralscope": lambda: attention(tiny, ids),
+                                                 "results held": fresh_memory(lambda: attention(tiny, ids))},
             opts.repeat)
         # capturing cannot use PyTorch's fused whole-layer kernel (it never calls the attention
         # module); this row compares with the layer's unfused eval forward
@@ -128,6 +143,7 @@ def main() -> None:
                  "neuralscope": lambda: attention(eager, long)}, max(3, opts.repeat // 3))
             row(f"MiniLM (sdpa), 2 x {long['input_ids'].shape[1]} tokens",
                 {"plain": lambda: sdpa(**long), "neuralscope": lambda: attention(sdpa, long),
+                 "results held": fresh_memory(lambda: attention(sdpa, long)),
                  "eager lent (method='hf')": lambda: attention(sdpa, long, method="hf")}, max(3, opts.repeat // 3))
 
     import torchvision

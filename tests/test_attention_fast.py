@@ -216,7 +216,49 @@ def test_encoder_layer_path_leaves_no_shadow_when_the_forward_raises(unchanged):
     assert torch.backends.mha.get_fastpath_enabled()
 
 
+def test_result_memory_is_recycled_only_after_the_result_is_dropped():
+    """Live results never share memory; a dropped result's buffer serves the next call, which
+    writes every value it shows (equal to a fresh computation)."""
+    import gc
+
+    from neuralscope.zoo import TinyTransformer
+
+    extract._POOL.clear()
+    torch.manual_seed(0)
+    model = TinyTransformer(max_len=64).eval()
+    ids = torch.randint(0, 100, (8, 64))  # 2 x 8 x 4 x 64 x 64 floats: 1 MiB, pooled
+    first = attention(model, ids)
+    second = attention(model, ids)
+    assert not np.shares_memory(first.weights, second.weights)
+    expected = second.weights.copy()
+    first.weights[...] = np.nan  # garbage a recycled buffer must not show
+    ptr = first.weights.__array_interface__["data"][0]
+    del first
+    gc.collect()
+    third = attention(model, ids)
+    assert third.weights.__array_interface__["data"][0] == ptr  # the dropped result's memory
+    np.testing.assert_array_equal(third.weights, expected)
+    assert not np.shares_memory(third.weights, second.weights)
+
+
+def test_buffer_pool_is_bounded_and_matches_sizes():
+    pool = extract._BufferPool(blocks=2, max_bytes=20_000)
+    mems = [np.empty(n, np.float32) for n in (500, 1000, 2000)]  # 2000, 4000, 8000 bytes
+    for m in mems:
+        pool.give(m)
+    assert [m.nbytes for m in pool.free] == [4000, 8000]  # two blocks at most: the oldest went
+    pool.give(np.empty(20_000, np.float32))  # larger than the whole pool: not kept
+    assert len(pool.free) == 2
+    assert pool.take(3_000) is mems[1]
+    assert pool.take(3_000) is None  # the 8000-byte block is more than twice what is asked
+    assert pool.take(5_000) is mems[2] and pool.free == []
+    pool.give(np.empty(3000, np.float32))
+    pool.give(np.empty(3000, np.float32))
+    assert len(pool.free) == 1  # 24000 bytes would pass max_bytes
+
+
 def test_large_result_buffers_come_from_numpy_small_ones_from_torch():
+    extract._POOL.clear()
     big = extract._empty((extract._HUGE_FROM // 4,), torch.device("cpu"))
     small = extract._empty((16,), torch.device("cpu"))
     assert big.dtype == small.dtype == torch.float32 and big.numel() * 4 == extract._HUGE_FROM

@@ -331,23 +331,96 @@ class _Bound(nn.Module):
 # -- nn.MultiheadAttention --------------------------------------------------------------------
 
 
-#: from this size on a CPU result buffer is allocated by numpy (see :func:`_empty`)
+#: from this size on, fresh CPU result memory is allocated by numpy (see :func:`_empty`)
 _HUGE_FROM = 32 << 20
+#: CPU result buffers from this size on are recycled through :data:`_POOL`
+_POOL_FROM = 1 << 20
+
+
+class _Recycled:
+    """The owner of a result buffer's memory, seen by numpy through ``__array_interface__``.
+
+    Every array and tensor made from the buffer keeps this object alive (numpy records it as
+    the array's base); when the last of them is gone the memory goes back to :data:`_POOL`
+    instead of to the operating system.
+    """
+
+    def __init__(self, mem: np.ndarray, shape: tuple[int, ...]):
+        self.mem = mem
+        self.__array_interface__ = {"data": (mem.ctypes.data, False), "shape": tuple(shape),
+                                    "typestr": "<f4", "version": 3}
+
+    def __del__(self):
+        try:
+            _POOL.give(self.mem)
+        except Exception:  # noqa: BLE001 - interpreter shutdown: nothing to recycle into
+            pass
+
+
+class _BufferPool:
+    """A few freed result buffers, kept for the next call (thread-safe, bounded).
+
+    Writing a layer's weights into fresh memory costs the operating system's page faults and
+    zeroing; on a VM that is most of what materialising the weights costs over a kernel that
+    never does (MiniLM, 2 x 512 tokens: about 40 ms of a 190 ms forward). PyTorch's own
+    intermediate tensors are recycled by the C allocator; large result buffers are not, so
+    results the caller has dropped are recycled here: at most :attr:`blocks` buffers and
+    :attr:`max_bytes` in all, each reused only for a request of at least half its size. Every
+    element a result shows is written by the call that returns it.
+    """
+
+    def __init__(self, blocks: int = 4, max_bytes: int = 1 << 30):
+        import threading
+
+        self.blocks, self.max_bytes = blocks, max_bytes
+        self.recycle = True  # False: take nothing, keep nothing (benchmarks/attention.py)
+        self.free: list[np.ndarray] = []
+        self.lock = threading.Lock()
+
+    def take(self, nbytes: int) -> np.ndarray | None:
+        if not self.recycle:
+            return None
+        with self.lock:
+            fits = [m for m in self.free if nbytes <= m.nbytes <= 2 * nbytes]
+            if not fits:
+                return None
+            mem = min(fits, key=lambda m: m.nbytes)
+            self.free = [m for m in self.free if m is not mem]
+            return mem
+
+    def give(self, mem: np.ndarray) -> None:
+        if mem.nbytes > self.max_bytes or not self.recycle:
+            return
+        with self.lock:
+            self.free.append(mem)
+            while len(self.free) > self.blocks or sum(m.nbytes for m in self.free) > self.max_bytes:
+                self.free.pop(0)
+
+    def clear(self) -> None:
+        with self.lock:
+            self.free = []
+
+
+_POOL = _BufferPool()
 
 
 def _empty(shape: tuple[int, ...], device: torch.device) -> torch.Tensor:
     """An uninitialised float32 tensor for a result buffer.
 
-    Large CPU buffers come from numpy, which asks the kernel for transparent huge pages
-    (``madvise``); torch's allocator does not, and the first write into a fresh 150 MB buffer
-    (MiniLM, 2 x 512 tokens) then costs about 45 ms of 4 KiB page faults instead of about
-    9 ms. Smaller ones come from torch: below glibc's 32 MB mmap ceiling the allocator hands
-    back memory that earlier calls freed (no page faults at all), which numpy's huge-page
-    advice on that memory only slows down.
+    On the CPU, buffers of :data:`_POOL_FROM` bytes or more reuse the memory of results the
+    caller has dropped (:class:`_BufferPool`). Fresh large ones come from numpy, which asks the
+    kernel for transparent huge pages (``madvise``; torch's allocator does not: the first
+    write into a fresh 150 MB buffer then costs about 9 ms instead of about 45 ms of 4 KiB
+    page faults); below glibc's 32 MB mmap ceiling, from torch's allocator.
     """
-    if torch.device(device).type == "cpu" and math.prod(shape) * 4 >= _HUGE_FROM:
-        return torch.from_numpy(np.empty(shape, dtype=np.float32))
-    return torch.empty(shape, dtype=torch.float32, device=device)
+    nbytes = math.prod(shape) * 4
+    if torch.device(device).type != "cpu" or nbytes < _POOL_FROM:
+        return torch.empty(shape, dtype=torch.float32, device=device)
+    mem = _POOL.take(nbytes)
+    if mem is None:
+        mem = (np.empty(nbytes // 4, dtype=np.float32) if nbytes >= _HUGE_FROM
+               else torch.empty(nbytes // 4, dtype=torch.float32).numpy())
+    return torch.from_numpy(np.asarray(_Recycled(mem, shape)))
 
 
 class _LayerBuffer:
