@@ -651,7 +651,6 @@ def _mha_direct(m: nn.MultiheadAttention, query, key, value, key_padding_mask=No
     S, H = key.shape[1], m.num_heads
     dh = E // H
     bias = m.in_proj_bias
-    bq, bk, bv = bias.chunk(3) if bias is not None else (None, None, None)
     scale = math.sqrt(1.0 / float(dh))  # the module's own scaling, applied to q
     if m._qkv_same_embed_dim and same_qkv and bias is not None and _TRANSFORM_QKV is not None:
         # the module's own fast path: one GEMM, then bias, q scaled by 1/sqrt(dh) and the
@@ -661,6 +660,7 @@ def _mha_direct(m: nn.MultiheadAttention, query, key, value, key_padding_mask=No
         qkv = F.linear(query, m.in_proj_weight, bias).view(B, L, 3, H, dh).permute(2, 0, 3, 1, 4).contiguous()
         qh, kh, vh = qkv[0].mul_(scale), qkv[1], qkv[2]
     else:
+        bq, bk, bv = bias.chunk(3) if bias is not None else (None, None, None)
         wq, wk, wv = (m.in_proj_weight.chunk(3) if m._qkv_same_embed_dim
                       else (m.q_proj_weight, m.k_proj_weight, m.v_proj_weight))
         qh = torch.empty((B, H, L, dh), dtype=query.dtype, device=query.device)
@@ -673,12 +673,10 @@ def _mha_direct(m: nn.MultiheadAttention, query, key, value, key_padding_mask=No
             vh = F.linear(value, wv, bv).view(B, S, H, dh).transpose(1, 2).contiguous()
     w = torch.empty((B * H, L, S), dtype=qh.dtype, device=qh.device) if out is None else out
     torch.bmm(qh.view(B * H, L, dh), kh.view(B * H, S, dh).transpose(1, 2), out=w)
-    am = _additive(attn_mask, qh.dtype)
-    if am is not None:
-        w.add_(am)
-    kpm = _additive(key_padding_mask, qh.dtype)
-    if kpm is not None:
-        w.view(B, H, L, S).add_(kpm.view(B, 1, 1, S))
+    if attn_mask is not None:
+        w.add_(_additive(attn_mask, qh.dtype))
+    if key_padding_mask is not None:
+        w.view(B, H, L, S).add_(_additive(key_padding_mask, qh.dtype).view(B, 1, 1, S))
     torch.softmax(w, -1, out=w)
     ctx = torch.bmm(w, vh.view(B * H, S, dh)).view(B, H, L, dh).transpose(1, 2).reshape(B, L, E)
     attn_out = F.linear(ctx, m.out_proj.weight, m.out_proj.bias)
