@@ -216,13 +216,14 @@ def test_encoder_layer_path_leaves_no_shadow_when_the_forward_raises(unchanged):
     assert torch.backends.mha.get_fastpath_enabled()
 
 
-def test_result_memory_is_recycled_only_after_the_result_is_dropped():
+def test_result_memory_is_recycled_only_after_the_result_is_dropped(monkeypatch):
     """Live results never share memory; a dropped result's buffer serves the next call, which
     writes every value it shows (equal to a fresh computation)."""
     import gc
 
     from neuralscope.zoo import TinyTransformer
 
+    monkeypatch.setattr(extract, "_POOL_FROM", 1 << 20)  # pool this small model's buffer too
     extract._POOL.clear()
     torch.manual_seed(0)
     model = TinyTransformer(max_len=64).eval()
@@ -257,9 +258,11 @@ def test_buffer_pool_is_bounded_and_matches_sizes():
     assert len(pool.free) == 1  # 24000 bytes would pass max_bytes
 
 
-def test_large_result_buffers_come_from_numpy_small_ones_from_torch():
+def test_large_result_buffers_are_pooled_small_ones_are_not():
     extract._POOL.clear()
-    big = extract._empty((extract._HUGE_FROM // 4,), torch.device("cpu"))
+    big = extract._empty((extract._POOL_FROM // 4,), torch.device("cpu"))
     small = extract._empty((16,), torch.device("cpu"))
-    assert big.dtype == small.dtype == torch.float32 and big.numel() * 4 == extract._HUGE_FROM
+    assert big.dtype == small.dtype == torch.float32 and big.numel() * 4 == extract._POOL_FROM
     assert small.numel() == 16
+    del big, small
+    assert len(extract._POOL.free) == 1 and extract._POOL.free[0].nbytes == extract._POOL_FROM
