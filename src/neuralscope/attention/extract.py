@@ -32,8 +32,9 @@ Three capture paths, picked automatically (``method="auto"``):
 
 All hooks, shadowed forwards, capture modes, lent configs and the MHA fast-path switch are
 removed again, also when the forward pass raises (inside
-:func:`neuralscope.adapters.torch.preserve_model_state`). ``benchmarks/attention.py`` measures
-what each path costs over a plain forward.
+:func:`neuralscope.adapters.torch.preserve_model_state`). Result buffers of 32 MB and more
+reuse the memory of results the caller has dropped (:class:`_BufferPool`, bounded).
+``benchmarks/attention.py`` measures what each path costs over a plain forward.
 """
 from __future__ import annotations
 
