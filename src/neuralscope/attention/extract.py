@@ -475,8 +475,9 @@ class _MHACapture:
     ``nn.TransformerEncoder`` would otherwise turn padded batches into nested tensors.
     """
 
-    def __init__(self, modules: list[tuple[str, nn.Module]]):
+    def __init__(self, modules: list[tuple[str, nn.Module]], named: dict[str, nn.Module] | None = None):
         self.modules = modules
+        self.named = named
         self.records: list[tuple[str, torch.Tensor]] = []
         self.calls: collections.Counter = collections.Counter()
         self.buffer = _LayerBuffer(len(modules))
@@ -487,7 +488,7 @@ class _MHACapture:
         try:
             torch.backends.mha.set_fastpath_enabled(False)
             names = {id(m): n for n, m in self.modules}
-            layers = _plain_encoder_layers(model, self.modules)  # before any forward is shadowed
+            layers = _plain_encoder_layers(model, self.modules, self.named)  # before any forward is shadowed
             for name, m in self.modules:
                 shadowed.append((m, m.__dict__.get("forward", _MISSING)))
                 m.forward = functools.partial(self._forward, name, m)
@@ -564,7 +565,8 @@ _GLOBAL_HOOKS = ("_global_forward_hooks", "_global_forward_pre_hooks", "_global_
                  "_global_backward_pre_hooks", "_global_forward_hooks_always_called")
 
 
-def _plain_encoder_layers(model: nn.Module, attention: list[tuple[str, nn.Module]]) -> list[nn.Module]:
+def _plain_encoder_layers(model: nn.Module, attention: list[tuple[str, nn.Module]],
+                          named: dict[str, nn.Module] | None = None) -> list[nn.Module]:
     """The ``nn.TransformerEncoderLayer`` blocks :meth:`_MHACapture._encoder_layer` runs exactly
     as the module would: the stock classes throughout, eval mode (dropout is the identity),
     and no hooks or shadowed forwards on the block or anything in it (its own forward would
@@ -579,10 +581,13 @@ def _plain_encoder_layers(model: nn.Module, attention: list[tuple[str, nn.Module
         parent, _, leaf = name.rpartition(".")
         if leaf != "self_attn":
             continue
-        try:
-            m = model.get_submodule(parent)
-        except AttributeError:
-            continue
+        if named is not None:
+            m = named.get(parent)
+        else:
+            try:
+                m = model.get_submodule(parent)
+            except AttributeError:
+                continue
         if type(m) is not nn.TransformerEncoderLayer or m.training or not _no_hooks(m):
             continue
         subs = m._modules
@@ -694,7 +699,7 @@ def _capture_mha(model, args, kwargs, named=None):
     mha = [(n, m) for n, m in (named or model.named_modules()) if isinstance(m, nn.MultiheadAttention)]
     if not mha:
         return [], [], None
-    cap = _MHACapture(mha)
+    cap = _MHACapture(mha, None if named is None else dict(named))
     names, maps = cap.run(model, args, kwargs)
     return names, maps, cap.buffer.stacked(maps)
 
