@@ -16,8 +16,9 @@ What each row measures and what bounds it:
 * ``nn.MultiheadAttention`` models: capturing cannot use PyTorch's fused whole-layer kernel
   (it never calls the attention module), so each layer runs as its unfused branch does, with
   the attention computed once into the result. On TinyTransformer (a 4 ms forward) what is
-  left is fixed per-call Python: the guard that leaves the model exactly as found (about
-  0.3 ms) and one Python call per operation where the kernel makes one C++ call per layer.
+  left is serial per-call Python: the guard that leaves the model exactly as found (about
+  0.35 ms there; the row measured 1.21x with it and 1.10x with it stubbed out, which is not
+  shipped) and one Python call per operation where the kernel makes one C++ call per layer.
   Computing the weights beside the fused kernel instead costs more (the CPU kernel
   materialises them itself, so they would be computed twice). The second row compares with
   the layer's unfused eval forward.
