@@ -58,8 +58,6 @@ from .maps import AttentionMaps
 
 METHODS = ("auto", "hf", "mha", "sdpa")
 _MISSING = object()
-_MHA_ARG_NAMES = ("query", "key", "value", "key_padding_mask", "need_weights", "attn_mask",
-                  "average_attn_weights", "is_causal")
 _SDPA_SIGNATURE = inspect.Signature([
     inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=d) for n, d in (
         ("query", inspect.Parameter.empty), ("key", inspect.Parameter.empty),
