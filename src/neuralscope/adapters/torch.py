@@ -51,8 +51,7 @@ class ModelState:
         modules, params, buffers = [], [], []
         for m in model.modules():
             d = m.__dict__
-            hooks = [(h, frozenset(h) if h else _NO_KEYS) for h in (d.get(n) for n in _HOOK_DICTS)
-                     if isinstance(h, dict)]
+            hooks = [(h, frozenset(h) if h else _NO_KEYS) for h in map(d.get, _HOOK_DICTS) if h is not None]
             modules.append((m, m.training, hooks))
             # ScriptModules keep parameters in C++ and cannot have them swapped from Python
             script = isinstance(m, torch.jit.ScriptModule)
@@ -69,7 +68,7 @@ class ModelState:
     def restore(self) -> None:
         for m, training, hooks in self.modules:
             for h, before in hooks:
-                if h.keys() != before:
+                if h and h.keys() != before:  # (an empty dict has nothing to take away)
                     for k in [k for k in h if k not in before]:
                         del h[k]
             if m.training != training:
