@@ -370,7 +370,7 @@ class _BufferPool:
     element a result shows is written by the call that returns it.
     """
 
-    def __init__(self, blocks: int = 4, max_bytes: int = 1 << 30):
+    def __init__(self, blocks: int = 4, max_bytes: int = 512 << 20):
         import threading
 
         self.blocks, self.max_bytes = blocks, max_bytes
