@@ -155,6 +155,47 @@ class TinyResNet(ZooModel):
         return self.fc(self.pool(x).flatten(1))
 
 
+class SignalCNN(ZooModel):
+    """A 1-D convolutional network for multichannel signals ``(C, L)``: three Conv1d
+    blocks, global average pooling over time and a linear head (so Grad-CAM on
+    ``features`` equals CAM, upsampled to the signal length)."""
+
+    def __init__(self, channels: int = 2, length: int = 128, num_classes: int = 2, width: int = 16):
+        super().__init__()
+        self.input_shape = (channels, length)
+        self.features = nn.Sequential(
+            nn.Conv1d(channels, width, 7, padding=3), nn.BatchNorm1d(width), nn.ReLU(),
+            nn.Conv1d(width, width, 5, padding=2), nn.BatchNorm1d(width), nn.ReLU(),
+            nn.MaxPool1d(2),
+            nn.Conv1d(width, 2 * width, 5, padding=2), nn.BatchNorm1d(2 * width), nn.ReLU(),
+        )
+        self.pool = nn.AdaptiveAvgPool1d(1)
+        self.classifier = nn.Linear(2 * width, num_classes)
+
+    def forward(self, x):
+        return self.classifier(self.pool(self.features(x)).flatten(1))
+
+
+class TabularMLP(ZooModel):
+    """An MLP for standardised tabular features (30 breast-cancer features -> 2 classes by
+    default), with dropout between the hidden layers."""
+
+    def __init__(self, in_features: int = 30, hidden: tuple[int, ...] = (64, 32), num_classes: int = 2,
+                 dropout: float = 0.1):
+        super().__init__()
+        self.input_shape = (in_features,)
+        layers: list[nn.Module] = []
+        prev = in_features
+        for h in hidden:
+            layers += [nn.Linear(prev, h), nn.ReLU(), nn.Dropout(dropout)]
+            prev = h
+        self.body = nn.Sequential(*layers)
+        self.head = nn.Linear(prev, num_classes)
+
+    def forward(self, x):
+        return self.head(self.body(x))
+
+
 ZOO = {
     "mlp": MLP,
     "cnn": DigitsCNN,
@@ -175,4 +216,4 @@ def create(name: str) -> ZooModel:
 
 
 __all__ = ["MLP", "DigitsCNN", "RNNClassifier", "TinyTransformer", "ResidualBlock", "TinyResNet",
-           "ZooModel", "ZOO", "create"]
+           "SignalCNN", "TabularMLP", "ZooModel", "ZOO", "create"]

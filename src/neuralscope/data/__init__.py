@@ -55,3 +55,7 @@ def load_sample_photos(size: int = 224) -> torch.Tensor:
         out.append(torch.nn.functional.interpolate(t[None], size=(size, size), mode="bilinear",
                                                    align_corners=False, antialias=True)[0])
     return torch.stack(out)
+
+
+from .signals import SignalSet, make_signals  # noqa: E402
+from .tabular import TabularSet, load_tabular  # noqa: E402
