@@ -4,6 +4,7 @@ status, config (hyperparameters) and last metric values, and draws a metric of a
 from __future__ import annotations
 
 import html
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -23,8 +24,19 @@ def open_run(path: str | Path) -> RunReader:
         Traceback (most recent call last):
         ...
         neuralscope.errors.FileFormatError: 'no/such/run' is not a neuralscope run (no run.sqlite in it).
+
+    A database that cannot be read (damaged, not SQLite, not readable by this user) raises
+    :class:`~neuralscope.errors.FileFormatError` with one sentence, here or from the query
+    that meets the damage.
     """
-    return RunReader(path)
+    reader = RunReader(path)
+    try:
+        reader.meta()
+        reader.names()
+    except FileFormatError:
+        reader.close()
+        raise
+    return reader
 
 
 class RunSet(Result):
@@ -104,7 +116,8 @@ class RunSet(Result):
 
 def runs(root: str | Path = "runs") -> RunSet:
     """Every run at or below ``root``, sorted by name (per-rank runs appear as
-    ``parent/rank<N>``).
+    ``parent/rank<N>``). A run that cannot be read and a directory that cannot be listed are
+    skipped with a warning; the other runs are still listed.
 
     Example:
         >>> runs("no/such/dir")
@@ -121,7 +134,8 @@ def runs(root: str | Path = "runs") -> RunSet:
             with RunReader(d) as r:
                 row = r.info()
                 row["last"] = r.last_values()
-        except FileFormatError:
+        except FileFormatError as exc:
+            warnings.warn(f"Skipping the run {str(d)!r}: {exc}", stacklevel=2)
             continue
         rel = d.relative_to(root).as_posix() if d != root else d.name
         row["name"] = rel

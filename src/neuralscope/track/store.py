@@ -109,9 +109,29 @@ def migrate(conn: sqlite3.Connection, target: int = SCHEMA_VERSION) -> int:
     return found
 
 
-def _connect(db: Path, readonly: bool = False) -> sqlite3.Connection:
+def sqlite_uri(db: Path, **params: str) -> str:
+    """The ``file:`` URI of ``db`` with its path percent-encoded, so that ``#``, ``?``, ``%``,
+    spaces and non-ASCII characters in directory names stay part of the path (spliced in
+    raw, ``a?mode=rwc`` would become a query and open another file).
+
+    Example:
+        >>> sqlite_uri(Path("/runs/a?mode=rwc#x/run.sqlite"), mode="ro")
+        'file:/runs/a%3Fmode%3Drwc%23x/run.sqlite?mode=ro'
+    """
+    from urllib.parse import quote, urlencode
+
+    path = quote(Path(os.path.abspath(db)).as_posix(), safe="/")
+    return f"file:{path}" + (f"?{urlencode(params)}" if params else "")
+
+
+def _connect(db: Path, readonly: bool = False, immutable: bool = False) -> sqlite3.Connection:
+    """A connection to ``db``: read-write (WAL), read-only (``mode=ro``: reads the WAL of a
+    live writer, creates no file where the writer's ``-wal``/``-shm`` exist) or immutable
+    (``immutable=1``: no lock, no ``-wal``/``-shm`` ever created; only for a database no
+    process writes)."""
     if readonly:
-        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30, check_same_thread=False)
+        params = {"mode": "ro", **({"immutable": "1"} if immutable else {})}
+        conn = sqlite3.connect(sqlite_uri(db, **params), uri=True, timeout=30, check_same_thread=False)
     else:
         conn = sqlite3.connect(str(db), timeout=30, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")
@@ -441,6 +461,32 @@ class StoreWriter:
 
 
 # -- reading ------------------------------------------------------------------------------
+def _unreadable(db: Path, exc: BaseException) -> FileFormatError:
+    """One sentence for an SQLite failure while reading ``db``."""
+    text = str(exc).strip().rstrip(".") or type(exc).__name__
+    if "malformed" in text or "not a database" in text:
+        hint = "the file is damaged: restore it from a copy or delete the run"
+    elif "unable to open" in text or "readonly" in text:
+        hint = "check that this user may read the run directory and its files"
+    else:
+        hint = "retry, or check the file with `sqlite3 run.sqlite 'PRAGMA integrity_check'`"
+    return FileFormatError(f"The run database {str(db)!r} cannot be read ({text}); {hint}.")
+
+
+def _db_errors(method):
+    """Report an SQLite failure inside a :class:`RunReader` query as one sentence
+    (:class:`~neuralscope.errors.FileFormatError`) naming the run's database."""
+    import functools
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.DatabaseError as exc:
+            raise _unreadable(self.db, exc) from None
+    return wrapper
+
+
 class ReadPositionError(NeuralscopeError, ValueError):
     """A read position that is not a whole number of points >= 0."""
 
@@ -474,22 +520,50 @@ class RunReader:
     def __init__(self, directory: str | Path):
         self.dir = Path(directory)
         self.db = self.dir / DB_NAME
+        self._wal = self.dir / (DB_NAME + "-wal")
         if not self.db.is_file():
             raise FileFormatError(f"{str(self.dir)!r} is not a neuralscope run (no {DB_NAME} in it).")
         try:
-            self.conn = _connect(self.db, readonly=True)
-            version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+            self._conn = self._open()
+            version = self._conn.execute("PRAGMA user_version").fetchone()[0]
         except sqlite3.DatabaseError as exc:
-            raise FileFormatError(f"{str(self.db)!r} is not a readable run database ({exc}).") from exc
+            raise _unreadable(self.db, exc) from None
         if version > SCHEMA_VERSION or version < 1:
             raise FileFormatError(
                 f"{str(self.db)!r} has schema version {version}; this neuralscope reads 1 to {SCHEMA_VERSION}.")
         self.version = version
-        self.conn.execute("PRAGMA mmap_size = 1073741824")  # read blobs without extra copies
         self._chunk_cache: dict[int, tuple] = {}
 
+    def _open(self) -> sqlite3.Connection:
+        """Reading never writes: a run no process writes (no ``-wal`` file) is opened
+        ``immutable`` (no lock, no ``-wal``/``-shm`` created, works on a read-only directory
+        or another user's run); otherwise ``mode=ro`` reads the live writer's WAL. Should a
+        writer start later, :attr:`conn` notices its ``-wal`` file and reopens."""
+        self.immutable = self._watch_wal = not self._wal.exists()
+        try:
+            conn = _connect(self.db, readonly=True, immutable=self.immutable)
+            conn.execute("PRAGMA user_version").fetchone()
+        except sqlite3.OperationalError:
+            if self.immutable:
+                raise
+            # a crashed writer's WAL beside a database this user cannot lock: read the
+            # database as it is (what the WAL held is not seen)
+            self.immutable, self._watch_wal = True, False
+            conn = _connect(self.db, readonly=True, immutable=True)
+        conn.execute("PRAGMA mmap_size = 1073741824")  # read blobs without extra copies
+        return conn
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """The read-only connection (reopened in WAL-reading mode once a writer appears)."""
+        if self._watch_wal and self._wal.exists():
+            self._conn.close()
+            self._chunk_cache.clear()
+            self._conn = self._open()
+        return self._conn
+
     def close(self) -> None:
-        self.conn.close()
+        self._conn.close()
 
     def __enter__(self):
         return self
@@ -513,6 +587,7 @@ class RunReader:
         return ctx()
 
     # metadata
+    @_db_errors
     def meta(self) -> dict:
         out = {}
         for k, v in self.conn.execute("SELECT key, value FROM meta"):
@@ -522,6 +597,7 @@ class RunReader:
                 out[k] = v
         return out
 
+    @_db_errors
     def info(self) -> dict:
         """Name, status, config, tags, times and the last step of the run."""
         meta = self.meta()
@@ -538,6 +614,7 @@ class RunReader:
     def status(self) -> str:
         return run_status(self.dir)
 
+    @_db_errors
     def names(self, kind: str | None = None) -> dict[str, list[str]] | list[str]:
         """Series names per kind (``scalar``, ``histogram``, ``image``, ``text``, ``result``);
         the list of one kind when ``kind`` is given."""
@@ -555,6 +632,7 @@ class RunReader:
         return row[0]
 
     # scalars
+    @_db_errors
     def scalar_arrays(self, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Every point of a scalar series: ``(steps int64, values float64, wall times)``
         (read-only arrays).
@@ -607,6 +685,7 @@ class RunReader:
         return ScalarSeries(name, steps, vals, walls, total=total, downsampled=used,
                             run=self.dir.name)
 
+    @_db_errors
     def scalar_count(self, name: str) -> int:
         """How many points the scalar series ``name`` holds (a sum over its chunk rows; no
         point is read). Use it as the first position for :meth:`scalars_since`.
@@ -625,6 +704,7 @@ class RunReader:
                                 (sid,)).fetchone()
         return int(row[0])
 
+    @_db_errors
     def scalars_since(self, name: str, position: int) -> "ScalarTail":
         """The points of the scalar series ``name`` appended after the first ``position``
         points (in logging order), and the new position: a follower (the dashboard's live
@@ -670,6 +750,7 @@ class RunReader:
             arrays.append(a[start - first:])
         return ScalarTail(*arrays, start, start + len(arrays[0]))
 
+    @_db_errors
     def last_values(self) -> dict[str, float]:
         """The last logged value of every scalar series (for run tables)."""
         out = {}
@@ -680,6 +761,7 @@ class RunReader:
         return out
 
     # histograms
+    @_db_errors
     def histogram_rows(self, name: str) -> list[dict]:
         rows = self.conn.execute(
             "SELECT step, wall, num, min, max, sum, sum_sq, edges, counts FROM histograms "
@@ -700,6 +782,7 @@ class RunReader:
         return HistogramSeries(name, rows, run=self.dir.name)
 
     # artefacts, results, text, notes
+    @_db_errors
     def artifacts(self, name: str | None = None, kind: str | None = None) -> list[dict]:
         """Logged images, texts, figures and results: step, kind, absolute file path or text."""
         sql = ("SELECT s.name, a.step, a.wall, a.kind, a.path, a.text, a.meta FROM artifacts a "
@@ -713,21 +796,51 @@ class RunReader:
             args.append(kind)
         out = []
         for n, step, wall, k, path, text, meta in self.conn.execute(sql + " ORDER BY a.id", args):
-            out.append({"name": n, "step": step, "wall": wall, "kind": k,
-                        "path": str(self.dir / path) if path else None, "text": text,
-                        "meta": json.loads(meta) if meta else {}})
+            row = {"name": n, "step": step, "wall": wall, "kind": k, "path": None, "text": text,
+                   "meta": _json_or_empty(meta)}
+            if path:
+                try:
+                    row["path"] = str(self.artifact_path(path))
+                except FileFormatError as exc:
+                    row["error"] = str(exc)
+            out.append(row)
         return out
+
+    def artifact_path(self, rel: str) -> Path:
+        """The file ``rel`` (a path stored in the run's database) inside the run directory;
+        :class:`~neuralscope.errors.FileFormatError` when it is absolute, climbs out with
+        ``..`` or leads out through a symbolic link: a run received from someone else must
+        not make a reader open files elsewhere.
+
+        Example:
+            >>> import tempfile
+            >>> from neuralscope.track import Run
+            >>> d = tempfile.mkdtemp()
+            >>> with Run(d) as run:
+            ...     run.log({"loss": 1.0}, step=0)
+            >>> RunReader(d).artifact_path("../../etc/passwd")
+            Traceback (most recent call last):
+            ...
+            neuralscope.errors.FileFormatError: The run database of ... names the file '../../etc/passwd', which lies outside the run directory; it is not read.
+        """
+        base = os.path.realpath(self.dir)
+        target = base if "\x00" in str(rel) else os.path.realpath(os.path.join(base, str(rel)))
+        if os.path.commonpath([base, target]) != base or target == base:
+            raise FileFormatError(f"The run database of {str(self.dir)!r} names the file {str(rel)!r}, which lies "
+                                  "outside the run directory; it is not read.")
+        return Path(target)
 
     def results(self, name: str | None = None) -> list[dict]:
         """Result objects logged with ``run.log_result``: ``{"name", "step", "kind", "data"}``
         where ``data`` is the object's ``to_dict()`` as JSON data."""
         out = []
         for a in self.artifacts(name, kind="result"):
-            doc = json.loads(Path(a["path"]).read_text()) if a["path"] else {}
+            doc = read_result_file(a)
             out.append({"name": a["name"], "step": a["step"], "wall": a["wall"],
                         "kind": doc.get("kind"), "data": doc.get("data")})
         return out
 
+    @_db_errors
     def notes(self) -> list[dict]:
         """What the writer flagged while storing (steps going backwards, NaN/Inf values)."""
         if self.version < 2:
@@ -742,18 +855,73 @@ class RunReader:
 
         return diagnose(self)
 
+    @_db_errors
     def integrity_check(self) -> str:
         return self.conn.execute("PRAGMA integrity_check").fetchone()[0]
 
 
-def iter_run_dirs(root: Path) -> Iterable[Path]:
-    """Run directories at or below ``root`` (a per-rank parent yields its rank runs)."""
-    root = Path(root)
-    if is_run_dir(root):
-        yield root
-        return
-    if not root.is_dir():
-        return
-    for child in sorted(root.iterdir()):
-        if child.is_dir():
-            yield from iter_run_dirs(child)
+def _json_or_empty(text: str | None) -> dict:
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def read_result_file(artifact: dict) -> dict:
+    """The JSON document of a logged result (a row of :meth:`RunReader.artifacts`), with
+    one sentence (:class:`~neuralscope.errors.FileFormatError`) when its path was refused
+    or the file is missing or not JSON."""
+    if artifact.get("error"):
+        raise FileFormatError(artifact["error"])
+    if not artifact.get("path"):
+        return {}
+    try:
+        doc = json.loads(Path(artifact["path"]).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise FileFormatError(f"The logged result file {artifact['path']!r} cannot be read "
+                              f"({getattr(exc, 'strerror', None) or exc}).") from None
+    return doc if isinstance(doc, dict) else {"data": doc}
+
+
+def iter_run_dirs(root: Path, warn=None) -> Iterable[Path]:
+    """Run directories at or below ``root`` (a per-rank parent yields its rank runs).
+
+    Each directory is visited once, however many symbolic links lead to it (``runs/latest
+    -> .`` cannot make the scan loop); a subdirectory that cannot be listed is skipped with
+    a warning (``warn(message)``, default :func:`warnings.warn`) instead of ending the scan.
+    """
+    import warnings
+
+    warn = warn or (lambda m: warnings.warn(m, stacklevel=3))
+    seen: set[tuple[int, int]] = set()
+    stack = [Path(root)]
+    while stack:
+        d = stack.pop()
+        try:
+            st = d.stat()
+        except OSError:
+            continue
+        if (st.st_dev, st.st_ino) in seen:
+            continue
+        seen.add((st.st_dev, st.st_ino))
+        if is_run_dir(d):
+            yield d
+            continue
+        try:
+            children = sorted(d.iterdir())
+        except NotADirectoryError:
+            continue
+        except OSError as exc:
+            warn(f"Skipping {str(d)!r}: it cannot be listed ({exc.strerror or exc}).")
+            continue
+        subdirs = []
+        for child in children:
+            try:
+                if child.is_dir():
+                    subdirs.append(child)
+            except OSError:
+                continue
+        stack.extend(reversed(subdirs))
