@@ -7,7 +7,6 @@ comes from a memory budget (no gradients are needed except for GradientSHAP).
 from __future__ import annotations
 
 import math
-from itertools import combinations
 from typing import Any, Sequence
 
 import numpy as np
@@ -20,6 +19,8 @@ from ..progress import progress
 from .base import Method, Target, chunks, input_gradients, internal_batch_size, output_scores
 from .fastpath import forward_model, gradient_model
 from .gradient import make_baseline
+from .shapley import (additivity_metrics, coalition_values, kernel_coalitions, player_labels,
+                      prepare_background, rows_per_pass)
 
 
 def _evaluate(run, rows: torch.Tensor, examples: torch.Tensor, target: Target) -> torch.Tensor:
@@ -236,12 +237,6 @@ class FeatureAblation(Method):
 
 
 # -- surrogate models: LIME and KernelSHAP ----------------------------------------------------
-def _coalition_rows(x_i, base_i, labels_i, z):
-    """Inputs where features with z=1 keep their value and the others take the baseline."""
-    keep = z[:, labels_i]  # (S, *shape)
-    return torch.where(keep.bool(), x_i[None], base_i[None])
-
-
 def _weighted_lstsq(X: torch.Tensor, y: torch.Tensor, w: torch.Tensor, ridge: float = 0.0) -> torch.Tensor:
     sw = w.sqrt()[:, None]
     A = X * sw
@@ -250,48 +245,76 @@ def _weighted_lstsq(X: torch.Tensor, y: torch.Tensor, w: torch.Tensor, ridge: fl
 
 
 class _Surrogate(Method):
+    """Shared by LIME and KernelSHAP: coalitions of the players (``mask``), their values
+    against ``background`` rows (or the single ``baseline``), a weighted linear fit per
+    example, and the convergence estimate (the largest change of a value when the fit uses
+    only the first half of the sampled coalitions)."""
+
+    players = True
+
     def __init__(self, model: nn.Module, mask: Any = None, baseline: Any = 0.0, n_samples: int = 200,
-                 seed: int = 0, memory_budget: int | None = None, show_progress: bool | None = None, **extra):
-        super().__init__(model, mask=mask, baseline=baseline, n_samples=n_samples, seed=seed, **extra)
+                 seed: int = 0, background: Any = None, memory_budget: int | None = None,
+                 show_progress: bool | None = None, **extra):
+        super().__init__(model, mask=mask, baseline=baseline, n_samples=n_samples, seed=seed,
+                         background=background, **extra)
+        if not (isinstance(n_samples, int) and n_samples >= 2):
+            raise InputShapeError(f"n_samples must be an integer of at least 2, not {n_samples!r}.")
         self.mask, self.baseline, self.n_samples, self.seed = mask, baseline, n_samples, seed
-        self.memory_budget, self.show_progress = memory_budget, show_progress
+        self.background, self.memory_budget, self.show_progress = background, memory_budget, show_progress
+
+    def _backgrounds(self, x):
+        """Per example the background rows: the shared background set, or its own baseline."""
+        if self.background is not None:
+            bg = prepare_background(x, self.background)
+            return lambda i: bg
+        base = make_baseline(x, self.baseline)
+        return lambda i: base[i:i + 1]
 
     def _attribute(self, x, target):
-        masks = feature_mask_for(x, self.mask)
-        base = make_baseline(x, self.baseline)
+        labels = player_labels(x, self.mask)
+        background = self._backgrounds(x)
         out, fx = output_scores(self.model, x, target)
-        _, fb = output_scores(self.model, base, target, rows=torch.arange(x.shape[0]))
-        per = max(1, internal_batch_size(self.model, x, backward=False, budget=self.memory_budget))
+        per = rows_per_pass(self.model, x, self.memory_budget)
         gen = torch.Generator().manual_seed(self.seed)
         attr = torch.zeros(x.shape, dtype=torch.float64, device=x.device)
-        coefs, exact = [], []
+        coefs, expected, moved, exact = [], [], [], []
         run = _forward(self.model, x, out, x.shape[0] * self.n_samples)
-        for i in progress(range(x.shape[0]), desc=self.name, enabled=self.show_progress if self.show_progress else None):
-            _, labels = torch.unique(masks[i], return_inverse=True)
-            m = int(labels.max()) + 1
-            z, w, is_exact = self._coalitions(m, gen)
-            z = z.to(x.device)
-            # sampled coalitions repeat (the Shapley kernel favours the few of size 1 and
-            # m - 1): evaluate each distinct one once
-            zu, again = torch.unique(z, dim=0, return_inverse=True)
-            ys = []
-            for sl in chunks(zu.shape[0], per):
-                rows = _coalition_rows(x[i], base[i], labels, zu[sl])
-                ys.append(_evaluate(run, rows, torch.full((rows.shape[0],), i, device=x.device), target))
-            y = torch.cat(ys)[again].cpu()
-            phi = self._fit(z.double().cpu(), y, w.double(), float(fx[i]), float(fb[i]))
-            attr[i] = phi.to(x.device)[labels]
+        for i in progress(range(x.shape[0]), desc=self.name, enabled=self.show_progress or None):
+            m = int(labels[i].max()) + 1
+            z, w, half, is_exact = self._coalitions(m, gen)
+            ends = torch.stack([torch.zeros(m), torch.ones(m)])
+            # sampled coalitions repeat: evaluate each distinct one once (and both ends)
+            zu, again = torch.unique(torch.cat([ends, z]).to(torch.uint8), dim=0, return_inverse=True)
+            v = coalition_values(run, x[i], background(i), labels[i], zu.to(x.device), target, i, per).cpu()
+            v = v[again]
+            fb, fxi = float(v[0]), float(v[1])
+            phi = self._fit(z.double(), v[2:], w.double(), fxi, fb)
+            if half is not None:
+                phi_half = self._fit(z[half[0]].double(), v[2:][half[0]], half[1].double(), fxi, fb)
+                moved.append(float((phi - phi_half).abs().max()))
+            else:
+                moved.append(0.0)
+            attr[i] = phi.to(x.device)[labels[i]]
             coefs.append(phi.numpy())
+            expected.append(fb)
             exact.append(is_exact)
-        return attr.float(), {"exact": np.asarray(exact)}, {"outputs": out, "coefficients": coefs}
+        metrics = additivity_metrics(coefs, fx, expected, exact=False, convergence=moved)
+        metrics["exact"] = np.asarray(exact)
+        return attr.float(), metrics, {"outputs": out, "coefficients": coefs}
 
 
 class KernelSHAP(_Surrogate):
     """KernelSHAP (Lundberg and Lee 2017, arXiv:1705.07874): Shapley values of the feature
     groups as the solution of a weighted linear regression with the Shapley kernel,
-    constrained so that they add up to ``f(x) - f(baseline)``. With ``2^M - 2 <=
-    n_samples`` every coalition is enumerated and the values are exact; otherwise
-    coalitions are sampled from the kernel (fixed ``seed``).
+    constrained so that they add up to ``f(x) - E[f(background)]``.
+
+    ``background``: rows of (training) data that absent features take, averaged over (as
+    shap's ``KernelExplainer(f, background)``); without it, the single ``baseline``. With
+    ``2^M - 2 <= n_samples`` every coalition is enumerated and the values are exact;
+    otherwise coalition sizes are enumerated from the smallest and largest while the budget
+    covers them, and the rest sampled in complementary pairs (fixed ``seed``), as shap does.
+    ``metrics["convergence"]`` is the largest change of a value between a fit on half of the
+    sampled coalitions and on all of them (0 when exact).
 
     Example:
         >>> from neuralscope.zoo import DigitsCNN
@@ -305,25 +328,7 @@ class KernelSHAP(_Surrogate):
     paper = "Lundberg and Lee 2017, arXiv:1705.07874"
 
     def _coalitions(self, m: int, gen):
-        if m == 1:
-            return torch.ones(1, 1), torch.ones(1), True
-        if 2 ** m - 2 <= self.n_samples:
-            rows, weights = [], []
-            for k in range(1, m):
-                wk = (m - 1) / (math.comb(m, k) * k * (m - k))
-                for c in combinations(range(m), k):
-                    z = torch.zeros(m)
-                    z[list(c)] = 1
-                    rows.append(z)
-                    weights.append(wk)
-            return torch.stack(rows), torch.tensor(weights), True
-        ks = torch.arange(1, m, dtype=torch.float64)
-        p = (m - 1) / (ks * (m - ks))
-        sizes = ks[torch.multinomial(p / p.sum(), self.n_samples, replacement=True, generator=gen)].long()
-        scores = torch.rand(self.n_samples, m, generator=gen)
-        ranks = scores.argsort(1).argsort(1)
-        z = (ranks < sizes[:, None]).float()
-        return z, torch.ones(self.n_samples), False
+        return kernel_coalitions(m, self.n_samples, gen)
 
     def _fit(self, z, y, w, fx, fb):
         m = z.shape[1]
@@ -340,9 +345,9 @@ class KernelSHAP(_Surrogate):
 class LIME(_Surrogate):
     """LIME (Ribeiro, Singh, Guestrin 2016, arXiv:1602.04938): a weighted linear surrogate
     fitted on random on/off coalitions of the feature groups (``mask``: grid cells by
-    default, ``"superpixels"`` for SLIC-style segments),
-    weighted by an exponential kernel of the cosine distance to the full input
-    (``kernel_width``), with a small ridge penalty.
+    default, ``"superpixels"`` for SLIC-style segments; absent groups take the ``baseline``
+    or the ``background`` rows, averaged), weighted by an exponential kernel of the cosine
+    distance to the full input (``kernel_width``), with a small ridge penalty.
 
     Example:
         >>> from neuralscope.zoo import DigitsCNN
@@ -355,17 +360,20 @@ class LIME(_Surrogate):
     paper = "Ribeiro, Singh, Guestrin 2016, arXiv:1602.04938"
 
     def __init__(self, model: nn.Module, mask: Any = None, baseline: Any = 0.0, n_samples: int = 200,
-                 kernel_width: float = 0.75, ridge: float = 1e-3, seed: int = 0, **kw):
-        super().__init__(model, mask=mask, baseline=baseline, n_samples=n_samples, seed=seed,
-                         kernel_width=kernel_width, ridge=ridge, **kw)
+                 kernel_width: float = 0.75, ridge: float = 1e-3, seed: int = 0, background: Any = None,
+                 memory_budget: int | None = None, show_progress: bool | None = None):
+        super().__init__(model, mask=mask, baseline=baseline, n_samples=n_samples, seed=seed, background=background,
+                         memory_budget=memory_budget, show_progress=show_progress, kernel_width=kernel_width,
+                         ridge=ridge)
         self.kernel_width, self.ridge = kernel_width, ridge
 
     def _coalitions(self, m, gen):
         z = (torch.rand(self.n_samples, m, generator=gen) < 0.5).float()
         z[0] = 1
         cos = z.sum(1) / (math.sqrt(m) * z.sum(1).sqrt().clamp_min(1e-12))
-        d = 1 - cos
-        return z, torch.exp(-(d ** 2) / self.kernel_width ** 2), False
+        w = torch.exp(-((1 - cos) ** 2) / self.kernel_width ** 2)
+        first = torch.arange(self.n_samples // 2)
+        return z, w, (first, w[first]), False
 
     def _fit(self, z, y, w, fx, fb):
         X = torch.cat([z, torch.ones(z.shape[0], 1, dtype=z.dtype)], 1)

@@ -1,0 +1,237 @@
+"""Shapley values of feature groups against a background data set: the value function,
+exact values over all ``2^M`` coalitions, and the coalitions and fit of KernelSHAP.
+
+The value of a coalition ``S`` of players (features, one-hot groups or time windows) for
+an input ``x`` is the interventional expectation ``v(S) = mean_b f(x_S, b_~S)`` over the
+rows ``b`` of a background set: the players in ``S`` keep ``x``'s values, the others take
+the background row's (as shap's ``KernelExplainer(f, background)`` and its exact explainer
+with an ``Independent`` masker define it). ``v(empty) = E[f(background)]``, ``v(all) = f(x)``,
+so the values add up to ``f(x) - E[f(background)]`` (additivity, reported with every result).
+
+Exact values evaluate every coalition once, all ``2^M x N`` rows stacked into a few large
+forward passes, then apply the Shapley formula to the table of values in one vectorised
+step per player (``M`` up to :data:`MAX_EXACT_FEATURES`).
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import InputShapeError, check_finite
+from ..progress import progress
+from .base import Method, Target, chunks, internal_batch_size, output_scores
+from .fastpath import forward_model
+
+#: the most players the exact path enumerates (2^15 = 32,768 coalitions per row)
+MAX_EXACT_FEATURES = 15
+#: most rows one forward pass of the value function holds (MLP-sized models stay in cache)
+MAX_ROWS_PER_PASS = 65536
+
+
+def prepare_background(x: torch.Tensor, background: Any) -> torch.Tensor:
+    """The background rows ``(N, *x.shape[1:])`` on ``x``'s device and dtype from a tensor,
+    an array, a number (one constant row) or ``None`` (zeros)."""
+    if background is None or isinstance(background, (int, float)) and not isinstance(background, bool):
+        return torch.full((1, *x.shape[1:]), float(background or 0.0), dtype=x.dtype, device=x.device)
+    if isinstance(background, np.ndarray):
+        background = torch.from_numpy(background)
+    if not torch.is_tensor(background):
+        raise InputShapeError(f"The background must be a tensor or array of rows shaped like the inputs, "
+                              f"not {type(background).__name__}.")
+    b = background.detach().to(device=x.device, dtype=x.dtype)
+    if tuple(b.shape) == tuple(x.shape[1:]):
+        b = b[None]
+    if tuple(b.shape[1:]) != tuple(x.shape[1:]) or b.shape[0] < 1:
+        raise InputShapeError(
+            f"The background has shape {tuple(b.shape)} but each input row has shape {tuple(x.shape[1:])}; "
+            f"give background rows of shape (N, {', '.join(map(str, x.shape[1:]))}).")
+    check_finite(b, "The background data")
+    return b
+
+
+def coalition_values(run: Callable, x_i: torch.Tensor, background: torch.Tensor, labels: torch.Tensor,
+                     z: torch.Tensor, target: Target, example: int, rows_per_pass: int) -> torch.Tensor:
+    """``v(S)`` for every coalition row of ``z`` ``(K, M)`` (1 = the player keeps ``x_i``'s
+    value; ``labels`` maps each input element to its player), averaged over the background."""
+    n = background.shape[0]
+    per = max(1, rows_per_pass // n)
+    out = []
+    for sl in chunks(z.shape[0], per):
+        keep = z[sl][:, labels].bool()  # (k, *shape)
+        rows = torch.where(keep[:, None], x_i[None, None], background[None])  # (k, N, *shape)
+        rows = rows.reshape(-1, *x_i.shape)
+        ex = torch.full((rows.shape[0],), example, device=x_i.device)
+        with torch.no_grad():
+            s = target.scores(run(rows), ex).double()
+        out.append(s.view(-1, n).mean(1))
+    return torch.cat(out)
+
+
+def all_coalitions(m: int, device=None) -> torch.Tensor:
+    """Every coalition of ``m`` players ``(2^m, m)``; row ``k`` holds the bits of ``k``."""
+    k = torch.arange(2 ** m, device=device)
+    return ((k[:, None] >> torch.arange(m, device=device)) & 1).to(torch.uint8)
+
+
+def shapley_from_table(v: torch.Tensor, m: int) -> torch.Tensor:
+    """Exact Shapley values ``(m,)`` from the values ``v`` ``(2^m,)`` of all coalitions
+    (indexed by bit mask): ``phi_j = sum_S |S|!(m-|S|-1)!/m! (v(S+j) - v(S))``."""
+    masks = torch.arange(2 ** m, device=v.device)
+    size = torch.zeros_like(masks)
+    for j in range(m):
+        size += (masks >> j) & 1
+    w = torch.tensor([math.factorial(s) * math.factorial(m - s - 1) / math.factorial(m) for s in range(m)],
+                     dtype=torch.float64, device=v.device)
+    phi = torch.empty(m, dtype=torch.float64, device=v.device)
+    for j in range(m):
+        without = masks[((masks >> j) & 1) == 0]
+        phi[j] = (w[size[without]] * (v[without | (1 << j)] - v[without])).sum()
+    return phi
+
+
+def player_labels(x: torch.Tensor, mask: Any) -> list[torch.Tensor]:
+    """Per example, each input element's player ``0..M-1`` (``mask`` as for the perturbation
+    methods: ``None`` = every element is a player)."""
+    from .perturbation import feature_mask_for
+
+    masks = feature_mask_for(x, mask)
+    return [torch.unique(masks[i], return_inverse=True)[1] for i in range(x.shape[0])]
+
+
+def rows_per_pass(model: nn.Module, x: torch.Tensor, memory_budget: int | None) -> int:
+    return internal_batch_size(model, x, backward=False, budget=memory_budget, cap=MAX_ROWS_PER_PASS)
+
+
+def kernel_coalitions(m: int, n: int, gen: torch.Generator):
+    """KernelSHAP's coalitions of ``m`` players within a budget of ``n``: returns ``(z, w,
+    half, exact)`` -- the coalitions ``(K, m)``, their Shapley-kernel weights, ``(rows,
+    weights)`` of a fit on half of the sampled ones (``None`` if nothing was sampled), and
+    whether every coalition was enumerated.
+
+    Sizes ``s`` and ``m - s`` are enumerated together, from the outside in, while the budget
+    left covers all their coalitions at the size's share of the kernel's mass; the remaining
+    mass is sampled as complementary pairs ``(z, 1 - z)`` of equal weight (the strategy of
+    shap's KernelExplainer, Lundberg and Lee 2017)."""
+    if m == 1:
+        return torch.ones(1, 1), torch.ones(1), None, True
+    pairs = [(s, m - s) for s in range(1, m // 2 + 1)]
+    mass = torch.tensor([(m - 1) / (s * (m - s)) * (1 if s == t else 2) for s, t in pairs], dtype=torch.float64)
+    mass /= mass.sum()
+    rows, weights, left, free, k = [], [], n, 1.0, 0
+    while k < len(pairs):
+        count = _size_count(m, *pairs[k])
+        if count > left or float(mass[k]) / free * left < count - 1e-9:
+            break
+        z = _subsets_of_sizes(m, *pairs[k])
+        rows.append(z)
+        weights.append(torch.full((z.shape[0],), float(mass[k]) / z.shape[0], dtype=torch.float64))
+        left, free, k = left - count, free - float(mass[k]), k + 1
+    exact = k == len(pairs)
+    fixed = sum(r.shape[0] for r in rows)
+    half = None
+    if not exact and left >= 2:
+        z = _sampled_pairs(m, pairs[k:], mass[k:], left // 2, gen)
+        rows.append(z)
+        weights.append(torch.full((z.shape[0],), free / z.shape[0], dtype=torch.float64))
+        first = torch.arange(fixed + (z.shape[0] // 2 // 2) * 2)
+        w_half = torch.cat(weights)[first].clone()
+        w_half[fixed:] *= z.shape[0] / max(1, first.shape[0] - fixed)
+        half = (first, w_half)
+    return torch.cat(rows).float(), torch.cat(weights), half, exact
+
+
+def _size_count(m: int, s: int, t: int) -> int:
+    return math.comb(m, s) * (1 if s == t else 2)
+
+
+def _subsets_of_sizes(m: int, s: int, t: int) -> torch.Tensor:
+    """Every coalition of size ``s`` and (if different) of size ``t = m - s``."""
+    from itertools import combinations
+
+    idx = torch.tensor(list(combinations(range(m), s)), dtype=torch.long).view(-1, s)
+    z = torch.zeros(idx.shape[0], m)
+    z.scatter_(1, idx, 1.0)
+    return z if s == t else torch.cat([z, 1 - z])
+
+
+def _sampled_pairs(m: int, pairs, mass: torch.Tensor, count: int, gen) -> torch.Tensor:
+    """``count`` random coalitions with sizes drawn by ``mass`` over ``pairs``, each followed
+    by its complement."""
+    sizes = torch.tensor([s for s, _ in pairs])[torch.multinomial(mass.float(), count, replacement=True, generator=gen)]
+    flip = torch.rand(count, generator=gen) < 0.5  # the smaller or the larger size of the pair
+    sizes = torch.where(flip, m - sizes, sizes)
+    ranks = torch.rand(count, m, generator=gen).argsort(1).argsort(1)
+    z = (ranks < sizes[:, None]).float()
+    return torch.stack([z, 1 - z], 1).reshape(-1, m)
+
+
+class ExactShapley(Method):
+    """Exact Shapley values (Shapley 1953) of the features, one-hot groups or windows of an
+    input against a background data set, by evaluating every coalition: model-agnostic,
+    for up to :data:`MAX_EXACT_FEATURES` players. With one background row (``background=0``,
+    the default) they are the Shapley values of ``f(x_S, baseline)``; with many rows the
+    interventional SHAP values of shap's exact explainer. ``metrics`` report
+    ``expected_value`` (``E[f(background)]``) and ``additivity_error``.
+
+    Example:
+        >>> import torch
+        >>> net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 2))
+        >>> r = ExactShapley(net, background=torch.randn(16, 4)).attribute(torch.randn(3, 4), target=1)
+        >>> r.attributions.shape, bool(r.metrics["additivity_error"].max() < 1e-5)
+        ((3, 4), True)
+    """
+
+    name = "exact_shapley"
+    paper = "Shapley 1953; Lundberg and Lee 2017, arXiv:1705.07874 (SHAP values)"
+    players = True
+
+    def __init__(self, model: nn.Module, background: Any = 0.0, mask: Any = None,
+                 memory_budget: int | None = None, show_progress: bool | None = None):
+        super().__init__(model, background=background, mask=mask)
+        self.background, self.mask = background, mask
+        self.memory_budget, self.show_progress = memory_budget, show_progress
+
+    def _attribute(self, x, target):
+        bg = prepare_background(x, self.background)
+        labels = player_labels(x, self.mask)
+        m_max = max(int(lab.max()) + 1 for lab in labels)
+        if m_max > MAX_EXACT_FEATURES:
+            raise InputShapeError(
+                f"Exact Shapley values enumerate 2^M coalitions and take at most {MAX_EXACT_FEATURES} features or "
+                f"groups, got {m_max}; group features (groups=...) or use method='kernel_shap'.")
+        out, fx = output_scores(self.model, x, target)
+        per = rows_per_pass(self.model, x, self.memory_budget)
+        run = forward_model(self.model, x[:1], out[:1].detach() if torch.is_tensor(out) else out, 2 ** m_max)
+        attr = torch.zeros(x.shape, dtype=torch.float64, device=x.device)
+        coefs, expected = [], []
+        for i in progress(range(x.shape[0]), desc=self.name, enabled=self.show_progress or None):
+            m = int(labels[i].max()) + 1
+            v = coalition_values(run, x[i], bg, labels[i], all_coalitions(m, x.device), target, i, per)
+            phi = shapley_from_table(v, m)
+            attr[i] = phi[labels[i]] / torch.bincount(labels[i].flatten(), minlength=m)[labels[i]]
+            coefs.append(phi.cpu().numpy())
+            expected.append(float(v[0]))
+        return attr.float(), additivity_metrics(coefs, fx, expected, exact=True), {
+            "outputs": out, "coefficients": coefs}
+
+
+def additivity_metrics(coefs: list[np.ndarray], fx: torch.Tensor, expected: list[float], *, exact: bool,
+                       convergence: list[float] | None = None) -> dict:
+    """The metrics every Shapley-type result reports: ``expected_value`` ``E[f(background)]``,
+    ``additivity_error`` ``|sum(phi) - (f(x) - E[f(background)])|`` per example, whether
+    the values are ``exact``, and (sampled methods) ``convergence``."""
+    e = np.asarray(expected, dtype=float)
+    f = fx.detach().double().cpu().numpy()
+    err = np.abs(np.array([c.sum() for c in coefs]) - (f - e))
+    out = {"expected_value": e, "additivity_error": err, "exact": np.full(len(coefs), exact)}
+    if convergence is not None:
+        out["convergence"] = np.asarray(convergence, dtype=float)
+    return out
+
+
+__all__ = ["ExactShapley", "MAX_EXACT_FEATURES", "all_coalitions", "shapley_from_table", "coalition_values",
+           "prepare_background", "player_labels", "additivity_metrics", "kernel_coalitions", "rows_per_pass"]
