@@ -35,6 +35,7 @@ _EXPORTS = {
     "NonFiniteError": "neuralscope.errors",
     "FileFormatError": "neuralscope.errors",
     "RunLockedError": "neuralscope.errors",
+    "OutputPathError": "neuralscope.errors",
     # structure graphs
     "Graph": "neuralscope.graph.model",
     "summary": "neuralscope.graph.summary",

@@ -1,8 +1,10 @@
 """The ``neuralscope`` command.
 
 Each subcommand lives in its own module in :mod:`neuralscope.commands` and provides
-``register(subparsers)`` (adds its parser and sets ``func``). Errors of the package are
-printed as one sentence with exit code 2; ``--debug`` shows the traceback.
+``register(subparsers)`` (adds its parser and sets ``func``). Every error is printed as one
+line, ``neuralscope: error: ...``, and never as a traceback unless ``--debug`` is given: bad
+arguments and errors of the package exit with code 2, an unexpected failure inside a command
+exits with code 1 and names its type.
 """
 from __future__ import annotations
 
@@ -26,8 +28,15 @@ examples:
 """
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error: the sentence and where to find help, no usage block."""
+
+    def error(self, message: str):  # noqa: D102 - argparse API
+        self.exit(2, f"neuralscope: error: {message.rstrip('.')}; see '{self.prog} --help'.\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="neuralscope", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     parser.add_argument("--version", action="version", version=f"neuralscope {_version()}")
@@ -57,14 +66,28 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = args.func(args)
         return int(result or 0)
-    except (NeuralscopeError, FileNotFoundError, ValueError, TypeError, ImportError) as exc:
-        if args.debug:
-            raise
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        print(f"neuralscope: error: {message}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # noqa: BLE001 - one line for every failure; --debug re-raises
+        if args.debug:
+            raise
+        print(f"neuralscope: error: {_one_line(exc)}", file=sys.stderr)
+        return 2 if isinstance(exc, USER_ERRORS) else 1
+
+
+# Failures caused by what the user passed (arguments, files, models): exit code 2.
+USER_ERRORS = (NeuralscopeError, OSError, ValueError, TypeError, ImportError, LookupError, ArithmeticError)
+
+
+def _one_line(exc: BaseException) -> str:
+    """The first line of ``exc``'s message; unexpected types are named, with the --debug hint."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    text = lines[0] if lines else ""
+    if isinstance(exc, NeuralscopeError) and text:
+        return text
+    if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
+        return f"{exc.strerror}: {exc.filename!r}."
+    return f"{type(exc).__name__}: {text or 'no message'} (rerun with --debug for the traceback)."
 
 
 if __name__ == "__main__":  # pragma: no cover

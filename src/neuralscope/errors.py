@@ -55,8 +55,20 @@ class FileFormatError(NeuralscopeError, ValueError):
     """A file that is missing, corrupt or not in the expected format."""
 
 
+class OutputPathError(NeuralscopeError, ValueError):
+    """An output path that cannot be written (its directory does not exist, it is a directory)."""
+
+
 class RunLockedError(NeuralscopeError, RuntimeError):
     """A run directory that another process is already writing."""
+
+
+class ModelNotBuiltError(NeuralscopeError, ValueError):
+    """A model whose weights do not exist yet (a Keras model never built or called)."""
+
+
+class UnsupportedModelError(NeuralscopeError, TypeError):
+    """An object that is not a model of a framework neuralscope has an adapter for."""
 
 
 def check_finite(tensor, what: str) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import FileFormatError, InputShapeError, NeuralscopeError
+from ._args import check_output, positive_int
 
 OUTPUT_SUFFIXES = (".svg", ".png", ".pdf", ".html", ".dot", ".gv", ".mmd", ".json")
 MODEL_FILE_SUFFIXES = (".onnx", ".pt", ".pt2", ".pth", ".ts", ".jit", ".torchscript")
@@ -42,7 +43,7 @@ def register(sub) -> None:
     p.add_argument("source", metavar="SOURCE", help="model file or factory (see below)")
     p.add_argument("-o", "--output", required=True, metavar="OUT",
                    help="output file: " + ", ".join(s.lstrip(".") for s in OUTPUT_SUFFIXES))
-    p.add_argument("--depth", type=int, default=None, metavar="N",
+    p.add_argument("--depth", type=positive_int, default=None, metavar="N",
                    help="collapse modules deeper than N levels (default: everything expanded)")
     _input_args(p)
     p.add_argument("--fold", action="store_true", help="fold chains of identical blocks into one node (xN)")
@@ -66,8 +67,9 @@ def _input_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--input-shape", action="append", default=None, metavar="SHAPE",
                    help="example input shape, e.g. 1,3,224,224 (repeat for several inputs; "
                         "default: the model's example_input(1) when it has one)")
-    p.add_argument("--input-dtype", default="float32", choices=sorted(DTYPES), metavar="DTYPE",
-                   help="dtype of the example inputs: float32 (default), float16, int64 (token ids), ...")
+    p.add_argument("--input-dtype", default=None, choices=sorted(DTYPES), metavar="DTYPE",
+                   help="dtype of the example inputs given by --input-shape: float32 (default), "
+                        "float16, int64 (token ids), ...")
 
 
 # -- SOURCE -------------------------------------------------------------------------------
@@ -115,8 +117,11 @@ def load_factory(source: str) -> Any:
         raise SourceError(f"{source!r} is a {type(factory).__name__}, not a function or class that builds a model.")
     try:
         model = factory()
-    except TypeError as exc:
-        raise SourceError(f"Calling {source!r} with no arguments failed: {exc}.") from exc
+    except Exception as exc:  # noqa: BLE001 - the user's code failed: one sentence, --debug has the rest
+        reason = (str(exc).strip().splitlines() or [""])[0].rstrip(".")
+        raise SourceError(f"Calling {source!r} with no arguments raised {type(exc).__name__}"
+                          f"{': ' + reason if reason else ''}; fix the factory or pass one that "
+                          "needs no arguments.") from exc
     import torch
 
     if not isinstance(model, torch.nn.Module):
@@ -157,8 +162,12 @@ def example_inputs(model: Any, shapes: list[str] | None, dtype: str) -> Any:
     return tensors[0] if len(tensors) == 1 else tuple(tensors)
 
 
-def load_source(source: str, shapes: list[str] | None, dtype: str) -> tuple[Any, Any]:
+def load_source(source: str, shapes: list[str] | None, dtype: str | None) -> tuple[Any, Any]:
     """(model or path, example inputs) for SOURCE."""
+    if dtype is not None and not shapes:
+        raise InputShapeError(f"--input-dtype {dtype} needs --input-shape (the dtype applies to the "
+                              "example inputs it builds), e.g. --input-shape 1,128 --input-dtype int64.")
+    dtype = dtype or "float32"
     if is_model_file(source) and ":" not in Path(source).name:
         if not Path(source).exists():
             raise FileFormatError(f"No model file at {source!r}.")
@@ -176,15 +185,20 @@ def load_source(source: str, shapes: list[str] | None, dtype: str) -> tuple[Any,
 def run_graph(args: argparse.Namespace) -> int:
     from ..graph.api import graph
 
-    out = Path(args.output)
+    out = check_output(args.output)
     if out.suffix.lower() not in OUTPUT_SUFFIXES:
         raise FileFormatError(f"Cannot write {out.suffix or 'a file without suffix'!r}; "
                               f"use one of {', '.join(OUTPUT_SUFFIXES)}.")
     model, inputs = load_source(args.source, args.input_shape, args.input_dtype)
-    g = graph(model, inputs, depth=args.depth, method=args.method) if not isinstance(model, str) else \
-        graph(model, inputs, depth=args.depth)
+    try:
+        g = graph(model, inputs, depth=args.depth, method=args.method) if not isinstance(model, str) else \
+            graph(model, inputs, depth=args.depth)
+    except InputShapeError as exc:
+        if inputs is None:  # the Python API's hint names graph(); the command's names its flag
+            raise InputShapeError(f"{args.source!r} needs an example input: pass --input-shape, "
+                                  "e.g. --input-shape 1,3,224,224.") from exc
+        raise
     g.default_fold_repeats = bool(args.fold)
-    out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix.lower() == ".json":
         out.write_text(g.to_json())
     else:
@@ -201,6 +215,7 @@ def run_graph(args: argparse.Namespace) -> int:
 def run_summary(args: argparse.Namespace) -> int:
     from ..graph.summary import summary
 
+    out = check_output(args.output) if args.output else None
     model, inputs = load_source(args.source, args.input_shape, args.input_dtype)
     if isinstance(model, str):
         if Path(model).suffix.lower() == ".onnx":
@@ -210,13 +225,12 @@ def run_summary(args: argparse.Namespace) -> int:
         model, default_inputs = load_module(Path(model))
         inputs = inputs if inputs is not None else default_inputs
         if inputs is None:
-            raise InputShapeError("This archive needs an example input: pass --input-shape.")
+            raise InputShapeError(f"{args.source!r} needs an example input: pass --input-shape, "
+                                  "e.g. --input-shape 1,3,224,224.")
     table = summary(model, inputs)
     print(table)
-    if args.output:
-        out = Path(args.output)
+    if out is not None:
         if out.suffix.lower() == ".txt":
-            out.parent.mkdir(parents=True, exist_ok=True)
             out.write_text(str(table) + "\n")
         else:
             table.save(out)

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from ._args import port
+
 
 def register(sub) -> None:
     p = sub.add_parser(
@@ -17,7 +19,7 @@ def register(sub) -> None:
     p.add_argument("path", nargs="?", default="runs", metavar="RUNS_DIR|MODEL_FILE",
                    help="directory of runs (searched recursively), one run, or a model file "
                         "(.onnx, TorchScript, .pt2); default: runs")
-    p.add_argument("--port", type=int, default=6006, help="port (default: 6006)")
+    p.add_argument("--port", type=port, default=6006, help="port (default: 6006)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     p.add_argument("--token", default=None, help="access token required by every request "
                                                  "(generated when --host is not a loopback address)")
