@@ -71,6 +71,10 @@ class UnsupportedModelError(NeuralscopeError, TypeError):
     """An object that is not a model of a framework neuralscope has an adapter for."""
 
 
+class UnknownOptionError(NeuralscopeError, TypeError):
+    """An option (keyword argument) that the called method does not take."""
+
+
 def check_finite(tensor, what: str) -> None:
     """Raise :class:`NonFiniteError` if ``tensor`` holds NaN or Inf."""
     import torch
