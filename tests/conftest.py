@@ -45,8 +45,13 @@ def browser():
 
 @pytest.fixture
 def page(browser):
-    """A fresh page that records console errors in ``page.console_errors``."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    """A fresh page that records console errors in ``page.console_errors``.
+
+    The dashboard and the HTML exports send a Content-Security-Policy that forbids eval,
+    which Playwright's string predicates (``wait_for_function("...")``) use; these pages are
+    opened with ``bypass_csp``. The policy itself is tested, with the pages working under
+    it, in tests/test_security_markup.py and tests/test_fuzz_names.py."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, bypass_csp=True)
     pg = context.new_page()
     pg.console_errors = []
     pg.on("console", lambda m: pg.console_errors.append(m.text) if m.type == "error" else None)
