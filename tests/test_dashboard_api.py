@@ -66,7 +66,7 @@ def test_runs_lists_status_config_last_values_and_damaged_run(client):
     assert a["last_step"] == 299
     assert set(a["series"]["scalar"]) == {"loss", "acc"}
     assert runs["broken"]["status"] == "damaged"
-    assert "not a readable run database" in runs["broken"]["damaged"]
+    assert "cannot be read (file is not a database)" in runs["broken"]["damaged"]
     # the damaged run does not stop the others from being served
     assert client.get("/api/scalars", params={"run": "nested/beta", "tag": "loss"}).status_code == 200
 

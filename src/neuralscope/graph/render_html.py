@@ -155,8 +155,25 @@ def render_html(graph: Graph, depth: int | None = None, title: str | None = None
     data = viewer_data(graph, depth, title, fold_repeats, expand, collapse)
     return PAGE.format(
         title=html.escape(title), css=_asset("viewer.css"), js=_asset("viewer.js"),
+        csp=html.escape(content_security_policy(), quote=True),
         data=_script_json(data), name=html.escape(graph.name),
     )
+
+
+def content_security_policy() -> str:
+    """The page's Content-Security-Policy: only the viewer's own inline script (by its
+    SHA-256) runs, so markup that a crafted graph might smuggle in runs nothing; no network.
+
+    Example:
+        >>> content_security_policy().startswith("default-src 'none'; script-src 'sha256-")
+        True
+    """
+    import base64
+    import hashlib
+
+    digest = base64.b64encode(hashlib.sha256(_asset("viewer.js").encode("utf-8")).digest()).decode()
+    return (f"default-src 'none'; script-src 'sha256-{digest}'; style-src 'unsafe-inline'; "
+            "img-src data: blob:; base-uri 'none'; form-action 'none'")
 
 
 def iframe_html(page: str, height: int = 620) -> str:
@@ -174,6 +191,7 @@ PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width,initial-scale=1">
 <meta name="generator" content="neuralscope">
+<meta http-equiv="Content-Security-Policy" content="{csp}">
 <title>{title}</title>
 <style>{css}</style>
 </head>

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import html
 import json
+import math
 import mimetypes
 from pathlib import Path
 from typing import Any, Callable
@@ -59,18 +60,60 @@ def _param(request: Request, name: str, required: bool = True, default: Any = No
 
 def _int_param(request: Request, name: str, default: int | None = None,
                lo: int | None = None, hi: int | None = None) -> int | None:
+    """A whole-number query parameter (``12``, ``1e3``); anything else - ``inf``, ``nan``,
+    ``1e400``, ``2.5``, a number outside ``[lo, hi]`` - is a 400 with one sentence."""
     raw = _param(request, name, required=False)
     if raw is None:
         return default
-    try:
-        value = int(float(raw))
-    except ValueError:
-        raise ApiError(400, f"The query parameter {name!r} must be a number, not {raw!r}.") from None
-    if lo is not None:
-        value = max(lo, value)
-    if hi is not None:
-        value = min(hi, value)
+    value = parse_int(raw)
+    span = (f"from {lo} to {hi}" if lo is not None and hi is not None else
+            f"at least {lo}" if lo is not None else f"at most {hi}" if hi is not None else "")
+    if value is None:
+        raise ApiError(400, f"The query parameter {name!r} must be a whole number{' ' + span if span else ''}, "
+                            f"not {raw[:40]!r}.")
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        raise ApiError(400, f"The query parameter {name!r} must be {span}, not {value}.")
     return value
+
+
+#: numbers beyond this are refused (steps are int64 in the store)
+INT_LIMIT = 2 ** 63 - 1
+
+
+def parse_int(raw: str) -> int | None:
+    """``raw`` as a whole number, or ``None`` when it is not one (or not finite, or beyond
+    int64).
+
+    Example:
+        >>> [parse_int(x) for x in ("12", "-3", "1e3", "2.5", "inf", "nan", "1e400", "9" * 30)]
+        [12, -3, 1000, None, None, None, None, None]
+    """
+    raw = raw.strip()
+    try:
+        value = int(raw)
+    except ValueError:
+        try:
+            f = float(raw)
+        except ValueError:
+            return None
+        if not math.isfinite(f) or f != int(f):
+            return None
+        value = int(f)
+    return value if -INT_LIMIT <= value <= INT_LIMIT else None
+
+
+def error_answer(exc: BaseException) -> tuple[int, str]:
+    """The HTTP status and the one sentence for an exception a route did not expect: the
+    package's own errors (a damaged run, an unknown series) are the request's fault or the
+    run's (4xx), anything else is ours (500, with the exception's type and first line)."""
+    from .runs import TooManyOpenFilesError
+
+    text = (str(exc).strip().splitlines() or [""])[0]
+    if isinstance(exc, TooManyOpenFilesError):
+        return 503, text
+    if isinstance(exc, NeuralscopeError):
+        return (404 if isinstance(exc, KeyError) else 422), text
+    return 500, f"The server failed on this request ({type(exc).__name__}: {text or 'no message'})."
 
 
 def _state(request: Request):
@@ -91,8 +134,7 @@ def _reader_call(entry: RunEntry, fn: Callable[[Any], Any]) -> Any:
     try:
         return entry.call(fn)
     except NeuralscopeError as exc:
-        status = 404 if isinstance(exc, KeyError) else 422
-        raise ApiError(status, str(exc)) from None
+        raise ApiError(*error_answer(exc)) from None
 
 
 # -- run summaries ----------------------------------------------------------------------------
@@ -100,7 +142,7 @@ def run_summary(entry: RunEntry) -> dict:
     """What the Runs page shows of one run (also sent over SSE when it changes)."""
     base = {"id": entry.id, "name": entry.path.name if entry.id != "." else entry.path.resolve().name,
             "damaged": entry.damaged}
-    if entry.reader is None:
+    if entry.damaged is not None:
         return {**base, "status": "damaged", "config": {}, "last": {}, "series": {}}
 
     def read(reader):
@@ -159,7 +201,7 @@ def api_scalars(request: Request) -> Response:
     try:
         body = entry.cached(("scalars", tag, buckets, start, end, method), query, max_age=SCALARS_MAX_AGE)
     except NeuralscopeError as exc:
-        raise ApiError(404 if isinstance(exc, KeyError) else 422, str(exc)) from None
+        raise ApiError(*error_answer(exc)) from None
     return Response(body, media_type="application/json", headers={"Cache-Control": "no-store"})
 
 
@@ -198,7 +240,7 @@ def api_diagnostics(request: Request) -> Response:
     for entry in index.entries():
         if wanted and entry.id != wanted:
             continue
-        if entry.reader is None:
+        if entry.damaged is not None:
             items.append({"run": entry.id, "severity": "error", "code": "damaged",
                           "message": f"The run cannot be read: {entry.damaged}", "step": None})
             continue
@@ -226,7 +268,7 @@ def api_artifacts(request: Request) -> Response:
     for a in items:
         a = dict(a)
         p = a.pop("path", None)
-        a["file"] = Path(p).relative_to(entry.path).as_posix() if p else None
+        a["file"] = Path(p).relative_to(Path(entry.path).resolve()).as_posix() if p else None
         out.append(a)
     return json_response({"run": entry.id, "items": out})
 
@@ -251,7 +293,7 @@ def api_result(request: Request) -> Response:
     if i >= len(items):
         raise ApiError(404, f"The run {entry.id!r} has {len(items)} logged result(s); there is no number {i}.")
     a = items[i]
-    doc = json.loads(Path(a["path"]).read_text()) if a["path"] else {}
+    doc = _result_doc(a)
     return json_response({"run": entry.id, "name": a["name"], "step": a["step"],
                           "kind": doc.get("kind"), "data": doc.get("data", doc)})
 
@@ -286,12 +328,24 @@ def api_file(request: Request) -> Response:
 def _logged_graph(entry: RunEntry) -> tuple[dict, int]:
     """The last Graph logged in a run (its ``to_dict()``) and its step."""
     items = _reader_call(entry, lambda r: r.artifacts(kind="result"))
-    graphs = [a for a in items if (a.get("meta") or {}).get("kind") == "graph" and a["path"]]
+    graphs = [a for a in items if (a.get("meta") or {}).get("kind") == "graph" and (a["path"] or a.get("error"))]
     if not graphs:
         raise ApiError(404, f"The run {entry.id!r} has no logged graph; log one with "
                             "run.log_result(neuralscope.graph(model, x)).")
-    doc = json.loads(Path(graphs[-1]["path"]).read_text())
+    doc = _result_doc(graphs[-1])
     return doc.get("data", doc), graphs[-1]["step"]
+
+
+def _result_doc(artifact: dict) -> dict:
+    """A logged result's JSON document; a path that leaves the run or a file that is not
+    JSON is a 422 with one sentence."""
+    from ..errors import FileFormatError
+    from ..track.store import read_result_file
+
+    try:
+        return read_result_file(artifact)
+    except FileFormatError as exc:
+        raise ApiError(422, str(exc)) from None
 
 
 def api_graph(request: Request) -> Response:
@@ -311,17 +365,22 @@ def graph_page(request: Request) -> Response:
     from ..graph.model import Graph
     from ..graph.render_html import render_html
 
+    from ..graph.render_html import content_security_policy
+
     st = _state(request)
+    headers = {"Content-Security-Policy": content_security_policy() + "; frame-ancestors 'self'"}
     try:
         if st.mode == "model":
-            return HTMLResponse(render_html(st.model_graph()))
+            return HTMLResponse(render_html(st.model_graph()), headers=headers)
         entry = _entry(request)
         data, _step = _logged_graph(entry)
-        return HTMLResponse(render_html(Graph.from_dict(data)))
+        return HTMLResponse(render_html(Graph.from_dict(data)), headers=headers)
     except ApiError as exc:
         return _message_page(exc.message, exc.status)
     except FileFormatError as exc:
         return _message_page(str(exc), 422)
+    except Exception as exc:  # noqa: BLE001 - a graph that cannot be drawn: one sentence
+        return _message_page(error_answer(exc)[1], error_answer(exc)[0])
 
 
 def _message_page(message: str, status: int) -> HTMLResponse:
@@ -395,6 +454,9 @@ def _wrap(fn: Callable[[Request], Response]) -> Callable[[Request], Response]:
             return fn(request)
         except ApiError as exc:
             return json_response({"error": exc.message}, status=exc.status)
+        except Exception as exc:  # noqa: BLE001 - one sentence, never a traceback
+            status, message = error_answer(exc)
+            return json_response({"error": message}, status=status)
     endpoint.__name__ = fn.__name__
     endpoint.__doc__ = fn.__doc__
     return endpoint

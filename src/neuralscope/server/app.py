@@ -36,7 +36,6 @@ from .runs import RunIndex, SeriesCache, ServerError
 
 STATIC = Path(__file__).parent / "static"
 MODEL_SUFFIXES = {".onnx", ".pt", ".pt2", ".pth", ".ts", ".torchscript"}
-LOOPBACK_NAMES = {"localhost", "127.0.0.1", "[::1]"}
 COOKIE = "ns_token"
 
 
@@ -76,8 +75,9 @@ def _version() -> str:
 
 
 class AuthMiddleware:
-    """Refuses requests without the token (when one is set) or with a foreign Host header
-    (when none is set and the server listens on loopback only)."""
+    """Refuses requests without the token (when one is set) or with a Host header that is
+    not a loopback name or address (when none is set: the server listens on loopback only,
+    and a DNS-rebinding page reaches it under a foreign name)."""
 
     def __init__(self, app, token: str | None):
         self.app, self.token = app, token
@@ -87,21 +87,49 @@ class AuthMiddleware:
             return await self.app(scope, receive, send)
         request = Request(scope)
         if self.token is None:
-            if _host_name(request.headers.get("host", "")) not in LOOPBACK_NAMES:
+            if not is_loopback_name(_host_name(request.headers.get("host", ""))):
                 return await _deny(scope, receive, send, 403,
                                    "This dashboard only answers requests addressed to localhost.")
             return await self.app(scope, receive, send)
-        given = _token_of(request)
-        if given is None or not hmac.compare_digest(given.encode(), self.token.encode()):
+        port = _server_port(scope)
+        given = _token_of(request, port)
+        expected = {self.token, session_value(self.token, port)}
+        if given is None or not any(hmac.compare_digest(given.encode(), e.encode()) for e in expected):
             return await _deny(scope, receive, send, 401,
                                "An access token is required: open the URL with ?token=... as printed by "
                                "`neuralscope serve`, or send 'Authorization: Bearer <token>'.")
         if request.query_params.get("token") and request.url.path == "/":
-            # first visit: keep the token in a cookie and drop it from the address bar
+            # first visit: keep a session value in a cookie of this port and drop the token
+            # from the address bar
             response = RedirectResponse("/", status_code=303)
-            response.set_cookie(COOKIE, self.token, httponly=True, samesite="strict")
+            response.set_cookie(cookie_name(port), session_value(self.token, port), httponly=True,
+                                samesite="strict", path="/")
             return await response(scope, receive, send)
         return await self.app(scope, receive, send)
+
+
+def cookie_name(port: int | None) -> str:
+    """The session cookie of the dashboard on ``port``: browsers send a host's cookies to
+    every port of it, so two dashboards (or a dashboard and another local app) must not
+    share one name.
+
+    Example:
+        >>> cookie_name(6006)
+        'ns_token_6006'
+    """
+    return f"{COOKIE}_{port}" if port else COOKIE
+
+
+def session_value(token: str, port: int | None) -> str:
+    """What the cookie holds: a value derived from the token and the port, so the token
+    itself never sits in a cookie that other local apps receive, and a cookie taken from one
+    port does not open a dashboard on another."""
+    return hmac.new(token.encode(), f"neuralscope-session:{port}".encode(), "sha256").hexdigest()
+
+
+def _server_port(scope) -> int | None:
+    server = scope.get("server")
+    return server[1] if server and len(server) > 1 else None
 
 
 def _host_name(header: str) -> str:
@@ -112,11 +140,67 @@ def _host_name(header: str) -> str:
     return header.rsplit(":", 1)[0]
 
 
-def _token_of(request: Request) -> str | None:
+def is_loopback_name(name: str) -> bool:
+    """Whether a Host header's host names this machine without DNS: ``localhost`` or a
+    loopback address literal (``127.0.0.2``, ``[::1]``); any other name could be a
+    DNS-rebinding page's.
+
+    Example:
+        >>> [is_loopback_name(n) for n in ("localhost", "127.0.0.2", "[::1]", "evil.example", "0.0.0.0", "")]
+        [True, True, True, False, False, False]
+    """
+    name = name.strip().lower().rstrip(".")
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _token_of(request: Request, port: int | None) -> str | None:
     auth = request.headers.get("authorization", "")
     if auth.lower().startswith("bearer "):
         return auth[7:].strip()
-    return request.query_params.get("token") or request.cookies.get(COOKIE)
+    return request.query_params.get("token") or request.cookies.get(cookie_name(port))
+
+
+#: the dashboard's pages run only the scripts it serves from /assets; styles may be set
+#: inline (the frontend sizes elements from script); images also come as data:/blob: URLs
+#: (thumbnails, exports); only the dashboard itself may frame its pages
+CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+                           "img-src 'self' data: blob:; connect-src 'self'; frame-src 'self'; "
+                           "object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'self'")
+SECURITY_HEADERS = {
+    "content-security-policy": CONTENT_SECURITY_POLICY,
+    "x-frame-options": "SAMEORIGIN",
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+    "cross-origin-opener-policy": "same-origin",
+    "cross-origin-resource-policy": "same-origin",
+}
+
+
+class SecurityHeadersMiddleware:
+    """Adds :data:`SECURITY_HEADERS` to every HTTP response (a route that sets its own
+    Content-Security-Policy, the graph viewer's with its script's hash, keeps it)."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {k.decode("latin-1").lower() for k, _v in headers}
+                headers += [(k.encode(), v.encode()) for k, v in SECURITY_HEADERS.items() if k not in present]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        return await self.app(scope, receive, send_with_headers)
 
 
 async def _deny(scope, receive, send, status: int, message: str):
@@ -194,19 +278,35 @@ def create_app(path: str | Path, token: str | None = None, *, poll_interval: flo
     if (STATIC / "assets").is_dir():
         routes.append(Mount("/assets", StaticFiles(directory=STATIC / "assets"), name="assets"))
     routes.append(Route("/{rest:path}", _not_found))
-    app = Starlette(routes=routes, middleware=[Middleware(AuthMiddleware, token=token)], lifespan=lifespan)
+    app = Starlette(routes=routes, middleware=[Middleware(SecurityHeadersMiddleware),
+                                               Middleware(AuthMiddleware, token=token)], lifespan=lifespan)
     app.state.ns = state
     return app
 
 
 # -- running --------------------------------------------------------------------------------
 def is_loopback(host: str) -> bool:
-    if host in ("localhost", ""):
-        return True
+    """Whether binding ``host`` listens on this machine only: a loopback address, or a name
+    every address of which is a loopback address. ``""``, ``0.0.0.0`` and ``::`` listen on
+    every interface and are not.
+
+    Example:
+        >>> [is_loopback(h) for h in ("127.0.0.1", "127.0.0.2", "::1", "[::1]", "localhost", "", "0.0.0.0", "::")]
+        [True, True, True, True, True, False, False, False]
+    """
+    host = (host or "").strip()
+    if not host:
+        return False
     try:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError):
         return False
+    addrs = {info[4][0].split("%")[0] for info in infos}
+    return bool(addrs) and all(ipaddress.ip_address(a).is_loopback for a in addrs)
 
 
 def check_bind(host: str, port: int) -> None:
@@ -233,10 +333,28 @@ def resolve_token(host: str, token: str | None) -> str | None:
 
 
 def dashboard_url(host: str, port: int, token: str | None) -> str:
-    shown = "127.0.0.1" if host in ("", "localhost") else (f"[{host}]" if ":" in host and not host.startswith("[") else host)
-    if shown in ("0.0.0.0", "[::]"):
+    """The address to open: the bound address itself (``127.0.0.2`` answers there), this
+    machine's name for a wildcard bind, and the token percent-encoded.
+
+    Example:
+        >>> dashboard_url("127.0.0.2", 6006, "a&b #c")
+        'http://127.0.0.2:6006/?token=a%26b%20%23c'
+        >>> dashboard_url("::1", 8080, None)
+        'http://[::1]:8080/'
+    """
+    from urllib.parse import quote
+
+    host = (host or "").strip()
+    bare = host.strip("[]")
+    if bare in ("", "0.0.0.0", "::"):
         shown = socket.gethostname()
-    return f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
+    elif bare == "localhost":
+        shown = "127.0.0.1"
+    elif ":" in bare:
+        shown = f"[{bare}]"
+    else:
+        shown = bare
+    return f"http://{shown}:{port}/" + (f"?token={quote(token, safe='')}" if token else "")
 
 
 @dataclass

@@ -30,17 +30,61 @@ class UnknownRunError(NeuralscopeError, KeyError):
         return str(self.args[0])
 
 
+#: readers (SQLite connections, up to 3 file descriptors each) kept open at once; the
+#: others are opened again when asked for, so thousands of runs fit the usual limit of
+#: 1,024 open files
+MAX_OPEN_READERS = 64
+
+
+class ReaderPool:
+    """Opens run readers on demand and closes the least recently used beyond ``max_open``."""
+
+    def __init__(self, max_open: int = MAX_OPEN_READERS):
+        from collections import OrderedDict
+
+        self.max_open = max_open
+        self._open: OrderedDict = OrderedDict()  # id(entry) -> entry
+        self._lock = threading.Lock()
+
+    def touch(self, entry: "RunEntry") -> None:
+        """Mark ``entry``'s reader as just used; close others beyond the limit (skipping
+        readers busy in another thread, which are closed on a later touch)."""
+        with self._lock:
+            self._open[id(entry)] = entry
+            self._open.move_to_end(id(entry))
+            for key in list(self._open)[:-1]:
+                if len(self._open) <= self.max_open:
+                    break
+                victim = self._open[key]
+                if victim.lock.acquire(blocking=False):
+                    try:
+                        victim.close_reader()
+                    finally:
+                        victim.lock.release()
+                    del self._open[key]
+
+    def forget(self, entry: "RunEntry") -> None:
+        with self._lock:
+            self._open.pop(id(entry), None)
+
+
 @dataclass
 class RunEntry:
-    """One run directory under the root, with its reader (``None`` when damaged)."""
+    """One run directory under the root; its reader is opened on demand (``damaged`` holds
+    the reason when the run cannot be read)."""
 
     id: str
     path: Path
-    reader: Any = None
     damaged: str | None = None
+    pool: ReaderPool | None = None
     lock: threading.RLock = field(default_factory=threading.RLock)
     version: tuple = ()
     cache: dict = field(default_factory=dict)
+    _reader: Any = None
+
+    @property
+    def readable(self) -> bool:
+        return self.damaged is None
 
     def cached(self, key: Any, fn: Callable[[Any], Any], max_age: float = 0.0) -> Any:
         """``fn(reader)``, reused while the run's files are unchanged (or, with ``max_age``,
@@ -60,10 +104,50 @@ class RunEntry:
 
     def call(self, fn: Callable[[Any], Any]) -> Any:
         """Run ``fn(reader)`` holding the entry's lock (one SQLite connection per run)."""
-        if self.reader is None:
+        if self.damaged is not None:
             raise FileFormatError(f"The run {self.id!r} is damaged: {self.damaged}")
         with self.lock:
-            return fn(self.reader)
+            if self._reader is None:
+                self._reader = open_reader(self.path)
+            if self.pool is not None:
+                self.pool.touch(self)
+            return fn(self._reader)
+
+    def close_reader(self) -> None:
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            try:
+                reader.close()
+            except Exception:  # noqa: BLE001
+                pass
+
+
+class TooManyOpenFilesError(ServerError):
+    """The process reached its limit of open files."""
+
+
+def open_reader(path: Path):
+    """A :class:`~neuralscope.track.store.RunReader` for ``path``; when the process is out of
+    file descriptors, :class:`TooManyOpenFilesError` says so (SQLite itself only reports
+    "unable to open database file")."""
+    import errno
+
+    from ..track.store import RunReader
+
+    try:
+        return RunReader(path)
+    except (FileFormatError, OSError) as exc:
+        try:
+            os.close(os.open(os.devnull, os.O_RDONLY))
+        except OSError as probe:
+            if probe.errno == errno.EMFILE:
+                import resource
+
+                soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+                raise TooManyOpenFilesError(
+                    f"The dashboard reached this process's limit of {soft} open files while opening "
+                    f"{str(path)!r}; raise it (ulimit -n) or serve fewer runs at once.") from None
+        raise exc
 
 
 def _stamp(path: Path) -> tuple:
@@ -79,7 +163,8 @@ def _stamp(path: Path) -> tuple:
 
 
 class RunIndex:
-    """Runs found at or below ``root``; rescanned at most every ``rescan`` seconds.
+    """Runs found at or below ``root``; rescanned at most every ``rescan`` seconds. At most
+    ``max_open`` runs hold an open reader at a time.
 
     Example:
         >>> import tempfile
@@ -87,12 +172,14 @@ class RunIndex:
         []
     """
 
-    def __init__(self, root: str | Path, rescan: float = 1.0):
+    def __init__(self, root: str | Path, rescan: float = 1.0, max_open: int = MAX_OPEN_READERS):
         from ..track.store import DB_NAME  # noqa: F401 - fail early if the store is missing
 
         self.root = Path(root)
         check_runs_dir(self.root)
         self.rescan = rescan
+        self.pool = ReaderPool(max_open)
+        self.skipped: dict[str, str] = {}  # directories that could not be listed -> why
         self._entries: dict[str, RunEntry] = {}
         self._scanned = 0.0
         self._lock = threading.Lock()
@@ -100,37 +187,44 @@ class RunIndex:
     def _scan(self) -> None:
         from ..track.store import iter_run_dirs
 
-        found = {}
-        for d in iter_run_dirs(self.root):
+        found, skipped = {}, {}
+
+        def warn(message: str) -> None:
+            skipped[message] = message
+
+        for d in iter_run_dirs(self.root, warn=warn):
             rel = d.relative_to(self.root).as_posix()
             found["." if rel == "" else rel] = d
+        for message in set(skipped) - set(self.skipped):
+            import warnings
+
+            warnings.warn(message, stacklevel=2)
+        self.skipped = skipped
         for rid in list(self._entries):
             if rid not in found:
                 self._drop(rid)
         for rid, d in found.items():
             entry = self._entries.get(rid)
-            if entry is None or (entry.reader is None and _stamp(d) != entry.version):
+            if entry is None or (entry.damaged is not None and _stamp(d) != entry.version):
+                if entry is not None:
+                    self._drop(rid)
                 self._entries[rid] = self._open(rid, d)
         self._scanned = time.monotonic()
 
     def _drop(self, rid: str) -> None:
         entry = self._entries.pop(rid)
-        if entry.reader is not None:
-            try:
-                entry.reader.close()
-            except Exception:  # noqa: BLE001
-                pass
+        self.pool.forget(entry)
+        with entry.lock:
+            entry.close_reader()
 
-    @staticmethod
-    def _open(rid: str, d: Path) -> RunEntry:
-        from ..track.store import RunReader
-
-        entry = RunEntry(rid, d, version=_stamp(d))
+    def _open(self, rid: str, d: Path) -> RunEntry:
+        entry = RunEntry(rid, d, version=_stamp(d), pool=self.pool)
         try:
-            reader = RunReader(d)
-            reader.meta()  # touches the database: a corrupt file fails here
-            entry.reader = reader
+            entry.call(lambda r: r.meta())  # touches the database: a corrupt file fails here
+        except TooManyOpenFilesError:
+            raise
         except Exception as exc:  # noqa: BLE001 - any failure marks the run damaged
+            entry.close_reader()
             entry.damaged = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         return entry
 

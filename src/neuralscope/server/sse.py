@@ -141,7 +141,7 @@ class Broadcaster:
 
     def _new_points(self, entry: RunEntry, summary: dict) -> list[str]:
         out = []
-        if entry.reader is None:
+        if entry.damaged is not None:
             return out
         for tag in summary["series"].get("scalar", []):
             try:
