@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from ..adapters.torch import first_tensor, forward_with_context, model_device, model_dtype, preserve_model_state
-from ..errors import InputShapeError, TargetError, check_finite
+from ..errors import InputShapeError, TargetError, UnknownOptionError, check_batch
 
 TargetSpec = Any  # None | int | Sequence[int] | Tensor | Callable[[output], Tensor]
 
@@ -74,7 +74,7 @@ def prepare_inputs(model: nn.Module, inputs: Any, what: str = "inputs") -> torch
         raise InputShapeError(
             f"The {what} must be floating point to be attributed, got {inputs.dtype}; "
             "for token ids use neuralscope.attribution.text.explain_text.")
-    check_finite(inputs, f"The {what}")
+    check_batch(inputs, f"The {what}")  # at least one example, finite values
     return inputs.detach().to(device=model_device(model), dtype=model_dtype(model))
 
 
@@ -93,7 +93,13 @@ class Target:
         if callable(spec) and not torch.is_tensor(spec):
             self.fn = spec
         elif spec is not None:
-            t = torch.as_tensor(spec)
+            try:
+                t = torch.as_tensor(spec)
+            except (TypeError, ValueError, RuntimeError):
+                t = None
+            if t is None or isinstance(spec, str):
+                raise TargetError(f"A target must be a class index, a list of indices or a callable, "
+                                  f"not {spec!r}; map class names to indices first (e.g. classes.index({spec!r})).")
             if t.dtype.is_floating_point or t.dtype == torch.bool or t.dim() > 1:
                 raise TargetError(f"A target must be a class index, a list of indices or a callable, not {spec!r}.")
             if t.dim() == 0:
@@ -263,9 +269,74 @@ class Method:
             raise TypeError(f"Expected a torch.nn.Module, got {type(model).__name__}.")
         self.model = model
         self.options = options
+        type(self).check_options(options)
+
+    @classmethod
+    def accepted_options(cls) -> list[str]:
+        """The keyword options the method declares (its ``__init__`` and those of the bases
+        it forwards ``**kwargs`` to)."""
+        import inspect
+
+        names: list[str] = []
+        for klass in cls.__mro__:
+            if "__init__" not in vars(klass) or klass is Method:
+                continue
+            params = list(inspect.signature(vars(klass)["__init__"]).parameters.values())[2:]
+            names += [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+                      and p.name not in names]
+            if not any(p.kind == p.VAR_KEYWORD for p in params):
+                break
+        return names
+
+    @classmethod
+    def check_options(cls, options: dict) -> None:
+        """Raise :class:`~neuralscope.errors.UnknownOptionError` for an option the method does not take."""
+        accepted = cls.accepted_options()
+        unknown = [k for k in options if k not in accepted]
+        if unknown:
+            import difflib
+
+            close = difflib.get_close_matches(unknown[0], accepted, n=1, cutoff=0.6)
+            raise UnknownOptionError(
+                f"Method {cls.name!r} takes no option {unknown[0]!r}"
+                + (f" (did you mean {close[0]!r}?)" if close else "")
+                + f"; its options are {', '.join(accepted) if accepted else 'none'}.")
 
     def attribute(self, inputs: torch.Tensor, target: TargetSpec = None):
-        """Attributions for a batch; returns an :class:`~neuralscope.attribution.result.Attribution`."""
+        """Attributions for a batch; returns an :class:`~neuralscope.attribution.result.Attribution`.
+
+        ``inputs`` may also be a tuple or dict of tensors (a model with several inputs): the
+        result then holds one map per input (see :meth:`Attribution.parts`)."""
+        from ..adapters.packing import is_multi_input
+
+        if is_multi_input(inputs):
+            return self._attribute_several(inputs, target)
+        return self._attribute_one(inputs, target)
+
+    __call__ = attribute
+
+    def _attribute_several(self, inputs: Any, target: TargetSpec):
+        """Run the method on the model seen through :class:`~neuralscope.adapters.packing.PackedModel`
+        and split the maps back per input."""
+        from ..adapters.packing import InputPacking, PackedModel, is_multi_input
+
+        packing = InputPacking.of(inputs)
+        model = self.model
+        flat = packing.pack(inputs)
+        self.model = PackedModel(model, packing)
+        baseline = getattr(self, "baseline", None)
+        if is_multi_input(baseline):  # one baseline per input, packed like the inputs
+            self.baseline = packing.pack(baseline)
+        try:
+            with preserve_model_state(model):
+                res = self._attribute_one(flat, target)
+        finally:
+            self.model = model
+            if is_multi_input(baseline):
+                self.baseline = baseline
+        return res.split_inputs(packing)
+
+    def _attribute_one(self, inputs: torch.Tensor, target: TargetSpec):
         from .result import Attribution
 
         x = prepare_inputs(self.model, inputs)
@@ -279,8 +350,6 @@ class Method:
             attributions=_np(attr), inputs=_np(x), method=self.name, targets=tgt.as_list(),
             outputs=_np(out), options=_jsonable_options(self.options), metrics=metrics,
             signed=self.signed, extras=extras, paper=self.paper)
-
-    __call__ = attribute
 
     def _attribute(self, x: torch.Tensor, target: Target):
         raise NotImplementedError

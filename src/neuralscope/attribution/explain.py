@@ -11,7 +11,7 @@ from torch import nn
 
 from ..errors import InputShapeError
 from ..result import Result, standalone_page
-from . import cam, gradient, layer as _layer, perturbation
+from . import cam, gradient, layer as _layer, perturbation, shapley
 from .result import Attribution
 
 #: method name -> class; every class takes ``(model, **options)`` and has ``.attribute(x, target)``
@@ -36,11 +36,13 @@ METHODS: dict[str, type] = {
     "lime": perturbation.LIME,
     "kernel_shap": perturbation.KernelSHAP,
     "gradient_shap": perturbation.GradientSHAP,
+    "exact_shapley": shapley.ExactShapley,
 }
 ALIASES = {"ig": "integrated_gradients", "gradcam": "grad_cam", "grad_cam++": "grad_cam_plus_plus",
            "gradcam++": "grad_cam_plus_plus", "scorecam": "score_cam", "eigencam": "eigen_cam",
            "layercam": "layer_cam", "xgradcam": "xgrad_cam", "ixg": "input_x_gradient", "shap": "kernel_shap",
-           "smoothgrad_sq": "smoothgrad_sq", "vargrad": "vargrad", "gradient": "saliency"}
+           "smoothgrad_sq": "smoothgrad_sq", "vargrad": "vargrad", "gradient": "saliency",
+           "shapley": "exact_shapley"}
 LAYER_METHODS = {"layer_integrated_gradients": _layer.LayerIntegratedGradients,
                  "layer_gradient_x_activation": _layer.LayerGradientXActivation}
 
@@ -62,14 +64,23 @@ def make_method(model: nn.Module, method: str = "integrated_gradients", **option
         raise InputShapeError(f"Unknown attribution method {method!r}; "
                               + (f"did you mean {', '.join(map(repr, close))}? " if close else "")
                               + f"choose from {', '.join(method_names())}.")
+    METHODS[name].check_options(options)
     return METHODS[name](model, **options)
 
 
 def _is_token_input(inputs: Any) -> bool:
     if isinstance(inputs, dict) or (hasattr(inputs, "keys") and hasattr(inputs, "__getitem__")
                                     and not torch.is_tensor(inputs)):
-        return True
+        # token ids (Hugging Face style); a dict of floating tensors is a model with several inputs
+        values = [inputs[k] for k in inputs.keys()]
+        return "input_ids" in inputs.keys() or not all(map(_is_floating, values))
     return torch.is_tensor(inputs) and not inputs.is_floating_point() and inputs.dtype != torch.bool
+
+
+def _is_floating(v: Any) -> bool:
+    if torch.is_tensor(v):
+        return v.is_floating_point()
+    return isinstance(v, np.ndarray) and np.issubdtype(v.dtype, np.floating)
 
 
 def explain(model: nn.Module, inputs: Any, target: Any = None, method: str = "integrated_gradients", *,
@@ -103,6 +114,10 @@ def explain(model: nn.Module, inputs: Any, target: Any = None, method: str = "in
                 f"Token ids are attributed through the embedding layer with integrated gradients; "
                 f"method {method!r} needs floating-point inputs.")
         return explain_text(model, inputs, target, layer=layer, **options)
+    if any(k in options for k in ("feature_names", "groups", "background")):
+        from .tabular import explain_tabular
+
+        return explain_tabular(model, inputs, target, method, layer=layer, neuron=neuron, **options)
     if method in LAYER_METHODS:
         if layer is None:
             raise InputShapeError(f"Method {method!r} needs layer=<name of the hidden layer>.")

@@ -53,8 +53,8 @@ def eligible(model: nn.Module, example: torch.Tensor, passes: int) -> bool:
     """Whether a stand-in may replace ``model`` for ``passes`` rows like ``example``."""
     if passes < MIN_PASSES or example.device.type != "cpu" or example.dtype not in (torch.float32, torch.float64):
         return False
-    if isinstance(model, torch.jit.ScriptModule):
-        return False
+    if isinstance(model, torch.jit.ScriptModule) or getattr(model, "neuralscope_no_standin", False):
+        return False  # (adapter views of a model - several inputs, Keras - are not traceable)
     from torch.nn.modules import module as module_globals
 
     if any(getattr(module_globals, name, None) for name in _GLOBAL_HOOKS):

@@ -57,22 +57,76 @@ class Attribution(Result):
                  metrics: dict | None = None, signed: bool = True, extras: dict | None = None, paper: str = "",
                  tokens: list[list[str]] | None = None, feature_names: list[str] | None = None,
                  layer: str | None = None):
-        self.attributions = np.asarray(attributions)
-        self.inputs = None if inputs is None else np.asarray(inputs)
+        several = isinstance(attributions, (tuple, list))
+        self.attributions = tuple(map(np.asarray, attributions)) if several else np.asarray(attributions)
+        self.inputs = None if inputs is None else (tuple(map(np.asarray, inputs)) if several else np.asarray(inputs))
         self.method, self.targets, self.outputs = method, targets, outputs
         self.options, self.metrics = dict(options or {}), dict(metrics or {})
         self.signed, self.extras, self.paper = bool(signed), dict(extras or {}), paper
         self.tokens, self.feature_names, self.layer = tokens, feature_names, layer
+        #: for a model with several inputs: their names; ``attributions`` and ``inputs`` are
+        #: then tuples with one array per input (as Captum returns for a tuple of inputs)
+        self.input_names: list[str] | None = [f"input {i}" for i in range(len(self.attributions))] if several else None
+        #: ``"channels_first"`` or ``"channels_last"`` (Keras images): the layout of
+        #: input-shaped ``attributions`` and ``inputs``, the user's own
+        self.layout = "channels_first"
+
+    # -- several inputs ----------------------------------------------------------------------
+    @property
+    def several_inputs(self) -> bool:
+        return self.input_names is not None
+
+    def split_inputs(self, packing) -> "Attribution":
+        """This result of a packed model (:mod:`neuralscope.adapters.packing`) with input-shaped
+        maps split into one map per input; maps of a hidden layer (CAM) stay as they are."""
+        a = self.attributions
+        if a.ndim != 2 or a.shape[1] != sum(packing.sizes) or self.inputs is None:
+            self.inputs = None  # a layer map: it belongs to no single input
+            return self
+        self.attributions = tuple(packing.unpack(a))
+        self.inputs = tuple(packing.unpack(self.inputs))
+        if "baseline" in self.extras and np.ndim(self.extras["baseline"]) == 2:
+            self.extras["baseline"] = tuple(packing.unpack(np.asarray(self.extras["baseline"])))
+        self.input_names = packing.labels
+        return self
+
+    def parts(self) -> list["Attribution"]:
+        """One single-input :class:`Attribution` per input (the result itself for one input);
+        targets, outputs and metrics are shared, the maps are each input's own."""
+        if not self.several_inputs:
+            return [self]
+        out = []
+        for name, a, x in zip(self.input_names, self.attributions, self.inputs):
+            extras = {k: v for k, v in self.extras.items() if k != "baseline"}
+            part = Attribution(a, x, self.method, targets=self.targets, outputs=self.outputs, options=self.options,
+                               metrics=self.metrics, signed=self.signed, extras=extras, paper=self.paper,
+                               layer=self.layer)
+            part.layout, part.input_name = self.layout, name
+            out.append(part)
+        return out
+
+    def __getitem__(self, name: str | int) -> "Attribution":
+        """The part of one input, by name (dict inputs) or position."""
+        parts = self.parts()
+        if isinstance(name, int):
+            return parts[name]
+        names = self.input_names or []
+        if name not in names:
+            raise KeyError(f"No input named {name!r}; the inputs are {', '.join(map(repr, names))}.")
+        return parts[names.index(name)]
 
     # -- views of the data ---------------------------------------------------------------
     def __len__(self) -> int:
-        return int(self.attributions.shape[0])
+        first = self.attributions[0] if self.several_inputs else self.attributions
+        return int(np.asarray(first).shape[0])
 
     @property
     def modality(self) -> str:
         """``"text"``, ``"image"``, ``"tabular"`` or ``"array"``: how it is drawn."""
         if self.tokens is not None:
             return "text"
+        if self.several_inputs:
+            return "several"
         if self.inputs is not None and self.inputs.ndim == 4 and self.attributions.ndim in (3, 4):
             return "image"
         if self.attributions.ndim == 2:
@@ -81,9 +135,11 @@ class Attribution(Result):
 
     def maps(self) -> np.ndarray:
         """One 2-D map per example for images (channels summed), the attributions otherwise."""
+        if self.several_inputs:
+            return tuple(p.maps() for p in self.parts())
         a = self.attributions
         if self.modality == "image" and a.ndim == 4:
-            return a.sum(1)
+            return a.sum(-1 if self.layout == "channels_last" else 1)
         return a
 
     def token_scores(self) -> np.ndarray:
@@ -97,6 +153,18 @@ class Attribution(Result):
         return softmax(np.asarray(self.outputs, dtype=float))
 
     def to_dict(self) -> dict:
+        """The dashboard schema. Several inputs: the first input's fields as for one input (so
+        readers of one-input results keep working), plus ``input_names`` and ``parts`` (one
+        one-input dict per input)."""
+        if self.several_inputs:
+            parts = [p.to_dict() for p in self.parts()]
+            return {**parts[0], "modality": "several", "input_names": list(self.input_names), "parts": parts}
+        d = self._one_dict()
+        if self.layout != "channels_first":
+            d["layout"] = self.layout
+        return d
+
+    def _one_dict(self) -> dict:
         return {"kind": self.kind, "method": self.method, "paper": self.paper, "modality": self.modality,
                 "signed": self.signed, "targets": self.targets, "attributions": self.attributions,
                 "inputs": self.inputs, "outputs": self.outputs, "options": self.options,
@@ -138,6 +206,8 @@ class Attribution(Result):
         import matplotlib.pyplot as plt
 
         mod = self.modality
+        if mod == "several":
+            return self._plot_several(ax, index, alpha=alpha, max_examples=max_examples, colorbar=colorbar)
         if ax is not None or isinstance(index, int):
             i = 0 if index is None else int(index)
             ax = ax or new_axes((4, 4) if mod == "image" else (8, 3))
@@ -160,6 +230,25 @@ class Attribution(Result):
         fig.suptitle(self._title(), fontsize=11)
         fig.tight_layout()
         return axes[:, 0]
+
+    def _plot_several(self, ax=None, index=None, alpha=0.9, max_examples=8, colorbar=True):
+        """One row per input, one column per example (one example when ``ax`` is given:
+        the inputs side by side in it is not possible, so each input gets its own inset)."""
+        import matplotlib.pyplot as plt
+
+        parts = self.parts()
+        idx = ([0 if index is None else int(index)] if ax is not None or isinstance(index, int)
+               else list(range(min(len(self), max_examples))) if index is None else list(index))
+        fig, axes = plt.subplots(len(parts), len(idx), figsize=(2.8 * len(idx) + 1.2, 2.7 * len(parts)),
+                                 squeeze=False)
+        for r, part in enumerate(parts):
+            for c, i in enumerate(idx):
+                part._draw_one(axes[r, c], i, alpha=alpha, colorbar=colorbar and c == len(idx) - 1)
+                if c == 0:
+                    axes[r, c].set_ylabel(part.input_name, fontsize=9)
+        fig.suptitle(self._title() + " — one row per input", fontsize=11)
+        fig.tight_layout()
+        return axes
 
     def _colorbar(self, fig, axes, norm):
         import matplotlib
@@ -198,7 +287,9 @@ class Attribution(Result):
         if self.inputs is None:
             return None
         x = np.asarray(self.inputs[i], dtype=float)
-        if x.ndim == 3:
+        if x.ndim == 3 and self.layout == "channels_last":
+            x = x[..., 0] if x.shape[-1] == 1 else x[..., :3]
+        elif x.ndim == 3:
             x = x[0] if x.shape[0] == 1 else np.moveaxis(x[:3], 0, -1)
         lo, hi = float(np.nanmin(x)), float(np.nanmax(x))
         if lo < 0 or hi > 1:
