@@ -160,13 +160,13 @@ def test_folded_repeats_lay_out_as_one_node():
 
 def test_collapsed_groups_are_never_laid_out(monkeypatch):
     calls = []
-    real = layout_mod._layout_level
+    real = layout_mod.lay_out_level
 
-    def spy(lv, *args):
+    def spy(lv, *args, **kwargs):
         calls.append(lv.path)
-        return real(lv, *args)
+        return real(lv, *args, **kwargs)
 
-    monkeypatch.setattr(layout_mod, "_layout_level", spy)
+    monkeypatch.setattr(layout_mod, "lay_out_level", spy)
     g = synthetic_graph(10_000)
     layout(g.view(1))
     assert calls == [""], "depth=1: only the top level is laid out"
