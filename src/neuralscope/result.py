@@ -193,6 +193,21 @@ td:first-child,th:first-child{text-align:left} code{background:#f6f8fa;padding:1
 """
 
 
+def script_json(data: Any, **kwargs) -> str:
+    """``data`` as JSON that can sit inside a ``<script>`` element of a page: ``<``, ``>``,
+    ``&`` and the JavaScript line separators are written as ``\\uXXXX`` escapes, so no value
+    (a label ``</script><script>...``, a ``<!--``) can end the element or change how the page
+    is parsed. The text is still valid JSON and a valid JavaScript expression.
+
+    Example:
+        >>> script_json({"label": "</script><b>"})
+        '{"label": "\\u003c/script\\u003e\\u003cb\\u003e"}'
+    """
+    text = json.dumps(jsonable(data), **kwargs)
+    return (text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+            .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+
+
 def standalone_page(title: str, body: str, head: str = "") -> str:
     """A complete HTML document with no external resources."""
     return (f"<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"

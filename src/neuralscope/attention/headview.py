@@ -8,11 +8,10 @@ Long sequences (``>= LONG_SEQUENCE`` tokens, or ``top_k`` given) keep only each 
 from __future__ import annotations
 
 import html
-import json
 
 import numpy as np
 
-from ..result import standalone_page
+from ..result import script_json, standalone_page
 
 HEAD_COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2",
                "#7f7f7f", "#bcbd22", "#393b79", "#637939", "#843c39", "#7b4173", "#3182bd", "#e6550d"]
@@ -134,7 +133,7 @@ def head_view_page(maps, example: int = 0, top_k: int | None = None) -> str:
     note = (f"{n} tokens: showing each query's top {d['top_k']} keys, opacity relative to the strongest weight; "
             "scroll to see all tokens; hover a token to show only its lines."
             if d["sparse"] else f"{n} tokens. Line opacity = attention weight; hover a token to show only its lines.")
-    payload = json.dumps(d, separators=(",", ":")).replace("</", "<\\/")
+    payload = script_json(d, separators=(",", ":"))
     body = (f'<div class="hv-controls"><label>Layer <select id="hv-layer">{layer_opts}</select></label>'
             f'<label>Head <select id="hv-head">{head_opts}</select></label>'
             f'<span id="hv-count" class="hv-note"></span></div>'

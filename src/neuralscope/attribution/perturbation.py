@@ -158,10 +158,20 @@ def superpixels(image: torch.Tensor, n_segments: int = 40, compactness: float = 
     return relabelled.reshape(h, w)
 
 
+def window_mask(shape: Sequence[int], width: int) -> torch.Tensor:
+    """Labels of consecutive time windows of ``width`` samples along the last axis, shared
+    by every channel (signals ``(C, L)``)."""
+    if not (isinstance(width, int) and width >= 1):
+        raise InputShapeError(f"A window width must be a positive number of samples, not {width!r}.")
+    labels = torch.arange(int(shape[-1])) // width
+    return labels.expand(*shape)
+
+
 def feature_mask_for(x: torch.Tensor, mask: Any) -> torch.Tensor:
     """Per-example labels broadcastable to ``x`` (``(B, *x.shape[1:])``, long) from a spec:
     a tensor (per input element, per example or shared), ``"grid"`` / ``("grid", cell)``,
-    ``"superpixels"`` / ``("superpixels", n)``, or ``None`` (every element on its own for
+    ``"superpixels"`` / ``("superpixels", n)``, ``("windows", width)`` (time windows of a
+    signal ``(C, L)``, all channels together), or ``None`` (every element on its own for
     tabular inputs; for images square grid cells, 8 per side)."""
     b, shape = x.shape[0], tuple(x.shape[1:])
     image = len(shape) == 3
@@ -174,6 +184,8 @@ def feature_mask_for(x: torch.Tensor, mask: Any) -> torch.Tensor:
         if kind == "features":
             m = torch.arange(int(np.prod(shape))).reshape(shape)
             return m.expand(b, *shape).to(x.device)
+        if kind == "windows":
+            return window_mask(shape, mask[1] if len(mask) > 1 else max(1, shape[-1] // 16)).expand(b, *shape).to(x.device)
         if not image:
             raise InputShapeError(f"Feature masks of kind {kind!r} need image inputs (B, C, H, W), got {tuple(x.shape)}.")
         if kind == "grid":
@@ -433,8 +445,21 @@ class GradientSHAP(Method):
             grads.append(g)
         g = torch.cat(grads)
         attr = (g * (xr - b)).reshape(n, s, *x.shape[1:]).mean(1)
-        return attr, {}, {"outputs": out}
+        return attr, self._additivity(x, attr, dist, target), {"outputs": out}
+
+    def _additivity(self, x, attr, dist, target) -> dict:
+        """``E[f(baselines)]`` over the whole distribution and how far the sums are from
+        ``f(x) - E[f(baselines)]`` (only approximately 0: the expectation is sampled)."""
+        _, fx = output_scores(self.model, x, target)
+        if dist.shape[0] == x.shape[0] and not torch.is_tensor(self.baselines):
+            fb = output_scores(self.model, dist, target, rows=torch.arange(x.shape[0]))[1].double()
+        else:
+            rows = torch.arange(x.shape[0], device=x.device).repeat_interleave(dist.shape[0])
+            fb = output_scores(self.model, dist.repeat(x.shape[0], *[1] * (x.dim() - 1)), target, rows=rows)[1]
+            fb = fb.double().view(x.shape[0], -1).mean(1)
+        coefs = [a.double().cpu().flatten().numpy() for a in attr]
+        return additivity_metrics(coefs, fx, fb.cpu().tolist(), exact=False)
 
 
 __all__ = ["Occlusion", "FeatureAblation", "LIME", "KernelSHAP", "GradientSHAP", "superpixels", "grid_mask",
-           "feature_mask_for", "window_starts"]
+           "feature_mask_for", "window_starts", "window_mask"]

@@ -102,6 +102,17 @@ def player_labels(x: torch.Tensor, mask: Any) -> list[torch.Tensor]:
     return [torch.unique(masks[i], return_inverse=True)[1] for i in range(x.shape[0])]
 
 
+def default_players(x: torch.Tensor) -> Any:
+    """The exact method's players when no mask is given: every column of a table; a 3x3
+    grid of an image; 12 windows of a signal ``(C, L)``."""
+    shape = tuple(x.shape[1:])
+    if len(shape) == 3:
+        return ("grid", (-(-shape[1] // 3), -(-shape[2] // 3)))
+    if len(shape) == 2:
+        return ("windows", -(-shape[-1] // 12))
+    return None
+
+
 def rows_per_pass(model: nn.Module, x: torch.Tensor, memory_budget: int | None) -> int:
     return internal_batch_size(model, x, backward=False, budget=memory_budget, cap=MAX_ROWS_PER_PASS)
 
@@ -172,7 +183,9 @@ def _sampled_pairs(m: int, pairs, mass: torch.Tensor, count: int, gen) -> torch.
 class ExactShapley(Method):
     """Exact Shapley values (Shapley 1953) of the features, one-hot groups or windows of an
     input against a background data set, by evaluating every coalition: model-agnostic,
-    for up to :data:`MAX_EXACT_FEATURES` players. With one background row (``background=0``,
+    for up to :data:`MAX_EXACT_FEATURES` players (``mask``: by default every column of a
+    table, a 3x3 grid of an image, 12 time windows of a signal; a group's value is spread
+    evenly over its elements, so every map sums to the players' values). With one background row (``background=0``,
     the default) they are the Shapley values of ``f(x_S, baseline)``; with many rows the
     interventional SHAP values of shap's exact explainer. ``metrics`` report
     ``expected_value`` (``E[f(background)]``) and ``additivity_error``.
@@ -197,7 +210,7 @@ class ExactShapley(Method):
 
     def _attribute(self, x, target):
         bg = prepare_background(x, self.background)
-        labels = player_labels(x, self.mask)
+        labels = player_labels(x, self.mask if self.mask is not None else default_players(x))
         m_max = max(int(lab.max()) + 1 for lab in labels)
         if m_max > MAX_EXACT_FEATURES:
             raise InputShapeError(

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 import time
 from typing import Any, Sequence
 
@@ -25,7 +24,7 @@ import torch
 
 from .. import plot as P
 from ..errors import InputShapeError
-from ..result import Result, standalone_page
+from ..result import Result, script_json, standalone_page
 
 METHODS = ("pca", "tsne", "umap")
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
@@ -215,7 +214,7 @@ class Embedding(Result):
 
     def _html_fragment_live(self) -> str:
         uid = f"nsemb{id(self) & 0xffffff:x}"
-        data = json.dumps(self._payload()).replace("</", "<\\/")
+        data = script_json(self._payload())
         return (f'<div class="ns-embedding" id="{uid}" style="position:relative;display:flex;gap:12px;'
                 f'font:13px system-ui,sans-serif">'
                 f'<canvas width="760" height="620" style="border:1px solid #d0d7de;cursor:crosshair;'

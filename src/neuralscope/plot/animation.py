@@ -16,7 +16,6 @@ import base64
 import copy
 import html
 import io
-import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -29,7 +28,7 @@ from torch import nn
 from ..adapters.torch import preserve_model_state, resolve_layers
 from ..errors import FileFormatError, InputShapeError, LayerNotFoundError
 from ..progress import progress
-from ..result import Result, standalone_page
+from ..result import Result, script_json, standalone_page
 
 
 def ffmpeg_available() -> bool:
@@ -144,7 +143,7 @@ class Animation(Result):
             img.save(buf, format="PNG", optimize=True)
             frames.append("data:image/png;base64," + base64.b64encode(buf.getvalue()).decode())
         uid = f"nsanim{id(self) & 0xffffff:x}"
-        data = json.dumps({"frames": frames, "labels": self.labels, "fps": self.fps})
+        data = script_json({"frames": frames, "labels": [str(x) for x in self.labels], "fps": self.fps})
         return (f'<div id="{uid}" class="ns-anim" style="font:13px system-ui,sans-serif">'
                 f'<div style="display:flex;gap:8px;align-items:center;margin-bottom:6px">'
                 f'<button type="button" class="ns-play">\u25b6 play</button>'
