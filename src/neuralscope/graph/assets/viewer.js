@@ -34,8 +34,16 @@
   var TITLE_H = 26;
 
   // ---------------------------------------------------------------- the model
-  var nodes = DATA.nodes || [];
-  var edgesIn = DATA.edges || [];
+  // Every value of the JSON that reaches markup is escaped where it is drawn (esc); counts
+  // are made numbers here, so a crafted file cannot pass markup through a field the drawing
+  // code treats as a number.
+  function num(v) { var x = Number(v); return isFinite(x) ? x : 0; }
+  var nodes = Array.isArray(DATA.nodes) ? DATA.nodes : [];
+  var edgesIn = Array.isArray(DATA.edges) ? DATA.edges : [];
+  nodes.forEach(function (n) { n.kind = String(n.kind); n.params = num(n.params); n.trainable_params = num(n.trainable_params); });
+  (DATA.groups || []).forEach(function (g) { g.params = num(g.params); g.trainable_params = num(g.trainable_params); });
+  (DATA.folds || []).forEach(function (f) { f.count = num(f.count); });
+  DATA.total_params = num(DATA.total_params); DATA.trainable_params = num(DATA.trainable_params);
   var nodeById = new Map();
   var groupByPath = new Map();
   (DATA.groups || []).forEach(function (g) { groupByPath.set(g.path, g); });
@@ -227,9 +235,9 @@
     if (n >= 1e9) return (n / 1e9).toFixed(n >= 1e10 ? 0 : 1) + "B";
     if (n >= 1e6) return (n / 1e6).toFixed(n >= 1e7 ? 0 : 1) + "M";
     if (n >= 1e3) return (n / 1e3).toFixed(n >= 1e4 ? 0 : 1) + "K";
-    return String(n);
+    return String(num(n));
   }
-  function fmtInt(n) { return (n || 0).toLocaleString("en-US"); }
+  function fmtInt(n) { return num(n).toLocaleString("en-US"); }
 
   // ---------------------------------------------------------------- op families (colours)
   // the same families and colours as the static SVG renderer (layout.node_family, render_svg.PALETTE)
@@ -723,14 +731,14 @@
     var d = edgePath(e.points);
     return '<g class="ns-edge" data-edge="' + i + '" data-src="' + esc(e.src) + '" data-dst="' + esc(e.dst) +
       '" data-shape="' + esc(fmtShape(e.shape)) + '">' + (lod ? "" : '<path class="ns-edge-hit" d="' + d + '"/>') +
-      '<path class="ns-edge-line' + (e.count > 1 ? " multi" : "") + (e.back ? " back" : "") + '" d="' + d + '" marker-end="url(#ns-arrow)"/></g>';
+      '<path class="ns-edge-line' + (e.count > 1 ? " multi" : "") + (e.back ? " back" : "") + '" d="' + esc(d) + '" marker-end="url(#ns-arrow)"/></g>';
   }
   function nodeSvg(v, lod) {
     var fam = family(v);
     var w = v.w, h = v.h;
-    var attrs = ' data-id="' + esc(v.id) + '" data-kind="' + v.kind + '" data-group="' + esc(v.base) + '" data-family="' + fam + '"';
-    if (v.kind === "group") attrs += ' data-collapsed="' + esc(v.path) + '" data-repeat="' + v.repeat + '"';
-    var cls = "ns-node fam-" + fam + (v.kind === "group" ? " ns-group-node" : "");
+    var attrs = ' data-id="' + esc(v.id) + '" data-kind="' + esc(v.kind) + '" data-group="' + esc(v.base) + '" data-family="' + esc(fam) + '"';
+    if (v.kind === "group") attrs += ' data-collapsed="' + esc(v.path) + '" data-repeat="' + num(v.repeat) + '"';
+    var cls = "ns-node fam-" + esc(fam) + (v.kind === "group" ? " ns-group-node" : "");
     var s = '<g class="' + cls + '"' + attrs + ' transform="translate(' + v.x.toFixed(1) + "," + v.y.toFixed(1) + ')">';
     var rx = v.kind === "op" ? h / 2 : v.kind === "input" || v.kind === "output" ? 10 : 6;
     if (lod) return s + '<rect class="ns-body" width="' + w + '" height="' + h + '" rx="' + rx + '"/></g>';
@@ -747,7 +755,7 @@
     s += '<text class="ns-l2" x="' + tx + '" y="' + (h / 2 + 12) + '" text-anchor="' + anchor + '">' + esc(v.lines[2]) + "</text>";
     if (v.repeat > 1) {
       s += '<g class="ns-badge"><rect x="' + (w - 34) + '" y="' + (h / 2 - 10) + '" width="28" height="20" rx="10"/><text x="' +
-        (w - 20) + '" y="' + (h / 2 + 4) + '" text-anchor="middle">\u00d7' + v.repeat + "</text></g>";
+        (w - 20) + '" y="' + (h / 2 + 4) + '" text-anchor="middle">\u00d7' + num(v.repeat) + "</text></g>";
     }
     return s + "</g>";
   }
@@ -1091,7 +1099,7 @@
   function nodeInfo(v) {
     var h = "";
     if (v.kind === "group") {
-      h += '<div class="ns-tip-title">' + esc(v.path) + (v.repeat > 1 ? ' <span class="ns-badge-inline">\u00d7' + v.repeat + "</span>" : "") + "</div>";
+      h += '<div class="ns-tip-title">' + esc(v.path) + (v.repeat > 1 ? ' <span class="ns-badge-inline">\u00d7' + num(v.repeat) + "</span>" : "") + "</div>";
       h += '<div class="ns-tip-sub">' + esc(v.op) + " · collapsed group of " + fmtInt(v.repeat > 1 ? countRun(v.fold) : groupCount.get(v.path)) + " nodes</div>";
     } else {
       h += '<div class="ns-tip-title">' + esc(v.ref.module || v.id) + "</div>";
@@ -1113,14 +1121,14 @@
       });
     }
     h += "</table>";
-    if (v.kind === "group") h += '<div class="ns-tip-hint">click to ' + (v.repeat > 1 ? "unfold the " + v.repeat + " blocks" : "expand") + "</div>";
+    if (v.kind === "group") h += '<div class="ns-tip-hint">click to ' + (v.repeat > 1 ? "unfold the " + num(v.repeat) + " blocks" : "expand") + "</div>";
     return h;
   }
   function countRun(f) { var c = 0; f.paths.forEach(function (p) { c += groupCount.get(p) || 0; }); return c; }
   function edgeInfo(e) {
     var s = current.view.nodes.get(e.src), d = current.view.nodes.get(e.dst);
     return '<div class="ns-tip-title"><code>' + esc(fmtShape(e.shape)) + "</code>" + (e.dtype ? ' <span class="ns-muted">' + esc(e.dtype) + "</span>" : "") +
-      '</div><div class="ns-tip-sub">' + esc(s.label) + " \u2192 " + esc(d.label) + (e.count > 1 ? " · " + e.count + " tensors" : "") + "</div>";
+      '</div><div class="ns-tip-sub">' + esc(s.label) + " \u2192 " + esc(d.label) + (e.count > 1 ? " · " + num(e.count) + " tensors" : "") + "</div>";
   }
   function showTip(html, ev) {
     tooltip.innerHTML = html;
