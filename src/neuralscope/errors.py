@@ -64,7 +64,8 @@ class RunLockedError(NeuralscopeError, RuntimeError):
 
 
 class ModelNotBuiltError(NeuralscopeError, ValueError):
-    """A model whose weights do not exist yet (a Keras model never built or called)."""
+    """A model whose weights do not exist yet (a Keras model never built or called, a torch
+    model on the ``meta`` device)."""
 
 
 class UnsupportedModelError(NeuralscopeError, TypeError):
@@ -86,3 +87,36 @@ def check_finite(tensor, what: str) -> None:
             raise NonFiniteError(
                 f"{what} contains {n} NaN/Inf value(s) out of {tensor.numel()}; "
                 "replace them (e.g. torch.nan_to_num) before calling neuralscope.")
+
+
+def check_batch(inputs, what: str = "The inputs") -> None:
+    """The one check of a batch given to a function that runs a model: every tensor in
+    ``inputs`` (a tensor, a tuple/list or a dict of them) holds at least one example and only
+    finite values; raises :class:`InputShapeError` or :class:`NonFiniteError` otherwise."""
+    import torch
+
+    if isinstance(inputs, dict) or (hasattr(inputs, "keys") and not torch.is_tensor(inputs)):
+        items = [(f"{what} [{k!r}]", inputs[k]) for k in inputs.keys()]
+    elif isinstance(inputs, (tuple, list)):
+        items = [(f"{what} [{i}]" if len(inputs) > 1 else what, t) for i, t in enumerate(inputs)]
+    else:
+        items = [(what, inputs)]
+    for name, t in items:
+        if torch.is_tensor(t) and t.dim() and t.shape[0] == 0:
+            raise InputShapeError(f"{name} are an empty batch (shape {tuple(t.shape)}); pass at least "
+                                  "one example.")
+        check_finite(t, name)
+
+
+def check_materialized(model) -> None:
+    """Raise :class:`ModelNotBuiltError` if a torch model has parameters or buffers on the
+    ``meta`` device (shapes without values), which nothing can be computed from."""
+    tensors = getattr(model, "parameters", None)
+    if tensors is None or not callable(tensors):
+        return
+    for name, t in list(model.named_parameters()) + list(model.named_buffers()):
+        if t.device.type == "meta":
+            raise ModelNotBuiltError(
+                f"{type(model).__name__} has its weights on the 'meta' device (parameter {name!r}): "
+                "they hold no values; materialise them first, e.g. model.to_empty(device='cpu') "
+                "then model.load_state_dict(...).")

@@ -72,6 +72,52 @@ class ModelSnapshot:
         return diffs
 
 
+class KerasSnapshot:
+    """Everything neuralscope promises not to change in a Keras model: every variable's value
+    (bit for bit), every layer's and variable's ``trainable`` flag, no intercepted ``call``
+    left on a layer, and the compile state (optimizer, loss, compiled functions) by identity."""
+
+    def __init__(self, model):
+        from .adapters.keras import _COMPILE_ATTRS, keras_module
+
+        ops = keras_module().ops
+        self.layers = [model] + list(model._flatten_layers(include_self=False, recursive=True))
+        self.values = [(v.path, ops.convert_to_numpy(v.value).copy()) for v in model.variables]
+        self.flags = [(layer.name, layer.trainable) for layer in self.layers]
+        self.var_flags = [(v.path, v.trainable) for v in model.variables]
+        self.calls = [("call" in layer.__dict__) for layer in self.layers]
+        self.compiled = {a: id(model.__dict__[a]) for a in _COMPILE_ATTRS if a in model.__dict__}
+
+    @classmethod
+    def of(cls, model) -> "KerasSnapshot":
+        return cls(model)
+
+    def differences(self, model) -> list[str]:
+        now = KerasSnapshot(model)
+        diffs = []
+        if len(now.values) != len(self.values):
+            diffs.append("the set of variables changed")
+        for (path, a), (_, b) in zip(self.values, now.values):
+            if a.dtype != b.dtype or a.shape != b.shape or a.tobytes() != b.tobytes():
+                diffs.append(f"variable {path!r} changed")
+        diffs += [f"layer {n!r} trainable changed from {f}" for (n, f), (_, g) in zip(self.flags, now.flags) if f != g]
+        diffs += [f"variable {n!r} trainable changed from {f}"
+                  for (n, f), (_, g) in zip(self.var_flags, now.var_flags) if f != g]
+        diffs += [f"layer {layer.name!r} has an intercepted call left" for layer, had, has in
+                  zip(now.layers, self.calls, now.calls) if has and not had]
+        if now.compiled != self.compiled:
+            diffs.append("the compile state changed: " + ", ".join(
+                sorted(k for k in set(now.compiled) | set(self.compiled) if now.compiled.get(k) != self.compiled.get(k))))
+        return diffs
+
+
+def snapshot_of(model):
+    """A :class:`ModelSnapshot` of a PyTorch module or a :class:`KerasSnapshot` of a Keras model."""
+    from .adapters.keras import is_keras_model
+
+    return KerasSnapshot.of(model) if is_keras_model(model) else ModelSnapshot.of(model)
+
+
 def assert_model_unchanged(model: nn.Module, snapshot: ModelSnapshot) -> None:
     """Raise AssertionError listing every way ``model`` differs from ``snapshot``."""
     diffs = snapshot.differences(model)
@@ -81,14 +127,15 @@ def assert_model_unchanged(model: nn.Module, snapshot: ModelSnapshot) -> None:
 
 @contextlib.contextmanager
 def model_unchanged(model: nn.Module) -> Iterator[ModelSnapshot]:
-    """Check that the block leaves ``model`` exactly as it was, also when the block raises.
+    """Check that the block leaves ``model`` (PyTorch or Keras) exactly as it was, also when
+    the block raises.
 
     Example:
         >>> m = torch.nn.Linear(3, 1)
         >>> with model_unchanged(m):
         ...     _ = m(torch.zeros(2, 3))
     """
-    snap = ModelSnapshot.of(model)
+    snap = snapshot_of(model)
     try:
         yield snap
     finally:

@@ -4,14 +4,15 @@ guarantee that a model is left exactly as it was found.
 from __future__ import annotations
 
 import contextlib
-import fnmatch
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
-from ..errors import InputShapeError, LayerNotFoundError, ModelForwardError
+from ..errors import InputShapeError, LayerNotFoundError, ModelForwardError, check_materialized
+from .base import Adapter, Inputs, LayerInfo, ParamInfo, Recording, select_layers
 
 # Per-module hook dictionaries of torch.nn.Module (names vary a little across versions).
 _HOOK_DICTS = (
@@ -63,6 +64,8 @@ class ModelState:
             for b in m._buffers.values():
                 if b is not None:
                     buffers.append((b, b.detach().clone()))
+        if any(p.is_meta for _, _, p, *_ in params) or any(b.is_meta for b, _ in buffers):
+            check_materialized(model)  # raises ModelNotBuiltError naming the first meta tensor
         return cls(modules, params, buffers)
 
     def restore(self) -> None:
@@ -131,40 +134,18 @@ def resolve_layers(model: nn.Module, spec: Any) -> list[tuple[str, nn.Module]]:
         >>> [n for n, _ in resolve_layers(net, torch.nn.ReLU)]
         ['1']
     """
-    named = [(n, m) for n, m in model.named_modules()]
-    specs = list(spec) if isinstance(spec, (list, tuple, set)) else [spec]
-    chosen: dict[str, nn.Module] = {}
-    for s in specs:
-        if isinstance(s, nn.Module):
-            hits = [(n, m) for n, m in named if m is s]
-            if not hits:
-                raise LayerNotFoundError(f"<{type(s).__name__} object>", [n for n, _ in named])
-        elif isinstance(s, type) and issubclass(s, nn.Module):
-            hits = [(n, m) for n, m in named if isinstance(m, s)]
-            if not hits:
-                types = sorted({type(m).__name__ for _, m in named})
-                raise LayerNotFoundError(s.__name__, types, what="layer of type")
-        elif isinstance(s, str):
-            if any(c in s for c in "*?["):
-                hits = [(n, m) for n, m in named if n and fnmatch.fnmatchcase(n, s)]
-            else:
-                hits = [(n, m) for n, m in named if n == s]
-            if not hits:
-                raise LayerNotFoundError(s, [n for n, _ in named if n])
-        else:
-            raise TypeError(
-                f"A layer must be given as a name, glob, module type or module, not {type(s).__name__}.")
-        for n, m in hits:
-            chosen.setdefault(n, m)
-    return list(chosen.items())
+    return select_layers(list(model.named_modules()), spec, layer_type=nn.Module)
 
 
 def as_inputs(inputs: Any) -> tuple[tuple, dict]:
     """Normalise what a user passes as model inputs into ``(args, kwargs)``.
 
     A tensor becomes ``(tensor,)``; a tuple or list is positional; a dict is keyword
-    arguments (Hugging Face style, e.g. ``{"input_ids": ..., "attention_mask": ...}``).
+    arguments (Hugging Face style, e.g. ``{"input_ids": ..., "attention_mask": ...}``);
+    an :class:`~neuralscope.adapters.base.Inputs` is taken as it is.
     """
+    if isinstance(inputs, Inputs):
+        return tuple(inputs.args), dict(inputs.kwargs)
     if torch.is_tensor(inputs):
         return (inputs,), {}
     if isinstance(inputs, dict):
@@ -194,8 +175,11 @@ def model_dtype(model: nn.Module) -> torch.dtype:
     return torch.float32
 
 
-class TorchAdapter:
-    """The adapter interface for PyTorch models.
+class TorchAdapter(Adapter):
+    """The adapter interface (:class:`~neuralscope.adapters.base.Adapter`) for PyTorch models.
+
+    Layer names are ``named_modules()`` names (``"layer1.0.conv1"``); weights are already in
+    the canonical layout; recording and replacing use forward hooks, removed on return.
 
     Example:
         >>> net = torch.nn.Sequential(torch.nn.Linear(4, 2))
@@ -205,11 +189,13 @@ class TorchAdapter:
     """
 
     framework = "torch"
+    separator = "."
+    channels_axis = 1
 
     def __init__(self, model: nn.Module):
         if not isinstance(model, nn.Module):
             raise TypeError(f"Expected a torch.nn.Module, got {type(model).__name__}.")
-        self.model = model
+        super().__init__(model)
 
     @property
     def device(self) -> torch.device:
@@ -219,11 +205,49 @@ class TorchAdapter:
     def dtype(self) -> torch.dtype:
         return model_dtype(self.model)
 
+    @property
+    def layer_type(self) -> type:
+        return nn.Module
+
+    def named_layers(self) -> list[LayerInfo]:
+        out = []
+        for name, m in self.model.named_modules():
+            if not name:
+                continue
+            tr = nt = 0
+            for p in m.parameters():
+                if p.requires_grad:
+                    tr += p.numel()
+                else:
+                    nt += p.numel()
+            out.append(LayerInfo(name, type(m).__name__, tr, nt, m, next(m.children(), None) is None))
+        return out
+
     def layers(self, spec: Any) -> list[tuple[str, nn.Module]]:
         return resolve_layers(self.model, spec)
 
     def layer(self, spec: Any) -> tuple[str, nn.Module]:
         return resolve_layer(self.model, spec)
+
+    def weights(self, layer: Any) -> dict[str, np.ndarray]:
+        _, m = self.layer(layer)
+        own = dict(m.named_parameters(recurse=False))
+        own.update((n, b) for n, b in m.named_buffers(recurse=False) if b is not None and b.is_floating_point())
+        return {n: t.detach().float().cpu().numpy() for n, t in own.items() if t is not None}
+
+    def parameters(self, layers: Any = None) -> list[ParamInfo]:
+        if layers is None:
+            named = list(self.model.named_parameters())
+        else:
+            named = [(self.join(ln, n), p) for ln, m in self.layers(layers) for n, p in m.named_parameters(recurse=False)]
+        return [ParamInfo(n, p.detach().float().cpu().numpy(), p.requires_grad) for n, p in named]
+
+    def normalize_inputs(self, inputs: Any, *, layout: str | None = None) -> Inputs:
+        if isinstance(inputs, Inputs) and layout is None:
+            return inputs
+        args, kwargs = as_inputs(_numpy_to_tensor(inputs))
+        fix = lambda t: _to_channels_first(t, layout)  # noqa: E731
+        return Inputs(tuple(_map_tensors(a, fix) for a in args), {k: _map_tensors(v, fix) for k, v in kwargs.items()})
 
     def preserved(self):
         return preserve_model_state(self.model)
@@ -231,10 +255,54 @@ class TorchAdapter:
     def forward(self, inputs: Any):
         return forward_with_context(self.model, inputs)
 
+    def record(self, inputs: Any, layers: Any, *, replace: dict | None = None) -> Recording:
+        chosen = self.layers(layers) if layers is not None else []
+        replace = dict(replace or {})
+        for name in replace:
+            if name not in dict(chosen):
+                chosen += self.layers(name)
+        kept: dict[str, list] = {n: [] for n, _ in chosen}
+
+        def hook_for(name):
+            def hook(module, args, output):
+                kept[name].append(output if torch.is_tensor(output) else first_tensor(output))
+                fn = replace.get(name)
+                return None if fn is None else fn(output)
+            return hook
+
+        handles = [m.register_forward_hook(hook_for(n)) for n, m in chosen]
+        try:
+            out = forward_with_context(self.model, self.normalize_inputs(inputs))
+        finally:
+            for h in handles:
+                h.remove()
+        return Recording(out, kept)
+
+    def to_numpy(self, tensor: Any) -> np.ndarray:
+        return tensor.detach().cpu().numpy() if torch.is_tensor(tensor) else np.asarray(tensor)
+
     def to_device(self, inputs: Any) -> Any:
         """Move tensors in ``inputs`` to the model's device (dtype untouched)."""
         dev = self.device
         return _map_tensors(inputs, lambda t: t.to(dev))
+
+
+def _numpy_to_tensor(obj: Any) -> Any:
+    if isinstance(obj, np.ndarray):
+        return torch.from_numpy(obj)
+    if isinstance(obj, dict):
+        return {k: _numpy_to_tensor(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_numpy_to_tensor(v) for v in obj)
+    return obj
+
+
+def _to_channels_first(t: Any, layout: str | None) -> Any:
+    if layout not in (None, "channels_first", "channels_last"):
+        raise ValueError(f"layout must be 'channels_first' or 'channels_last', not {layout!r}.")
+    if layout == "channels_last" and torch.is_tensor(t) and t.dim() >= 3:
+        return t.movedim(-1, 1)
+    return t
 
 
 def _map_tensors(obj: Any, fn) -> Any:

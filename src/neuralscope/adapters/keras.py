@@ -1,0 +1,372 @@
+"""The Keras 3 adapter: Sequential, functional and subclassed models on the TensorFlow, JAX
+and torch backends.
+
+Keras is imported lazily: ``import neuralscope`` works without Keras or TensorFlow.
+
+**Layer names** are Keras layer names (``"conv"``, ``"block3_conv2"``). Layers of a nested
+model are addressed through the nested model's name with ``/`` between the parts
+(``"inner/dense"``), as Keras writes variable paths; the nested model itself is a layer too
+(``"inner"``). ``InputLayer`` objects are not layers here (their output is the input). Only
+models nest: the sublayers of a custom layer (an LSTM's cell, a ``MultiHeadAttention``'s
+projections) are part of that layer.
+
+**Weights** come back in the canonical layout of :mod:`neuralscope.adapters.base`: a ``Dense``
+kernel ``(in, out)`` becomes ``(out, in)``, a ``ConvND`` kernel ``(*kernel, in, out)`` becomes
+``(out, in, *kernel)`` (for ``ConvNDTranspose`` Keras stores ``(*kernel, out, in)`` and the same
+permutation gives torch's ``(in, out, *kernel)``), a depthwise kernel ``(*kernel, in, mult)``
+(Keras's ``DepthwiseConvND.kernel``, ``SeparableConvND.depthwise_kernel``)
+becomes ``(in*mult, 1, *kernel)``, recurrent kernels ``(in, gates*units)`` become
+``(gates*units, in)``. Every other variable keeps Keras's shape. ``"weight"`` names a layer's
+main kernel (``kernel``, ``embeddings``, ``depthwise_kernel``...).
+
+**Recording** intercepts the ``call`` of each chosen layer object for one eager forward pass
+(``model(x, training=False)``) and removes the interception afterwards, also when the pass
+raises. That works the same for Sequential, functional and subclassed models and on every
+backend, sees every call of a shared layer, and can replace a layer's output (``replace=``),
+which is how gradients at a layer are taken on backends without a tape. Limits: a subclassed
+model that calls a layer's ``call`` method directly (not the layer itself) is not seen, and
+layers must run eagerly (the adapter never wraps the model in ``tf.function`` or ``jax.jit``).
+
+**The guard** puts back every layer's and variable's ``trainable`` flag, every non-trainable
+variable's value (BatchNorm statistics), the compile state (optimizer, loss, compiled train /
+predict functions) and removes any leftover call interception. Trainable weights are never
+written by neuralscope (tests check them bit for bit).
+
+Example:
+    >>> import keras
+    >>> m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="dense")])
+    >>> a = KerasAdapter(m)
+    >>> [(i.name, i.trainable_params) for i in a.named_layers()]
+    [('dense', 15)]
+    >>> a.weights("dense")["kernel"].shape  # canonical (out, in); Keras stores (4, 3)
+    (3, 4)
+"""
+from __future__ import annotations
+
+import contextlib
+import sys
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+from ..errors import InputShapeError, ModelForwardError, ModelNotBuiltError
+from .base import Adapter, Inputs, LayerInfo, ParamInfo, Recording
+
+# Model attributes that make up "compiled state"; put back by identity after every call.
+_COMPILE_ATTRS = ("optimizer", "compiled", "loss", "_compile_config", "_compile_loss", "_compile_metrics",
+                  "compiled_loss", "compiled_metrics", "train_function", "test_function", "predict_function",
+                  "stop_training", "_jit_compile", "_run_eagerly", "_steps_per_execution")
+
+
+def keras_module():
+    """The ``keras`` package, imported on first use (a clear sentence when it is missing)."""
+    try:
+        import keras
+    except ImportError as exc:  # pragma: no cover - the dev environment has Keras
+        raise ImportError("Keras is not installed; pip install 'neuralscope[keras]'.") from exc
+    return keras
+
+
+def is_keras_model(obj: Any) -> bool:
+    """Whether ``obj`` is a Keras 3 layer or model (never imports Keras itself)."""
+    keras = sys.modules.get("keras")
+    if keras is None or not hasattr(keras, "layers"):
+        return False
+    return isinstance(obj, keras.layers.Layer)
+
+
+def check_built(model: Any) -> None:
+    """Raise :class:`ModelNotBuiltError` saying how to build a model that has no weights yet."""
+    if not getattr(model, "built", False):
+        name = getattr(model, "name", type(model).__name__)
+        raise ModelNotBuiltError(
+            f"The Keras model {name!r} has not been built yet, so it has no weights or layer shapes; "
+            "build it first with model.build(input_shape) (e.g. model.build((None, 28, 28, 1))) or call it "
+            "once on a batch (model(x)), or start a Sequential model with keras.Input(shape).")
+
+
+def _size(v: Any) -> int:
+    return int(np.prod(tuple(v.shape), dtype=np.int64))
+
+
+def to_canonical_weight(layer: Any, name: str, w: np.ndarray) -> np.ndarray:
+    """A Keras variable's array in the canonical layout (see the module docstring)."""
+    cls = type(layer).__name__
+    depthwise = name == "depthwise_kernel" or (name == "kernel" and cls.startswith("DepthwiseConv"))
+    if depthwise and w.ndim >= 3:  # (*k, in, mult) -> (in*mult, 1, *k)
+        k = w.ndim - 2
+        moved = np.moveaxis(w, (k, k + 1), (0, 1))
+        return moved.reshape(w.shape[k] * w.shape[k + 1], 1, *w.shape[:k])
+    if name in ("kernel", "pointwise_kernel") and w.ndim >= 3 and "Conv" in cls:
+        n = w.ndim
+        return np.transpose(w, (n - 1, n - 2, *range(n - 2)))
+    if name in ("kernel", "recurrent_kernel", "pointwise_kernel") and w.ndim == 2:
+        return w.T
+    return w
+
+
+class KerasAdapter(Adapter):
+    """The adapter interface (:class:`~neuralscope.adapters.base.Adapter`) for Keras 3 models.
+
+    See the module docstring for names, weight layout, how recording works and its limits.
+    """
+
+    framework = "keras"
+    separator = "/"
+
+    def __init__(self, model: Any):
+        keras = keras_module()
+        if not isinstance(model, keras.layers.Layer):
+            raise TypeError(f"Expected a keras.Model, got {type(model).__name__}.")
+        check_built(model)
+        super().__init__(model)
+        self.keras = keras
+        self.channels_axis = -1 if keras.config.image_data_format() == "channels_last" else 1
+
+    @property
+    def backend(self) -> str:
+        return self.keras.backend.backend()
+
+    @property
+    def layer_type(self) -> type:
+        return self.keras.layers.Layer
+
+    # -- layers -----------------------------------------------------------------------------
+    def _walk(self, model: Any, prefix: str) -> Iterator[tuple[str, Any]]:
+        for layer in model.layers:
+            if isinstance(layer, self.keras.layers.InputLayer):
+                continue
+            name = self.join(prefix, layer.name)
+            yield name, layer
+            if isinstance(layer, self.keras.Model):
+                yield from self._walk(layer, name)
+
+    def named_layers(self) -> list[LayerInfo]:
+        out = []
+        for name, layer in self._walk(self.model, ""):
+            tr = sum(_size(v) for v in layer.trainable_weights)
+            nt = sum(_size(v) for v in layer.non_trainable_weights)
+            out.append(LayerInfo(name, type(layer).__name__, tr, nt, layer,
+                                 not isinstance(layer, self.keras.Model)))
+        return out
+
+    def layers(self, spec: Any) -> list[tuple[str, Any]]:
+        return super().layers(spec)
+
+    # -- weights ----------------------------------------------------------------------------
+    def _variables(self, layer: Any, qualified: str) -> list[tuple[str, Any, bool]]:
+        """``(name relative to the layer, variable, trainable)`` for the layer's weights."""
+        own = []
+        nested = isinstance(layer, self.keras.Model)
+        for v in layer.weights:
+            rel = v.name
+            if nested:  # name the variable through the nested layers, as the layer list does
+                path = v.path.split("/")
+                rel = "/".join(path[1:]) if len(path) > 1 else v.name
+            own.append((rel, v, bool(v.trainable)))
+        return own
+
+    def weights(self, layer: Any) -> dict[str, np.ndarray]:
+        name, obj = self.layer(layer)
+        return {rel: to_canonical_weight(obj, rel, self.to_numpy(v.value).astype(np.float32, copy=False))
+                for rel, v, _ in self._variables(obj, name)}
+
+    def parameters(self, layers: Any = None) -> list[ParamInfo]:
+        if layers is None:
+            chosen = [(i.name, i.layer) for i in self.named_layers() if i.is_leaf]
+        else:
+            chosen = self.layers(layers)
+        out, seen = [], set()
+        for lname, obj in chosen:
+            for rel, v, trainable in self._variables(obj, lname):
+                if id(v) in seen:
+                    continue
+                seen.add(id(v))
+                arr = to_canonical_weight(obj, rel, self.to_numpy(v.value).astype(np.float32, copy=False))
+                out.append(ParamInfo(self.join(lname, rel), arr, trainable))
+        return out
+
+    # -- inputs -----------------------------------------------------------------------------
+    def _tensor(self, x: Any, layout: str | None) -> Any:
+        if hasattr(x, "detach") and hasattr(x, "numpy") and self.backend != "torch":  # a torch tensor
+            x = x.detach().cpu().numpy()
+        if isinstance(x, (list, tuple)) and not x:
+            raise InputShapeError("The model inputs are an empty list; pass one array per model input.")
+        if layout not in (None, "channels_first", "channels_last"):
+            raise ValueError(f"layout must be 'channels_first' or 'channels_last', not {layout!r}.")
+        own = "channels_last" if self.channels_axis == -1 else "channels_first"
+        if layout is not None and layout != own and len(getattr(x, "shape", ())) >= 3:
+            x = self.keras.ops.moveaxis(x, 1, -1) if own == "channels_last" else self.keras.ops.moveaxis(x, -1, 1)
+        if isinstance(x, np.ndarray) or np.isscalar(x):
+            x = np.asarray(x)
+            if x.dtype == np.float64:
+                x = x.astype(np.float32)
+            return self.keras.ops.convert_to_tensor(x)
+        return x
+
+    def normalize_inputs(self, inputs: Any, *, layout: str | None = None) -> Inputs:
+        """Keras models take one structure: a tensor, a list (several inputs, in
+        ``model.inputs`` order) or a dict keyed by input names; it is ``args[0]``."""
+        if isinstance(inputs, Inputs):
+            if layout is None:
+                return inputs
+            inputs = inputs.args[0] if len(inputs.args) == 1 else list(inputs.args)
+        if isinstance(inputs, dict) or (hasattr(inputs, "keys") and hasattr(inputs, "__getitem__")
+                                        and not hasattr(inputs, "shape")):
+            return Inputs(({k: self._tensor(inputs[k], layout) for k in inputs.keys()},), {})
+        if isinstance(inputs, (list, tuple)):
+            xs = [self._tensor(x, layout) for x in inputs]
+            return Inputs((xs if len(xs) > 1 else xs[0],), {})
+        if not hasattr(inputs, "shape"):
+            raise InputShapeError(
+                f"Model inputs must be an array or tensor, a list of them or a dict of them, not {type(inputs).__name__}.")
+        return Inputs((self._tensor(inputs, layout),), {})
+
+    # -- forward and recording -----------------------------------------------------------------
+    def forward(self, inputs: Any) -> Any:
+        x = self.normalize_inputs(inputs)
+        with self.preserved():
+            return self._call(x)
+
+    def _call(self, x: Inputs) -> Any:
+        try:
+            return self.model(*x.args, training=False, **x.kwargs)
+        except ModelForwardError:
+            raise
+        except Exception as exc:  # re-raised with the failing layer's name
+            raise self._forward_error(exc) from exc
+
+    def _forward_error(self, exc: Exception) -> ModelForwardError:
+        names = {id(layer): name for name, layer in self._walk(self.model, "")}
+        failing, tb = None, exc.__traceback__
+        while tb is not None:
+            owner = tb.tb_frame.f_locals.get("self")
+            if owner is not None and id(owner) in names:
+                failing = names[id(owner)]
+            tb = tb.tb_next
+        text = str(exc).strip().splitlines()
+        first = next((t for t in text if t.strip() and not t.startswith("Exception encountered")), "")
+        where = f"layer {failing!r}" if failing else f"the Keras model {self.model.name!r}"
+        return ModelForwardError(f"The model raised in {where}: {type(exc).__name__}: {first.strip()}",
+                                 module=failing)
+
+    def record(self, inputs: Any, layers: Any, *,
+               replace: dict[str, Callable[[Any], Any]] | None = None) -> Recording:
+        chosen = dict(self.layers(layers)) if layers is not None else {}
+        replace = dict(replace or {})
+        for name in replace:
+            if name not in chosen:
+                chosen.update(self.layers(name))
+        kept: dict[str, list] = {n: [] for n in chosen}
+        x = self.normalize_inputs(inputs)
+        with self.preserved(), _intercepted(chosen, kept, replace, self.keras):
+            out = self._call(x)
+        return Recording(out, kept)
+
+    def to_numpy(self, tensor: Any) -> np.ndarray:
+        if isinstance(tensor, np.ndarray):
+            return tensor
+        return np.asarray(self.keras.ops.convert_to_numpy(tensor))
+
+    def to_canonical(self, array: np.ndarray) -> np.ndarray:
+        if self.channels_axis == -1 and array.ndim >= 3:
+            return np.moveaxis(array, -1, 1)
+        return array
+
+    # -- the guard ----------------------------------------------------------------------------
+    def preserved(self):
+        return preserve_keras_state(self.model)
+
+
+def _first_tensor(keras, output: Any) -> Any:
+    flat = keras.tree.flatten(output)
+    return flat[0] if flat else output
+
+
+@contextlib.contextmanager
+def _intercepted(chosen: dict[str, Any], kept: dict[str, list], replace: dict, keras) -> Iterator[None]:
+    """Wrap each chosen layer's ``call`` (an instance attribute, deleted afterwards)."""
+    by_layer: dict[int, list[str]] = {}
+    for name, layer in chosen.items():
+        by_layer.setdefault(id(layer), []).append(name)
+    patched = []
+    try:
+        for name, layer in chosen.items():
+            if any(p is layer for p, _ in patched):
+                continue
+            names = by_layer[id(layer)]
+            had = layer.__dict__.get("call", _MISSING)
+            original = layer.call
+
+            def call(*args, __orig=original, __names=names, **kwargs):
+                out = __orig(*args, **kwargs)
+                for n in __names:
+                    kept[n].append(_first_tensor(keras, out))
+                    if n in replace:
+                        out = replace[n](out)
+                return out
+
+            object.__setattr__(layer, "call", call)
+            patched.append((layer, had))
+        yield
+    finally:
+        for layer, had in patched:
+            if had is _MISSING:
+                object.__delattr__(layer, "call")
+            else:
+                object.__setattr__(layer, "call", had)
+
+
+_MISSING = object()
+
+
+class KerasState:
+    """What a visualization could disturb in a Keras model (see the module docstring)."""
+
+    def __init__(self, model: Any):
+        keras = keras_module()
+        layers = [model] + list(model._flatten_layers(include_self=False, recursive=True))
+        self.flags = [(layer, layer.trainable) for layer in layers]
+        self.calls = [(layer, layer.__dict__.get("call", _MISSING)) for layer in layers]
+        variables = {id(v): v for v in model.variables}.values()
+        self.var_flags = [(v, v.trainable) for v in variables]
+        self.stats = [(v, keras.ops.convert_to_numpy(v.value).copy()) for v in variables if not v.trainable]
+        self.model, self.keras = model, keras
+        self.compiled = {a: model.__dict__[a] for a in _COMPILE_ATTRS if a in model.__dict__}
+
+    def restore(self) -> None:
+        for layer, call in self.calls:
+            now = layer.__dict__.get("call", _MISSING)
+            if now is not call:
+                if call is _MISSING:
+                    object.__delattr__(layer, "call")
+                else:
+                    object.__setattr__(layer, "call", call)
+        for layer, flag in self.flags:
+            if layer.trainable != flag:
+                layer.trainable = flag
+        for v, flag in self.var_flags:
+            if v.trainable != flag:
+                v.trainable = flag
+        for v, saved in self.stats:
+            now = self.keras.ops.convert_to_numpy(v.value)
+            if now.shape != saved.shape or not np.array_equal(now, saved, equal_nan=True):
+                v.assign(saved)
+        for a, value in self.compiled.items():
+            if self.model.__dict__.get(a, _MISSING) is not value:
+                object.__setattr__(self.model, a, value)
+
+
+@contextlib.contextmanager
+def preserve_keras_state(model: Any) -> Iterator[KerasState]:
+    """Run a block and put the Keras ``model`` back as it was (trainable flags, non-trainable
+    variables, compile state, call interceptions), also when the block raises."""
+    state = KerasState(model)
+    try:
+        yield state
+    finally:
+        state.restore()
+
+
+__all__ = ["KerasAdapter", "KerasState", "check_built", "is_keras_model", "keras_module",
+           "preserve_keras_state", "to_canonical_weight"]
