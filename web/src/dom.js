@@ -26,6 +26,12 @@ export function append(el, children) {
   return el;
 }
 
+// Whether `obj` has its own key `k`: data keys such as "constructor" or "__proto__" are plain
+// keys, never the prototype's members (`k in obj` would find Object's constructor).
+export function own(obj, k) {
+  return obj !== null && typeof obj === "object" && Object.prototype.hasOwnProperty.call(obj, k);
+}
+
 export function clear(el) {
   while (el.firstChild) el.removeChild(el.firstChild);
   return el;

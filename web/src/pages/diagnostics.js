@@ -1,7 +1,7 @@
 // Diagnostics: what the tracker found (NaN, exploding/vanishing gradients, dead units, a
 // learning rate too high, over-fitting), with the step it began, the layer, and a link to
 // the chart that shows it.
-import { h, clear, append } from "../dom.js";
+import { h, clear, append, own } from "../dom.js";
 import { get } from "../api.js";
 import { state, on, colorOf } from "../state.js";
 
@@ -45,7 +45,7 @@ export function mount(root) {
     const body = h("tbody");
     for (const d of items) {
       body.appendChild(h("tr", { class: `row-${d.severity}`, dataset: { code: d.code || "", run: d.run } },
-        h("td", { class: `sev sev-${d.severity}`, title: d.severity }, ICON[d.severity] || "•"),
+        h("td", { class: `sev sev-${d.severity}`, title: d.severity }, own(ICON, d.severity) ? ICON[d.severity] : "•"),
         h("td", null, h("span", { class: "swatch", style: { background: colorOf(d.run) } }), d.run),
         h("td", null, h("code", null, d.code || "")),
         h("td", { class: "num" }, d.step === null || d.step === undefined ? "" : String(d.step)),

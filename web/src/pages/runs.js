@@ -1,5 +1,5 @@
 // Runs: status, config (hyperparameters that differ are columns), last metrics, selection.
-import { h, clear, fmt, fmtTime, fmtDuration } from "../dom.js";
+import { h, clear, fmt, fmtTime, fmtDuration, own } from "../dom.js";
 import { state, on, colorOf, setSelected } from "../state.js";
 import { statusBadge } from "../components.js";
 
@@ -63,8 +63,8 @@ export function mount(root) {
         h("td", null, fmtTime(r.created)),
         h("td", null, fmtDuration(duration(r))),
         h("td", { class: "num" }, r.last_step ?? ""),
-        cfg.map((k) => h("td", { class: "cfg" }, r.config && k in r.config ? (typeof r.config[k] === "object" ? JSON.stringify(r.config[k]) : String(r.config[k])) : "")),
-        met.map((k) => h("td", { class: "num metric", dataset: { tag: k } }, r.last && k in r.last ? fmt(r.last[k]) : ""))));
+        cfg.map((k) => h("td", { class: "cfg" }, own(r.config, k) ? (typeof r.config[k] === "object" ? JSON.stringify(r.config[k]) : String(r.config[k])) : "")),
+        met.map((k) => h("td", { class: "num metric", dataset: { tag: k } }, own(r.last, k) ? fmt(r.last[k]) : ""))));
     }
     table.appendChild(body);
   };
