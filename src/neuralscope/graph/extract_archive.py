@@ -133,184 +133,237 @@ _STRUCTURAL = {"prim::Constant", "prim::GetAttr", "prim::ListConstruct", "prim::
 
 def read_torchscript(sm: torch.jit.ScriptModule, example_inputs: Any = None, name: str = "TorchScript") -> Graph:
     """A :class:`Graph` from a TorchScript module's inlined graph (``method="torchscript"``)."""
-    from ..adapters.torch import as_inputs
+    return _TorchScriptReader(sm, example_inputs, name).read()
 
-    tsg = sm.inlined_graph
-    type_name = getattr(sm, "original_name", None) or name
-    total, trainable = count_params(sm)
-    g = Graph(type_name, "torchscript", total_params=total, trainable_params=trainable)
-    modules = {}
-    for path, m in sm.named_modules():
-        modules[path] = m
-    leaf_types = {t.__name__ for t in LEAF_TYPES} | {"LSTM", "GRU", "RNN"}
-    leaves: set[str] = set()
-    for p, m in modules.items():
-        if p and (not any(True for _ in m.children()) or getattr(m, "original_name", "") in leaf_types) and \
-                not any(p.startswith(q + ".") for q in leaves):
-            leaves.add(p)
 
-    def leaf_of(path: str | None) -> str | None:
+class _TorchScriptReader:
+    """One walk over a TorchScript module's inlined graph, step by step.
+
+    1. :meth:`module_tree`: leaf modules (no children, or a known leaf type) and groups.
+    2. :meth:`graph_inputs`: input nodes, with real values when example inputs are given.
+    3. :meth:`visit` each graph node in order: ``GetAttr`` records which weights a value is,
+       structural nodes pass their producers through, and every tensor op is attributed to its
+       owning leaf module (one node per call) or becomes an op node of its own
+       (:meth:`node_for_op`), with parameter nodes (:meth:`add_param_nodes`) and edges from
+       the producers of its inputs (:meth:`connect`). With example inputs each node is also
+       evaluated, so edges carry real shapes (evaluation stops quietly at an unsupported node).
+    4. :meth:`graph_outputs`: output nodes.
+    """
+
+    def __init__(self, sm: torch.jit.ScriptModule, example_inputs: Any, name: str):
+        self.sm, self.example_inputs = sm, example_inputs
+        self.tsg = sm.inlined_graph
+        self.type_name = getattr(sm, "original_name", None) or name
+        total, trainable = count_params(sm)
+        self.g = Graph(self.type_name, "torchscript", total_params=total, trainable_params=trainable)
+        self.values: dict[Any, Any] = {}  # jit Value (by unique id) -> python value during evaluation
+        self.attr_path: dict[int, str] = {}
+        self.producer: dict[int, str] = {}
+        self.multi: dict[int, list[str]] = {}  # lists/tuples of tensors -> their producers (cat, stack)
+        self.counts: dict[str, int] = {}
+        self.calls: dict[str, int] = {}
+        self.incoming: dict[str, list] = {}
+        self.prev_leaf = None
+        self.current: Node | None = None
+        self.op_index = -1
+        self.evaluating = False
+
+    def read(self) -> Graph:
+        self.module_tree()
+        self.graph_inputs()
+        self.named_params = dict(self.sm.named_parameters())
+        exact = _method_owners(self.sm)
+        if exact is not None and len(exact) != sum(1 for n in self.tsg.nodes() if _is_op(n)):
+            exact = None  # the two walks disagree: fall back to weights-based ownership
+        self.exact = exact
+        self.inside = _inner_owners(self.tsg, self.attr_path, self.leaves, self.leaf_of, self.modules,
+                                    self.leaf_types)
+        with torch.no_grad():
+            for index, n in enumerate(self.tsg.nodes()):
+                self.visit(index, n)
+        self.graph_outputs()
+        return self.g
+
+    # 1. modules ------------------------------------------------------------------------------
+    def module_tree(self) -> None:
+        self.modules = dict(self.sm.named_modules())
+        self.leaf_types = {t.__name__ for t in LEAF_TYPES} | {"LSTM", "GRU", "RNN"}
+        self.leaves: set[str] = set()
+        for p, m in self.modules.items():
+            leaf = not any(True for _ in m.children()) or getattr(m, "original_name", "") in self.leaf_types
+            if p and leaf and not any(p.startswith(q + ".") for q in self.leaves):
+                self.leaves.add(p)
+        for p, m in self.modules.items():
+            if p not in self.leaves:
+                t, tr = count_params(m)
+                self.g.set_group(p, getattr(m, "original_name", type(m).__name__), t, tr)
+        self.g.groups[""].type = self.type_name
+
+    def leaf_of(self, path: str | None) -> str | None:
         while path:
-            if path in leaves:
+            if path in self.leaves:
                 return path
             path = parent_path(path) if "." in path else None
         return None
 
-    for p, m in modules.items():
-        if p not in leaves:
-            t, tr = count_params(m)
-            g.set_group(p, getattr(m, "original_name", type(m).__name__), t, tr)
-    g.groups[""].type = type_name
+    # 2. inputs -------------------------------------------------------------------------------
+    def graph_inputs(self) -> None:
+        from ..adapters.torch import as_inputs
 
-    values: dict[Any, Any] = {}  # jit Value (by unique id) -> python value during evaluation
-    attr_path: dict[int, str] = {}
-    graph_inputs = list(tsg.inputs())
-    values[graph_inputs[0].unique()] = sm
-    attr_path[graph_inputs[0].unique()] = ""
-    real = None
-    if example_inputs is not None:
-        args, kwargs = as_inputs(example_inputs)
-        real = list(args) + list(kwargs.values())
-    producer: dict[int, str] = {}
-    evaluating = real is not None
-    for i, v in enumerate(graph_inputs[1:]):
-        nid = v.debugName().split(".")[0] or f"input{i}"
-        meta = metas(real[i])[0] if real is not None and i < len(real) and torch.is_tensor(real[i]) else TensorMeta()
-        g.add_node(Node(nid, "input", nid, "input", outputs=[meta]))
-        producer[v.unique()] = nid
-        if real is not None and i < len(real):
-            values[v.unique()] = real[i]
+        graph_inputs = list(self.tsg.inputs())
+        self.values[graph_inputs[0].unique()] = self.sm
+        self.attr_path[graph_inputs[0].unique()] = ""
+        real = None
+        if self.example_inputs is not None:
+            args, kwargs = as_inputs(self.example_inputs)
+            real = list(args) + list(kwargs.values())
+        self.evaluating = real is not None
+        for i, v in enumerate(graph_inputs[1:]):
+            nid = v.debugName().split(".")[0] or f"input{i}"
+            given = real is not None and i < len(real)
+            meta = metas(real[i])[0] if given and torch.is_tensor(real[i]) else TensorMeta()
+            self.g.add_node(Node(nid, "input", nid, "input", outputs=[meta]))
+            self.producer[v.unique()] = nid
+            if given:
+                self.values[v.unique()] = real[i]
 
-    counts: dict[str, int] = {}
-    calls: dict[str, int] = {}
-    multi: dict[int, list[str]] = {}  # lists/tuples of tensors -> their producers (for cat, stack)
-    prev_leaf = None
-    current: Node | None = None
-
-    def sources(v) -> list[str]:
-        if v.unique() in multi:
-            return multi[v.unique()]
-        src = producer.get(v.unique())
+    def sources(self, v) -> list[str]:
+        if v.unique() in self.multi:
+            return self.multi[v.unique()]
+        src = self.producer.get(v.unique())
         return [src] if src is not None else []
 
-    named_params = dict(sm.named_parameters())
-    exact = _method_owners(sm)
-    if exact is not None and len(exact) != sum(1 for n in tsg.nodes() if _is_op(n)):
-        exact = None  # the two walks disagree: fall back to weights-based ownership
-    op_index = -1
-    inside = _inner_owners(tsg, attr_path, leaves, leaf_of, modules, leaf_types)
-    incoming: dict[str, list] = {}
-    with torch.no_grad():
-        for index, n in enumerate(tsg.nodes()):
-            kind = n.kind()
-            outs = list(n.outputs())
-            ins = list(n.inputs())
-            if kind == "prim::GetAttr":
-                src = ins[0].unique()
-                base = attr_path.get(src)
-                attr = n.s("name")
-                if base is not None:
-                    attr_path[outs[0].unique()] = f"{base}.{attr}" if base else attr
-                if src in values:
-                    try:
-                        values[outs[0].unique()] = getattr(values[src], attr)
-                    except Exception:  # noqa: BLE001
-                        pass
+    # 3. nodes --------------------------------------------------------------------------------
+    def visit(self, index: int, n) -> None:
+        kind = n.kind()
+        outs, ins = list(n.outputs()), list(n.inputs())
+        if kind == "prim::GetAttr":
+            self.get_attr(n, ins, outs)
+            return
+        if self.evaluating:
+            try:
+                _evaluate(n, ins, outs, self.values)
+            except Exception:  # noqa: BLE001 - unsupported node: stop evaluating, keep structure
+                self.evaluating = False
+        tensor_out = any(isinstance(o.type(), torch._C.TensorType) for o in outs)
+        if kind in _STRUCTURAL or not kind.startswith("aten::") or not tensor_out:
+            self.pass_through(kind, ins, outs)
+            return
+        node = self.node_for_op(index, kind, ins, outs)
+        if node.kind == "op":
+            self.add_param_nodes(ins)
+        self.connect(node, ins)
+        for o in outs:
+            self.producer[o.unique()] = node.id
+
+    def get_attr(self, n, ins, outs) -> None:
+        """Record the dotted path of the attribute (weights) and, when evaluating, its value."""
+        src = ins[0].unique()
+        base = self.attr_path.get(src)
+        attr = n.s("name")
+        if base is not None:
+            self.attr_path[outs[0].unique()] = f"{base}.{attr}" if base else attr
+        if src in self.values:
+            try:
+                self.values[outs[0].unique()] = getattr(self.values[src], attr)
+            except Exception:  # noqa: BLE001 - an attribute TorchScript keeps only in C++
+                pass
+
+    def pass_through(self, kind: str, ins, outs) -> None:
+        """Structural nodes pass their inputs' producers on (lists for cat, tuples, LSTM weights)."""
+        srcs = [s for i in ins for s in self.sources(i)]
+        held = [self.attr_path[i.unique()] for i in ins if self.attr_path.get(i.unique())]
+        if held and kind in ("prim::ListConstruct", "prim::TupleConstruct"):
+            self.attr_path[outs[0].unique()] = held[0]  # lists of weights (LSTM)
+        for o in outs:
+            if srcs:
+                self.multi[o.unique()] = srcs
+
+    def owner_of_op(self, index: int, ins) -> tuple[str | None, str, Any]:
+        """(owning leaf module or None, the group the op sits in, the key of the call)."""
+        self.op_index += 1
+        if self.exact is not None:
+            where, call_key = self.exact[self.op_index]
+            return self.leaf_of(where), where, call_key
+        weights = [self.attr_path[i.unique()] for i in ins if self.attr_path.get(i.unique())]
+        owner = self.leaf_of(parent_path(weights[0])) if weights else self.inside.get(index)
+        return owner, (parent_path(weights[0]) if weights else ""), owner
+
+    def node_for_op(self, index: int, kind: str, ins, outs) -> Node:
+        """The node an op belongs to: its leaf module's node for this call, or a new op node."""
+        owner, op_group, call_key = self.owner_of_op(index, ins)
+        out_meta = [metas(self.values[o.unique()])[0] for o in outs
+                    if o.unique() in self.values and torch.is_tensor(self.values[o.unique()])]
+        if owner is not None and owner in self.leaves:
+            if self.current is None or self.prev_leaf != (owner, call_key):
+                k = self.calls.get(owner, 0)
+                self.calls[owner] = k + 1
+                m = self.modules[owner]
+                t, tr = count_params(m)
+                typ = getattr(m, "original_name", "Module")
+                self.current = self.g.add_node(Node(owner if k == 0 else f"{owner}_{k}", "module", typ, typ,
+                                                    group=parent_path(owner), module=owner, params=t,
+                                                    trainable_params=tr))
+                self.prev_leaf = (owner, call_key)
+            if out_meta:
+                self.current.outputs = out_meta
+            return self.current
+        self.prev_leaf = None
+        opname = op_name(kind.split("::", 1)[1])
+        k = self.counts.get(opname, 0)
+        self.counts[opname] = k + 1
+        consts = [self.values.get(i.unique()) for i in ins if not self.sources(i)]
+        self.current = self.g.add_node(Node(opname if k == 0 else f"{opname}_{k}", "op", opname, opname,
+                                            group=op_group, outputs=out_meta,
+                                            attrs=scalar_attrs([c for c in consts if not torch.is_tensor(c)])))
+        return self.current
+
+    def add_param_nodes(self, ins) -> None:
+        """Weights of non-leaf modules (a ``pos`` Parameter) as parameter or buffer nodes."""
+        for i in ins:
+            wpath = self.attr_path.get(i.unique())
+            if not wpath or i.unique() in self.producer:
                 continue
-            if evaluating:
-                try:
-                    _evaluate(n, ins, outs, values)
-                except Exception:  # noqa: BLE001 - unsupported node: stop evaluating, keep structure
-                    evaluating = False
-            tensor_out = any(isinstance(o.type(), torch._C.TensorType) for o in outs)
-            if kind in _STRUCTURAL or not kind.startswith("aten::") or not tensor_out:
-                srcs = [s for i in ins for s in sources(i)]
-                held = [attr_path[i.unique()] for i in ins if attr_path.get(i.unique())]
-                if held and kind in ("prim::ListConstruct", "prim::TupleConstruct"):
-                    attr_path[outs[0].unique()] = held[0]  # lists of weights (LSTM)
-                for o in outs:  # structural nodes pass tensors through (lists for cat, tuples)
-                    if srcs:
-                        multi[o.unique()] = srcs
+            pid = f"param:{wpath}"
+            if pid not in self.g.nodes:
+                t = self.values.get(i.unique())
+                is_param = isinstance(t, torch.Tensor) and wpath in self.named_params
+                k = t.numel() if is_param else 0
+                self.g.add_node(Node(pid, "param", wpath.rsplit(".", 1)[-1], "parameter" if is_param else "buffer",
+                                     group=parent_path(wpath), outputs=metas(t) if torch.is_tensor(t) else [],
+                                     params=k, trainable_params=k if is_param and t.requires_grad else 0,
+                                     attrs={"name": wpath}))
+            self.producer[i.unique()] = pid
+
+    def connect(self, node: Node, ins) -> None:
+        """Edges from the producers of the node's tensor inputs (sizes and numbers are shape
+        arithmetic, not data flow), each once."""
+        seen = {(e.src, e.dst) for e in self.incoming.get(node.id, [])}
+        for i in ins:
+            if "Tensor" not in str(i.type()):
                 continue
-            weights = [attr_path[i.unique()] for i in ins if attr_path.get(i.unique())]
-            op_index += 1
-            call_key = None
-            if exact is not None:
-                where, call_key = exact[op_index]
-                owner = leaf_of(where)
-                op_group = where
-            else:
-                owner = leaf_of(parent_path(weights[0])) if weights else inside.get(index)
-                op_group = parent_path(weights[0]) if weights else ""
-                call_key = owner
-            out_meta = [metas(values[o.unique()])[0] for o in outs
-                        if o.unique() in values and torch.is_tensor(values[o.unique()])]
-            opname = op_name(kind.split("::", 1)[1])
-            if owner is not None and owner in leaves:
-                if current is None or prev_leaf != (owner, call_key):
-                    k = calls.get(owner, 0)
-                    calls[owner] = k + 1
-                    nid = owner if k == 0 else f"{owner}_{k}"
-                    m = modules[owner]
-                    t, tr = count_params(m)
-                    typ = getattr(m, "original_name", "Module")
-                    current = g.add_node(Node(nid, "module", typ, typ, group=parent_path(owner), module=owner,
-                                              params=t, trainable_params=tr))
-                    prev_leaf = (owner, call_key)
-                node = current
-                if out_meta:
-                    node.outputs = out_meta
-            else:
-                prev_leaf = None
-                k = counts.get(opname, 0)
-                counts[opname] = k + 1
-                nid = opname if k == 0 else f"{opname}_{k}"
-                consts = [values.get(i.unique()) for i in ins if not sources(i)]
-                node = g.add_node(Node(nid, "op", opname, opname, group=op_group,
-                                       outputs=out_meta,
-                                       attrs=scalar_attrs([c for c in consts if not torch.is_tensor(c)])))
-                current = node
-            seen = {(e.src, e.dst) for e in incoming.get(node.id, [])}
-            if node.kind == "op":  # weights of non-leaf modules (a ``pos`` Parameter) as param nodes
-                for i in ins:
-                    wpath = attr_path.get(i.unique())
-                    if wpath and i.unique() not in producer:
-                        pid = f"param:{wpath}"
-                        if pid not in g.nodes:
-                            t = values.get(i.unique())
-                            is_param = isinstance(t, torch.Tensor) and wpath in named_params
-                            k = t.numel() if is_param else 0
-                            g.add_node(Node(pid, "param", wpath.rsplit(".", 1)[-1],
-                                            "parameter" if is_param else "buffer", group=parent_path(wpath),
-                                            outputs=metas(t) if torch.is_tensor(t) else [], params=k,
-                                            trainable_params=k if is_param and t.requires_grad else 0,
-                                            attrs={"name": wpath}))
-                        producer[i.unique()] = pid
-            for i in ins:
-                if "Tensor" not in str(i.type()):
-                    continue  # sizes and other numbers: shape arithmetic, not data flow
-                for src in sources(i):
-                    if src == node.id or (src, node.id) in seen:
-                        continue
-                    seen.add((src, node.id))
-                    val = values.get(i.unique())
-                    meta = metas(val)[0] if torch.is_tensor(val) else _meta_of(g, src)
-                    incoming.setdefault(node.id, []).append(g.add_edge(src, node.id, meta))
-                    node.inputs.append(meta)
-            for o in outs:
-                producer[o.unique()] = node.id
-    for j, v in enumerate(tsg.outputs()):
-        oid = "output" if j == 0 else f"output{j}"
-        val = values.get(v.unique())
-        srcs = sources(v)
-        found = metas(val) if val is not None else []
-        for k, src in enumerate(srcs or [None]):
-            meta = found[k] if k < len(found) else (_meta_of(g, src) if src else TensorMeta())
-            nid = oid if k == 0 else f"{oid}.{k}"
-            g.add_node(Node(nid, "output", nid, "output", inputs=[meta], outputs=[meta]))
-            if src is not None:
-                g.add_edge(src, nid, meta)
-    return g
+            for src in self.sources(i):
+                if src == node.id or (src, node.id) in seen:
+                    continue
+                seen.add((src, node.id))
+                val = self.values.get(i.unique())
+                meta = metas(val)[0] if torch.is_tensor(val) else _meta_of(self.g, src)
+                self.incoming.setdefault(node.id, []).append(self.g.add_edge(src, node.id, meta))
+                node.inputs.append(meta)
+
+    # 4. outputs ------------------------------------------------------------------------------
+    def graph_outputs(self) -> None:
+        for j, v in enumerate(self.tsg.outputs()):
+            oid = "output" if j == 0 else f"output{j}"
+            val = self.values.get(v.unique())
+            srcs = self.sources(v)
+            found = metas(val) if val is not None else []
+            for k, src in enumerate(srcs or [None]):
+                meta = found[k] if k < len(found) else (_meta_of(self.g, src) if src else TensorMeta())
+                nid = oid if k == 0 else f"{oid}.{k}"
+                self.g.add_node(Node(nid, "output", nid, "output", inputs=[meta], outputs=[meta]))
+                if src is not None:
+                    self.g.add_edge(src, nid, meta)
 
 
 def _is_op(n) -> bool:
