@@ -26,6 +26,9 @@ _EXPORTS = {
     "load_digits": "neuralscope.data",
     "load_sample_photos": "neuralscope.data",
     "train_digits": "neuralscope.train",
+    "make_scenes": "neuralscope.data.scenes",
+    "load_scenes": "neuralscope.data.scenes",
+    "train_scenes": "neuralscope.train",
     # errors
     "NeuralscopeError": "neuralscope.errors",
     "LayerNotFoundError": "neuralscope.errors",
@@ -75,6 +78,10 @@ _EXPORTS = {
     "data_randomization": "neuralscope.attribution.metrics",
     "infidelity": "neuralscope.attribution.metrics",
     "max_sensitivity": "neuralscope.attribution.metrics",
+    "localization": "neuralscope.attribution.localization",
+    "pointing_game": "neuralscope.attribution.localization",
+    "relevance_mass_accuracy": "neuralscope.attribution.localization",
+    "relevance_rank_accuracy": "neuralscope.attribution.localization",
     # attention and feature visualization
     "AttentionMaps": "neuralscope.attention.maps",
     "NoAttentionError": "neuralscope.attention.extract",

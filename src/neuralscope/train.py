@@ -82,3 +82,25 @@ def train_digits(model: nn.Module | None = None, *, epochs: int = 15, batch_size
         history.append({"epoch": epoch, "step": step, "loss": loss.item(), "test_accuracy": test_acc})
     model.eval()
     return TrainResult(model, history[-1]["test_accuracy"], history, data)
+
+
+def train_scenes(model: nn.Module | None = None, *, spurious: bool = False, epochs: int = 6, n_train: int = 2000,
+                 n_test: int = 500, size: int = 64, lr: float = 3e-3, batch_size: int = 64, seed: int = 0,
+                 data=None, on_step: Callable[[int, dict], None] | None = None,
+                 show_progress: bool | None = None) -> TrainResult:
+    """Train a zoo model (default :class:`~neuralscope.zoo.SceneCNN`) on generated scenes
+    (:func:`neuralscope.data.load_scenes`; ``spurious=True``: the Clever Hans split, whose
+    test marks are shuffled) and return it with its test accuracy and the data.
+
+    Example:
+        >>> r = train_scenes(epochs=1, n_train=64, n_test=16, size=32)  # doctest: +SKIP
+        >>> r.data.x_train.shape                                         # doctest: +SKIP
+        torch.Size([64, 3, 32, 32])
+    """
+    from .data.scenes import load_scenes
+    from .zoo import SceneCNN
+
+    data = data if data is not None else load_scenes(n_train, n_test, size=size, seed=seed, spurious=spurious)
+    model = model if model is not None else SceneCNN(num_classes=len(data.classes), size=data.x_train.shape[-1])
+    return train_digits(model, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, data=data, on_step=on_step,
+                        show_progress=show_progress)

@@ -59,3 +59,4 @@ def load_sample_photos(size: int = 224) -> torch.Tensor:
 
 from .signals import SignalSet, make_signals  # noqa: E402
 from .tabular import TabularSet, load_tabular  # noqa: E402
+from .scenes import SceneData, Scenes, load_scenes, make_scenes  # noqa: E402
