@@ -25,7 +25,7 @@ from .. import plot as P
 from ..adapters.torch import (as_inputs, forward_with_context, model_device, preserve_model_state,
                               resolve_layer, resolve_layers)
 from ..capture import LayerNotRunError, capture
-from ..errors import InputShapeError, LayerNotFoundError
+from ..errors import InputShapeError, LayerNotFoundError, check_batch
 from ..progress import progress
 from ..result import Result
 from .weights import WeightHistograms, _hist
@@ -44,6 +44,7 @@ def _batches(inputs: Any, batch_size: int):
     first = next((t for t in list(args) + list(kwargs.values()) if torch.is_tensor(t)), None)
     if first is None:
         raise InputShapeError("inputs hold no tensor.")
+    check_batch(inputs)  # at least one example, finite values: the check explain() makes too
     n = first.shape[0]
 
     def part(t, s):

@@ -40,7 +40,7 @@ def _named_weight(model: nn.Module | torch.Tensor | np.ndarray, layer: Any = Non
     if isinstance(layer, str) and layer in params:
         return layer, params[layer].detach().float().cpu().numpy()
     if layer is None:
-        raise LayerNotFoundError("None", list(params), what="weight (pass layer=)")
+        return _only_weight(model, params, param)
     name, module = resolve_layer(model, layer)
     p = getattr(module, param, None)
     if not isinstance(p, torch.Tensor):
@@ -48,6 +48,27 @@ def _named_weight(model: nn.Module | torch.Tensor | np.ndarray, layer: Any = Non
         raise LayerNotFoundError(f"{name}.{param}", [f"{name}.{n}" if name else n for n in own] or list(params),
                                  what="parameter")
     return (f"{name}.{param}" if name else param), p.detach().float().cpu().numpy()
+
+
+def _only_weight(model: nn.Module, params: dict, param: str) -> tuple[str, np.ndarray]:
+    """The weight meant when no layer is given: the model's own ``param`` (a bare
+    ``nn.Linear``), else its only parameter of that name; several make ``layer=`` necessary."""
+    candidates = [n for n in params if n == param or n.endswith("." + param)]
+    if len(candidates) == 1:
+        return candidates[0], params[candidates[0]].detach().float().cpu().numpy()
+    what = type(model).__name__
+    if candidates:
+        layers = [n.rsplit(".", 1)[0] for n in candidates]
+        message = (f"{what} has {len(candidates)} parameters named {param!r}; pass layer= to choose one "
+                   f"of {', '.join(repr(n) for n in layers[:4])}{f' and {len(layers) - 4} more' if len(layers) > 4 else ''}.")
+    elif params:
+        message = (f"{what} has no parameter named {param!r}; pass param= or layer= with one of "
+                   f"{', '.join(repr(n) for n in list(params)[:4])}.")
+    else:
+        message = f"{what} has no parameters, so there is no weight to draw."
+    err = LayerNotFoundError(param, candidates or list(params), what="parameter")
+    err.args = (message,)
+    raise err
 
 
 def as_matrix(w: np.ndarray) -> tuple[np.ndarray, str, str]:

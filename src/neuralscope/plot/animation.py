@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..adapters.torch import preserve_model_state, resolve_layers
+from ..adapters.torch import forward_with_context, preserve_model_state, resolve_layers
 from ..errors import FileFormatError, InputShapeError, LayerNotFoundError
 from ..progress import progress
 from ..result import Result, script_json, standalone_page
@@ -456,7 +456,7 @@ def animate_forward(model: nn.Module, x: torch.Tensor, *, max_units: int = 16, c
             m.register_forward_hook(lambda mod, a, out: acts.__setitem__(len(seen), out.detach().reshape(-1).float().cpu())
                                     if torch.is_tensor(out) else None)
         x = x.to(next(model.parameters()).device) if any(True for _ in model.parameters()) else x
-        out = model(x if x.dim() >= 2 else x[None])
+        out = forward_with_context(model, x if x.dim() >= 2 else x[None])  # ModelForwardError names the layer
         mods = dict(linears)
         layers, weights = [], []
         for k, (name, inp, o) in enumerate(seen):
