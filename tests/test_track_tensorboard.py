@@ -155,13 +155,21 @@ def test_corrupt_and_truncated_event_files(tmp_path):
         w.scalar("x", float(i), step=i)
     w.close()
     data = w.path.read_bytes()
-    w.path.write_bytes(data[:-7])  # a writer killed mid-record: the complete records count
-    assert import_tensorboard(tmp_path / "tb", tmp_path / "r1")["scalar"] == 4
+    w.path.write_bytes(data[:-7])  # a writer killed mid-record
+    # refused by default, naming file and offset, and no half-imported run is left
+    with pytest.raises(FileFormatError, match=r"is truncated: the record at byte \d+ .*nothing was imported"):
+        import_tensorboard(tmp_path / "tb", tmp_path / "r1")
+    assert not (tmp_path / "r1").exists()
+    # partial=True: the complete records count, and the run says the import stopped early
+    counts = import_tensorboard(tmp_path / "tb", tmp_path / "r1", partial=True)
+    assert counts["scalar"] == 4 and "truncated" in counts["errors"][0]
+    assert [n["code"] for n in open_run(tmp_path / "r1").notes()] == ["import_incomplete"]
     bad = bytearray(data)
     bad[len(data) // 2] ^= 0xFF
     w.path.write_bytes(bytes(bad))
-    with pytest.raises(FileFormatError, match="corrupt"):
+    with pytest.raises(FileFormatError, match=r"corrupt: bad \w+ checksum in the record at byte \d+"):
         import_tensorboard(tmp_path / "tb", tmp_path / "r2")
+    assert not (tmp_path / "r2").exists()
     with pytest.raises(FileFormatError, match="No TensorBoard event files"):
         import_tensorboard(tmp_path / "r1", tmp_path / "r3")
     # the framing is little-endian: length 8 bytes, then its masked CRC

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def register(sub) -> None:
@@ -16,6 +17,9 @@ def register(sub) -> None:
                                    "tensorboardX, TensorFlow) into the run directory RUN.")
     q.add_argument("logdir", metavar="LOGDIR", help="TensorBoard log directory or event file")
     q.add_argument("run", metavar="RUN", help="run directory to create or append to")
+    q.add_argument("--partial", action="store_true",
+                   help="import the readable records of a truncated or corrupt event file (the problem "
+                        "is noted in the run) instead of refusing it")
     q.set_defaults(func=_import)
 
 
@@ -30,8 +34,12 @@ def _export(args: argparse.Namespace) -> int:
 def _import(args: argparse.Namespace) -> int:
     from ..track.tensorboard import import_tensorboard
 
-    counts = import_tensorboard(args.logdir, args.run)
+    counts = import_tensorboard(args.logdir, args.run, partial=args.partial)
+    errors = counts.pop("errors", [])
     done = ", ".join(f"{n} {k} value(s)" for k, n in counts.items() if n and k != "skipped")
-    skipped = f"; skipped {counts['skipped']} value(s) of other kinds" if counts["skipped"] else ""
+    skipped = (f"; skipped {counts['skipped']} value(s) of other kinds or with names the Run API refuses"
+               if counts["skipped"] else "")
     print(f"imported {done or 'nothing'} into {args.run}{skipped}")
+    for e in errors:
+        print(f"neuralscope: warning: {e} (imported the records before it)", file=sys.stderr)
     return 0

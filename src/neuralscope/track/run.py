@@ -78,6 +78,18 @@ def _install_excepthook() -> None:
     sys.excepthook = hook
 
 
+def check_series_name(name: Any) -> str:
+    """``name`` if it is a valid series name (a non-empty printable string of at most 200
+    characters), else :class:`LogNameError`; the rule every way into a run uses
+    (``Run.log``, TensorBoard import).
+
+    Example:
+        >>> check_series_name("train/loss")
+        'train/loss'
+    """
+    return _check_name(name)
+
+
 def _check_name(name: Any) -> str:
     if not isinstance(name, str):
         raise LogNameError(f"A series name must be a string, not {type(name).__name__} ({name!r}).")

@@ -28,7 +28,7 @@ from ..errors import FileFormatError
 from .store import RunReader
 
 __all__ = ["export_tensorboard", "import_tensorboard", "masked_crc32c", "crc32c", "read_events",
-           "EventFileWriter"]
+           "EventFileWriter", "EventFileError"]
 
 # -- CRC-32C ------------------------------------------------------------------------------
 _POLY = 0x82F63B78  # Castagnoli, reflected
@@ -79,30 +79,41 @@ def _record(payload: bytes) -> bytes:
             + struct.pack("<I", masked_crc32c(payload)))
 
 
+class EventFileError(FileFormatError):
+    """An event file that is truncated or fails a checksum (the message names the file and
+    the byte offset)."""
+
+
 def read_records(path: Path) -> Iterator[bytes]:
-    """Payloads of an event file, checking both CRCs; a record cut short at the end of the
-    file (a writer that was killed) ends the file, a CRC mismatch raises FileFormatError."""
+    """Payloads of an event file, checking both CRCs; a record cut short (a writer killed
+    mid-write, an incomplete copy) or a CRC mismatch raises :class:`EventFileError` naming
+    the file and the byte offset, after the complete records before it were yielded."""
     data = Path(path).read_bytes()
     pos, n = 0, len(data)
     while pos < n:
         if pos + 12 > n:
-            return
+            raise _truncated(path, pos, n)
         header = data[pos:pos + 8]
         (length,) = struct.unpack("<Q", header)
         (hcrc,) = struct.unpack("<I", data[pos + 8:pos + 12])
         if hcrc != masked_crc32c(header):
-            raise FileFormatError(f"The TensorBoard event file {str(path)!r} is corrupt: bad length "
-                                  f"checksum at byte {pos}.")
+            raise EventFileError(f"The TensorBoard event file {str(path)!r} is corrupt: bad length "
+                                 f"checksum in the record at byte {pos}.")
         end = pos + 12 + length + 4
         if end > n:
-            return
+            raise _truncated(path, pos, n)
         payload = data[pos + 12:pos + 12 + length]
         (pcrc,) = struct.unpack("<I", data[end - 4:end])
         if pcrc != masked_crc32c(payload):
-            raise FileFormatError(f"The TensorBoard event file {str(path)!r} is corrupt: bad data "
-                                  f"checksum in the record at byte {pos}.")
+            raise EventFileError(f"The TensorBoard event file {str(path)!r} is corrupt: bad data "
+                                 f"checksum in the record at byte {pos}.")
         yield payload
         pos = end
+
+
+def _truncated(path: Path, pos: int, n: int) -> EventFileError:
+    return EventFileError(f"The TensorBoard event file {str(path)!r} is truncated: the record at byte {pos} "
+                          f"ends past the end of the file ({n} bytes).")
 
 
 def _pb():
@@ -220,14 +231,34 @@ def export_tensorboard(run: str | Path, outdir: str | Path) -> Path:
                     writer.histogram(name, r["edges"], r["counts"], r["step"],
                                      (r["num"], r["min"], r["max"], r["sum"], r["sum_sq"]), r["wall"])
             for a in reader.artifacts(kind="image"):
+                png = _artifact_bytes(a)
+                if png is None:
+                    continue
                 m = a["meta"]
-                writer.image(a["name"], Path(a["path"]).read_bytes(), m.get("height", 0), m.get("width", 0),
+                writer.image(a["name"], png, m.get("height", 0), m.get("width", 0),
                              m.get("channels", 3), a["step"], a["wall"])
             for a in reader.artifacts(kind="text"):
                 writer.text(a["name"], a["text"], a["step"], a["wall"])
         finally:
             writer.close()
     return writer.path
+
+
+def _artifact_bytes(artifact: dict) -> bytes | None:
+    """An image's bytes, or ``None`` with a warning when its file cannot be read (an
+    unreadable subdirectory, a path outside the run): one bad file does not stop an export."""
+    import warnings
+
+    if artifact.get("error") or not artifact.get("path"):
+        warnings.warn(f"Skipping the image {artifact['name']!r} at step {artifact['step']}: "
+                      f"{artifact.get('error') or 'it has no file'}", stacklevel=3)
+        return None
+    try:
+        return Path(artifact["path"]).read_bytes()
+    except OSError as exc:
+        warnings.warn(f"Skipping the image {artifact['name']!r} at step {artifact['step']}: "
+                      f"{artifact['path']!r} cannot be read ({exc.strerror or exc}).", stacklevel=3)
+        return None
 
 
 # -- import -------------------------------------------------------------------------------
@@ -242,11 +273,19 @@ def _event_files(logdir: Path) -> list[Path]:
     return files
 
 
-def import_tensorboard(logdir: str | Path, run: str | Path, *, config: dict | None = None) -> dict:
+def import_tensorboard(logdir: str | Path, run: str | Path, *, config: dict | None = None,
+                       partial: bool = False) -> dict:
     """Read TensorBoard logs (``torch.utils.tensorboard``, ``tensorboard.summary``,
     tensorboardX or TensorFlow files) into the run directory ``run``; returns counts of what
     was imported per kind. Event files in sub-directories (TensorBoard "runs") get their
-    relative directory as a tag prefix.
+    relative directory as a tag prefix. Tags go through the Run API's name rules; values
+    whose tag it refuses are counted as ``skipped``.
+
+    A truncated or corrupt event file raises :class:`EventFileError` (file and byte offset)
+    and leaves no half-imported run: a run this call created is removed, a run that existed
+    before keeps what was imported and gets a note saying the import stopped. With
+    ``partial=True`` the readable records are imported, the run is kept, and the problem is
+    noted in the run (``notes()``) and returned under ``"errors"``.
 
     Example:
         >>> import tempfile
@@ -256,28 +295,71 @@ def import_tensorboard(logdir: str | Path, run: str | Path, *, config: dict | No
         1
     """
     from .run import Run
+    from .store import DB_NAME
 
-    logdir = Path(logdir)
+    logdir, run = Path(logdir), Path(run)
     files = _event_files(logdir)
     counts = {"scalar": 0, "histogram": 0, "image": 0, "text": 0, "skipped": 0}
-    root = logdir if logdir.is_dir() else logdir.parent
+    existed, created_dir = (run / DB_NAME).exists(), not run.exists()
+    errors: list[str] = []
     with Run(run, config=config) as r:
-        w = r._writer
         for f in files:
-            rel = f.parent.relative_to(root).as_posix()
-            prefix = "" if rel in ("", ".") else rel + "/"
-            plugin_of: dict[str, str] = {}
-            for ev in read_events(f):
-                if not ev.HasField("summary"):
-                    continue
-                step, wall = int(ev.step), float(ev.wall_time)
-                for v in ev.summary.value:
-                    tag = prefix + v.tag
-                    if v.HasField("metadata") and v.tag not in plugin_of:
-                        plugin_of[v.tag] = v.metadata.plugin_data.plugin_name
-                    kind = _import_value(w, tag, v, plugin_of.get(v.tag, ""), step, wall)
-                    counts[kind] += 1
+            try:
+                _import_file(r._writer, f, logdir if logdir.is_dir() else logdir.parent, counts)
+            except EventFileError as exc:
+                errors.append(str(exc))
+                if not partial:
+                    break
+        if errors and (partial or existed):
+            r._writer.put(("n", None, time.time(), "error", None, "import_incomplete",
+                           f"TensorBoard import stopped early: {errors[0]}"))
+    if errors and not partial:
+        if not existed:
+            _remove_run(run, created_dir)
+            raise EventFileError(f"{errors[0][:-1]}; nothing was imported (run again with partial=True, "
+                                 "or --partial, to import the records before it).")
+        raise EventFileError(f"{errors[0][:-1]}; the existing run {str(run)!r} keeps the records imported "
+                             "before it and a note saying so.")
+    if errors:
+        counts["errors"] = errors
     return counts
+
+
+def _import_file(w, f: Path, root: Path, counts: dict) -> None:
+    from .run import LogNameError, check_series_name
+
+    rel = f.parent.relative_to(root).as_posix()
+    prefix = "" if rel in ("", ".") else rel + "/"
+    plugin_of: dict[str, str] = {}
+    for ev in read_events(f):
+        if not ev.HasField("summary"):
+            continue
+        step, wall = int(ev.step), float(ev.wall_time)
+        for v in ev.summary.value:
+            try:
+                tag = check_series_name(prefix + v.tag)
+            except LogNameError:
+                counts["skipped"] += 1
+                continue
+            if v.HasField("metadata") and v.tag not in plugin_of:
+                plugin_of[v.tag] = v.metadata.plugin_data.plugin_name
+            kind = _import_value(w, tag, v, plugin_of.get(v.tag, ""), step, wall)
+            counts[kind] += 1
+
+
+def _remove_run(run: Path, created_dir: bool) -> None:
+    """Remove what an import created: the whole directory if it did not exist before, else
+    only the run's files in it."""
+    import shutil
+
+    from .store import ARTIFACTS, DB_NAME, LOCK_NAME
+
+    if created_dir:
+        shutil.rmtree(run, ignore_errors=True)
+        return
+    for name in (DB_NAME, DB_NAME + "-wal", DB_NAME + "-shm", LOCK_NAME):
+        (run / name).unlink(missing_ok=True)
+    shutil.rmtree(run / ARTIFACTS, ignore_errors=True)
 
 
 def _import_value(w, tag: str, v, plugin: str, step: int, wall: float) -> str:
