@@ -3,8 +3,8 @@ vectors): PCA, t-SNE and UMAP, drawn as a 2-D or 3-D scatter, with an interactiv
 self-contained HTML page where hovering a point shows the example (a thumbnail for images).
 
 PCA is computed here from the eigenvectors of the covariance matrix (Pearson 1901;
-Hotelling 1933). t-SNE is scikit-learn's Barnes-Hut implementation (van der Maaten &
-Hinton 2008; van der Maaten 2014); UMAP is umap-learn (McInnes, Healy & Melville 2018).
+Hotelling 1933). t-SNE is openTSNE's (van der Maaten & Hinton 2008; FFT-accelerated
+interpolation, Linderman et al. 2019) on exact nearest neighbours; UMAP is umap-learn (McInnes, Healy & Melville 2018).
 
 Example:
     >>> import numpy as np
@@ -27,6 +27,7 @@ from ..errors import InputShapeError
 from ..result import Result, script_json, standalone_page
 
 METHODS = ("pca", "tsne", "umap")
+FFT_FROM = 10_000  # t-SNE points from which the FFT interpolation beats Barnes-Hut (openTSNE's choice)
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
            "#bcbd22", "#17becf", "#393b79", "#e7ba52", "#637939", "#ad494a", "#a55194", "#6b6ecf",
            "#3182bd", "#e6550d", "#31a354", "#756bb1"]
@@ -34,7 +35,7 @@ PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
 
 def pca(x: np.ndarray, dims: int = 2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Principal components of ``x`` (rows = samples) from the covariance's eigenvectors
-    (float32 input is centred and multiplied in float32; the eigenproblem is solved in float64).
+    (float32 input is multiplied in float32; the eigenproblem is solved in float64).
 
     Returns ``(coords, components, explained_variance_ratio)``; each component's sign is
     fixed so that its largest-magnitude loading is positive (deterministic output).
@@ -42,29 +43,109 @@ def pca(x: np.ndarray, dims: int = 2) -> tuple[np.ndarray, np.ndarray, np.ndarra
     x = np.asarray(x)
     if x.dtype not in (np.float32, np.float64):
         x = x.astype(np.float64)
-    xc = x - x.mean(0, dtype=np.float64).astype(x.dtype)  # float32 stays float32 (BLAS sgemm)
-    n, d = xc.shape
+    n, d = x.shape
+    mean = x.mean(0, dtype=np.float64)
+    if x.dtype == np.float32 and _mean_dwarfs_spread(x, mean):
+        x, mean = x - mean.astype(x.dtype), np.zeros_like(mean)  # float32 products would cancel
     if d <= 4 * n:
-        cov = (xc.T @ xc).astype(np.float64) / max(n - 1, 1)
-        vals, vecs = np.linalg.eigh(cov)
-        order = np.argsort(vals)[::-1]
-        vals, comps = vals[order], vecs[:, order].T
+        vals, comps = _covariance_eigh(x, mean)
     else:  # wide data: eigenvectors of the Gram matrix
-        xc = xc.astype(np.float64)
-        gram = xc @ xc.T / max(n - 1, 1)
-        vals, u = np.linalg.eigh(gram)
-        order = np.argsort(vals)[::-1]
-        vals, u = vals[order], u[:, order]
-        keep = vals > vals[0] * 1e-12 if vals.size and vals[0] > 0 else np.zeros_like(vals, bool)
-        comps = np.zeros((len(vals), d))
-        comps[keep] = (xc.T @ u[:, keep] / np.sqrt(vals[keep] * max(n - 1, 1))).T
+        vals, comps = _gram_eigh(x - mean)
     comps = comps[:dims]
     sign = np.sign(comps[np.arange(len(comps)), np.abs(comps).argmax(1)])
     sign[sign == 0] = 1
     comps = comps * sign[:, None]
     total = vals.clip(min=0).sum()
     ratio = vals[:dims].clip(min=0) / total if total > 0 else np.zeros(dims)
-    return xc @ comps.T.astype(xc.dtype), comps, ratio
+    # (x - mean) @ W without the centred copy of x: x @ W - mean @ W
+    coords = x @ comps.T.astype(x.dtype) - (mean @ comps.T).astype(x.dtype)
+    return coords, comps, ratio
+
+
+def _mean_dwarfs_spread(x: np.ndarray, mean: np.ndarray, sample: int = 4096) -> bool:
+    """Whether some column's mean is over 30 times its spread (estimated on a sample of
+    rows): then float32 products of the uncentred data lose the digits that matter."""
+    rows = x[:: max(1, len(x) // sample)]
+    spread = np.abs(rows - mean.astype(x.dtype)).max(0).astype(np.float64)
+    return bool(np.any(np.abs(mean) > 30 * spread + 1e-30))
+
+
+def _covariance_eigh(x: np.ndarray, mean: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Eigenvalues (descending) and eigenvectors (rows) of the covariance of tall ``x``.
+
+    The product ``x.T @ x`` runs on the uncentred data in its own dtype (one BLAS call, no
+    centred copy), then ``n * mean mean^T`` is subtracted in float64, as scikit-learn's
+    ``covariance_eigh`` solver does (:func:`pca` centres first the data whose means dwarf
+    their spread).
+    """
+    n = len(x)
+    xx = (x.T @ x).astype(np.float64)
+    cov = (xx - n * np.outer(mean, mean)) / max(n - 1, 1)
+    vals, vecs = np.linalg.eigh(cov)
+    order = np.argsort(vals)[::-1]
+    return vals[order], vecs[:, order].T
+
+
+def _gram_eigh(xc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Eigenvalues and principal axes of centred wide ``xc`` from its Gram matrix."""
+    n, d = xc.shape
+    xc = xc.astype(np.float64)
+    gram = xc @ xc.T / max(n - 1, 1)
+    vals, u = np.linalg.eigh(gram)
+    order = np.argsort(vals)[::-1]
+    vals, u = vals[order], u[:, order]
+    keep = vals > vals[0] * 1e-12 if vals.size and vals[0] > 0 else np.zeros_like(vals, bool)
+    comps = np.zeros((len(vals), d))
+    comps[keep] = (xc.T @ u[:, keep] / np.sqrt(vals[keep] * max(n - 1, 1))).T
+    return vals, comps
+
+
+def exact_neighbors(x: np.ndarray, k: int, chunk: int = 512) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` nearest neighbours of every row of ``x`` (itself excluded) and their
+    Euclidean distances, exactly, by blocks of BLAS distance products (``torch.topk`` per
+    block; memory ``chunk x N``). On a few dozen PCA dimensions this is faster than building
+    an approximate index (Annoy) up to a few hundred thousand points."""
+    t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+    sq = (t * t).sum(1)
+    n = len(t)
+    idx = np.empty((n, k), np.int64)
+    dist = np.empty((n, k), np.float64)
+    for lo in range(0, n, chunk):
+        hi = min(lo + chunk, n)
+        d2 = torch.addmm(sq[None, :], t[lo:hi], t.T, alpha=-2).add_(sq[lo:hi, None])
+        d2[torch.arange(hi - lo), torch.arange(lo, hi)] = float("inf")  # not its own neighbour
+        vals, nb = torch.topk(d2, k, dim=1, largest=False, sorted=True)
+        idx[lo:hi] = nb.numpy()
+        dist[lo:hi] = vals.clamp_(min=0).sqrt_().numpy()
+    return idx, dist
+
+
+def tsne(x: np.ndarray, dims: int = 2, *, seed: int = 0, perplexity: float | None = None,
+         n_jobs: int | None = None, **options) -> np.ndarray:
+    """t-SNE (van der Maaten & Hinton 2008) with openTSNE (Poličar, Stražar & Zupan 2024):
+    FFT-accelerated interpolation of the repulsive forces (Linderman et al. 2019) in 2-D from
+    :data:`FFT_FROM` points, Barnes-Hut below that and in 3-D; the perplexity-calibrated affinities are built on exact nearest
+    neighbours (:func:`exact_neighbors`). ``options`` go to ``openTSNE.TSNE`` (scikit-learn's
+    ``max_iter`` is accepted and means the iterations after early exaggeration, ``n_iter``)."""
+    import openTSNE
+    from openTSNE.affinity import PerplexityBasedNN
+    from openTSNE.nearest_neighbors import PrecomputedNeighbors
+
+    x = np.asarray(x, dtype=np.float64)
+    n = len(x)
+    perp = float(perplexity) if perplexity is not None else min(30.0, max(2.0, (n - 1) / 3.0))
+    k = int(min(n - 1, max(1, round(3 * perp))))
+    n_jobs = n_jobs or max(1, torch.get_num_threads())
+    if "max_iter" in options:
+        options["n_iter"] = options.pop("max_iter")
+    nb, dist = exact_neighbors(x, k)
+    aff = PerplexityBasedNN(knn_index=PrecomputedNeighbors(nb, dist), perplexity=min(perp, k / 3.0),
+                            n_jobs=n_jobs, verbose=False)
+    init = openTSNE.initialization.pca(x, n_components=dims, random_state=seed)
+    kw = dict(n_components=dims, n_jobs=n_jobs, random_state=seed,
+              negative_gradient_method="fft" if dims <= 2 and n >= FFT_FROM else "bh")
+    kw.update(options)
+    return np.asarray(openTSNE.TSNE(**kw).fit(affinities=aff, initialization=init))
 
 
 class Embedding(Result):
@@ -295,8 +376,8 @@ def embed(features, method: str = "pca", *, labels: Sequence | None = None, dims
     thumbnails in the HTML; ``texts`` are hover texts. For t-SNE and UMAP, features with more
     than ``pca_first`` dimensions are first reduced to ``pca_first`` principal components
     (the usual practice; ``None`` disables it). Rows holding NaN/Inf are left out of the
-    projection and get NaN coordinates. ``method_kwargs`` go to scikit-learn's ``TSNE`` or
-    ``umap.UMAP``.
+    projection and get NaN coordinates. ``method_kwargs`` go to ``openTSNE.TSNE`` (see
+    :func:`tsne`) or ``umap.UMAP``.
 
     Example:
         >>> import numpy as np
@@ -311,13 +392,13 @@ def embed(features, method: str = "pca", *, labels: Sequence | None = None, dims
     x = _to_numpy(features)
     if x.ndim < 2:
         raise InputShapeError(f"features must have shape (N, features...), got {x.shape}.")
-    x = x.reshape(len(x), -1).astype(np.float32)
+    x = x.reshape(len(x), -1).astype(np.float32, copy=False)
     n = len(x)
     for what, seq in (("labels", labels), ("texts", texts), ("values", values)):
         if seq is not None and len(seq) != n:
             raise InputShapeError(f"{what} has {len(seq)} entries but features has {n} rows.")
     ok = np.isfinite(x).all(1)
-    xs = x[ok]
+    xs = x if ok.all() else x[ok]
     if len(xs) < dims + 1:
         raise InputShapeError(f"Need at least {dims + 1} rows with finite features to embed, got {len(xs)}.")
     t0 = time.perf_counter()
@@ -327,14 +408,7 @@ def embed(features, method: str = "pca", *, labels: Sequence | None = None, dims
     else:
         red = pca(xs, pca_first)[0] if pca_first and xs.shape[1] > pca_first else xs
         if method == "tsne":
-            from sklearn.manifold import TSNE
-
-            kw = dict(n_components=dims, init="pca", random_state=seed, method="barnes_hut",
-                      perplexity=min(30.0, max(2.0, (len(red) - 1) / 3.0)), learning_rate="auto")
-            if dims == 3:
-                kw["angle"] = 0.5
-            kw.update(method_kwargs)
-            proj = TSNE(**kw).fit_transform(red)
+            proj = tsne(red, dims, seed=seed, **method_kwargs)
         else:
             import warnings
 
@@ -490,4 +564,4 @@ function nsEmbedding(root, D) {
 }
 """
 
-__all__ = ["Embedding", "embed", "embed_layer", "pca", "METHODS"]
+__all__ = ["Embedding", "embed", "embed_layer", "pca", "tsne", "exact_neighbors", "METHODS"]
