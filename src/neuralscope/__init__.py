@@ -105,12 +105,20 @@ _EXPORTS = {
     "Watcher": "neuralscope.track.watch",
     "export_tensorboard": "neuralscope.track.tensorboard",
     "import_tensorboard": "neuralscope.track.tensorboard",
+    # the training process in depth: loss landscapes, trajectories, curvature
+    "loss_landscape": "neuralscope.landscape",
+    "trajectory": "neuralscope.landscape",
+    "curvature": "neuralscope.landscape",
+    "hessian_eigenvalues": "neuralscope.landscape",
+    "LossLandscape": "neuralscope.landscape",
+    "Trajectory": "neuralscope.landscape",
+    "Curvature": "neuralscope.landscape",
     # dashboard
     "serve": "neuralscope.server.app",
     "serve_in_background": "neuralscope.server.app",
 }
 _SUBMODULES = {"zoo", "errors", "data", "train", "adapters", "result", "testing", "inspect", "plot",
-               "attribution", "featurevis", "track", "server", "demo"}
+               "attribution", "featurevis", "track", "server", "demo", "landscape"}
 
 # Functions that share their name with a sub-package: bound now, after the sub-package.
 from .attention.extract import attention  # noqa: E402
