@@ -15,9 +15,11 @@ additions are not MACs:
   direction, projections included.
 * ``MultiheadAttention``: the q/k/v and output projections plus ``QK^T`` and ``AV``
   (``batch * L * S * embed_dim`` each).
-* Functional ops between modules, and inside leaf modules of other types (custom layers,
-  modules unflattened from a ``torch.export`` archive): ``matmul``/``bmm``/``einsum`` of two
-  operands, ``linear``, ``conv*d`` and ``scaled_dot_product_attention``.
+* Functional ops between modules, and inside leaf modules of other types (custom layers such
+  as Hugging Face's ``Conv1D`` in GPT-2, modules unflattened from a ``torch.export``
+  archive): ``matmul``/``mm``/``bmm``/``mv``/``dot``, ``addmm``/``baddbmm``/``addbmm``/
+  ``addmv``, ``einsum`` of two operands, ``linear``, ``bilinear``, ``conv*d``,
+  ``conv_transpose*d`` and ``scaled_dot_product_attention``.
 
 Normalisation, activations, pooling and embeddings cost no MACs.
 """
@@ -298,33 +300,61 @@ def _mha_macs(m: nn.MultiheadAttention, args: tuple, kwargs: dict) -> int:
 
 
 def function_macs(name: str, args: tuple, kwargs: dict, out: Any) -> int:
-    """Multiply-accumulates of a functional op called between modules."""
+    """Multiply-accumulates of a functional op called between modules (or inside a leaf
+    module without a rule of its own, e.g. Hugging Face's ``Conv1D``, which is ``addmm``)."""
+    rule = _FUNCTION_RULES.get(name)
+    if rule is None:
+        return 0
     try:
-        if name in ("matmul", "mm", "bmm") and len(args) >= 2:
-            a, b = args[0], args[1]
-            outs = list(_tensors(out))
-            if torch.is_tensor(a) and torch.is_tensor(b) and outs:
-                k = a.shape[-1] if a.dim() > 0 else 1
-                return int(outs[0].numel() * k)
-        if name == "einsum" and len(args) >= 3 and isinstance(args[0], str):
-            return _einsum_macs(args[0], [t for t in args[1:] if torch.is_tensor(t)])
-        if name == "linear" and len(args) >= 2:
-            x, w = args[0], args[1]
-            return int(w.numel() * math.prod(x.shape[:-1]))
-        if name in ("conv1d", "conv2d", "conv3d") and len(args) >= 2:
-            w = args[1]
-            o = next(_tensors(out))
-            return int(w.numel() * o.shape[0] * math.prod(o.shape[2:])) if o.dim() == w.dim() else int(
-                w.numel() * math.prod(o.shape[1:]))
-        if name == "scaled_dot_product_attention":
-            q = args[0] if args else kwargs["query"]
-            k = args[1] if len(args) > 1 else kwargs["key"]
-            v = args[2] if len(args) > 2 else kwargs["value"]
-            batch = math.prod(q.shape[:-2])
-            return int(batch * q.shape[-2] * k.shape[-2] * (q.shape[-1] + v.shape[-1]))
+        outs = list(_tensors(out))
+        return int(rule(args, kwargs, outs[0] if outs else None))
     except Exception:  # noqa: BLE001 - an odd call costs a count, never the summary
         return 0
-    return 0
+
+
+def _product_macs(a: Any, out: torch.Tensor | None) -> int:
+    """``matmul``-like ops: every output element sums ``a.shape[-1]`` products."""
+    return out.numel() * (a.shape[-1] if a.dim() > 0 else 1) if torch.is_tensor(a) and out is not None else 0
+
+
+def _conv_macs(args: tuple, kwargs: dict, out: torch.Tensor) -> int:
+    w = args[1] if len(args) > 1 else kwargs["weight"]
+    return w.numel() * out.shape[0] * math.prod(out.shape[2:]) if out.dim() == w.dim() else \
+        w.numel() * math.prod(out.shape[1:])
+
+
+def _conv_transpose_macs(args: tuple, kwargs: dict, out: torch.Tensor) -> int:
+    x, w = args[0], (args[1] if len(args) > 1 else kwargs["weight"])  # every input element meets
+    return w.numel() // w.shape[0] * x.numel()                       # its (out/groups x kernel) weights
+
+
+def _sdpa_macs(args: tuple, kwargs: dict, out: torch.Tensor) -> int:
+    q = args[0] if args else kwargs["query"]
+    k = args[1] if len(args) > 1 else kwargs["key"]
+    v = args[2] if len(args) > 2 else kwargs["value"]
+    return math.prod(q.shape[:-2]) * q.shape[-2] * k.shape[-2] * (q.shape[-1] + v.shape[-1])
+
+
+_FUNCTION_RULES = {
+    "matmul": lambda a, kw, o: _product_macs(a[0], o) if torch.is_tensor(a[1]) else 0,
+    "mm": lambda a, kw, o: _product_macs(a[0], o),
+    "bmm": lambda a, kw, o: _product_macs(a[0], o),
+    "mv": lambda a, kw, o: _product_macs(a[0], o),
+    "dot": lambda a, kw, o: a[0].numel(),
+    "inner": lambda a, kw, o: _product_macs(a[0], o),
+    "addmm": lambda a, kw, o: _product_macs(a[1], o),      # bias + mat1 @ mat2 (HF Conv1D)
+    "baddbmm": lambda a, kw, o: _product_macs(a[1], o),
+    "addmv": lambda a, kw, o: _product_macs(a[1], o),
+    "addbmm": lambda a, kw, o: a[1].shape[0] * _product_macs(a[1], o),
+    "einsum": lambda a, kw, o: _einsum_macs(a[0], [t for t in a[1:] if torch.is_tensor(t)])
+    if isinstance(a[0], str) else 0,
+    "linear": lambda a, kw, o: (a[1] if len(a) > 1 else kw["weight"]).numel() * math.prod(a[0].shape[:-1]),
+    "bilinear": lambda a, kw, o: a[2].numel() * math.prod(o.shape[:-1]),
+    "conv1d": _conv_macs, "conv2d": _conv_macs, "conv3d": _conv_macs,
+    "conv_transpose1d": _conv_transpose_macs, "conv_transpose2d": _conv_transpose_macs,
+    "conv_transpose3d": _conv_transpose_macs,
+    "scaled_dot_product_attention": _sdpa_macs,
+}
 
 
 def _einsum_macs(eq: str, ops: list[torch.Tensor]) -> int:
