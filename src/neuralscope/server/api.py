@@ -12,6 +12,7 @@ import html
 import json
 import math
 import mimetypes
+import re
 from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import unquote
@@ -89,17 +90,20 @@ def parse_int(raw: str) -> int | None:
         [12, -3, 1000, None, None, None, None, None]
     """
     raw = raw.strip()
-    try:
+    if _INT_RE.fullmatch(raw):
         value = int(raw)
-    except ValueError:
-        try:
-            f = float(raw)
-        except ValueError:
-            return None
+    elif _NUMBER_RE.fullmatch(raw):
+        f = float(raw)
         if not math.isfinite(f) or f != int(f):
             return None
         value = int(f)
+    else:  # Python's int() and float() also take "1_0", "nan", "inf" and non-ASCII digits
+        return None
     return value if -INT_LIMIT <= value <= INT_LIMIT else None
+
+
+_INT_RE = re.compile(r"[+-]?[0-9]{1,19}")
+_NUMBER_RE = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]{1,3})?")
 
 
 def error_answer(exc: BaseException) -> tuple[int, str]:
