@@ -1,0 +1,173 @@
+"""What an audit computes for one shard: a pure function of (model, spec, examples).
+
+Both engines call :func:`compute_shard`; the local engine in this process, the Ray engine
+in a worker holding its own copy of the model. The result is a dict of numpy arrays, the
+content of one shard file: per-example columns (``index``, ``label``, ``pred``, ``prob``,
+``loss``, ``score/<method>/<metric>``), thumbnails (``thumb/input``, ``thumb/<method>``),
+embedding features (``features``), and sums that merge across shards
+(``classsum/<method>``, ``classcount``, ``stats/<layer>/...``).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..adapters.torch import preserve_model_state
+from ..attribution.explain import explain
+from ..attribution.localization import localization
+from ..attribution.metrics import deletion_insertion, infidelity
+from ..capture import LayerNotRunError, capture
+
+METRICS = ("deletion_insertion", "infidelity")
+THUMB = 32  # largest side of a thumbnail, pixels
+
+
+@dataclass
+class AuditSpec:
+    """The settings of an audit (stored in ``spec.json``; a resumed audit must match)."""
+
+    methods: tuple[str, ...] = ("grad_cam",)
+    layer: str | None = None  # layer of CAM methods
+    embed_layer: str | None = None  # layer whose (pooled) activations are embedded
+    stats_layers: Any = None  # layers with activation statistics (None: every leaf layer)
+    metrics: tuple[str, ...] = ("deletion_insertion",)
+    steps: int = 20  # deletion/insertion steps
+    target: str = "prediction"  # explain the "prediction" or the "label"
+    shard_size: int = 256
+    options: dict = field(default_factory=dict)  # method -> explain() options
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["methods"], d["metrics"] = list(self.methods), list(self.metrics)
+        if self.stats_layers is not None and not isinstance(self.stats_layers, (str, list)):
+            d["stats_layers"] = str(self.stats_layers)
+        return d
+
+
+def _device(model: nn.Module) -> torch.device:
+    p = next(model.parameters(), None)
+    return p.device if p is not None else torch.device("cpu")
+
+
+def compute_shard(model: nn.Module, spec: AuditSpec, x: torch.Tensor, labels: torch.Tensor | None,
+                  masks: torch.Tensor | None, start: int) -> dict[str, np.ndarray]:
+    """Every per-example number of one shard (the model is evaluated in eval mode and left
+    exactly as found)."""
+    with preserve_model_state(model):
+        model.eval()
+        x = x.to(_device(model))
+        out = _forward(model, spec, x)
+        logits = out.pop("_logits")
+        n, k = logits.shape
+        probs = torch.softmax(logits.double(), 1)
+        pred = probs.argmax(1)
+        y = labels.to(pred.device).long() if labels is not None else None
+        target = y if (spec.target == "label" and y is not None) else pred
+        out.update(index=np.arange(start, start + n, dtype=np.int64), pred=_np(pred),
+                   prob=_np(probs.gather(1, pred[:, None])[:, 0]),
+                   label=_np(y) if y is not None else np.full(n, -1, np.int64))
+        if y is not None:
+            out["loss"] = _np(-torch.log(probs.gather(1, y[:, None])[:, 0].clamp_min(1e-300)))
+        group = _np(y) if y is not None else _np(pred)
+        out["classcount"] = np.bincount(group, minlength=k).astype(np.int64)
+        out["thumb/input"] = input_thumbnails(x)
+        for method in spec.methods:
+            out.update(_method_columns(model, spec, method, x, target, masks, group, k))
+    return out
+
+
+def _forward(model: nn.Module, spec: AuditSpec, x: torch.Tensor) -> dict[str, Any]:
+    """Logits, layer statistics and the embedding features from one forward pass."""
+    out: dict[str, Any] = {}
+    embed_layer = spec.embed_layer or spec.layer
+    with torch.no_grad(), capture(model, spec.stats_layers, keep="stats", count_zeros=True,
+                                  per_unit=True) as rec:
+        if embed_layer is not None:
+            with capture(model, embed_layer, keep="tensors") as feats:
+                logits = model(x)
+            f = feats.output(feats.names[0]).float()
+            out["features"] = _np(f.mean(tuple(range(2, f.dim()))) if f.dim() > 2 else f).astype(np.float32)
+        else:
+            logits = model(x)
+    for name in rec.names:
+        if rec.calls(name):
+            out.update(_layer_sums(name, rec.stats(name)))
+    out["_logits"] = logits.detach().float()
+    return out
+
+
+def _layer_sums(name: str, s) -> dict[str, np.ndarray]:
+    """A layer's statistics as sums that add up across shards."""
+    n = s.count
+    g = np.array([n, s.mean * n, (s.std ** 2 + s.mean ** 2) * n, s.min, s.max,
+                  s.zero_fraction * n if n else 0.0, s.nonfinite], np.float64)
+    d = {f"stats/{name}/global": g}
+    try:
+        u = s.unit_stats()
+    except LayerNotRunError:  # outputs without a unit dimension
+        return d
+    d[f"stats/{name}/active"] = (u["active"] * s.unit_count).astype(np.float64)
+    d[f"stats/{name}/units"] = np.array([s.unit_count], np.float64)
+    return d
+
+
+def _method_columns(model, spec, method, x, target, masks, group, k) -> dict[str, np.ndarray]:
+    opts = dict(spec.options.get(method, {}))
+    if spec.layer is not None and "cam" in method:
+        opts.setdefault("layer", spec.layer)
+    attr = explain(model, x, target, method=method, **opts)
+    maps = np.asarray(attr.maps(), dtype=np.float64)
+    cols: dict[str, np.ndarray] = {}
+    if "deletion_insertion" in spec.metrics:
+        curves = deletion_insertion(model, x, attr, target, steps=spec.steps)
+        cols[f"score/{method}/deletion_auc"] = curves.deletion_auc
+        cols[f"score/{method}/insertion_auc"] = curves.insertion_auc
+    if "infidelity" in spec.metrics:
+        cols[f"score/{method}/infidelity"] = np.asarray(infidelity(model, x, attr, target), np.float64)
+    if masks is not None:
+        for metric, v in localization(maps, _np(masks)).items():
+            cols[f"score/{method}/{metric}"] = np.asarray(v, np.float64)
+    sums = np.zeros((k,) + maps.shape[1:], np.float64)
+    np.add.at(sums, group, maps)
+    cols[f"classsum/{method}"] = sums
+    cols[f"thumb/{method}"] = map_thumbnails(maps)
+    return cols
+
+
+def _np(t: torch.Tensor) -> np.ndarray:
+    return t.detach().cpu().numpy()
+
+
+def _shrink(t: torch.Tensor) -> torch.Tensor:
+    """(N, C, H, W) down to at most THUMB pixels a side (area averaging)."""
+    h, w = t.shape[-2:]
+    if max(h, w) <= THUMB:
+        return t
+    s = THUMB / max(h, w)
+    return torch.nn.functional.interpolate(t, size=(max(1, round(h * s)), max(1, round(w * s))), mode="area")
+
+
+def input_thumbnails(x: torch.Tensor) -> np.ndarray:
+    """uint8 thumbnails of image inputs, ``(N, h, w)`` or ``(N, h, w, 3)``, each example
+    scaled from its own min to max; an empty array for inputs that are not images."""
+    if x.dim() != 4 or x.shape[1] not in (1, 3):
+        return np.zeros((len(x), 0), np.uint8)
+    t = _shrink(x.detach().float().cpu())
+    flat = t.flatten(1)
+    lo, hi = flat.amin(1)[:, None, None, None], flat.amax(1)[:, None, None, None]
+    t = ((t - lo) / (hi - lo).clamp_min(1e-12) * 255).round().clamp(0, 255).to(torch.uint8)
+    return (t[:, 0] if t.shape[1] == 1 else t.permute(0, 2, 3, 1)).numpy()
+
+
+def map_thumbnails(maps: np.ndarray) -> np.ndarray:
+    """Signed uint8 thumbnails of 2-D maps: 128 is zero, 0 and 255 the example's largest
+    magnitude (drawn with a diverging colormap centred at zero)."""
+    if maps.ndim != 3:
+        return np.zeros((len(maps), 0), np.uint8)
+    t = _shrink(torch.from_numpy(maps).float()[:, None])[:, 0]
+    scale = t.abs().flatten(1).amax(1).clamp_min(1e-30)[:, None, None]
+    return (128 + 127 * t / scale).round().clamp(0, 255).to(torch.uint8).numpy()
