@@ -16,5 +16,15 @@ from .results import Curvature, LossLandscape, Trajectory
 from .slices import loss_landscape
 from .trajectory import trajectory
 
-__all__ = ["loss_landscape", "trajectory", "curvature", "hessian_eigenvalues", "hvp", "random_direction",
-           "filter_normalize", "LossLandscape", "Trajectory", "Curvature"]
+__all__ = [
+           "Curvature",
+           "LossLandscape",
+           "Trajectory",
+           "curvature",
+           "filter_normalize",
+           "hessian_eigenvalues",
+           "hvp",
+           "loss_landscape",
+           "random_direction",
+           "trajectory",
+]

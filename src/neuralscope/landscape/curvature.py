@@ -7,10 +7,10 @@ respect to that layer's parameters with every other weight held fixed.
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
-import torch
 from torch import nn
 
 from ..adapters.torch import preserve_model_state
@@ -43,7 +43,7 @@ def curvature(model: nn.Module, data: Any, loss_fn: LossFn | None = None, *, top
         >>> model = torch.nn.Linear(3, 1, bias=False)
         >>> x = torch.eye(3) * torch.tensor([[1.0], [2.0], [3.0]])   # loss = mean((x w - y)^2)
         >>> c = neuralscope.curvature(model, (x, torch.zeros(3, 1)), top_k=3)
-        >>> [round(v, 3) for v in c.eigenvalues], round(c.trace, 3)  # H = 2/3 diag(1, 4, 9)
+        >>> c.eigenvalues.round(3).tolist(), round(c.trace, 3)  # H = 2/3 diag(1, 4, 9)
         ([6.0, 2.667, 0.667], 9.333)
     """
     if method not in METHODS:

@@ -16,7 +16,8 @@ be compared. Parameters with one dimension or none (biases, BatchNorm) get a zer
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 from torch import nn
@@ -25,8 +26,16 @@ from ..errors import InputShapeError
 
 Direction = dict[str, torch.Tensor]
 
-__all__ = ["Direction", "weights_of", "random_direction", "filter_normalize", "difference",
-           "state_of", "flatten", "unflatten"]
+__all__ = [
+    "Direction",
+    "difference",
+    "filter_normalize",
+    "flatten",
+    "random_direction",
+    "state_of",
+    "unflatten",
+    "weights_of",
+]
 
 
 def weights_of(model: nn.Module) -> Direction:

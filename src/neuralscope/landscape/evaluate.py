@@ -19,8 +19,8 @@ import contextlib
 import math
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
@@ -174,7 +174,7 @@ def _vmapped(obj: Objective, accuracy: bool):
         n = obj.n_examples
         lo_tot, co_tot = 0.0, 0.0
         for x, y in obj.batches:
-            lo, co = vmap(lambda w: _batch_stats(obj, w, x, y, accuracy), randomness="same")(stacked)
+            lo, co = vmap(lambda w, x=x, y=y: _batch_stats(obj, w, x, y, accuracy), randomness="same")(stacked)
             lo_tot = lo_tot + lo.double().cpu().numpy() * (len(y) / n)
             co_tot = co_tot + co.double().cpu().numpy() / n
         return lo_tot, co_tot

@@ -19,7 +19,7 @@ Lanczos coefficients are accumulated in float64.
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch

@@ -69,7 +69,7 @@ def _data(ls) -> dict:
     finite = loss[np.isfinite(loss)]
     logscale = finite.size and finite.min() > 0 and finite.max() / finite.min() > 20
     z = np.log10(loss) if logscale else loss
-    (mx, my), mv = ls.minimum
+    (mx, my), _ = ls.minimum
     path = getattr(ls, "_path", None)
     return jsonable({"x": ls.x, "y": ls.y, "z": z, "loss": loss, "accuracy": ls.accuracy, "min": [mx, my],
                      "labels": list(ls.axis_labels), "cmap": _VIRIDIS,

@@ -122,7 +122,7 @@ class Trajectory(Result):
         from ..plot.animation import Animation
 
         n = len(self.coords)
-        cuts = sorted({int(round(v)) for v in np.linspace(1, n, min(frames, n))})
+        cuts = sorted({round(v) for v in np.linspace(1, n, min(frames, n))})
         views = []
         for k in cuts:
             view = copy.copy(self)

@@ -3,7 +3,8 @@ model's weights, along filter-normalised random directions (Li et al. 2018) or t
 weights (linear interpolation between two checkpoints, Goodfellow et al. 2015)."""
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -46,12 +47,12 @@ def loss_landscape(model: nn.Module, data: Any, loss_fn: LossFn | None = None, *
 
     Example:
         >>> import torch, neuralscope
-        >>> torch.manual_seed(0); model = torch.nn.Linear(4, 3)
+        >>> _ = torch.manual_seed(0); model = torch.nn.Linear(4, 3)
         >>> x, y = torch.randn(32, 4), torch.randint(0, 3, (32,))
         >>> ls = neuralscope.loss_landscape(model, (x, y), steps=5)
         >>> ls.loss.shape, ls.accuracy.shape
         ((5, 5), (5, 5))
-        >>> abs(ls.loss[2, 2] - torch.nn.functional.cross_entropy(model(x), y).item()) < 1e-6
+        >>> bool(abs(ls.loss[2, 2] - torch.nn.functional.cross_entropy(model(x), y).item()) < 1e-6)
         True
     """
     if dims not in (1, 2):

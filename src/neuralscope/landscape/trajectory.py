@@ -10,7 +10,8 @@ dimensions a path is nearly orthogonal to any random plane.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -34,7 +35,7 @@ def trajectory(checkpoints: Sequence[Any], model: nn.Module | None = None, data:
 
     Example:
         >>> import torch, neuralscope
-        >>> torch.manual_seed(0); net = torch.nn.Linear(2, 1)
+        >>> _ = torch.manual_seed(0); net = torch.nn.Linear(2, 1)
         >>> opt = torch.optim.SGD(net.parameters(), lr=0.1)
         >>> x, y = torch.randn(16, 2), torch.randn(16, 1)
         >>> ckpts = []
@@ -79,7 +80,7 @@ def _plane(model, data, loss_fn, last_ckpt, center, dirs, coords, explained, gri
     ys = np.linspace(y0 - pad_y, y1 + pad_y, grid)
     gx, gy = np.meshgrid(xs, ys)
     pts = np.vstack([np.stack([gx.ravel(), gy.ravel()], 1), np.zeros((1, 2))])
-    loss, acc, plan = evaluate_points(obj, center, directions, pts, show_progress=show_progress,
+    loss, acc, _ = evaluate_points(obj, center, directions, pts, show_progress=show_progress,
                                       on_progress=on_progress, desc="trajectory plane", **kwargs)
     meta = {"model": type(model).__name__, "examples": obj.n_examples, "points": len(pts) - 1}
     return LossLandscape(xs, loss[:-1].reshape(grid, grid), y=ys,
