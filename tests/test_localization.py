@@ -77,3 +77,19 @@ def test_pointing_game_mass_and_rank_accuracy_agree_with_quantus(masks):
                                _quantus(quantus.RelevanceMassAccuracy(**kw), maps, masks), rtol=1e-5)
     np.testing.assert_allclose(relevance_rank_accuracy(maps, masks),
                                _quantus(quantus.RelevanceRankAccuracy(**kw), maps, masks), atol=1e-9)
+
+
+def test_compare_adds_the_localisation_columns_per_mask():
+    from neuralscope.attribution import compare
+    from neuralscope.zoo import SceneCNN
+
+    s = make_scenes(3, size=32, seed=2, cue="class")
+    torch.manual_seed(0)
+    net = SceneCNN(size=32).eval()
+    c = compare(net, s.images, methods=["saliency", "input_x_gradient"], steps=4,
+                masks={"object": s.masks, "mark": s.cue_masks})
+    for m in c.methods:
+        expected = localization(c.results[m], s.cue_masks)["mass_accuracy"]
+        np.testing.assert_array_equal(c.scores[m]["mark_mass_accuracy"], expected)
+        assert {"object_pointing_game", "object_rank_accuracy", "deletion_auc"} <= set(c.scores[m])
+    assert "mass_accuracy" in compare(net, s.images, methods=["saliency"], steps=2, masks=s.masks).scores["saliency"]

@@ -203,7 +203,7 @@ class Comparison(Result):
             norm = res.norm(res.maps()[:n]) if res.modality == "image" else None
             sc = self.scores.get(name, {})
             label = name.replace("_", " ") + "".join(
-                f"\n{s.split('_')[0][:3]} {np.nanmean(sc[s]):.2f}" for s in ("deletion_auc", "insertion_auc") if s in sc)
+                f"\n{s.split('_')[0][:3]} {np.nanmean(sc[s]):.2f}" for s in ("deletion_auc", "insertion_auc", "mass_accuracy") if s in sc)
             for i in range(n):
                 a = axes[j, i] if as_rows else axes[i, j]
                 if res.modality == "image":
@@ -222,7 +222,9 @@ class Comparison(Result):
                     if j == 0:
                         a.set_ylabel(res._label(i), fontsize=7)
         fig.suptitle("Attribution methods side by side (del = deletion AUC, lower is better; "
-                     "ins = insertion AUC, higher is better)", fontsize=9)
+                     "ins = insertion AUC, higher is better"
+                     + ("; mas = relevance mass on the object" if any("mass_accuracy" in s for s in self.scores.values())
+                        else "") + ")", fontsize=9)
         fig.tight_layout()
         return axes
 
@@ -243,10 +245,14 @@ DEFAULT_COMPARE = ("saliency", "input_x_gradient", "integrated_gradients", "smoo
 
 
 def compare(model: nn.Module, inputs: torch.Tensor, methods: Sequence[str] = DEFAULT_COMPARE, target: Any = None, *,
-            options: dict[str, dict] | None = None, metrics: bool = True, steps: int = 20) -> Comparison:
+            options: dict[str, dict] | None = None, metrics: bool = True, steps: int = 20,
+            masks: Any = None) -> Comparison:
     """Run several methods on the same inputs and score each map's faithfulness with
     deletion/insertion AUC (``steps`` perturbation steps); ``options`` maps a method name to
-    its keyword options.
+    its keyword options. ``masks``: ground-truth ``(N, H, W)`` masks add the localisation
+    scores (:mod:`~neuralscope.attribution.localization`: ``pointing_game``,
+    ``mass_accuracy``, ``rank_accuracy``); a dict of masks (``{"object": m, "mark": c}``)
+    adds them per mask, named ``object_mass_accuracy``, ``mark_mass_accuracy``...
 
     Example:
         >>> from neuralscope.zoo import DigitsCNN
@@ -273,10 +279,19 @@ def compare(model: nn.Module, inputs: torch.Tensor, methods: Sequence[str] = DEF
             curves = deletion_insertion(model, inputs, res, targets, steps=steps)
             sc["deletion_auc"] = curves.deletion_auc
             sc["insertion_auc"] = curves.insertion_auc
+        if masks is not None and res.modality == "image":
+            sc.update(_localization_scores(res, masks))
         if "completeness_error" in res.metrics:
             sc["completeness_error"] = np.asarray(res.metrics["completeness_error"])
         scores[m] = sc
     return Comparison(results, scores, seconds)
+
+
+def _localization_scores(res: Attribution, masks: Any) -> dict[str, np.ndarray]:
+    from .localization import localization
+
+    named = masks if isinstance(masks, dict) else {"": masks}
+    return {f"{k}_{s}" if k else s: v for k, m in named.items() for s, v in localization(res, m).items()}
 
 
 __all__ = ["explain", "compare", "Comparison", "METHODS", "method_names", "make_method"]
