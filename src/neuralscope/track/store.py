@@ -199,7 +199,11 @@ def lock_held(directory: Path) -> bool:
 
 
 def is_run_dir(path: Path) -> bool:
-    return (Path(path) / DB_NAME).is_file()
+    """Whether ``path`` holds a run database (``False`` also when it cannot be looked into)."""
+    try:
+        return (Path(path) / DB_NAME).is_file()
+    except OSError:  # a directory this user may not enter
+        return False
 
 
 def run_status(directory: Path, meta: dict | None = None) -> str:
