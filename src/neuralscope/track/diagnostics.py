@@ -2,26 +2,36 @@
 the step where it began.
 
 ==================== ========================================================================
-code                 fires when
+code                 fires when (the rule; constants in brackets)
 ==================== ========================================================================
 nonfinite            a logged scalar (the loss, a metric) became NaN or Inf
 nonfinite_gradients  ``watch()`` saw NaN/Inf in a gradient (also weights, activations)
-exploding_gradients  a layer's gradient norm grew to 100x its early median, or above 1e6
-vanishing_gradients  a layer's gradient norm stayed below 1e-7, or below 1e-5 x the median
-                     layer's norm at the same step, for the second half of the watched steps
-dead_units           at least half the units of an activation layer output <= 0 for every
-                     example of the batch on the last watched steps (all of them: an error)
-lr_too_high          the training loss rose to 3x its starting level, or made no progress
-                     (fell by less than 25%) while spiking 15% above its median or while each
-                     step changed the weights by more than 1% of their norm (watch())
-overfitting          the validation loss rose 10% above its minimum while the training loss
-                     kept falling
+exploding_gradients  a layer's gradient norm reached [EXPLODE_FACTOR = 100]x its early level
+                     (median of the first quarter of watched steps), or [EXPLODE_ABSOLUTE = 1e6]
+vanishing_gradients  a layer's gradient norm stayed below [VANISH_ABSOLUTE = 1e-7], or below
+                     [VANISH_RELATIVE = 1e-5]x the median layer's norm at the same step, for
+                     the last half (at least) of the watched steps
+dead_units           on the last watched steps, at least [DEAD_FRACTION = 50%] of an activation
+                     layer's units output <= 0 for every example of the batch (all: an error)
+lr_too_high          the training loss rose above [LR_RISE = 3]x its starting level (median of
+                     the first tenth) -- an error; or, after at least [LR_MIN_STEPS = 50] logged
+                     values, it fell by less than [LR_PROGRESS = 25%] of that level while it
+                     spikes [LR_SPIKE = 15%] of it above its median, or while each optimizer step
+                     changes the weights by more than [LR_UPDATE_RATIO = 1%] of their norm (median
+                     over ``watch()``'s steps from step [LR_WARMUP = 10] on; Adam's first steps
+                     move every weight by about the learning rate, whatever it is)
+overfitting          the validation loss rose [OVERFIT_RISE = 10%] above its minimum (median of
+                     its last two values) while the training loss kept falling
+underfitting         the validation loss ends (median of its last three values) at or above the
+                     loss of a uniform guess, ln(C) for C classes (C from the run's config:
+                     ``num_classes``, ``n_classes``, ``num_labels`` or ``classes``); without C,
+                     above [UNDERFIT_START = 90%] of its own first value
 step_backwards       a series was logged with a step lower than its previous step
 watch_error          ``watch()`` could not record a step (training went on unharmed)
 ==================== ========================================================================
 
-The thresholds are module constants so they can be tuned; the tests check that each fires on
-a constructed failure and that none fires on a healthy digits training run.
+Each rule is tested on both sides of its threshold, and none fires on a healthy digits
+training run.
 """
 from __future__ import annotations
 
@@ -43,7 +53,11 @@ LR_RISE = 3.0
 LR_PROGRESS = 0.25  # a loss that fell by less than 25% of its starting level made little progress
 LR_SPIKE = 0.15     # ... and jumps 15% of that level above its median
 LR_UPDATE_RATIO = 0.01  # ... or whose optimizer steps change weights by over 1% of their norm
+LR_MIN_STEPS = 50   # fewer logged losses cannot show "little progress"
+LR_WARMUP = 10      # update ratios before this step are not judged (Adam's first steps)
 OVERFIT_RISE = 0.10
+UNDERFIT_START = 0.90
+_CLASS_KEYS = ("num_classes", "n_classes", "num_labels", "classes")
 
 _WATCH_FAMILIES = ("gradients", "weights", "activations", "updates")
 _EVAL = re.compile(r"(^|[/_.\- ])(val|valid|validation|eval|test|dev)([/_.\- ]|$)", re.I)
@@ -75,6 +89,7 @@ def diagnose(reader) -> Diagnostics:
     out += _dead_units(reader, scalars)
     out += _learning_rate(reader, scalars)
     out += _overfitting(reader, scalars)
+    out += _underfitting(reader, scalars)
     return Diagnostics(out, run=reader.dir.name)
 
 
@@ -211,6 +226,8 @@ def _learning_rate(reader, scalars) -> list[Diagnostic]:
                 f"level {start:.3g}: training is diverging; the learning rate is probably too high.",
                 series=name))
             continue
+        if n < LR_MIN_STEPS:
+            continue
         tail = fv[-max(3, n // 4):]
         end = float(np.median(tail))
         progress = (end - start) / level  # -0.7: the loss fell by 70%; 0: no progress
@@ -233,11 +250,12 @@ def _learning_rate(reader, scalars) -> list[Diagnostic]:
 
 
 def _median_update_ratio(reader, scalars) -> float | None:
-    """Median over parameters and watched steps of ``||dw|| / ||w||``."""
+    """Median over parameters and watched steps (from ``LR_WARMUP`` on) of ``||dw|| / ||w||``."""
     vals = []
     for name in scalars:
         if name.startswith("updates/ratio/"):
-            v = reader.scalars(name).values
+            s = reader.scalars(name)
+            v = s.values[s.steps >= LR_WARMUP]
             vals.append(v[np.isfinite(v)])
     vals = np.concatenate(vals) if vals else np.zeros(0)
     return float(np.median(vals)) if len(vals) else None
@@ -272,6 +290,42 @@ def _overfitting(reader, scalars) -> list[Diagnostic]:
             f"{vv[-1]:.3g} while the training loss {tname!r} kept falling ({np.median(at_min):.3g} -> "
             f"{np.median(at_end):.3g}); stop earlier, regularise or add data.",
             series=vname))
+    return out
+
+
+def _classes(config: dict) -> int | None:
+    """The number of classes the run's config states, if any."""
+    for key in _CLASS_KEYS:
+        v = config.get(key) if isinstance(config, dict) else None
+        n = len(v) if isinstance(v, (list, tuple)) else v
+        if isinstance(n, (int, float)) and not isinstance(n, bool) and n >= 2:
+            return int(n)
+    return None
+
+
+def _underfitting(reader, scalars) -> list[Diagnostic]:
+    out = []
+    classes = _classes(reader.meta().get("config") or {})
+    for vname in scalars:
+        if not _is_val_loss(vname):
+            continue
+        val = reader.scalars(vname)
+        ok = np.isfinite(val.values)
+        vv, vs = val.values[ok], val.steps[ok]
+        if len(vv) < 3:
+            continue
+        end = float(np.median(vv[-3:]))
+        if classes is not None:
+            level, why = float(np.log(classes)), f"the loss of a uniform guess over {classes} classes (ln {classes} = "
+        else:
+            level, why = UNDERFIT_START * float(vv[0]), f"{UNDERFIT_START:.0%} of its first value ("
+        if end < level:
+            continue
+        out.append(Diagnostic(
+            "underfitting", "warning", int(vs[-1]),
+            f"Under-fitting: the validation loss {vname!r} ends at {end:.3g} (step {int(vs[-1])}), not below "
+            f"{why}{level:.3g}); the model has learnt little -- train longer, raise the learning rate "
+            "or use a larger model.", series=vname, details={"level": level, "classes": classes}))
     return out
 
 
