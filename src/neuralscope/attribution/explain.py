@@ -2,13 +2,15 @@
 comparison with faithfulness scores (:func:`compare`)."""
 from __future__ import annotations
 
+import contextlib
 import html as _html
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
+from ..adapters.torch import preserve_model_state
 from ..errors import InputShapeError
 from ..result import Result, standalone_page
 from . import cam, gradient, layer as _layer, perturbation, shapley
@@ -84,7 +86,7 @@ def _is_floating(v: Any) -> bool:
 
 
 def explain(model: nn.Module, inputs: Any, target: Any = None, method: str = "integrated_gradients", *,
-            layer: Any = None, neuron: Any = None, **options) -> Attribution:
+            layer: Any = None, neuron: Any = None, train_mode: bool = False, **options) -> Attribution:
     """Explain the model's outputs on a batch of inputs with one attribution method.
 
     ``target``: ``None`` (the predicted class), a class index, one index per example, or a
@@ -95,7 +97,10 @@ def explain(model: nn.Module, inputs: Any, target: Any = None, method: str = "in
     tensor or a dict with ``input_ids``) are attributed through the embedding layer
     (:func:`~neuralscope.attribution.text.explain_text`). Other ``options`` go to the method.
 
-    The model is left exactly as it was found, also when this raises.
+    A model left in training mode is explained in evaluation mode (dropout off, batch-norm
+    running statistics), so identical calls give identical maps; ``train_mode=True`` keeps
+    the modes as they are. The model is left exactly as it was found (modes included), also
+    when this raises.
 
     Example:
         >>> from neuralscope.zoo import DigitsCNN
@@ -106,6 +111,9 @@ def explain(model: nn.Module, inputs: Any, target: Any = None, method: str = "in
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"Expected a torch.nn.Module, got {type(model).__name__}.")
+    if not train_mode and in_training_mode(model):
+        with evaluation_mode(model):
+            return explain(model, inputs, target, method, layer=layer, neuron=neuron, train_mode=True, **options)
     if _is_token_input(inputs):
         from .text import explain_text
 
@@ -143,6 +151,20 @@ def explain(model: nn.Module, inputs: Any, target: Any = None, method: str = "in
                 "method='layer_integrated_gradients' or 'layer_gradient_x_activation', or a CAM method.")
         options["layer"] = layer
     return make_method(model, method, **options).attribute(inputs, target)
+
+
+def in_training_mode(model: nn.Module) -> bool:
+    """Whether any module of ``model`` is in training mode."""
+    return any(m.training for m in model.modules())
+
+
+@contextlib.contextmanager
+def evaluation_mode(model: nn.Module) -> Iterator[None]:
+    """Run a block with every module of ``model`` in eval mode; every mode (and everything
+    else) is put back afterwards, also on error."""
+    with preserve_model_state(model):
+        model.eval()
+        yield
 
 
 # -- compare ----------------------------------------------------------------------------------
@@ -246,13 +268,15 @@ DEFAULT_COMPARE = ("saliency", "input_x_gradient", "integrated_gradients", "smoo
 
 def compare(model: nn.Module, inputs: torch.Tensor, methods: Sequence[str] = DEFAULT_COMPARE, target: Any = None, *,
             options: dict[str, dict] | None = None, metrics: bool = True, steps: int = 20,
-            masks: Any = None) -> Comparison:
+            masks: Any = None, train_mode: bool = False) -> Comparison:
     """Run several methods on the same inputs and score each map's faithfulness with
     deletion/insertion AUC (``steps`` perturbation steps); ``options`` maps a method name to
     its keyword options. ``masks``: ground-truth ``(N, H, W)`` masks add the localisation
     scores (:mod:`~neuralscope.attribution.localization`: ``pointing_game``,
     ``mass_accuracy``, ``rank_accuracy``); a dict of masks (``{"object": m, "mark": c}``)
     adds them per mask, named ``object_mass_accuracy``, ``mark_mass_accuracy``...
+    As in :func:`explain`, a model in training mode is evaluated in eval mode unless
+    ``train_mode=True``.
 
     Example:
         >>> from neuralscope.zoo import DigitsCNN
@@ -264,6 +288,10 @@ def compare(model: nn.Module, inputs: torch.Tensor, methods: Sequence[str] = DEF
 
     from .metrics import deletion_insertion
 
+    if not train_mode and isinstance(model, nn.Module) and in_training_mode(model):
+        with evaluation_mode(model):
+            return compare(model, inputs, methods, target, options=options, metrics=metrics, steps=steps,
+                           masks=masks, train_mode=True)
     options = dict(options or {})
     results, scores, seconds = {}, {}, {}
     targets = target
