@@ -59,7 +59,9 @@ def compute_shard(model: nn.Module, spec: AuditSpec, x: torch.Tensor, labels: to
     exactly as found)."""
     with preserve_model_state(model):
         model.eval()
-        x = x.to(_device(model))
+        # a fresh, aligned copy: SIMD kernels round differently on slices that start
+        # mid-buffer, and the same shard must give the same bits from any source or engine
+        x = x.to(_device(model)).clone(memory_format=torch.contiguous_format)
         out = _forward(model, spec, x)
         logits = out.pop("_logits")
         n, k = logits.shape
