@@ -7,6 +7,12 @@ import shutil
 import matplotlib
 import pytest
 import torch
+import torch._dynamo  # noqa: F401 - see below
+
+# Triton, which torch._dynamo imports (also on the first use of any torch.optim optimizer),
+# crashes a process that has already loaded TensorFlow (torch 2.14 + TensorFlow 2.21: a
+# segmentation fault inside triton's import). Test modules import Keras/TensorFlow at
+# collection, so torch._dynamo (and Triton) must be loaded first, here.
 
 matplotlib.use("Agg")
 # Two pytest workers on two cores: one thread each avoids oversubscription.
