@@ -113,6 +113,10 @@ _EXPORTS = {
     "LossLandscape": "neuralscope.landscape",
     "Trajectory": "neuralscope.landscape",
     "Curvature": "neuralscope.landscape",
+    # whole data sets: audits (local or Ray), projections
+    "AuditResult": "neuralscope.audit.result",
+    "RayEngine": "neuralscope.audit.engines",
+    "LocalEngine": "neuralscope.audit.engines",
     # dashboard
     "serve": "neuralscope.server.app",
     "serve_in_background": "neuralscope.server.app",
@@ -124,8 +128,9 @@ _SUBMODULES = {"zoo", "errors", "data", "train", "adapters", "result", "testing"
 from .attention.extract import attention  # noqa: E402
 from .capture import capture  # noqa: E402
 from .graph.api import graph  # noqa: E402
+from .audit.api import audit  # noqa: E402
 
-__all__ = sorted(set(_EXPORTS) | _SUBMODULES | {"attention", "capture", "graph"})
+__all__ = sorted(set(_EXPORTS) | _SUBMODULES | {"attention", "capture", "graph", "audit"})
 
 
 def __getattr__(name: str):
