@@ -44,10 +44,11 @@ def vit_reshape(tokens: torch.Tensor) -> torch.Tensor:
 
 def default_cam_layer(model: nn.Module) -> str:
     """The last ``nn.Conv2d`` of the model (the usual CAM layer)."""
-    convs = [n for n, m in model.named_modules() if isinstance(m, nn.Conv2d)]
+    convs = ([n for n, m in model.named_modules() if isinstance(m, nn.Conv2d)]
+             or [n for n, m in model.named_modules() if isinstance(m, nn.Conv1d)])  # signal models
     if not convs:
         raise InputShapeError(
-            "The model has no nn.Conv2d layer to take a CAM from; pass layer=<name> "
+            "The model has no nn.Conv2d or nn.Conv1d layer to take a CAM from; pass layer=<name> "
             "(and reshape='vit' for transformer tokens).")
     return convs[-1]
 
@@ -126,7 +127,7 @@ class BaseCAM(Method):
             raise InputShapeError(
                 f"Layer {name!r} outputs shape {tuple(t.shape)}, which has no spatial dimensions; "
                 "CAM needs (batch, channels, height, width): pick a convolutional layer.")
-        if t.dim() == 3 and self.reshape is None and not isinstance(module, _ONE_D):
+        if t.dim() == 3 and self.reshape is None and not _one_d(module):
             raise InputShapeError(
                 f"Layer {name!r} outputs shape {tuple(t.shape)}, which looks like (batch, tokens, channels) "
                 "without spatial dimensions; pass reshape='vit' for transformer tokens (or reshape=lambda t: t "
@@ -155,7 +156,7 @@ class BaseCAM(Method):
         A = self._spatial(raw.detach(), name, module).float()
         ctx = {"x": x, "target": target, "module": module, "name": name, "output": out}
         low = self.cam(A, G, ctx).float()
-        up = upsample(low.clamp_min(0), x.shape[2:]) if x.dim() >= 4 else low.clamp_min(0)
+        up = upsample(low.clamp_min(0), x.shape[2:]) if x.dim() >= 4 or x.dim() == low.dim() + 1 else low.clamp_min(0)
         return up, {}, {"outputs": first_tensor(out).detach(), "cam": low.detach().cpu().numpy(), "layer": name}
 
     def attribute(self, inputs, target=None):
@@ -165,6 +166,16 @@ class BaseCAM(Method):
 
 
 _ONE_D = (nn.Conv1d, nn.BatchNorm1d, nn.MaxPool1d, nn.AvgPool1d, nn.AdaptiveAvgPool1d, nn.AdaptiveMaxPool1d)
+
+
+def _one_d(module: nn.Module | None) -> bool:
+    """Whether a layer outputs ``(batch, channels, length)``: a 1-D layer, or a block of
+    them (a ``Sequential`` of Conv1d layers) with no 2-D convolution inside."""
+    if module is None:
+        return False
+    inner = list(module.modules())
+    return isinstance(module, _ONE_D) or (any(isinstance(m, nn.Conv1d) for m in inner)
+                                          and not any(isinstance(m, nn.Conv2d) for m in inner))
 
 
 def upsample(maps: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
@@ -356,7 +367,8 @@ class ScoreCAM(BaseCAM):
             F.interpolate(A, size=x.shape[2:], mode="linear", align_corners=True)
         flat = up.reshape(b, c, -1)
         lo, hi = flat.min(-1).values, flat.max(-1).values
-        masks = (up - lo[..., None, None]) / (hi - lo + 1e-8)[..., None, None]
+        spread = [1] * (up.dim() - 2)  # one per spatial dimension: images and signals
+        masks = (up - lo.view(b, c, *spread)) / (hi - lo + 1e-8).view(b, c, *spread)
         constant = (hi - lo) <= 0
         scores = torch.empty(b, c, device=x.device, dtype=torch.float32)
         per = internal_batch_size(self.model, x, backward=False, budget=self.memory_budget)

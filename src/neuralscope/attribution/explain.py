@@ -122,7 +122,7 @@ def explain(model: nn.Module, inputs: Any, target: Any = None, method: str = "in
                 f"Token ids are attributed through the embedding layer with integrated gradients; "
                 f"method {method!r} needs floating-point inputs.")
         return explain_text(model, inputs, target, layer=layer, **options)
-    if any(k in options for k in ("feature_names", "groups", "background")):
+    if any(k in options for k in ("feature_names", "groups", "background", "sampling_rate", "time")):
         from .tabular import explain_tabular
 
         return explain_tabular(model, inputs, target, method, layer=layer, neuron=neuron, **options)

@@ -39,10 +39,10 @@ def _window_shape(spec, shape: Sequence[int], default) -> tuple[int, ...]:
     if spec is None:
         spec = default
     if isinstance(spec, int):
-        spec = (spec,) * (len(shape) - 1 if len(shape) == 3 else len(shape))
+        spec = (spec,) * (len(shape) - 1 if len(shape) in (2, 3) else len(shape))
     spec = tuple(int(s) for s in spec)
-    if len(spec) == len(shape) - 1 and len(shape) == 3:
-        spec = (shape[0],) + spec  # images: every channel at once
+    if len(spec) == len(shape) - 1 and len(shape) in (2, 3):
+        spec = (shape[0],) + spec  # images and signals (C, L): every channel at once
     if len(spec) != len(shape) or any(s < 1 for s in spec):
         raise InputShapeError(f"A window/stride of {spec} does not fit inputs of shape {tuple(shape)} per example.")
     return spec
@@ -65,7 +65,8 @@ class Occlusion(Method):
     the average drop over the windows that cover it.
 
     ``window``/``stride``: an int or a tuple per input dimension after the batch (for
-    images ``(h, w)`` covers every channel). With a 1-element window this is exactly
+    images ``(h, w)`` and for signals ``(C, L)`` an int ``w`` cover every channel; the
+    default is 1/8 of each side, for signals 1/16 of the length). With a 1-element window this is exactly
     single-feature ablation.
 
     Example:
@@ -86,8 +87,8 @@ class Occlusion(Method):
 
     def _attribute(self, x, target):
         shape = tuple(x.shape[1:])
-        spatial = shape[-2:] if len(shape) == 3 else shape
-        default_w = tuple(max(1, s // 8) for s in spatial)
+        spatial = shape[-2:] if len(shape) == 3 else shape[-1:] if len(shape) == 2 else shape
+        default_w = tuple(max(1, s // (16 if len(shape) == 2 else 8)) for s in spatial)
         window = _window_shape(self.window, shape, default_w)
         stride = _window_shape(self.stride, shape, tuple(max(1, w // 2) for w in window[-len(spatial):]))
         starts = window_starts(shape, window, stride)
@@ -175,8 +176,9 @@ def feature_mask_for(x: torch.Tensor, mask: Any) -> torch.Tensor:
     tabular inputs; for images square grid cells, 8 per side)."""
     b, shape = x.shape[0], tuple(x.shape[1:])
     image = len(shape) == 3
-    if mask is None:
-        mask = ("grid", max(1, shape[-1] // 8)) if image else "features"
+    if mask is None:  # images: grid cells; signals (C, L): 16 time windows; tables: every feature
+        mask = ("grid", max(1, shape[-1] // 8)) if image else (
+            ("windows", max(1, shape[-1] // 16)) if len(shape) == 2 else "features")
     if isinstance(mask, str):
         mask = (mask,)
     if isinstance(mask, tuple) and mask and isinstance(mask[0], str):

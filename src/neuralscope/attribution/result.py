@@ -122,11 +122,14 @@ class Attribution(Result):
 
     @property
     def modality(self) -> str:
-        """``"text"``, ``"image"``, ``"tabular"`` or ``"array"``: how it is drawn."""
+        """``"text"``, ``"image"``, ``"signal"``, ``"tabular"`` or ``"array"``: how it is drawn."""
         if self.tokens is not None:
             return "text"
         if self.several_inputs:
             return "several"
+        if (self.inputs is not None and self.inputs.ndim == 3 and self.attributions.ndim in (2, 3)
+                and self.attributions.shape[-1] == self.inputs.shape[-1]):
+            return "signal"  # (batch, channels, length), maps per channel or one CAM per signal
         if self.inputs is not None and self.inputs.ndim == 4 and self.attributions.ndim in (3, 4):
             return "image"
         if self.attributions.ndim == 2:
@@ -208,6 +211,8 @@ class Attribution(Result):
         mod = self.modality
         if mod == "several":
             return self._plot_several(ax, index, alpha=alpha, max_examples=max_examples, colorbar=colorbar)
+        if mod in ("tabular", "signal") and not (mod == "signal" and ax is not None):
+            return self._plot_rows(ax, index, max_examples, **kwargs)
         if ax is not None or isinstance(index, int):
             i = 0 if index is None else int(index)
             ax = ax or new_axes((4, 4) if mod == "image" else (8, 3))
@@ -259,6 +264,20 @@ class Attribution(Result):
         cb.set_label("attribution" + (" (signed)" if self.signed else ""))
         return cb
 
+    def _plot_rows(self, ax, index, max_examples: int, **kwargs):
+        """Tabular: the beeswarm summary of every row, or one row's waterfall (``index`` or
+        ``ax`` given); signals: each channel with its attribution band beneath, for example
+        ``index`` or the first ``max_examples`` (:mod:`neuralscope.plot.tabular`, :mod:`neuralscope.plot.signal`)."""
+        from ..plot import signal, tabular
+
+        if self.modality == "tabular":
+            if ax is not None or isinstance(index, int):
+                return tabular.waterfall(self, index or 0, ax=ax, **kwargs)
+            return tabular.summary(self, **kwargs)
+        if isinstance(index, int):
+            return signal.plot_signal(self, index, **kwargs)
+        return signal.plot_signals(self, max_examples=min(max_examples, 3), **kwargs)
+
     def _draw_one(self, ax, i, alpha=0.75, colorbar=True, **kwargs):
         mod = self.modality
         if mod == "image":
@@ -270,6 +289,10 @@ class Attribution(Result):
             self._draw_tokens(ax, i)
         elif mod == "tabular":
             self._draw_bars(ax, i, **kwargs)
+        elif mod == "signal":
+            from ..plot.signal import draw_compact
+
+            draw_compact(self, ax, i, colorbar=colorbar)
         else:
             a = np.asarray(self.attributions[i])
             a = a.reshape(a.shape[0], -1) if a.ndim > 1 else a[None]

@@ -8,7 +8,9 @@ average over the background rows; gradient methods sum their column attributions
 GradientSHAP samples it, Integrated Gradients is averaged over up to ``n_baselines`` rows
 (Erion et al. 2021's expected gradients by quadrature). Every tabular result reports
 ``expected_value`` (``E[f(background)]``) and ``additivity_error``
-(``|sum(values) - (f(x) - E[f(background)])|``) per row.
+(``|sum(values) - (f(x) - E[f(background)])|``) per row. For signals, ``feature_names``
+names the channels and ``sampling_rate`` (Hz) or ``time`` (one value per sample) set the
+plots' time axis.
 """
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ from .base import Method, output_scores, prepare_inputs
 from .result import Attribution
 from .shapley import prepare_background
 
-TABULAR_OPTIONS = ("feature_names", "groups", "background", "n_baselines")
+TABULAR_OPTIONS = ("feature_names", "groups", "background", "sampling_rate", "time")
 
 
 @dataclass
@@ -162,6 +164,7 @@ def explain_tabular(model: nn.Module, inputs: Any, target: Any, method: str, *, 
                               "they do not combine with layer= or neuron=.")
 
     names, groups = options.pop("feature_names", None), options.pop("groups", None)
+    when = {k: options.pop(k) for k in ("sampling_rate", "time") if k in options}
     _check_rows(inputs, names)
     x = prepare_inputs(model, inputs)
     if x.dim() != 2 and groups is not None:
@@ -180,7 +183,24 @@ def explain_tabular(model: nn.Module, inputs: Any, target: Any, method: str, *, 
         res = BackgroundIntegratedGradients(model, **options).attribute(x, target)
     else:
         res = make_method(model, method, **options).attribute(x, target)
+    res.extras.update(_time_extras(x, when))
     return finish(res, cols, names, players)
+
+
+def _time_extras(x: torch.Tensor, when: dict) -> dict:
+    """``sampling_rate``/``time`` of a signal, checked, for the plots' time axis."""
+    if not when:
+        return {}
+    from ..plot.signal import time_axis
+
+    if x.dim() != 3:
+        raise InputShapeError(f"sampling_rate= and time= describe signals (batch, channels, length), "
+                              f"not inputs of shape {tuple(x.shape)}.")
+    time_axis(x.shape[-1], when.get("sampling_rate"), when.get("time"))
+    out = {"sampling_rate": when.get("sampling_rate")}
+    if when.get("time") is not None:
+        out["time"] = np.asarray(when["time"], dtype=float)
+    return out
 
 
 def _check_rows(inputs: Any, names: Sequence[str] | None) -> None:

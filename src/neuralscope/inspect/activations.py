@@ -105,7 +105,8 @@ def _per_unit(a: torch.Tensor) -> np.ndarray:
 # -- feature maps -----------------------------------------------------------------------------
 
 class FeatureMaps(Result):
-    """The feature maps ``(C, H, W)`` of one input at one layer, and the order to draw them."""
+    """The feature maps ``(C, H, W)`` (or ``(C, L)`` of a 1-D layer) of one input at one
+    layer, and the order to draw them."""
 
     kind = "feature_maps"
     needs_figure = True  # draws the input beside the maps when given no axes
@@ -125,6 +126,10 @@ class FeatureMaps(Result):
     def plot(self, ax=None, vmax: float | None = None):
         import matplotlib.pyplot as plt
 
+        if self.maps.ndim == 2:  # a 1-D layer (C, L): rows of a heatmap under the signal
+            from ..plot.signal import draw_feature_maps_1d
+
+            return draw_feature_maps_1d(self, ax, vmax)
         shown = self.order[: self.max_maps]
         maps = self.maps[shown]
         fin = maps[np.isfinite(maps)]
@@ -174,9 +179,9 @@ def feature_maps(model: nn.Module, inputs: Any, layer: Any, *, index: int = 0, o
     """
     name, _ = resolve_layer(model, layer)
     acts = layer_activations(model, inputs, layer, eval=eval)
-    if acts.dim() != 4:
-        raise InputShapeError(f"Layer {name!r} outputs shape {tuple(acts.shape)}; feature maps need (N, C, H, W). "
-                              "Use activation_heatmap for dense layers.")
+    if acts.dim() not in (3, 4):
+        raise InputShapeError(f"Layer {name!r} outputs shape {tuple(acts.shape)}; feature maps need (N, C, H, W) "
+                              "or (N, C, L). Use activation_heatmap for dense layers.")
     if not 0 <= index < len(acts):
         raise InputShapeError(f"index {index} is out of range for {len(acts)} inputs.")
     maps = acts[index].numpy()
@@ -194,7 +199,7 @@ def feature_maps(model: nn.Module, inputs: Any, layer: Any, *, index: int = 0, o
             raise InputShapeError(f"channels {idx.tolist()} out of range for {c} channels in {name!r}.")
         max_maps = max(max_maps, len(idx))
     x = first_input(inputs)
-    image = x[index].detach().float().cpu().numpy() if x is not None and x.dim() == 4 else None
+    image = x[index].detach().float().cpu().numpy() if x is not None and x.dim() in (3, 4) else None
     return FeatureMaps(name, maps, idx, index, image, max_maps)
 
 

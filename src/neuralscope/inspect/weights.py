@@ -388,6 +388,10 @@ class ConvFilters(Result):
     def plot(self, ax=None):
         w = self.weight
         o, i = w.shape[:2]
+        if self.mode == "taps":
+            from ..plot.signal import draw_filters_1d
+
+            return draw_filters_1d(self, ax)
         if self.mode == "norm":
             ax = ax or P.new_axes((7, 6))
             m, block, bad = P.block_reduce(self.norms[self.order], (256, 256), "mean")
@@ -427,7 +431,8 @@ class ConvFilters(Result):
 
 def conv_filters(model: nn.Module, layer: Any, *, mode: str = "auto", max_filters: int = 64,
                  order: str = "norm") -> ConvFilters:
-    """The filters of a ``Conv2d`` as an image grid (see :class:`ConvFilters` for ``mode``).
+    """The filters of a ``Conv2d`` as an image grid (see :class:`ConvFilters` for ``mode``);
+    those of a ``Conv1d`` as rows of taps (``mode="taps"``).
 
     ``mode="auto"`` picks ``"rgb"`` for 3 input channels, ``"channels"`` when at most
     ``max_filters`` filters x 16 input channels fit, and ``"norm"`` otherwise. Filters are
@@ -440,13 +445,17 @@ def conv_filters(model: nn.Module, layer: Any, *, mode: str = "auto", max_filter
     """
     with preserve_model_state(model):
         name, w = _named_weight(model, layer)
-    if w.ndim != 4:
-        raise ValueError(f"{name} has shape {w.shape}; conv_filters needs a 2-D convolution weight "
-                         "(out, in, kh, kw). Use weight_heatmap for other layers.")
+    if w.ndim not in (3, 4):
+        raise ValueError(f"{name} has shape {w.shape}; conv_filters needs a 1-D or 2-D convolution weight "
+                         "(out, in, k) or (out, in, kh, kw). Use weight_heatmap for other layers.")
     o, i = w.shape[:2]
-    if mode == "auto":
+    if w.ndim == 3:  # Conv1d: every filter as a row of taps per input channel
+        if mode not in ("auto", "taps"):
+            raise ValueError(f"{name} is a 1-D convolution; its filters are drawn with mode='taps', not {mode!r}.")
+        mode = "taps"
+    elif mode == "auto":
         mode = "rgb" if i == 3 else "channels" if (i <= 16 and o * i <= 16 * max_filters) else "norm"
-    if mode not in ("rgb", "channels", "norm"):
+    if mode not in ("rgb", "channels", "norm", "taps"):
         raise ValueError(f"mode must be 'auto', 'rgb', 'channels' or 'norm', not {mode!r}.")
     if mode == "rgb" and i != 3:
         raise ValueError(f"mode='rgb' needs 3 input channels; {name} has {i}.")
