@@ -60,6 +60,9 @@ _COMPILE_ATTRS = ("optimizer", "compiled", "loss", "_compile_config", "_compile_
 
 def keras_module():
     """The ``keras`` package, imported on first use (a clear sentence when it is missing)."""
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter, when it is not loaded yet
     try:
         import keras
     except ImportError as exc:  # pragma: no cover - the dev environment has Keras
@@ -250,8 +253,10 @@ class KerasAdapter(Adapter):
         return ModelForwardError(f"The model raised in {where}: {type(exc).__name__}: {first.strip()}",
                                  module=failing)
 
-    def record(self, inputs: Any, layers: Any, *,
-               replace: dict[str, Callable[[Any], Any]] | None = None) -> Recording:
+    def record(self, inputs: Any, layers: Any, *, replace: dict[str, Callable[[Any], Any]] | None = None,
+               on_call: Callable[[str, tuple, dict, Any], None] | None = None) -> Recording:
+        """See :meth:`Adapter.record`; ``on_call(name, args, kwargs, output)`` also sees every
+        call of a chosen layer, in call order (the graph reader of subclassed models uses it)."""
         chosen = dict(self.layers(layers)) if layers is not None else {}
         replace = dict(replace or {})
         for name in replace:
@@ -259,7 +264,7 @@ class KerasAdapter(Adapter):
                 chosen.update(self.layers(name))
         kept: dict[str, list] = {n: [] for n in chosen}
         x = self.normalize_inputs(inputs)
-        with self.preserved(), _intercepted(chosen, kept, replace, self.keras):
+        with self.preserved(), _intercepted(chosen, kept, replace, self.keras, on_call):
             out = self._call(x)
         return Recording(out, kept)
 
@@ -284,7 +289,8 @@ def _first_tensor(keras, output: Any) -> Any:
 
 
 @contextlib.contextmanager
-def _intercepted(chosen: dict[str, Any], kept: dict[str, list], replace: dict, keras) -> Iterator[None]:
+def _intercepted(chosen: dict[str, Any], kept: dict[str, list], replace: dict, keras,
+                 on_call: Callable | None = None) -> Iterator[None]:
     """Wrap each chosen layer's ``call`` (an instance attribute, deleted afterwards)."""
     by_layer: dict[int, list[str]] = {}
     for name, layer in chosen.items():
@@ -300,6 +306,8 @@ def _intercepted(chosen: dict[str, Any], kept: dict[str, list], replace: dict, k
 
             def call(*args, __orig=original, __names=names, **kwargs):
                 out = __orig(*args, **kwargs)
+                if on_call is not None:
+                    on_call(__names[0], args, kwargs, out)
                 for n in __names:
                     kept[n].append(_first_tensor(keras, out))
                     if n in replace:

@@ -1,7 +1,7 @@
 """``neuralscope graph`` and ``neuralscope summary``: a model's structure from the command line.
 
 SOURCE is an ``.onnx`` file, a TorchScript archive (``torch.jit.save``), a ``torch.export``
-archive (``.pt2``), ``path/to/file.py:factory`` or ``package.module:ClassName`` (called with
+archive (``.pt2``), a Keras ``.keras`` / ``.h5`` file, ``path/to/file.py:factory`` or ``package.module:ClassName`` (called with
 no arguments; a function or a class both work).
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ from ..errors import FileFormatError, InputShapeError, NeuralscopeError
 from ._args import check_output, positive_int
 
 OUTPUT_SUFFIXES = (".svg", ".png", ".pdf", ".html", ".dot", ".gv", ".mmd", ".json")
-MODEL_FILE_SUFFIXES = (".onnx", ".pt", ".pt2", ".pth", ".ts", ".jit", ".torchscript")
+MODEL_FILE_SUFFIXES = (".onnx", ".pt", ".pt2", ".pth", ".ts", ".jit", ".torchscript", ".keras", ".h5", ".hdf5")
 DTYPES = {"float32": "float32", "float": "float32", "float64": "float64", "double": "float64",
           "float16": "float16", "half": "float16", "bfloat16": "bfloat16", "int64": "int64", "long": "int64",
           "int32": "int32", "int": "int32", "bool": "bool"}
@@ -28,11 +28,12 @@ class SourceError(NeuralscopeError, ValueError):
 
 
 def register(sub) -> None:
-    epilog = ("SOURCE is a model file (.onnx, TorchScript .pt, torch.export .pt2) or a factory:\n"
+    epilog = ("SOURCE is a model file (.onnx, TorchScript .pt, torch.export .pt2, Keras .keras/.h5) or a factory:\n"
               "  path/to/file.py:make_model      a function or class in a Python file\n"
               "  package.module:ClassName        an importable callable, called with no arguments\n\n"
               "examples:\n"
               "  neuralscope graph model.onnx -o model.html\n"
+              "  neuralscope graph model.keras -o model.svg\n"
               "  neuralscope graph neuralscope.zoo:DigitsCNN -o cnn.svg\n"
               "  neuralscope graph torchvision.models:resnet50 --input-shape 1,3,224,224 --depth 2 -o r50.svg\n"
               "  neuralscope graph torchvision.models:vit_b_16 --input-shape 1,3,224,224 --fold -o vit.html")
@@ -76,7 +77,8 @@ def _input_args(p: argparse.ArgumentParser) -> None:
 
 def is_model_file(source: str) -> bool:
     path = Path(source)
-    return path.suffix.lower() in MODEL_FILE_SUFFIXES or (path.exists() and path.is_file())
+    return path.suffix.lower() in MODEL_FILE_SUFFIXES or (path.exists() and path.is_file()) or (
+        path.is_dir() and (path / "saved_model.pb").exists())
 
 
 def load_factory(source: str) -> Any:
@@ -124,9 +126,17 @@ def load_factory(source: str) -> Any:
                           "needs no arguments.") from exc
     import torch
 
-    if not isinstance(model, torch.nn.Module):
-        raise SourceError(f"{source!r} returned a {type(model).__name__}, not a torch.nn.Module.")
+    from ..adapters.keras import is_keras_model
+
+    if not isinstance(model, torch.nn.Module) and not is_keras_model(model):
+        raise SourceError(f"{source!r} returned a {type(model).__name__}, not a torch.nn.Module or a keras.Model.")
     return model
+
+
+def is_keras_source(source: str) -> bool:
+    from ..graph.extract_keras import is_keras_file
+
+    return is_keras_file(source)
 
 
 def parse_shape(text: str) -> tuple[int, ...]:
@@ -174,7 +184,9 @@ def load_source(source: str, shapes: list[str] | None, dtype: str | None) -> tup
         return source, example_inputs(None, shapes, dtype)
     model = load_factory(source)
     inputs = example_inputs(model, shapes, dtype)
-    if inputs is None:
+    from ..adapters.keras import is_keras_model
+
+    if inputs is None and not is_keras_model(model):  # a Keras graph carries its own shapes
         raise InputShapeError(f"{type(model).__name__} needs an example input: pass --input-shape, "
                               "e.g. --input-shape 1,3,224,224.")
     return model, inputs
@@ -217,7 +229,11 @@ def run_summary(args: argparse.Namespace) -> int:
 
     out = check_output(args.output) if args.output else None
     model, inputs = load_source(args.source, args.input_shape, args.input_dtype)
-    if isinstance(model, str):
+    if isinstance(model, str) and is_keras_source(model):
+        from ..graph.extract_keras import load_keras_file
+
+        model = load_keras_file(model)
+    elif isinstance(model, str):
         if Path(model).suffix.lower() == ".onnx":
             raise FileFormatError("summary needs a torch model; for an .onnx file use 'neuralscope graph'.")
         from ..graph.extract_archive import load_module

@@ -30,8 +30,10 @@ def graph(model_or_path: Any, example_inputs: Any = None, *, depth: int | None =
     """The structure of a model: modules, functional ops, tensor shapes, module hierarchy.
 
     Args:
-        model_or_path: a ``torch.nn.Module``, or a path to an ``.onnx`` file, a TorchScript
-            archive or a ``torch.export`` archive (``.pt2``).
+        model_or_path: a ``torch.nn.Module``, a Keras model (read from its own layer graph,
+            see :mod:`neuralscope.graph.extract_keras`), or a path to an ``.onnx`` file, a
+            TorchScript archive, a ``torch.export`` archive (``.pt2``) or a Keras
+            ``.keras`` / ``.h5`` file.
         example_inputs: what the model is called with (a tensor, a tuple of tensors, or a
             dict of keyword tensors). Shapes come from a real forward pass on them, run in
             eval mode without gradients; the model is left exactly as it was found.
@@ -54,14 +56,20 @@ def graph(model_or_path: Any, example_inputs: Any = None, *, depth: int | None =
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(map(repr, METHODS))}, not {method!r}.")
+    from ..adapters.keras import is_keras_model
+
     if isinstance(model_or_path, (str, os.PathLike)):
         g = _read_file(Path(model_or_path), example_inputs)
+    elif is_keras_model(model_or_path):  # before nn.Module: on Keras's torch backend a Keras model is both
+        from .extract_keras import read_keras
+
+        g = read_keras(model_or_path, example_inputs)
     elif isinstance(model_or_path, nn.Module):
         if example_inputs is None:
             example_inputs = _default_inputs(model_or_path)
         g = _read_module(model_or_path, example_inputs, method)
     else:
-        raise TypeError(f"graph() takes a torch.nn.Module or a model file path, "
+        raise TypeError(f"graph() takes a torch.nn.Module, a keras.Model or a model file path, "
                         f"not {type(model_or_path).__name__}.")
     g.default_depth = depth
     return g
@@ -153,8 +161,12 @@ _READERS = {"fx": _read_fx, "export": _read_export, "hooks": _read_hooks}
 
 
 def _read_file(path: Path, example_inputs: Any) -> Graph:
+    from .extract_keras import is_keras_file, load_keras_file, read_keras
+
     if not path.exists():
         raise FileFormatError(f"No model file at {str(path)!r}.")
+    if is_keras_file(path):
+        return read_keras(load_keras_file(path), example_inputs)
     if path.is_dir():
         raise FileFormatError(f"{str(path)!r} is a directory, not a model file.")
     suffix = path.suffix.lower()

@@ -451,10 +451,15 @@ def summary(model: nn.Module, example_inputs: Any = None) -> Summary:
         >>> s.rows[2].macs  # first conv: 32 x 1 x 3 x 3 weights at 8 x 8 positions
         18432
     """
+    from ..adapters.keras import is_keras_model
     from .api import _checked_forward, _default_inputs
 
+    if is_keras_model(model):  # the table of model.summary(), with MACs: see graph/summary_keras.py
+        from .summary_keras import keras_summary
+
+        return keras_summary(model, example_inputs)
     if not isinstance(model, nn.Module):
-        raise TypeError(f"summary() takes a torch.nn.Module, not {type(model).__name__}.")
+        raise TypeError(f"summary() takes a torch.nn.Module or a keras.Model, not {type(model).__name__}.")
     if example_inputs is None:
         example_inputs = _default_inputs(model)
     args, kwargs = as_inputs(example_inputs)
