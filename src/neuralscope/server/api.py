@@ -311,10 +311,13 @@ def safe_file(base: Path, rel: str) -> Path:
     parts = Path(rel).parts
     if any(p in ("..", "") for p in parts):
         raise ApiError(404, "No such file in this run.")
-    base = base.resolve()
-    target = (base / rel).resolve()
-    if base not in target.parents or not target.is_file():
-        raise ApiError(404, "No such file in this run.")
+    try:
+        base = base.resolve()
+        target = (base / rel).resolve()
+        if base not in target.parents or not target.is_file():
+            raise ApiError(404, "No such file in this run.")
+    except (OSError, ValueError):  # a name too long for the file system, a loop of links
+        raise ApiError(404, "No such file in this run.") from None
     return target
 
 
@@ -424,6 +427,11 @@ ROUTES: list[tuple[str, Callable, str, list[dict]]] = [
     ("/api/graph", api_graph, "The structure graph (Graph.to_dict()) of the served model file or of a run.",
      [_p("run", "run id (runs mode)")]),
 ]
+
+
+from .audit_api import AUDIT_ROUTES  # noqa: E402 - the Audit page's routes (they use ApiError above)
+
+ROUTES += AUDIT_ROUTES
 
 
 def openapi_document(version: str) -> dict:
