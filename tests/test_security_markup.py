@@ -246,6 +246,9 @@ def test_dashboard_graph_frame_shows_the_crafted_graph_as_text(dash, guarded):
     srv = dash
     page = open_(srv.url + "#/graph", bypass_csp=False)
     page.wait_for_selector("iframe.graph-frame")
+    sandbox = page.get_attribute("iframe.graph-frame", "sandbox").split()
+    assert "allow-scripts" in sandbox and not {"allow-top-navigation", "allow-modals", "allow-popups",
+                                               "allow-forms"} & set(sandbox)
     frame = page.frame_locator("iframe.graph-frame")
     frame.locator("#ns-svg .ns-node").first.wait_for(timeout=15_000)
     for node in frame.locator("#ns-svg .ns-node").all():

@@ -44,7 +44,11 @@ export function mount(root, params) {
   const wantedRun = params.get("run");
   const withGraph = runs.filter((r) => (r.series.result || []).length);
   let run = runs.find((r) => r.id === wantedRun) || withGraph.find((r) => state.selected.has(r.id)) || withGraph[0] || runs[0];
-  const frame = h("iframe", { class: "graph-frame", title: "structure graph" });
+  // The viewer page runs only its own script (a hash-pinned Content-Security-Policy) and
+  // escapes every graph field; the sandbox also denies it dialogs, pop-ups, forms and
+  // navigating the dashboard. It stays same-origin: the overlay below reads its nodes.
+  const frame = h("iframe", { class: "graph-frame", title: "structure graph",
+    sandbox: "allow-scripts allow-same-origin allow-downloads" });
   const slider = h("input", { type: "range", min: 0, max: 0, value: 0, id: "graph-step", disabled: true });
   const stepLabel = h("span", { class: "step-label muted" });
   const picker = h("select", { id: "graph-run", onchange: () => { run = state.runById.get(picker.value); show(); } },
