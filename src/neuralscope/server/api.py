@@ -451,7 +451,7 @@ def openapi_document(version: str) -> dict:
             "info": {"title": "neuralscope dashboard API", "version": version,
                      "description": "Read-only access to neuralscope runs. When the server was started with "
                                     "a token, send it as 'Authorization: Bearer <token>', a 'token' query "
-                                    "parameter or the 'ns_token' cookie."},
+                                    "parameter or the 'ns_token_<port>' cookie set by the first visit."},
             "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
             "paths": paths}
 

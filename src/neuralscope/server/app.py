@@ -5,11 +5,15 @@
 * :func:`serve_in_background` runs it in a thread and returns a :class:`DashboardServer`
   with its ``url`` and ``stop()`` (used by ``make demo`` and the browser tests).
 
-Security: the server binds 127.0.0.1 unless told otherwise; any other address needs an
-access token, and with a token every route (API, events, files, pages) refuses requests
-that do not carry it (``Authorization: Bearer``, ``?token=`` or the ``ns_token`` cookie the
-first page visit sets). Without a token only loopback ``Host`` headers are answered, which
-blocks DNS-rebinding pages from reading a local dashboard.
+Security: the server binds 127.0.0.1 unless told otherwise; any address that is not
+loopback (``""``, ``0.0.0.0``, ``::``, a name that resolves elsewhere) needs an access token,
+and with a token every route (API, events, files, pages) refuses requests that do not carry
+it (``Authorization: Bearer``, ``?token=`` or the session cookie ``ns_token_<port>`` the
+first page visit sets; it holds a value derived from the token and the port, never the
+token). Without a token only loopback ``Host`` headers are answered, which blocks
+DNS-rebinding pages from reading a local dashboard. Every response carries a
+Content-Security-Policy that runs only the dashboard's own scripts, frame restrictions,
+``nosniff`` and ``Referrer-Policy: no-referrer``.
 """
 from __future__ import annotations
 
