@@ -36,11 +36,12 @@ class SignalSet:
 
 
 def make_signals(n: int = 600, length: int = 128, channels: int = 2, window: tuple[int, int] = (48, 80),
-                 jitter: int = 8, sampling_rate: float = 64.0, noise: float = 0.3, seed: int = 0,
-                 test_fraction: float = 0.25) -> SignalSet:
-    """Generate the signal set: class 1 has an 8-cycle-per-window burst on channel 0 inside
-    ``window`` (shifted by up to ``jitter`` samples either way); both classes have a slow
-    drift, noise, and a distractor bump outside the window on every channel.
+                 jitter: int = 8, sampling_rate: float = 64.0, noise: float = 0.3, period: float = 6.0,
+                 seed: int = 0, test_fraction: float = 0.25) -> SignalSet:
+    """Generate the signal set: class 1 has a burst (a Hann-windowed sine of ``period``
+    samples) on channel 0 inside ``window`` (shifted by up to ``jitter`` samples either
+    way); both classes have a slow drift, noise, and a distractor bump outside the window on
+    every channel.
 
     Example:
         >>> s = make_signals(n=40, length=64, window=(24, 40), jitter=2)
@@ -64,7 +65,7 @@ def make_signals(n: int = 600, length: int = 128, channels: int = 2, window: tup
         _add_distractor(x[i], rng, lo - jitter, hi + jitter)
         if y[i]:
             w = ends[i] - starts[i]
-            seg = np.hanning(w) * np.sin(2 * np.pi * 8 * np.arange(w) / w) * 1.5
+            seg = np.hanning(w) * np.sin(2 * np.pi * np.arange(w) / period) * 1.5
             x[i, 0, starts[i]:ends[i]] += seg
     k = int(round(n * (1 - test_fraction)))
     xs = torch.from_numpy(x.astype(np.float32))
