@@ -200,8 +200,8 @@ def script_json(data: Any, **kwargs) -> str:
     is parsed. The text is still valid JSON and a valid JavaScript expression.
 
     Example:
-        >>> script_json({"label": "</script><b>"})
-        '{"label": "\\u003c/script\\u003e\\u003cb\\u003e"}'
+        >>> print(script_json({"label": "</script><b>"}))
+        {"label": "\\u003c/script\\u003e\\u003cb\\u003e"}
     """
     text = json.dumps(jsonable(data), **kwargs)
     return (text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
