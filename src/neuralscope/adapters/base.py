@@ -39,7 +39,7 @@ from __future__ import annotations
 import abc
 import fnmatch
 from dataclasses import dataclass, field
-from typing import Any, Callable, ContextManager, Sequence
+from typing import Any, Callable, ContextManager, Iterator, Sequence
 
 import numpy as np
 
@@ -273,25 +273,43 @@ class Adapter(abc.ABC):
 
         raise InputShapeError("The inputs hold no tensor with a batch dimension.")
 
-    def activations(self, inputs: Any, layers: Any, *, batch_size: int = 256) -> dict[str, list[np.ndarray]]:
-        """Outputs of ``layers`` over ``inputs`` in batches, as numpy arrays in
-        :data:`ACTIVATION_LAYOUT`: ``{name: [one array per call, batches concatenated]}``."""
+    def batches(self, inputs: Any, batch_size: int, desc: str = "") -> Iterator[Inputs]:
+        """``inputs`` cut into batches of ``batch_size`` along the batch dimension (every
+        tensor of a structure that has it), with a progress bar on a terminal."""
+        from ..progress import progress
+
         x = self.normalize_inputs(inputs)
         n = self.batch_size_of(x)
+        starts = range(0, n, batch_size)
+        for start in progress(starts, desc=desc, total=len(starts), enabled=None if desc else False):
+            s = slice(start, start + batch_size)
+            yield Inputs(tuple(_take(a, s, n) for a in x.args), {k: _take(v, s, n) for k, v in x.kwargs.items()})
+
+    def activations(self, inputs: Any, layers: Any, *, batch_size: int = 256,
+                    desc: str = "activations") -> dict[str, list[np.ndarray]]:
+        """Outputs of ``layers`` over ``inputs`` in batches, as numpy arrays in
+        :data:`ACTIVATION_LAYOUT`: ``{name: [one array per call, batches concatenated]}``."""
         names = [nm for nm, _ in self.layers(layers)]
         parts: dict[str, list[list[np.ndarray]]] = {nm: [] for nm in names}
-        for start in range(0, n, batch_size):
-            s = slice(start, start + batch_size)
-            cut = Inputs(tuple(_take(a, s, n) for a in x.args), {k: _take(v, s, n) for k, v in x.kwargs.items()})
-            rec = self.record(cut, names)
+        for batch in self.batches(inputs, batch_size, desc):
+            rec = self.record(batch, names)
             for nm in names:
                 calls = [self.to_canonical(self.to_numpy(t)) for t in rec.outputs[nm]]
+                if not calls:
+                    from ..capture import LayerNotRunError
+
+                    raise LayerNotRunError(f"Layer {nm!r} was chosen but never ran in the model's forward pass.")
                 if not parts[nm]:
                     parts[nm] = [[c] for c in calls]
                 else:
                     for acc, c in zip(parts[nm], calls):
                         acc.append(c)
         return {nm: [np.concatenate(c, 0) for c in calls] for nm, calls in parts.items()}
+
+    def activation_of(self, layer: Any) -> str | None:
+        """The lowercase name of the nonlinearity a layer applies last (``"relu"``,
+        ``"sigmoid"``, ``"tanh"``...), or ``None`` for layers that apply none."""
+        return None
 
     # -- the guard --------------------------------------------------------------------------
     @abc.abstractmethod

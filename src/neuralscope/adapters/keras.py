@@ -278,6 +278,16 @@ class KerasAdapter(Adapter):
             return np.moveaxis(array, -1, 1)
         return array
 
+    def activation_of(self, layer: Any) -> str | None:
+        """A fused ``activation=`` (``Dense(8, activation="relu")``), an ``Activation`` layer, or
+        an activation layer class (``ReLU``, ``LeakyReLU``, ``ELU``...)."""
+        cls = type(layer).__name__
+        if cls in ("ReLU", "LeakyReLU", "ELU", "PReLU", "Softmax"):
+            return cls.lower()
+        fn = getattr(layer, "activation", None)
+        name = getattr(fn, "__name__", None) if callable(fn) else None
+        return None if name in (None, "linear") else name.lower()
+
     # -- the guard ----------------------------------------------------------------------------
     def preserved(self):
         return preserve_keras_state(self.model)

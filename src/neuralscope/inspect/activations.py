@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from .. import plot as P
+from ..adapters import for_model, is_torch_module
 from ..adapters.torch import (as_inputs, forward_with_context, model_device, preserve_model_state,
                               resolve_layer, resolve_layers)
 from ..capture import LayerNotRunError, capture
@@ -59,7 +60,13 @@ def run_capture(model: nn.Module, inputs: Any, layers: Any, *, batch_size: int =
                 output_index: int | None = None, desc: str = "activations") -> dict[str, list[torch.Tensor]]:
     """Run ``model`` over ``inputs`` in batches and return every output of ``layers``
     (``{name: [one tensor per call and batch]}`` on the CPU). Raises
-    :class:`~neuralscope.capture.LayerNotRunError` for a chosen layer that never ran."""
+    :class:`~neuralscope.capture.LayerNotRunError` for a chosen layer that never ran.
+
+    Models of other frameworks (Keras) run through their adapter; their outputs come in the
+    canonical layout ``(batch, channel or unit, *positions)`` of
+    :mod:`neuralscope.adapters.base`, so every view below reads them as PyTorch outputs."""
+    if not is_torch_module(model):
+        return _adapter_capture(model, inputs, layers, batch_size=batch_size, desc=desc)
     chosen = resolve_layers(model, layers)
     dev = model_device(model)
     out: dict[str, list[torch.Tensor]] = {n: [] for n, _ in chosen}
@@ -77,6 +84,42 @@ def run_capture(model: nn.Module, inputs: Any, layers: Any, *, batch_size: int =
     return out
 
 
+def _adapter_capture(model: Any, inputs: Any, layers: Any, *, batch_size: int, desc: str) -> dict[str, list]:
+    a = for_model(model)
+    check_batch(inputs)
+    with a.preserved():
+        acts = a.activations(inputs, layers, batch_size=batch_size, desc=desc)
+    return {n: [torch.from_numpy(np.ascontiguousarray(x)) for x in calls] for n, calls in acts.items()}
+
+
+def _layer(model: Any, layer: Any) -> tuple[str, Any]:
+    """``(qualified name, layer object)`` through the model's adapter."""
+    return resolve_layer(model, layer) if is_torch_module(model) else for_model(model).layer(layer)
+
+
+def _input_batch(model: Any, inputs: Any) -> torch.Tensor | None:
+    """The first input tensor in the canonical layout (channels first), for drawing inputs."""
+    if is_torch_module(model):
+        return first_input(inputs)
+    a = for_model(model)
+    x = a.normalize_inputs(inputs)
+    first = next(iter(_leaves(x.args)), None)
+    if first is None or not hasattr(first, "shape"):
+        return None
+    return torch.from_numpy(np.ascontiguousarray(a.to_canonical(a.to_numpy(first))))
+
+
+def _leaves(obj: Any):
+    if isinstance(obj, dict):
+        for v in obj.values():
+            yield from _leaves(v)
+    elif isinstance(obj, (list, tuple)):
+        for v in obj:
+            yield from _leaves(v)
+    else:
+        yield obj
+
+
 def layer_activations(model: nn.Module, inputs: Any, layer: Any, *, batch_size: int = 256,
                       eval: bool = True, output_index: int | None = None) -> torch.Tensor:
     """The output of one layer for all ``inputs`` (batched; CPU tensor, calls concatenated).
@@ -87,7 +130,7 @@ def layer_activations(model: nn.Module, inputs: Any, layer: Any, *, batch_size: 
         >>> tuple(layer_activations(net, net.example_input(5), "body.1").shape)
         (5, 128)
     """
-    name, module = resolve_layer(model, layer)
+    name, module = _layer(model, layer)
     outs = run_capture(model, inputs, module, batch_size=batch_size, eval=eval, output_index=output_index)[name]
     return torch.cat(outs, 0)
 
@@ -177,7 +220,7 @@ def feature_maps(model: nn.Module, inputs: Any, layer: Any, *, index: int = 0, o
         >>> fm.order.tolist()
         [3, 1]
     """
-    name, _ = resolve_layer(model, layer)
+    name, _ = _layer(model, layer)
     acts = layer_activations(model, inputs, layer, eval=eval)
     if acts.dim() not in (3, 4):
         raise InputShapeError(f"Layer {name!r} outputs shape {tuple(acts.shape)}; feature maps need (N, C, H, W) "
@@ -198,7 +241,7 @@ def feature_maps(model: nn.Module, inputs: Any, layer: Any, *, index: int = 0, o
         if idx.size and (idx.min() < 0 or idx.max() >= c):
             raise InputShapeError(f"channels {idx.tolist()} out of range for {c} channels in {name!r}.")
         max_maps = max(max_maps, len(idx))
-    x = first_input(inputs)
+    x = _input_batch(model, inputs)
     image = x[index].detach().float().cpu().numpy() if x is not None and x.dim() in (3, 4) else None
     return FeatureMaps(name, maps, idx, index, image, max_maps)
 
@@ -284,13 +327,13 @@ def unit_activations(model: nn.Module, inputs: Any, layer: Any, unit: int, *, k:
         >>> len(u.values), len(u.top)
         (20, 3)
     """
-    name, _ = resolve_layer(model, layer)
+    name, _ = _layer(model, layer)
     acts = _per_unit(layer_activations(model, inputs, layer, batch_size=batch_size, eval=eval))
     if not 0 <= unit < acts.shape[1]:
         raise InputShapeError(f"unit {unit} is out of range: layer {name!r} has {acts.shape[1]} units.")
     v = acts[:, unit].astype(float)
     top = np.argsort(-np.where(np.isfinite(v), v, -np.inf), kind="stable")[: min(k, len(v))]
-    x = first_input(inputs)
+    x = _input_batch(model, inputs)
     images = x.detach().float().cpu().numpy() if x is not None and x.dim() == 4 else None
     lab = None if labels is None else (labels.tolist() if torch.is_tensor(labels) else list(labels))
     return UnitActivations(name, unit, v, top, images, lab)
@@ -353,7 +396,7 @@ def activation_heatmap(model: nn.Module, inputs: Any, layer: Any, *, labels=None
         >>> activation_heatmap(net, net.example_input(6), "body.3").values.shape
         (64, 6)
     """
-    name, _ = resolve_layer(model, layer)
+    name, _ = _layer(model, layer)
     acts = _per_unit(layer_activations(model, inputs, layer, batch_size=batch_size, eval=eval))
     lab = None
     if labels is not None:
@@ -394,7 +437,9 @@ def activation_histograms(model: nn.Module, inputs: Any, layers: Any = None, *, 
     """
     from ..capture import default_layers
 
-    layers = [m for _, m in default_layers(model)] if layers is None else layers
+    if layers is None:
+        layers = ([m for _, m in default_layers(model)] if is_torch_module(model) else
+                  [i.name for i in for_model(model).named_layers() if i.is_leaf])
     outs = run_capture(model, inputs, layers, batch_size=batch_size, eval=eval)
     names, counts, edges, nonfinite, shapes, stats = [], [], [], [], [], []
     for n, ts in outs.items():
@@ -477,6 +522,9 @@ def dead_units(model: nn.Module, inputs: Any, layers: Any = None, *, threshold: 
         >>> [d["name"] for d in r.layers]
         ['body.1', 'body.3']
     """
+    if not is_torch_module(model):
+        acc, n_inputs = _adapter_dead_units(model, inputs, layers, threshold, saturation_eps, batch_size)
+        return _dead_rows(acc, threshold, saturation_eps, saturated_fraction, n_inputs)
     if layers is None:
         chosen = [(n, m) for n, m in model.named_modules() if isinstance(m, ACTIVATIONS)]
         if not chosen:
@@ -500,6 +548,37 @@ def dead_units(model: nn.Module, inputs: Any, layers: Any = None, *, threshold: 
                 for call, t in enumerate(rec.outputs(name)):
                     key = name if call == 0 else f"{name}#{call}"
                     _accumulate(acc, key, module, t, threshold, saturation_eps)
+    return _dead_rows(acc, threshold, saturation_eps, saturated_fraction, n_inputs)
+
+
+def _adapter_dead_units(model: Any, inputs: Any, layers: Any, threshold: float, eps: float,
+                        batch_size: int) -> tuple[dict, int]:
+    """Dead-unit counts through the model's adapter (Keras): by default every layer that ends in
+    a nonlinearity, fused (``Dense(8, activation="relu")``) or its own layer."""
+    a = for_model(model)
+    check_batch(inputs)
+    if layers is None:
+        chosen = [(i.name, i.layer) for i in a.named_layers() if i.is_leaf and a.activation_of(i.layer)]
+        if not chosen:
+            raise LayerNotFoundError("<activation layers>", a.layer_names(), what="layer with an activation (pass layers=)")
+    else:
+        chosen = a.layers(layers)
+    acc: dict[str, dict] = {}
+    n_inputs = a.batch_size_of(inputs)
+    with a.preserved():
+        for batch in a.batches(inputs, batch_size, desc="dead units"):
+            rec = a.record(batch, [n for n, _ in chosen])
+            for name, layer in chosen:
+                kind = a.activation_of(layer)
+                for call, t in enumerate(rec.outputs[name]):
+                    key = name if call == 0 else f"{name}#{call}"
+                    canonical = torch.from_numpy(np.ascontiguousarray(a.to_canonical(a.to_numpy(t))))
+                    _accumulate(acc, key, layer, canonical, threshold, eps, kind=kind)
+    return acc, n_inputs
+
+
+def _dead_rows(acc: dict, threshold: float, saturation_eps: float, saturated_fraction: float,
+               n_inputs: int) -> DeadUnits:
     rows = []
     for key, a in acc.items():
         total = a["count"]
@@ -517,7 +596,13 @@ def dead_units(model: nn.Module, inputs: Any, layers: Any = None, *, threshold: 
     return DeadUnits(rows, threshold, saturation_eps, saturated_fraction, n_inputs)
 
 
-def _saturated(module: nn.Module, t: torch.Tensor, eps: float) -> torch.Tensor | None:
+def _saturated(module: nn.Module, t: torch.Tensor, eps: float, kind: str | None = None) -> torch.Tensor | None:
+    """Where a saturating unit sits at its bounds; ``kind`` names the nonlinearity of a layer
+    that is not a PyTorch module (an adapter's ``activation_of``)."""
+    if kind in ("sigmoid", "hard_sigmoid"):
+        return (t <= eps) | (t >= 1 - eps)
+    if kind in ("tanh", "softsign"):
+        return t.abs() >= 1 - eps
     if isinstance(module, (nn.Sigmoid, nn.Hardsigmoid)):
         return (t <= eps) | (t >= 1 - eps)
     if isinstance(module, nn.Tanh):
@@ -529,19 +614,20 @@ def _saturated(module: nn.Module, t: torch.Tensor, eps: float) -> torch.Tensor |
     return None
 
 
-def _accumulate(acc, key, module, t, threshold, eps):
+def _accumulate(acc, key, module, t, threshold, eps, kind=None):
     t = t.detach().float()
     if t.dim() == 1:
         t = t[:, None]
     dims = [d for d in range(t.dim()) if d != 1]
     fin = torch.isfinite(t)
     active = ((t > threshold) & fin).sum(dims)
-    sat = _saturated(module, t, eps)
+    sat = _saturated(module, t, eps, kind)
     satc = ((sat & fin).sum(dims) if sat is not None else torch.zeros_like(active))
     per_unit = t.numel() // t.shape[1]
     a = acc.get(key)
     if a is None or a["active"].shape != active.shape:
-        acc[key] = {"active": active, "sat": satc, "count": per_unit, "type": type(module).__name__,
+        what = type(module).__name__ + (f"({kind})" if kind and kind != type(module).__name__.lower() else "")
+        acc[key] = {"active": active, "sat": satc, "count": per_unit, "type": what,
                     "saturating": sat is not None, "nonfinite": int((~fin).sum())}
     else:
         a["active"] += active
@@ -615,6 +701,8 @@ def hidden_states(model: nn.Module, inputs: Any, layer: Any = None, *, index: in
         >>> hidden_states(net, net.example_input(2)).states.shape
         (8, 64)
     """
+    if not is_torch_module(model):
+        return _adapter_hidden_states(model, inputs, layer, index, tokens)
     if layer is None:
         rnns = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.RNNBase)]
         if not rnns:
@@ -637,6 +725,27 @@ def hidden_states(model: nn.Module, inputs: Any, layer: Any = None, *, index: in
             xi = xi[0]
         if xi.dim() == 2 and xi.shape[0] == seq.shape[0]:
             inp = xi.numpy()
+    return HiddenStates(name, seq.numpy(), inp, tokens, index)
+
+
+def _adapter_hidden_states(model: Any, inputs: Any, layer: Any, index: int, tokens) -> HiddenStates:
+    """Keras recurrent layers (``LSTM``/``GRU``/``SimpleRNN`` with ``return_sequences=True``)."""
+    a = for_model(model)
+    if layer is None:
+        rnns = [(i.name, i.layer) for i in a.named_layers() if i.type in ("LSTM", "GRU", "SimpleRNN", "Bidirectional")]
+        if not rnns:
+            raise LayerNotFoundError("<recurrent layer>", a.layer_names(), what="LSTM/GRU/SimpleRNN layer (pass layer=)")
+        name, obj = rnns[0]
+    else:
+        name, obj = a.layer(layer)
+    out = run_capture(model, inputs, obj, desc="hidden states")[name][0]  # canonical (batch, units, time)
+    if out.dim() != 3:
+        raise InputShapeError(f"Layer {name!r} outputs shape {tuple(out.shape)} (units only, no time axis); build "
+                              "it with return_sequences=True to see its state at every time step.")
+    seq = out[index].T
+    x = a.to_numpy(next(iter(_leaves(a.normalize_inputs(inputs).args))))
+    inp = x[index].astype(np.float32) if x.ndim == 3 and np.issubdtype(x.dtype, np.floating) and \
+        x.shape[1] == seq.shape[0] else None
     return HiddenStates(name, seq.numpy(), inp, tokens, index)
 
 

@@ -451,6 +451,8 @@ def embed_layer(model, inputs, layer, method: str = "pca", *, batch_size: int = 
     acts = layer_activations(model, inputs, layer, batch_size=batch_size)
     if "images" not in kwargs and torch.is_tensor(inputs) and inputs.dim() == 4 and inputs.shape[1] in (1, 3):
         kwargs["images"] = inputs
+    elif "images" not in kwargs and getattr(inputs, "ndim", 0) == 4 and inputs.shape[-1] in (1, 3):
+        kwargs["images"] = np.moveaxis(np.asarray(inputs), -1, 1)  # a channels-last (Keras) image batch
     kwargs.setdefault("title", f"{method.upper()} of layer {layer!r} activations ({len(acts)} inputs)")
     return embed(acts, method, **kwargs)
 

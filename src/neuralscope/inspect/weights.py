@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from .. import plot as P
+from ..adapters import for_model, is_torch_module
 from ..adapters.torch import preserve_model_state, resolve_layer
 from ..errors import LayerNotFoundError
 from ..result import Result, standalone_page
@@ -36,6 +37,8 @@ def _named_weight(model: nn.Module | torch.Tensor | np.ndarray, layer: Any = Non
         return "matrix", model
     if torch.is_tensor(model):
         return "matrix", model.detach().float().cpu().numpy()
+    if not is_torch_module(model):  # Keras and other adapters: canonical-layout arrays
+        return _adapter_weight(model, layer, param)
     params = dict(model.named_parameters())
     if isinstance(layer, str) and layer in params:
         return layer, params[layer].detach().float().cpu().numpy()
@@ -50,15 +53,31 @@ def _named_weight(model: nn.Module | torch.Tensor | np.ndarray, layer: Any = Non
     return (f"{name}.{param}" if name else param), p.detach().float().cpu().numpy()
 
 
-def _only_weight(model: nn.Module, params: dict, param: str) -> tuple[str, np.ndarray]:
+def _adapter_weight(model: Any, layer: Any, param: str) -> tuple[str, np.ndarray]:
+    """``(name, array)`` through the model's adapter (see :mod:`neuralscope.adapters.base` for
+    the canonical layout: a Keras ``Dense`` kernel comes as ``(out, in)``)."""
+    a = for_model(model)
+    with a.preserved():
+        if layer is None or (isinstance(layer, str) and a.separator in layer and layer not in a.layer_names()):
+            params = {p.name: p.array for p in a.parameters()}
+            if isinstance(layer, str) and layer in params:
+                return layer, params[layer]
+            if layer is None:
+                return _only_weight(model, params, param, sep=a.separator)
+        return a.weight(layer, param)
+
+
+def _only_weight(model: nn.Module, params: dict, param: str, sep: str = ".") -> tuple[str, np.ndarray]:
     """The weight meant when no layer is given: the model's own ``param`` (a bare
     ``nn.Linear``), else its only parameter of that name; several make ``layer=`` necessary."""
-    candidates = [n for n in params if n == param or n.endswith("." + param)]
+    aliases = (param, "kernel", "embeddings") if param == "weight" and sep != "." else (param,)
+    candidates = [n for n in params if any(n == a or n.endswith(sep + a) for a in aliases)]
     if len(candidates) == 1:
-        return candidates[0], params[candidates[0]].detach().float().cpu().numpy()
+        w = params[candidates[0]]
+        return candidates[0], w if isinstance(w, np.ndarray) else w.detach().float().cpu().numpy()
     what = type(model).__name__
     if candidates:
-        layers = [n.rsplit(".", 1)[0] for n in candidates]
+        layers = [n.rsplit(sep, 1)[0] for n in candidates]
         message = (f"{what} has {len(candidates)} parameters named {param!r}; pass layer= to choose one "
                    f"of {', '.join(repr(n) for n in layers[:4])}{f' and {len(layers) - 4} more' if len(layers) > 4 else ''}.")
     elif params:
@@ -136,7 +155,7 @@ def weight_heatmap(model: nn.Module | torch.Tensor | np.ndarray, layer: Any = No
         >>> weight_heatmap(torch.randn(1000, 1000)).display.shape
         (500, 500)
     """
-    with preserve_model_state(model) if isinstance(model, nn.Module) else _null():
+    with preserve_model_state(model) if is_torch_module(model) else _null():
         name, w = _named_weight(model, layer, param)
     m, rl, cl = as_matrix(w)
     return WeightMatrix(name, m, original_shape=w.shape, max_shape=max_shape, how=how, row_label=rl, col_label=cl)
@@ -244,6 +263,13 @@ def weight_histograms(model: nn.Module, layers: Any = None, *, bins: int | None 
         >>> int(h.counts[0].sum())  # body.0.weight has 128*64 values
         8192
     """
+    if not is_torch_module(model):
+        a = for_model(model)
+        with a.preserved():
+            arrays = [(p.name, p.array) for p in a.parameters(layers)]
+        if not include_bias:
+            arrays = [(n, w) for n, w in arrays if w.ndim > 1]
+        return _histograms(arrays, bins)
     with preserve_model_state(model):
         if layers is None:
             named = list(model.named_parameters())
@@ -253,14 +279,18 @@ def weight_histograms(model: nn.Module, layers: Any = None, *, bins: int | None 
                 named += [(f"{lname}.{n}" if lname else n, p) for n, p in mod.named_parameters(recurse=False)]
         if not include_bias:
             named = [(n, p) for n, p in named if p.dim() > 1]
-        names, counts, edges, nonfinite, shapes, stats = [], [], [], [], [], []
-        for n, p in named:
-            w = p.detach().float().cpu().numpy()
-            c, e, nf = _hist(w, bins)
-            fin = w[np.isfinite(w)]
-            names.append(n), counts.append(c), edges.append(e), nonfinite.append(nf), shapes.append(w.shape)
-            stats.append({"mean": float(fin.mean()) if fin.size else math.nan,
-                          "std": float(fin.std()) if fin.size else math.nan})
+        arrays = [(n, p.detach().float().cpu().numpy()) for n, p in named]
+    return _histograms(arrays, bins)
+
+
+def _histograms(arrays: list[tuple[str, np.ndarray]], bins: int | None) -> WeightHistograms:
+    names, counts, edges, nonfinite, shapes, stats = [], [], [], [], [], []
+    for n, w in arrays:
+        c, e, nf = _hist(w, bins)
+        fin = w[np.isfinite(w)]
+        names.append(n), counts.append(c), edges.append(e), nonfinite.append(nf), shapes.append(w.shape)
+        stats.append({"mean": float(fin.mean()) if fin.size else math.nan,
+                      "std": float(fin.std()) if fin.size else math.nan})
     return WeightHistograms(names, counts, edges, nonfinite, shapes, stats)
 
 
@@ -339,13 +369,16 @@ def weight_stats(model: nn.Module, *, near_zero: float = 1e-3) -> WeightStats:
         8192
     """
     rows = []
-    with preserve_model_state(model):
-        for n, p in model.named_parameters():
-            w = p.detach().double().cpu().numpy().reshape(-1)
+    a = for_model(model)
+    with a.preserved():
+        arrays = [(p.name, p.array) for p in a.parameters()] if not is_torch_module(model) else [
+            (n, p.detach().double().cpu().numpy()) for n, p in model.named_parameters()]
+        for n, full in arrays:
+            w = full.astype(np.float64).reshape(-1)
             good = np.isfinite(w)
             f = w[good]
             has = f.size > 0
-            rows.append({"name": n, "shape": list(p.shape), "numel": int(p.numel()),
+            rows.append({"name": n, "shape": list(full.shape), "numel": int(full.size),
                          "norm": float(np.linalg.norm(f)) if has else math.nan,
                          "mean": float(f.mean()) if has else math.nan, "std": float(f.std()) if has else math.nan,
                          "min": float(f.min()) if has else math.nan, "max": float(f.max()) if has else math.nan,
@@ -443,7 +476,7 @@ def conv_filters(model: nn.Module, layer: Any, *, mode: str = "auto", max_filter
         >>> conv_filters(DigitsCNN(), "features.0").mode
         'channels'
     """
-    with preserve_model_state(model):
+    with for_model(model).preserved():
         name, w = _named_weight(model, layer)
     if w.ndim not in (3, 4):
         raise ValueError(f"{name} has shape {w.shape}; conv_filters needs a 1-D or 2-D convolution weight "
@@ -478,7 +511,7 @@ def project_weights(model: nn.Module, layer: Any, *, method: str = "pca", dims: 
     """
     from .embedding import embed
 
-    with preserve_model_state(model):
+    with for_model(model).preserved():
         name, w = _named_weight(model, layer)
     m = w.reshape(w.shape[0], -1)
     norms = np.sqrt(np.nansum(m ** 2, axis=1))

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..adapters import for_model
 from ..adapters.torch import forward_with_context, preserve_model_state, resolve_layers
 from ..errors import FileFormatError, InputShapeError, LayerNotFoundError
 from ..progress import progress
@@ -175,6 +176,12 @@ def animate(frames: Sequence[Result], labels: Sequence[str] | None = None, **kwa
 # -- training evolution ----------------------------------------------------------------------
 
 def _state(ckpt: Any) -> dict[str, torch.Tensor]:
+    from ..adapters.keras import is_keras_model
+
+    if is_keras_model(ckpt):  # a Keras model as a checkpoint: its weights by Keras path, canonical layout
+        from ..adapters import for_model
+
+        return {p.name: torch.from_numpy(p.array) for p in for_model(ckpt).parameters()}
     if isinstance(ckpt, nn.Module):
         return ckpt.state_dict()
     if isinstance(ckpt, (str, Path)):
@@ -200,8 +207,9 @@ def _labels(n: int, steps) -> list[str]:
 def weights_over_training(checkpoints: Sequence[Any], param: str, *, steps=None, fps: float = 3.0,
                           **heatmap_kwargs) -> Animation:
     """How one weight tensor (``param``, e.g. ``"features.0.weight"``) changes across
-    checkpoints (state_dicts, modules or ``torch.save`` files), as an animated heatmap with
-    one colour scale shared by all frames.
+    checkpoints (state_dicts, modules or ``torch.save`` files; Keras models, whose weights are
+    named by Keras path such as ``"conv/kernel"``, in the canonical layout), as an animated
+    heatmap with one colour scale shared by all frames.
 
     Example:
         >>> import torch
@@ -231,7 +239,28 @@ def _absmax(a) -> float:
     return finite_absmax(a)
 
 
+def _loaded_keras(model: Any, ckpt: Any) -> Any:
+    """A clone of a Keras ``model`` holding a checkpoint: a Keras model of the same
+    architecture, a ``model.get_weights()`` list, or a ``.weights.h5`` file."""
+    import keras
+
+    m = keras.models.clone_model(model)
+    try:
+        if isinstance(ckpt, (str, Path)):
+            m.load_weights(str(ckpt))
+        else:
+            m.set_weights(ckpt.get_weights() if hasattr(ckpt, "get_weights") else list(ckpt))
+    except (ValueError, OSError, TypeError) as exc:
+        raise FileFormatError(f"A checkpoint does not fit the Keras model {model.name!r}: "
+                              f"{(str(exc).strip().splitlines() or [type(exc).__name__])[0]}") from exc
+    return m
+
+
 def _loaded(model: nn.Module, ckpt: Any) -> nn.Module:
+    from ..adapters.keras import is_keras_model
+
+    if is_keras_model(model):
+        return _loaded_keras(model, ckpt)
     m = copy.deepcopy(model)  # the user's model is never loaded into
     try:
         m.load_state_dict(_state(ckpt))
@@ -243,11 +272,12 @@ def _loaded(model: nn.Module, ckpt: Any) -> nn.Module:
 def feature_maps_over_training(model: nn.Module, checkpoints: Sequence[Any], inputs, layer, *, index: int = 0,
                                steps=None, max_maps: int = 32, fps: float = 3.0) -> Animation:
     """The feature maps of ``layer`` for one input, computed with each checkpoint loaded into
-    a copy of ``model`` (the model itself is not touched), with a shared colour scale."""
+    a copy of ``model`` (the model itself is not touched), with a shared colour scale. For a
+    Keras model a checkpoint is a Keras model, a ``get_weights()`` list or a ``.weights.h5`` file."""
     from ..inspect.activations import feature_maps
 
     frames, order = [], None
-    with preserve_model_state(model):
+    with for_model(model).preserved():
         for ck in checkpoints:
             fm = feature_maps(_loaded(model, ck), inputs, layer, index=index, max_maps=max_maps,
                               order="mean" if order is None else order)
@@ -265,7 +295,7 @@ def embeddings_over_training(model: nn.Module, checkpoints: Sequence[Any], input
     points move only as much as the representation does; axis limits are shared."""
     from ..inspect.embedding import embed_layer
 
-    with preserve_model_state(model):
+    with for_model(model).preserved():
         frames = [embed_layer(_loaded(model, ck), inputs, layer, method=method, labels=labels, **embed_kwargs)
                   for ck in checkpoints]
     ref = frames[-1].coords
