@@ -9,6 +9,7 @@ import * as distPage from "./pages/distributions.js";
 import * as diagPage from "./pages/diagnostics.js";
 import * as graphPage from "./pages/graph.js";
 import * as resultsPage from "./pages/results.js";
+import * as auditPage from "./pages/audit.js";
 
 const PAGES = [
   { id: "runs", title: "Runs", page: runsPage },
@@ -20,6 +21,7 @@ const PAGES = [
   { id: "attributions", title: "Attributions", page: resultsPage, args: { section: "attributions" } },
   { id: "attention", title: "Attention", page: resultsPage, args: { section: "attention" } },
   { id: "featurevis", title: "Feature vis", page: resultsPage, args: { section: "featurevis" } },
+  { id: "audit", title: "Audit", page: auditPage },
 ];
 
 let current = null;
