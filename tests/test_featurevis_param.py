@@ -71,4 +71,4 @@ def test_objective_algebra_and_strings():
         as_objective("nolayer")
     with pytest.raises(ObjectiveError, match="not a channel number"):
         as_objective("a:x")
-    assert class_logit(3).unit_labels() == ["<output>:3"]
+    assert class_logit(3).unit_labels() == ["class 3"]

@@ -152,8 +152,10 @@ def plot_image(maps, image, example: int = 0, layer="rollout", head="mean", quer
     H, W = img.shape[:2]
     up = torch.nn.functional.interpolate(torch.from_numpy(grid[None, None]).float(), size=(H, W),
                                          mode="bilinear", align_corners=False)[0, 0].numpy()
-    if ax is None:
-        ax = new_axes(figsize=(5.6, 4.6))
+    if ax is None:  # constrained layout keeps the colorbar's label inside the figure
+        import matplotlib.pyplot as plt
+
+        _, ax = plt.subplots(figsize=(5.6, 4.6), layout="constrained")
     ax.imshow(img.squeeze(), cmap="gray" if img.ndim == 2 or img.shape[-1] == 1 else None)
     # relative map: the colours span the weights' own range (uniform attention is 1/n everywhere)
     lo, hi = float(grid.min()), float(grid.max())

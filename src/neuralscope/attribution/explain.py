@@ -208,9 +208,12 @@ class Comparison(Result):
             rows.append(row)
         return rows
 
-    def plot(self, ax=None, max_examples: int = 6, alpha: float = 0.9, methods_as_rows: bool | None = None, **kwargs):
+    def plot(self, ax=None, max_examples: int = 16, alpha: float = 0.9, methods_as_rows: bool | None = None,
+             **kwargs):
         """A grid of maps: methods as columns and examples as rows, or (many methods, the
-        default above 8) methods as rows; each method's maps share one colour scale."""
+        default above 8) methods as rows; each method's maps share one colour scale, shown by
+        its colorbar. Every example is drawn up to ``max_examples``; the title says how many
+        were left out beyond that."""
         import matplotlib.pyplot as plt
 
         first = next(iter(self.results.values()))
@@ -219,8 +222,9 @@ class Comparison(Result):
         as_rows = k > 8 if methods_as_rows is None else methods_as_rows
         shape = (k, n) if as_rows else (n, k)
         cell = 1.35 if as_rows else 1.9
-        fig, axes = plt.subplots(*shape, figsize=(cell * shape[1] + (2.2 if as_rows else 0.6),
-                                                  cell * shape[0] + 0.7), squeeze=False)
+        fig, axes = plt.subplots(*shape, figsize=(cell * shape[1] + (2.9 if as_rows else 0.6),
+                                                  cell * shape[0] + (0.7 if as_rows else 1.3)), squeeze=False,
+                                 layout="constrained")
         for j, (name, res) in enumerate(self.results.items()):
             norm = res.norm(res.maps()[:n]) if res.modality == "image" else None
             sc = self.scores.get(name, {})
@@ -243,11 +247,15 @@ class Comparison(Result):
                         a.set_title(label, fontsize=8)
                     if j == 0:
                         a.set_ylabel(res._label(i), fontsize=7)
-        fig.suptitle("Attribution methods side by side (del = deletion AUC, lower is better; "
+            if norm is not None:
+                _method_colorbar(fig, axes[j, :] if as_rows else axes[:, j], res, norm, as_rows)
+        left_out = len(first) - n
+        fig.suptitle(("Attribution methods side by side (del = deletion AUC, lower is better; "
                      "ins = insertion AUC, higher is better"
                      + ("; mas = relevance mass on the object" if any("mass_accuracy" in s for s in self.scores.values())
-                        else "") + ")", fontsize=9)
-        fig.tight_layout()
+                        else "") + ")") + (f"\nshowing the first {n} of {len(first)} examples; "
+                                           f"plot(max_examples={len(first)}) draws all" if left_out else ""),
+                     fontsize=9)
         return axes
 
     def _html_fragment(self) -> str:
@@ -260,6 +268,20 @@ class Comparison(Result):
 
     def to_html(self) -> str:
         return standalone_page("Attribution comparison", self._html_fragment())
+
+
+def _method_colorbar(fig, axes, res: Attribution, norm, as_rows: bool) -> None:
+    """One colorbar for a method's row or column of maps (they share one scale)."""
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    sm = plt.cm.ScalarMappable(norm=norm, cmap=matplotlib.colormaps[res.cmap])
+    cb = fig.colorbar(sm, ax=list(axes), orientation="vertical" if as_rows else "horizontal",
+                      fraction=0.05 if as_rows else 0.035, pad=0.02, shrink=0.9)
+    cb.ax.tick_params(labelsize=7)
+    cb.locator = matplotlib.ticker.MaxNLocator(3, symmetric=bool(res.signed))
+    cb.update_ticks()
+    cb.set_label("attribution" + (" (signed)" if res.signed else ""), fontsize=7)
 
 
 DEFAULT_COMPARE = ("saliency", "input_x_gradient", "integrated_gradients", "smoothgrad", "guided_backprop",

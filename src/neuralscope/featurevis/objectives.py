@@ -152,11 +152,12 @@ def _as_list(n) -> list[int]:
 class _Channels(_Term):
     def __init__(self, layer, n, kind="channel", x=None, y=None):
         self.index = _as_list(n)
-        super().__init__(layer, f"{kind} {layer}:{n}", len(self.index))
+        # the model's output has no layer name to show: its units are classes
+        super().__init__(layer, f"class {n}" if layer == OUTPUT else f"{kind} {layer}:{n}", len(self.index))
         self.kind, self.x, self.y = kind, x, y
 
     def labels(self):
-        return [f"{self.layer}:{i}" for i in self.index]
+        return [f"class {i}" if self.layer == OUTPUT else f"{self.layer}:{i}" for i in self.index]
 
     def check(self, act):
         where = "class logits" if self.layer == OUTPUT else f"layer {self.layer!r}"

@@ -75,11 +75,28 @@ class ScalarSeries(Result):
         if logy:
             ax.set_yscale("log")
         ax.set_xlabel("step")
-        ax.set_ylabel(self.name)
         ax.grid(alpha=0.3)
         note = f" ({len(self)} of {self.total} points, {self.downsampled})" if self.downsampled else ""
-        ax.set_title(f"{self.name}{note}", fontsize=10)
+        _label_shared_axes(ax, self.name, label, note)
         return ax
+
+
+def _label_shared_axes(ax, name: str, label: str, note: str) -> None:
+    """Title, y label and legend for the series drawn on ``ax`` so far: one series is named
+    by its title; several share the axes, so the title lists them all and a legend tells
+    them apart (a later call never takes the title over)."""
+    drawn = ax.__dict__.setdefault("_neuralscope_series", [])
+    drawn.append((name, label, note))
+    names = list(dict.fromkeys(n for n, _, _ in drawn))
+    if len(drawn) == 1:
+        ax.set_ylabel(name)
+        ax.set_title(f"{name}{note}", fontsize=10)
+        return
+    leaves = {n.rsplit("/", 1)[-1] for n in names}
+    ax.set_ylabel(leaves.pop() if len(leaves) == 1 else "value")
+    title = ", ".join(names) if len(names) > 1 else f"{names[0]} ({len(drawn)} runs)"
+    ax.set_title(title if len(title) <= 80 else f"{len(names)} series", fontsize=10)
+    ax.legend(fontsize=8, loc="best")
 
 
 class HistogramSeries(Result):
@@ -106,15 +123,21 @@ class HistogramSeries(Result):
                 "histograms": [{k: r[k] for k in ("step", "edges", "counts", "num", "min", "max", "sum", "sum_sq")}
                                for r in self.rows]}
 
-    def regrid(self, bins: int = 80) -> tuple[np.ndarray, np.ndarray]:
+    def regrid(self, bins: int = 80, linear_width: float | None = None) -> tuple[np.ndarray, np.ndarray]:
         """All steps re-binned onto one common grid: ``(edges (bins+1), counts (steps, bins))``
-        by linear interpolation of each step's cumulative counts (totals are kept)."""
+        by linear interpolation of each step's cumulative counts (totals are kept). With
+        ``linear_width`` the grid is uniform in ``asinh(value / linear_width)``: fine bins near
+        zero, coarse ones far out."""
         edges = [self._edges(r) for r in self.rows]
         lo = min(float(e[0]) for e in edges)
         hi = max(float(e[-1]) for e in edges)
         if not hi > lo:
             hi = lo + 1.0
-        grid = np.linspace(lo, hi, bins + 1)
+        if linear_width:
+            a = linear_width
+            grid = a * np.sinh(np.linspace(np.arcsinh(lo / a), np.arcsinh(hi / a), bins + 1))
+        else:
+            grid = np.linspace(lo, hi, bins + 1)
         out = np.zeros((len(self.rows), bins))
         for i, (r, e) in enumerate(zip(self.rows, edges)):
             cdf = np.concatenate([[0.0], np.cumsum(r["counts"])])
@@ -133,15 +156,24 @@ class HistogramSeries(Result):
 
     def plot(self, ax=None, bins: int = 80, cmap: str = "magma_r"):
         """Heat map: step on x, value on y, colour = fraction of values in the bin at that
-        step (log scale), so a distribution widening or collapsing over training shows."""
+        step (log scale), so a distribution widening or collapsing over training shows. When
+        the spread changes more than 20-fold over the steps (see :meth:`linear_width`), the
+        value axis is ``asinh`` and the colour is each step's density relative to its peak,
+        so steps after the collapse stay as readable as those before it."""
         import matplotlib.colors as mcolors
 
         ax = ax or new_axes((7, 3.6))
         if not self.rows:
             ax.text(0.5, 0.5, "no histograms logged", ha="center", va="center", transform=ax.transAxes)
             return ax
-        grid, counts = self.regrid(bins)
+        width = self.linear_width()
+        grid, counts = self.regrid(bins, linear_width=width)
         frac = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1e-12)
+        label = "fraction of values"
+        if width:  # unequal bins: colour the density per unit value, relative to each step's peak
+            dens = frac / np.diff(grid)[None, :]
+            frac = dens / np.maximum(dens.max(axis=1, keepdims=True), 1e-300)
+            label = "density (relative to the step's peak)"
         steps = self.steps.astype(float)
         if len(steps) > 1:
             mids = (steps[1:] + steps[:-1]) / 2
@@ -153,11 +185,41 @@ class HistogramSeries(Result):
         masked = np.ma.masked_less_equal(frac.T, 0)
         mesh = ax.pcolormesh(xedges, grid, masked, cmap=cmap, shading="flat",
                              norm=mcolors.LogNorm(vmin=vmin, vmax=max(vmin * 10, frac.max())))
-        ax.figure.colorbar(mesh, ax=ax, label="fraction of values", pad=0.02)
+        ax.figure.colorbar(mesh, ax=ax, label=label, pad=0.02)
         ax.set_xlabel("step")
         ax.set_ylabel("value")
-        ax.set_title(f"{self.name}: distribution over steps", fontsize=10)
+        title = f"{self.name}: distribution over steps"
+        if width:
+            ax.set_yscale("asinh", linear_width=width)
+            ax.set_ylim(grid[0], grid[-1])
+            title += f"\n(spread changes {self._spread_ratio():.0f}x: value axis linear within ±{width:.2g}, logarithmic beyond)"
+        ax.set_title(title, fontsize=10)
         return ax
+
+    def _spreads(self) -> np.ndarray:
+        """Standard deviation of each step's values (from the logged sums)."""
+        out = []
+        for r in self.rows:
+            n = r.get("num") or 0
+            if n and r.get("sum") is not None and r.get("sum_sq") is not None:
+                mean = r["sum"] / n
+                out.append(np.sqrt(max(r["sum_sq"] / n - mean * mean, 0.0)))
+        out = np.asarray(out, dtype=float)
+        return out[np.isfinite(out) & (out > 0)]
+
+    def _spread_ratio(self) -> float:
+        sp = self._spreads()
+        return float(sp.max() / sp.min()) if len(sp) else 1.0
+
+    def linear_width(self, ratio: float = 20.0) -> float | None:
+        """When the spread of the values changes more than ``ratio``-fold over the steps
+        (gradients that shrink 100x after the first steps), the value axis is drawn as
+        ``asinh`` with this linear width (the 10th percentile of the per-step spreads), so
+        narrow and wide steps both stay readable; ``None`` keeps a linear axis."""
+        sp = self._spreads()
+        if len(sp) < 2 or sp.max() / sp.min() <= ratio:
+            return None
+        return float(np.percentile(sp, 10))
 
 
 @dataclass
@@ -217,17 +279,21 @@ class Diagnostics(Result):
         """The table as a figure (for reports); the HTML table reads better."""
         import textwrap
 
-        rows = [(s, c, st, textwrap.fill(m, 80)) for s, c, st, m in self._rows()] or [("", "", "", "no problems found")]
-        height = 0.6 + sum(0.22 * (r[3].count("\n") + 1) for r in rows)
+        rows = [(s, c, st, textwrap.fill(m, 105)) for s, c, st, m in self._rows()] or [("", "", "", "no problems found")]
+        height = 0.25 + 0.22 * (1 + sum(r[3].count("\n") + 1 for r in rows))
         ax = ax or new_axes((11, height))
         ax.axis("off")
         table = ax.table(cellText=rows, colLabels=["severity", "diagnostic", "since step", "message"],
                          loc="upper left", cellLoc="left", colWidths=[0.08, 0.14, 0.08, 0.70])
         table.auto_set_font_size(False)
         table.set_fontsize(8)
+        # every cell of a row as tall as its message (the longest cell), in axes fractions
+        lines = [1] + [r[3].count("\n") + 1 for r in rows]
+        unit = 1.0 / sum(lines)
         for (r, c), cell in table.get_celld().items():
-            lines = cell.get_text().get_text().count("\n") + 1
-            cell.set_height(0.9 / max(len(rows) + 1, 1) * (lines if r else 1) / max(1, 1))
+            cell.set_height(unit * lines[r])
+            cell.PAD = 0.012 if c == 3 else 0.08  # (a fraction of the column's width)
+            cell.get_text().set_verticalalignment("center")
             if r > 0 and c == 0:
                 cell.get_text().set_color({"error": "#b42318", "warning": "#b54708"}.get(rows[r - 1][0], "#1f2328"))
         return ax
