@@ -134,7 +134,16 @@ class PackedModel(nn.Module):
         try:
             return super().__getattr__(name)
         except AttributeError:
-            return getattr(object.__getattribute__(self, "inner"), name)
+            inner = object.__getattribute__(self, "inner")
+            if name == "activation_bytes" and hasattr(inner, name):  # the inner model measures unpacked inputs
+                packing = object.__getattribute__(self, "__dict__")["packing"]
+                return lambda flat: _call_unpacked(inner.activation_bytes, packing, flat)
+            return getattr(inner, name)
+
+
+def _call_unpacked(fn, packing: InputPacking, flat: torch.Tensor):
+    args = packing.call_args(packing.unpack(flat))
+    return fn(**args) if isinstance(args, dict) else fn(*args)
 
 
 __all__ = ["InputPacking", "PackedModel", "is_multi_input"]

@@ -75,8 +75,9 @@ def attention(model: nn.Module, inputs: Any, tokens: Any = None, *, method: str 
 
     Args:
         model: a PyTorch module (Hugging Face, ``nn.MultiheadAttention``-based, or calling
-            ``F.scaled_dot_product_attention``). It runs in eval mode (no dropout) and is
-            left exactly as found.
+            ``F.scaled_dot_product_attention``), or a Keras model with
+            ``keras.layers.MultiHeadAttention`` layers (any backend). It runs in eval mode
+            (no dropout) and is left exactly as found.
         inputs: a tensor, a tuple of tensors, or a dict of keyword tensors (a tokenizer's
             output); an ``attention_mask`` in a dict marks padding.
         tokens: token strings for the keys/queries: one list (shared by every example), a
@@ -96,8 +97,12 @@ def attention(model: nn.Module, inputs: Any, tokens: Any = None, *, method: str 
         >>> maps.weights.shape
         (2, 2, 4, 12, 12)
     """
+    from ..adapters.keras import is_keras_model
+
+    if is_keras_model(model):
+        return _keras_attention(model, inputs, tokens, layers)
     if not isinstance(model, nn.Module):
-        raise TypeError(f"attention() needs a torch.nn.Module, not {type(model).__name__}.")
+        raise TypeError(f"attention() needs a torch.nn.Module or a keras.Model, not {type(model).__name__}.")
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(map(repr, METHODS))}, not {method!r}.")
     args, kwargs = as_inputs(inputs)
@@ -131,6 +136,23 @@ def attention(model: nn.Module, inputs: Any, tokens: Any = None, *, method: str 
     mask = _key_mask(kwargs, weights.shape[0], weights.shape[-1])
     toks = _tokens(tokens, kwargs, args, weights.shape[0], weights.shape[-1])
     return AttentionMaps(weights, names, tokens=toks, mask=mask, source=method)
+
+
+def _keras_attention(model: Any, inputs: Any, tokens: Any, layers: Sequence[str] | None) -> AttentionMaps:
+    """:func:`attention` for a Keras model: the scores of every MultiHeadAttention layer
+    (:mod:`neuralscope.attention.keras`)."""
+    from .keras import capture_keras
+
+    names, weights = capture_keras(model, inputs)
+    if layers is not None:
+        keep = [i for i, n in enumerate(names) if any(s in n for s in layers)]
+        if not keep:
+            from ..errors import LayerNotFoundError
+
+            raise LayerNotFoundError(", ".join(layers), names, what="attention layer")
+        names, weights = [names[i] for i in keep], weights[:, keep]
+    toks = _tokens(tokens, {}, (), weights.shape[0], weights.shape[-1])
+    return AttentionMaps(weights, names, tokens=toks, source="keras")
 
 
 # -- choosing a path ----------------------------------------------------------------------

@@ -43,7 +43,11 @@ def vit_reshape(tokens: torch.Tensor) -> torch.Tensor:
 
 
 def default_cam_layer(model: nn.Module) -> str:
-    """The last ``nn.Conv2d`` of the model (the usual CAM layer)."""
+    """The last ``nn.Conv2d`` of the model (the usual CAM layer); an adapter view (a Keras
+    model's :class:`~neuralscope.adapters.keras_autodiff.KerasFunction`) names its own."""
+    own = getattr(model, "default_cam_layer", None)
+    if callable(own):
+        return own()
     convs = ([n for n, m in model.named_modules() if isinstance(m, nn.Conv2d)]
              or [n for n, m in model.named_modules() if isinstance(m, nn.Conv1d)])  # signal models
     if not convs:
@@ -264,13 +268,22 @@ class GradCAMPlusPlus(BaseCAM):
     name = "grad_cam_plus_plus"
     paper = "Chattopadhyay et al. 2018, arXiv:1710.11063"
 
+    def __init__(self, model: nn.Module, layer: Any = None, normalize_alphas: bool = False, **kw):
+        super().__init__(model, layer=layer, **kw)
+        self.options["normalize_alphas"] = self.normalize_alphas = normalize_alphas
+
     def weights(self, A, G, ctx):
+        """``normalize_alphas=True`` divides each channel's alphas by their sum over the
+        positions, as tf-keras-vis does (not in the paper, nor in pytorch-grad-cam)."""
         dims = _spatial_dims(A)
         g2 = G ** 2
         g3 = g2 * G
         sum_a = A.sum(dims, keepdim=True)
         aij = g2 / (2 * g2 + sum_a * g3 + 1e-6)
         aij = torch.where(G != 0, aij, torch.zeros_like(aij))
+        if self.normalize_alphas:
+            total = aij.sum(dims, keepdim=True)
+            aij = aij / torch.where(total == 0, torch.ones_like(total), total)
         return (G.clamp_min(0) * aij).sum(dims)
 
 
@@ -360,6 +373,16 @@ class ScoreCAM(BaseCAM):
     paper = "Wang et al. 2020, arXiv:1910.01279"
     uses_gradients = False
 
+    def __init__(self, model: nn.Module, layer: Any = None, weighting: str = "channel_softmax", **kw):
+        """``weighting="channel_softmax"`` (default, as pytorch-grad-cam): the masked inputs'
+        target scores softmaxed over the channels; ``"class_probability"`` (the paper's
+        Algorithm 1, as tf-keras-vis): each masked input's softmax probability of the target
+        class (class targets only)."""
+        super().__init__(model, layer=layer, **kw)
+        if weighting not in ("channel_softmax", "class_probability"):
+            raise ValueError(f"weighting must be 'channel_softmax' or 'class_probability', not {weighting!r}.")
+        self.options["weighting"] = self.weighting = weighting
+
     def weights(self, A, G, ctx):
         x, target = ctx["x"], ctx["target"]
         b, c = A.shape[:2]
@@ -373,11 +396,12 @@ class ScoreCAM(BaseCAM):
         scores = torch.empty(b, c, device=x.device, dtype=torch.float32)
         per = internal_batch_size(self.model, x, backward=False, budget=self.memory_budget)
         todo = [(i, ch) for i in range(b) for ch in range(c) if not bool(constant[i, ch])]
+        prob = self.weighting == "class_probability"
         run = forward_model(self.model, x[:1], first_tensor(ctx["output"])[:1].detach(), len(todo))
         with torch.no_grad():
             for i in range(b):  # all-zero masks: one forward per example
                 if bool(constant[i].any()):
-                    _, s = _scores(run, torch.zeros_like(x[i:i + 1]), target, torch.tensor([i]))
+                    _, s = _scores(run, torch.zeros_like(x[i:i + 1]), target, torch.tensor([i]), prob)
                     scores[i, constant[i]] = s.float()
             pieces = list(chunks(len(todo), per))
             for sl in progress(pieces, desc="score-cam masks", enabled=self.show_progress if self.show_progress else None):
@@ -385,15 +409,21 @@ class ScoreCAM(BaseCAM):
                 ex = torch.tensor([i for i, _ in items], device=x.device)
                 chs = torch.tensor([ch for _, ch in items], device=x.device)
                 batch = x[ex] * masks[ex, chs][:, None].to(x.dtype)
-                _, s = _scores(run, batch, target, ex)
+                _, s = _scores(run, batch, target, ex, prob)
                 scores[ex, chs] = s.float()
         ctx["channel_scores"] = scores
-        return torch.softmax(scores, dim=-1)
+        return scores if self.weighting == "class_probability" else torch.softmax(scores, dim=-1)
 
 
-def _scores(run, batch, target: Target, rows):
-    """``run`` is the model's :func:`~neuralscope.attribution.fastpath.forward_model`."""
+def _scores(run, batch, target: Target, rows, probability: bool = False):
+    """``run`` is the model's :func:`~neuralscope.attribution.fastpath.forward_model`;
+    ``probability``: the target's softmax probability instead of its score."""
     out = run(batch)
+    if probability:
+        if target.indices is None:
+            raise TargetError("weighting='class_probability' needs a class target, not a callable.")
+        p = torch.softmax(first_tensor(out).float(), dim=1)
+        return out, p.gather(1, target.indices.to(p.device)[rows.to(p.device)][:, None])[:, 0]
     return out, target.scores(out, rows)
 
 

@@ -109,8 +109,12 @@ def explain(model: nn.Module, inputs: Any, target: Any = None, method: str = "in
         >>> r.attributions.shape, r.method
         ((2, 8, 8), 'grad_cam')
     """
+    from ..adapters.keras import is_keras_model
+
+    if is_keras_model(model):  # (also on Keras's torch backend, where it is an nn.Module too)
+        return _explain_keras(model, inputs, target, method, layer=layer, neuron=neuron, **options)
     if not isinstance(model, nn.Module):
-        raise TypeError(f"Expected a torch.nn.Module, got {type(model).__name__}.")
+        raise TypeError(f"Expected a torch.nn.Module or a keras.Model, got {type(model).__name__}.")
     if not train_mode and in_training_mode(model):
         with evaluation_mode(model):
             return explain(model, inputs, target, method, layer=layer, neuron=neuron, train_mode=True, **options)
@@ -151,6 +155,27 @@ def explain(model: nn.Module, inputs: Any, target: Any = None, method: str = "in
                 "method='layer_integrated_gradients' or 'layer_gradient_x_activation', or a CAM method.")
         options["layer"] = layer
     return make_method(model, method, **options).attribute(inputs, target)
+
+
+#: methods that change the backward rule of ReLU modules: there are none in a Keras model
+_TORCH_RELU_RULES = ("guided_backprop", "deconvnet", "guided_grad_cam")
+
+
+def _explain_keras(model: Any, inputs: Any, target: Any, method: str, **options) -> Attribution:
+    """:func:`explain` for a Keras model: every method runs on the model's
+    :class:`~neuralscope.adapters.keras_autodiff.KerasFunction` (gradients from the Keras
+    backend), and input-shaped maps come back in the model's own layout."""
+    from ..adapters.keras_autodiff import options_to_torch_layout, to_user_layout, torch_view
+
+    if ALIASES.get(method, method) in _TORCH_RELU_RULES:
+        raise InputShapeError(
+            f"Method {method!r} rewrites the backward pass of PyTorch ReLU modules and has no Keras form yet; "
+            "use 'saliency', 'integrated_gradients', 'smoothgrad' or a CAM method for Keras models.")
+    if _is_token_input(inputs):
+        raise InputShapeError("Token ids of a Keras model cannot be attributed yet; pass floating-point inputs.")
+    with torch_view(model, inputs) as (f, x):
+        options = {k: options_to_torch_layout(f, k, v) for k, v in options.items()}
+        return to_user_layout(f, explain(f, x, target, method, **options))
 
 
 def in_training_mode(model: nn.Module) -> bool:

@@ -256,7 +256,8 @@ class SmoothGrad(Method):
 
     ``noise`` is the standard deviation as a fraction of each example's value range (the
     paper's 10-20 %); ``stdev`` sets it absolutely. ``seed=None`` draws from torch's global
-    generator (as Captum's NoiseTunnel does).
+    generator (as Captum's NoiseTunnel does); ``draws`` gives the standard-normal values
+    themselves, ``(n_samples, batch, *input shape)``.
 
     Example:
         >>> from neuralscope.zoo import DigitsCNN
@@ -270,9 +271,10 @@ class SmoothGrad(Method):
 
     def __init__(self, model: nn.Module, base: str = "saliency", n_samples: int = 25, noise: float = 0.15,
                  stdev: float | None = None, kind: str = "smoothgrad", seed: int | None = 0,
-                 memory_budget: int | None = None, **base_options):
+                 memory_budget: int | None = None, draws: Any = None, **base_options):
         super().__init__(model, base=base, n_samples=n_samples, noise=noise, stdev=stdev, kind=kind, seed=seed,
                          **base_options)
+        self.draws = draws
         if kind not in ("smoothgrad", "smoothgrad_sq", "vargrad"):
             raise ValueError(f"kind must be 'smoothgrad', 'smoothgrad_sq' or 'vargrad', not {kind!r}.")
         if base not in _NOISY_BASES:
@@ -291,8 +293,7 @@ class SmoothGrad(Method):
             std = self.noise * (flat.max(1).values - flat.min(1).values)
         std = std.view(-1, *[1] * (x.dim() - 1)).repeat_interleave(self.n_samples, 0).expand(
             n * self.n_samples, *x.shape[1:])
-        gen = None if self.seed is None else torch.Generator(device=x.device).manual_seed(self.seed)
-        noisy = x.repeat_interleave(self.n_samples, 0) + torch.normal(0.0, std.contiguous(), generator=gen)
+        noisy = x.repeat_interleave(self.n_samples, 0) + self._noise(x, std.contiguous())
         rows = torch.arange(n, device=x.device).repeat_interleave(self.n_samples)
         fn = _NOISY_BASES[self.base]
         per = max(1, internal_batch_size(self.model, x, budget=self.memory_budget))
@@ -310,6 +311,18 @@ class SmoothGrad(Method):
         else:
             res = (a ** 2).mean(1) - a.mean(1) ** 2
         return res, {}, {"outputs": out}
+
+    def _noise(self, x: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+        """Gaussian noise, example-major rows; from ``draws`` (standard-normal values of shape
+        ``(n_samples, batch, *input shape)``, to reproduce another implementation's noise) when given."""
+        if self.draws is None:
+            gen = None if self.seed is None else torch.Generator(device=x.device).manual_seed(self.seed)
+            return torch.normal(0.0, std, generator=gen)
+        d = torch.as_tensor(np.asarray(self.draws) if not torch.is_tensor(self.draws) else self.draws)
+        want = (self.n_samples, *x.shape)
+        if tuple(d.shape) != want:
+            raise InputShapeError(f"draws must have shape (n_samples, batch, ...) = {want}, got {tuple(d.shape)}.")
+        return std * d.to(x.device, x.dtype).transpose(0, 1).reshape(std.shape)
 
     @property
     def signed(self):  # type: ignore[override]

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..adapters.keras_autodiff import keras_models_too
 from ..adapters.torch import first_tensor, forward_with_context
 from ..errors import InputShapeError
 from ..progress import progress
@@ -96,6 +97,7 @@ class FaithfulnessCurves(Result):
         return ax
 
 
+@keras_models_too
 def deletion_insertion(model: nn.Module, inputs: torch.Tensor, attribution: Any, target: Any = None, *,
                        steps: int = 20, deletion_baseline: Any = "zeros", insertion_baseline: Any = "blur",
                        memory_budget: int | None = None) -> FaithfulnessCurves:
@@ -312,6 +314,7 @@ def data_randomization(model: nn.Module, random_label_model: nn.Module, inputs: 
 
 
 # -- infidelity and max-sensitivity -------------------------------------------------------
+@keras_models_too
 def infidelity(model: nn.Module, inputs: torch.Tensor, attribution: Any, target: Any = None, *,
                n_perturb: int = 32, noise: float = 0.1, seed: int = 0, normalize: bool = True) -> np.ndarray:
     """Infidelity (Yeh et al. 2019): ``E_I[(I . attr - (f(x) - f(x - I)))^2]`` with Gaussian
@@ -356,6 +359,7 @@ def infidelity(model: nn.Module, inputs: torch.Tensor, attribution: Any, target:
     return ((dots - diffs) ** 2).mean(0).cpu().numpy()
 
 
+@keras_models_too
 def max_sensitivity(model: nn.Module, inputs: torch.Tensor, method: str = "saliency", target: Any = None, *,
                     radius: float = 0.02, n_perturb: int = 8, seed: int = 0, **options) -> np.ndarray:
     """Max-sensitivity (Yeh et al. 2019): the largest relative change

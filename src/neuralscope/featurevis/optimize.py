@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..adapters.keras_autodiff import keras_models_too
 from ..adapters.torch import first_tensor, forward_with_context, model_device, preserve_model_state, resolve_layer
 from ..errors import InputShapeError
 from ..progress import progress
@@ -120,6 +121,7 @@ def unit_activations(model: nn.Module, objective: Objective | str, inputs: Any, 
     return torch.cat(chunks)
 
 
+@keras_models_too(inputs=False)
 def feature_vis(model: nn.Module, objective: Objective | str, *, param: str | ImageParam = "fft",
                 size: int | tuple[int, int] | None = None, channels: int | None = None,
                 batch: int | None = None, steps: int = 256, lr: float = 0.05,
@@ -129,7 +131,10 @@ def feature_vis(model: nn.Module, objective: Objective | str, *, param: str | Im
     """Optimize images that maximize ``objective`` (activation maximization).
 
     Args:
-        model: any PyTorch image model; it is left exactly as found (run in eval mode inside).
+        model: any PyTorch image model, or a Keras model (its gradients come from the Keras
+            backend; layer names are Keras names; images are returned channels-first,
+            ``(batch, C, H, W)``, for every framework); it is left exactly as found (run in
+            eval mode inside).
         objective: an :class:`Objective` (``channel``, ``neuron``, ``layer_total``,
             ``direction``, ``class_logit``, sums, ``diversity``) or ``"layer:channel"`` /
             ``"layer:0-15"`` (one image per channel, optimized together as one batch).
@@ -166,6 +171,8 @@ def feature_vis(model: nn.Module, objective: Objective | str, *, param: str | Im
         raise ValueError(f"transforms must be 'standard', None or a list of transforms, not {transforms!r}.")
     else:
         tfs = list(transforms)
+    if tfs and getattr(model, "fixed_input_size", None):
+        tfs.append(T.resize(model.fixed_input_size))  # the model takes one size only
     transform = T.compose(tfs)
     dev = model_device(model)
     gen = torch.Generator().manual_seed(seed)
@@ -180,7 +187,7 @@ def feature_vis(model: nn.Module, objective: Objective | str, *, param: str | Im
             p.requires_grad_(False)
         cap = _Capture(model, objective.layers)
         try:
-            opt = torch.optim.Adam(image.params(), lr=lr)
+            opt = _adam(image.params(), lr)
             for step in progress(range(1, steps + 1), total=steps, desc="feature vis", enabled=show_progress):
                 opt.zero_grad(set_to_none=True)
                 x = transform(image(), gen)
@@ -213,6 +220,42 @@ def feature_vis(model: nn.Module, objective: Objective | str, *, param: str | Im
     if dataset is not None:
         result.add_dataset_examples(model, objective, dataset, top_k=top_k, preprocess=preprocess)
     return result
+
+
+class _Adam:
+    """Adam (Kingma and Ba 2015) with torch's defaults, written out: used instead of
+    ``torch.optim.Adam`` when TensorFlow is loaded and ``torch._dynamo`` is not, because the
+    first torch optimizer imports ``torch._dynamo`` and with it Triton, whose import crashes
+    a process that has loaded TensorFlow (torch 2.14, TensorFlow 2.21)."""
+
+    def __init__(self, params: list[torch.Tensor], lr: float, betas=(0.9, 0.999), eps: float = 1e-8):
+        self.params, self.lr, self.betas, self.eps, self.t = list(params), lr, betas, eps, 0
+        self.m = [torch.zeros_like(p) for p in self.params]
+        self.v = [torch.zeros_like(p) for p in self.params]
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for p in self.params:
+            p.grad = None
+
+    @torch.no_grad()
+    def step(self) -> None:
+        self.t += 1
+        b1, b2 = self.betas
+        for p, m, v in zip(self.params, self.m, self.v):
+            if p.grad is None:
+                continue
+            m.mul_(b1).add_(p.grad, alpha=1 - b1)
+            v.mul_(b2).addcmul_(p.grad, p.grad, value=1 - b2)
+            denom = (v / (1 - b2 ** self.t)).sqrt_().add_(self.eps)
+            p.addcdiv_(m, denom, value=-self.lr / (1 - b1 ** self.t))
+
+
+def _adam(params, lr: float):
+    import sys
+
+    if "tensorflow" in sys.modules and "torch._dynamo" not in sys.modules:
+        return _Adam(params, lr)
+    return torch.optim.Adam(params, lr=lr)
 
 
 class FeatureVis(Result):

@@ -67,6 +67,18 @@ def random_rotate(degrees: Sequence[float]) -> Transform:
     return fn
 
 
+def resize(size: Sequence[int]) -> Transform:
+    """Bilinear resize back to ``size`` ``(H, W)``: the last transform for models that accept
+    one input size only (a Keras model built for ``(H, W, C)``)."""
+    size = tuple(int(v) for v in size)
+
+    def fn(x, g):
+        if tuple(x.shape[-2:]) == size:
+            return x
+        return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+    return fn
+
+
 def compose(transforms: Sequence[Transform]) -> Transform:
     """Apply ``transforms`` in order."""
     def fn(x, g):
