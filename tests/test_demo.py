@@ -8,9 +8,9 @@ from neuralscope.track.store import RunReader
 
 def test_demo_writes_every_section_a_self_contained_report_and_the_results_run(tmp_path, capsys):
     out = tmp_path / "demo"
-    assert main(["demo", "--out", str(out), "--epochs", "3", "--no-serve"]) == 0
+    assert main(["demo", "--out", str(out), "--epochs", "3", "--fast", "--no-serve"]) == 0
     index = (out / "index.html").read_text()
-    for section in ("graph", "inside", "attribution", "attention", "featurevis", "tracking"):
+    for section in ("graph", "inside", "attribution", "localization", "attention", "featurevis", "tracking"):
         assert f'id="{section}"' in index, section
     # every image the index shows exists on disk
     for src in re.findall(r'<img[^>]*\bsrc="([^"]+)"', index):

@@ -6,8 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from neuralscope.attribution.localization import (localization, pointing_game, random_map_scores,
-                                                  relevance_mass_accuracy, relevance_rank_accuracy)
+from neuralscope.attribution.localization import (
+    localization,
+    pointing_game,
+    random_map_scores,
+    relevance_mass_accuracy,
+    relevance_rank_accuracy,
+)
 from neuralscope.data.scenes import make_scenes
 from neuralscope.errors import InputShapeError
 

@@ -8,7 +8,13 @@ import torch
 from matplotlib.path import Path
 
 from neuralscope.data import scenes
-from neuralscope.data.scenes import MARK_COLOURS, SCENE_CLASSES, load_scenes, make_scenes, mark_box
+from neuralscope.data.scenes import (
+    MARK_COLOURS,
+    SCENE_CLASSES,
+    load_scenes,
+    make_scenes,
+    mark_box,
+)
 from neuralscope.errors import InputShapeError
 
 

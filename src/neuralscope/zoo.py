@@ -220,17 +220,19 @@ class SceneCNN(ZooModel):
 
 
 class SceneViT(ZooModel):
-    """A small vision transformer for scenes: a convolutional patch embedding (two strided
-    convolutions, as Xiao et al. 2021 recommend for fast, stable training) makes an 8x8 grid
-    of patch tokens at 64x64, a class token goes first, ``depth`` pre-norm
-    ``nn.TransformerEncoderLayer`` blocks follow (so :func:`neuralscope.attention` reads
-    every head) and a linear head reads the class token."""
+    """A small hybrid vision transformer for scenes: a convolutional patch embedding (two
+    conv blocks with max-pooling; early convolutions make ViTs train fast and stably, Xiao et
+    al. 2021) turns a 64x64 scene into an 8x8 grid of patch tokens, a class token goes first,
+    ``depth`` pre-norm ``nn.TransformerEncoderLayer`` blocks follow (so
+    :func:`neuralscope.attention` reads every head, and the class token's rollout is a map
+    over the 8x8 patches) and a linear head reads the class token."""
 
-    def __init__(self, num_classes: int = 4, size: int = 64, dim: int = 48, depth: int = 3, heads: int = 4):
+    def __init__(self, num_classes: int = 4, size: int = 64, dim: int = 48, depth: int = 2, heads: int = 4):
         super().__init__()
         self.input_shape = (3, size, size)
-        self.patch_embed = nn.Sequential(nn.Conv2d(3, dim // 2, 4, stride=4), nn.GELU(),
-                                         nn.Conv2d(dim // 2, dim, 2, stride=2))
+        self.patch_embed = nn.Sequential(
+            nn.Conv2d(3, 16, 5, stride=2, padding=2), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(16, dim, 3, padding=1), nn.BatchNorm2d(dim), nn.ReLU(), nn.MaxPool2d(2))
         n = (size // 8) ** 2
         self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
         self.pos = nn.Parameter(torch.randn(1, n + 1, dim) * 0.02)

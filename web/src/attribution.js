@@ -200,13 +200,42 @@ export function comparisonView(data) {
   const scores = data.scores || {};
   const names = [...new Set(methods.flatMap((m) => Object.keys(scores[m] || {})))];
   const mean = (v) => { const ok = (Array.isArray(v) ? v : [v]).filter((x) => typeof x === "number" && Number.isFinite(x)); return ok.length ? ok.reduce((a, b) => a + b, 0) / ok.length : null; };
-  const summary = names.length ? h("table", { class: "rows attr-scores" },
-    h("thead", null, h("tr", null, h("th", null, "method"), names.map((n) => h("th", null, `mean ${n.replace(/_/g, " ")}`)),
-      data.seconds ? h("th", null, "seconds") : null)),
-    h("tbody", null, methods.map((m) => h("tr", { dataset: { method: m } }, h("td", null, m),
-      names.map((n) => { const v = mean((scores[m] || {})[n]); return h("td", { class: "num", dataset: { metric: n } }, v === null ? "—" : fmt(v, 4)); }),
-      data.seconds ? h("td", { class: "num" }, fmt(data.seconds[m], 3)) : null)))) : null;
+  const summary = names.length ? scoreTable(methods, names, scores, data.seconds, mean) : null;
   return h("div", null, summary ? h("div", { class: "table-wrap flat" }, summary) : null,
-    summary ? h("p", { class: "muted" }, "deletion AUC: lower is more faithful; insertion AUC: higher is more faithful (Petsiuk et al. 2018).") : null,
+    summary ? h("p", { class: "muted" }, "Click a column to sort by it (again: reverse). deletion AUC: lower is more faithful; insertion AUC: higher is more faithful (Petsiuk et al. 2018). Pointing game, mass and rank accuracy: higher means the map is on the ground-truth mask (Arras et al. 2022).") : null,
     h("label", { class: "nd-slider" }, "method ", pick), body);
+}
+
+// The mean score table of a comparison; a click on a column header sorts the rows by it
+// (numbers descending first, then ascending; the method column alphabetically).
+function scoreTable(methods, names, scores, seconds, mean) {
+  const cols = [{ key: "method", label: "method" }, ...names.map((n) => ({ key: n, label: `mean ${n.replace(/_/g, " ")}` })),
+    ...(seconds ? [{ key: "seconds", label: "seconds" }] : [])];
+  const rows = methods.map((m) => {
+    const r = { method: m };
+    for (const n of names) r[n] = mean((scores[m] || {})[n]);
+    if (seconds) r.seconds = typeof seconds[m] === "number" ? seconds[m] : null;
+    return r;
+  });
+  const sort = { key: null, dir: 1 };
+  const body = h("tbody");
+  const heads = cols.map((c) => h("th", { class: "sortable", dataset: { sort: c.key }, title: "sort by this column",
+    onclick: () => { sort.dir = sort.key === c.key ? -sort.dir : 1; sort.key = c.key; draw(); } }, c.label));
+  const cmp = (a, b) => {
+    const x = a[sort.key], y = b[sort.key];
+    if (sort.key === "method") return sort.dir * String(x).localeCompare(String(y));
+    if (x === null || x === undefined) return 1;  // missing values last either way
+    if (y === null || y === undefined) return -1;
+    return sort.dir * (y - x);
+  };
+  function draw() {
+    heads.forEach((th, i) => { th.dataset.dir = cols[i].key === sort.key ? (sort.dir > 0 ? "desc" : "asc") : "";
+      th.textContent = cols[i].label + (cols[i].key === sort.key ? (sort.dir > 0 ? " ▼" : " ▲") : ""); });
+    const ordered = sort.key ? [...rows].sort(cmp) : rows;
+    body.replaceChildren(...ordered.map((r) => h("tr", { dataset: { method: r.method } }, h("td", null, r.method),
+      names.map((n) => h("td", { class: "num", dataset: { metric: n } }, r[n] === null ? "—" : fmt(r[n], 4))),
+      seconds ? h("td", { class: "num" }, r.seconds === null ? "—" : fmt(r.seconds, 3)) : null)));
+  }
+  draw();
+  return h("table", { class: "rows attr-scores" }, h("thead", null, h("tr", null, heads)), body);
 }

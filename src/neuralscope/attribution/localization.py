@@ -107,5 +107,11 @@ def random_map_scores(masks: Any, seed: int = 0) -> dict[str, np.ndarray]:
     return localization(np.random.default_rng(seed).random(m.shape), m)
 
 
-__all__ = ["pointing_game", "relevance_mass_accuracy", "relevance_rank_accuracy", "localization",
-           "random_map_scores", "SCORES"]
+__all__ = [
+    "SCORES",
+    "localization",
+    "pointing_game",
+    "random_map_scores",
+    "relevance_mass_accuracy",
+    "relevance_rank_accuracy",
+]

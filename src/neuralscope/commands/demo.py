@@ -7,7 +7,7 @@ from ._args import UsageError, port, positive_int
 
 
 def register(sub) -> None:
-    p = sub.add_parser("demo", help="train the digits CNN and write runs/demo with every view",
+    p = sub.add_parser("demo", help="train the demo models (digits, scenes) and write runs/demo with every view",
                        description="Train the zoo's digits CNN on scikit-learn's bundled digits "
                                    "(no downloads) and write a report of every view to OUT.")
     p.add_argument("--out", default="runs/demo", help="output directory (default: runs/demo)")
@@ -15,6 +15,8 @@ def register(sub) -> None:
     p.add_argument("--only", action="append", default=None, metavar="SECTION",
                    help="build only these report sections (repeatable)")
     p.add_argument("--no-serve", action="store_true", help="write the report and exit (no dashboard)")
+    p.add_argument("--fast", action="store_true",
+                   help="fewer scenes, epochs and steps: a quick check that every view is built")
     p.add_argument("--port", type=port, default=6006, help="dashboard port (default: 6006)")
     p.set_defaults(func=run)
 
@@ -47,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
         Path(args.out).mkdir(parents=True, exist_ok=True)
         server = serve_in_background(args.out, port=args.port)
         print(f"dashboard (live while the demo trains): {server.url}", flush=True)
-    index = run_demo(args.out, epochs=args.epochs, only=args.only)
+    index = run_demo(args.out, epochs=args.epochs, only=args.only, fast=args.fast)
     print(f"report: {index}  (self-contained: {index.parent / 'report.html'})")
     if server is not None:
         print(f"dashboard: {server.url}  (Ctrl-C to stop)", flush=True)

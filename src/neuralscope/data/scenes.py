@@ -65,7 +65,7 @@ class Scenes:
     def __len__(self) -> int:
         return len(self.labels)
 
-    def __getitem__(self, index) -> "Scenes":
+    def __getitem__(self, index) -> Scenes:
         return Scenes(self.images[index], self.labels[index], self.masks[index], self.cue_masks[index],
                       self.cue_labels[index], self.classes)
 
@@ -135,10 +135,9 @@ def make_scenes(n: int, *, size: int = 64, seed: int = 0, cue: str | None = None
 
 
 def mark_box(size: int) -> tuple[int, int]:
-    """``(start, end)`` pixel rows and columns of the corner mark (top-left)."""
-    side = max(4, round(size * 0.11))
-    start = max(1, size // 32)
-    return start, start + side
+    """``(start, end)`` pixel rows and columns of the corner mark: the top-left square of
+    side ``size // 8`` (1/64 of the image), one cell of an 8x8 grid of superpixels."""
+    return 0, max(4, size // 8)
 
 
 def _sample_params(rng: np.random.Generator, n: int, size: int) -> dict[str, np.ndarray]:
@@ -250,5 +249,14 @@ def _draw(labels, cue_labels, p, size, clutter, rng):
     return torch.from_numpy(np.clip(img, 0, 1)), torch.from_numpy(masks), torch.from_numpy(cue_masks)
 
 
-__all__ = ["Scenes", "SceneData", "make_scenes", "load_scenes", "SCENE_CLASSES", "MARK_COLOURS", "OBJECT_COLOURS", "mark_box",
-           "shape_mask"]
+__all__ = [
+    "MARK_COLOURS",
+    "OBJECT_COLOURS",
+    "SCENE_CLASSES",
+    "SceneData",
+    "Scenes",
+    "load_scenes",
+    "make_scenes",
+    "mark_box",
+    "shape_mask",
+]

@@ -1,4 +1,5 @@
-"""The demo: train the digits CNN (and the LSTM), then let every report section add its views.
+"""The demo: train the digits CNN, the LSTM and the scene models (a CNN, a ViT and a CNN
+fooled by a spurious corner mark), then let every report section add its views.
 
 Each module in :mod:`neuralscope.demo.sections` provides ``build(ctx) -> Section``; sections
 are run in the order of their module names and linked from ``index.html``. A section writes
@@ -39,6 +40,8 @@ class DemoContext:
     lstm: torch.nn.Module | None = None
     lstm_accuracy: float | None = None
     results: object | None = None  # a neuralscope Run that collects every section's result objects
+    scenes: object | None = None  # demo.training.SceneModels: the scene CNN, ViT and Clever Hans CNN
+    fast: bool = False  # fewer examples and steps (the tests)
 
     def path(self, section: str, name: str) -> Path:
         p = self.out / section / name
@@ -59,8 +62,9 @@ def section_modules():
 
 
 def run_demo(out: str | Path = "runs/demo", *, epochs: int = 15, only: list[str] | None = None,
-             show_progress: bool | None = None) -> Path:
-    """Train the zoo models on digits and write the report; returns the path of index.html."""
+             show_progress: bool | None = None, fast: bool = False) -> Path:
+    """Train the zoo models on digits and generated scenes and write the report; returns the
+    path of index.html. ``fast``: fewer scenes, epochs and optimisation steps (for tests)."""
     from ..train import train_digits
     from ..zoo import DigitsCNN, RNNClassifier
 
@@ -75,11 +79,21 @@ def run_demo(out: str | Path = "runs/demo", *, epochs: int = 15, only: list[str]
           f"LSTM: {lstm.test_accuracy:.1%} ({time.perf_counter() - t0:.1f} s)")
     from ..track.run import Run
 
-    ctx = DemoContext(out, cnn.model, cnn.data, cnn.test_accuracy, cnn.history, lstm.model, lstm.test_accuracy)
+    from .training import train_scene_models
+
+    ctx = DemoContext(out, cnn.model, cnn.data, cnn.test_accuracy, cnn.history, lstm.model, lstm.test_accuracy,
+                      fast=fast)
     built: list[tuple[str, Section]] = []
-    with Run(out / "results", config={"model": "DigitsCNN", "test_accuracy": round(cnn.test_accuracy, 4),
+    with Run(out / "results", config={"model": "SceneCNN, SceneViT, DigitsCNN, LSTM",
+                                      "test_accuracy": round(cnn.test_accuracy, 4),
                                       "lstm_test_accuracy": round(lstm.test_accuracy, 4)}, tags=["demo"]) as results:
         ctx.results = results
+        t0 = time.perf_counter()
+        ctx.scenes = train_scene_models(results, fast=fast, show_progress=show_progress)
+        print("trained " + ", ".join(f"{k}: test accuracy {v:.1%} ({ctx.scenes.seconds[k]:.1f} s)"
+                                     for k, v in ctx.scenes.accuracy.items())
+              + f" ({time.perf_counter() - t0:.1f} s)")
+        results.log_text("summary", _summary(ctx))
         for name, module in section_modules():
             key = name.split("_", 1)[-1]
             if only and key not in only and name not in only:
@@ -115,12 +129,25 @@ def inline_images(page: str, base: Path) -> str:
     return re.sub(r'(<img\b[^>]*?\bsrc=")([^"]+)(")', embed, page)
 
 
+def _summary(ctx: DemoContext) -> str:
+    """The models of the demo and their test accuracies, in words."""
+    s = ctx.scenes
+    lines = [f"DigitsCNN on scikit-learn's digits: test accuracy {ctx.test_accuracy:.1%}."]
+    if ctx.lstm_accuracy is not None:
+        lines.append(f"Row-by-row LSTM on the digits: {ctx.lstm_accuracy:.1%}.")
+    if s is not None:
+        lines += [f"SceneCNN on {len(s.data.train)} generated 64x64 scenes (4 classes by shape and texture): "
+                  f"{s.accuracy['scene_cnn']:.1%} ({s.seconds['scene_cnn']:.0f} s of training).",
+                  f"SceneViT (hybrid, 8x8 patches): {s.accuracy['scene_vit']:.1%} ({s.seconds['scene_vit']:.0f} s).",
+                  f"Clever Hans CNN (corner mark = class in training): {s.hans_train_accuracy:.1%} on training "
+                  f"scenes, {s.accuracy['clever_hans_cnn']:.1%} on test scenes whose marks are shuffled."]
+    return "\n".join(lines)
+
+
 def _index_page(ctx: DemoContext, built: list[tuple[str, Section]]) -> str:
     toc = "".join(f'<li><a href="#{k}">{html.escape(s.title)}</a></li>' for k, s in built)
-    body = [f"<p>The zoo's <code>DigitsCNN</code> trained on scikit-learn's digits: test accuracy "
-            f"<b>{ctx.test_accuracy:.1%}</b>"
-            + (f"; the row-by-row LSTM: <b>{ctx.lstm_accuracy:.1%}</b>" if ctx.lstm_accuracy else "")
-            + ".</p>", f"<ul>{toc}</ul>"]
+    models = "".join(f"<li>{html.escape(line)}</li>" for line in _summary(ctx).splitlines())
+    body = [f"<p>Models trained for this report (no downloads):</p><ul>{models}</ul>", f"<ul>{toc}</ul>"]
     for key, s in built:
         body.append(f'<section id="{key}"><h2>{html.escape(s.title)}</h2>{s.html}</section>')
     return standalone_page("neuralscope demo", "\n".join(body))

@@ -25,6 +25,17 @@ def build(ctx: DemoContext) -> Section:
     rg.save(ctx.path("graph", "tiny_resnet.html"))
     ctx.log(g, "graph/digits_cnn")
     ctx.log(rg, "graph/tiny_resnet")
+    scene_html = ""
+    if ctx.scenes is not None:  # logged last: the dashboard's Graph page shows the run's last graph
+        sg = graph(ctx.scenes.cnn, ctx.scenes.data.x_test[:1])
+        sg.save(ctx.path("graph", "scene_cnn.svg"))
+        sg.save(ctx.path("graph", "scene_cnn.html"))
+        ctx.log(sg, "graph/scene_cnn")
+        scene_html = (f"<h3>Scene CNN</h3><p>{len(sg.nodes)} nodes, {sg.total_params:,} parameters; on the "
+                      f"dashboard's Graph page (run <code>results</code>) its nodes carry the gradient norms and "
+                      f"dead-unit fractions recorded by <code>run.watch()</code> while it trained. "
+                      f'<a href="graph/scene_cnn.html">interactive</a></p><img src="graph/scene_cnn.svg" '
+                      f'alt="scene CNN graph">')
     table = summary(ctx.cnn, x)
     ctx.path("graph", "digits_cnn_summary.txt").write_text(str(table))
     body = (f"<p>Extracted with <code>{g.method}</code>: {len(g.nodes)} nodes, "
@@ -34,5 +45,5 @@ def build(ctx: DemoContext) -> Section:
             f'<img src="graph/digits_cnn.svg" alt="digits CNN graph"> '
             f'<p>TinyResNet with its skip connections: <a href="graph/tiny_resnet.svg">SVG</a>, '
             f'<a href="graph/tiny_resnet.html">interactive</a>.</p>'
-            f"<h3>Summary</h3><pre>{html.escape(str(table))}</pre>")
+            f"<h3>Summary</h3><pre>{html.escape(str(table))}</pre>" + scene_html)
     return Section("Structure graph", body)

@@ -25,11 +25,15 @@ def build(ctx: DemoContext) -> Section:
     def fig(group: str, result, name: str, caption: str, **kw) -> None:
         result.save(ctx.path(NAME, name), **kw)
         figs.append((group, name, caption))
+        if group != "Animations" and name != "activation_functions.png":  # the dashboard's Inside page
+            ctx.log(result, f"inside/{'scene_cnn' if name.startswith('scene_') else 'digits_cnn'}/{name.rsplit('.', 1)[0]}")
 
     def page(result, name: str) -> str:
         result.save(ctx.path(NAME, name))
         return f'<a href="{NAME}/{name}">{html.escape(name)}</a>'
 
+    if ctx.scenes is not None:
+        _scenes(ctx, fig)
     # weights
     fig("Weights", conv_filters(cnn, "features.0"), "filters_first.png", "First-layer 3x3 filters, by norm")
     fig("Weights", conv_filters(cnn, "features.7"), "filters_norms.png", "Kernel norms of the 64x32 conv")
@@ -54,7 +58,7 @@ def build(ctx: DemoContext) -> Section:
     # embeddings
     pca2 = embed_layer(cnn, x, "pool", method="pca", labels=y)
     tsne = embed_layer(cnn, x, "pool", method="tsne", labels=y)
-    umap2 = embed_layer(cnn, x, "pool", method="umap", labels=y)
+    umap2 = embed_layer(cnn, x[:120] if ctx.fast else x, "pool", method="umap", labels=y[:120] if ctx.fast else y)
     pca3 = embed_layer(cnn, x, "pool", method="pca", labels=y, dims=3)
     fig("Embeddings", pca2, "embed_pca.png", f"PCA of pooled features ({pca2.seconds:.2f} s)")
     fig("Embeddings", tsne, "embed_tsne.png", f"t-SNE ({tsne.seconds:.1f} s)")
@@ -92,3 +96,23 @@ def build(ctx: DemoContext) -> Section:
         parts.append("</div>")
     parts.append("<h3>Weight statistics</h3>" + stats._html_fragment())
     return Section("Inside the network", "\n".join(parts))
+
+
+def _scenes(ctx: DemoContext, fig) -> None:
+    """The scene CNN: its RGB first-layer filters, feature maps of one scene, dead units and
+    the t-SNE projector of its pooled features with scene thumbnails."""
+    from ...inspect import conv_filters, dead_units, embed_layer, feature_maps
+
+    s = ctx.scenes
+    test = s.data.test
+    x = test.images[:200 if ctx.fast else 500]
+    fig("Scenes", conv_filters(s.cnn, "features.0"), "scene_filters.png",
+        "Scene CNN: the 16 RGB 5x5 filters of the first layer (colour and edge detectors)")
+    fig("Scenes", feature_maps(s.cnn, test.images, "features.6", index=0), "scene_feature_maps.png",
+        f"Scene CNN: feature maps after the 2nd conv block for a test scene ({s.data.classes[int(test.labels[0])]})")
+    fig("Scenes", dead_units(s.cnn, x), "scene_dead_units.png", "Scene CNN: dead / saturated units on test scenes")
+    emb = embed_layer(s.cnn, x, "pool", method="tsne", labels=test.labels[:len(x)],
+                      texts=[s.data.classes[int(c)] for c in test.labels[:len(x)]])
+    fig("Scenes", emb, "scene_embedding_tsne.png",
+        f"Scene CNN: t-SNE of the pooled features of {len(x)} test scenes, one colour per class "
+        "(hover a point on the dashboard's Inside page to see its scene)")

@@ -1,6 +1,6 @@
 """Demo section: attention of the pretrained MiniLM on a few sentences (head view, model view,
-one head, one token across layers, head statistics, rollout), the zoo transformer, and an
-(untrained) ViT-B/16's class-token rollout over a photo."""
+one head, one token across layers, head statistics, rollout), the zoo transformer, and the
+trained scene ViT's class-token rollout over scenes, scored against the objects' masks."""
 from __future__ import annotations
 
 import html
@@ -85,21 +85,50 @@ def build(ctx: DemoContext) -> Section:
     tmaps.save(ctx.path(NAME, "tiny_transformer_head_view.html"))
     img(tmaps.plot_model_view(), "tiny_model_view.png", "Zoo TinyTransformer (untrained): model view")
     parts.append(f'<p>Zoo <code>TinyTransformer</code>: <a href="{NAME}/tiny_transformer_head_view.html">head view</a>.</p>')
-    try:
-        import torchvision
-
-        from ...data import load_sample_photos
-
-        vit = torchvision.models.vit_b_16().eval()
-        photo = load_sample_photos(224)[1:2]
-        mean = torch.tensor([0.485, 0.456, 0.406])[:, None, None]
-        std = torch.tensor([0.229, 0.224, 0.225])[:, None, None]
-        vmaps = attention(vit, (photo - mean) / std)
-        img(vmaps.plot_image(photo), "vit_rollout.png",
-            "ViT-B/16 (untrained weights: no pretrained weights can be downloaded here) - class-token "
-            "rollout over the 14 x 14 patches; with trained weights it would highlight the object")
-    except ImportError:
-        pass
+    if ctx.scenes is not None:
+        parts.append(_scene_vit(ctx, img))
     grid = "".join(f'<figure style="margin:0"><img src="{NAME}/{n}" style="max-width:100%">'
                    f"<figcaption>{html.escape(c)}</figcaption></figure>" for n, c in imgs)
     return Section("Attention", "".join(parts) + f'<div style="display:grid;gap:18px">{grid}</div>')
+
+
+def _scene_vit(ctx: DemoContext, img) -> str:
+    """Rollout of the trained scene ViT: overlays, and its mass on the object against the
+    object's area fraction over many test scenes."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from ...attention import attention
+    from ...attribution.localization import relevance_mass_accuracy
+
+    s = ctx.scenes
+    test = s.data.test[:64 if ctx.fast else 200]
+    maps = attention(s.vit, test.images)
+    ctx.log(attention(s.vit, test.images[:4]), "attention/scene_vit")
+    patch = test.images.shape[-1] // 8
+    grids = np.stack([maps.patch_map(i) for i in range(len(test))])
+    up = np.kron(grids, np.ones((patch, patch)))  # each patch's weight over its 8x8 pixels
+    mass = relevance_mass_accuracy(up, test.masks)
+    area = test.area_fraction
+    better = float(np.mean(mass > area))
+    fig, axes = plt.subplots(1, 7, figsize=(17, 2.9), gridspec_kw={"width_ratios": [1] * 6 + [1.6]})
+    for i, ax in enumerate(axes[:6]):
+        maps.plot_image(test.images, example=i, ax=ax)
+        ax.set_title(f"{s.data.classes[int(test.labels[i])]}\nmass on object {mass[i]:.0%} (area {area[i]:.0%})",
+                     fontsize=8)
+        ax.contour(test.masks[i].numpy(), levels=[0.5], colors="white", linewidths=0.8)
+    ax = axes[6]
+    ax.scatter(area, mass, s=8, alpha=0.6, color="#b2182b")
+    lim = [0, max(1e-3, float(np.nanmax(mass)) * 1.05)]
+    ax.plot(lim, lim, "--", color="#888", lw=1, label="mass = area (uniform map)")
+    ax.set_xlabel("object area fraction")
+    ax.set_ylabel("rollout mass on object")
+    ax.set_title(f"{better:.0%} of {len(test)} test scenes above the diagonal", fontsize=8)
+    ax.legend(fontsize=7, frameon=False)
+    fig.tight_layout()
+    img(fig, "scene_vit_rollout.png", f"Trained SceneViT ({s.accuracy['scene_vit']:.1%} test accuracy): class-token "
+        f"rollout (Abnar & Zuidema 2020) over the 8x8 patches, object outlined in white. Mean mass on the object "
+        f"{np.nanmean(mass):.1%} against a mean area fraction of {area.mean():.1%}.")
+    return (f"<p>The trained scene ViT's rollout puts <b>{np.nanmean(mass):.1%}</b> of its mass on the object, "
+            f"which covers {area.mean():.1%} of the image (what a uniform map would score), measured over "
+            f"{len(test)} test scenes; {better:.0%} of them score above their own area fraction.</p>")

@@ -1,5 +1,6 @@
-"""Demo section: feature visualization of the trained digits CNN's channels beside their top
-dataset examples, the optimization over steps, FFT vs pixel images, class logits, and
+"""Demo section: feature visualization of the trained scene CNN's channels (colour and
+texture detectors) and classes beside their top test scenes; of the digits CNN's channels
+beside their top dataset examples, the optimization over steps, FFT vs pixel images, class logits, and
 guided-backprop / deconvnet reconstructions of what a unit saw in one digit."""
 from __future__ import annotations
 
@@ -30,8 +31,9 @@ def build(ctx: DemoContext) -> Section:
             plt.close(result)
         figs.append((name, caption))
 
-    fv = feature_vis(cnn, "features.8:0-11", steps=128, lr=0.1, dataset=data, top_k=6, thresholds=(4, 16, 64, 128))
-    ctx.log(fv, "featurevis/features.8")
+    scene_html = _scenes(ctx, save) if ctx.scenes is not None else ""
+    fv = feature_vis(cnn, "features.8:0-11", steps=32 if ctx.fast else 128, lr=0.1, dataset=data, top_k=6, thresholds=(4, 16, 64, 128))
+    ctx.log(fv, "featurevis/digits_cnn_features.8")
     above = (fv.values > fv.dataset_quantiles[:, 2]).sum()
     save(fv, "channels.png", f"Channels 0-11 of the last conv block (optimized together as one batch): "
          f"visualization (red: its activation) and the 6 digits that activate the channel most; "
@@ -49,4 +51,27 @@ def build(ctx: DemoContext) -> Section:
              f"{method}: what channel 0 saw in test digit {int(ctx.data.y_test[0])}")
     grid = "".join(f'<figure style="margin:0"><img src="{NAME}/{n}" style="max-width:100%">'
                    f"<figcaption>{html.escape(c)}</figcaption></figure>" for n, c in figs)
-    return Section("Feature visualization", f'<div style="display:grid;gap:18px">{grid}</div>')
+    return Section("Feature visualization", scene_html + f'<div style="display:grid;gap:18px">{grid}</div>')
+
+
+SCENE_LAYER = "features.6"  # after the second conv block: 32 channels, a receptive field of about 14 pixels
+
+
+def _scenes(ctx: DemoContext, save) -> str:
+    """The scene CNN's mid-level channels and its four class logits, with their top test scenes."""
+    from ...featurevis import class_logit, feature_vis
+
+    s = ctx.scenes
+    steps = 48 if ctx.fast else 192
+    data = s.data.test.images
+    fv = feature_vis(s.cnn, f"{SCENE_LAYER}:0-15", steps=steps, lr=0.05, dataset=data, top_k=5, size=48)
+    ctx.log(fv, "featurevis/colour_and_texture_channels")
+    save(fv, "scene_channels.png", f"Scene CNN, channels 0-15 after the second conv block ({SCENE_LAYER}): "
+         "optimized images (colour and texture detectors) and the 5 test scenes that activate each most")
+    logits = feature_vis(s.cnn, class_logit(list(range(len(s.data.classes)))), steps=steps, lr=0.05, dataset=data,
+                         top_k=5, size=64)
+    ctx.log(logits, "featurevis/scene_classes")
+    save(logits, "scene_classes.png", "Scene CNN, class logits " + ", ".join(
+        f"{i} = {c}" for i, c in enumerate(s.data.classes)) + ": what the network wants to see for each class")
+    return ("<p>The scene CNN has learned detectors of the colours and textures that make the scenes "
+            "(stripes, checks, dots, edges of a colour). Below: its channels and classes, then the digits CNN.</p>")
