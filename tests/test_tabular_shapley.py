@@ -74,7 +74,7 @@ def test_shapley_table_formula_on_a_known_game():
     # v(S) = |S|^2 for 3 symmetric players: every player gets v(all) / 3 = 3
     m = 3
     z = all_coalitions(m)
-    v = z.sum(1).double() ** 2
+    v = z.sum(1).double() ** 2  # bool rows: the number of players in each coalition
     np.testing.assert_allclose(shapley_from_table(v, m).numpy(), [3.0, 3.0, 3.0])
 
 

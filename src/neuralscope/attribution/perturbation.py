@@ -252,10 +252,22 @@ class FeatureAblation(Method):
 
 # -- surrogate models: LIME and KernelSHAP ----------------------------------------------------
 def _weighted_lstsq(X: torch.Tensor, y: torch.Tensor, w: torch.Tensor, ridge: float = 0.0) -> torch.Tensor:
-    sw = w.sqrt()[:, None]
-    A = X * sw
-    AtA = A.T @ A + ridge * torch.eye(A.shape[1], dtype=A.dtype)
-    return torch.linalg.lstsq(AtA, A.T @ (y * sw[:, 0])).solution
+    """The weighted (ridge) least-squares fit, in numpy: small matrices, where torch's
+    parallel kernels cost more in thread hand-offs than in arithmetic."""
+    Xn, yn, sw = X.numpy(), y.numpy(), np.sqrt(w.numpy())
+    A = Xn * sw[:, None]
+    AtA = A.T @ A + ridge * np.eye(A.shape[1])
+    return torch.from_numpy(np.linalg.lstsq(AtA, A.T @ (yn * sw), rcond=None)[0])
+
+
+def _distinct(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The distinct rows of a 0/1 matrix and, per row, the index of its distinct row (rows
+    as integer keys in numpy when they fit 62 bits)."""
+    if z.shape[1] > 62:
+        return torch.unique(z.to(torch.uint8), dim=0, return_inverse=True)
+    keys = z.numpy().astype(np.int64) @ (np.int64(1) << np.arange(z.shape[1], dtype=np.int64))
+    _, first, again = np.unique(keys, return_index=True, return_inverse=True)
+    return z[torch.from_numpy(first)], torch.from_numpy(again.reshape(-1))
 
 
 class _Surrogate(Method):
@@ -298,7 +310,7 @@ class _Surrogate(Method):
             z, w, half, is_exact = self._coalitions(m, gen)
             ends = torch.stack([torch.zeros(m), torch.ones(m)])
             # sampled coalitions repeat: evaluate each distinct one once (and both ends)
-            zu, again = torch.unique(torch.cat([ends, z]).to(torch.uint8), dim=0, return_inverse=True)
+            zu, again = _distinct(torch.cat([ends, z]))
             v = coalition_values(run, x[i], background(i), labels[i], zu.to(x.device), target, i, per).cpu()
             v = v[again]
             fb, fxi = float(v[0]), float(v[1])

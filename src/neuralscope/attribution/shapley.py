@@ -23,6 +23,7 @@ from torch import nn
 
 from ..errors import InputShapeError, check_finite
 from ..progress import progress
+from ..adapters.torch import first_tensor
 from .base import Method, Target, chunks, internal_batch_size, output_scores
 from .fastpath import forward_model
 
@@ -56,41 +57,53 @@ def prepare_background(x: torch.Tensor, background: Any) -> torch.Tensor:
 def coalition_values(run: Callable, x_i: torch.Tensor, background: torch.Tensor, labels: torch.Tensor,
                      z: torch.Tensor, target: Target, example: int, rows_per_pass: int) -> torch.Tensor:
     """``v(S)`` for every coalition row of ``z`` ``(K, M)`` (1 = the player keeps ``x_i``'s
-    value; ``labels`` maps each input element to its player), averaged over the background."""
+    value; ``labels`` maps each input element to its player), averaged over the background.
+
+    The bookkeeping is kept to one gather of the keep-masks and one ``where`` per pass: on a
+    busy machine every extra parallel tensor operation costs a thread rendezvous, and the
+    model's own forward should be all that remains."""
     n = background.shape[0]
     per = max(1, rows_per_pass // n)
+    keep = (z if z.dtype == torch.bool else z.bool())[:, labels].unsqueeze(1)  # (K, 1, *shape)
+    column = _target_column(target, example)
     out = []
     for sl in chunks(z.shape[0], per):
-        keep = z[sl][:, labels].bool()  # (k, *shape)
-        rows = torch.where(keep[:, None], x_i[None, None], background[None])  # (k, N, *shape)
-        rows = rows.reshape(-1, *x_i.shape)
-        ex = torch.full((rows.shape[0],), example, device=x_i.device)
+        rows = torch.where(keep[sl], x_i, background).reshape(-1, *x_i.shape)  # (k * N, *shape)
         with torch.no_grad():
-            s = target.scores(run(rows), ex).double()
-        out.append(s.view(-1, n).mean(1))
-    return torch.cat(out)
+            o = run(rows)
+            s = first_tensor(o)[:, column] if column is not None else target.scores(
+                o, torch.tensor([example], device=x_i.device).expand(rows.shape[0]))
+        out.append(s.reshape(-1, n).mean(1))
+    return torch.cat(out).double()
+
+
+def _target_column(target: Target, example: int) -> int | None:
+    """The output column of a class-index target for one example (``None`` for callables)."""
+    if target.fn is not None or target.indices is None:
+        return None
+    return int(target.indices[example])
 
 
 def all_coalitions(m: int, device=None) -> torch.Tensor:
-    """Every coalition of ``m`` players ``(2^m, m)``; row ``k`` holds the bits of ``k``."""
+    """Every coalition of ``m`` players ``(2^m, m)`` (bool); row ``k`` holds the bits of ``k``."""
     k = torch.arange(2 ** m, device=device)
-    return ((k[:, None] >> torch.arange(m, device=device)) & 1).to(torch.uint8)
+    return ((k[:, None] >> torch.arange(m, device=device)) & 1).bool()
 
 
 def shapley_from_table(v: torch.Tensor, m: int) -> torch.Tensor:
     """Exact Shapley values ``(m,)`` from the values ``v`` ``(2^m,)`` of all coalitions
     (indexed by bit mask): ``phi_j = sum_S |S|!(m-|S|-1)!/m! (v(S+j) - v(S))``."""
-    masks = torch.arange(2 ** m, device=v.device)
-    size = torch.zeros_like(masks)
+    vals = v.detach().double().cpu().numpy()
+    masks = np.arange(2 ** m)
+    size = np.zeros(2 ** m, dtype=np.int64)
     for j in range(m):
         size += (masks >> j) & 1
-    w = torch.tensor([math.factorial(s) * math.factorial(m - s - 1) / math.factorial(m) for s in range(m)],
-                     dtype=torch.float64, device=v.device)
-    phi = torch.empty(m, dtype=torch.float64, device=v.device)
+    w = np.array([math.factorial(s) * math.factorial(m - s - 1) / math.factorial(m) for s in range(m)])
+    phi = np.empty(m)
     for j in range(m):
         without = masks[((masks >> j) & 1) == 0]
-        phi[j] = (w[size[without]] * (v[without | (1 << j)] - v[without])).sum()
-    return phi
+        phi[j] = w[size[without]] @ (vals[without | (1 << j)] - vals[without])
+    return torch.from_numpy(phi)
 
 
 def player_labels(x: torch.Tensor, mask: Any) -> list[torch.Tensor]:
@@ -221,9 +234,13 @@ class ExactShapley(Method):
         run = forward_model(self.model, x[:1], out[:1].detach() if torch.is_tensor(out) else out, 2 ** m_max)
         attr = torch.zeros(x.shape, dtype=torch.float64, device=x.device)
         coefs, expected = [], []
+        coalitions: dict[int, torch.Tensor] = {}
         for i in progress(range(x.shape[0]), desc=self.name, enabled=self.show_progress or None):
             m = int(labels[i].max()) + 1
-            v = coalition_values(run, x[i], bg, labels[i], all_coalitions(m, x.device), target, i, per)
+            if m not in coalitions:
+                coalitions[m] = all_coalitions(m, x.device)
+            z = coalitions[m]
+            v = coalition_values(run, x[i], bg, labels[i], z, target, i, per)
             phi = shapley_from_table(v, m)
             attr[i] = phi[labels[i]] / torch.bincount(labels[i].flatten(), minlength=m)[labels[i]]
             coefs.append(phi.cpu().numpy())
