@@ -386,4 +386,8 @@ def _clean(ax, left: bool = False) -> None:
     ax.tick_params(axis="y", length=0)
 
 
-__all__ = ["Table", "bar", "beeswarm", "dependence", "waterfall", "force", "decision", "summary"]
+#: the names :mod:`neuralscope` exports them under
+importance_bar, dependence_plot, force_plot, decision_plot = bar, dependence, force, decision
+
+__all__ = ["Table", "bar", "beeswarm", "dependence", "waterfall", "force", "decision", "summary", "importance_bar",
+           "dependence_plot", "force_plot", "decision_plot"]
