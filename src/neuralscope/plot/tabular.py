@@ -105,7 +105,16 @@ def bar(res: Any, ax=None, max_display: int = 20):
 def beeswarm(res: Any, ax=None, max_display: int = 20, max_points: int = 2000, seed: int = 0):
     """The summary plot: one row per feature (most important on top), one dot per example at
     its value, stacked where dots crowd, coloured by the feature's value (low blue to high
-    red, by percentile so outliers do not wash the colours out)."""
+    red, by percentile so outliers do not wash the colours out).
+
+    Example:
+        >>> import numpy as np
+        >>> from neuralscope.attribution.result import Attribution
+        >>> rng = np.random.default_rng(0)
+        >>> r = Attribution(rng.normal(size=(50, 4)), rng.normal(size=(50, 4)), "kernel_shap", feature_names=list("abcd"))
+        >>> beeswarm(r).get_title()
+        'kernel_shap: 50 rows'
+    """
     import matplotlib
 
     t = Table.of(res)
@@ -164,7 +173,16 @@ def _swarm_offsets(v: np.ndarray, width: float, bins: int = 100) -> np.ndarray:
 def dependence(res: Any, feature: int | str, ax=None, interaction: int | str | None = "auto"):
     """A feature's value (x) against its attribution (y) for every row, coloured by the
     feature it interacts with most (``"auto"``: the one whose value best explains the
-    spread of the attributions at similar values of ``feature``), or by ``interaction``."""
+    spread of the attributions at similar values of ``feature``), or by ``interaction``.
+
+    Example:
+        >>> import numpy as np
+        >>> from neuralscope.attribution.result import Attribution
+        >>> rng = np.random.default_rng(0)
+        >>> r = Attribution(rng.normal(size=(50, 4)), rng.normal(size=(50, 4)), "kernel_shap", feature_names=list("abcd"))
+        >>> dependence(r, "a", interaction="c").get_title()
+        'Dependence: a (colour: c)'
+    """
     import matplotlib
 
     t = Table.of(res)
@@ -232,7 +250,16 @@ def _interaction_index(t: Table, k: int, bins: int = 10) -> int | None:
 def waterfall(res: Any, index: int = 0, ax=None, max_display: int = 10):
     """One row: from the expected output ``E[f(background)]`` at the bottom, each feature's
     value as a step (red up, blue down; largest at the top, the rest folded), ending at the
-    row's output ``f(x)``. Feature values are shown beside the names."""
+    row's output ``f(x)``. Feature values are shown beside the names.
+
+    Example:
+        >>> import numpy as np
+        >>> from neuralscope.attribution.result import Attribution
+        >>> rng = np.random.default_rng(0)
+        >>> r = Attribution(rng.normal(size=(50, 4)), rng.normal(size=(50, 4)), "kernel_shap", feature_names=list("abcd"))
+        >>> len(waterfall(r, 3, max_display=3).get_yticklabels())
+        3
+    """
     t = Table.of(res)
     _check_row(t, index)
     v = t.values[index]
@@ -277,7 +304,16 @@ def force(res: Any, index: int = 0, ax=None):
     """One row as a force-style bar: the features pushing the output up (red, from the
     left) and down (blue, from the right) meet at ``f(x)``. Segments are labelled with
     ``name = value`` below the bar, largest first, on two staggered lines; a label that would
-    overlap another is left out, so labels never overlap."""
+    overlap another is left out, so labels never overlap.
+
+    Example:
+        >>> import numpy as np
+        >>> from neuralscope.attribution.result import Attribution
+        >>> rng = np.random.default_rng(0)
+        >>> r = Attribution(rng.normal(size=(50, 4)), rng.normal(size=(50, 4)), "kernel_shap", feature_names=list("abcd"))
+        >>> force(r, 0).get_title()
+        'kernel_shap, row 0'
+    """
     t = Table.of(res)
     _check_row(t, index)
     v = t.values[index]
@@ -339,7 +375,16 @@ def decision(res: Any, ax=None, max_display: int = 20, max_rows: int = 200, high
     """Many rows as lines: each starts at the expected output at the bottom and adds the
     features' values from the least important (bottom) to the most important (top), ending
     at its output; lines are coloured by their output. ``max_rows`` rows are drawn (evenly
-    spread over the result); ``highlight`` rows are drawn thick and dashed."""
+    spread over the result); ``highlight`` rows are drawn thick and dashed.
+
+    Example:
+        >>> import numpy as np
+        >>> from neuralscope.attribution.result import Attribution
+        >>> rng = np.random.default_rng(0)
+        >>> r = Attribution(rng.normal(size=(50, 4)), rng.normal(size=(50, 4)), "kernel_shap", feature_names=list("abcd"))
+        >>> decision(r, max_rows=10).get_title()
+        'Decision plot: kernel_shap, 10 of 50 rows'
+    """
     import matplotlib
 
     t = Table.of(res)
