@@ -141,7 +141,63 @@ def main(argv=None) -> None:
         save(feature_vis(cnn, "features.8:0-11", steps=128, lr=0.1, dataset=x, top_k=6), "fv_channels.png")
         save(feature_vis(cnn, class_logit(list(range(10))), steps=128, lr=0.1, dataset=x, top_k=4),
              "fv_class_logits.png")
+    if want("scenes"):
+        scene_views(save)
     print(f"{len(saved)} files in {out} ({time.perf_counter() - t0:.0f} s)")
+
+
+def scene_views(save) -> None:
+    """The generated scenes (objects with exact masks): examples with their masks, the scene
+    CNN's colour/texture channels and classes, its methods scored against the masks, and the
+    trained scene ViT's rollout."""
+    import matplotlib.pyplot as plt
+
+    from neuralscope.attention import attention
+    from neuralscope.attribution import compare
+    from neuralscope.data import load_scenes
+    from neuralscope.featurevis import class_logit, feature_vis
+    from neuralscope.train import train_scenes
+    from neuralscope.zoo import SceneViT
+
+    class Picture:  # a matplotlib figure with the .save(path) of a result
+        def __init__(self, fig):
+            self.fig = fig
+
+        def save(self, path, **kw):
+            self.fig.savefig(path, dpi=110, bbox_inches="tight")
+            plt.close(self.fig)
+
+    data = load_scenes(2000, 500)
+    hans = load_scenes(40, 40, seed=1, spurious=True)
+    fig, axes = plt.subplots(2, 8, figsize=(13, 3.6))
+    for i in range(8):
+        s = data.train if i < 4 else hans.train
+        axes[0, i].imshow(s.images[i].permute(1, 2, 0).numpy())
+        axes[0, i].set_title(s.classes[int(s.labels[i])] + (" + mark" if i >= 4 else ""), fontsize=8)
+        axes[1, i].imshow((s.masks[i] | s.cue_masks[i]).numpy(), cmap="gray")
+        axes[1, i].set_title("object (+ mark) mask", fontsize=7)
+    for a in axes.flat:
+        a.set_axis_off()
+    fig.tight_layout()
+    save(Picture(fig), "scenes_examples.png")
+    cnn = train_scenes(data=data, epochs=6, show_progress=False).model
+    test = data.test
+    save(feature_vis(cnn, "features.6:0-15", steps=192, lr=0.05, dataset=test.images, top_k=5, size=48),
+         "scenes_fv_channels.png")
+    save(feature_vis(cnn, class_logit([0, 1, 2, 3]), steps=192, lr=0.05, dataset=test.images, top_k=5, size=64),
+         "scenes_fv_classes.png")
+    comp = compare(cnn, test.images[:6], methods=["saliency", "integrated_gradients", "grad_cam", "occlusion"],
+                   options={"grad_cam": {"layer": "features"}, "occlusion": {"window": 8, "stride": 4}},
+                   masks=test.masks[:6])
+    save(comp, "scenes_compare_masks.png", dpi=100)
+    vit = train_scenes(SceneViT(), data=data, epochs=8, show_progress=False).model
+    maps = attention(vit, test.images[:4])
+    fig, axes = plt.subplots(1, 4, figsize=(12, 3))
+    for i, ax in enumerate(axes):
+        maps.plot_image(test.images[:4], example=i, ax=ax)
+        ax.contour(test.masks[i].numpy(), levels=[0.5], colors="white", linewidths=0.8)
+    fig.tight_layout()
+    save(Picture(fig), "scenes_vit_rollout.png")
 
 
 def attention_views(save, out: Path) -> None:
