@@ -99,6 +99,7 @@ def _read_module(model: nn.Module, example_inputs: Any, method: str) -> Graph:
             try:
                 with plain_forward():
                     g = _READERS[name](model, args, kwargs)
+                g.mark_shared_params(model)  # tied weights and reused modules counted once
                 g.attempts = attempts
                 return g
             except Exception as exc:  # noqa: BLE001 - the next reader is tried

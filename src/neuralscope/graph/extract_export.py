@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from .extract_fx import leaf_paths, metas, module_node, new_graph, op_name, parent_path, scalar_attrs
-from .model import Graph, Node, TensorMeta
+from .model import Graph, Node, TensorMeta, output_key_paths
 
 
 def export_program(model: nn.Module, args: tuple, kwargs: dict):
@@ -204,7 +204,19 @@ def program_to_graph(ep, model: nn.Module | None = None, name: str | None = None
             if any(owner.get(u.name) != nid for u in n.users):
                 outs.extend(metas(_val(n)))
         g.nodes[nid].outputs = outs
+    g.name_outputs(_output_paths(ep))
     return g
+
+
+def _output_paths(ep) -> list[str] | None:
+    """Key paths of the program's outputs from its output tree spec (dict keys kept)."""
+    from torch.utils._pytree import tree_unflatten
+
+    try:
+        spec = ep.call_spec.out_spec
+        return output_key_paths(tree_unflatten(list(range(spec.num_leaves)), spec), lambda o: isinstance(o, int))
+    except Exception:  # noqa: BLE001 - no spec (an archive from another version): default names
+        return None
 
 
 def _type_name(typ: Any) -> str:

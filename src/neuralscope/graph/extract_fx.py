@@ -19,7 +19,7 @@ from typing import Any, Iterator
 import torch
 from torch import nn
 
-from .model import Graph, Node, TensorMeta
+from .model import Graph, Node, TensorMeta, output_key_paths
 
 # -- helpers shared by the torch readers ------------------------------------------------
 
@@ -421,6 +421,8 @@ def _to_graph(model: nn.Module, gm: torch.fx.GraphModule, values: dict[str, Any]
                     out_index += 1
                     g.add_node(Node(oid, "output", oid, "output", inputs=[m], outputs=[m]))
                     g.add_edge(src, oid, m)
+            g.name_outputs(output_key_paths(n.args[0] if n.args else None,
+                                            lambda o: isinstance(o, torch.fx.Node)))
     return g
 
 

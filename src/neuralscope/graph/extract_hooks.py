@@ -18,7 +18,7 @@ from torch.overrides import TorchFunctionMode
 
 from .extract_fx import (_tensors, group_paths, leaf_paths, metas, module_node, new_graph, op_name,
                          parent_path, scalar_attrs)
-from .model import Graph, Node, TensorMeta
+from .model import Graph, Node, TensorMeta, output_key_paths
 
 # functions that only look at a tensor (no data flows on)
 _IGNORED = {"size", "dim", "numel", "get", "item", "tolist", "is_floating_point", "is_complex", "element_size",
@@ -176,6 +176,7 @@ def read_hooks(model: nn.Module, args: tuple, kwargs: dict) -> Graph:
         g.add_node(Node(oid, "output", oid, "output", inputs=[meta], outputs=[meta]))
         if src is not None:
             g.add_edge(src[0], oid, meta)
+    g.name_outputs(output_key_paths(out, torch.is_tensor))
     return g
 
 

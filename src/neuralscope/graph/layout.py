@@ -159,6 +159,8 @@ def node_lines(node: ViewNode) -> tuple[str, str]:
     parts = [shapes] if shapes else []
     if node.params:
         parts.append(f"{format_count(node.params)} params")
+    if isinstance(node.attrs, dict) and node.attrs.get("shared_params"):
+        parts.append(f"shares {format_count(node.attrs['shared_params'])}")
     return title, " · ".join(parts)
 
 
@@ -174,6 +176,8 @@ def node_tooltip(node: ViewNode) -> str:
     if node.params:
         frozen = node.params - node.trainable_params
         lines.append(f"params: {node.params:,}" + (f" ({frozen:,} frozen)" if frozen else ""))
+    if isinstance(node.attrs, dict) and node.attrs.get("shared_params"):
+        lines.append(f"shared: {node.attrs['shared_params']:,} params counted at {node.attrs.get('shares_with')!r}")
     return "\n".join(lines)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable
 
 from ..result import Result
 
@@ -102,6 +102,54 @@ class Group:
 
 
 # -- the visible graph ---------------------------------------------------------------
+
+def output_key_paths(structure: Any, is_leaf) -> list[str] | None:
+    """Key paths (``"logits"``, ``"hidden.0"``) of the leaves of a nested output, in
+    flattening order; None when no dict is involved (outputs keep ``output``, ``output1``)."""
+    paths: list[str] = []
+    has_dict = False
+
+    def walk(obj, prefix):
+        nonlocal has_dict
+        if isinstance(obj, dict) or (hasattr(obj, "keys") and hasattr(obj, "__getitem__") and not is_leaf(obj)):
+            has_dict = True
+            for k in obj.keys():
+                walk(obj[k], f"{prefix}.{k}" if prefix else str(k))
+        elif isinstance(obj, (list, tuple)):
+            for i, v in enumerate(obj):
+                walk(v, f"{prefix}.{i}" if prefix else f"output{i or ''}")
+        elif is_leaf(obj):
+            paths.append(prefix or "output")
+
+    walk(structure, "")
+    return paths if has_dict else None
+
+
+def _has_tied_params(model: Any) -> bool:
+    """Whether one parameter tensor (or module) is registered in two places of ``model``."""
+    seen: set[int] = set()
+    for m in model.modules():
+        for p in m._parameters.values():
+            if p is not None:
+                if id(p) in seen:
+                    return True
+                seen.add(id(p))
+        for child in m._modules.values():  # a module registered under two names
+            if child is not None and id(child) in seen:
+                return True
+            seen.add(id(child))
+    return False
+
+
+def _node_tensors(modules: dict, named: dict, node: Node) -> list:
+    """The parameter tensors a node counts: its module's, or the one parameter it reads."""
+    if node.kind == "module" and node.module:
+        m = modules.get(node.module)
+        return list(m.parameters()) if m is not None else []
+    if node.kind == "param" and node.attrs.get("name") in named:
+        return [named[node.attrs["name"]]]
+    return []
+
 
 @dataclass
 class ViewNode:
@@ -293,6 +341,43 @@ class Graph(Result):
         if self._trainable_params is not None:
             return self._trainable_params
         return sum(n.trainable_params for n in self.nodes.values())
+
+    def mark_shared_params(self, model: Any) -> None:
+        """Count every parameter tensor once, at the first node that uses it: a later node
+        whose module (or parameter) holds tensors already counted -- a tied weight, a module
+        called twice -- keeps only its own, and says what it shares in ``attrs``
+        (``shared_params``: how many, ``shares_with``: the node that counts them). Afterwards
+        the nodes' parameters add up to the model's unique parameters."""
+        if not hasattr(model, "named_parameters"):
+            return
+        paths = [n.module for n in self.nodes.values() if n.kind == "module" and n.module]
+        if not _has_tied_params(model) and len(set(paths)) == len(paths):
+            return  # nothing is used twice (the common case: no walk over the nodes)
+        named = dict(model.named_parameters())
+        modules = dict(model.named_modules())
+        owner: dict[int, str] = {}
+        for node in self.nodes.values():
+            tensors = _node_tensors(modules, named, node)
+            shared = [p for p in tensors if id(p) in owner]
+            if shared:
+                n = sum(p.numel() for p in shared)
+                node.params = max(node.params - n, 0)
+                node.trainable_params = max(node.trainable_params - sum(p.numel() for p in shared if p.requires_grad), 0)
+                node.attrs["shared_params"] = n
+                node.attrs["shares_with"] = owner[id(shared[0])]
+            for p in tensors:
+                owner.setdefault(id(p), node.id)
+
+    def name_outputs(self, paths: list[str] | None) -> None:
+        """Label the output nodes (in order) with the key paths of a structured output
+        (``{"logits": ..., "embedding": ...}`` -> ``logits``, ``embedding``); nothing changes
+        when ``paths`` is None (a plain tensor or tuple) or does not match the outputs."""
+        outs = [n for n in self.nodes.values() if n.kind == "output"]
+        if not paths or len(paths) != len(outs):
+            return
+        for node, path in zip(outs, paths):
+            node.label = path
+            node.attrs["key"] = path
 
     def find(self, text: str) -> list[Node]:
         """Nodes whose id, label, op or module name contains ``text`` (case-insensitive)."""
