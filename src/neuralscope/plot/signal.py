@@ -144,7 +144,7 @@ def _title(res: Any, index: int) -> str:
 
 def plot_signals(res: Any, max_examples: int = 3, **kwargs):
     """The first ``max_examples`` examples, one block each; the title says how many of the
-    result's examples were left out. Returns the list of axes of every block."""
+    result's examples were left out. Returns the axes, one row per example."""
     import matplotlib.pyplot as plt
 
     x, a, shared = signal_maps(res)
@@ -163,7 +163,9 @@ def plot_signals(res: Any, max_examples: int = 3, **kwargs):
         blocks.append(block)
     if len(x) > n:
         fig.suptitle(f"{res.method}: the first {n} of {len(x)} signals", fontsize=11)
-    return blocks
+    out = np.empty((n, len(rows)), dtype=object)
+    out[:] = blocks
+    return out
 
 
 def draw_compact(res: Any, ax, index: int = 0, colorbar: bool = True):
