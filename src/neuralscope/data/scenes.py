@@ -136,8 +136,8 @@ def make_scenes(n: int, *, size: int = 64, seed: int = 0, cue: str | None = None
 
 def mark_box(size: int) -> tuple[int, int]:
     """``(start, end)`` pixel rows and columns of the corner mark: the top-left square of
-    side ``size // 8`` (1/64 of the image), one cell of an 8x8 grid of superpixels."""
-    return 0, max(4, size // 8)
+    side ``3 * size // 16`` (12 pixels at 64, 3.5% of the image)."""
+    return 0, max(4, size * 3 // 16)
 
 
 def _sample_params(rng: np.random.Generator, n: int, size: int) -> dict[str, np.ndarray]:

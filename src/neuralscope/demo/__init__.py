@@ -73,7 +73,7 @@ def run_demo(out: str | Path = "runs/demo", *, epochs: int = 15, only: list[str]
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     cnn = train_digits(DigitsCNN(), epochs=epochs, show_progress=show_progress)
-    lstm = train_digits(RNNClassifier("lstm"), epochs=max(epochs, 20), lr=1e-2, data=cnn.data,
+    lstm = train_digits(RNNClassifier("lstm"), epochs=epochs if fast else max(epochs, 20), lr=1e-2, data=cnn.data,
                         show_progress=show_progress)
     print(f"trained DigitsCNN: test accuracy {cnn.test_accuracy:.1%}; "
           f"LSTM: {lstm.test_accuracy:.1%} ({time.perf_counter() - t0:.1f} s)")
