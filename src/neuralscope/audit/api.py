@@ -37,7 +37,7 @@ def audit(model: nn.Module, data: Any, methods: Sequence[str] = ("grad_cam",), *
     game and relevance mass/rank accuracy where ``masks`` exist) and thumbnails of input
     and map. Over the data set: per-class mean maps and score distributions, the ``worst``
     examples by every score, activation statistics and dead units of ``stats_layers``
-    (every leaf layer by default), and a ``embed_method`` projection (``"pca"``,
+    (by default the activation modules: ReLU, GELU...; every leaf layer without them), and a ``embed_method`` projection (``"pca"``,
     ``"tsne"``, ``"umap"`` or ``None``) of the pooled activations of ``embed_layer``
     (default ``layer``, the layer of CAM methods).
 

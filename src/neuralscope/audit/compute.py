@@ -33,7 +33,7 @@ class AuditSpec:
     methods: tuple[str, ...] = ("grad_cam",)
     layer: str | None = None  # layer of CAM methods
     embed_layer: str | None = None  # layer whose (pooled) activations are embedded
-    stats_layers: Any = None  # layers with activation statistics (None: every leaf layer)
+    stats_layers: Any = None  # layers with activation statistics (None: the activation modules)
     metrics: tuple[str, ...] = ("deletion_insertion",)
     steps: int = 20  # deletion/insertion steps
     target: str = "prediction"  # explain the "prediction" or the "label"
@@ -86,7 +86,7 @@ def _forward(model: nn.Module, spec: AuditSpec, x: torch.Tensor) -> dict[str, An
     """Logits, layer statistics and the embedding features from one forward pass."""
     out: dict[str, Any] = {}
     embed_layer = spec.embed_layer or spec.layer
-    with torch.no_grad(), capture(model, spec.stats_layers, keep="stats", count_zeros=True,
+    with torch.no_grad(), capture(model, stats_layers(model, spec.stats_layers), keep="stats", count_zeros=True,
                                   per_unit=True) as rec:
         if embed_layer is not None:
             with capture(model, embed_layer, keep="tensors") as feats:
@@ -100,6 +100,19 @@ def _forward(model: nn.Module, spec: AuditSpec, x: torch.Tensor) -> dict[str, An
             out.update(_layer_sums(name, rec.stats(name)))
     out["_logits"] = logits.detach().float()
     return out
+
+
+ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU, nn.SiLU, nn.Mish,
+               nn.Hardswish, nn.Hardtanh, nn.Softplus, nn.Tanh, nn.Sigmoid)
+
+
+def stats_layers(model: nn.Module, chosen: Any) -> Any:
+    """The layers whose statistics an audit keeps: ``chosen``, or by default the activation
+    modules (where units die), or every leaf layer of a model without activation modules."""
+    if chosen is not None:
+        return chosen
+    present = {type(m): None for m in model.modules() if isinstance(m, ACTIVATIONS)}
+    return list(present) or None
 
 
 def _layer_sums(name: str, s) -> dict[str, np.ndarray]:
