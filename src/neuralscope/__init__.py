@@ -132,7 +132,8 @@ _EXPORTS = {
     "serve_in_background": "neuralscope.server.app",
 }
 _SUBMODULES = {"zoo", "errors", "data", "train", "adapters", "result", "testing", "inspect", "plot",
-               "attribution", "featurevis", "track", "server", "demo", "landscape"}
+               "attribution", "featurevis", "track", "server", "demo", "landscape",
+               "keras"}  # neuralscope.keras (Callback for model.fit) imports Keras when first used
 
 # Functions that share their name with a sub-package: bound now, after the sub-package.
 from .attention.extract import attention  # noqa: E402

@@ -169,6 +169,18 @@ class KerasAdapter(Adapter):
             own.append((rel, v, bool(v.trainable)))
         return own
 
+    def variable_names(self) -> dict[int, str]:
+        """``id(variable) -> qualified name`` (``"conv/kernel"``, ``"inner/dense/bias"``), the
+        names :meth:`parameters` uses; variables outside every layer keep Keras's path."""
+        out: dict[int, str] = {}
+        for info in self.named_layers():
+            if info.is_leaf:
+                for rel, v, _ in self._variables(info.layer, info.name):
+                    out.setdefault(id(v), self.join(info.name, rel))
+        for v in self.model.variables:
+            out.setdefault(id(v), v.path)
+        return out
+
     def weights(self, layer: Any) -> dict[str, np.ndarray]:
         name, obj = self.layer(layer)
         return {rel: to_canonical_weight(obj, rel, self.to_numpy(v.value).astype(np.float32, copy=False))
@@ -278,6 +290,47 @@ class KerasAdapter(Adapter):
             return np.moveaxis(array, -1, 1)
         return array
 
+    def loss_gradients(self, x: Any, y: Any, sample_weight: Any = None, *,
+                       layers: Any = None) -> tuple[float, dict[str, np.ndarray], dict[str, list]]:
+        """The compiled loss on ``(x, y)``, its gradient with respect to every trainable
+        variable (by qualified name, see :meth:`variable_names`, in Keras's own layout) and the
+        outputs of ``layers`` in that same pass (numpy, canonical layout; one per call).
+
+        Computed by the backend's own autodiff in training mode (dropout on, BatchNorm on
+        batch statistics) exactly as one ``fit`` step computes them, without applying them:
+        BatchNorm statistics, metric states and every variable are left as they were. (On
+        JAX the layer outputs come from a second, inference-free pass of the same batch in
+        training mode, since a traced pass cannot hand them out.)"""
+        model = self.model
+        if not getattr(model, "compiled", False):
+            raise ValueError(f"The Keras model {model.name!r} is not compiled; call model.compile(loss=...) first, "
+                             "so there is a loss to take gradients of.")
+        x = self.normalize_inputs(x).args[0]
+        y = self.keras.tree.map_structure(lambda t: self._tensor(t, None), y)
+        sw = None if sample_weight is None else self._tensor(sample_weight, None)
+        variables = list(model.trainable_variables)
+        chosen = dict(self.layers(layers)) if layers is not None else {}
+        kept: dict[str, list] = {n: [] for n in chosen}
+        metrics = list(model.metrics_variables)
+        saved = [self.keras.ops.convert_to_numpy(v.value).copy() for v in metrics]
+        try:
+            with self.preserved():
+                if self.backend == "jax":
+                    loss, grads = _jax_gradients(model, variables, x, y, sw)
+                    if chosen:
+                        with _intercepted(chosen, kept, {}, self.keras):
+                            model(x, training=True)
+                else:
+                    with _intercepted(chosen, kept, {}, self.keras):
+                        loss, grads = _GRADIENTS[self.backend](model, variables, x, y, sw)
+        finally:
+            for v, value in zip(metrics, saved):
+                v.assign(value)
+        names = self.variable_names()
+        out = {names[id(v)]: self.to_numpy(g) for v, g in zip(variables, grads) if g is not None}
+        acts = {n: [self.to_canonical(self.to_numpy(t)) for t in ts] for n, ts in kept.items()}
+        return float(self.to_numpy(loss)), out, acts
+
     def activation_of(self, layer: Any) -> str | None:
         """A fused ``activation=`` (``Dense(8, activation="relu")``), an ``Activation`` layer, or
         an activation layer class (``ReLU``, ``LeakyReLU``, ``ELU``...)."""
@@ -291,6 +344,36 @@ class KerasAdapter(Adapter):
     # -- the guard ----------------------------------------------------------------------------
     def preserved(self):
         return preserve_keras_state(self.model)
+
+
+def _tf_gradients(model, variables, x, y, sw):
+    import tensorflow as tf
+
+    with tf.GradientTape() as tape:
+        y_pred = model(x, training=True)
+        loss = model.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sw, training=True)
+    return loss, tape.gradient(loss, variables)
+
+
+def _jax_gradients(model, variables, x, y, sw):
+    import jax
+
+    fn = jax.value_and_grad(model.compute_loss_and_updates, has_aux=True)
+    (loss, _), grads = fn([v.value for v in variables], [v.value for v in model.non_trainable_variables],
+                          [v.value for v in model.metrics_variables], x, y, sw, training=True)
+    return loss, grads
+
+
+def _torch_gradients(model, variables, x, y, sw):
+    import torch
+
+    y_pred = model(x, training=True)
+    loss = model.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sw, training=True)
+    grads = torch.autograd.grad(loss, [v.value for v in variables], allow_unused=True)  # .grad stays untouched
+    return loss.detach(), [None if g is None else g.detach() for g in grads]
+
+
+_GRADIENTS = {"tensorflow": _tf_gradients, "jax": _jax_gradients, "torch": _torch_gradients}
 
 
 def _first_tensor(keras, output: Any) -> Any:

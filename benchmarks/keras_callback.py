@@ -1,0 +1,109 @@
+"""What ``neuralscope.keras.Callback`` adds to a Keras ``fit`` step (target: under 5% at its
+default settings), beside ``keras.callbacks.TensorBoard`` doing its own logging.
+
+A small digits CNN (conv 32 + BatchNorm, conv 64, dense 64, dropout; Adam) trains on the
+1,797 scikit-learn digits, batch 32 (51 steps per epoch), ``verbose=0``, for ``--epochs``
+epochs. Each round runs, from the same initial weights: a plain ``fit``; ``fit`` with the
+callback at its defaults (batch metrics every batch, weights + gradients + activations every
+100 batches on a held batch of 64, the graph logged once at the start); ``fit`` with
+TensorBoard (``histogram_freq=1``, ``update_freq="batch"``, graph written). Rounds are
+interleaved so a busy machine slows all three alike; each ratio is the median over rounds of
+(with callback) / (plain) within the round. One-time costs (the graph, opening the run) are
+included, spread over the steps of the fit. Not a test.
+
+    flock /tmp/neuralscope-bench.lock .venv/bin/python benchmarks/keras_callback.py
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# benchmarks/keras.py (the attribution benchmark) would shadow the keras package for a script run
+# from this folder: take the folder off the import path first
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.getcwd()) != _HERE]
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def digits():
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    return (d.images[..., None] / 16).astype("float32"), d.target.astype("int64")
+
+
+def make_model(seed: int = 0):
+    keras.utils.set_random_seed(seed)
+    m = keras.Sequential([
+        keras.Input((8, 8, 1)),
+        keras.layers.Conv2D(32, 3, padding="same", activation="relu", name="conv1"),
+        keras.layers.BatchNormalization(name="bn1"),
+        keras.layers.Conv2D(64, 3, padding="same", activation="relu", name="conv2"),
+        keras.layers.MaxPooling2D(name="pool"),
+        keras.layers.Flatten(name="flat"),
+        keras.layers.Dense(64, activation="relu", name="fc"),
+        keras.layers.Dropout(0.2, name="drop"),
+        keras.layers.Dense(10, name="head")], name="digits_cnn")
+    m.compile(optimizer=keras.optimizers.Adam(1e-3),
+              loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    return m
+
+
+def timed_fit(x, y, epochs: int, callbacks_for) -> float:
+    m = make_model()
+    m.fit(x[:64], y[:64], batch_size=32, epochs=1, verbose=0)  # compile the train function first
+    callbacks = callbacks_for(m)
+    t0 = time.perf_counter()
+    m.fit(x, y, batch_size=32, epochs=epochs, verbose=0, callbacks=callbacks, shuffle=True)
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--epochs", type=int, default=6)
+    ap.add_argument("--rounds", type=int, default=5)
+    args = ap.parse_args()
+    import neuralscope
+    from neuralscope.track import Run
+
+    x, y = digits()
+    steps = args.epochs * int(np.ceil(len(x) / 32))
+    tmp = tempfile.mkdtemp()
+    runs = []
+
+    def ours(m):
+        run = Run(os.path.join(tmp, f"run{len(runs)}"))
+        runs.append(run)
+        return [neuralscope.keras.Callback(run, data=(x[:64], y[:64]))]
+
+    def tensorboard(m):
+        return [keras.callbacks.TensorBoard(os.path.join(tmp, f"tb{len(runs)}_{time.time()}"), histogram_freq=1,
+                                            update_freq="batch", write_graph=True)]
+
+    plain_t, ours_t, tb_t = [], [], []
+    for _ in range(args.rounds):
+        plain_t.append(timed_fit(x, y, args.epochs, lambda m: []))
+        ours_t.append(timed_fit(x, y, args.epochs, ours))
+        runs[-1].close()
+        tb_t.append(timed_fit(x, y, args.epochs, tensorboard))
+    ratio = statistics.median(o / p for o, p in zip(ours_t, plain_t))
+    tb_ratio = statistics.median(t / p for t, p in zip(tb_t, plain_t))
+    per_step = statistics.median(plain_t) / steps * 1e3
+    print(f"keras {keras.__version__} ({keras.backend.backend()}), {args.epochs} epochs x "
+          f"{steps // args.epochs} steps, {args.rounds} interleaved rounds")
+    print(f"plain fit step                      {per_step:7.2f} ms")
+    print(f"neuralscope.keras.Callback defaults {statistics.median(ours_t) / steps * 1e3:7.2f} ms   "
+          f"{ratio:5.3f}x  (target < 1.05x)")
+    print(f"keras.callbacks.TensorBoard         {statistics.median(tb_t) / steps * 1e3:7.2f} ms   "
+          f"{tb_ratio:5.3f}x  (histogram_freq=1, update_freq='batch', for comparison)")
+
+
+if __name__ == "__main__":
+    main()

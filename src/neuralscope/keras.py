@@ -1,0 +1,266 @@
+"""``neuralscope.keras.Callback``: a Keras ``model.fit`` tracked into a neuralscope run, live
+in the dashboard, with the series ``run.watch()`` writes for PyTorch models (so the same
+diagnostics fire: exploding or vanishing gradients, dead units, a learning rate too high,
+over- and under-fitting).
+
+What it logs, and when (``step`` = training batches seen, counted across ``fit`` calls):
+
+* every ``update_freq`` batches: the batch metrics Keras reports (``loss``, ``accuracy``... the
+  running means the progress bar shows);
+* at the end of each epoch: ``epoch/<metric>``, the validation metrics (``val_loss``...),
+  ``epoch`` and ``learning_rate`` (the optimizer's current value, schedules included);
+* at the start of training: the model's graph (``graph``, drawn on the dashboard's Graph page)
+  and a config (optimizer, epochs, steps, parameter counts);
+* every ``every`` batches (the watched steps): for every trainable variable its histogram and
+  norm (``weights/<name>``, ``weights/norm/<name>``; names as the Keras adapter gives them,
+  ``"conv/kernel"``) and, at the next batch, the update-to-weight ratio of the optimizer step
+  (``updates/ratio/<name>``); with ``data=(x, y)``
+  also the gradients and activations below.
+
+**Gradients.** Keras does not hand callbacks the gradients of a training step (nor the batch).
+The callback therefore computes them itself on a held batch ``data=(x, y)`` at each watched
+step: the compiled loss and its gradient with respect to every trainable variable, by the
+backend's own autodiff, in training mode, as a ``fit`` step would compute them, without
+applying them (BatchNorm statistics and metric states are put back). They are the gradients
+of that batch, not of the batch the optimizer just used; for a fixed batch they show a
+trend that is comparable across steps. Logged as ``gradients/<name>`` histograms and
+``gradients/norm/<name>``, ``gradients/norm/<layer>``, ``gradients/nonfinite/<name>``.
+
+**Activations.** Recorded in that same pass (training mode, as ``watch()`` records them
+during a PyTorch training step): per leaf layer a histogram
+(``activations/<layer>``), ``activations/mean/<layer>``, ``activations/std/<layer>`` and, for
+layers ending in a ReLU-like nonlinearity (fused ``activation="relu"`` too), the fraction of
+dead units ``activations/dead/<layer>`` (channels <= 0 for every example and position).
+
+Compared with ``keras.callbacks.TensorBoard``: scalars per batch and epoch, histograms of
+weights (``histogram_freq`` there, ``every`` here), the model graph and the learning rate are
+all there; gradients, activations, update ratios and diagnostics are added. Nothing is added
+to the model: the callback only reads it, and the held-batch passes leave it as found.
+
+Example:
+    >>> import tempfile, keras, numpy as np
+    >>> from neuralscope.track import Run
+    >>> m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu", name="h"),
+    ...                       keras.layers.Dense(1, name="out")])
+    >>> m.compile(optimizer="sgd", loss="mse")
+    >>> x, y = np.random.rand(64, 4).astype("float32"), np.random.rand(64, 1).astype("float32")
+    >>> with Run(tempfile.mkdtemp()) as run:
+    ...     _ = m.fit(x, y, batch_size=16, epochs=2, verbose=0,
+    ...               callbacks=[Callback(run, every=2, data=(x[:16], y[:16]))])
+    >>> run.read().scalars("gradients/norm/h").steps.tolist()
+    [2, 4, 6, 8]
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import keras
+import numpy as np
+import torch
+
+from .adapters.keras import KerasAdapter
+
+__all__ = ["Callback"]
+
+_RELU_LIKE = {"relu", "relu6", "leaky_relu", "leakyrelu", "elu", "selu", "gelu", "silu", "swish", "mish",
+              "hard_swish", "hard_silu", "prelu", "celu"}
+
+
+class Callback(keras.callbacks.Callback):
+    """Track ``model.fit`` into ``run`` (see the module docstring for every series).
+
+    Args:
+        run: a :class:`neuralscope.track.Run` (open).
+        every: watch every ``every``-th batch (weights, update ratios and, with ``data``,
+            gradients and activations); ``0`` turns watching off. The first watched batch is
+            the ``every``-th.
+        data: a held batch ``(x, y)`` (or ``(x, y, sample_weight)``) for the gradient and
+            activation statistics; keep it small (a batch of the training set).
+        update_freq: log the batch metrics every ``update_freq`` batches (``"epoch"``: only at
+            the end of each epoch, as TensorBoard's default).
+        layers: the layers whose activations are recorded (names, globs; default: every leaf
+            layer).
+        bins: histogram bins.
+        log_graph: log the model's graph at the start of training.
+    """
+
+    def __init__(self, run, *, every: int = 100, data: Sequence | None = None, update_freq: int | str = 1,
+                 layers: Any = None, bins: int = 64, log_graph: bool = True):
+        super().__init__()
+        if not isinstance(every, int) or every < 0:
+            raise ValueError(f"every must be a non-negative integer (0 turns watching off), not {every!r}.")
+        if update_freq != "epoch" and (not isinstance(update_freq, int) or update_freq < 1):
+            raise ValueError(f"update_freq must be a positive integer or 'epoch', not {update_freq!r}.")
+        if data is not None and (not isinstance(data, (tuple, list)) or len(data) not in (2, 3)):
+            raise ValueError("data must be a held batch (x, y) or (x, y, sample_weight), e.g. "
+                             "data=(x_train[:64], y_train[:64]).")
+        self.run, self.every, self.data, self.update_freq = run, every, data, update_freq
+        self.layers, self.bins, self.log_graph = layers, bins, log_graph
+        self.step = 0
+        self._snapshot: tuple[int, list] | None = None
+        self._adapter: KerasAdapter | None = None
+
+    # -- Keras hooks ------------------------------------------------------------------------
+    def on_train_begin(self, logs=None):
+        self._adapter = KerasAdapter(self.model)
+        self._variables = list(self.model.trainable_variables)
+        names = self._adapter.variable_names()
+        self._names = [names[id(v)] for v in self._variables]
+        self._owner = {n: n.rsplit("/", 1)[0] if "/" in n else "" for n in self._names}
+        infos = self._adapter.named_layers()
+        self._leaves = [i.name for i in infos if i.is_leaf]
+        self._kinds = {i.name: self._adapter.activation_of(i.layer) for i in infos}
+        self._config()
+        if self.log_graph:
+            self._graph()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.step += 1
+        step = self.step
+        if self._snapshot is not None:
+            self._update_ratios()
+        if logs and self.update_freq != "epoch" and step % self.update_freq == 0:
+            self.run.log(_scalars(logs), step=step)
+        if self.every and step % self.every == 0:
+            threads = torch.get_num_threads()
+            torch.set_num_threads(1)  # statistics of small tensors: threads only wait for each other
+            try:
+                self._watch(step)
+            finally:
+                torch.set_num_threads(threads)
+
+    def on_epoch_end(self, epoch, logs=None):
+        values = {("epoch/" + k if not k.startswith("val_") else k): v for k, v in _scalars(logs or {}).items()}
+        values["epoch"] = epoch + 1
+        lr = _learning_rate(self.model)
+        if lr is not None:
+            values["learning_rate"] = lr
+        self.run.log(values, step=self.step)
+
+    def on_train_end(self, logs=None):
+        if self._snapshot is not None:
+            self._update_ratios()
+
+    # -- what a watched step records --------------------------------------------------------------
+    def _watch(self, step: int) -> None:
+        values: dict[str, float] = {}
+        arrays = [keras.ops.convert_to_numpy(v.value) for v in self._variables]
+        for name, w in zip(self._names, arrays):
+            t = _torch(w)
+            self.run.log_histogram(f"weights/{name}", t, step=step, bins=self.bins)
+            values[f"weights/norm/{name}"] = float(torch.linalg.vector_norm(t))
+        self._snapshot = (step, [w.copy() for w in arrays])
+        if self.data is not None:
+            x, y, *sw = self.data
+            a = self._adapter
+            chosen = self.layers if self.layers is not None else self._leaves
+            _, grads, acts = a.loss_gradients(x, y, sw[0] if sw else None, layers=chosen)
+            values.update(self._gradients(step, grads))
+            values.update(self._activations(step, acts))
+        self.run.log(values, step=step)
+
+    def _update_ratios(self) -> None:
+        step, before = self._snapshot
+        self._snapshot = None
+        ratios = {}
+        for name, v, w in zip(self._names, self._variables, before):
+            norm = float(np.linalg.norm(w))
+            if norm > 0:  # a zero tensor (a fresh bias) has no ratio
+                ratios[f"updates/ratio/{name}"] = float(np.linalg.norm(keras.ops.convert_to_numpy(v.value) - w)) / norm
+        if ratios:
+            self.run.log(ratios, step=step)
+
+    def _gradients(self, step: int, grads: dict[str, np.ndarray]) -> dict[str, float]:
+        out, layer_sq = {}, {}
+        for path, g in grads.items():
+            t = _torch(g)
+            norm = float(torch.linalg.vector_norm(t))
+            bad = 0 if math.isfinite(norm) else int((~torch.isfinite(t)).sum())
+            self.run.log_histogram(f"gradients/{path}", t, step=step, bins=self.bins)
+            out[f"gradients/norm/{path}"] = norm if not bad else math.nan
+            out[f"gradients/nonfinite/{path}"] = bad
+            owner = self._owner.get(path, "")
+            if owner:
+                layer_sq[owner] = layer_sq.get(owner, 0.0) + norm * norm
+        out.update({f"gradients/norm/{layer}": math.sqrt(sq) for layer, sq in layer_sq.items()})
+        return out
+
+    def _activations(self, step: int, acts: dict[str, list]) -> dict[str, float]:
+        out = {}
+        for name, calls in acts.items():
+            if not calls:
+                continue
+            act = calls[0]
+            if not np.issubdtype(act.dtype, np.floating):
+                continue
+            t = _torch(act)
+            self.run.log_histogram(f"activations/{name}", t, step=step, bins=self.bins)
+            out[f"activations/mean/{name}"] = float(t.mean())  # NaN when the layer output holds NaN
+            out[f"activations/std/{name}"] = float(t.std()) if t.numel() > 1 else 0.0
+            if self._kinds.get(name) in _RELU_LIKE and t.dim() >= 2:
+                # a unit (channel, dim 1) is dead when it is <= 0 for every example and position
+                dead = (t <= 0).transpose(0, 1).reshape(t.shape[1], -1).all(dim=1)
+                out[f"activations/dead/{name}"] = float(dead.float().mean())
+        return out
+
+    # -- once per fit --------------------------------------------------------------------------------
+    def _config(self) -> None:
+        opt = getattr(self.model, "optimizer", None)
+        cfg = {"model": self.model.name, "framework": f"keras {keras.__version__} ({keras.backend.backend()})",
+               "params": int(self.model.count_params()), "watch_every": self.every}
+        if opt is not None:
+            cfg["optimizer"] = type(opt).__name__
+            lr = _learning_rate(self.model)
+            if lr is not None:
+                cfg["lr"] = lr
+        params = getattr(self, "params", None) or {}
+        for k in ("epochs", "steps"):
+            if params.get(k) is not None:
+                cfg[k] = params[k]
+        self.run.set_config(**cfg)
+
+    def _graph(self) -> None:
+        from .graph.api import graph
+
+        try:
+            g = graph(self.model, None if self.data is None else _first_rows(self.data[0]))
+        except Exception as exc:  # noqa: BLE001 - a graph the reader cannot draw never stops training
+            self.run.log_text("graph_error", f"neuralscope could not read the graph of {self.model.name!r}: "
+                                             f"{type(exc).__name__}: {exc}")
+            return
+        self.run.log_result(g, name="graph", step=self.step)
+
+
+def _torch(a: np.ndarray) -> torch.Tensor:
+    """A float array as a CPU tensor without a copy (the run's histograms are fastest on torch)."""
+    return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32 if a.dtype != np.float64 else None))
+
+
+def _scalars(logs: dict) -> dict[str, float]:
+    out = {}
+    for k, v in logs.items():
+        try:
+            out[k] = float(v)
+        except (TypeError, ValueError):
+            continue  # non-scalar entries (a per-class array) are not scalars
+    return out
+
+
+def _learning_rate(model) -> float | None:
+    opt = getattr(model, "optimizer", None)
+    lr = getattr(opt, "learning_rate", None)
+    if lr is None:
+        return None
+    try:
+        return float(keras.ops.convert_to_numpy(lr))
+    except (TypeError, ValueError):
+        return None
+
+
+def _first_rows(x: Any, n: int = 1) -> Any:
+    if isinstance(x, dict):
+        return {k: v[:n] for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [v[:n] for v in x]
+    return x[:n]

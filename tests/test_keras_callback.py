@@ -1,0 +1,100 @@
+"""``neuralscope.keras.Callback``: model.fit tracked into a run with watch()'s series; the
+gradients it logs are the ones Keras's own training step applies; the model is left alone."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+
+import neuralscope  # noqa: E402
+from neuralscope.adapters.keras import KerasAdapter  # noqa: E402
+from neuralscope.track import Run, open_run  # noqa: E402
+
+
+def small_cnn(optimizer="adam"):
+    keras.utils.set_random_seed(0)
+    m = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(8, 3, activation="relu", name="conv"),
+                          keras.layers.BatchNormalization(name="bn"), keras.layers.Flatten(name="flat"),
+                          keras.layers.Dense(10, name="head")], name="cnn")
+    m.compile(optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+              metrics=["accuracy"])
+    return m
+
+
+@pytest.fixture(scope="module")
+def digits():
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    return (d.images[:256, :, :, None] / 16).astype("float32"), d.target[:256].astype("int64")
+
+
+def test_fit_is_tracked_with_the_series_watch_writes(tmp_path, digits):
+    x, y = digits
+    m = small_cnn()
+    with Run(tmp_path / "run") as run:
+        m.fit(x[:192], y[:192], batch_size=32, epochs=2, validation_data=(x[192:], y[192:]), verbose=0,
+              callbacks=[neuralscope.keras.Callback(run, every=4, data=(x[:32], y[:32]))])
+    r = open_run(tmp_path / "run")
+    assert r.scalars("loss").steps.tolist() == list(range(1, 13))  # every batch
+    assert r.scalars("val_loss").steps.tolist() == [6, 12] and r.scalars("epoch").values.tolist() == [1, 2]
+    assert r.scalars("learning_rate").values[0] == pytest.approx(1e-3)
+    for name in ("gradients/norm/conv", "gradients/norm/conv/kernel", "weights/norm/head/kernel",
+                 "updates/ratio/head/kernel", "activations/mean/bn", "activations/dead/conv"):
+        assert r.scalars(name).steps.tolist() == [4, 8, 12], name
+    assert {"weights/conv/kernel", "gradients/head/bias", "activations/conv"} <= set(r.names("histogram"))
+    assert r.info()["config"]["optimizer"] == "Adam" and r.info()["config"]["params"] == m.count_params()
+    assert any(a["name"] == "graph" for a in r.artifacts())
+
+
+def test_logged_gradients_are_the_ones_a_fit_step_applies(digits):
+    """One SGD step with learning rate 1 moves every weight by minus its gradient: the weight
+    change Keras's own fit makes is the oracle (float32 arithmetic of a 32-example batch)."""
+    x, y = digits
+    m = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(4, 3, activation="tanh", name="conv"),
+                          keras.layers.Flatten(), keras.layers.Dense(10, name="head")])
+    m.compile(optimizer=keras.optimizers.SGD(learning_rate=1.0),
+              loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    loss, grads, _ = KerasAdapter(m).loss_gradients(x[:32], y[:32])
+    before = {v.path: v.numpy().copy() for v in m.trainable_variables}
+    history = m.fit(x[:32], y[:32], batch_size=32, epochs=1, shuffle=False, verbose=0)
+    assert loss == pytest.approx(history.history["loss"][0], rel=1e-5)
+    for v in m.trainable_variables:
+        name = {"conv": "conv", "head": "head"}[v.path.split("/")[-2]] + "/" + v.name
+        np.testing.assert_allclose(before[v.path] - v.numpy(), grads[name], rtol=1e-4, atol=1e-6)
+
+
+def test_callback_leaves_the_model_as_found_between_steps(tmp_path, digits, unchanged):
+    """The held-batch passes put BatchNorm statistics, metrics and variables back: a fit with
+    the callback ends with the very weights a fit without it ends with."""
+    x, y = digits
+    plain, tracked = small_cnn("sgd"), small_cnn("sgd")
+    plain.fit(x, y, batch_size=64, epochs=1, shuffle=False, verbose=0)
+    with Run(tmp_path / "run") as run:
+        tracked.fit(x, y, batch_size=64, epochs=1, shuffle=False, verbose=0,
+                    callbacks=[neuralscope.keras.Callback(run, every=1, data=(x[:16], y[:16]))])
+    for a, b in zip(plain.weights, tracked.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    with unchanged(tracked):
+        KerasAdapter(tracked).loss_gradients(x[:16], y[:16], layers="*")
+
+
+def test_callback_reports_dead_units_to_the_diagnostics(tmp_path, digits):
+    x, y = digits
+    m = small_cnn("sgd")
+    conv = m.get_layer("conv")
+    kernel, bias = conv.get_weights()
+    conv.set_weights([kernel, bias - 100.0])  # every conv unit is <= 0 on every input: all dead
+    with Run(tmp_path / "run") as run:
+        m.fit(x, y, batch_size=32, epochs=1, verbose=0, callbacks=[neuralscope.keras.Callback(run, every=2, data=(x[:32], y[:32]))])
+        codes = {d.code for d in run.diagnostics()}
+    assert "dead_units" in codes
+
+
+def test_callback_rejects_bad_arguments_in_one_sentence(tmp_path):
+    with Run(tmp_path / "run") as run:
+        with pytest.raises(ValueError, match="every must be a non-negative integer"):
+            neuralscope.keras.Callback(run, every=-1)
+        with pytest.raises(ValueError, match=r"data=\(x_train\[:64\], y_train\[:64\]\)"):
+            neuralscope.keras.Callback(run, data=np.zeros((4, 3)))
