@@ -35,11 +35,13 @@ export function createProjector(parent, { x, y, classes, palette, width, height 
   const box = h("div", { class: "audit-box", hidden: true });
   parent.append(canvas, box);
 
+  // one data object for the life of the projector: deck.gl compares it by identity, so a
+  // hover or a selection never re-uploads the million positions
+  const points = { length: n, attributes: { getPosition: { value: pos, size: 2 }, getFillColor: { value: col, size: 3, normalized: true } } };
   const layers = () => [
     new ScatterplotLayer({
-      id: "points", data: { length: n, attributes: { getPosition: { value: pos, size: 2 }, getFillColor: { value: col, size: 3, normalized: true } } },
+      id: "points", data: points,
       radiusUnits: "pixels", getRadius: radius, opacity: n > 100000 ? 0.55 : 0.85, pickable: true, stroked: false,
-      updateTriggers: {},
     }),
     new ScatterplotLayer({
       id: "marked", data: [...(selected || []).slice(0, 5000), ...(highlight >= 0 ? [highlight] : [])],

@@ -127,7 +127,10 @@ def tsne(x: np.ndarray, dims: int = 2, *, seed: int = 0, perplexity: float | Non
     :data:`FFT_FROM` points, Barnes-Hut below that and in 3-D; the perplexity-calibrated affinities are built on exact nearest
     neighbours (:func:`exact_neighbors`). ``options`` go to ``openTSNE.TSNE`` (scikit-learn's
     ``max_iter`` is accepted and means the iterations after early exaggeration, ``n_iter``)."""
-    import openTSNE
+    try:
+        import openTSNE
+    except ImportError:
+        raise ImportError("t-SNE needs openTSNE: pip install 'neuralscope[tsne]'.") from None
     from openTSNE.affinity import PerplexityBasedNN
     from openTSNE.nearest_neighbors import PrecomputedNeighbors
 
