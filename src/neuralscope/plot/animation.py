@@ -445,7 +445,10 @@ def animate_forward(model: nn.Module, x: torch.Tensor, *, max_units: int = 16, c
                     softmax: bool = True) -> ForwardPass:
     """Draw one input's forward pass through a small MLP (a chain of ``nn.Linear`` layers
     with activations between them): nodes coloured by activation, edges coloured and sized by
-    weight, lit layer by layer when saved as GIF/MP4/HTML.
+    weight, lit layer by layer when saved as GIF/MP4/HTML. A network with convolutions is
+    drawn as its feature maps instead, stage by stage from the input image
+    (:class:`~neuralscope.plot.conv_forward.ConvForwardPass`; ``max_units`` is the number of
+    maps shown per stage).
 
     Layers wider than ``max_units`` show their ``max_units`` units of largest
     ``|activation|`` (the figure says so). The last layer shows the outputs (softmax
@@ -462,6 +465,10 @@ def animate_forward(model: nn.Module, x: torch.Tensor, *, max_units: int = 16, c
         raise InputShapeError(f"animate_forward needs one input tensor, not {type(x).__name__}.")
     if x.dim() >= 2 and x.shape[0] != 1:
         raise InputShapeError(f"animate_forward draws one input; got a batch of {x.shape[0]} (pass x[:1]).")
+    from .conv_forward import animate_conv, is_convolutional
+
+    if is_convolutional(model):
+        return animate_conv(model, x, max_maps=max_units, class_names=class_names, softmax=softmax)
     linears = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.Linear)]
     if not linears:
         raise LayerNotFoundError("<nn.Linear>", [n for n, _ in model.named_modules() if n],
