@@ -127,3 +127,25 @@ def test_default_plot_of_many_rows_is_the_global_summary_and_of_one_row_the_wate
 def test_feature_names_travel_in_to_dict():
     d = _result(rows=2).to_dict()
     assert d["feature_names"][:2] == NAMES[:2] and d["modality"] == "tabular"
+
+
+def test_activation_heatmap_of_one_example_draws_sorted_labelled_bars_and_lines_across_examples():
+    import torch
+
+    from neuralscope.inspect import activation_heatmap
+    from neuralscope.zoo import TabularMLP
+
+    torch.manual_seed(0)
+    net = TabularMLP()
+    one = activation_heatmap(net, net.example_input(1), "body.1")
+    ax = one.plot()
+    heights = [p.get_height() for p in ax.patches]
+    assert heights == sorted(heights, reverse=True) and len(heights) == 40
+    labels = [int(t.get_text()) for t in ax.get_xticklabels()]
+    np.testing.assert_allclose(heights, one.values[labels, 0], rtol=1e-6)  # each bar is labelled with its unit
+    assert "of 64 units" in ax.get_title()
+    many = activation_heatmap(net, net.example_input(30), "body.1")
+    lines = many.plot(style="lines")
+    assert len(lines.lines) == 8 + 1 and lines.get_xlabel() == "example"  # 8 units and the zero line
+    with pytest.raises(ValueError, match="style must be"):
+        many.plot(style="pie")

@@ -355,9 +355,24 @@ class ActivationHeatmap(Result):
             d["labels"] = [str(v) for v in self.labels]
         return d
 
-    def plot(self, ax=None):
-        ax = ax or P.new_axes((9, 5.5))
+    def plot(self, ax=None, style: str = "auto", units: Sequence[int] | None = None):
+        """``style``: ``"heatmap"`` (units x examples), ``"bar"`` (the units of the first
+        example, sorted and labelled), ``"lines"`` (``units``, default the 8 that vary most,
+        as lines across the examples or steps) or ``"auto"`` (bars for one example, else the
+        heatmap)."""
         v = self.values
+        style = ("bar" if v.shape[1] == 1 else "heatmap") if style == "auto" else style
+        if style == "bar":
+            from ..plot.units import unit_bars
+
+            return unit_bars(v[:, 0], ax, title=f"{self.layer}: units on one example")
+        if style == "lines":
+            from ..plot.units import unit_lines
+
+            return unit_lines(v, ax, units=units, title=f"{self.layer}: units across {v.shape[1]} examples")
+        if style != "heatmap":
+            raise ValueError(f"style must be 'auto', 'heatmap', 'bar' or 'lines', not {style!r}.")
+        ax = ax or P.new_axes((9, 5.5))
         u, n = v.shape
         disp, block, badm = P.block_reduce(v, self.max_shape, "mean")
         disp = np.where(badm, np.nan, disp)
