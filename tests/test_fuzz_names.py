@@ -152,7 +152,7 @@ def test_fuzz_names_through_every_api_route_never_500_and_come_back(fuzzed):
         for rid, want in logged.items():
             assert listed[rid]["name"] == want["name"] and listed[rid]["status"] == "finished"
             assert set(listed[rid]["series"]["scalar"]) == set(want["tags"])
-            for j, t in enumerate(want["tags"]):
+            for t in want["tags"]:
                 got = c.get("/api/scalars", params={"run": rid, "tag": t})
                 assert got.status_code == 200 and got.json()["tag"] == t and got.json()["total"] == 4
             assert c.get("/api/histograms", params={"run": rid, "tag": want["tags"][0]}).json()["tag"] == want["tags"][0]
