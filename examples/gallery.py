@@ -143,6 +143,10 @@ def main(argv=None) -> None:
              "fv_class_logits.png")
     if want("scenes"):
         scene_views(save)
+    if want("tabular"):
+        tabular_views(save)
+    if want("signals"):
+        signal_views(save)
     print(f"{len(saved)} files in {out} ({time.perf_counter() - t0:.0f} s)")
 
 
@@ -198,6 +202,58 @@ def scene_views(save) -> None:
         ax.contour(test.masks[i].numpy(), levels=[0.5], colors="white", linewidths=0.8)
     fig.tight_layout()
     save(Picture(fig), "scenes_vit_rollout.png")
+
+
+def tabular_views(save) -> None:
+    """An MLP on scikit-learn's breast cancer set (30 named features): the shap-style
+    pictures at their default size, over 1,000 rows (the 569 patients and jittered copies,
+    GradientSHAP with 100 training rows as background) and for one row (KernelSHAP)."""
+    from neuralscope.attribution import explain
+    from neuralscope.data import load_tabular
+    from neuralscope.plot import tabular as pt
+    from neuralscope.zoo import TabularMLP
+
+    data = load_tabular("breast_cancer")
+    torch.manual_seed(0)
+    net = train_digits(TabularMLP(), data=data, epochs=30, show_progress=False).model
+    names, bg = data.feature_names, data.x_train[:100]
+    x = torch.cat([data.x_train, data.x_test])
+    x = torch.cat([x, x + 0.1 * torch.randn_like(x)])[:1000]
+    many = explain(net, x, target=1, method="gradient_shap", background=bg, n_samples=16, feature_names=names)
+    one = explain(net, data.x_test[:20], target=1, method="kernel_shap", background=data.x_train[:20],
+                  n_samples=1000, feature_names=names)
+    save(_figure(pt.bar(many)), "tabular_importance.png")
+    save(_figure(pt.beeswarm(many)), "tabular_beeswarm.png")
+    save(_figure(pt.dependence(many, "worst radius")), "tabular_dependence.png")
+    save(_figure(pt.decision(many)), "tabular_decision.png")
+    save(_figure(pt.waterfall(one, 0)), "tabular_waterfall.png")
+    save(_figure(pt.force(one, 0)), "tabular_force.png")
+    save(_figure(one.plot()), "tabular_default_many_rows.png")
+    from neuralscope.inspect import activation_heatmap
+
+    save(activation_heatmap(net, data.x_test[:1], "body.1"), "activations_units_one_example.png")
+    save(activation_heatmap(net, data.x_test[:40], "body.1"), "activations_units_lines.png", style="lines")
+
+
+def signal_views(save) -> None:
+    """A 1-D CNN on the synthetic signal set (a burst inside a known window decides the
+    class): CAM, IG, occlusion and KernelSHAP over time, the methods side by side, and the
+    feature maps and filters of its Conv1d layers."""
+    from neuralscope.attribution import compare, explain
+    from neuralscope.data import make_signals
+    from neuralscope.zoo import SignalCNN
+
+    data = make_signals()
+    torch.manual_seed(0)
+    net = train_digits(SignalCNN(), data=data, epochs=8, show_progress=False).model
+    x = data.x_test[data.y_test == 1][:3]
+    opts = {"sampling_rate": data.sampling_rate, "feature_names": data.channel_names}
+    for method in ("grad_cam", "integrated_gradients", "occlusion", "kernel_shap"):
+        save(_figure(explain(net, x, target=1, method=method, **opts).plot()), f"signal_{method}.png")
+    save(compare(net, x, methods=["grad_cam", "integrated_gradients", "occlusion", "kernel_shap"], target=1),
+         "signal_compare.png")
+    save(feature_maps(net, x, "features.2"), "signal_feature_maps.png")
+    save(conv_filters(net, "features.3"), "signal_conv_filters.png")
 
 
 def attention_views(save, out: Path) -> None:

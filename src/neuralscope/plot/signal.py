@@ -188,7 +188,7 @@ def draw_compact(res: Any, ax, index: int = 0, colorbar: bool = True):
     ax.set_xlim(t[0] - dt / 2, t[-1] + dt / 2)
     ax.set_yticks([])
     ax.set_xlabel(xlabel, fontsize=8)
-    ax.set_title(_title(res, index), fontsize=9)
+    ax.set_title(res._label(index) if hasattr(res, "_label") else f"#{index}", fontsize=8)  # short: grid cells
     if colorbar:
         ax.figure.colorbar(im, ax=ax, fraction=0.04, pad=0.01, label="attribution")
     return ax
