@@ -129,3 +129,17 @@ def test_unexpected_failure_is_one_line_exit_1(monkeypatch, src, capsys):
     rc, lines = run_cli(["summary", f"{src}/factories.py:good"], capsys)
     assert rc == 1 and len(lines) == 1, lines
     assert "RuntimeError: something inside broke" in lines[0] and "--debug" in lines[0]
+
+
+def _subcommands() -> list[str]:
+    from neuralscope.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
+    return sorted(sub.choices)
+
+
+@pytest.mark.parametrize("command", _subcommands())
+def test_every_subcommand_answers_an_unknown_flag_in_one_line(command, capsys):
+    rc, lines = run_cli([command, "--no-such-flag", "x"], capsys)
+    assert_one_line_error(rc, lines)  # (missing positional arguments may be named first)
