@@ -79,7 +79,7 @@ def plot_signal(res: Any, index: int = 0, axes=None, *, sampling_rate: float | N
     names = list(channel_names or res.feature_names or [f"channel {c}" for c in range(x.shape[1])])
     rows = _layout(chans, shared)
     if axes is None:
-        fig, axes = plt.subplots(len(rows), 1, figsize=(9, sum(0.55 if r[0] == "map" else 1.5 for r in rows) + 0.9),
+        _, axes = plt.subplots(len(rows), 1, figsize=(9, sum(0.55 if r[0] == "map" else 1.5 for r in rows) + 0.9),
                                  sharex=True, gridspec_kw={"height_ratios": [0.4 if r[0] == "map" else 1 for r in rows]},
                                  layout="constrained", squeeze=False)
         axes = list(axes[:, 0])
@@ -147,7 +147,7 @@ def plot_signals(res: Any, max_examples: int = 3, **kwargs):
     result's examples were left out. Returns the axes, one row per example."""
     import matplotlib.pyplot as plt
 
-    x, a, shared = signal_maps(res)
+    x, _, shared = signal_maps(res)
     n = min(len(x), max_examples)
     chans = kwargs.get("channels") or range(x.shape[1])
     rows = _layout(list(chans), shared)
@@ -204,7 +204,7 @@ def draw_feature_maps_1d(fm: Any, ax=None, vmax: float | None = None):
     maps = fm.maps[shown]
     if ax is None:
         if fm.image is not None and np.ndim(fm.image) == 2:
-            fig, (top, ax) = plt.subplots(2, 1, figsize=(9, 6.5), height_ratios=[1, 3], layout="constrained")
+            _, (top, ax) = plt.subplots(2, 1, figsize=(9, 6.5), height_ratios=[1, 3], layout="constrained")
             for c, sig in enumerate(fm.image):
                 top.plot(np.linspace(-0.5, maps.shape[1] - 0.5, sig.size), sig, lw=0.8, label=f"channel {c}")
             top.set_xlim(-0.5, maps.shape[1] - 0.5)
