@@ -260,6 +260,51 @@ ZOO = {
 }
 
 
+#: DigitsCNN module name -> layer name of :func:`keras_digits_cnn`
+KERAS_DIGITS_NAMES = {"features.0": "conv1", "features.1": "bn1", "features.2": "relu1", "features.3": "conv2",
+                      "features.4": "bn2", "features.5": "relu2", "features.6": "pool1", "features.7": "conv3",
+                      "features.8": "bn3", "features.9": "relu3", "pool": "pool", "classifier": "classifier"}
+
+
+def keras_digits_cnn(torch_model: DigitsCNN | None = None, *, num_classes: int = 10, width: int = 32):
+    """The :class:`DigitsCNN` built in Keras (channels last, ``(8, 8, 1)`` inputs), layer by
+    layer (names in :data:`KERAS_DIGITS_NAMES`), holding ``torch_model``'s weights and BatchNorm
+    statistics when one is given, so both compute the same function. Needs Keras.
+
+    Example:
+        >>> import numpy as np, torch
+        >>> net = DigitsCNN().eval()
+        >>> k = keras_digits_cnn(net)
+        >>> x = torch.rand(2, 1, 8, 8)
+        >>> bool(np.allclose(k(x.permute(0, 2, 3, 1).numpy()), net(x).detach().numpy(), atol=1e-5))
+        True
+    """
+    from .adapters.keras import keras_module
+
+    keras = keras_module()
+    L = keras.layers
+
+    def block(i: int, filters: int) -> list:
+        return [L.Conv2D(filters, 3, padding="same", name=f"conv{i}"),
+                L.BatchNormalization(epsilon=1e-5, momentum=0.9, name=f"bn{i}"), L.ReLU(name=f"relu{i}")]
+
+    model = keras.Sequential([keras.Input((8, 8, 1), name="digit"), *block(1, width), *block(2, width),
+                              L.MaxPooling2D(2, name="pool1"), *block(3, 2 * width),
+                              L.GlobalAveragePooling2D(name="pool"), L.Dense(num_classes, name="classifier")],
+                             name="digits_cnn")
+    if torch_model is not None:
+        f = torch_model.features
+        for i, (conv, bn) in enumerate(((f[0], f[1]), (f[3], f[4]), (f[7], f[8])), start=1):
+            w = conv.weight.detach().cpu().numpy()
+            model.get_layer(f"conv{i}").set_weights([w.transpose(2, 3, 1, 0), conv.bias.detach().cpu().numpy()])
+            model.get_layer(f"bn{i}").set_weights([t.detach().cpu().numpy() for t in
+                                                   (bn.weight, bn.bias, bn.running_mean, bn.running_var)])
+        head = torch_model.classifier
+        model.get_layer("classifier").set_weights([head.weight.detach().cpu().numpy().T,
+                                                   head.bias.detach().cpu().numpy()])
+    return model
+
+
 def create(name: str) -> ZooModel:
     """A fresh zoo model by short name: ``mlp cnn lstm gru transformer resnet scene_cnn scene_vit``."""
     if name not in ZOO:
@@ -270,4 +315,5 @@ def create(name: str) -> ZooModel:
 
 
 __all__ = ["MLP", "DigitsCNN", "RNNClassifier", "TinyTransformer", "ResidualBlock", "TinyResNet",
-           "SignalCNN", "TabularMLP", "SceneCNN", "SceneViT", "ZooModel", "ZOO", "create"]
+           "SignalCNN", "TabularMLP", "SceneCNN", "SceneViT", "ZooModel", "ZOO", "create", "keras_digits_cnn",
+           "KERAS_DIGITS_NAMES"]

@@ -44,6 +44,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import re
 import sys
 from typing import Any, Callable, Iterator
 
@@ -259,7 +260,7 @@ class KerasAdapter(Adapter):
             if owner is not None and id(owner) in names:
                 failing = names[id(owner)]
             tb = tb.tb_next
-        text = str(exc).strip().splitlines()
+        text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip().splitlines()  # Keras colours its messages
         first = next((t for t in text if t.strip() and not t.startswith("Exception encountered")), "")
         where = f"layer {failing!r}" if failing else f"the Keras model {self.model.name!r}"
         return ModelForwardError(f"The model raised in {where}: {type(exc).__name__}: {first.strip()}",
