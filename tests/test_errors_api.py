@@ -93,7 +93,17 @@ MODEL_FUNCTIONS = {
     "feature_vis": lambda m, x: ns.feature_vis(m, "features.0:0", steps=2),
     "reconstruct": lambda m, x: ns.reconstruct(m, x[:1], "features.0:0"),
     "deletion_insertion": lambda m, x: ns.deletion_insertion(m, x, ns.explain(m, x, method="saliency")),
+    "attention": lambda m, x: ns.attention(m, x[:1]),
+    "hidden_states": lambda m, x: ns.hidden_states(m, x, "features.0"),
+    "Run.watch": lambda m, x: _watch(m),
 }
+
+
+def _watch(model):
+    import tempfile
+
+    with ns.Run(tempfile.mkdtemp()) as run:
+        run.watch(model)
 
 
 @pytest.mark.parametrize("name", sorted(MODEL_FUNCTIONS))

@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from ..adapters.torch import resolve_layers
+from ..errors import check_materialized
 from .run import histogram_of
 
 __all__ = ["Watcher", "ACTIVATION_TYPES"]
@@ -66,6 +67,7 @@ class Watcher:
                  bins: int = 64, first_step: int = 0):
         if not isinstance(model, nn.Module):
             raise TypeError(f"watch() needs a torch.nn.Module, not {type(model).__name__}.")
+        check_materialized(model)  # a meta-device model has no values to watch
         if not isinstance(every, int) or every < 1:
             raise ValueError(f"every must be a positive integer, not {every!r}.")
         what = {what} if isinstance(what, str) else set(what)
