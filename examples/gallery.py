@@ -34,7 +34,7 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="gallery")
     ap.add_argument("--only", default="", help="comma-separated groups: weights,activations,embedding,animation,large,"
-                                               "attention,featurevis")
+                                               "attention,featurevis,landscape,scenes")
     ap.add_argument("--epochs", type=int, default=8)
     args = ap.parse_args(argv)
     out = Path(args.out)
@@ -52,7 +52,8 @@ def main(argv=None) -> None:
             checkpoints.append({k: v.detach().clone() for k, v in cnn_model.state_dict().items()})
             steps.append(step)
 
-    needs_training = any(want(g) for g in ("weights", "activations", "embedding", "animation", "featurevis"))
+    needs_training = any(want(g) for g in ("weights", "activations", "embedding", "animation", "featurevis",
+                                           "landscape"))
     cnn = train_digits(cnn_model, epochs=args.epochs, data=data, on_step=snap).model if needs_training else cnn_model
     cnn.eval()
     x, y = data.x_test, data.y_test
@@ -141,13 +142,86 @@ def main(argv=None) -> None:
         save(feature_vis(cnn, "features.8:0-11", steps=128, lr=0.1, dataset=x, top_k=6), "fv_channels.png")
         save(feature_vis(cnn, class_logit(list(range(10))), steps=128, lr=0.1, dataset=x, top_k=4),
              "fv_class_logits.png")
-    if want("scenes"):
-        scene_views(save)
+
+    if want("landscape"):
+        landscape_views(save, cnn, checkpoints, steps, x, y)
     if want("tabular"):
         tabular_views(save)
     if want("signals"):
         signal_views(save)
+    if want("scenes"):
+        scene_views(save)
     print(f"{len(saved)} files in {out} ({time.perf_counter() - t0:.0f} s)")
+
+
+def landscape_views(save, cnn, checkpoints, steps, x, y) -> None:
+    """Loss landscape (contour, surface, interactive page, 1-D with accuracy), the trajectory
+    of the checkpoints over its PCA plane (picture and animation) and the Hessian's spectrum."""
+    from neuralscope.landscape import curvature, loss_landscape, trajectory
+
+    ls = loss_landscape(cnn, (x, y), steps=31)
+    save(ls, "landscape_contour.png")
+    save(ls, "landscape_surface.png", kind="surface")
+    save(ls, "landscape.html")
+    save(loss_landscape(cnn, (x, y), dims=1, steps=61), "landscape_1d_accuracy.png")
+    tr = trajectory(checkpoints, cnn, (x, y), steps=steps, grid=21)
+    save(tr, "landscape_trajectory.png")
+    save(tr.animation(frames=16), "landscape_trajectory.gif")
+    cv = curvature(cnn, (x[:256], y[:256]), top_k=5, density=True, per_layer=True, density_steps=60)
+    save(cv, "curvature_density.png", kind="density")
+    save(cv, "curvature_layers.png", kind="layers")
+
+
+def tabular_views(save) -> None:
+    """An MLP on scikit-learn's breast cancer set (30 named features): the shap-style
+    pictures at their default size, over 1,000 rows (the 569 patients and jittered copies,
+    GradientSHAP with 100 training rows as background) and for one row (KernelSHAP)."""
+    from neuralscope.attribution import explain
+    from neuralscope.data import load_tabular
+    from neuralscope.plot import tabular as pt
+    from neuralscope.zoo import TabularMLP
+
+    data = load_tabular("breast_cancer")
+    torch.manual_seed(0)
+    net = train_digits(TabularMLP(), data=data, epochs=30, show_progress=False).model
+    names, bg = data.feature_names, data.x_train[:100]
+    x = torch.cat([data.x_train, data.x_test])
+    x = torch.cat([x, x + 0.1 * torch.randn_like(x)])[:1000]
+    many = explain(net, x, target=1, method="gradient_shap", background=bg, n_samples=16, feature_names=names)
+    one = explain(net, data.x_test[:20], target=1, method="kernel_shap", background=data.x_train[:20],
+                  n_samples=1000, feature_names=names)
+    save(_figure(pt.bar(many)), "tabular_importance.png")
+    save(_figure(pt.beeswarm(many)), "tabular_beeswarm.png")
+    save(_figure(pt.dependence(many, "worst radius")), "tabular_dependence.png")
+    save(_figure(pt.decision(many)), "tabular_decision.png")
+    save(_figure(pt.waterfall(one, 0)), "tabular_waterfall.png")
+    save(_figure(pt.force(one, 0)), "tabular_force.png")
+    save(_figure(one.plot()), "tabular_default_many_rows.png")
+    from neuralscope.inspect import activation_heatmap
+
+    save(activation_heatmap(net, data.x_test[:1], "body.1"), "activations_units_one_example.png")
+    save(activation_heatmap(net, data.x_test[:40], "body.1"), "activations_units_lines.png", style="lines")
+
+
+def signal_views(save) -> None:
+    """A 1-D CNN on the synthetic signal set (a burst inside a known window decides the
+    class): CAM, IG, occlusion and KernelSHAP over time, the methods side by side, and the
+    feature maps and filters of its Conv1d layers."""
+    from neuralscope.attribution import compare, explain
+    from neuralscope.data import make_signals
+    from neuralscope.zoo import SignalCNN
+
+    data = make_signals()
+    torch.manual_seed(0)
+    net = train_digits(SignalCNN(), data=data, epochs=8, show_progress=False).model
+    x = data.x_test[data.y_test == 1][:3]
+    opts = {"sampling_rate": data.sampling_rate, "feature_names": data.channel_names}
+    for method in ("grad_cam", "integrated_gradients", "occlusion", "kernel_shap"):
+        save(_figure(explain(net, x, target=1, method=method, **opts).plot()), f"signal_{method}.png")
+    save(compare(net, x, methods=["grad_cam", "integrated_gradients", "occlusion", "kernel_shap"], target=1),
+         "signal_compare.png")
+    save(feature_maps(net, x, "features.2"), "signal_feature_maps.png")
+    save(conv_filters(net, "features.3"), "signal_conv_filters.png")
 
 
 def scene_views(save) -> None:
@@ -202,58 +276,6 @@ def scene_views(save) -> None:
         ax.contour(test.masks[i].numpy(), levels=[0.5], colors="white", linewidths=0.8)
     fig.tight_layout()
     save(Picture(fig), "scenes_vit_rollout.png")
-
-
-def tabular_views(save) -> None:
-    """An MLP on scikit-learn's breast cancer set (30 named features): the shap-style
-    pictures at their default size, over 1,000 rows (the 569 patients and jittered copies,
-    GradientSHAP with 100 training rows as background) and for one row (KernelSHAP)."""
-    from neuralscope.attribution import explain
-    from neuralscope.data import load_tabular
-    from neuralscope.plot import tabular as pt
-    from neuralscope.zoo import TabularMLP
-
-    data = load_tabular("breast_cancer")
-    torch.manual_seed(0)
-    net = train_digits(TabularMLP(), data=data, epochs=30, show_progress=False).model
-    names, bg = data.feature_names, data.x_train[:100]
-    x = torch.cat([data.x_train, data.x_test])
-    x = torch.cat([x, x + 0.1 * torch.randn_like(x)])[:1000]
-    many = explain(net, x, target=1, method="gradient_shap", background=bg, n_samples=16, feature_names=names)
-    one = explain(net, data.x_test[:20], target=1, method="kernel_shap", background=data.x_train[:20],
-                  n_samples=1000, feature_names=names)
-    save(_figure(pt.bar(many)), "tabular_importance.png")
-    save(_figure(pt.beeswarm(many)), "tabular_beeswarm.png")
-    save(_figure(pt.dependence(many, "worst radius")), "tabular_dependence.png")
-    save(_figure(pt.decision(many)), "tabular_decision.png")
-    save(_figure(pt.waterfall(one, 0)), "tabular_waterfall.png")
-    save(_figure(pt.force(one, 0)), "tabular_force.png")
-    save(_figure(one.plot()), "tabular_default_many_rows.png")
-    from neuralscope.inspect import activation_heatmap
-
-    save(activation_heatmap(net, data.x_test[:1], "body.1"), "activations_units_one_example.png")
-    save(activation_heatmap(net, data.x_test[:40], "body.1"), "activations_units_lines.png", style="lines")
-
-
-def signal_views(save) -> None:
-    """A 1-D CNN on the synthetic signal set (a burst inside a known window decides the
-    class): CAM, IG, occlusion and KernelSHAP over time, the methods side by side, and the
-    feature maps and filters of its Conv1d layers."""
-    from neuralscope.attribution import compare, explain
-    from neuralscope.data import make_signals
-    from neuralscope.zoo import SignalCNN
-
-    data = make_signals()
-    torch.manual_seed(0)
-    net = train_digits(SignalCNN(), data=data, epochs=8, show_progress=False).model
-    x = data.x_test[data.y_test == 1][:3]
-    opts = {"sampling_rate": data.sampling_rate, "feature_names": data.channel_names}
-    for method in ("grad_cam", "integrated_gradients", "occlusion", "kernel_shap"):
-        save(_figure(explain(net, x, target=1, method=method, **opts).plot()), f"signal_{method}.png")
-    save(compare(net, x, methods=["grad_cam", "integrated_gradients", "occlusion", "kernel_shap"], target=1),
-         "signal_compare.png")
-    save(feature_maps(net, x, "features.2"), "signal_feature_maps.png")
-    save(conv_filters(net, "features.3"), "signal_conv_filters.png")
 
 
 def attention_views(save, out: Path) -> None:
