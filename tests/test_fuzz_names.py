@@ -177,7 +177,7 @@ def test_fuzz_names_through_every_api_route_never_500_and_come_back(fuzzed):
 
 
 @pytest.mark.parametrize("page_name", ["runs", "scalars", "distributions", "diagnostics", "graph", "inside",
-                                       "attributions", "attention", "featurevis"])
+                                       "attributions", "attention", "featurevis", "audit"])
 def test_every_dashboard_page_shows_fuzz_names_without_running_script(fuzzed, browser, page_name, dash):
     ctx = browser.new_context(viewport={"width": 1280, "height": 900})  # the page's own CSP applies
     dialogs, errors = [], []

@@ -184,7 +184,7 @@ def test_run_table_export_shows_names_and_config_keys_as_text(tmp_path, guarded)
 
 # -- the dashboard ------------------------------------------------------------------------------
 DASHBOARD_PAGES = ["runs", "scalars", "distributions", "diagnostics", "graph", "inside", "attributions",
-                   "attention", "featurevis"]
+                   "attention", "featurevis", "audit"]
 
 
 @pytest.fixture(scope="module")
