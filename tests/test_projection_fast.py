@@ -72,3 +72,11 @@ def test_tsne_in_three_dimensions_uses_barnes_hut(dims):
     x, _ = _clusters(200)
     y = tsne(x, dims, n_iter=150, early_exaggeration_iter=50, n_jobs=1)
     assert y.shape == (200, 3) and _trust(x, y) > 0.9
+
+
+def test_rows_whose_sum_overflows_are_still_finite_rows():
+    x = np.ones((6, 3), np.float32)
+    x[1] = [3e38, 3e38, 0]  # finite values, row sum overflows float32
+    x[2, 1], x[4, 0] = np.nan, np.inf
+    e = embed(x, "pca")
+    np.testing.assert_array_equal(e.dropped, [2, 4])

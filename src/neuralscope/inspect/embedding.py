@@ -335,6 +335,17 @@ def _png_data_url(im: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
+def _finite_rows(x: np.ndarray) -> np.ndarray:
+    """Which rows hold only finite values: a row sum is finite exactly when they are, unless
+    finite values overflow it, so only rows with a non-finite sum are checked element-wise
+    (one pass and no N x D boolean array)."""
+    ok = np.isfinite(x.sum(1))
+    if not ok.all():
+        bad = np.flatnonzero(~ok)
+        ok[bad] = np.isfinite(x[bad]).all(1)
+    return ok
+
+
 def _to_numpy(x) -> np.ndarray:
     if torch.is_tensor(x):
         return x.detach().float().cpu().numpy()
@@ -400,7 +411,7 @@ def embed(features, method: str = "pca", *, labels: Sequence | None = None, dims
     for what, seq in (("labels", labels), ("texts", texts), ("values", values)):
         if seq is not None and len(seq) != n:
             raise InputShapeError(f"{what} has {len(seq)} entries but features has {n} rows.")
-    ok = np.isfinite(x).all(1)
+    ok = _finite_rows(x)
     xs = x if ok.all() else x[ok]
     if len(xs) < dims + 1:
         raise InputShapeError(f"Need at least {dims + 1} rows with finite features to embed, got {len(xs)}.")
