@@ -4,7 +4,6 @@ table is aligned, a histogram over steps stays readable after its spread collaps
 (no '<output>' placeholder), the attention-on-image colour bar label stays inside the figure."""
 from __future__ import annotations
 
-import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
