@@ -189,7 +189,7 @@ def test_every_dashboard_page_shows_fuzz_names_without_running_script(fuzzed, br
         bad = []
         page.on("response", lambda r: bad.append((r.url, r.status)) if r.status >= 500 else None)
         page.goto(dash.url + f"#/{page_name}")
-        page.wait_for_selector("body[data-ready='1']", timeout=15_000)
+        page.wait_for_selector("body[data-ready='1']", timeout=30_000)
         time.sleep(0.8)
         if page_name == "graph":
             for opt in page.locator("#graph-run option").all()[:3]:

@@ -215,7 +215,7 @@ def test_dashboard_pages_run_no_injected_script_under_their_policy(dash, guarded
     open_, dialogs = guarded
     srv = dash
     page = open_(srv.url + f"#/{name}", bypass_csp=False)
-    page.wait_for_selector("body[data-ready='1']", timeout=15_000)
+    page.wait_for_selector("body[data-ready='1']", timeout=30_000)
     time.sleep(0.8)
     text = page.locator("body").inner_text()
     assert "function Object()" not in text and "[native code]" not in text
