@@ -339,7 +339,8 @@ def _finite_rows(x: np.ndarray) -> np.ndarray:
     """Which rows hold only finite values: a row sum is finite exactly when they are, unless
     finite values overflow it, so only rows with a non-finite sum are checked element-wise
     (one pass and no N x D boolean array)."""
-    ok = np.isfinite(x.sum(1))
+    with np.errstate(over="ignore", invalid="ignore"):
+        ok = np.isfinite(x.sum(1))
     if not ok.all():
         bad = np.flatnonzero(~ok)
         ok[bad] = np.isfinite(x[bad]).all(1)
