@@ -275,12 +275,13 @@ class Comparison(Result):
             if norm is not None:
                 _method_colorbar(fig, axes[j, :] if as_rows else axes[:, j], res, norm, as_rows)
         left_out = len(first) - n
-        fig.suptitle(("Attribution methods side by side (del = deletion AUC, lower is better; "
-                     "ins = insertion AUC, higher is better"
-                     + ("; mas = relevance mass on the object" if any("mass_accuracy" in s for s in self.scores.values())
-                        else "") + ")") + (f"\nshowing the first {n} of {len(first)} examples; "
-                                           f"plot(max_examples={len(first)}) draws all" if left_out else ""),
-                     fontsize=9)
+        keys = [("deletion_auc", "del = deletion AUC, lower is better"),
+                ("insertion_auc", "ins = insertion AUC, higher is better"),
+                ("mass_accuracy", "mas = relevance mass on the object")]
+        legend = "; ".join(text for key, text in keys if any(key in sc for sc in self.scores.values()))
+        fig.suptitle("Attribution methods side by side" + (f" ({legend})" if legend else "")
+                     + (f"\nshowing the first {n} of {len(first)} examples; "
+                        f"plot(max_examples={len(first)}) draws all" if left_out else ""), fontsize=9)
         return axes
 
     def _html_fragment(self) -> str:
