@@ -350,9 +350,11 @@ class Graph(Result):
         the nodes' parameters add up to the model's unique parameters."""
         if not hasattr(model, "named_parameters"):
             return
+        if self._total_params is not None and sum(n.params for n in self.nodes.values()) == self._total_params:
+            return  # the nodes already add up to the unique total: nothing is counted twice
         paths = [n.module for n in self.nodes.values() if n.kind == "module" and n.module]
         if not _has_tied_params(model) and len(set(paths)) == len(paths):
-            return  # nothing is used twice (the common case: no walk over the nodes)
+            return  # nothing is used twice
         named = dict(model.named_parameters())
         modules = dict(model.named_modules())
         owner: dict[int, str] = {}
