@@ -71,3 +71,18 @@ def test_cnn_animation_saves_one_gif_frame_per_stage(cnn, x, tmp_path):
 def test_cnn_animation_refuses_a_batch(cnn):
     with pytest.raises(InputShapeError, match="one input"):
         ns.animate_forward(cnn, torch.rand(2, 1, 8, 8))
+
+
+def test_1d_cnn_is_animated_from_its_input_signal(unchanged):
+    from neuralscope.zoo import SignalCNN
+
+    torch.manual_seed(0)
+    net = SignalCNN().eval()
+    x = net.example_input(1)
+    with unchanged(net):
+        fp = ns.animate_forward(net, x)
+    assert fp.stages[0]["signal"] and np.array_equal(fp.stages[0]["values"], x[0].numpy())
+    convs = [n for n, m in net.named_modules() if isinstance(m, nn.Conv1d)]
+    assert [s["name"].split(" ")[0] for s in fp.stages if s["type"] == "Conv1d"] == convs
+    fig = fp.plot(step=1)
+    assert any(a.get_xlabel() == "position" and "most active first" in a.get_ylabel() for a in fig.axes)

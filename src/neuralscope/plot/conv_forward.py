@@ -130,7 +130,15 @@ def _panel(where):
 def _draw_image(fp: ConvForwardPass, where, stage: dict) -> None:
     ax = _panel(where)
     img = stage["values"]
-    ax.imshow(img if img.ndim == 3 else img, cmap=None if img.ndim == 3 else "gray", interpolation="nearest")
+    if stage.get("signal"):  # a 1-D input (channels, length): one line per channel
+        for c, row in enumerate(img):
+            ax.plot(row, lw=1.2, label=f"channel {c}")
+        ax.set_xlabel("position")
+        ax.set_ylabel("value")
+        ax.legend(fontsize=8, loc="upper right")
+        ax.set_title(f"input signal ({_shape(stage)})", fontsize=9)
+        return
+    ax.imshow(img, cmap=None if img.ndim == 3 else "gray", interpolation="nearest")
     ax.set_title(f"input image ({_shape(stage)})", fontsize=9)
     ax.set_xticks([])
     ax.set_yticks([])
@@ -142,6 +150,9 @@ def _draw_maps(fp: ConvForwardPass, where, stage: dict) -> None:
     from . import finite_absmax
 
     maps, order = stage["values"], stage["order"][: fp.max_maps]
+    if maps.ndim == 2:  # 1-D feature maps: one row per channel, positions across
+        _draw_rows(where, maps, order, finite_absmax(maps[order]))
+        return
     cols = int(np.ceil(np.sqrt(len(order) * 1.6)))
     rows = int(np.ceil(len(order) / cols))
     lim = finite_absmax(maps[order]) or 1.0
@@ -163,6 +174,17 @@ def _draw_maps(fp: ConvForwardPass, where, stage: dict) -> None:
         f"all {maps.shape[0]} channels, most active first"
     host = where if hasattr(where, "colorbar") else axes[0].figure
     host.colorbar(im, ax=list(axes), shrink=0.85, label=f"activation ({shown})")
+
+
+def _draw_rows(where, maps: np.ndarray, order: np.ndarray, lim: float) -> None:
+    ax = _panel(where)
+    signed = bool((maps[order] < 0).any())
+    im = ax.imshow(maps[order], cmap="RdBu_r" if signed else "viridis", vmin=-lim if signed else 0.0, vmax=lim,
+                   aspect="auto", interpolation="nearest")
+    ax.set_yticks(range(len(order)), [str(c) for c in order], fontsize=7)
+    ax.set_ylabel(f"channel ({len(order)} of {maps.shape[0]}, most active first)")
+    ax.set_xlabel("position")
+    ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.02, label="activation")
 
 
 def _draw_vector(fp: ConvForwardPass, where, stage: dict) -> None:
@@ -238,7 +260,8 @@ def _image_stage(x: torch.Tensor) -> dict:
         img = img[0] if img.shape[0] == 1 else np.moveaxis(img, 0, -1)
         lo, hi = float(np.nanmin(img)), float(np.nanmax(img))
         img = (img - lo) / (hi - lo) if hi > lo else np.zeros_like(img)
-    return {"name": "input", "type": "input", "kind": "image", "values": img, "shape": list(x.shape)}
+    return {"name": "input", "type": "input", "kind": "image", "values": img, "shape": list(x.shape),
+            "signal": x.dim() == 2}
 
 
 def _stages(seen: list[tuple[str, nn.Module, torch.Tensor]]) -> list[dict]:
