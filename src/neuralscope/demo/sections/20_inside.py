@@ -22,11 +22,11 @@ def build(ctx: DemoContext) -> Section:
     cnn, x, y = ctx.cnn, ctx.data.x_test, ctx.data.y_test
     figs: list[tuple[str, str, str]] = []  # (group, file, caption)
 
-    def fig(group: str, result, name: str, caption: str, **kw) -> None:
+    def fig(group: str, result, name: str, caption: str, log_as: str | None = None, **kw) -> None:
         result.save(ctx.path(NAME, name), **kw)
         figs.append((group, name, caption))
         if group != "Animations" and name != "activation_functions.png":  # the dashboard's Inside page
-            ctx.log(result, f"inside/{'scene_cnn' if name.startswith('scene_') else 'digits_cnn'}/{name.rsplit('.', 1)[0]}")
+            ctx.log(result, log_as or f"inside/digits_cnn/{name.rsplit('.', 1)[0]}")
 
     def page(result, name: str) -> str:
         result.save(ctx.path(NAME, name))
@@ -107,12 +107,15 @@ def _scenes(ctx: DemoContext, fig) -> None:
     test = s.data.test
     x = test.images[:200 if ctx.fast else 500]
     fig("Scenes", conv_filters(s.cnn, "features.0"), "scene_filters.png",
-        "Scene CNN: the 16 RGB 5x5 filters of the first layer (colour and edge detectors)")
+        "Scene CNN: the 16 RGB 5x5 filters of the first layer (colour and edge detectors)",
+        log_as="inside/cnn_scenes/filters_first_layer")
     fig("Scenes", feature_maps(s.cnn, test.images, "features.6", index=0), "scene_feature_maps.png",
-        f"Scene CNN: feature maps after the 2nd conv block for a test scene ({s.data.classes[int(test.labels[0])]})")
-    fig("Scenes", dead_units(s.cnn, x), "scene_dead_units.png", "Scene CNN: dead / saturated units on test scenes")
+        f"Scene CNN: feature maps after the 2nd conv block for a test scene ({s.data.classes[int(test.labels[0])]})",
+        log_as="inside/cnn_scenes/feature_maps")
+    fig("Scenes", dead_units(s.cnn, x), "scene_dead_units.png", "Scene CNN: dead / saturated units on test scenes",
+        log_as="inside/cnn_scenes/units_dead")
     emb = embed_layer(s.cnn, x, "pool", method="tsne", labels=test.labels[:len(x)],
                       texts=[s.data.classes[int(c)] for c in test.labels[:len(x)]])
     fig("Scenes", emb, "scene_embedding_tsne.png",
         f"Scene CNN: t-SNE of the pooled features of {len(x)} test scenes, one colour per class "
-        "(hover a point on the dashboard's Inside page to see its scene)")
+        "(hover a point on the dashboard's Inside page to see its scene)", log_as="inside/cnn_scenes/embedding_tsne")

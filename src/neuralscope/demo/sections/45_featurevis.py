@@ -64,14 +64,14 @@ def _scenes(ctx: DemoContext, save) -> str:
     s = ctx.scenes
     steps = 48 if ctx.fast else 192
     data = s.data.test.images
-    fv = feature_vis(s.cnn, f"{SCENE_LAYER}:0-15", steps=steps, lr=0.05, dataset=data, top_k=5, size=48)
+    fv = feature_vis(s.cnn, f"{SCENE_LAYER}:0-11", steps=steps, lr=0.05, dataset=data, top_k=4, size=48)
     ctx.log(fv, "featurevis/colour_and_texture_channels")
-    save(fv, "scene_channels.png", f"Scene CNN, channels 0-15 after the second conv block ({SCENE_LAYER}): "
-         "optimized images (colour and texture detectors) and the 5 test scenes that activate each most")
+    save(fv, "scene_channels.png", f"Scene CNN, channels 0-11 after the second conv block ({SCENE_LAYER}): "
+         "optimized images (colour and texture detectors) and the 4 test scenes that activate each most")
     logits = feature_vis(s.cnn, class_logit(list(range(len(s.data.classes)))), steps=steps, lr=0.05, dataset=data,
-                         top_k=5, size=64)
+                         top_k=4, size=64)
     ctx.log(logits, "featurevis/scene_classes")
     save(logits, "scene_classes.png", "Scene CNN, class logits " + ", ".join(
-        f"{i} = {c}" for i, c in enumerate(s.data.classes)) + ": what the network wants to see for each class")
+        f"{i} = {c}" for i, c in enumerate(s.data.classes)) + ": what the network wants to see for each class, and its 4 top test scenes")
     return ("<p>The scene CNN has learned detectors of the colours and textures that make the scenes "
             "(stripes, checks, dots, edges of a colour). Below: its channels and classes, then the digits CNN.</p>")
