@@ -124,3 +124,16 @@ def test_attention_on_image_colorbar_label_is_inside_the_figure():
     box = bar.yaxis.label.get_window_extent(fig.canvas.get_renderer())
     assert bar.get_ylabel() == "attention weight"
     assert 0 <= box.x0 and box.x1 <= fig.bbox.width
+
+
+def test_histogram_percentile_lines_match_numpy_within_a_bin():
+    h = _collapsing(40)
+    q = h.percentiles((0.05, 0.5, 0.95))
+    # each step's quantiles lie within one bin width of numpy's on the binned data's range
+    for i, r in enumerate(h.rows):
+        width = float(np.diff(r["edges"]).max())
+        centres = (np.asarray(r["edges"][:-1]) + np.asarray(r["edges"][1:])) / 2
+        approx = np.repeat(centres, r["counts"])
+        assert np.all(np.abs(q[i] - np.quantile(approx, (0.05, 0.5, 0.95))) <= width)
+    ax = h.plot()
+    assert len(ax.lines) == 3 and ax.get_legend() is not None

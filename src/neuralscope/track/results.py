@@ -186,6 +186,12 @@ class HistogramSeries(Result):
         mesh = ax.pcolormesh(xedges, grid, masked, cmap=cmap, shading="flat",
                              norm=mcolors.LogNorm(vmin=vmin, vmax=max(vmin * 10, frac.max())))
         ax.figure.colorbar(mesh, ax=ax, label=label, pad=0.02)
+        if len(steps) > 1:  # percentile lines (as TensorBoard's distributions) guide the eye
+            q = self.percentiles((0.05, 0.5, 0.95))
+            for k, style in enumerate(("--", "-", "--")):
+                ax.plot(steps, q[:, k], style, color="#2ca9e1", lw=0.9, alpha=0.9,
+                        label="median, 5% and 95%" if k == 1 else None)
+            ax.legend(fontsize=7, loc="upper right", framealpha=0.7)
         ax.set_xlabel("step")
         ax.set_ylabel("value")
         title = f"{self.name}: distribution over steps"
@@ -195,6 +201,17 @@ class HistogramSeries(Result):
             title += f"\n(spread changes {self._spread_ratio():.0f}x: value axis linear within ±{width:.2g}, logarithmic beyond)"
         ax.set_title(title, fontsize=10)
         return ax
+
+    def percentiles(self, qs=(0.05, 0.5, 0.95)) -> np.ndarray:
+        """``(steps, len(qs))``: each step's quantiles, read from its histogram's cumulative
+        counts (linear within a bin)."""
+        out = np.full((len(self.rows), len(qs)), np.nan)
+        for i, r in enumerate(self.rows):
+            e = self._edges(r)
+            cdf = np.concatenate([[0.0], np.cumsum(np.asarray(r["counts"], dtype=float))])
+            if cdf[-1] > 0:
+                out[i] = np.interp(np.asarray(qs) * cdf[-1], cdf, e)
+        return out
 
     def _spreads(self) -> np.ndarray:
         """Standard deviation of each step's values (from the logged sums)."""
