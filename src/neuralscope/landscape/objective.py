@@ -32,6 +32,16 @@ class Objective:
     batches: list[tuple[torch.Tensor, torch.Tensor]]
     loss_fn: LossFn
     buffers: dict[str, torch.Tensor]
+    resizable: bool = False  # the batches are our split of one (x, y) pair, not the user's loader
+
+    def rebatch(self, size: int) -> None:
+        """Split the data again into batches of ``size`` (only when we made the split)."""
+        if not self.resizable:
+            return
+        x = torch.cat([b[0] for b in self.batches])
+        y = torch.cat([b[1] for b in self.batches])
+        size = max(1, int(size))
+        self.batches = [(x[i:i + size], y[i:i + size]) for i in range(0, len(x), size)]
 
     @property
     def n_examples(self) -> int:
@@ -77,7 +87,8 @@ def make_objective(model: nn.Module, data: Any, loss_fn: LossFn | None = None,
     if loss_fn is None:
         loss_fn = default_loss(batches[0][1])
     buffers = {n: b.detach() for n, b in model.named_buffers()}
-    return Objective(model, batches, loss_fn, buffers)
+    resizable = batch_size is None and isinstance(data, (tuple, list)) and len(batches) == 1
+    return Objective(model, batches, loss_fn, buffers, resizable)
 
 
 def _batches(data: Any, batch_size: int | None) -> list[tuple[torch.Tensor, torch.Tensor]]:

@@ -55,6 +55,9 @@ def plot_contour(ls, ax=None, metric: str = "loss", mark_minimum: bool = True, c
     lines = ax.contour(ls.x, ls.y, z, levels=levels[::3], colors="white", linewidths=0.6, alpha=0.8, norm=norm)
     ax.clabel(lines, fmt=lambda v: f"{v:.3g}", fontsize=7, inline=True)
     cb = colorbar(cs, ax, colorbar_label or (f"{metric} (log scale)" if logscale else metric))
+    if not logscale:
+        cb.formatter = _significant_formatter()
+        cb.update_ticks()
     if logscale:
         cb.ax.minorticks_off()
         cb.set_ticks(levels[::4])
@@ -74,6 +77,12 @@ def plot_contour(ls, ax=None, metric: str = "loss", mark_minimum: bool = True, c
     ax.legend(loc="upper right", fontsize=7, framealpha=0.85)
     ax.set_title(title or _title(ls), fontsize=10)
     return ax
+
+
+def _significant_formatter():
+    from matplotlib.ticker import FuncFormatter
+
+    return FuncFormatter(lambda v, _: f"{v:.4g}")
 
 
 def _title(ls) -> str:
@@ -142,8 +151,9 @@ def plot_curve(ls, ax=None, label: str | None = None, color: str | None = None, 
                          label=f"{label + ': ' if label else ''}accuracy")
         handles.append(acc)
     ax._ns_handles = getattr(ax, "_ns_handles", []) + handles
+    long = max(len(h.get_label()) for h in ax._ns_handles) > 28
     ax.legend(handles=ax._ns_handles, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14),
-              ncol=min(4, len(ax._ns_handles)), frameon=False)
+              ncol=2 if long else min(4, len(ax._ns_handles)), frameon=False)
     ax.set_title(title or _title(ls).replace("around its weights", "along a line"), fontsize=10)
     return ax
 

@@ -38,7 +38,9 @@ def loss_landscape(model: nn.Module, data: Any, loss_fn: LossFn | None = None, *
       direction ``to - model`` (0 = model, 1 = ``to``; default span ``(-0.5, 1.5)``);
       ``directions`` gives them explicitly (dicts of parameter name -> tensor).
     * speed and memory: points are evaluated ``points_per_batch`` at a time with ``vmap``
-      (default: as many as fit in ``memory_budget``, 2 GB); ``dtype=torch.bfloat16`` runs the
+      (default: sized from a probe pass so that a pass's activations stay near 32 MiB and
+      under ``memory_budget``, 2 GB; see :mod:`~neuralscope.landscape.evaluate`);
+      ``dtype=torch.bfloat16`` runs the
       forward passes under autocast (several times faster on CPUs with AMX, about 3 significant
       digits). The time estimate is printed before the bulk of the work when it is over 5 s
       (``verbose`` forces or silences it); ``on_progress(done, total)`` is called after each chunk.

@@ -1,0 +1,145 @@
+"""Demo section: the loss landscape of the trained digits CNN (contour, 3-D surface and an
+interactive page), the optimizer's trajectory over the loss of its PCA plane (picture and
+animation) with the Hessian's top eigenvalue logged beside the loss, and the sharp-versus-
+flat comparison of a small-batch and a large-batch run (Keskar et al. 2017, Li et al. 2018).
+
+Kept short: landscapes over 200 test digits on coarse grids, and the trajectory and the
+batch-size pair on narrower CNNs (width 16). When the demo itself trains for only a few epochs
+(as the test suite runs it) these runs are shortened too.
+"""
+from __future__ import annotations
+
+import html
+import shutil
+
+import torch
+
+from .. import DemoContext, Section
+
+NAME = "landscape"
+EXAMPLES = 200
+
+
+class Figures:
+    """The section's pictures, in the order they are made, each with its caption."""
+
+    def __init__(self, ctx: DemoContext):
+        self.ctx, self.items = ctx, []
+
+    def path(self, name: str):
+        return self.ctx.path(NAME, name)
+
+    def add(self, name: str, caption: str) -> None:
+        self.items.append((name, caption))
+
+    def save(self, result, name: str, caption: str, **kw) -> None:
+        result.save(self.path(name), **kw)
+        self.add(name, caption)
+
+
+def build(ctx: DemoContext) -> Section:
+    from ...landscape import loss_landscape
+
+    x, y = ctx.data.x_test[:EXAMPLES], ctx.data.y_test[:EXAMPLES]
+    figs = Figures(ctx)
+    save = figs.save
+
+    ls = loss_landscape(ctx.cnn, (x, y), steps=17, show_progress=False, verbose=False)
+    ctx.log(ls, "landscape/digits_cnn")
+    save(ls, "contour.png", f"Loss of the trained DigitsCNN on {EXAMPLES} test digits along two filter-normalised "
+         f"random directions (Li et al. 2018): a single basin around the trained weights (+)")
+    save(ls, "surface.png", "The same plane as a 3-D surface", kind="surface")
+    ls.save(ctx.path(NAME, "landscape.html"))
+    _trajectory(ctx, x, y, figs)
+    _sharp_flat(ctx, x, y, figs)
+    grid = "".join(f'<figure style="margin:0"><img src="{NAME}/{n}" style="max-width:100%">'
+                   f"<figcaption>{html.escape(c)}</figcaption></figure>" for n, c in figs.items)
+    body = (f'<p><a href="{NAME}/landscape.html">Interactive landscape</a> (hover to read the loss, drag the '
+            f'surface to turn it) &middot; <a href="{NAME}/trajectory.html">trajectory animation</a>. '
+            "</p>"
+            f'<div style="display:grid;grid-template-columns:repeat(auto-fit,minmax(420px,1fr));gap:18px">'
+            f"{grid}</div>")
+    return Section("Loss landscape, trajectory and curvature", body)
+
+
+def _trajectory(ctx: DemoContext, x, y, figs: Figures) -> None:
+    """Train a fresh narrow CNN, keep a checkpoint every few steps, log the loss every step and
+    the Hessian's top eigenvalue every checkpoint into a run the dashboard shows."""
+    from ...landscape import curvature, trajectory
+    from ...track import Run, open_run
+    from ...train import train_digits
+    from ...zoo import DigitsCNN
+
+    run_dir = ctx.out / "landscape-run"
+    shutil.rmtree(run_dir, ignore_errors=True)
+    torch.manual_seed(0)
+    model = DigitsCNN(width=16)
+    checkpoints, steps = [], []
+    probe = (ctx.data.x_train[:128], ctx.data.y_train[:128])
+    epochs = 8 if _full(ctx) else 3
+    with Run(run_dir, config={"model": "DigitsCNN(width=16)", "optimizer": "Adam", "epochs": epochs},
+             tags=["demo"]) as run:
+        def on_step(step: int, metrics: dict) -> None:
+            run.log({"loss": metrics["loss"]}, step=step)
+            if step % 8 == 0 or step == 1:
+                checkpoints.append({k: v.detach().clone() for k, v in model.state_dict().items()})
+                steps.append(step)
+            if step % 22 == 0:  # every epoch: the Hessian's top eigenvalue beside the loss
+                curvature(model, probe, trace=False, tol=1e-2, max_iter=15, show_progress=False).log_to(run, step)
+
+        train_digits(model, epochs=epochs, data=ctx.data, on_step=on_step, show_progress=False)
+    tr = trajectory(checkpoints, model, (x, y), steps=steps, grid=15, margin=0.3, show_progress=False,
+                    verbose=False)
+    ctx.log(tr, "landscape/trajectory")
+    figs.save(tr, "trajectory.png", f"Adam's path over {epochs} epochs ({len(steps)} checkpoints) on the loss plane of its two "
+         f"principal directions ({tr.explained.sum():.0%} of the path's variance); labels are training steps")
+    tr.animation(frames=10).save(figs.path("trajectory.html"))
+    reader = open_run(run_dir)
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 3.8), layout="constrained")
+    reader.scalars("loss").plot(ax=ax, smoothing=0.8, label="training loss (smoothed)")
+    ax.set_ylabel("training loss")
+    twin = ax.twinx()
+    eig = reader.scalars("curvature/top_eigenvalue")
+    twin.plot(eig.steps, eig.values, "o-", color="#e8503a", label="top Hessian eigenvalue")
+    twin.set_ylabel("top Hessian eigenvalue (128 digits)", color="#e8503a")
+    ax.set_title("Curvature logged beside the loss (run 'landscape-run' in the dashboard)", fontsize=10)
+    fig.legend(loc="upper right", fontsize=8, bbox_to_anchor=(0.85, 0.85))
+    fig.savefig(figs.path("curvature_over_training.png"), dpi=110)
+    plt.close(fig)
+    figs.add("curvature_over_training.png", "The top Hessian eigenvalue (Lanczos, 128 training digits) logged "
+             "into the run every epoch (22 steps) beside the loss")
+
+
+def _full(ctx: DemoContext) -> bool:
+    """Whether the demo runs at full length (the test suite runs it with 3 epochs)."""
+    return len(ctx.history) >= 10
+
+
+def _sharp_flat(ctx: DemoContext, x, y, figs: Figures) -> None:
+    """The same narrow CNN trained with batch 16 and with batch 512, compared on 1-D
+    filter-normalised slices and by the top Hessian eigenvalue."""
+    import matplotlib.pyplot as plt
+
+    from ...landscape import hessian_eigenvalues, loss_landscape
+    from ...train import train_digits
+    from ...zoo import DigitsCNN
+
+    fig, ax = plt.subplots(figsize=(8, 5), layout="constrained")
+    notes = []
+    runs = ((16, 3, "#1f77b4"), (512, 40, "#d62728")) if _full(ctx) else ((16, 1, "#1f77b4"), (512, 10, "#d62728"))
+    for batch, epochs, color in runs:
+        torch.manual_seed(0)
+        result = train_digits(DigitsCNN(width=16), epochs=epochs, batch_size=batch, data=ctx.data, show_progress=False)
+        curve = loss_landscape(result.model, (x, y), dims=1, steps=31, span=1.0, show_progress=False, verbose=False)
+        top = hessian_eigenvalues(result.model, (x, y), tol=1e-2, max_iter=30, show_progress=False)[0]
+        label = f"batch {batch} (\u03bb_max {top:.3g}, test acc. {result.test_accuracy:.1%})"
+        curve.plot(ax=ax, label=label, color=color, title="Sharp vs flat minima: small and large batch\n"
+                   f"(loss and accuracy on {EXAMPLES} test digits along one filter-normalised direction)")
+        notes.append(f"batch {batch}: top Hessian eigenvalue {top:.3g}")
+    fig.savefig(figs.path("sharp_vs_flat.png"), dpi=110)
+    plt.close(fig)
+    figs.add("sharp_vs_flat.png", f"Small batch (16, {runs[0][1]} epochs) vs large batch (512, {runs[1][1]} epochs), "
+             "Adam: " + "; ".join(notes) + " (\u03bb_max: the Hessian's top eigenvalue on the same digits). "
+             "Filter normalisation makes the two curves comparable (Li et al. 2018, Sec. 5).")
