@@ -10,7 +10,8 @@ def test_demo_writes_every_section_a_self_contained_report_and_the_results_run(t
     out = tmp_path / "demo"
     assert main(["demo", "--out", str(out), "--epochs", "3", "--fast", "--no-serve"]) == 0
     index = (out / "index.html").read_text()
-    for section in ("graph", "inside", "attribution", "localization", "attention", "featurevis", "tracking"):
+    for section in ("graph", "inside", "attribution", "localization", "attention", "featurevis", "tracking",
+                    "landscape"):
         assert f'id="{section}"' in index, section
     # every image the index shows exists on disk
     for src in re.findall(r'<img[^>]*\bsrc="([^"]+)"', index):
@@ -18,4 +19,4 @@ def test_demo_writes_every_section_a_self_contained_report_and_the_results_run(t
     report = (out / "report.html").read_text()
     assert not re.findall(r'<img[^>]*\bsrc="(?!data:)', report), "report.html must not reference files"
     kinds = {r["kind"] for r in RunReader(out / "results").results()}
-    assert {"graph", "attribution_comparison", "attention", "feature_vis"} <= kinds
+    assert {"graph", "attribution_comparison", "attention", "feature_vis", "loss_landscape", "trajectory"} <= kinds
