@@ -293,3 +293,20 @@ def test_a_damaged_run_gives_one_sentence_on_every_route_and_other_runs_keep_wor
         assert r.status_code in (404, 422) and "cannot be read" in r.json()["error"] or "damaged" in r.json()["error"]
         ok = c.get("/api/scalars", params={"run": "a-ok", "tag": "loss"}).json()
         assert ok["total"] == 30_000 and ok["values"][-1] == 29_999.0
+
+
+def test_an_audit_directory_linked_out_of_the_run_is_not_read(tmp_path):
+    root = tmp_path / "root"
+    with Run(root / "r") as run:
+        run.log({"loss": 1.0}, step=0)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "spec.json").write_text(json.dumps({"n": 1, "shard_size": 1, "secret": "TOP-SECRET-CONTENT"}))
+    (elsewhere / "summary.json").write_text(json.dumps({"secret": "TOP-SECRET-CONTENT"}))
+    (root / "r" / "audit").mkdir()
+    (root / "r" / "audit" / "linked").symlink_to(elsewhere, target_is_directory=True)
+    with TestClient(create_app(root), base_url=LOOPBACK) as c:
+        assert c.get("/api/audits", params={"run": "r"}).json() == {"items": []}
+        for path in ("/api/audit", "/api/audit/columns", "/api/audit/thumbs", "/api/audit/projection"):
+            r = c.get(path, params={"run": "r", "name": "linked"})
+            assert r.status_code == 404 and "TOP-SECRET-CONTENT" not in r.text, path

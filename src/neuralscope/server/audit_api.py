@@ -40,10 +40,17 @@ def _run_dir(request: Request) -> Path:
         raise ApiError(404, str(exc)) from None
 
 
+def _audits_inside(run_dir: Path) -> list[Path]:
+    """The run's audit directories that resolve inside the run: one reached through a
+    symbolic link to elsewhere (a run received from someone else) is not read."""
+    base = run_dir.resolve()
+    return [p for p in audit_dirs(run_dir) if base in p.resolve().parents]
+
+
 def _store(request: Request) -> ShardStore:
     run_dir = _run_dir(request)
     name = request.query_params.get("name", "")
-    found = {p.name: p for p in audit_dirs(run_dir)}
+    found = {p.name: p for p in _audits_inside(run_dir)}
     if name not in found:
         raise ApiError(404, f"The run has no audit named {name!r}; its audits: {', '.join(sorted(found)) or 'none'}.")
     return ShardStore(found[name])
@@ -59,7 +66,7 @@ def _progress(store: ShardStore) -> dict:
 
 def api_audits(request: Request) -> Response:
     """The audits of a run with their progress."""
-    return json_response({"items": [_progress(ShardStore(p)) for p in audit_dirs(_run_dir(request))]})
+    return json_response({"items": [_progress(ShardStore(p)) for p in _audits_inside(_run_dir(request))]})
 
 
 def api_audit(request: Request) -> Response:
