@@ -28,6 +28,7 @@ from ..result import Result, script_json, standalone_page
 
 METHODS = ("pca", "tsne", "umap")
 FFT_FROM = 10_000  # t-SNE points from which the FFT interpolation beats Barnes-Hut (openTSNE's choice)
+EXACT_UP_TO = 20_000  # t-SNE points up to which exact neighbours cost less than an Annoy index here
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
            "#bcbd22", "#17becf", "#393b79", "#e7ba52", "#637939", "#ad494a", "#a55194", "#6b6ecf",
            "#3182bd", "#e6550d", "#31a354", "#756bb1"]
@@ -124,8 +125,9 @@ def tsne(x: np.ndarray, dims: int = 2, *, seed: int = 0, perplexity: float | Non
          n_jobs: int | None = None, **options) -> np.ndarray:
     """t-SNE (van der Maaten & Hinton 2008) with openTSNE (Poličar, Stražar & Zupan 2024):
     FFT-accelerated interpolation of the repulsive forces (Linderman et al. 2019) in 2-D from
-    :data:`FFT_FROM` points, Barnes-Hut below that and in 3-D; the perplexity-calibrated affinities are built on exact nearest
-    neighbours (:func:`exact_neighbors`). ``options`` go to ``openTSNE.TSNE`` (scikit-learn's
+    :data:`FFT_FROM` points, Barnes-Hut below that and in 3-D. The perplexity-calibrated
+    affinities are built on exact nearest neighbours (:func:`exact_neighbors`) up to
+    :data:`EXACT_UP_TO` points and on Annoy's approximate ones above. ``options`` go to ``openTSNE.TSNE`` (scikit-learn's
     ``max_iter`` is accepted and means the iterations after early exaggeration, ``n_iter``)."""
     try:
         import openTSNE
@@ -141,9 +143,13 @@ def tsne(x: np.ndarray, dims: int = 2, *, seed: int = 0, perplexity: float | Non
     n_jobs = n_jobs or max(1, torch.get_num_threads())
     if "max_iter" in options:
         options["n_iter"] = options.pop("max_iter")
-    nb, dist = exact_neighbors(x, k)
-    aff = PerplexityBasedNN(knn_index=PrecomputedNeighbors(nb, dist), perplexity=min(perp, k / 3.0),
-                            n_jobs=n_jobs, verbose=False)
+    if n <= EXACT_UP_TO:
+        nb, dist = exact_neighbors(x, k)
+        aff = PerplexityBasedNN(knn_index=PrecomputedNeighbors(nb, dist), perplexity=min(perp, k / 3.0),
+                                n_jobs=n_jobs, verbose=False)
+    else:  # N^2 distances would dominate: Annoy's approximate neighbours (openTSNE's default)
+        aff = PerplexityBasedNN(x, perplexity=min(perp, k / 3.0), method="annoy", n_jobs=n_jobs,
+                                random_state=seed, verbose=False)
     init = openTSNE.initialization.pca(x, n_components=dims, random_state=seed)
     kw = dict(n_components=dims, n_jobs=n_jobs, random_state=seed,
               negative_gradient_method="fft" if dims <= 2 and n >= FFT_FROM else "bh")
