@@ -14,7 +14,8 @@ import pytest
 import neuralscope
 
 # Modules that need an optional framework run only where it is installed.
-OPTIONAL = {"neuralscope.keras": "keras", "neuralscope.adapters.keras": "keras"}
+OPTIONAL = {"neuralscope.keras": "keras", "neuralscope.adapters.keras": "keras",
+            "neuralscope.adapters.keras_autodiff": "keras", "neuralscope.attention.keras": "keras"}
 
 
 def modules_with_examples() -> list[str]:

@@ -32,6 +32,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import weakref
 from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
@@ -91,7 +92,6 @@ class KerasFunction(nn.Module):
         self.backend = adapter.backend
         self.channels_last = adapter.channels_axis == -1
         self.compile_forward = compile_forward and self.backend == "tensorflow"
-        self._compiled: Callable | None = None
         for info in adapter.named_layers():
             self._modules[info.name] = LayerPoint(info.name, info.type)  # Keras names may hold "/"
         self.train(False)
@@ -130,13 +130,31 @@ class KerasFunction(nn.Module):
         return convs[-1]
 
     def activation_bytes(self, *xs: torch.Tensor, **named: torch.Tensor) -> int:
-        """Bytes of layer outputs one example produces (one recorded pass over every layer)."""
+        """Bytes of layer outputs one example produces: from the layers' declared output
+        shapes (a functional model), else from one recorded pass over every layer."""
+        static = self._declared_activation_bytes()
+        if static:
+            return static
         names = [n for n, p in self._modules.items()]
         keys = list(named) if named else None
         xs = tuple(named.values()) if named else xs
         x = _as_model_inputs([self.to_keras_layout(t[:1].detach()).cpu().numpy() for t in xs], keys)
         rec = self.adapter.record(x, names)
         return sum(int(np.prod(tuple(t.shape))) * 4 for calls in rec.outputs.values() for t in calls)
+
+    def _declared_activation_bytes(self) -> int:
+        total = 0
+        for info in self.adapter.named_layers():
+            try:
+                outputs = self.adapter.keras.tree.flatten(info.layer.output)
+            except (AttributeError, ValueError):  # a subclassed model or a layer called several times
+                return 0
+            for t in outputs:
+                shape = tuple(t.shape[1:])
+                if any(d is None for d in shape):
+                    return 0
+                total += int(np.prod(shape)) * 4
+        return total
 
     def preserved(self):
         """The Keras model's guard (trainable flags, non-trainable variables, compile state)."""
@@ -246,6 +264,8 @@ class _TFEngine:
         grad_in = [i for i, x in enumerate(xs) if x.requires_grad]
         if not grad_in:  # nothing to differentiate: no tape
             return [self._torch(o) for o in self._predict(xs, names)]
+        if self.f.compile_forward:
+            return _Foreign.apply(lambda inputs: self._compiled_run(inputs, names, grad_in), *xs)
 
         def run(inputs):
             tape, txs, outs = self._run(inputs, names, watch=grad_in)
@@ -266,13 +286,24 @@ class _TFEngine:
             return self.tf.zeros_like(o)
         return self.tf.convert_to_tensor(g.detach().cpu().numpy())
 
+    def _compiled_run(self, inputs, names, grad_in):
+        """Forward and input VJP through the model's cached ``tf.function`` s (the VJP runs
+        the forward again inside its own trace: cheaper than an eager tape)."""
+        comp = compiled(self.f.keras_model, self.tf)
+        txs = [self._tf(x) for x in inputs]
+        outs = self._predict(inputs, names)
+
+        def vjp(grads):
+            cots = [self._out_grad(g, o) for g, o in zip(grads, outs)]
+            gs = comp.vjp(names)(txs, cots)
+            return [self._back(gs[i], x) if i in grad_in else None for i, x in enumerate(inputs)]
+        return [self._torch(o) for o in outs], vjp
+
     def _predict(self, xs, names):
         if self.f.compile_forward:
-            if self.f._compiled is None:
-                model = self.f.keras_model
-                self.f._compiled = self.tf.function(lambda x: model(x, training=False), reduce_retracing=True)
             try:
-                return self.keras.tree.flatten(self.f._compiled(_as_model_inputs([self._tf(x) for x in xs], names)))
+                return comp_flatten(self.keras, compiled(self.f.keras_model, self.tf).predict(
+                    _as_model_inputs([self._tf(x) for x in xs], names)))
             except Exception:  # noqa: BLE001 - a model that cannot be traced runs eagerly
                 self.f.compile_forward = False
         txs = [self._tf(x) for x in xs]
@@ -321,6 +352,50 @@ class _TFEngine:
             return [self._torch(oo) for oo in o], vjp
 
         return _Foreign.apply(run, *xs, value)
+
+
+def comp_flatten(keras, out: Any) -> list:
+    return keras.tree.flatten(out)
+
+
+class CompiledModel:
+    """``tf.function`` s of one Keras model: the inference forward and the input VJP, traced
+    once per input signature and reused by every later call on the same model (a trace costs
+    tens of milliseconds, more than a small model's whole explanation). Held in a weak cache
+    keyed by the model: nothing is attached to the model, and the entry goes with it."""
+
+    def __init__(self, model: Any, tf: Any):
+        self.model, self.tf = model, tf
+        self.predict = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+        self._vjps: dict = {}
+
+    def vjp(self, names: list[str] | None) -> Callable:
+        key = None if names is None else tuple(names)
+        if key not in self._vjps:
+            tf, model = self.tf, self.model
+
+            def vjp(xs, cots):
+                with tf.GradientTape(watch_accessed_variables=False) as tape:
+                    tape.watch(xs)
+                    outs = tf.nest.flatten(model(_as_model_inputs(list(xs), names), training=False))
+                return tape.gradient(outs, xs, output_gradients=cots,
+                                     unconnected_gradients=tf.UnconnectedGradients.ZERO)
+            self._vjps[key] = tf.function(vjp, reduce_retracing=True)
+        return self._vjps[key]
+
+
+_COMPILED: "weakref.WeakKeyDictionary[Any, CompiledModel]" = weakref.WeakKeyDictionary()
+
+
+def compiled(model: Any, tf: Any) -> CompiledModel:
+    """The model's :class:`CompiledModel` (made on first use)."""
+    try:
+        return _COMPILED[model]
+    except KeyError:
+        _COMPILED[model] = c = CompiledModel(model, tf)
+        return c
+    except TypeError:  # a model that cannot be weakly referenced: compiled for this call only
+        return CompiledModel(model, tf)
 
 
 class _JaxEngine:

@@ -395,19 +395,16 @@ class ScoreCAM(BaseCAM):
         constant = (hi - lo) <= 0
         scores = torch.empty(b, c, device=x.device, dtype=torch.float32)
         per = internal_batch_size(self.model, x, backward=False, budget=self.memory_budget)
-        todo = [(i, ch) for i in range(b) for ch in range(c) if not bool(constant[i, ch])]
+        todo_ex, todo_ch = (~constant).nonzero(as_tuple=True)  # (example, channel) pairs, example-major
         prob = self.weighting == "class_probability"
-        run = forward_model(self.model, x[:1], first_tensor(ctx["output"])[:1].detach(), len(todo))
+        run = forward_model(self.model, x[:1], first_tensor(ctx["output"])[:1].detach(), len(todo_ex))
         with torch.no_grad():
-            for i in range(b):  # all-zero masks: one forward per example
-                if bool(constant[i].any()):
-                    _, s = _scores(run, torch.zeros_like(x[i:i + 1]), target, torch.tensor([i]), prob)
-                    scores[i, constant[i]] = s.float()
-            pieces = list(chunks(len(todo), per))
+            for i in constant.any(1).nonzero()[:, 0].tolist():  # all-zero masks: one forward per example
+                _, s = _scores(run, torch.zeros_like(x[i:i + 1]), target, torch.tensor([i]), prob)
+                scores[i, constant[i]] = s.float()
+            pieces = list(chunks(len(todo_ex), per))
             for sl in progress(pieces, desc="score-cam masks", enabled=self.show_progress if self.show_progress else None):
-                items = todo[sl]
-                ex = torch.tensor([i for i, _ in items], device=x.device)
-                chs = torch.tensor([ch for _, ch in items], device=x.device)
+                ex, chs = todo_ex[sl], todo_ch[sl]
                 batch = x[ex] * masks[ex, chs][:, None].to(x.dtype)
                 _, s = _scores(run, batch, target, ex, prob)
                 scores[ex, chs] = s.float()

@@ -245,14 +245,19 @@ class Attribution(Result):
         idx = ([0 if index is None else int(index)] if ax is not None or isinstance(index, int)
                else list(range(min(len(self), max_examples))) if index is None else list(index))
         fig, axes = plt.subplots(len(parts), len(idx), figsize=(2.8 * len(idx) + 1.2, 2.7 * len(parts)),
-                                 squeeze=False)
+                                 squeeze=False, layout="constrained")
         for r, part in enumerate(parts):
-            for c, i in enumerate(idx):
-                part._draw_one(axes[r, c], i, alpha=alpha, colorbar=colorbar and c == len(idx) - 1)
-                if c == 0:
-                    axes[r, c].set_ylabel(part.input_name, fontsize=9)
+            if part.modality == "image":  # one colour scale per input, one colorbar at the row's end
+                norm = part.norm(part.maps()[idx])
+                for c, i in enumerate(idx):
+                    part._draw_image(axes[r, c], i, alpha=alpha, norm=norm)
+                if colorbar:
+                    part._colorbar(fig, list(axes[r]), norm)
+            else:
+                for c, i in enumerate(idx):
+                    part._draw_one(axes[r, c], i, alpha=alpha, colorbar=colorbar and c == len(idx) - 1)
+            axes[r, 0].set_ylabel(part.input_name, fontsize=9)
         fig.suptitle(self._title() + " — one row per input", fontsize=11)
-        fig.tight_layout()
         return axes
 
     def _colorbar(self, fig, axes, norm):
