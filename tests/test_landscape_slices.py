@@ -155,3 +155,22 @@ def test_bad_arguments_raise_one_clear_error():
         neuralscope.loss_landscape(model, (x, y), to=nn.Linear(3, 2))
     with pytest.raises(InputShapeError, match="4 inputs but 3 targets"):
         neuralscope.loss_landscape(model, (x, y[:3]))
+
+
+def test_interactive_page_draws_both_canvases_and_reads_out_the_loss_under_the_pointer(tmp_path, page):
+    torch.manual_seed(0)
+    model, x, y = nn.Linear(4, 3), torch.randn(20, 4), torch.randint(0, 3, (20,))
+    ls = neuralscope.loss_landscape(model, (x, y), steps=7)
+    ls.save(tmp_path / "ls.html")
+    page.goto((tmp_path / "ls.html").as_uri())
+    box = page.locator("canvas.ls-map").bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.55, box["y"] + box["height"] * 0.45)
+    readout = page.locator(".ls-readout").inner_text()
+    assert "loss" in readout and "accuracy" in readout, readout
+    painted = page.evaluate("""() => [...document.querySelectorAll('canvas')].map(c => {
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++; return n / (d.length / 4); })""")
+    # the map fills its canvas; the surface (a shallow bowl seen from above) a good part of its own
+    assert painted[0] > 0.9 and painted[1] > 0.1, painted
+    page.screenshot(path=str(tmp_path / "shot.png"))
+    assert page.console_errors == []

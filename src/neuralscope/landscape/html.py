@@ -27,6 +27,7 @@ const fmt=v=>v===null?'n/a':(Math.abs(v)>=1e4||Math.abs(v)<1e-3&&v!==0?v.toExpon
 // contour map (cells), readout under the pointer
 const cv=root.querySelector('canvas.ls-map'),cx=cv.getContext('2d'),W=cv.width,H=cv.height,pad=44;
 const sx=i=>pad+(W-pad-10)*i/(nx-1), sy=j=>H-pad-(H-pad-10)*j/(ny-1);
+const vx=v=>pad+(W-pad-10)*(v-D.x[0])/(D.x[nx-1]-D.x[0]), vy=v=>H-pad-(H-pad-10)*(v-D.y[0])/(D.y[ny-1]-D.y[0]);
 function drawMap(){cx.clearRect(0,0,W,H);const cw=(W-pad-10)/(nx-1),ch=(H-pad-10)/(ny-1);
  for(let j=0;j<ny;j++)for(let i=0;i<nx;i++){cx.fillStyle=color(Z[j][i]);cx.fillRect(sx(i)-cw/2,sy(j)-ch/2,cw+1,ch+1);}
  cx.fillStyle='#fff';cx.fillRect(0,0,pad-1,H);cx.fillRect(0,H-pad+1,W,pad);
@@ -35,8 +36,9 @@ function drawMap(){cx.clearRect(0,0,W,H);const cw=(W-pad-10)/(nx-1),ch=(H-pad-10
  cx.fillText(D.labels[0],W/2,H-8);cx.save();cx.translate(12,H/2);cx.rotate(-Math.PI/2);cx.fillText(D.labels[1],0,0);cx.restore();
  cx.textAlign='right';for(const j of [0,(ny-1)>>1,ny-1])cx.fillText(D.y[j].toPrecision(3),pad-4,sy(j)+4);
  const m=D.min;cx.font='18px system-ui';cx.textAlign='center';cx.fillStyle='#ffd400';cx.strokeStyle='#000';
- cx.strokeText('\u2605',sx(m[0]),sy(m[1])+6);cx.fillText('\u2605',sx(m[0]),sy(m[1])+6);
- if(D.path){cx.strokeStyle='#e8503a';cx.lineWidth=2;cx.beginPath();D.path.forEach((p,k)=>{const X=pad+(W-pad-10)*(p[0]-D.x[0])/(D.x[nx-1]-D.x[0]),Y=H-pad-(H-pad-10)*(p[1]-D.y[0])/(D.y[ny-1]-D.y[0]);k?cx.lineTo(X,Y):cx.moveTo(X,Y);});cx.stroke();}}
+ cx.strokeText('\u2605',vx(m[0]),vy(m[1])+6);cx.fillText('\u2605',vx(m[0]),vy(m[1])+6);
+ if(D.x[0]<=0&&D.x[nx-1]>=0&&D.y[0]<=0&&D.y[ny-1]>=0&&D.origin){cx.fillStyle='#000';cx.strokeStyle='#fff';cx.strokeText('+',vx(0),vy(0)+6);cx.fillText('+',vx(0),vy(0)+6);}
+ if(D.path){cx.strokeStyle='#e8503a';cx.lineWidth=2;cx.beginPath();D.path.forEach((p,k)=>{const X=vx(p[0]),Y=vy(p[1]);k?cx.lineTo(X,Y):cx.moveTo(X,Y);});cx.stroke();}}
 const out=root.querySelector('.ls-readout');
 cv.addEventListener('mousemove',e=>{const r=cv.getBoundingClientRect(),X=(e.clientX-r.left)*W/r.width,Y=(e.clientY-r.top)*H/r.height;
  const i=Math.round((X-pad)/(W-pad-10)*(nx-1)),j=Math.round((H-pad-Y)/(H-pad-10)*(ny-1));
@@ -44,10 +46,10 @@ cv.addEventListener('mousemove',e=>{const r=cv.getBoundingClientRect(),X=(e.clie
  out.textContent=D.labels[0].split(' (')[0]+' = '+D.x[i].toPrecision(3)+', '+D.labels[1].split(' (')[0]+' = '+D.y[j].toPrecision(3)+
   ': loss '+fmt(L[j][i])+(A?', accuracy '+(A[j][i]===null?'n/a':(100*A[j][i]).toFixed(1)+'%'):'');});
 // 3-D surface: painter's algorithm over the grid's quads, drag to turn
-const sv=root.querySelector('canvas.ls-surface'),sc=sv.getContext('2d'),SW=sv.width,SH=sv.height;let az=-0.9,el=0.6;
-function proj(i,j,v){const x=i/(nx-1)-0.5,y=j/(ny-1)-0.5,z=v===null?0:((v-zmin)/((zmax-zmin)||1)-0.5)*0.7;
+const sv=root.querySelector('canvas.ls-surface'),sc=sv.getContext('2d'),SW=sv.width,SH=sv.height;let az=-0.7,el=0.75;
+function proj(i,j,v){const x=i/(nx-1)-0.5,y=j/(ny-1)-0.5,z=v===null?0:((v-zmin)/((zmax-zmin)||1)-0.5)*0.8;
  const ca=Math.cos(az),sa=Math.sin(az),x1=x*ca-y*sa,y1=x*sa+y*ca,ce=Math.cos(el),se=Math.sin(el);
- return [SW/2+x1*SW*0.62, SH/2-(y1*se+z*ce)*SH*0.62, y1*ce-z*se];}
+ return [SW/2+x1*SW*0.66, SH/2-(y1*se+z*ce)*SH*0.78, y1*ce-z*se];}
 function drawSurface(){sc.clearRect(0,0,SW,SH);const quads=[];
  for(let j=0;j<ny-1;j++)for(let i=0;i<nx-1;i++){const vs=[[i,j],[i+1,j],[i+1,j+1],[i,j+1]].map(([a,b])=>proj(a,b,Z[b][a]));
   const vals=[Z[j][i],Z[j][i+1],Z[j+1][i+1],Z[j+1][i]].filter(v=>v!==null);const avg=vals.length?vals.reduce((s,v)=>s+v,0)/vals.length:null;
@@ -73,7 +75,8 @@ def _data(ls) -> dict:
     path = getattr(ls, "_path", None)
     return jsonable({"x": ls.x, "y": ls.y, "z": z, "loss": loss, "accuracy": ls.accuracy, "min": [mx, my],
                      "labels": list(ls.axis_labels), "cmap": _VIRIDIS,
-                     "zlabel": "log10 loss" if logscale else "loss", "path": path})
+                     "zlabel": "log10 loss" if logscale else "loss", "path": path,
+                     "origin": ls.direction != "pca"})
 
 
 def landscape_fragment(ls) -> str:
