@@ -136,11 +136,11 @@ def _summary(ctx: DemoContext) -> str:
     if ctx.lstm_accuracy is not None:
         lines.append(f"Row-by-row LSTM on the digits: {ctx.lstm_accuracy:.1%}.")
     if s is not None:
-        lines += [f"SceneCNN on {len(s.data.train)} generated 64x64 scenes (4 classes by shape and texture): "
-                  f"{s.accuracy['scene_cnn']:.1%} ({s.seconds['scene_cnn']:.0f} s of training).",
+        lines += [(f"SceneCNN on {len(s.data.train)} generated 64x64 scenes (4 classes by shape and texture): "
+                   f"{s.accuracy['scene_cnn']:.1%} ({s.seconds['scene_cnn']:.0f} s of training)."),
                   f"SceneViT (hybrid, 8x8 patches): {s.accuracy['scene_vit']:.1%} ({s.seconds['scene_vit']:.0f} s).",
-                  f"Clever Hans CNN (corner mark = class in training): {s.hans_train_accuracy:.1%} on training "
-                  f"scenes, {s.accuracy['clever_hans_cnn']:.1%} on test scenes whose marks are shuffled."]
+                  (f"Clever Hans CNN (corner mark = class in training): {s.hans_train_accuracy:.1%} on training "
+                   f"scenes, {s.accuracy['clever_hans_cnn']:.1%} on test scenes whose marks are shuffled.")]
     return "\n".join(lines)
 
 
