@@ -160,9 +160,9 @@ _CHILD = textwrap.dedent("""
     from neuralscope.data import load_digits
     from neuralscope.zoo import DigitsCNN
 
-    class Slow(torch.nn.Module):  # 0.15 s a forward: the parent kills it mid-audit
+    class Slow(torch.nn.Module):  # 0.08 s a forward: the parent kills it mid-audit
         def forward(self, x):
-            time.sleep(0.15)
+            time.sleep(0.08)
             return x
 
     torch.manual_seed(0)
