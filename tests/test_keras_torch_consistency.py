@@ -76,3 +76,29 @@ def test_graph_shapes_and_parameter_counts_agree_up_to_layout(twins):
             assert np.prod(kk) == np.prod(t), torch_name  # the pooled (B, 64, 1, 1) is (B, 64) in Keras
     sa, sb = neuralscope.summary(net, x[:1]), neuralscope.summary(k, x_nhwc[:1])
     assert sb.total_macs == sa.total_macs
+
+
+# -- attribution maps (issue 11 part B) --------------------------------------------------------------
+@pytest.mark.parametrize("method,options,tol", [
+    ("saliency", {}, 1e-4),
+    ("input_x_gradient", {}, 1e-4),
+    ("integrated_gradients", {"steps": 32}, 1e-4),
+    ("grad_cam", {"layer": ("features.9", "relu3")}, 1e-4),
+    ("grad_cam_plus_plus", {"layer": ("features.9", "relu3")}, 1e-4),
+    ("score_cam", {"layer": ("features.9", "relu3")}, 1e-4),
+    ("occlusion", {}, 1e-4),
+])
+def test_attribution_maps_agree_across_frameworks(twins, method, options, tol):
+    # the same function in both frameworks: maps agree to float32 rounding, relative to the
+    # largest value of the map (1e-4; a transposed kernel or a wrong layer is off by O(1))
+    net, k, x, x_nhwc = twins
+    opts = dict(options)
+    layer = opts.pop("layer", None)
+    targets = list(range(10)) * 1
+    xt, xk = x[:10], x_nhwc[:10]
+    a = neuralscope.explain(net, xt, target=targets, method=method, **opts, **({"layer": layer[0]} if layer else {}))
+    b = neuralscope.explain(k, xk, target=targets, method=method, **opts, **({"layer": layer[1]} if layer else {}))
+    got = b.attributions if b.attributions.ndim == 3 else np.moveaxis(b.attributions, -1, 1)
+    assert got.shape == a.attributions.shape
+    scale = float(np.abs(a.attributions).max())
+    assert float(np.abs(got - a.attributions).max()) <= tol * scale + 1e-7, method
