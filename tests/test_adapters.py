@@ -171,6 +171,25 @@ BACKEND_SCRIPT = textwrap.dedent("""
     np.testing.assert_allclose(a.to_numpy(rec["inner/dense"]),
                                np.broadcast_to(a.to_numpy(m.get_layer("inner").get_layer("dense").bias), (3, 3)))
     assert a.weights("conv")["kernel"].shape == (3, 2, 3, 3)
+    # the gradients of the compiled loss are what one SGD step (learning rate 1) subtracts
+    import neuralscope
+    m.compile(optimizer=keras.optimizers.SGD(learning_rate=1.0), loss="mse")
+    y = np.random.default_rng(1).normal(size=(3, 3)).astype("float32")
+    loss, grads, acts = a.loss_gradients(x, y, layers="fc")
+    before = {v.path: a.to_numpy(v.value).copy() for v in m.trainable_variables}
+    names = a.variable_names()
+    hist = m.fit(x, y, batch_size=3, epochs=1, shuffle=False, verbose=0)
+    for v in m.trainable_variables:
+        np.testing.assert_allclose(before[v.path] - a.to_numpy(v.value), grads[names[id(v)]], rtol=1e-4, atol=1e-6)
+    assert abs(loss - hist.history["loss"][0]) < 1e-4 * max(1.0, loss) and acts["fc"][0].shape == (3, 6)
+    g = neuralscope.graph(m, x)
+    assert g.total_params == m.count_params() and g.nodes["inner/dense"].outputs[0].shape == (3, 3)
+    assert neuralscope.summary(m).total_params == m.count_params()
+    import tempfile
+    from neuralscope.track import Run
+    with Run(tempfile.mkdtemp()) as run:
+        m.fit(x, y, batch_size=1, epochs=1, verbose=0, callbacks=[neuralscope.keras.Callback(run, every=2, data=(x, y))])
+        assert run.read().scalars("gradients/norm/conv").steps.tolist() == [2]
     print("ok", keras.backend.backend())
 """)
 

@@ -144,6 +144,7 @@ class Callback(keras.callbacks.Callback):
 
     # -- what a watched step records --------------------------------------------------------------
     def _watch(self, step: int) -> None:
+        _sync(self.model)
         values: dict[str, float] = {}
         arrays = [keras.ops.convert_to_numpy(v.value) for v in self._variables]
         for name, w in zip(self._names, arrays):
@@ -161,6 +162,7 @@ class Callback(keras.callbacks.Callback):
         self.run.log(values, step=step)
 
     def _update_ratios(self) -> None:
+        _sync(self.model)
         step, before = self._snapshot
         self._snapshot = None
         ratios = {}
@@ -230,6 +232,14 @@ class Callback(keras.callbacks.Callback):
                                              f"{type(exc).__name__}: {exc}")
             return
         self.run.log_result(g, name="graph", step=self.step)
+
+
+def _sync(model) -> None:
+    """On JAX, ``fit`` keeps the training state outside the model's variables between epochs;
+    Keras lets a callback that reads them put it back first (the next step picks it up)."""
+    sync = getattr(model, "jax_state_sync", None)
+    if sync is not None:
+        sync()
 
 
 def _torch(a: np.ndarray) -> torch.Tensor:

@@ -360,8 +360,11 @@ def _jax_gradients(model, variables, x, y, sw):
     import jax
 
     fn = jax.value_and_grad(model.compute_loss_and_updates, has_aux=True)
-    (loss, _), grads = fn([v.value for v in variables], [v.value for v in model.non_trainable_variables],
-                          [v.value for v in model.metrics_variables], x, y, sw, training=True)
+    opt = getattr(model, "optimizer", None)
+    opt_vars = [v.value for v in opt.variables] if opt is not None else None  # (loss scaling reads them)
+    (_, (loss, *_)), grads = fn([v.value for v in variables], [v.value for v in model.non_trainable_variables],
+                                [v.value for v in model.metrics_variables], x, y, sw, training=True,
+                                optimizer_variables=opt_vars)
     return loss, grads
 
 
