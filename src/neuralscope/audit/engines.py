@@ -64,6 +64,7 @@ class RayEngine:
                  max_retries: int = 3):
         self.workers, self.cpus, self.in_flight, self.retries = workers, cpus_per_worker, in_flight, max_retries
         self.actors: list = []
+        self._model_ref = None
 
     def _start(self, model: nn.Module, spec: AuditSpec) -> None:
         try:
@@ -77,8 +78,10 @@ class RayEngine:
         n = self.workers or (gpus if gpus else max(1, int(res.get("CPU", 1) // self.cpus)))
         actor = ray.remote(num_cpus=self.cpus, num_gpus=1 if gpus else 0, max_restarts=self.retries,
                            max_task_retries=self.retries)(_Worker)
-        ref = ray.put(model)  # one serialised copy, shared by the actors (moved to their device there)
-        self.actors = [actor.remote(ref, spec, bool(gpus)) for _ in range(n)]
+        # one serialised copy shared by the actors (moved to their device there); the engine
+        # holds the reference so that a restarted actor can still read it
+        self._model_ref = ray.put(model)
+        self.actors = [actor.remote(self._model_ref, spec, bool(gpus)) for _ in range(n)]
 
     def run(self, model: nn.Module, spec: AuditSpec, shards: Iterable[Shard]) -> Iterator[tuple[int, dict]]:
         import ray
@@ -100,7 +103,7 @@ class RayEngine:
         finally:
             for a in self.actors:
                 ray.kill(a)
-            self.actors = []
+            self.actors, self._model_ref = [], None
 
     def worker_pids(self) -> list[int]:
         import ray
