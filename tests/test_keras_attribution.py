@@ -212,6 +212,16 @@ def test_faithfulness_metrics_and_compare_take_keras_models(cnn, x):
     assert set(c.scores["grad_cam"]) == {"deletion_auc", "insertion_auc"}
 
 
+def test_model_randomization_of_a_keras_model_works_on_clones(cnn, x):
+    from neuralscope.attribution.metrics import model_randomization
+
+    snap = KerasSnapshot.of(cnn)
+    r = model_randomization(cnn, x[:2], method="saliency", target=TARGET[:2])
+    assert r.steps == ["head", "conv2", "bn", "conv"]  # output first, cascading
+    assert r.spearman.shape == (4, 2) and float(r.spearman[-1].mean()) < 0.9  # the maps really change
+    assert snap.differences(cnn) == []
+
+
 def test_two_input_keras_model_gives_one_map_per_input():
     keras.utils.set_random_seed(2)
     a, b = keras.Input((4,), name="a"), keras.Input((3,), name="b")

@@ -254,6 +254,10 @@ def model_randomization(model: nn.Module, inputs: torch.Tensor, method: str = "i
         >>> r.spearman.shape[1]
         2
     """
+    from ..adapters.keras import is_keras_model
+
+    if is_keras_model(model):
+        return _keras_model_randomization(model, inputs, method, target, layers, cascading, seed, options)
     x = prepare_inputs(model, inputs)
     ref_attr = None
     from .explain import explain
@@ -277,6 +281,58 @@ def model_randomization(model: nn.Module, inputs: torch.Tensor, method: str = "i
         labels.append(name)
         maps.append(m[0])
     return SanityCheck(labels, np.array(sp), np.array(ss), method, "model", np.array(maps))
+
+
+def _keras_model_randomization(model, inputs, method, target, layers, cascading, seed, options) -> SanityCheck:
+    """:func:`model_randomization` for a Keras model: the copies are ``keras.models.clone_model``
+    clones holding the model's weights; a layer is re-initialised with its own initializers."""
+    from ..adapters.keras import KerasAdapter
+    from .explain import explain
+
+    adapter = KerasAdapter(model)
+    ref_attr = explain(model, inputs, target=target, method=method, **options)
+    ref = np.abs(ref_attr.maps())
+    tgt = ref_attr.targets if ref_attr.targets is not None else target
+    if layers is None:
+        layers = [i.name for i in adapter.named_layers() if i.is_leaf and i.trainable_params][::-1]
+    work = _keras_clone(adapter)
+    sp, ss, labels, maps = [], [], [], []
+    for name in progress(list(layers), desc="randomizing layers"):
+        target_model = work if cascading else _keras_clone(adapter)
+        _keras_reinit(KerasAdapter(target_model).layer(name)[1], seed)
+        m = np.abs(explain(target_model, inputs, target=tgt, method=method, **options).maps())
+        a, b = _similarities(ref, m)
+        sp.append(a)
+        ss.append(b)
+        labels.append(name)
+        maps.append(m[0])
+    return SanityCheck(labels, np.array(sp), np.array(ss), method, "model", np.array(maps))
+
+
+def _keras_clone(adapter) -> Any:
+    keras = adapter.keras
+    try:
+        clone = keras.models.clone_model(adapter.model)
+    except Exception as exc:  # noqa: BLE001 - subclassed models cannot be cloned from their config
+        raise InputShapeError(
+            f"The Keras model {adapter.model.name!r} cannot be cloned (keras.models.clone_model failed: {exc}); "
+            "the randomization test needs a Sequential or functional model.") from exc
+    clone.set_weights(adapter.model.get_weights())
+    return clone
+
+
+def _keras_reinit(layer: Any, seed: int) -> None:
+    """Fresh values from the layer's own initializers (``kernel_initializer``...), seeded."""
+    import keras
+
+    for i, v in enumerate(layer.trainable_weights):
+        init = getattr(layer, f"{v.name}_initializer", None)
+        if init is None:
+            init = keras.initializers.RandomNormal(0.0, 0.02)
+        config = init.get_config()
+        if "seed" in config:
+            init = init.__class__.from_config({**config, "seed": seed + i})
+        v.assign(init(v.shape, dtype=v.dtype))
 
 
 def _reinit(module: nn.Module, seed: int) -> None:
