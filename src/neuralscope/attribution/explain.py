@@ -97,6 +97,15 @@ def explain(model: nn.Module, inputs: Any, target: Any = None, method: str = "in
     tensor or a dict with ``input_ids``) are attributed through the embedding layer
     (:func:`~neuralscope.attribution.text.explain_text`). Other ``options`` go to the method.
 
+    ``model`` may be a Keras model (TensorFlow, JAX or torch backend): every method runs on it
+    through :class:`~neuralscope.adapters.keras_autodiff.KerasFunction` with gradients from
+    the Keras backend; layer names are Keras names; input-shaped maps of channels-last images
+    come back channels-last like the inputs (``r.layout == "channels_last"``; CAM maps are
+    ``(B, H, W)``); a callable target receives the output as a torch tensor; a ``neuron``
+    index counts channels first. Guided Backprop, Deconvnet and Guided Grad-CAM are
+    PyTorch-only. Several inputs (a tuple/list or a dict of floating arrays) give one map per
+    input (:meth:`~neuralscope.attribution.result.Attribution.parts`).
+
     A model left in training mode is explained in evaluation mode (dropout off, batch-norm
     running statistics), so identical calls give identical maps; ``train_mode=True`` keeps
     the modes as they are. The model is left exactly as it was found (modes included), also
