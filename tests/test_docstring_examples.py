@@ -15,7 +15,8 @@ import neuralscope
 
 # Modules that need an optional framework run only where it is installed.
 OPTIONAL = {"neuralscope.keras": "keras", "neuralscope.adapters.keras": "keras",
-            "neuralscope.adapters.keras_autodiff": "keras", "neuralscope.attention.keras": "keras"}
+            "neuralscope.adapters.keras_autodiff": "keras", "neuralscope.attention.keras": "keras",
+            "neuralscope.graph.extract_keras": "keras", "neuralscope.graph.summary_keras": "keras"}
 
 
 def modules_with_examples() -> list[str]:

@@ -154,9 +154,6 @@ class KerasAdapter(Adapter):
                                  not isinstance(layer, self.keras.Model)))
         return out
 
-    def layers(self, spec: Any) -> list[tuple[str, Any]]:
-        return super().layers(spec)
-
     # -- weights ----------------------------------------------------------------------------
     def _variables(self, layer: Any, qualified: str) -> list[tuple[str, Any, bool]]:
         """``(name relative to the layer, variable, trainable)`` for the layer's weights."""
