@@ -195,9 +195,9 @@ export function mount(root, params) {
       ` page ${view.page + 1} of ${pages} `,
       h("button", { disabled: view.page >= pages - 1, onclick: () => { view.page++; renderTable(ctx); } }, "next ›")));
     const ids = shown;
-    Promise.all([ctx.thumbs.many("input", ids), ctx.thumbs.many(ctx.methods[0], ids)]).then(([ins, maps]) => {
-      cells.forEach(([i, a, b], k) => { a.appendChild(img(ins[k], "th-in", `#${i}`)); b.appendChild(img(maps[k], "th-map", `${ctx.methods[0]} map of #${i}`)); });
-    }).catch(() => {});
+    // inputs and maps arrive independently (an audit without map thumbnails still shows its inputs)
+    ctx.thumbs.many("input", ids).then((ins) => cells.forEach(([i, a], k) => a.appendChild(img(ins[k], "th-in", `#${i}`)))).catch(() => {});
+    ctx.thumbs.many(ctx.methods[0], ids).then((maps) => cells.forEach(([i, , b], k) => b.appendChild(img(maps[k], "th-map", `${ctx.methods[0]} map of #${i}`)))).catch(() => {});
   }
 
   async function showExample(ctx, i) {
