@@ -168,7 +168,7 @@ def check_graph(g, model, inputs, *, exact_outputs=True, real=None):
 
 ZOO = sorted(zoo.ZOO)
 EXPECTED_AUTO = {"mlp": "fx", "cnn": "fx", "resnet": "fx", "lstm": "export", "gru": "export",
-                 "transformer": "export"}
+                 "transformer": "export", "scene_cnn": "fx", "scene_vit": "export"}
 
 
 @pytest.mark.parametrize("name", ZOO)
@@ -378,7 +378,7 @@ def test_wrong_input_shape_is_one_sentence(unchanged):
 def test_bad_arguments():
     with pytest.raises(ValueError, match="method must be one of"):
         graph(zoo.MLP(), method="magic")
-    with pytest.raises(TypeError, match="torch.nn.Module or a model file path"):
+    with pytest.raises(TypeError, match="torch.nn.Module, a keras.Model or a model file path"):
         graph(42)
     with pytest.raises(InputShapeError, match="needs example_inputs"):
         graph(nn.Linear(2, 2))

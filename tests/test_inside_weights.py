@@ -133,7 +133,7 @@ def test_unknown_layer_and_parameter_errors(cnn, unchanged):
         weight_heatmap(cnn, "feature.3")
     with unchanged(cnn), pytest.raises(LayerNotFoundError, match="No parameter named 'features.2.weight'"):
         weight_heatmap(cnn, "features.2")  # a ReLU has no weight
-    with unchanged(cnn), pytest.raises(ValueError, match="needs a 2-D convolution weight"):
+    with unchanged(cnn), pytest.raises(ValueError, match="needs a 1-D or 2-D convolution weight"):
         conv_filters(cnn, "classifier")
 
 
