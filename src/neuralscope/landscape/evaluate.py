@@ -24,6 +24,7 @@ import contextlib
 import math
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -134,7 +135,9 @@ def evaluate_points(obj: Objective, center: Direction, directions: list[Directio
             for start in range(0, len(coords), plan.chunk):
                 c = torch.as_tensor(coords[start:start + plan.chunk], dtype=base.dtype, device=base.device)
                 stacked = _split(base[None] + c @ dmat, center)
-                with torch.no_grad(), _autocast(base.device, dtype):
+                with torch.no_grad(), _autocast(base.device, dtype), warnings.catch_warnings():
+                    # torch's note that some op runs unbatched under vmap: results are the same
+                    warnings.filterwarnings("ignore", message="There is a performance drop")
                     try:
                         lo, co = run_chunk(stacked)
                     except (RuntimeError, NotImplementedError):
