@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..adapters.torch import first_tensor, forward_with_context, model_device, model_dtype, preserve_model_state
+from ..adapters.torch import first_tensor, forward_with_context, iter_tensors, model_device, model_dtype, preserve_model_state
 from ..errors import InputShapeError, TargetError, UnknownOptionError, check_batch
 
 TargetSpec = Any  # None | int | Sequence[int] | Tensor | Callable[[output], Tensor]
@@ -182,7 +182,7 @@ def activation_bytes_per_example(model: nn.Module, example: torch.Tensor) -> int
     total = [0]
 
     def hook(module, args, output):
-        for t in _tensors(output):
+        for t in iter_tensors(output):
             total[0] += t.numel() * t.element_size()
 
     handles = [m.register_forward_hook(hook) for m in model.modules() if not list(m.children())]
@@ -195,14 +195,6 @@ def activation_bytes_per_example(model: nn.Module, example: torch.Tensor) -> int
     per = max(total[0], example[:1].numel() * example.element_size())
     _PER_EXAMPLE_CACHE[key] = per
     return per
-
-
-def _tensors(obj):
-    if torch.is_tensor(obj):
-        yield obj
-    elif isinstance(obj, (tuple, list)):
-        for o in obj:
-            yield from _tensors(o)
 
 
 def memory_budget(device: torch.device, budget: int | None = None) -> int:

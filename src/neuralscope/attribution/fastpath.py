@@ -37,7 +37,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from ..adapters.torch import _HOOK_DICTS, forward_with_context
+from ..adapters.torch import _HOOK_DICTS, forward_with_context, iter_tensors
 
 #: fewest model rows (examples x steps, masks or perturbations) worth building a stand-in for
 MIN_PASSES = 64
@@ -293,13 +293,7 @@ def layer_tail(model: nn.Module, layer: nn.Module, x: torch.Tensor, reference: t
 
 
 def _tensors_in(value) -> list[torch.Tensor]:
-    if torch.is_tensor(value):
-        return [value]
-    if isinstance(value, (list, tuple)):
-        return [t for v in value for t in _tensors_in(v)]
-    if isinstance(value, dict):
-        return [t for v in value.values() for t in _tensors_in(v)]
-    return []
+    return list(iter_tensors(value))
 
 
 def _tail_after(gm: torch.fx.GraphModule, layer: nn.Module, x: torch.Tensor) -> LayerTail | None:
