@@ -264,34 +264,35 @@ class _TFEngine:
         grad_in = [i for i, x in enumerate(xs) if x.requires_grad]
         if not grad_in:  # nothing to differentiate: no tape
             return [self._torch(o) for o in self._predict(xs, names)]
+        return _Foreign.apply(lambda inputs: self._gradient_run(inputs, names, grad_in), *xs)
+
+    def _gradient_run(self, inputs, names, grad_in):
+        """Compiled forward and VJP where the model traces; else an eager tape."""
         if self.f.compile_forward:
-            return _Foreign.apply(lambda inputs: self._compiled_run(inputs, names, grad_in), *xs)
+            outs = self._predict(inputs, names)  # clears compile_forward if the model cannot be traced
+            if self.f.compile_forward:
+                return self._compiled_vjp(inputs, names, grad_in, outs)
+        tape, txs, outs = self._run(inputs, names, watch=grad_in)
 
-        def run(inputs):
-            tape, txs, outs = self._run(inputs, names, watch=grad_in)
-
-            def vjp(grads):
-                srcs = [txs[i] for i in grad_in]
-                gs = tape.gradient(outs, srcs, output_gradients=[self._out_grad(g, o) for g, o in zip(grads, outs)])
-                full = [None] * len(inputs)
-                for i, g in zip(grad_in, gs):
-                    full[i] = self._back(g, inputs[i])
-                return full
-            return [self._torch(o) for o in outs], vjp
-
-        return _Foreign.apply(run, *xs)
+        def vjp(grads):
+            srcs = [txs[i] for i in grad_in]
+            gs = tape.gradient(outs, srcs, output_gradients=[self._out_grad(g, o) for g, o in zip(grads, outs)])
+            full = [None] * len(inputs)
+            for i, g in zip(grad_in, gs):
+                full[i] = self._back(g, inputs[i])
+            return full
+        return [self._torch(o) for o in outs], vjp
 
     def _out_grad(self, g: torch.Tensor | None, o):
         if g is None:
             return self.tf.zeros_like(o)
         return self.tf.convert_to_tensor(g.detach().cpu().numpy())
 
-    def _compiled_run(self, inputs, names, grad_in):
-        """Forward and input VJP through the model's cached ``tf.function`` s (the VJP runs
-        the forward again inside its own trace: cheaper than an eager tape)."""
+    def _compiled_vjp(self, inputs, names, grad_in, outs):
+        """The input VJP through the model's cached ``tf.function`` (it runs the forward again
+        inside its own trace: cheaper than an eager tape)."""
         comp = compiled(self.f.keras_model, self.tf)
         txs = [self._tf(x) for x in inputs]
-        outs = self._predict(inputs, names)
 
         def vjp(grads):
             cots = [self._out_grad(g, o) for g, o in zip(grads, outs)]
@@ -365,19 +366,21 @@ class CompiledModel:
     keyed by the model: nothing is attached to the model, and the entry goes with it."""
 
     def __init__(self, model: Any, tf: Any):
-        self.model, self.tf = model, tf
-        self.predict = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+        # a weak reference: the cache entry (this object) must not keep its key, the model, alive
+        self.model, self.tf = weakref.ref(model), tf
+        ref = self.model
+        self.predict = tf.function(lambda x: ref()(x, training=False), reduce_retracing=True)
         self._vjps: dict = {}
 
     def vjp(self, names: list[str] | None) -> Callable:
         key = None if names is None else tuple(names)
         if key not in self._vjps:
-            tf, model = self.tf, self.model
+            tf, ref = self.tf, self.model
 
             def vjp(xs, cots):
                 with tf.GradientTape(watch_accessed_variables=False) as tape:
                     tape.watch(xs)
-                    outs = tf.nest.flatten(model(_as_model_inputs(list(xs), names), training=False))
+                    outs = tf.nest.flatten(ref()(_as_model_inputs(list(xs), names), training=False))
                 return tape.gradient(outs, xs, output_gradients=cots,
                                      unconnected_gradients=tf.UnconnectedGradients.ZERO)
             self._vjps[key] = tf.function(vjp, reduce_retracing=True)
@@ -394,8 +397,8 @@ def compiled(model: Any, tf: Any) -> CompiledModel:
     except KeyError:
         _COMPILED[model] = c = CompiledModel(model, tf)
         return c
-    except TypeError:  # a model that cannot be weakly referenced: compiled for this call only
-        return CompiledModel(model, tf)
+    except TypeError:  # a model that cannot be weakly referenced: run eagerly
+        raise RuntimeError("no compiled forward for this model") from None
 
 
 class _JaxEngine:
