@@ -222,6 +222,14 @@ def test_model_randomization_of_a_keras_model_works_on_clones(cnn, x):
     assert snap.differences(cnn) == []
 
 
+def test_data_randomization_compares_two_keras_models(cnn, x):
+    from neuralscope.attribution.metrics import data_randomization
+
+    other = keras.models.clone_model(cnn)  # same architecture, fresh weights
+    r = data_randomization(cnn, other, x[:2], method="saliency", target=TARGET[:2])
+    assert r.spearman.shape == (1, 2) and np.isfinite(r.spearman).all()
+
+
 def test_two_input_keras_model_gives_one_map_per_input():
     keras.utils.set_random_seed(2)
     a, b = keras.Input((4,), name="a"), keras.Input((3,), name="b")

@@ -360,7 +360,9 @@ def data_randomization(model: nn.Module, random_label_model: nn.Module, inputs: 
     """
     from .explain import explain
 
-    x = prepare_inputs(model, inputs)
+    from ..adapters.keras import is_keras_model
+
+    x = inputs if is_keras_model(model) else prepare_inputs(model, inputs)  # explain() reads Keras inputs itself
     ref_attr = explain(model, x, target=target, method=method, **options)
     ref = np.abs(ref_attr.maps())
     tgt = ref_attr.targets if ref_attr.targets is not None else target
