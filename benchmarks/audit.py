@@ -13,7 +13,7 @@
 
 Data: generated 64x64 scenes (:func:`neuralscope.data.make_scenes`), an untrained SceneCNN.
 
-    flock /tmp/neuralscope-bench.lock .venv/bin/python benchmarks/audit.py [--n 1024] [--skip quantus,ray]
+    flock /tmp/neuralscope-bench.lock .venv/bin/python benchmarks/audit.py [--n 2048] [--skip quantus,ray]
 """
 from __future__ import annotations
 
@@ -49,6 +49,7 @@ def bench_quantus(model, scenes, root: str) -> None:
 
     from neuralscope.attribution import explain
 
+    _audit(model, scenes[:128], "local", root)  # warm-up: first-call costs (oneDNN kernels, imports)
     t_ours, a = _audit(model, scenes, "local", root)
     n = len(scenes.labels)
     maps = np.concatenate([explain(model, scenes.images[i:i + 128].clone(), method="grad_cam", layer="features").maps()
@@ -103,7 +104,7 @@ def main(argv=None) -> None:
     from neuralscope.zoo import SceneCNN
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=1024)
+    ap.add_argument("--n", type=int, default=2048)
     ap.add_argument("--skip", default="")
     args = ap.parse_args(argv)
     skip = set(filter(None, args.skip.split(",")))
