@@ -19,14 +19,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 import time
 import warnings
-from pathlib import Path
 
-# this folder holds benchmarks/keras.py, which would shadow the keras package Quantus imports
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 import numpy as np
 import torch

@@ -20,15 +20,10 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import tempfile
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-# benchmarks/keras.py (the attribution benchmark) would shadow the keras package for a script run
-# from this folder: take the folder off the import path first
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.getcwd()) != _HERE]
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402

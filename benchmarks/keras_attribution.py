@@ -1,8 +1,8 @@
 """Keras attribution speed: neuralscope against tf-keras-vis 0.8.7, side by side in one
 process, on the same Keras model (TensorFlow backend, CPU) and the same input.
 
-    .venv/bin/python benchmarks/keras.py            # a 64x64 CNN, batch 8 (Score-CAM: 2 images)
-    .venv/bin/python benchmarks/keras.py --quick    # 32x32, fewer repeats
+    .venv/bin/python benchmarks/keras_attribution.py            # a 64x64 CNN, batch 8 (Score-CAM: 2 images)
+    .venv/bin/python benchmarks/keras_attribution.py --quick    # 32x32, fewer repeats
 
 The model is a plain Keras CNN (four conv blocks, 64 channels at the CAM layer, global
 average pooling, 10 classes), untrained with a fixed seed. Both sides compute the same
@@ -18,13 +18,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 import warnings
 
-# this file is named keras.py: keep its own folder off the path so "import keras" finds Keras
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.getcwd()) != _HERE]
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 import torch  # noqa: E402,F401 - before TensorFlow (see tests/conftest.py on Triton)
 import torch._dynamo  # noqa: E402,F401
