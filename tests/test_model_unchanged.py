@@ -21,6 +21,7 @@ from neuralscope import zoo
 EXEMPT = {
     "train_digits": "trains the model it is given (its documented job)",
     "preserve_model_state": "is the guard itself (tested in tests/test_foundation.py)",
+    "train_scenes": "trains the model it is given (its documented job)",
 }
 
 
@@ -117,6 +118,29 @@ CALLS = {
     "capture": (digits_cnn, lambda m: _capture_and_leave(m, "features.*"),
                 lambda m: _capture_and_leave(m, "no.such.layer")),
 }
+
+
+def labelled(n=8):
+    return x8(n), torch.arange(n) % 10
+
+
+def _audit(model, **kw):
+    import tempfile
+
+    return ns.audit(model, labelled(), run=tempfile.mkdtemp() + "/run", shard_size=4, steps=4, **kw)
+
+
+CALLS.update({
+    "loss_landscape": (digits_cnn, lambda m: ns.loss_landscape(m, labelled(), dims=1, steps=3, show_progress=False),
+                       lambda m: ns.loss_landscape(m, (BAD_IMAGE, torch.zeros(2, dtype=torch.long)), dims=1,
+                                                   steps=3, show_progress=False)),
+    "curvature": (digits_cnn, lambda m: ns.curvature(m, labelled(), max_iter=5, trace_samples=2, show_progress=False),
+                  lambda m: ns.curvature(m, (BAD_IMAGE, torch.zeros(2, dtype=torch.long)), max_iter=5)),
+    "hessian_eigenvalues": (digits_cnn, lambda m: ns.hessian_eigenvalues(m, labelled(), max_iter=5),
+                            lambda m: ns.hessian_eigenvalues(m, (BAD_IMAGE, torch.zeros(2, dtype=torch.long)))),
+    "audit": (digits_cnn, lambda m: _audit(m, methods=("saliency",)),
+              lambda m: _audit(m, methods=("grad_cam",), layer="no.such.layer")),
+})
 
 
 def _capture_and_leave(model, layers):
