@@ -18,7 +18,6 @@ import copy
 import time
 import warnings
 
-import numpy as np
 import torch
 
 warnings.filterwarnings("ignore")
@@ -82,7 +81,7 @@ def main(argv=None):
     print(f"ResNet-50 (untrained, eval), CPU, {torch.get_num_threads()} threads; "
           f"sizes {'as in the issue' if full else 'reduced where noted (drop --quick for the issue sizes)'}"
           ", except Score-CAM (one image, see the module docstring)\n", flush=True)
-    want = lambda k: args.only is None or k in args.only  # noqa: E731
+    want = lambda k: args.only is None or k in args.only
     ratios = {}
 
     if want("saliency"):
@@ -97,7 +96,7 @@ def main(argv=None):
         with torch.no_grad():
             t = model(x).argmax(1).tolist()
         rows = internal_batch_size(model, x)
-        ours_fn = lambda: IntegratedGradients(model, steps=50).attribute(x, target=t)  # noqa: E731
+        ours_fn = lambda: IntegratedGradients(model, steps=50).attribute(x, target=t)
         # Captum with the same internal batch (rows) so that memory use is the same; its
         # convergence delta (two extra forwards) gives the accuracy to match below
         peer_delta = {}
@@ -146,7 +145,7 @@ def main(argv=None):
             t = model(x).argmax(1).tolist()
         mask = (torch.arange(s) // (s // 4))[:, None] * 4 + (torch.arange(s) // (s // 4))[None, :]
         n = 64
-        ours_fn = lambda: KernelSHAP(model, mask=mask, n_samples=n).attribute(x, target=t)  # noqa: E731
+        ours_fn = lambda: KernelSHAP(model, mask=mask, n_samples=n).attribute(x, target=t)
 
         def peer_fn():
             for i in range(b):  # Captum's KernelShap explains one example at a time with a per-example mask
@@ -160,7 +159,7 @@ def main(argv=None):
     if want("grad_cam"):
         x, t = x8, targets
         layer = model.layer4
-        ours_fn = lambda: GradCAM(model, layer="layer4").attribute(x, target=t)  # noqa: E731
+        ours_fn = lambda: GradCAM(model, layer="layer4").attribute(x, target=t)
         work = copy.deepcopy(model)  # pytorch-grad-cam calls eval()/zero_grad() on the model it gets
 
         def peer_fn():
@@ -193,7 +192,7 @@ def main(argv=None):
         x = torch.rand(b, 3, s, s, generator=torch.Generator().manual_seed(1))
         with torch.no_grad():
             t = model(x).argmax(1).tolist()
-        ours_fn = lambda: ScoreCAM(model, layer="layer4").attribute(x, target=t)  # noqa: E731
+        ours_fn = lambda: ScoreCAM(model, layer="layer4").attribute(x, target=t)
         work = copy.deepcopy(model)
 
         def peer_fn():
@@ -213,7 +212,7 @@ def main(argv=None):
         x = torch.rand(b, 3, s, s, generator=torch.Generator().manual_seed(1))
         with torch.no_grad():
             t = model(x).argmax(1).tolist()
-        ours_fn = lambda: AblationCAM(model, layer="layer4").attribute(x, target=t)  # noqa: E731
+        ours_fn = lambda: AblationCAM(model, layer="layer4").attribute(x, target=t)
         work = copy.deepcopy(model)
 
         def peer_fn():

@@ -132,7 +132,7 @@ def load(seconds: float, clients: int, rate: int) -> None:
                 break
             except OSError:
                 if time.time() > deadline or server.poll() is not None:
-                    raise SystemExit(f"server did not start: {server.stdout.read().decode()}")
+                    raise SystemExit(f"server did not start: {server.stdout.read().decode()}") from None
                 time.sleep(0.2)
         stop, go = threading.Event(), threading.Event()
         cs = [Client(port, stop, go, poll_every=0.25) for _ in range(clients)]

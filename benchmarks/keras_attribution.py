@@ -22,14 +22,14 @@ import time
 import warnings
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-import torch  # noqa: E402,F401 - before TensorFlow (see tests/conftest.py on Triton)
-import torch._dynamo  # noqa: E402,F401
+import torch  # before TensorFlow (see tests/conftest.py on Triton)
+import torch._dynamo  # noqa: F401
 
 warnings.filterwarnings("ignore")
 
-import tensorflow  # noqa: E402,F401 - before keras, so that tensorflow.keras resolves for tf-keras-vis
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
+import tensorflow  # noqa: F401 - before keras, so that tensorflow.keras resolves for tf-keras-vis
+import keras
+import numpy as np
 
 
 def best(fn, repeat: int) -> float:

@@ -17,17 +17,17 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import numpy as np
+import torch
 
-from neuralscope.data import load_digits, load_sample_photos  # noqa: E402
-from neuralscope.inspect import (activation_functions, activation_heatmap, activation_histograms,  # noqa: E402
+from neuralscope.data import load_digits, load_sample_photos
+from neuralscope.inspect import (activation_functions, activation_heatmap, activation_histograms,
                                  conv_filters, dead_units, embed, embed_layer, feature_maps, hidden_states,
                                  project_weights, unit_activations, weight_heatmap, weight_histograms, weight_stats)
-from neuralscope.plot.animation import (animate_forward, embeddings_over_training,  # noqa: E402
+from neuralscope.plot.animation import (animate_forward, embeddings_over_training,
                                         feature_maps_over_training, weights_over_training)
-from neuralscope.train import train_digits  # noqa: E402
-from neuralscope.zoo import MLP, DigitsCNN, RNNClassifier  # noqa: E402
+from neuralscope.train import train_digits
+from neuralscope.zoo import MLP, DigitsCNN, RNNClassifier
 
 
 def main(argv=None) -> None:
@@ -40,7 +40,7 @@ def main(argv=None) -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     only = set(filter(None, args.only.split(",")))
-    want = lambda g: not only or g in only  # noqa: E731
+    want = lambda g: not only or g in only
     torch.manual_seed(0)
     t0 = time.perf_counter()
     data = load_digits()

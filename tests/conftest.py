@@ -7,7 +7,7 @@ import shutil
 import matplotlib
 import pytest
 import torch
-import torch._dynamo  # noqa: F401 - see below
+import torch._dynamo  # see below
 
 # Triton, which torch._dynamo imports (also on the first use of any torch.optim optimizer),
 # crashes a process that has already loaded TensorFlow (torch 2.14 + TensorFlow 2.21: a
@@ -19,7 +19,7 @@ matplotlib.use("Agg")
 if os.environ.get("PYTEST_XDIST_WORKER"):
     torch.set_num_threads(1)
 
-from neuralscope.testing import model_unchanged  # noqa: E402
+from neuralscope.testing import model_unchanged
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -15,7 +15,6 @@ from neuralscope.attribution.cam import CAM, GradCAM
 from neuralscope.attribution.gradient import IntegratedGradients, Saliency, SmoothGrad, path_points
 from neuralscope.attribution.layer import LayerIntegratedGradients
 from neuralscope.attribution.perturbation import KernelSHAP, Occlusion
-from neuralscope.data import load_digits
 from neuralscope.train import train_digits
 from neuralscope.zoo import MLP, DigitsCNN, TinyTransformer
 

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 import torch
 
-pytestmark = pytest.mark.browser
-
 from neuralscope.audit import ShardStore, audit
 from neuralscope.server.app import STATIC, serve_in_background
 from neuralscope.track.run import Run
+
+pytestmark = pytest.mark.browser
 
 SHOTS = Path(os.environ.get("NEURALSCOPE_SHOTS", "/tmp/neuralscope-dashboard"))
 CHROMIUM = "/usr/bin/chromium"

@@ -42,7 +42,7 @@ def test_colour_decorrelation_mixes_channels_with_lucids_matrix():
 
 def test_transforms_shapes_and_determinism():
     x = torch.rand(2, 3, 32, 32)
-    g = lambda: torch.Generator().manual_seed(5)  # noqa: E731
+    g = lambda: torch.Generator().manual_seed(5)
     assert pad(4)(x, g()).shape[-1] == 40
     assert jitter(4)(x, g()).shape[-1] == 28
     assert random_scale([1.5])(x, g()).shape[-1] == 48

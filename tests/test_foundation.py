@@ -95,8 +95,8 @@ def test_cli_without_a_command_prints_help_and_exits_2(capsys):
 
 
 def test_every_public_name_resolves_and_functions_win_over_same_named_subpackages():
-    import neuralscope.attention.rollout  # noqa: F401 - importing sub-modules must not rebind
-    import neuralscope.graph.layout  # noqa: F401
+    import neuralscope.attention.rollout  # importing sub-modules must not rebind
+    import neuralscope.graph.layout
 
     for name in neuralscope.__all__:
         assert getattr(neuralscope, name) is not None, name

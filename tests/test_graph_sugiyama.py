@@ -81,7 +81,7 @@ def test_x_placement_keeps_every_separation_and_straightens_a_chain():
 
 def test_y_placement_stacks_layers_without_overlap():
     lv = level(3, [(0, 1), (1, 2)], heights={1: 80.0})
-    lay = steps(lv, "place_y")
+    steps(lv, "place_y")
     boxes = [(lv.y[i] - lv.h[i] / 2, lv.y[i] + lv.h[i] / 2) for i in range(3)]
     assert boxes[0][1] <= boxes[1][0] and boxes[1][1] <= boxes[2][0]
     assert lv.height == pytest.approx(boxes[2][1])

@@ -7,19 +7,19 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import torch  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+import torch
 
-from neuralscope.attribution import explain  # noqa: E402
-from neuralscope.data import make_signals  # noqa: E402
-from neuralscope.errors import InputShapeError  # noqa: E402
-from neuralscope.inspect.activations import feature_maps  # noqa: E402
-from neuralscope.inspect.weights import conv_filters  # noqa: E402
-from neuralscope.plot.signal import plot_signal, time_axis  # noqa: E402
-from neuralscope.train import train_digits  # noqa: E402
-from neuralscope.zoo import SignalCNN  # noqa: E402
+from neuralscope.attribution import explain
+from neuralscope.data import make_signals
+from neuralscope.errors import InputShapeError
+from neuralscope.inspect.activations import feature_maps
+from neuralscope.inspect.weights import conv_filters
+from neuralscope.plot.signal import plot_signal, time_axis
+from neuralscope.train import train_digits
+from neuralscope.zoo import SignalCNN
 
 LENGTH = 96
 

@@ -7,13 +7,13 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
 
-from neuralscope.attribution.result import Attribution  # noqa: E402
-from neuralscope.errors import InputShapeError  # noqa: E402
-from neuralscope.plot import tabular as pt  # noqa: E402
+from neuralscope.attribution.result import Attribution
+from neuralscope.errors import InputShapeError
+from neuralscope.plot import tabular as pt
 
 NAMES = [f"feature number {k}" for k in range(30)]
 

@@ -8,12 +8,12 @@ import pytest
 import torch
 
 pytest.importorskip("tensorboard")
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from neuralscope.cli import main  # noqa: E402
-from neuralscope.errors import FileFormatError  # noqa: E402
-from neuralscope.track import Run, open_run  # noqa: E402
-from neuralscope.track.tensorboard import (EventFileWriter, crc32c, export_tensorboard,  # noqa: E402
+from neuralscope.cli import main
+from neuralscope.errors import FileFormatError
+from neuralscope.track import Run, open_run
+from neuralscope.track.tensorboard import (EventFileWriter, crc32c, export_tensorboard,
                                            import_tensorboard, masked_crc32c)
 
 SIZES = {"scalars": 0, "histograms": 0, "images": 0, "tensors": 0}

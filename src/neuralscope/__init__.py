@@ -136,12 +136,12 @@ _SUBMODULES = {"zoo", "errors", "data", "train", "adapters", "result", "testing"
                "keras"}  # neuralscope.keras (Callback for model.fit) imports Keras when first used
 
 # Functions that share their name with a sub-package: bound now, after the sub-package.
-from .attention.extract import attention  # noqa: E402
-from .capture import capture  # noqa: E402
-from .graph.api import graph  # noqa: E402
-from .audit.api import audit  # noqa: E402
+from .attention.extract import attention  # noqa: E402, F401 - re-exported
+from .capture import capture  # noqa: E402, F401 - re-exported
+from .graph.api import graph  # noqa: E402, F401 - re-exported
+from .audit.api import audit  # noqa: E402, F401 - re-exported
 
-__all__ = sorted(set(_EXPORTS) | _SUBMODULES | {"attention", "capture", "graph", "audit"})
+__all__ = sorted(set(_EXPORTS) | _SUBMODULES | {"attention", "capture", "graph", "audit"})  # noqa: PLE0605
 
 
 def __getattr__(name: str):

@@ -31,7 +31,7 @@ examples:
 class _Parser(argparse.ArgumentParser):
     """argparse with a one-line error: the sentence and where to find help, no usage block."""
 
-    def error(self, message: str):  # noqa: D102 - argparse API
+    def error(self, message: str):  # argparse API
         self.exit(2, f"neuralscope: error: {message.rstrip('.')}; see '{self.prog} --help'.\n")
 
 
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(result or 0)
     except KeyboardInterrupt:
         return 130
-    except Exception as exc:  # noqa: BLE001 - one line for every failure; --debug re-raises
+    except Exception as exc:  # one line for every failure; --debug re-raises
         if args.debug:
             raise
         print(f"neuralscope: error: {_one_line(exc)}", file=sys.stderr)

@@ -511,7 +511,7 @@ def to_torch_inputs(f: KerasFunction, inputs: Any) -> Any:
         else:
             try:
                 t = torch.from_numpy(np.asarray(f.adapter.to_numpy(x)))
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 raise InputShapeError(f"Cannot read model inputs of type {type(x).__name__}; pass numpy arrays.") from exc
         if t.dtype == torch.float64:
             t = t.float()
@@ -529,7 +529,7 @@ def to_user_layout(f: KerasFunction, result: Any) -> Any:
     maps and inputs moved back to the Keras model's layout."""
     if not f.channels_last:
         return result
-    back = lambda a: np.moveaxis(a, 1, -1) if a is not None and np.ndim(a) >= 4 else a  # noqa: E731
+    back = lambda a: np.moveaxis(a, 1, -1) if a is not None and np.ndim(a) >= 4 else a
     moved = False
     for part_attr in ("attributions", "inputs"):
         value = getattr(result, part_attr)

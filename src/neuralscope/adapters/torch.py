@@ -246,7 +246,7 @@ class TorchAdapter(Adapter):
         if isinstance(inputs, Inputs) and layout is None:
             return inputs
         args, kwargs = as_inputs(_numpy_to_tensor(inputs))
-        fix = lambda t: _to_channels_first(t, layout)  # noqa: E731
+        fix = lambda t: _to_channels_first(t, layout)
         return Inputs(tuple(_map_tensors(a, fix) for a in args), {k: _map_tensors(v, fix) for k, v in kwargs.items()})
 
     def preserved(self):
@@ -358,7 +358,7 @@ def forward_with_context(model: nn.Module, inputs: Any):
         return model(*args, **kwargs)
     except ModelForwardError:
         raise
-    except Exception as exc:  # noqa: BLE001 - re-raised with the module's name
+    except Exception as exc:  # re-raised with the module's name
         names = {id(m): n for n, m in model.named_modules()}
         failing = None
         tb = exc.__traceback__

@@ -21,7 +21,7 @@ from torch import nn
 from ..adapters.torch import first_tensor, forward_with_context, resolve_layer
 from ..errors import InputShapeError, TargetError
 from ..progress import progress
-from .base import CPU_FORWARD_BUDGET, Method, Target, chunks, example_rows, internal_batch_size, memory_budget
+from .base import CPU_FORWARD_BUDGET, Method, Target, chunks, internal_batch_size, memory_budget
 from .fastpath import forward_model, layer_tail
 
 Reshape = Callable[[torch.Tensor], torch.Tensor]

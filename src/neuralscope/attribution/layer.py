@@ -16,14 +16,14 @@ from torch import nn
 
 from ..adapters.torch import as_inputs, first_tensor, forward_with_context, resolve_layer
 from ..errors import InputShapeError, TargetError, check_finite
-from .base import Target, _jsonable_options, _np, chunks, guard, internal_batch_size
+from .base import Target, _jsonable_options, _np, chunks, guard
 from .gradient import completeness_error, path_points
 
 
 def _repeat_inputs(inputs: Any, k: int) -> Any:
     """Every tensor of ``inputs`` stacked ``k`` times along the batch (repeat-major)."""
     args, kwargs = as_inputs(inputs)
-    rep = lambda t: t.repeat(k, *[1] * (t.dim() - 1)) if torch.is_tensor(t) and t.dim() > 0 else t  # noqa: E731
+    rep = lambda t: t.repeat(k, *[1] * (t.dim() - 1)) if torch.is_tensor(t) and t.dim() > 0 else t
     if kwargs:
         return {key: rep(v) for key, v in kwargs.items()}
     return tuple(rep(a) for a in args) if len(args) > 1 else rep(args[0])

@@ -313,7 +313,7 @@ def _keras_clone(adapter) -> Any:
     keras = adapter.keras
     try:
         clone = keras.models.clone_model(adapter.model)
-    except Exception as exc:  # noqa: BLE001 - subclassed models cannot be cloned from their config
+    except Exception as exc:  # subclassed models cannot be cloned from their config
         raise InputShapeError(
             f"The Keras model {adapter.model.name!r} cannot be cloned (keras.models.clone_model failed: {exc}); "
             "the randomization test needs a Sequential or functional model.") from exc

@@ -261,7 +261,6 @@ class Attribution(Result):
         return axes
 
     def _colorbar(self, fig, axes, norm):
-        import matplotlib
         import matplotlib.cm as cm
 
         sm = cm.ScalarMappable(norm=norm, cmap=self.cmap)
@@ -326,7 +325,6 @@ class Attribution(Result):
 
     def _draw_image(self, ax, i, alpha, norm):
         import matplotlib
-        import matplotlib.cm as cm
 
         m = self.maps()[i]
         img = self._input_image(i)
@@ -409,7 +407,6 @@ class Attribution(Result):
     def tokens_html(self) -> str:
         """Coloured tokens as HTML spans (one line per example), with a value on hover."""
         import matplotlib
-        import matplotlib.cm as cm
 
         scores = self.token_scores()
         norm = self.norm(scores)

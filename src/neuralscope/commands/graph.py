@@ -98,7 +98,7 @@ def load_factory(source: str) -> Any:
         sys.path.insert(0, str(path.parent.resolve()))
         try:
             spec.loader.exec_module(module)
-        except Exception as exc:  # noqa: BLE001 - one sentence for the user
+        except Exception as exc:  # one sentence for the user
             raise SourceError(f"Importing {where!r} failed: {type(exc).__name__}: {exc}") from exc
         finally:
             sys.path.remove(str(path.parent.resolve()))
@@ -119,7 +119,7 @@ def load_factory(source: str) -> Any:
         raise SourceError(f"{source!r} is a {type(factory).__name__}, not a function or class that builds a model.")
     try:
         model = factory()
-    except Exception as exc:  # noqa: BLE001 - the user's code failed: one sentence, --debug has the rest
+    except Exception as exc:  # the user's code failed: one sentence, --debug has the rest
         reason = (str(exc).strip().splitlines() or [""])[0].rstrip(".")
         raise SourceError(f"Calling {source!r} with no arguments raised {type(exc).__name__}"
                           f"{': ' + reason if reason else ''}; fix the factory or pass one that "

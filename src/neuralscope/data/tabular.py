@@ -63,7 +63,7 @@ def load_tabular(name: str = "breast_cancer", seed: int = 0, test_fraction: floa
     mean, std = xtr.mean(0), xtr.std(0) + 1e-12
     ydt = torch.long if task == "classification" else torch.float32
     classes = [str(c) for c in getattr(bunch, "target_names", [])] if task == "classification" else []
-    as_x = lambda a: torch.from_numpy(((a - mean) / std).astype(np.float32))  # noqa: E731
+    as_x = lambda a: torch.from_numpy(((a - mean) / std).astype(np.float32))
     return TabularSet(name, as_x(xtr), torch.as_tensor(ytr, dtype=ydt), as_x(xte), torch.as_tensor(yte, dtype=ydt),
                       [str(f) for f in bunch.feature_names], task, classes, mean, std)
 

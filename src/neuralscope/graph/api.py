@@ -102,7 +102,7 @@ def _read_module(model: nn.Module, example_inputs: Any, method: str) -> Graph:
                 g.mark_shared_params(model)  # tied weights and reused modules counted once
                 g.attempts = attempts
                 return g
-            except Exception as exc:  # noqa: BLE001 - the next reader is tried
+            except Exception as exc:  # the next reader is tried
                 if not checked:
                     # Is it the model (wrong input, a bug in forward) or the reader? A plain
                     # forward pass answers, with an error naming the failing module.

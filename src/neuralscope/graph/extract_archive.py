@@ -60,7 +60,7 @@ def read_archive(path: str | Path, example_inputs: Any = None) -> Graph:
     if kind == "export":
         try:
             ep = torch.export.load(str(path))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise FileFormatError(f"{path.name} looks like a torch.export archive but cannot be loaded: "
                                   f"{_first_line(exc)}") from exc
         from .extract_export import program_to_graph
@@ -69,7 +69,7 @@ def read_archive(path: str | Path, example_inputs: Any = None) -> Graph:
     if kind == "torchscript":
         try:
             sm = torch.jit.load(str(path), map_location="cpu")
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise FileFormatError(f"{path.name} looks like a TorchScript archive but cannot be loaded: "
                                   f"{_first_line(exc)}") from exc
         return read_torchscript(sm, example_inputs, name=path.stem)
@@ -96,7 +96,7 @@ def _load_pickled_module(path: Path) -> nn.Module:
                               "model's factory instead, e.g. 'mypackage.models:make_model'.")
     try:
         obj = torch.load(str(path), map_location="cpu", weights_only=False)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise FileFormatError(f"{path.name} is not a model file neuralscope can read (not ONNX, TorchScript, "
                               f"torch.export or a pickled module: {_first_line(exc)}).") from exc
     if not isinstance(obj, nn.Module):
@@ -384,7 +384,7 @@ def _method_owners(sm) -> list[tuple[str, int]] | None:
         call = counter[0]
         try:  # a traced module called twice gets forward1, forward2... for the later calls
             graph = module.graph if method == "forward" else getattr(module, method).graph
-        except Exception:  # noqa: BLE001
+        except Exception:  # noqa: BLE001 - a method without a graph: not this module's call
             return False
         paths = {next(iter(graph.inputs())).unique(): (module, path)}
         for n in graph.nodes():

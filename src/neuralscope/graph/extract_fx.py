@@ -400,7 +400,7 @@ def _to_graph(model: nn.Module, gm: torch.fx.GraphModule, values: dict[str, Any]
                 idx = n.args[1]
                 try:
                     picked = srcs[0][1][idx]
-                except Exception:  # noqa: BLE001
+                except Exception:  # noqa: BLE001 - an output not indexable: keep the whole value
                     picked = val
                 alias[n.name] = (srcs[0][0], picked)
                 continue

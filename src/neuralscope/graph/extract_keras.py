@@ -261,7 +261,7 @@ def load_keras_file(path: Any) -> Any:
     keras = keras_module()
     try:
         return keras.saving.load_model(str(p), compile=False)
-    except Exception as exc:  # noqa: BLE001 - zip, HDF5 and deserialisation errors of all kinds
+    except Exception as exc:  # zip, HDF5 and deserialisation errors of all kinds
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise FileFormatError(f"{p.name} could not be loaded as a Keras model ({type(exc).__name__}: "
                               f"{first[:200]}).") from exc

@@ -84,7 +84,7 @@ def load_onnx(path: str | Path):
         raise FileFormatError(f"No ONNX file at {str(path)!r}.")
     try:
         model = onnx.load(str(path))
-    except Exception as exc:  # noqa: BLE001 - protobuf decode errors of all kinds
+    except Exception as exc:  # protobuf decode errors of all kinds
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise FileFormatError(f"{path.name} is not a valid ONNX model (cannot be parsed: {first}).") from exc
     if not model.graph.node and not model.graph.input:

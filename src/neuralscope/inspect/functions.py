@@ -17,7 +17,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .. import plot as P
 from ..errors import LayerNotFoundError
 from ..result import Result
 

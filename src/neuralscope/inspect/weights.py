@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import html
 import math
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch

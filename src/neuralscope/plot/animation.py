@@ -19,14 +19,14 @@ import io
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
 from ..adapters import for_model
-from ..adapters.torch import forward_with_context, preserve_model_state, resolve_layers
+from ..adapters.torch import forward_with_context, preserve_model_state
 from ..errors import FileFormatError, InputShapeError, LayerNotFoundError
 from ..progress import progress
 from ..result import Result, script_json, standalone_page
@@ -187,7 +187,7 @@ def _state(ckpt: Any) -> dict[str, torch.Tensor]:
     if isinstance(ckpt, (str, Path)):
         try:
             ckpt = torch.load(ckpt, map_location="cpu", weights_only=True)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise FileFormatError(f"Could not read checkpoint {str(ckpt)!r}: {exc}") from exc
     if isinstance(ckpt, dict) and "state_dict" in ckpt and isinstance(ckpt["state_dict"], dict):
         ckpt = ckpt["state_dict"]

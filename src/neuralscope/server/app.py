@@ -74,7 +74,7 @@ def _version() -> str:
         from importlib.metadata import version
 
         return version("neuralscope")
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - running from a source tree
         return "0+unknown"
 
 

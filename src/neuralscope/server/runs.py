@@ -118,7 +118,7 @@ class RunEntry:
         if reader is not None:
             try:
                 reader.close()
-            except Exception:  # noqa: BLE001
+            except Exception:  # noqa: BLE001 - closing a damaged reader must not stop the others
                 pass
 
 

@@ -61,7 +61,7 @@ class Broadcaster:
             self._task.cancel()
             try:
                 await self._task
-            except (asyncio.CancelledError, Exception):  # noqa: BLE001
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - stopping: the task's own error was reported
                 pass
             self._task = None
         for q in list(self.subscribers):
@@ -127,7 +127,7 @@ class Broadcaster:
 
     def _record(self, entry: RunEntry, summary: dict) -> None:
         for tag in summary["series"].get("scalar", []):
-            self._pos[(entry.id, tag)] = entry.call(lambda r: r.scalar_count(tag))
+            self._pos[(entry.id, tag)] = entry.call(lambda r, tag=tag: r.scalar_count(tag))
 
     def _advance(self, entry: RunEntry, tag: str):
         """The points of ``tag`` appended since the last poll (the store's

@@ -132,7 +132,7 @@ def _world_rank() -> int:
 
         if dist.is_available() and dist.is_initialized():
             return dist.get_rank()
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - no usable torch.distributed: fall back to RANK
         pass
     return int(os.environ.get("RANK", "0") or 0)
 

@@ -7,7 +7,6 @@ import html
 import warnings
 from pathlib import Path
 
-import numpy as np
 
 from ..errors import FileFormatError
 from ..result import Result, new_axes, standalone_page

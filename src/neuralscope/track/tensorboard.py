@@ -132,7 +132,7 @@ def read_events(path: Path):
         ev = event_pb2.Event()
         try:
             ev.ParseFromString(payload)
-        except Exception as exc:  # noqa: BLE001 - protobuf DecodeError
+        except Exception as exc:  # protobuf DecodeError
             raise FileFormatError(f"{str(path)!r} holds a record that is not a TensorBoard Event ({exc}).") from exc
         yield ev
 
