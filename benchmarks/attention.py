@@ -92,14 +92,14 @@ def without_fast_path(fn):
 def fresh_memory(fn):
     """``fn`` with result-memory recycling off: what a call costs when every earlier result is
     still held (each buffer is new memory from the operating system)."""
-    from neuralscope.attention import extract
+    from neuralscope.attention import buffers
 
     def run():
-        extract._POOL.recycle = False
+        buffers.POOL.recycle = False
         try:
             fn()  # the result is dropped here, while recycling is off: its memory is freed
         finally:
-            extract._POOL.recycle = True
+            buffers.POOL.recycle = True
     return run
 
 

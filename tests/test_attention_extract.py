@@ -363,11 +363,11 @@ def test_minilm_sdpa_long_input_computes_into_one_buffer_and_equals_eager(unchan
     """auto answers an sdpa model's SDPA calls from weights written straight into one buffer
     (no copy: the result is a view of it), in one batched product or, as on long inputs, in
     slices of a few heads of one example (forced here with a small slice size)."""
-    from neuralscope.attention import extract
+    from neuralscope.attention import capture_sdpa
 
     if sliced:
-        monkeypatch.setattr(extract, "_WHOLE_BYTES", 0)
-        monkeypatch.setattr(extract, "_SLICE_BYTES", 5 * 136 * 136 * 4)  # 5 heads: uneven last slice
+        monkeypatch.setattr(capture_sdpa, "WHOLE_BYTES", 0)
+        monkeypatch.setattr(capture_sdpa, "SLICE_BYTES", 5 * 136 * 136 * 4)  # 5 heads: uneven last slice
     eager, sdpa, tok, _, _ = minilm
     enc = tok(["one long padded line " * 60, "short"], return_tensors="pt", padding=True, truncation=True,
               max_length=136)
@@ -459,11 +459,12 @@ def test_a_softmax_that_is_not_attention_leaves_the_maps_right(unchanged):
 def test_softmax_redirect_keeps_every_softmax_call_s_meaning():
     """The eager path writes 4-D softmaxes into the result buffer; any other dtype, dim or
     shape is computed exactly as asked."""
-    from neuralscope.attention.extract import _LayerBuffer, _SoftmaxInto
+    from neuralscope.attention.buffers import LayerBuffer
+    from neuralscope.attention.capture_hf import SoftmaxInto
 
     x = torch.randn(2, 3, 4, 4)
-    buf = _LayerBuffer(4)
-    with _SoftmaxInto(buf):
+    buf = LayerBuffer(4)
+    with SoftmaxInto(buf):
         as_double = torch.softmax(x, -1, torch.float64)
         method_double = x.softmax(-1, torch.float64)
         other_dim = F.softmax(x, dim=1)

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from neuralscope.attention import attention, extract
+from neuralscope.attention import attention, buffers, capture_mha, capture_sdpa
 
 ATOL = 1e-5
 
@@ -56,13 +56,13 @@ def _case(name):
 @pytest.mark.parametrize("name", list(CASES))
 def test_sdpa_direct_output_is_torchs_kernel_output(monkeypatch, name, sliced):
     if sliced:  # the long-input branch: slices of a few heads of one example
-        monkeypatch.setattr(extract, "_WHOLE_BYTES", 0)
-        monkeypatch.setattr(extract, "_SLICE_BYTES", 3 * 7 * 9 * 4)
+        monkeypatch.setattr(capture_sdpa, "WHOLE_BYTES", 0)
+        monkeypatch.setattr(capture_sdpa, "SLICE_BYTES", 3 * 7 * 9 * 4)
     q, k, v, kw = _case(name)
-    ok = extract._sdpa_direct_ok(q, k, v, kw.get("attn_mask"), 0.0, kw.get("is_causal", False),
+    ok = capture_sdpa.sdpa_direct_ok(q, k, v, kw.get("attn_mask"), 0.0, kw.get("is_causal", False),
                                  kw.get("enable_gqa", False))
     assert ok
-    out, w = extract._sdpa_direct(q, k, v, kw.get("attn_mask"), kw.get("is_causal", False), kw.get("scale"))
+    out, w = capture_sdpa.sdpa_direct(q, k, v, kw.get("attn_mask"), kw.get("is_causal", False), kw.get("scale"))
     ref = F.scaled_dot_product_attention(q, k, v, **kw)
     np.testing.assert_allclose(out.numpy(), ref.numpy(), atol=ATOL, rtol=0)
     # the weights are the ones that made the output, and each row is a distribution
@@ -79,16 +79,16 @@ def test_sdpa_direct_output_is_torchs_kernel_output(monkeypatch, name, sliced):
 
 def test_sdpa_direct_declines_what_it_does_not_compute_exactly():
     q, k, v = _qkv()
-    assert not extract._sdpa_direct_ok(q, k, v, None, 0.1, False, False)  # dropout
-    assert not extract._sdpa_direct_ok(q.double(), k.double(), v.double(), None, 0.0, False, False)
-    assert not extract._sdpa_direct_ok(q, k, v, torch.ones(7, 9, dtype=torch.bool), 0.0, True, False)  # SDPA raises
-    assert not extract._sdpa_direct_ok(q, k, v, torch.ones(7, 9, dtype=torch.int64), 0.0, False, False)
-    assert not extract._sdpa_direct_ok(q, k, v, torch.ones(3, 7, 9), 0.0, False, False)  # does not broadcast
+    assert not capture_sdpa.sdpa_direct_ok(q, k, v, None, 0.1, False, False)  # dropout
+    assert not capture_sdpa.sdpa_direct_ok(q.double(), k.double(), v.double(), None, 0.0, False, False)
+    assert not capture_sdpa.sdpa_direct_ok(q, k, v, torch.ones(7, 9, dtype=torch.bool), 0.0, True, False)  # SDPA raises
+    assert not capture_sdpa.sdpa_direct_ok(q, k, v, torch.ones(7, 9, dtype=torch.int64), 0.0, False, False)
+    assert not capture_sdpa.sdpa_direct_ok(q, k, v, torch.ones(3, 7, 9), 0.0, False, False)  # does not broadcast
     q2, k2, v2 = _qkv(kv_heads=2)
-    assert not extract._sdpa_direct_ok(q2, k2, v2, None, 0.0, False, False)  # fewer kv heads without enable_gqa
+    assert not capture_sdpa.sdpa_direct_ok(q2, k2, v2, None, 0.0, False, False)  # fewer kv heads without enable_gqa
     with torch.enable_grad():
         qg = q.clone().requires_grad_()
-        assert not extract._sdpa_direct_ok(qg, k, v, None, 0.0, False, False)
+        assert not capture_sdpa.sdpa_direct_ok(qg, k, v, None, 0.0, False, False)
 
 
 def test_calls_the_direct_path_declines_still_run_and_are_recomputed(unchanged):
@@ -143,7 +143,7 @@ def test_encoder_layers_run_step_for_step_give_every_layers_own_maps(unchanged, 
         pad = torch.tensor([[False] * 6, [False] * 4 + [True] * 2])
     model = _Masked(enc, mask, pad)
     attn = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.MultiheadAttention)]
-    assert len(extract._plain_encoder_layers(model, attn)) == 3  # the step-for-step path is taken
+    assert len(capture_mha.plain_encoder_layers(model, attn)) == 3  # the step-for-step path is taken
     with unchanged(model):
         maps = attention(model, x)
     assert maps.layer_names == [f"encoder.layers.{i}.self_attn" for i in range(3)]
@@ -167,7 +167,7 @@ def test_encoder_layer_output_inside_the_capture_is_the_layers_own():
     enc = _encoder(False, "relu")
     layer = enc.layers[0]
     x = torch.randn(3, 5, 16)
-    cap = extract._MHACapture([("self_attn", layer.self_attn)])
+    cap = capture_mha.MHACapture([("self_attn", layer.self_attn)])
     with torch.no_grad():
         ours = cap._encoder_layer("self_attn", layer, x)
         torch.backends.mha.set_fastpath_enabled(False)
@@ -185,7 +185,7 @@ def test_a_hook_inside_an_encoder_layer_still_runs_and_the_maps_stay_right(uncha
     enc.layers[1].linear1.register_forward_hook(lambda m, i, o: seen.append(o.shape))
     x = torch.randn(2, 6, 16)
     attn = [(n, m) for n, m in enc.named_modules() if isinstance(m, nn.MultiheadAttention)]
-    assert extract._plain_encoder_layers(enc, attn) == [enc.layers[0], enc.layers[2]]
+    assert capture_mha.plain_encoder_layers(enc, attn) == [enc.layers[0], enc.layers[2]]
     with unchanged(enc):
         maps = attention(enc, x)
     assert seen == [torch.Size([2, 6, 32])]
@@ -223,8 +223,8 @@ def test_result_memory_is_recycled_only_after_the_result_is_dropped(monkeypatch)
 
     from neuralscope.zoo import TinyTransformer
 
-    monkeypatch.setattr(extract, "_POOL_FROM", 1 << 20)  # pool this small model's buffer too
-    extract._POOL.clear()
+    monkeypatch.setattr(buffers, "POOL_FROM", 1 << 20)  # pool this small model's buffer too
+    buffers.POOL.clear()
     torch.manual_seed(0)
     model = TinyTransformer(max_len=64).eval()
     ids = torch.randint(0, 100, (8, 64))  # 2 x 8 x 4 x 64 x 64 floats: 1 MiB, pooled
@@ -243,7 +243,7 @@ def test_result_memory_is_recycled_only_after_the_result_is_dropped(monkeypatch)
 
 
 def test_buffer_pool_is_bounded_and_matches_sizes():
-    pool = extract._BufferPool(blocks=2, max_bytes=20_000)
+    pool = buffers.BufferPool(blocks=2, max_bytes=20_000)
     mems = [np.empty(n, np.float32) for n in (500, 1000, 2000)]  # 2000, 4000, 8000 bytes
     for m in mems:
         pool.give(m)
@@ -259,10 +259,10 @@ def test_buffer_pool_is_bounded_and_matches_sizes():
 
 
 def test_large_result_buffers_are_pooled_small_ones_are_not():
-    extract._POOL.clear()
-    big = extract._empty((extract._POOL_FROM // 4,), torch.device("cpu"))
-    small = extract._empty((16,), torch.device("cpu"))
-    assert big.dtype == small.dtype == torch.float32 and big.numel() * 4 == extract._POOL_FROM
+    buffers.POOL.clear()
+    big = buffers.empty_buffer((buffers.POOL_FROM // 4,), torch.device("cpu"))
+    small = buffers.empty_buffer((16,), torch.device("cpu"))
+    assert big.dtype == small.dtype == torch.float32 and big.numel() * 4 == buffers.POOL_FROM
     assert small.numel() == 16
     del big, small
-    assert len(extract._POOL.free) == 1 and extract._POOL.free[0].nbytes == extract._POOL_FROM
+    assert len(buffers.POOL.free) == 1 and buffers.POOL.free[0].nbytes == buffers.POOL_FROM

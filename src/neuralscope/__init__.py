@@ -94,7 +94,7 @@ _EXPORTS = {
     "relevance_rank_accuracy": "neuralscope.attribution.localization",
     # attention and feature visualization
     "AttentionMaps": "neuralscope.attention.maps",
-    "NoAttentionError": "neuralscope.attention.extract",
+    "NoAttentionError": "neuralscope.errors",
     "rollout": "neuralscope.attention.rollout",
     "attention_flow": "neuralscope.attention.rollout",
     "head_average": "neuralscope.attention.rollout",

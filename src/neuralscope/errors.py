@@ -120,3 +120,7 @@ def check_materialized(model) -> None:
                 f"{type(model).__name__} has its weights on the 'meta' device (parameter {name!r}): "
                 "they hold no values; materialise them first, e.g. model.to_empty(device='cpu') "
                 "then model.load_state_dict(...).")
+
+
+class NoAttentionError(NeuralscopeError, ValueError):
+    """A model in which no attention could be found."""
