@@ -157,6 +157,20 @@ def test_bad_arguments_raise_one_clear_error():
         neuralscope.loss_landscape(model, (x, y[:3]))
 
 
+@pytest.mark.parametrize("call", [
+    lambda m, d: neuralscope.loss_landscape(m, d, dims=1, steps=3, show_progress=False),
+    lambda m, d: neuralscope.curvature(m, d, max_iter=3, trace_samples=1, show_progress=False),
+])
+def test_wrong_shaped_data_names_the_fix_and_leaves_the_model(call, unchanged):
+    model = DigitsCNN().train()
+    flat, labels = torch.rand(6, 64), torch.randint(0, 10, (6,))
+    with unchanged(model), pytest.raises(InputShapeError, match=r"shape \(6, 64\).*pass inputs shaped as") as err:
+        call(model, (flat, labels))
+    assert not isinstance(err.value, RuntimeError) and "\n" not in str(err.value)
+    with unchanged(model), pytest.raises(TargetError, match="pass targets that fit loss_fn"):
+        call(model, (flat.reshape(6, 1, 8, 8), torch.randint(0, 10, (6, 3))))
+
+
 def test_interactive_page_draws_both_canvases_and_reads_out_the_loss_under_the_pointer(tmp_path, page):
     torch.manual_seed(0)
     model, x, y = nn.Linear(4, 3), torch.randn(20, 4), torch.randint(0, 3, (20,))

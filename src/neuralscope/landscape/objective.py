@@ -88,7 +88,37 @@ def make_objective(model: nn.Module, data: Any, loss_fn: LossFn | None = None,
         loss_fn = default_loss(batches[0][1])
     buffers = {n: b.detach() for n, b in model.named_buffers()}
     resizable = batch_size is None and isinstance(data, (tuple, list)) and len(batches) == 1
-    return Objective(model, batches, loss_fn, buffers, resizable)
+    obj = Objective(model, batches, loss_fn, buffers, resizable)
+    _probe(obj)
+    return obj
+
+
+def _probe(obj: Objective) -> None:
+    """Run the model and the loss on two examples (eval mode, no gradients) so that data of the
+    wrong shape fails here with one sentence, not deep inside a batched pass."""
+    from ..adapters.torch import preserve_model_state
+
+    x, y = obj.batches[0]
+    with preserve_model_state(obj.model), torch.no_grad():
+        obj.model.eval()
+        try:
+            out = obj.forward({}, x[:2])
+        except (RuntimeError, ValueError, TypeError, IndexError) as exc:
+            raise InputShapeError(
+                f"{type(obj.model).__name__} cannot run on inputs of shape {tuple(x.shape)} "
+                f"({_first_line(exc)}); pass inputs shaped as the model expects, batch first.") from exc
+        try:
+            obj.loss_fn(out, y[:2])
+        except (RuntimeError, ValueError, TypeError, IndexError) as exc:
+            raise TargetError(
+                f"The loss cannot compare outputs of shape {tuple(out.shape)} with targets of shape "
+                f"{tuple(y.shape)} ({_first_line(exc)}); pass targets that fit loss_fn (class indices "
+                "for cross-entropy).") from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _batches(data: Any, batch_size: int | None) -> list[tuple[torch.Tensor, torch.Tensor]]:
