@@ -23,13 +23,13 @@ from __future__ import annotations
 import contextlib
 import math
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Literal
+from typing import Any, Callable, Iterator, Literal
 
 import numpy as np
 import torch
 from torch import nn
 
-from .adapters.torch import first_tensor, iter_tensors, resolve_layers
+from .adapters.torch import first_tensor, iter_tensors, module_hooks, resolve_layers
 from .errors import NeuralscopeError
 
 
@@ -197,15 +197,22 @@ class Recorder:
     batch dimension), :meth:`outputs` the list of calls, :meth:`gradient` the gradient with
     respect to the output, :meth:`stats` the running statistics. Asking for a layer that
     never ran raises :class:`LayerNotRunError` saying so.
+
+    The one capture mechanism for PyTorch models: :meth:`TorchAdapter.record
+    <neuralscope.adapters.torch.TorchAdapter.record>` and every analysis that needs a layer's
+    output (CAM, layer attribution, feature visualization, activations, tracking) record
+    through it, and its hooks are registered by :func:`~neuralscope.adapters.torch.module_hooks`.
     """
 
     def __init__(self, model: nn.Module, chosen: list[tuple[str, nn.Module]], *, gradients: bool,
-                 keep: str, to_cpu: bool, per_unit: bool, output_index: int | None, count_zeros: bool = False):
+                 keep: str, to_cpu: bool, per_unit: bool, output_index: int | None, count_zeros: bool = False,
+                 replace: dict[str, Callable[[Any], Any]] | None = None):
         self.model = model
         self.gradients = gradients
         self.keep = keep
         self.to_cpu = to_cpu
         self.output_index = output_index
+        self.replace = dict(replace or {})
         self.forward_calls = 0
         self._slots: dict[str, _Slot] = {}
         for name, module in chosen:
@@ -214,7 +221,6 @@ class Recorder:
                 slot.stats = RunningStats(per_unit=per_unit, count_zeros=count_zeros)
                 slot.grad_stats = RunningStats(per_unit=per_unit)
             self._slots[name] = slot
-        self._handles: list = []
 
     # -- hook machinery ------------------------------------------------------------------
     def _pick(self, output: Any) -> torch.Tensor | None:
@@ -232,18 +238,33 @@ class Recorder:
         t = t.detach()
         return t.to("cpu", non_blocking=True) if self.to_cpu and t.device.type != "cpu" else t.clone()
 
-    def _forward_hook(self, slot: _Slot):
+    def _forward_hook(self, name: str, module: nn.Module):
+        if name not in self._slots:  # the root, hooked to count forward passes
+            return self._count_forward
+        slot, pick, fn = self._slots[name], self._pick, self.replace.get(name)
+        is_tensor, keep, grads = torch.is_tensor, self.keep, self.gradients
+        if keep == "stats" and fn is None and not grads:  # the hot path of capture(keep="stats")
+            update = slot.stats.update
+
+            def stats_hook(module, args, output):
+                t = output if is_tensor(output) else pick(output)
+                if t is not None:
+                    slot.calls += 1
+                    update(t)
+            return stats_hook
+        store = {"tensors": self._keep, "live": lambda t: t}.get(keep)
+
         def hook(module, args, output):
-            t = self._pick(output)
-            if t is None:
-                return
-            slot.calls += 1
-            if slot.stats is not None:
-                slot.stats.update(t)
-            else:
-                slot.outputs.append(self._keep(t))
-            if self.gradients and t.requires_grad:
-                t.register_hook(self._grad_hook(slot))
+            t = output if is_tensor(output) else pick(output)
+            if t is not None:
+                slot.calls += 1
+                if slot.stats is not None:
+                    slot.stats.update(t)
+                elif store is not None:
+                    slot.outputs.append(store(t))
+                if grads and t.requires_grad:
+                    t.register_hook(self._grad_hook(slot))
+            return None if fn is None else fn(output)
         return hook
 
     def _grad_hook(self, slot: _Slot):
@@ -258,15 +279,14 @@ class Recorder:
     def _count_forward(self, module, args, output):
         self.forward_calls += 1
 
-    def _attach(self) -> None:
-        self._handles.append(self.model.register_forward_hook(self._count_forward))
-        for slot in self._slots.values():
-            self._handles.append(slot.module.register_forward_hook(self._forward_hook(slot)))
+    def hooked(self) -> contextlib.AbstractContextManager:
+        """The recording hooks for a block (the model's root counts forward passes)."""
+        root = [] if "" in self._slots else [("", self.model)]
+        return module_hooks(root + [(n, s.module) for n, s in self._slots.items()], post=self._forward_hook)
 
-    def _detach(self) -> None:
-        for h in self._handles:
-            h.remove()
-        self._handles.clear()
+    def kept(self) -> dict[str, list]:
+        """Every kept output per layer, one entry per call (empty for a layer that never ran)."""
+        return {n: list(s.outputs) for n, s in self._slots.items()}
 
     # -- access -------------------------------------------------------------------------
     @property
@@ -372,8 +392,9 @@ class Recorder:
         return out
 
     def _need_tensors(self) -> None:
-        if self.keep != "tensors":
-            raise LayerNotRunError("capture(keep='stats') keeps only statistics; use rec.stats(name) "
+        if self.keep not in ("tensors", "live"):
+            what = "keeps only statistics" if self.keep == "stats" else "keeps no outputs"
+            raise LayerNotRunError(f"capture(keep={self.keep!r}) {what}; use rec.stats(name) "
                                    "or capture with keep='tensors'.")
 
     def _need_grads(self, slot: _Slot) -> None:
@@ -402,11 +423,14 @@ def default_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
     return [(n, m) for n, m in model.named_modules() if n and not any(True for _ in m.children())]
 
 
+_KEEP = ("tensors", "stats", "live", "none")
+
+
 @contextlib.contextmanager
 def capture(model: nn.Module, layers: Any = None, *, gradients: bool = False,
-            keep: Literal["tensors", "stats"] = "tensors", to_cpu: bool = True,
-            per_unit: bool = False, count_zeros: bool = False,
-            output_index: int | None = None) -> Iterator[Recorder]:
+            keep: Literal["tensors", "stats", "live", "none"] = "tensors", to_cpu: bool = True,
+            per_unit: bool = False, count_zeros: bool = False, output_index: int | None = None,
+            replace: dict[str, Callable[[Any], Any]] | None = None, in_order: bool = True) -> Iterator[Recorder]:
     """Record the outputs (and optionally gradients) of chosen layers during the block.
 
     Args:
@@ -416,13 +440,19 @@ def capture(model: nn.Module, layers: Any = None, *, gradients: bool = False,
         gradients: also record the gradient with respect to each output (run ``backward``
             inside the block).
         keep: ``"tensors"`` keeps detached copies of every output; ``"stats"`` keeps only
-            running statistics (:class:`RunningStats`) — cheap, for many batches.
+            running statistics (:class:`RunningStats`) — cheap, for many batches;
+            ``"live"`` keeps the outputs themselves (attached to the autograd graph, for
+            objectives and gradients at a layer); ``"none"`` only counts calls.
         to_cpu: move kept tensors to the CPU (``keep="tensors"`` only).
         per_unit: with ``keep="stats"``, also keep per-unit (dimension 1) statistics.
         count_zeros: with ``keep="stats"``, also count exact zeros (the sparsity of ReLU
             outputs; one more pass over each output).
         output_index: which tensor to take from layers that return tuples (LSTM: 0 is the
             output sequence); by default the first tensor.
+        replace: ``{name: fn}``: the rest of the model sees ``fn(output)`` instead of the
+            layer's output (``None`` from ``fn`` keeps it); what is kept is the output
+            before the replacement. Named layers are added to ``layers``.
+        in_order: list the layers in model order (else in the order ``layers`` gives them).
 
     The model itself is not modified: only forward hooks (and tensor hooks on outputs) are
     added, and they are removed on exit even when the block raises.
@@ -437,20 +467,21 @@ def capture(model: nn.Module, layers: Any = None, *, gradients: bool = False,
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"capture() needs a torch.nn.Module, got {type(model).__name__}.")
-    if keep not in ("tensors", "stats"):
-        raise ValueError(f"keep must be 'tensors' or 'stats', not {keep!r}.")
+    if keep not in _KEEP:
+        raise ValueError(f"keep must be one of {', '.join(map(repr, _KEEP))}, not {keep!r}.")
     chosen = default_layers(model) if layers is None else resolve_layers(model, layers)
-    position = {n: i for i, (n, _) in enumerate(model.named_modules())}
-    chosen = sorted(chosen, key=lambda nm: position.get(nm[0], 0))  # model order
+    for name in replace or {}:
+        if name not in dict(chosen):
+            chosen += resolve_layers(model, name)
+    if in_order:
+        position = {n: i for i, (n, _) in enumerate(model.named_modules())}
+        chosen = sorted(chosen, key=lambda nm: position.get(nm[0], 0))
     if not chosen:
         chosen = [("", model)] if layers is None else chosen
     rec = Recorder(model, chosen, gradients=gradients, keep=keep, to_cpu=to_cpu, per_unit=per_unit,
-                   output_index=output_index, count_zeros=count_zeros)
-    rec._attach()
-    try:
+                   output_index=output_index, count_zeros=count_zeros, replace=replace)
+    with rec.hooked():
         yield rec
-    finally:
-        rec._detach()
 
 
 __all__ = ["capture", "Recorder", "RunningStats", "LayerNotRunError", "default_layers"]

@@ -1,17 +1,18 @@
-"""The PyTorch adapter: module lookup, input normalisation, guarded forward passes, and the
-guarantee that a model is left exactly as it was found.
+"""The PyTorch adapter: module lookup, input normalisation, guarded forward passes, the one
+place forward hooks are registered (:func:`module_hooks`), the one tensor walk
+(:func:`iter_tensors`), and the guarantee that a model is left exactly as it was found.
 """
 from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
-from ..errors import InputShapeError, LayerNotFoundError, ModelForwardError, check_materialized
+from ..errors import InputShapeError, LayerNotFoundError, ModelForwardError, check_batch, check_materialized
 from .base import Adapter, Inputs, LayerInfo, ParamInfo, Recording, select_layers
 
 # Per-module hook dictionaries of torch.nn.Module (names vary a little across versions).
@@ -109,6 +110,43 @@ def preserve_model_state(model: nn.Module) -> Iterator[ModelState]:
         yield state
     finally:
         state.restore()
+
+
+#: A hook factory: ``(qualified_name, module) -> hook`` (the hook has torch's own signature).
+HookFactory = Callable[[str, nn.Module], Callable]
+
+
+@contextlib.contextmanager
+def module_hooks(chosen: Sequence[tuple[str, nn.Module]], *, post: HookFactory | None = None,
+                 pre: HookFactory | None = None, with_kwargs: bool = False) -> Iterator[None]:
+    """Forward hooks on the ``(name, module)`` pairs in ``chosen`` for the block, removed on
+    exit also when it raises: the one place neuralscope registers module forward hooks.
+
+    ``post(name, module)`` / ``pre(name, module)`` make each module's hook (torch's
+    signatures: ``hook(module, args, output)``, ``pre_hook(module, args)``, with ``kwargs``
+    after ``args`` when ``with_kwargs``); a hook that returns a value replaces the output
+    (or the inputs). Factories, not wrappers: a hook costs one Python call.
+    :class:`~neuralscope.capture.Recorder` and :meth:`TorchAdapter.hooks` build on it.
+
+    Example:
+        >>> net = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.ReLU())
+        >>> seen = []
+        >>> with module_hooks(list(net.named_children()), post=lambda n, m: lambda *a: seen.append(n)):
+        ...     _ = net(torch.zeros(1, 2))
+        >>> seen, len(net[0]._forward_hooks)
+        (['0', '1'], 0)
+    """
+    handles = []
+    try:
+        for name, m in chosen:
+            if pre is not None:
+                handles.append(m.register_forward_pre_hook(pre(name, m), with_kwargs=with_kwargs))
+            if post is not None:
+                handles.append(m.register_forward_hook(post(name, m), with_kwargs=with_kwargs))
+        yield
+    finally:
+        for h in handles:
+            h.remove()
 
 
 def layer_names(model: nn.Module) -> list[str]:
@@ -249,34 +287,78 @@ class TorchAdapter(Adapter):
         fix = lambda t: _to_channels_first(t, layout)
         return Inputs(tuple(_map_tensors(a, fix) for a in args), {k: _map_tensors(v, fix) for k, v in kwargs.items()})
 
+    def float_batch(self, inputs: Any, what: str = "inputs") -> torch.Tensor:
+        """One floating batch ``(B, ...)`` checked (a batch dimension, at least one example,
+        finite values) and moved to the model's device and dtype: the input of a gradient
+        method. A numpy array is taken as a tensor; token ids and other structures are
+        refused, naming the method that takes them.
+
+        Example:
+            >>> TorchAdapter(torch.nn.Linear(2, 1).double()).float_batch(np.zeros((3, 2), "float32")).dtype
+            torch.float64
+        """
+        if isinstance(inputs, np.ndarray):
+            inputs = torch.from_numpy(inputs)
+        if not torch.is_tensor(inputs):
+            raise InputShapeError(
+                f"The {what} must be a tensor of shape (batch, ...), not {type(inputs).__name__}; "
+                "for token ids use neuralscope.attribution.text.explain_text.")
+        if inputs.dim() < 2:
+            raise InputShapeError(
+                f"The {what} must have a batch dimension first, got shape {tuple(inputs.shape)}; "
+                "use x.unsqueeze(0) for a single example.")
+        if not inputs.is_floating_point():
+            raise InputShapeError(
+                f"The {what} must be floating point to be attributed, got {inputs.dtype}; "
+                "for token ids use neuralscope.attribution.text.explain_text.")
+        check_batch(inputs, f"The {what}")  # at least one example, finite values
+        return inputs.detach().to(device=self.device, dtype=self.dtype)
+
+    def checked_inputs(self, inputs: Any) -> Inputs:
+        """Any model inputs (tensors, token ids, a tuple or dict of them, numpy arrays)
+        normalised, after the batch check every model-running function makes (at least one
+        example, finite values)."""
+        check_batch(_numpy_to_tensor(inputs) if not isinstance(inputs, Inputs) else (inputs.args, inputs.kwargs))
+        return self.normalize_inputs(inputs)
+
     def preserved(self):
         return preserve_model_state(self.model)
 
     def forward(self, inputs: Any):
         return forward_with_context(self.model, inputs)
 
+    def hooks(self, layers: Any = "all", *, post: HookFactory | None = None, pre: HookFactory | None = None,
+              with_kwargs: bool = False, skip_scripted: bool = False) -> contextlib.AbstractContextManager:
+        """Forward hooks on chosen layers for a block (:func:`module_hooks`): for analyses that
+        follow every module call (graph reading, summaries, backward rules); ``"all"`` is every
+        module with the root (named ``""``), ``"leaves"`` every module without children,
+        ``skip_scripted`` leaves out TorchScript modules (they take no hooks). Analyses that
+        only need outputs use :meth:`recording`."""
+        if isinstance(layers, str) and layers in ("all", "leaves"):
+            chosen = [(n, m) for n, m in self.model.named_modules()
+                      if layers == "all" or next(m.children(), None) is None]
+        else:
+            chosen = self.layers(layers)
+        if skip_scripted:
+            chosen = [(n, m) for n, m in chosen if not isinstance(m, torch.jit.ScriptModule)]
+        return module_hooks(chosen, post=post, pre=pre, with_kwargs=with_kwargs)
+
+    def recording(self, layers: Any, *, keep: str = "live", replace: dict | None = None, **options: Any):
+        """A live :class:`~neuralscope.capture.Recorder` of ``layers`` for the block (every
+        forward pass the block runs is recorded): ``keep="live"`` keeps the outputs as they are
+        (still attached to the autograd graph), ``"tensors"`` detached copies, ``"stats"``
+        running statistics, ``"none"`` only call counts; ``replace={name: fn}`` hands the rest
+        of the model ``fn(output)`` instead (``None`` keeps the output). Other options are
+        :func:`~neuralscope.capture.capture`'s. The one capture mechanism of PyTorch models."""
+        from ..capture import capture
+
+        return capture(self.model, layers, keep=keep, replace=replace, **options)
+
     def record(self, inputs: Any, layers: Any, *, replace: dict | None = None) -> Recording:
-        chosen = self.layers(layers) if layers is not None else []
-        replace = dict(replace or {})
-        for name in replace:
-            if name not in dict(chosen):
-                chosen += self.layers(name)
-        kept: dict[str, list] = {n: [] for n, _ in chosen}
-
-        def hook_for(name):
-            def hook(module, args, output):
-                kept[name].append(output if torch.is_tensor(output) else first_tensor(output))
-                fn = replace.get(name)
-                return None if fn is None else fn(output)
-            return hook
-
-        handles = [m.register_forward_hook(hook_for(n)) for n, m in chosen]
-        try:
+        chosen = [n for n, _ in self.layers(layers)] if layers is not None else []
+        with self.recording(chosen, replace=replace, to_cpu=False, in_order=False) as rec:
             out = forward_with_context(self.model, self.normalize_inputs(inputs))
-        finally:
-            for h in handles:
-                h.remove()
-        return Recording(out, kept)
+        return Recording(out, rec.kept())
 
     def to_numpy(self, tensor: Any) -> np.ndarray:
         return tensor.detach().cpu().numpy() if torch.is_tensor(tensor) else np.asarray(tensor)
@@ -377,7 +459,7 @@ def forward_with_context(model: nn.Module, inputs: Any):
             f"The model raised in {where}: {type(exc).__name__}: {first_line}", module=failing) from exc
 
 __all__: Sequence[str] = [
-    "ModelState", "TorchAdapter", "as_inputs", "forward_with_context",
+    "ModelState", "TorchAdapter", "as_inputs", "forward_with_context", "module_hooks",
     "iter_tensors",
     "first_tensor", "layer_names", "model_device", "model_dtype", "preserve_model_state",
     "resolve_layer", "resolve_layers",

@@ -13,8 +13,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..adapters.torch import first_tensor, forward_with_context, iter_tensors, model_device, model_dtype, preserve_model_state
-from ..errors import InputShapeError, TargetError, UnknownOptionError, check_batch
+from ..adapters.torch import TorchAdapter, first_tensor, forward_with_context, iter_tensors, preserve_model_state
+from ..errors import TargetError, UnknownOptionError
 
 TargetSpec = Any  # None | int | Sequence[int] | Tensor | Callable[[output], Tensor]
 
@@ -58,24 +58,9 @@ def _channels_last_conv_weights(model: nn.Module) -> None:
 
 
 def prepare_inputs(model: nn.Module, inputs: Any, what: str = "inputs") -> torch.Tensor:
-    """Check and move a floating batch ``(B, ...)`` to the model's device and dtype."""
-    if not torch.is_tensor(inputs):
-        if isinstance(inputs, np.ndarray):
-            inputs = torch.from_numpy(inputs)
-        else:
-            raise InputShapeError(
-                f"The {what} must be a tensor of shape (batch, ...), not {type(inputs).__name__}; "
-                "for token ids use neuralscope.attribution.text.explain_text.")
-    if inputs.dim() < 2:
-        raise InputShapeError(
-            f"The {what} must have a batch dimension first, got shape {tuple(inputs.shape)}; "
-            "use x.unsqueeze(0) for a single example.")
-    if not inputs.is_floating_point():
-        raise InputShapeError(
-            f"The {what} must be floating point to be attributed, got {inputs.dtype}; "
-            "for token ids use neuralscope.attribution.text.explain_text.")
-    check_batch(inputs, f"The {what}")  # at least one example, finite values
-    return inputs.detach().to(device=model_device(model), dtype=model_dtype(model))
+    """Check and move a floating batch ``(B, ...)`` to the model's device and dtype (the
+    adapter's :meth:`~neuralscope.adapters.torch.TorchAdapter.float_batch`)."""
+    return TorchAdapter(model).float_batch(inputs, what)
 
 
 class Target:
@@ -185,13 +170,8 @@ def activation_bytes_per_example(model: nn.Module, example: torch.Tensor) -> int
         for t in iter_tensors(output):
             total[0] += t.numel() * t.element_size()
 
-    handles = [m.register_forward_hook(hook) for m in model.modules() if not list(m.children())]
-    try:
-        with torch.no_grad():
-            forward_with_context(model, example[:1])
-    finally:
-        for h in handles:
-            h.remove()
+    with TorchAdapter(model).hooks("leaves", post=lambda name, module: hook), torch.no_grad():
+        forward_with_context(model, example[:1])
     per = max(total[0], example[:1].numel() * example.element_size())
     _PER_EXAMPLE_CACHE[key] = per
     return per
@@ -266,6 +246,11 @@ class Method:
         self.options = options
         type(self).check_options(options)
 
+    @property
+    def adapter(self) -> TorchAdapter:
+        """The model's adapter: layers, inputs and recording forward passes go through it."""
+        return TorchAdapter(self.model)
+
     @classmethod
     def accepted_options(cls) -> list[str]:
         """The keyword options the method declares (its ``__init__`` and those of the bases
@@ -334,7 +319,7 @@ class Method:
     def _attribute_one(self, inputs: torch.Tensor, target: TargetSpec):
         from .result import Attribution
 
-        x = prepare_inputs(self.model, inputs)
+        x = self.adapter.float_batch(inputs)
         tgt = Target(target, x.shape[0])
         with guard(self.model):
             res = self._attribute(x, tgt)

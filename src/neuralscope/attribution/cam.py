@@ -71,25 +71,13 @@ def _replace_first(out, new):
     raise InputShapeError(f"Cannot take a CAM from a layer that returns {type(out).__name__}.")
 
 
-class _Capture:
-    """A forward hook on the CAM layer: keeps its output, and (for gradient CAMs) cuts the
-    graph there so the backward pass stops at the layer."""
-
-    def __init__(self, module: nn.Module, cut: bool):
-        self.cut, self.value = cut, None
-        self.handle = module.register_forward_hook(self.hook)
-
-    def hook(self, module, args, output):
-        t = _first(output)
-        if self.cut:
-            t = t.detach().requires_grad_(True)
-            self.value = t
-            return _replace_first(output, t)
-        self.value = t.detach()
-        return None
-
-    def remove(self):
-        self.handle.remove()
+def _cut(kept: dict) -> Callable[[Any], Any]:
+    """A replacement that hands the rest of the model a leaf copy of the layer's output, so
+    the backward pass stops at the layer (``kept["leaf"]`` is the leaf of the last call)."""
+    def cut(output):
+        kept["leaf"] = _first(output).detach().requires_grad_(True)
+        return _replace_first(output, kept["leaf"])
+    return cut
 
 
 class BaseCAM(Method):
@@ -139,24 +127,22 @@ class BaseCAM(Method):
         return t
 
     def _attribute(self, x, target):
-        name, module = resolve_layer(self.model, self.layer_spec if self.layer_spec is not None
-                                     else default_cam_layer(self.model))
+        name, module = self.adapter.layer(self.layer_spec if self.layer_spec is not None
+                                          else default_cam_layer(self.model))
         self.layer_name = name
-        cap = _Capture(module, cut=self.uses_gradients)
-        try:
-            with torch.enable_grad() if self.uses_gradients else torch.no_grad():
-                out = forward_with_context(self.model, x)
-                target.resolve(out)
-                if cap.value is None:
-                    raise InputShapeError(f"Layer {name!r} did not run during the forward pass.")
-                raw = cap.value
-                G = None
-                if self.uses_gradients:
-                    scores = target.scores(out)
-                    (graw,) = torch.autograd.grad(scores.sum(), raw)
-                    G = self._spatial(graw, name, module).float()
-        finally:
-            cap.remove()
+        cut: dict = {}
+        with torch.enable_grad() if self.uses_gradients else torch.no_grad():
+            rec = self.adapter.record(x, name, replace={name: _cut(cut)} if self.uses_gradients else None)
+            out = rec.output
+            target.resolve(out)
+            if not rec.outputs[name]:
+                raise InputShapeError(f"Layer {name!r} did not run during the forward pass.")
+            raw = cut["leaf"] if self.uses_gradients else rec.outputs[name][-1]
+            G = None
+            if self.uses_gradients:
+                scores = target.scores(out)
+                (graw,) = torch.autograd.grad(scores.sum(), raw)
+                G = self._spatial(graw, name, module).float()
         A = self._spatial(raw.detach(), name, module).float()
         ctx = {"x": x, "target": target, "module": module, "name": name, "output": out}
         low = self.cam(A, G, ctx).float()
@@ -452,7 +438,7 @@ class AblationCAM(BaseCAM):
         channel_dim = 1 if self.reshape is None else -1
         state = {}
 
-        def hook(mod, args, output):
+        def ablate(output):
             t = _first(output).clone()
             chs = state["chs"]
             idx = torch.arange(t.shape[0], device=t.device)
@@ -466,19 +452,15 @@ class AblationCAM(BaseCAM):
         tail = layer_tail(self.model, module, x, reference, b * c) if self.reshape is None else None
         if tail is not None and tail.layer_output.shape[:2] == (b, c):
             return self._tail_weights(tail, base, target, per)
-        handle = module.register_forward_hook(hook)
-        try:
-            with torch.no_grad():
-                todo = [(i, ch) for i in range(b) for ch in range(c)]
-                pieces = list(chunks(len(todo), per))
-                for sl in progress(pieces, desc="ablation-cam", enabled=self.show_progress if self.show_progress else None):
-                    items = todo[sl]
-                    ex = torch.tensor([i for i, _ in items], device=x.device)
-                    state["chs"] = torch.tensor([ch for _, ch in items], device=x.device)
-                    _, s = _scores(lambda b: forward_with_context(self.model, b), x[ex], target, ex)
-                    drops[ex, state["chs"]] = s.float()
-        finally:
-            handle.remove()
+        with self.adapter.recording(ctx["name"], keep="none", replace={ctx["name"]: ablate}), torch.no_grad():
+            todo = [(i, ch) for i in range(b) for ch in range(c)]
+            pieces = list(chunks(len(todo), per))
+            for sl in progress(pieces, desc="ablation-cam", enabled=self.show_progress if self.show_progress else None):
+                items = todo[sl]
+                ex = torch.tensor([i for i, _ in items], device=x.device)
+                state["chs"] = torch.tensor([ch for _, ch in items], device=x.device)
+                _, s = _scores(lambda b: forward_with_context(self.model, b), x[ex], target, ex)
+                drops[ex, state["chs"]] = s.float()
         return _relative_drop(base, drops)
 
     def _tail_weights(self, tail, base, target, per):
