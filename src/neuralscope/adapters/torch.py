@@ -411,6 +411,18 @@ def iter_tensors(obj: Any) -> Iterator[torch.Tensor]:
         yield from iter_tensors(obj.to_tuple())
 
 
+def replace_first_tensor(output: Any, new: torch.Tensor) -> Any:
+    """``output`` with its first tensor replaced by ``new`` (a tensor, or the first item of
+    a tuple or list): what a layer's replaced output looks like to the rest of the model."""
+    if torch.is_tensor(output):
+        return new
+    if isinstance(output, tuple):
+        return (new,) + tuple(output[1:])
+    if isinstance(output, list):
+        return [new] + list(output[1:])
+    raise InputShapeError(f"Cannot replace the output of a layer that returns {type(output).__name__}.")
+
+
 def first_tensor(obj: Any) -> torch.Tensor:
     for t in iter_tensors(obj):
         return t
@@ -461,6 +473,6 @@ def forward_with_context(model: nn.Module, inputs: Any):
 __all__: Sequence[str] = [
     "ModelState", "TorchAdapter", "as_inputs", "forward_with_context", "module_hooks",
     "iter_tensors",
-    "first_tensor", "layer_names", "model_device", "model_dtype", "preserve_model_state",
+    "first_tensor", "replace_first_tensor", "layer_names", "model_device", "model_dtype", "preserve_model_state",
     "resolve_layer", "resolve_layers",
 ]

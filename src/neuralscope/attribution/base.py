@@ -228,6 +228,41 @@ def input_gradients(model: nn.Module, x: torch.Tensor, target: Target, rows: tor
     return g, out, s.detach()
 
 
+#: The one "auto steps" rule of the path methods (Integrated Gradients, at the input or at a
+#: layer): every example starts with this many steps; the examples whose completeness error
+#: is still above the tolerance get twice the steps, again and again, up to ``max_steps``.
+AUTO_STEPS_START = 16
+#: The default ``max_steps`` of that rule.
+AUTO_MAX_STEPS = 1024
+
+
+def auto_steps(integrate: Callable[[torch.Tensor | None, int], tuple[torch.Tensor, torch.Tensor]], n: int, *,
+               tolerance: float, max_steps: int = AUTO_MAX_STEPS) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(attributions, completeness errors, steps used)`` of ``n`` examples under the one
+    auto-steps rule (:data:`AUTO_STEPS_START`, doubled per example while its error is above
+    ``tolerance``, at most ``max_steps``). ``integrate(rows, steps)`` returns the attributions
+    and errors of the examples ``rows`` (``None``: all of them) with ``steps`` steps.
+
+    Example:
+        >>> def integrate(rows, steps):  # error halves with each doubling: 16 -> 0.04, 64 -> 0.01
+        ...     err = torch.full((3 if rows is None else len(rows),), 0.64 / steps)
+        ...     return err.clone(), err
+        >>> auto_steps(integrate, 3, tolerance=0.01)[2].tolist()
+        [64, 64, 64]
+    """
+    steps = AUTO_STEPS_START
+    attr, err = integrate(None, steps)
+    used = torch.full((n,), steps)
+    while steps * 2 <= max_steps:
+        todo = (err > tolerance).nonzero()[:, 0]
+        if todo.numel() == 0:
+            break
+        steps *= 2
+        attr[todo], err[todo] = integrate(todo, steps)
+        used[todo] = steps
+    return attr, err, used
+
+
 class Method:
     """Base class of the attribution methods: ``Method(model, **options).attribute(x, target)``.
 
@@ -238,6 +273,9 @@ class Method:
     paper: ClassVar[str] = ""
     #: whether attributions carry a sign (drawn with a diverging map centred at zero)
     signed: ClassVar[bool] = True
+    #: a layer method attributes to a hidden layer: it takes any inputs the model takes
+    #: (token ids, dicts), checked by the adapter, and returns maps of the layer's shape
+    attributes_layer: ClassVar[bool] = False
 
     def __init__(self, model: nn.Module, **options):
         if not isinstance(model, nn.Module):
@@ -289,7 +327,7 @@ class Method:
         result then holds one map per input (see :meth:`Attribution.parts`)."""
         from ..adapters.packing import is_multi_input
 
-        if is_multi_input(inputs):
+        if is_multi_input(inputs) and not self.attributes_layer:
             return self._attribute_several(inputs, target)
         return self._attribute_one(inputs, target)
 
@@ -316,20 +354,25 @@ class Method:
                 self.baseline = baseline
         return res.split_inputs(packing)
 
-    def _attribute_one(self, inputs: torch.Tensor, target: TargetSpec):
+    def _attribute_one(self, inputs: Any, target: TargetSpec):
         from .result import Attribution
 
-        x = self.adapter.float_batch(inputs)
-        tgt = Target(target, x.shape[0])
+        if self.attributes_layer:
+            x = self.adapter.checked_inputs(inputs)
+            tgt = Target(target, self.adapter.batch_size_of(x))
+        else:
+            x = self.adapter.float_batch(inputs)
+            tgt = Target(target, x.shape[0])
         with guard(self.model):
             res = self._attribute(x, tgt)
             attr, metrics, extras = (res if isinstance(res, tuple) else (res, {}, {}))
             with torch.no_grad():
                 out = first_tensor(forward_with_context(self.model, x)) if "outputs" not in extras else extras.pop("outputs")
+        layer = extras.pop("layer", None)
         return Attribution(
-            attributions=_np(attr), inputs=_np(x), method=self.name, targets=tgt.as_list(),
-            outputs=_np(out), options=_jsonable_options(self.options), metrics=metrics,
-            signed=self.signed, extras=extras, paper=self.paper)
+            attributions=_np(attr), inputs=None if self.attributes_layer else _np(x), method=self.name,
+            targets=tgt.as_list(), outputs=_np(first_tensor(out)), options=_jsonable_options(self.options),
+            metrics=metrics, signed=self.signed, extras=extras, paper=self.paper, layer=layer)
 
     def _attribute(self, x: torch.Tensor, target: Target):
         raise NotImplementedError
@@ -363,5 +406,6 @@ def _jsonable_options(options: dict) -> dict:
 
 __all__: Sequence[str] = [
     "Method", "Target", "guard", "prepare_inputs", "internal_batch_size", "memory_budget",
-    "input_gradients", "output_scores", "example_rows", "chunks",
+    "input_gradients", "output_scores", "example_rows", "chunks", "auto_steps", "AUTO_STEPS_START",
+    "AUTO_MAX_STEPS",
 ]

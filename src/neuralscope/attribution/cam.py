@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..adapters.torch import first_tensor, forward_with_context, resolve_layer
+from ..adapters.torch import first_tensor, forward_with_context, replace_first_tensor, resolve_layer
 from ..errors import InputShapeError, TargetError
 from ..progress import progress
 from .base import CPU_FORWARD_BUDGET, Method, Target, chunks, internal_batch_size, memory_budget
@@ -62,13 +62,10 @@ def _first(out):
 
 
 def _replace_first(out, new):
-    if torch.is_tensor(out):
-        return new
-    if isinstance(out, tuple):
-        return (new,) + tuple(out[1:])
-    if isinstance(out, list):
-        return [new] + list(out[1:])
-    raise InputShapeError(f"Cannot take a CAM from a layer that returns {type(out).__name__}.")
+    try:
+        return replace_first_tensor(out, new)
+    except InputShapeError:
+        raise InputShapeError(f"Cannot take a CAM from a layer that returns {type(out).__name__}.") from None
 
 
 def _cut(kept: dict) -> Callable[[Any], Any]:
@@ -148,11 +145,6 @@ class BaseCAM(Method):
         low = self.cam(A, G, ctx).float()
         up = upsample(low.clamp_min(0), x.shape[2:]) if x.dim() >= 4 or x.dim() == low.dim() + 1 else low.clamp_min(0)
         return up, {}, {"outputs": first_tensor(out).detach(), "cam": low.detach().cpu().numpy(), "layer": name}
-
-    def attribute(self, inputs, target=None):
-        res = super().attribute(inputs, target)
-        res.layer = res.extras.pop("layer", None)
-        return res
 
 
 _ONE_D = (nn.Conv1d, nn.BatchNorm1d, nn.MaxPool1d, nn.AvgPool1d, nn.AdaptiveAvgPool1d, nn.AdaptiveMaxPool1d)

@@ -17,7 +17,8 @@ from torch import nn
 from ..adapters.torch import first_tensor
 from ..errors import InputShapeError
 from ..progress import progress
-from .base import Method, Target, chunks, example_rows, input_gradients, internal_batch_size, output_scores
+from .base import (AUTO_MAX_STEPS, Method, Target, auto_steps, chunks, example_rows, input_gradients,
+                   internal_batch_size, output_scores)
 from .fastpath import GradientModel, gradient_model
 
 
@@ -147,7 +148,8 @@ class IntegratedGradients(Method):
     relative to ``|f(x) - f(baseline)|`` per example (``metrics["completeness_error"]``).
     ``steps="auto"`` (the default) doubles the number of steps (from 16), for the examples
     that still need it, until their error is below ``tolerance`` (1 %) or ``max_steps`` is
-    reached, and reports the steps used per example (``metrics["steps"]``). An integer
+    reached, and reports the steps used per example (``metrics["steps"]``): the one rule of
+    :func:`~neuralscope.attribution.base.auto_steps`, shared with the layer form. An integer
     uses that many steps for every example.
 
     Example:
@@ -162,7 +164,7 @@ class IntegratedGradients(Method):
     paper = "Sundararajan, Taly, Yan 2017, arXiv:1703.01365"
 
     def __init__(self, model: nn.Module, baseline: Any = "zeros", steps: int | str = "auto",
-                 rule: str = "gausslegendre", tolerance: float = 0.01, max_steps: int = 1024,
+                 rule: str = "gausslegendre", tolerance: float = 0.01, max_steps: int = AUTO_MAX_STEPS,
                  memory_budget: int | None = None, show_progress: bool | None = None):
         super().__init__(model, baseline=baseline, steps=steps, rule=rule, tolerance=tolerance)
         if not (steps == "auto" or isinstance(steps, int) and steps >= 1):
@@ -177,28 +179,20 @@ class IntegratedGradients(Method):
         out, fx = output_scores(self.model, x, target)
         _, fb = output_scores(self.model, b, target, rows=torch.arange(x.shape[0]))
         delta = (fx - fb).double()
-        if self.steps != "auto":
-            steps = int(self.steps)
-            attr = integrate_gradients(self.model, x, b, target, steps, self.rule, self.memory_budget,
-                                       self.show_progress, reference=out)
-            err = completeness_error(attr, delta)
-            used = torch.full((x.shape[0],), steps)
-        else:  # double the steps for the examples whose completeness error is still too large
-            steps = 16
-            attr = integrate_gradients(self.model, x, b, target, steps, self.rule, self.memory_budget,
-                                       self.show_progress, reference=out)
-            err = completeness_error(attr, delta)
-            used = torch.full((x.shape[0],), steps)
-            while steps * 2 <= self.max_steps:
-                todo = (err > self.tolerance).nonzero()[:, 0]
-                if todo.numel() == 0:
-                    break
-                steps *= 2
-                sub = target.subset(todo)
-                attr[todo] = integrate_gradients(self.model, x[todo], b[todo], sub, steps, self.rule,
-                                                 self.memory_budget, self.show_progress, reference=first_tensor(out)[todo])
-                err[todo] = completeness_error(attr[todo], delta[todo])
-                used[todo] = steps
+        def integrate(rows: torch.Tensor | None, steps: int):
+            if rows is None:
+                a = integrate_gradients(self.model, x, b, target, steps, self.rule, self.memory_budget,
+                                        self.show_progress, reference=out)
+                return a, completeness_error(a, delta)
+            a = integrate_gradients(self.model, x[rows], b[rows], target.subset(rows), steps, self.rule,
+                                    self.memory_budget, self.show_progress, reference=first_tensor(out)[rows])
+            return a, completeness_error(a, delta[rows])
+
+        if self.steps == "auto":  # the one rule of base.auto_steps
+            attr, err, used = auto_steps(integrate, x.shape[0], tolerance=self.tolerance, max_steps=self.max_steps)
+        else:
+            attr, err = integrate(None, int(self.steps))
+            used = torch.full((x.shape[0],), int(self.steps))
         metrics = {"completeness_error": err.cpu().numpy(), "steps": used.numpy(),
                    "output_difference": delta.cpu().numpy()}
         return attr, metrics, {"outputs": out, "baseline": b.detach().float().cpu().numpy()}

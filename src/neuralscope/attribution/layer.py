@@ -14,79 +14,70 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..adapters.torch import as_inputs, first_tensor, forward_with_context, resolve_layer
-from ..errors import InputShapeError, TargetError, check_finite
-from .base import Target, _jsonable_options, _np, chunks, guard
+from ..adapters.base import Inputs
+from ..adapters.torch import TorchAdapter, replace_first_tensor, resolve_layer
+from ..errors import InputShapeError, TargetError
+from .base import AUTO_MAX_STEPS, Method, Target, auto_steps, chunks
 from .gradient import completeness_error, path_points
 
 
-def _repeat_inputs(inputs: Any, k: int) -> Any:
-    """Every tensor of ``inputs`` stacked ``k`` times along the batch (repeat-major)."""
-    args, kwargs = as_inputs(inputs)
+def _repeat_inputs(x: Inputs, k: int) -> Inputs:
+    """Every batched tensor of ``x`` stacked ``k`` times along the batch (repeat-major)."""
     rep = lambda t: t.repeat(k, *[1] * (t.dim() - 1)) if torch.is_tensor(t) and t.dim() > 0 else t
-    if kwargs:
-        return {key: rep(v) for key, v in kwargs.items()}
-    return tuple(rep(a) for a in args) if len(args) > 1 else rep(args[0])
+    return Inputs(tuple(rep(a) for a in x.args), {key: rep(v) for key, v in x.kwargs.items()})
 
 
-def _batch_of(inputs: Any) -> int:
-    args, kwargs = as_inputs(inputs)
-    for t in list(args) + list(kwargs.values()):
-        if torch.is_tensor(t):
-            return int(t.shape[0])
-    raise InputShapeError("The inputs hold no tensor.")
-
-
-def _check_inputs(inputs: Any) -> None:
-    args, kwargs = as_inputs(inputs)
-    for t in list(args) + list(kwargs.values()):
-        if torch.is_tensor(t):
-            check_finite(t, "The inputs")
-
-
-class _LayerSwap:
-    """A forward hook that records a layer's output or replaces it by a given tensor."""
-
-    def __init__(self, module):
-        self.replacement, self.value = None, None
-        self.handle = module.register_forward_hook(self.hook)
-
-    def hook(self, module, args, output):
-        t = output if torch.is_tensor(output) else first_tensor(output)
-        if self.replacement is not None:
-            new = self.replacement
-            if torch.is_tensor(output):
-                return new
-            return (new,) + tuple(output[1:])
-        self.value = t.detach()
-        return None
-
-    def remove(self):
-        self.handle.remove()
+def _rows(x: Inputs, rows: torch.Tensor, n: int) -> Inputs:
+    """The examples ``rows`` of every tensor of ``x`` that has the batch (size ``n``) first."""
+    take = lambda t: t[rows.to(t.device)] if torch.is_tensor(t) and t.dim() and t.shape[0] == n else t
+    return Inputs(tuple(take(a) for a in x.args), {key: take(v) for key, v in x.kwargs.items()})
 
 
 def layer_activations(model: nn.Module, inputs: Any, layer: Any):
-    """``(output, activation)`` of ``layer`` for ``inputs`` (no gradients)."""
-    name, module = resolve_layer(model, layer)
-    swap = _LayerSwap(module)
-    try:
-        with torch.no_grad():
-            out = forward_with_context(model, inputs)
-    finally:
-        swap.remove()
-    if swap.value is None:
+    """``(output, activation)`` of ``layer`` for ``inputs`` (no gradients; the last call of
+    a layer that runs more than once)."""
+    adapter = TorchAdapter(model)
+    name, _ = adapter.layer(layer)
+    with torch.no_grad():
+        rec = adapter.record(inputs, name)
+    if not rec.outputs[name]:
         raise InputShapeError(f"Layer {name!r} did not run during the forward pass.")
-    return out, swap.value
+    return rec.output, rec.outputs[name][-1].detach()
 
 
-class LayerIntegratedGradients:
+def _with_layer(adapter: TorchAdapter, name: str, x: Inputs, value: torch.Tensor):
+    """The model's output on ``x`` with layer ``name``'s output replaced by ``value``."""
+    return adapter.record(x, [], replace={name: lambda out: replace_first_tensor(out, value)}).output
+
+
+class LayerMethod(Method):
+    """A method that attributes the target to the units of a hidden layer (``layer``: a
+    name, module or type resolving to one layer) for any inputs the model takes (tensors,
+    token ids, dicts of tensors): attributions have the layer output's shape."""
+
+    attributes_layer = True
+
+    def __init__(self, model: nn.Module, layer: Any, **options):
+        super().__init__(model, **options)
+        self.layer = layer
+
+    def _activations(self, x: Inputs, target: Target) -> tuple[str, Any, torch.Tensor]:
+        """``(layer name, model output, layer output)`` on ``x``, the target resolved."""
+        name, _ = self.adapter.layer(self.layer)
+        out, a_x = layer_activations(self.model, x, name)
+        target.resolve(out)
+        return name, out, a_x
+
+
+class LayerIntegratedGradients(LayerMethod):
     """Integrated Gradients at a hidden layer (Sundararajan et al. 2017, arXiv:1703.01365;
     the layer form of Captum's LayerIntegratedGradients): the layer's output is moved along
     the straight path from its value for ``baseline_inputs`` (or zeros) to its value for
     the inputs. Attributions have the layer output's shape and add up to
     ``f(x) - f(x with the layer at its baseline)`` (``metrics["completeness_error"]``);
-    ``steps="auto"`` doubles the steps (from 16, for the whole batch) until that error is
-    below ``tolerance`` for every example.
+    ``steps="auto"`` follows the one rule of
+    :func:`~neuralscope.attribution.base.auto_steps` (16 steps, doubled per example while
+    its error is above ``tolerance``, at most ``max_steps``), as input Integrated Gradients does.
 
     Works for any inputs the model takes (tensors, token ids, dicts of tensors).
 
@@ -102,51 +93,50 @@ class LayerIntegratedGradients:
     paper = "Sundararajan, Taly, Yan 2017, arXiv:1703.01365"
 
     def __init__(self, model: nn.Module, layer: Any, baseline_inputs: Any = None, steps: int | str = "auto",
-                 rule: str = "gausslegendre", tolerance: float = 0.01, max_steps: int = 512,
+                 rule: str = "gausslegendre", tolerance: float = 0.01, max_steps: int = AUTO_MAX_STEPS,
                  memory_budget: int | None = None):
-        self.model, self.layer, self.baseline_inputs = model, layer, baseline_inputs
+        super().__init__(model, layer, steps=steps, rule=rule)
+        if not (steps == "auto" or isinstance(steps, int) and steps >= 1):
+            raise ValueError(f"steps must be a positive integer or 'auto', not {steps!r}.")
+        self.baseline_inputs = baseline_inputs
         self.steps, self.rule, self.memory_budget = steps, rule, memory_budget
         self.tolerance, self.max_steps = tolerance, max_steps
         path_points(2, rule)
 
-    def attribute(self, inputs: Any, target: Any = None):
-        from .result import Attribution
+    def _attribute(self, x: Inputs, target: Target):
+        name, out, a_x = self._activations(x, target)
+        if self.baseline_inputs is None:
+            a_b = torch.zeros_like(a_x)
+        else:
+            _, a_b = layer_activations(self.model, self.adapter.checked_inputs(self.baseline_inputs), name)
+            if a_b.shape != a_x.shape:
+                raise InputShapeError(
+                    f"The baseline inputs give layer {name!r} shape {tuple(a_b.shape)}, the inputs "
+                    f"{tuple(a_x.shape)}; they must match.")
+        n = a_x.shape[0]
+        deltas: dict[int, torch.Tensor] = {}
 
-        _check_inputs(inputs)
-        n = _batch_of(inputs)
-        tgt = Target(target, n)
-        with guard(self.model):
-            name, module = resolve_layer(self.model, self.layer)
-            out, a_x = layer_activations(self.model, inputs, module)
-            tgt.resolve(out)
-            if self.baseline_inputs is None:
-                a_b = torch.zeros_like(a_x)
-            else:
-                _, a_b = layer_activations(self.model, self.baseline_inputs, module)
-                if a_b.shape != a_x.shape:
-                    raise InputShapeError(
-                        f"The baseline inputs give layer {name!r} shape {tuple(a_b.shape)}, the inputs "
-                        f"{tuple(a_x.shape)}; they must match.")
-            steps = 16 if self.steps == "auto" else int(self.steps)
-            while True:  # "auto": double the steps until every example is within tolerance
-                attr, fx, fb = _layer_ig(self.model, module, inputs, a_x, a_b, tgt, steps, self.rule,
-                                         self.memory_budget)
-                delta = (fx - fb).double()
-                err = completeness_error(attr, delta)
-                if self.steps != "auto" or bool((err <= self.tolerance).all()) or steps * 2 > self.max_steps:
-                    break
-                steps *= 2
-        return Attribution(
-            attributions=_np(attr), inputs=None, method=self.name, targets=tgt.as_list(),
-            outputs=_np(first_tensor(out)), options=_jsonable_options({"steps": self.steps, "rule": self.rule}),
-            metrics={"completeness_error": err.cpu().numpy(), "output_difference": delta.cpu().numpy(),
-                     "steps": np.full(n, steps)},
-            signed=True, paper=self.paper, layer=name)
+        def integrate(rows: torch.Tensor | None, steps: int):
+            xs, ax, ab, t = (x, a_x, a_b, target) if rows is None else (
+                _rows(x, rows, n), a_x[rows], a_b[rows], target.subset(rows))
+            attr, fx, fb = _layer_ig(self.adapter, name, xs, ax, ab, t, steps, self.rule, self.memory_budget)
+            delta = (fx - fb).double()
+            for i, d in zip(range(n) if rows is None else rows.tolist(), delta):
+                deltas[i] = d
+            return attr, completeness_error(attr, delta)
 
-    __call__ = attribute
+        if self.steps == "auto":
+            attr, err, used = auto_steps(integrate, n, tolerance=self.tolerance, max_steps=self.max_steps)
+        else:
+            attr, err = integrate(None, int(self.steps))
+            used = torch.full((n,), int(self.steps))
+        delta = torch.stack([deltas[i] for i in range(n)])
+        metrics = {"completeness_error": err.cpu().numpy(), "output_difference": delta.cpu().numpy(),
+                   "steps": used.numpy()}
+        return attr, metrics, {"outputs": out, "layer": name}
 
 
-def _layer_ig(model, module, inputs, a_x, a_b, target: Target, steps, rule, memory_budget):
+def _layer_ig(adapter: TorchAdapter, name: str, x: Inputs, a_x, a_b, target: Target, steps, rule, memory_budget):
     alphas, weights = path_points(steps, rule)
     n = a_x.shape[0]
     per_row = max(1, a_x[:1].numel() * a_x.element_size() * 40)
@@ -155,31 +145,24 @@ def _layer_ig(model, module, inputs, a_x, a_b, target: Target, steps, rule, memo
     rows = max(1, _budget(a_x.device, memory_budget) // per_row)
     k_per = max(1, rows // n)
     total = torch.zeros_like(a_x, dtype=torch.float64)
-    swap = _LayerSwap(module)
-    try:
-        for sl in chunks(steps, k_per):
-            a = alphas[sl].to(a_x.device, a_x.dtype)
-            k = a.shape[0]
-            pts = (a_b[None] + a.view(-1, *[1] * a_x.dim()) * (a_x - a_b)[None]).reshape(k * n, *a_x.shape[1:])
-            pts = pts.detach().requires_grad_(True)
-            swap.replacement = pts
-            with torch.enable_grad():
-                out = forward_with_context(model, _repeat_inputs(inputs, k))
-                s = target.scores(out, torch.arange(n, device=a_x.device).repeat(k))
-                (g,) = torch.autograd.grad(s.sum(), pts)
-            w = weights[sl].to(a_x.device, torch.float64).view(-1, *[1] * a_x.dim())
-            total += (g.double().reshape(k, *a_x.shape) * w).sum(0)
-        with torch.no_grad():
-            swap.replacement = a_x
-            fx = target.scores(forward_with_context(model, inputs)).double()
-            swap.replacement = a_b
-            fb = target.scores(forward_with_context(model, inputs)).double()
-    finally:
-        swap.remove()
+    for sl in chunks(steps, k_per):
+        a = alphas[sl].to(a_x.device, a_x.dtype)
+        k = a.shape[0]
+        pts = (a_b[None] + a.view(-1, *[1] * a_x.dim()) * (a_x - a_b)[None]).reshape(k * n, *a_x.shape[1:])
+        pts = pts.detach().requires_grad_(True)
+        with torch.enable_grad():
+            out = _with_layer(adapter, name, _repeat_inputs(x, k), pts)
+            s = target.scores(out, torch.arange(n, device=a_x.device).repeat(k))
+            (g,) = torch.autograd.grad(s.sum(), pts)
+        w = weights[sl].to(a_x.device, torch.float64).view(-1, *[1] * a_x.dim())
+        total += (g.double().reshape(k, *a_x.shape) * w).sum(0)
+    with torch.no_grad():
+        fx = target.scores(_with_layer(adapter, name, x, a_x)).double()
+        fb = target.scores(_with_layer(adapter, name, x, a_b)).double()
     return (total * (a_x - a_b).double()).float(), fx, fb
 
 
-class LayerGradientXActivation:
+class LayerGradientXActivation(LayerMethod):
     """Gradient of the target w.r.t. a layer's output times that output (the layer form of
     input x gradient; Shrikumar et al. 2016, arXiv:1605.01713).
 
@@ -193,31 +176,12 @@ class LayerGradientXActivation:
     name = "layer_gradient_x_activation"
     paper = "Shrikumar et al. 2016, arXiv:1605.01713"
 
-    def __init__(self, model: nn.Module, layer: Any):
-        self.model, self.layer = model, layer
-
-    def attribute(self, inputs: Any, target: Any = None):
-        from .result import Attribution
-
-        _check_inputs(inputs)
-        tgt = Target(target, _batch_of(inputs))
-        with guard(self.model):
-            name, module = resolve_layer(self.model, self.layer)
-            out, a_x = layer_activations(self.model, inputs, module)
-            tgt.resolve(out)
-            leaf = a_x.clone().requires_grad_(True)
-            swap = _LayerSwap(module)
-            swap.replacement = leaf
-            try:
-                with torch.enable_grad():
-                    out2 = forward_with_context(self.model, inputs)
-                    (g,) = torch.autograd.grad(tgt.scores(out2).sum(), leaf)
-            finally:
-                swap.remove()
-        return Attribution(attributions=_np(g * a_x), inputs=None, method=self.name, targets=tgt.as_list(),
-                           outputs=_np(first_tensor(out)), signed=True, paper=self.paper, layer=name)
-
-    __call__ = attribute
+    def _attribute(self, x: Inputs, target: Target):
+        name, out, a_x = self._activations(x, target)
+        leaf = a_x.clone().requires_grad_(True)
+        with torch.enable_grad():
+            (g,) = torch.autograd.grad(target.scores(_with_layer(self.adapter, name, x, leaf)).sum(), leaf)
+        return g * a_x, {}, {"outputs": out, "layer": name}
 
 
 class NeuronModel(nn.Module):
@@ -242,19 +206,11 @@ class NeuronModel(nn.Module):
         self._unit_shape: tuple | None = None
 
     def forward(self, *args, **kwargs):
-        store = {}
-
-        def hook(m, a, out):
-            store["v"] = out if torch.is_tensor(out) else first_tensor(out)
-
-        h = self.module.register_forward_hook(hook)
-        try:
-            self.inner(*args, **kwargs)
-        finally:
-            h.remove()
-        if "v" not in store:
-            raise InputShapeError(f"Layer {self.layer_name!r} did not run during the forward pass.")
-        v = store["v"]
+        name = self.layer_name
+        rec = TorchAdapter(self.inner).record(Inputs(args, kwargs), name)
+        if not rec.outputs[name]:
+            raise InputShapeError(f"Layer {name!r} did not run during the forward pass.")
+        v = rec.outputs[name][-1]
         self._unit_shape = tuple(v.shape[1:])
         return v.reshape(v.shape[0], -1)
 
@@ -273,4 +229,4 @@ class NeuronModel(nn.Module):
         return int(np.ravel_multi_index(tuple(index), shape))
 
 
-__all__ = ["LayerIntegratedGradients", "LayerGradientXActivation", "NeuronModel", "layer_activations"]
+__all__ = ["LayerMethod", "LayerIntegratedGradients", "LayerGradientXActivation", "NeuronModel", "layer_activations"]
