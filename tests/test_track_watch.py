@@ -192,7 +192,7 @@ def test_a_failing_watch_never_breaks_training(digits, tmp_path, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("histogram exploded")
 
-    monkeypatch.setattr(watch_module, "histogram_of", broken)
+    monkeypatch.setattr(watch_module, "histogram", broken)
     torch.manual_seed(0)
     model = DigitsCNN(width=8)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)

@@ -60,11 +60,10 @@ import numpy as np
 import torch
 
 from .adapters.keras import KerasAdapter
+from .histogram import histogram
+from .nonlinearities import dead_mask, nonlinearity
 
 __all__ = ["Callback"]
-
-_RELU_LIKE = {"relu", "relu6", "leaky_relu", "leakyrelu", "elu", "selu", "gelu", "silu", "swish", "mish",
-              "hard_swish", "hard_silu", "prelu", "celu"}
 
 
 class Callback(keras.callbacks.Callback):
@@ -122,7 +121,7 @@ class Callback(keras.callbacks.Callback):
             self._update_ratios()
         if logs and self.update_freq != "epoch" and step % self.update_freq == 0:
             self.run.log(_scalars(logs), step=step)
-        if self.every and step % self.every == 0:
+        if self.every and step % self.every == 0 and self.run.writer is not None:
             threads = torch.get_num_threads()
             torch.set_num_threads(1)  # statistics of small tensors: threads only wait for each other
             try:
@@ -145,11 +144,12 @@ class Callback(keras.callbacks.Callback):
     # -- what a watched step records --------------------------------------------------------------
     def _watch(self, step: int) -> None:
         _sync(self.model)
+        writer = self.run.writer  # the store's typed interface, as run.watch() writes
         values: dict[str, float] = {}
         arrays = [keras.ops.convert_to_numpy(v.value) for v in self._variables]
         for name, w in zip(self._names, arrays):
             t = _torch(w)
-            self.run.log_histogram(f"weights/{name}", t, step=step, bins=self.bins)
+            writer.histogram(f"weights/{name}", step, histogram(t, self.bins))
             values[f"weights/norm/{name}"] = float(torch.linalg.vector_norm(t))
         self._snapshot = (step, [w.copy() for w in arrays])
         if self.data is not None:
@@ -159,7 +159,7 @@ class Callback(keras.callbacks.Callback):
             _, grads, acts = a.loss_gradients(x, y, sw[0] if sw else None, layers=chosen)
             values.update(self._gradients(step, grads))
             values.update(self._activations(step, acts))
-        self.run.log(values, step=step)
+        writer.scalars(step, values)
 
     def _update_ratios(self) -> None:
         _sync(self.model)
@@ -170,16 +170,17 @@ class Callback(keras.callbacks.Callback):
             norm = float(np.linalg.norm(w))
             if norm > 0:  # a zero tensor (a fresh bias) has no ratio
                 ratios[f"updates/ratio/{name}"] = float(np.linalg.norm(keras.ops.convert_to_numpy(v.value) - w)) / norm
-        if ratios:
-            self.run.log(ratios, step=step)
+        if ratios and self.run.writer is not None:
+            self.run.writer.scalars(step, ratios)
 
     def _gradients(self, step: int, grads: dict[str, np.ndarray]) -> dict[str, float]:
         out, layer_sq = {}, {}
         for path, g in grads.items():
             t = _torch(g)
             norm = float(torch.linalg.vector_norm(t))
-            bad = 0 if math.isfinite(norm) else int((~torch.isfinite(t)).sum())
-            self.run.log_histogram(f"gradients/{path}", t, step=step, bins=self.bins)
+            hist = histogram(t, self.bins)
+            bad = hist.nonfinite
+            self.run.writer.histogram(f"gradients/{path}", step, hist)
             out[f"gradients/norm/{path}"] = norm if not bad else math.nan
             out[f"gradients/nonfinite/{path}"] = bad
             owner = self._owner.get(path, "")
@@ -197,12 +198,11 @@ class Callback(keras.callbacks.Callback):
             if not np.issubdtype(act.dtype, np.floating):
                 continue
             t = _torch(act)
-            self.run.log_histogram(f"activations/{name}", t, step=step, bins=self.bins)
+            self.run.writer.histogram(f"activations/{name}", step, histogram(t, self.bins))
             out[f"activations/mean/{name}"] = float(t.mean())  # NaN when the layer output holds NaN
             out[f"activations/std/{name}"] = float(t.std()) if t.numel() > 1 else 0.0
-            if self._kinds.get(name) in _RELU_LIKE and t.dim() >= 2:
-                # a unit (channel, dim 1) is dead when it is <= 0 for every example and position
-                dead = (t <= 0).transpose(0, 1).reshape(t.shape[1], -1).all(dim=1)
+            dead = dead_mask(nonlinearity(kind=self._kinds.get(name)), t) if t.dim() >= 2 else None
+            if dead is not None:  # neuralscope.nonlinearities: channels <= 0 for every example
                 out[f"activations/dead/{name}"] = float(dead.float().mean())
         return out
 

@@ -27,14 +27,15 @@ from ..adapters.torch import (as_inputs, forward_with_context, model_device, pre
                               resolve_layer, resolve_layers)
 from ..capture import LayerNotRunError, capture
 from ..errors import InputShapeError, LayerNotFoundError, check_batch
+from ..histogram import histogram
+from ..nonlinearities import Nonlinearity, dead_mask, nonlinearity, saturated_mask
 from ..progress import progress
 from ..result import Result
-from .weights import WeightHistograms, _hist
+from .weights import WeightHistograms
 
-RELU_LIKE = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.RReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU,
-             nn.SiLU, nn.Mish, nn.Softplus, nn.Hardswish)
-SATURATING = (nn.Sigmoid, nn.Tanh, nn.Hardsigmoid, nn.Hardtanh, nn.Softsign)
-ACTIVATIONS = RELU_LIKE + SATURATING
+#: the rule for a layer chosen by name that applies no nonlinearity of the table: its units
+#: are judged as ReLU units are (dead when never above the threshold)
+_CHOSEN = Nonlinearity(("chosen layer",), dies=True)
 
 
 # -- running the model -----------------------------------------------------------------------
@@ -464,7 +465,8 @@ def activation_histograms(model: nn.Module, inputs: Any, layers: Any = None, *, 
         else:
             a = torch.cat(ts).float().numpy()
             flat, shape = a.reshape(-1), a.shape
-        c, e, nf = _hist(flat, bins)
+        h = histogram(flat, bins)
+        c, e, nf = h.counts, h.edges, h.nonfinite
         fin = flat[np.isfinite(flat)]
         names.append(n), counts.append(c), edges.append(e), nonfinite.append(nf), shapes.append(shape)
         stats.append({"mean": float(fin.mean()) if fin.size else math.nan,
@@ -523,12 +525,16 @@ def dead_units(model: nn.Module, inputs: Any, layers: Any = None, *, threshold: 
                saturation_eps: float = 0.02, saturated_fraction: float = 0.99, batch_size: int = 256,
                eval: bool = True) -> DeadUnits:
     """Find dead units (an output never above ``threshold`` for any input and position:
-    ReLU units that never fire) and saturated units (sigmoid/tanh/hard-* outputs within
-    ``saturation_eps`` of their bounds on at least ``saturated_fraction`` of outputs).
+    ReLU units that never fire) and saturated units (sigmoid/tanh/softplus/hard-* outputs
+    within ``saturation_eps`` of their bounds on at least ``saturated_fraction`` of outputs).
+    Which nonlinearity can die or saturate, and where, is the one table
+    :mod:`neuralscope.nonlinearities` (tracking uses it too); a NaN output is never "at or
+    below" the threshold: a unit of NaN is broken (counted in ``nonfinite``), not dead.
 
-    ``layers`` defaults to every activation module (ReLU family, GELU, SiLU, sigmoid,
-    tanh...). A unit is dimension 1 of the output (conv channel, linear feature). Activity
-    is accumulated batch by batch, so any data set size works.
+    ``layers`` defaults to every activation module of that table (ReLU family, GELU, SiLU,
+    softplus, sigmoid, tanh...); a chosen layer outside it is judged by the ReLU rule. A
+    unit is dimension 1 of the output (conv channel, linear feature). Activity is
+    accumulated batch by batch, so any data set size works.
 
     Example:
         >>> from neuralscope.zoo import MLP
@@ -541,7 +547,7 @@ def dead_units(model: nn.Module, inputs: Any, layers: Any = None, *, threshold: 
         acc, n_inputs = _adapter_dead_units(model, inputs, layers, threshold, saturation_eps, batch_size)
         return _dead_rows(acc, threshold, saturation_eps, saturated_fraction, n_inputs)
     if layers is None:
-        chosen = [(n, m) for n, m in model.named_modules() if isinstance(m, ACTIVATIONS)]
+        chosen = [(n, m) for n, m in model.named_modules() if nonlinearity(m) is not None]
         if not chosen:
             raise LayerNotFoundError("<activation modules>", [n for n, _ in model.named_modules() if n],
                                      what="activation module (pass layers=)")
@@ -600,7 +606,8 @@ def _dead_rows(acc: dict, threshold: float, saturation_eps: float, saturated_fra
         active = (a["active"] / total).cpu().numpy()
         satur = (a["sat"] / total).cpu().numpy()
         is_sat = a["saturating"]
-        dead_mask = a["active"].cpu().numpy() == 0
+        never = a["dead"]
+        dead_mask = never.cpu().numpy() if never is not None else np.zeros(active.shape, bool)
         sat_mask = (satur >= saturated_fraction) if is_sat else np.zeros_like(dead_mask)
         units = int(active.size)
         rows.append({"name": key, "type": a["type"], "units": units, "active_fraction_per_unit": active,
@@ -611,40 +618,28 @@ def _dead_rows(acc: dict, threshold: float, saturation_eps: float, saturated_fra
     return DeadUnits(rows, threshold, saturation_eps, saturated_fraction, n_inputs)
 
 
-def _saturated(module: nn.Module, t: torch.Tensor, eps: float, kind: str | None = None) -> torch.Tensor | None:
-    """Where a saturating unit sits at its bounds; ``kind`` names the nonlinearity of a layer
-    that is not a PyTorch module (an adapter's ``activation_of``)."""
-    if kind in ("sigmoid", "hard_sigmoid"):
-        return (t <= eps) | (t >= 1 - eps)
-    if kind in ("tanh", "softsign"):
-        return t.abs() >= 1 - eps
-    if isinstance(module, (nn.Sigmoid, nn.Hardsigmoid)):
-        return (t <= eps) | (t >= 1 - eps)
-    if isinstance(module, nn.Tanh):
-        return t.abs() >= 1 - eps
-    if isinstance(module, nn.Hardtanh):
-        return (t <= module.min_val + eps) | (t >= module.max_val - eps)
-    if isinstance(module, nn.Softsign):
-        return t.abs() >= 1 - eps
-    return None
-
-
 def _accumulate(acc, key, module, t, threshold, eps, kind=None):
+    """Add one batch of a layer's outputs ``t`` to its counts (``kind``: the nonlinearity
+    of a layer that is not a PyTorch module, an adapter's ``activation_of``)."""
     t = t.detach().float()
     if t.dim() == 1:
         t = t[:, None]
+    rule = nonlinearity(module, kind) or _CHOSEN
     dims = [d for d in range(t.dim()) if d != 1]
     fin = torch.isfinite(t)
     active = ((t > threshold) & fin).sum(dims)
-    sat = _saturated(module, t, eps, kind)
+    dead = dead_mask(rule, t, threshold)
+    sat = saturated_mask(rule, t, eps)
     satc = ((sat & fin).sum(dims) if sat is not None else torch.zeros_like(active))
     per_unit = t.numel() // t.shape[1]
     a = acc.get(key)
     if a is None or a["active"].shape != active.shape:
         what = type(module).__name__ + (f"({kind})" if kind and kind != type(module).__name__.lower() else "")
-        acc[key] = {"active": active, "sat": satc, "count": per_unit, "type": what,
+        acc[key] = {"active": active, "sat": satc, "count": per_unit, "type": what, "dead": dead,
                     "saturating": sat is not None, "nonfinite": int((~fin).sum())}
     else:
+        if dead is not None:
+            a["dead"] &= dead
         a["active"] += active
         a["sat"] += satc
         a["count"] += per_unit

@@ -24,6 +24,7 @@ from .. import plot as P
 from ..adapters import for_model, is_torch_module
 from ..adapters.torch import preserve_model_state, resolve_layer
 from ..errors import LayerNotFoundError
+from ..histogram import histogram
 from ..result import Result, standalone_page
 
 
@@ -238,18 +239,9 @@ class WeightHistograms(Result):
 
 
 def _hist(w: np.ndarray, bins: int | None):
-    flat = w.reshape(-1).astype(np.float64)
-    good = np.isfinite(flat)
-    fin = flat[good]
-    if bins is None:  # about sqrt(n) bins, between 8 and 50
-        bins = int(np.clip(np.sqrt(max(fin.size, 1)), 8, 50))
-    if fin.size == 0:
-        return np.zeros(bins, int), np.linspace(-1, 1, bins + 1), int((~good).sum())
-    lo, hi = float(fin.min()), float(fin.max())
-    if lo == hi:
-        lo, hi = lo - 0.5, hi + 0.5
-    c, e = np.histogram(fin, bins=bins, range=(lo, hi))
-    return c, e, int((~good).sum())
+    """Counts, edges and NaN/Inf count by the shared :func:`neuralscope.histogram.histogram`."""
+    h = histogram(w, bins)
+    return h.counts, h.edges, h.nonfinite
 
 
 def weight_histograms(model: nn.Module, layers: Any = None, *, bins: int | None = None,

@@ -31,20 +31,15 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 
 from ..errors import NeuralscopeError
+from ..histogram import histogram
 from ..result import jsonable
-from .store import RunLock, RunReader, RunStorageError, StoreWriter
+from .store import LogNameError, RunLock, RunReader, RunStorageError, StoreWriter, check_series_name
 
-__all__ = ["Run", "LogValueError", "LogNameError"]
-
-_MAX_NAME = 200
+__all__ = ["Run", "LogValueError", "LogNameError", "check_series_name"]
 
 
 class LogValueError(NeuralscopeError, TypeError):
     """A logged value that is not a number (or an image, histogram... of the wrong form)."""
-
-
-class LogNameError(NeuralscopeError, ValueError):
-    """A series name that cannot be stored (empty, too long, control characters)."""
 
 
 _OPEN_RUNS: "weakref.WeakSet[Run]" = weakref.WeakSet()
@@ -76,32 +71,6 @@ def _install_excepthook() -> None:
 
     hook._neuralscope = True
     sys.excepthook = hook
-
-
-def check_series_name(name: Any) -> str:
-    """``name`` if it is a valid series name (a non-empty printable string of at most 200
-    characters), else :class:`LogNameError`; the rule every way into a run uses
-    (``Run.log``, TensorBoard import).
-
-    Example:
-        >>> check_series_name("train/loss")
-        'train/loss'
-    """
-    return _check_name(name)
-
-
-def _check_name(name: Any) -> str:
-    if not isinstance(name, str):
-        raise LogNameError(f"A series name must be a string, not {type(name).__name__} ({name!r}).")
-    if not name or not name.strip():
-        raise LogNameError("A series name must not be empty.")
-    if len(name) > _MAX_NAME:
-        raise LogNameError(f"The series name {name[:40]!r}... is {len(name)} characters long; "
-                           f"the limit is {_MAX_NAME}.")
-    if not name.isprintable():
-        raise LogNameError(f"The series name {name!r} contains control characters (newline, tab, "
-                           "NUL...); use printable characters and '/' to group names.")
-    return name
 
 
 def _to_float(name: str, v: Any) -> float:
@@ -163,10 +132,9 @@ class Run:
         self.path = root / f"rank{self.rank}" if per_rank else root
         self.enabled = per_rank or self.rank == 0
         self.step = -1  # last step used by log(); log(step=None) uses step + 1
-        self._names: set[str] = set()
         self._watchers: list = []
         self._writer: StoreWriter | None = None
-        self._append = None  # the writer queue's append while the run is open
+        self._scalars = None  # the writer's scalars() while the run is open
         self._lock: RunLock | None = None
         self.closed = False
         if not self.enabled:  # a non-zero rank: every method is a no-op
@@ -199,11 +167,18 @@ class Run:
         if tags:
             meta["tags"] = list(tags)
         for k, v in meta.items():
-            self._writer.put(("m", k, v))
+            self._writer.meta(k, v)
         self._writer.flush()
-        self._append = self._writer.queue.append
+        self._scalars = self._writer.scalars
         _OPEN_RUNS.add(self)
         _install_excepthook()
+
+    @property
+    def writer(self) -> StoreWriter | None:
+        """The run's :class:`~neuralscope.track.store.StoreWriter` (the typed interface
+        ``watch()`` and the Keras callback write through); ``None`` on a rank that does not
+        write and once the run is closed."""
+        return None if self.closed else self._writer
 
     # -- logging ------------------------------------------------------------------------
     def _step_for(self, step) -> int:
@@ -221,8 +196,8 @@ class Run:
 
         Costs a few microseconds: values are checked and queued; a background thread writes.
         """
-        append = self._append
-        if append is None:
+        scalars = self._scalars
+        if scalars is None:
             if not self.enabled:
                 return
             raise RunStorageError(f"The run {str(self.path)!r} is closed; open it again to log more.")
@@ -230,54 +205,43 @@ class Run:
             step = self.step + 1
         elif type(step) is not int:
             step = self._step_for(step)
-        self.step = step
-        names = self._names
         try:
             items = metrics.items()
         except AttributeError:
             raise LogValueError(f"run.log takes a dict of name -> number, e.g. run.log({{'loss': 0.3}}), "
                                 f"not a {type(metrics).__name__}.") from None
-        for k, v in items:  # fast path: known names, plain Python numbers
+        for _k, v in items:  # fast path: plain Python numbers
             t = type(v)
-            if (t is not float and t is not int) or k not in names:
+            if t is not float and t is not int:
                 break
         else:
-            append(("s", step, _time(), metrics.copy()))
+            scalars(step, metrics.copy(), _time())  # the writer checks names it has not seen
+            self.step = step
             return
         vals = {}
-        for k, v in metrics.items():
-            if k not in names:
-                names.add(_check_name(k))
+        for k, v in items:
             t = type(v)
-            vals[k] = v if t is float or t is int else _to_float(k, v)
-        append(("s", step, _time(), vals))
-
-    def _log_scalars_at(self, values: Mapping[str, float], step: int) -> None:
-        """Log without moving the run's step (used by watch())."""
-        for k in values:
-            if k not in self._names:
-                self._names.add(_check_name(k))
-        self._writer.queue.append(("s", int(step), time.time(), dict(values)))
+            vals[check_series_name(k)] = v if t is float or t is int else _to_float(k, v)
+        scalars(step, vals, _time())
+        self.step = step
 
     def log_histogram(self, name: str, values: Any, step: int | None = None, bins: int = 64) -> None:
         """Log the distribution of ``values`` (tensor or array) as ``bins`` equal-width bins
         over their finite range; NaN/Inf values are counted and flagged, not binned."""
         if not self.enabled:
             return
-        edges, counts, stats, nonfinite = histogram_of(values, bins)
-        step = self._step_for(step)
-        self._put_histogram(_check_name(name), step, edges, counts, stats)
-        if nonfinite:
-            self._note_nonfinite(name, step, nonfinite)
+        check_series_name(name)
+        try:
+            hist = histogram(values, bins)
+        except TypeError:
+            raise LogValueError(f"log_histogram needs numbers (a tensor or array), not "
+                                f"{type(values).__name__}.") from None
+        self._open_writer().histogram(name, self._step_for(step), hist)
 
-    def _note_nonfinite(self, name: str, step: int, count: int) -> None:
-        self._writer.put(("n", step, time.time(), "error", name, "nonfinite",
-                          f"{name!r} held {count} NaN/Inf value(s) at step {step}; "
-                          "they are left out of the histogram."))
-
-    def _put_histogram(self, name, step, edges, counts, stats) -> None:
-        self._writer.put(("h", name, step, time.time(), np.asarray(edges, np.float64),
-                          np.asarray(counts, np.float64), stats))
+    def _open_writer(self) -> StoreWriter:
+        if self.closed:
+            raise RunStorageError(f"The run {str(self.path)!r} is closed; open it again to log more.")
+        return self._writer
 
     def log_image(self, name: str, image: Any, step: int | None = None) -> None:
         """Log an image: a PIL image, or an array/tensor shaped HxW, HxWxC or CxHxW
@@ -285,8 +249,8 @@ class Run:
         if not self.enabled:
             return
         arr = image_array(image)
-        self._put_artifact(name, step, "image", lambda: _png(arr), ".png",
-                           meta={"height": arr.shape[0], "width": arr.shape[1], "channels": arr.shape[2]})
+        self._open_writer().image(name, self._step_for(step), lambda: _png(arr),
+                                  {"height": arr.shape[0], "width": arr.shape[1], "channels": arr.shape[2]})
 
     def log_figure(self, name: str, figure: Any, step: int | None = None, close: bool = True,
                    dpi: int = 100) -> None:
@@ -306,8 +270,8 @@ class Run:
         from PIL import Image
 
         w, h = Image.open(io.BytesIO(png)).size
-        self._put_artifact(name, step, "image", png, ".png",
-                           meta={"height": h, "width": w, "channels": 4, "source": "figure"})
+        self._open_writer().image(name, self._step_for(step), png,
+                                  {"height": h, "width": w, "channels": 4, "source": "figure"})
 
     def log_text(self, name: str, text: str, step: int | None = None) -> None:
         """Log a piece of text (markdown is kept as written)."""
@@ -315,7 +279,7 @@ class Run:
             return
         if not isinstance(text, str):
             raise LogValueError(f"run.log_text: {name!r} must be a str, not {type(text).__name__}.")
-        self._put_artifact(name, step, "text", None, None, text=text)
+        self._open_writer().text(name, self._step_for(step), text)
 
     def log_result(self, obj: Any, name: str | None = None, step: int | None = None) -> None:
         """Log any neuralscope result object (graph, attribution, attention...): its
@@ -329,20 +293,14 @@ class Run:
                                 f"not {type(obj).__name__}.")
         kind = getattr(obj, "kind", type(obj).__name__)
         doc = json.dumps({"kind": kind, "data": jsonable(obj.to_dict())})
-        self._put_artifact(name or kind, step, "result", doc, ".json", meta={"kind": kind})
-
-    def _put_artifact(self, name, step, kind, payload, suffix, text=None, meta=None) -> None:
-        if self.closed:
-            raise RunStorageError(f"The run {str(self.path)!r} is closed; open it again to log more.")
-        self._writer.put(("a", _check_name(name), self._step_for(step), time.time(), kind, payload,
-                          suffix, text, meta))
+        self._open_writer().result(name or kind, self._step_for(step), kind, doc)
 
     def set_config(self, **values: Any) -> None:
         """Add or change hyperparameters stored with the run."""
         if not self.enabled:
             return
         self.config.update(values)
-        self._writer.put(("m", "config", jsonable(self.config)))
+        self._open_writer().meta("config", jsonable(self.config))
 
     # -- watching -----------------------------------------------------------------------
     def watch(self, model, every: int = 100, what: Iterable[str] = ("weights", "gradients", "activations"),
@@ -375,11 +333,11 @@ class Run:
         if self.closed or not self.enabled:
             self.closed = True
             return
-        self._append = None
+        self._scalars = None
         try:
             self.unwatch()
-            self._writer.put(("m", "status", status))
-            self._writer.put(("m", "finished_at", time.time()))
+            self._writer.meta("status", status)
+            self._writer.meta("finished_at", time.time())
             self._writer.flush()
             self._writer.close()
         finally:
@@ -409,54 +367,6 @@ class Run:
 
 
 # -- value conversion ---------------------------------------------------------------------
-def histogram_of(values: Any, bins: int = 64):
-    """``(edges, counts, (num, min, max, sum, sum_sq), nonfinite)`` of the finite values."""
-    try:
-        import torch
-
-        if torch.is_tensor(values):
-            v = values.detach().flatten()
-            v = v.double() if v.dtype == torch.float64 else v.float()
-            if v.numel() == 0:
-                return np.array([0.0, 1.0]), np.zeros(1), (0, None, None, 0.0, 0.0), 0
-            lo, hi = torch.aminmax(v)
-            nonfinite = 0
-            if not (torch.isfinite(lo) and torch.isfinite(hi)):  # only then look for NaN/Inf
-                finite = torch.isfinite(v)
-                nonfinite = int((~finite).sum())
-                v = v[finite]
-                if v.numel() == 0:
-                    return np.array([0.0, 1.0]), np.zeros(1), (0, None, None, 0.0, 0.0), nonfinite
-                lo, hi = torch.aminmax(v)
-            lo, hi = float(lo), float(hi)
-            if hi > lo:  # equal-width bins, the last one closed (as numpy.histogram and torch.histc)
-                idx = ((v - lo) * (bins / (hi - lo))).to(torch.int64).clamp_(0, bins - 1)
-                counts = torch.bincount(idx, minlength=bins)  # 2-3x faster than histc on CPU
-            else:
-                counts = torch.tensor([float(v.numel())])
-            edges = np.linspace(lo, hi, len(counts) + 1) if hi > lo else np.array([lo - 0.5, lo + 0.5])
-            stats = (int(v.numel()), lo, hi, float(v.sum(dtype=torch.float64)),
-                     float(torch.linalg.vector_norm(v, dtype=torch.float64)) ** 2)
-            return edges, counts.cpu().double().numpy(), stats, nonfinite
-    except ImportError:  # pragma: no cover
-        pass
-    try:
-        v = np.asarray(values, dtype=np.float64).ravel()
-    except (TypeError, ValueError):
-        raise LogValueError(f"log_histogram needs numbers (a tensor or array), not {type(values).__name__}.") from None
-    finite = np.isfinite(v)
-    nonfinite = int((~finite).sum())
-    v = v[finite]
-    if v.size == 0:
-        return np.array([0.0, 1.0]), np.zeros(1), (0, None, None, 0.0, 0.0), nonfinite
-    lo, hi = float(v.min()), float(v.max())
-    if hi > lo:
-        counts, edges = np.histogram(v, bins=bins, range=(lo, hi))
-    else:
-        counts, edges = np.array([v.size]), np.array([lo - 0.5, lo + 0.5])
-    return edges, counts.astype(np.float64), (int(v.size), lo, hi, float(v.sum()), float(v @ v)), nonfinite
-
-
 def image_array(image: Any) -> np.ndarray:
     """An image as a uint8 HxWxC array (C = 1, 3 or 4)."""
     if hasattr(image, "convert") and hasattr(image, "size") and not isinstance(image, np.ndarray):

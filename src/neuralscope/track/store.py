@@ -1,8 +1,12 @@
 """The run store: one directory per run holding ``run.sqlite`` (SQLite in WAL mode) and the
 larger artefacts (PNG images, result JSON) as files under ``artifacts/``.
 
-Writing: :class:`StoreWriter` owns a background thread with its own connection. Callers
-append plain tuples to a deque (a few hundred nanoseconds, no lock, no I/O); the thread
+Writing: :class:`StoreWriter` owns a background thread with its own connection. Every way
+into a run (``Run``, ``run.watch()``, the Keras callback, the TensorBoard importer) calls its
+typed methods (:meth:`~StoreWriter.scalars`, :meth:`~StoreWriter.histogram`,
+:meth:`~StoreWriter.image`, :meth:`~StoreWriter.text`, :meth:`~StoreWriter.result`,
+:meth:`~StoreWriter.meta`, :meth:`~StoreWriter.note`); each appends one message to a deque (a
+few hundred nanoseconds, no lock, no I/O) whose form only this module knows. The thread
 drains the deque every ``flush_interval`` seconds and writes everything it took in one
 transaction. A process killed at any moment loses at most what it had not yet committed;
 SQLite's WAL never exposes a half-written transaction.
@@ -29,11 +33,12 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterable, NamedTuple
+from typing import Any, Callable, Iterable, Mapping, NamedTuple
 
 import numpy as np
 
 from ..errors import FileFormatError, NeuralscopeError, RunLockedError
+from ..histogram import Histogram
 
 DB_NAME = "run.sqlite"
 LOCK_NAME = "run.lock"
@@ -45,11 +50,39 @@ HEARTBEAT_FRESH = 10.0  # a run without lock but with a heartbeat this recent is
 _DTYPES = (np.dtype("<i8"), np.dtype("<f8"), np.dtype("<f8"))  # steps, values, wall times
 
 __all__ = ["SCHEMA_VERSION", "StoreWriter", "RunReader", "ScalarTail", "RunStorageError", "RunLock",
-           "run_status", "is_run_dir", "DB_NAME"]
+           "run_status", "is_run_dir", "DB_NAME", "LogNameError", "check_series_name"]
+
+_MAX_NAME = 200
 
 
 class RunStorageError(NeuralscopeError, OSError):
     """A run directory that cannot be created or written (permissions, disk full)."""
+
+
+class LogNameError(NeuralscopeError, ValueError):
+    """A series name that cannot be stored (empty, too long, control characters)."""
+
+
+def check_series_name(name: Any) -> str:
+    """``name`` if it is a valid series name (a non-empty printable string of at most 200
+    characters), else :class:`LogNameError`; the rule every way into a run uses
+    (:class:`StoreWriter` checks each name the first time it sees it).
+
+    Example:
+        >>> check_series_name("train/loss")
+        'train/loss'
+    """
+    if not isinstance(name, str):
+        raise LogNameError(f"A series name must be a string, not {type(name).__name__} ({name!r}).")
+    if not name or not name.strip():
+        raise LogNameError("A series name must not be empty.")
+    if len(name) > _MAX_NAME:
+        raise LogNameError(f"The series name {name[:40]!r}... is {len(name)} characters long; "
+                           f"the limit is {_MAX_NAME}.")
+    if not name.isprintable():
+        raise LogNameError(f"The series name {name!r} contains control characters (newline, tab, "
+                           "NUL...); use printable characters and '/' to group names.")
+    return name
 
 
 # -- schema -------------------------------------------------------------------------------
@@ -233,11 +266,28 @@ def _blob(a: np.ndarray, dtype) -> bytes:
     return np.ascontiguousarray(a, dtype=np.dtype(dtype).newbyteorder("<")).tobytes()
 
 
+# the messages on the writer's queue (their form is private to this module)
+_SCALARS, _HISTOGRAM, _ARTIFACT, _META, _NOTE, _FLUSH = "scalars", "histogram", "artifact", "meta", "note", "flush"
+
+
 class StoreWriter:
     """Owns the database connection of a writing run and its background thread.
 
-    Producers call :meth:`put` with tuples (see ``_apply``); :meth:`flush` returns once
-    everything put before it is committed.
+    The typed methods queue what they are given (names are checked with
+    :func:`check_series_name` the first time each is seen, so a bad name is refused on the
+    caller's thread); :meth:`flush` returns once everything queued before it is committed.
+    ``wall`` defaults to now; ``step`` is stored as given.
+
+    Example:
+        >>> import tempfile
+        >>> from neuralscope.histogram import histogram
+        >>> d = tempfile.mkdtemp()
+        >>> w = StoreWriter(d)
+        >>> w.scalars(0, {"loss": 0.5})
+        >>> w.histogram("weights/fc", 0, histogram([0.1, 0.2, 0.4], bins=2))
+        >>> w.close()
+        >>> sorted(RunReader(d).names().items())
+        [('histogram', ['weights/fc']), ('scalar', ['loss'])]
     """
 
     def __init__(self, directory: Path, flush_interval: float = 0.5, heartbeat: float = HEARTBEAT):
@@ -264,6 +314,7 @@ class StoreWriter:
         self._wake = threading.Event()
         self._stop = False
         self.error: BaseException | None = None
+        self._names: set[str] = set()  # series names already checked
         self._series: dict[tuple[str, str], int] = {}
         self._open_chunk: dict[int, tuple[int, np.ndarray, np.ndarray, np.ndarray]] = {}
         self._last_step: dict[int, int] = {}
@@ -278,9 +329,60 @@ class StoreWriter:
                                        daemon=True)
         self.thread.start()
 
-    # producer side
-    def put(self, item: tuple) -> None:
-        self.queue.append(item)
+    # producer side: the typed interface
+    def _known(self, name: str) -> str:
+        if name not in self._names:
+            self._names.add(check_series_name(name))
+        return name
+
+    def scalars(self, step: int, values: Mapping[str, float], wall: float | None = None) -> None:
+        """Queue scalar points: ``values`` maps series names to plain numbers (``float`` or
+        ``int``; NaN and Inf are stored and flagged), all at ``step``. The dict is kept as
+        given: do not change it afterwards."""
+        if not self._names.issuperset(values):
+            for name in values:
+                self._known(name)
+        self.queue.append((_SCALARS, step, time.time() if wall is None else wall, values))
+
+    def histogram(self, name: str, step: int, hist: Histogram, wall: float | None = None) -> None:
+        """Queue one step of a histogram series (a :class:`~neuralscope.histogram.Histogram`);
+        NaN/Inf values it counted get a note naming the series and step."""
+        wall = time.time() if wall is None else wall
+        self.queue.append((_HISTOGRAM, self._known(name), step, wall, np.asarray(hist.edges, np.float64),
+                           np.asarray(hist.counts, np.float64), hist.stats))
+        if hist.nonfinite:
+            self.note(step, "error", "nonfinite", f"{name!r} held {hist.nonfinite} NaN/Inf value(s) at step "
+                      f"{step}; they are left out of the histogram.", series=name, wall=wall)
+
+    def image(self, name: str, step: int, data: bytes | Callable[[], bytes], meta: dict,
+              suffix: str = ".png", wall: float | None = None) -> None:
+        """Queue an image file (``data``: its bytes, or a function returning them, called on the
+        writer thread so that PNG encoding stays off the training loop); ``meta`` holds
+        ``height``, ``width``, ``channels``."""
+        self._artifact(name, step, wall, "image", data, suffix, None, meta)
+
+    def text(self, name: str, step: int, text: str, wall: float | None = None) -> None:
+        """Queue a piece of text (kept in the database)."""
+        self._artifact(name, step, wall, "text", None, None, text, None)
+
+    def result(self, name: str, step: int, kind: str, document: str, wall: float | None = None) -> None:
+        """Queue a logged result: ``document`` is the JSON text ``{"kind", "data"}`` written to a
+        file that :meth:`RunReader.results` reads back."""
+        self._artifact(name, step, wall, "result", document, ".json", None, {"kind": kind})
+
+    def _artifact(self, name, step, wall, kind, payload, suffix, text, meta) -> None:
+        self.queue.append((_ARTIFACT, self._known(name), step, time.time() if wall is None else wall,
+                           kind, payload, suffix, text, meta))
+
+    def meta(self, key: str, value: Any) -> None:
+        """Queue a run metadata entry (``config``, ``status``...; ``value`` is JSON data)."""
+        self.queue.append((_META, key, value))
+
+    def note(self, step: int | None, level: str, code: str, message: str, *, series: str | None = None,
+             wall: float | None = None) -> None:
+        """Queue a note (what a writer flagged: ``level`` ``error``/``warning``, a ``code`` the
+        diagnostics read, one sentence)."""
+        self.queue.append((_NOTE, step, time.time() if wall is None else wall, level, series, code, message))
 
     def flush(self, timeout: float | None = 60.0) -> None:
         """Block until everything put so far is committed (re-raises a writer failure)."""
@@ -288,7 +390,7 @@ class StoreWriter:
             self._drain()
         else:
             done = threading.Event()
-            self.queue.append(("flush", done))
+            self.queue.append((_FLUSH, done))
             self._wake.set()
             done.wait(timeout)
         if self.error is not None:
@@ -316,7 +418,7 @@ class StoreWriter:
         q = self.queue
         for _ in range(len(q)):  # what is there now; a fast producer cannot keep us here
             item = q.popleft()
-            if item[0] == "flush":
+            if item[0] is _FLUSH:
                 waiters.append(item[1])
             else:
                 items.append(item)
@@ -357,8 +459,7 @@ class StoreWriter:
         try:
             scalars: dict[str, list] = {}
             for item in items:
-                tag = item[0]
-                if tag == "s":
+                if item[0] is _SCALARS:
                     _, step, wall, values = item
                     for name, v in values.items():
                         s = scalars.get(name)
@@ -431,7 +532,7 @@ class StoreWriter:
     def _apply(self, item: tuple) -> None:
         tag = item[0]
         conn = self.conn
-        if tag == "h":
+        if tag is _HISTOGRAM:
             _, name, step, wall, edges, counts, stats = item
             sid = self._series_id(name, "histogram")
             conn.execute(
@@ -439,7 +540,7 @@ class StoreWriter:
                 "VALUES (?,?,?,?,?,?,?,?,?,?)",
                 (sid, step, wall, *[None if v is None or not math.isfinite(v) else float(v) for v in stats],
                  _blob(edges, "f8"), _blob(counts, "f8")))
-        elif tag == "a":
+        elif tag is _ARTIFACT:
             _, name, step, wall, kind, payload, suffix, text, meta = item
             sid = self._series_id(name, kind)
             aid = conn.execute(
@@ -454,10 +555,10 @@ class StoreWriter:
                 data = payload.encode() if isinstance(payload, str) else payload
                 path.write_bytes(data)
                 conn.execute("UPDATE artifacts SET path = ? WHERE id = ?", (rel, aid))
-        elif tag == "m":
+        elif tag is _META:
             _, key, value = item
             conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, json.dumps(value)))
-        elif tag == "n":
+        elif tag is _NOTE:
             _, step, wall, level, series, code, message = item
             self._note(step, wall, level, series, code, message)
         else:  # pragma: no cover - programming error

@@ -25,7 +25,8 @@ from typing import Iterator
 import numpy as np
 
 from ..errors import FileFormatError
-from .store import RunReader
+from ..histogram import Histogram
+from .store import RunReader, StoreWriter
 
 __all__ = ["export_tensorboard", "import_tensorboard", "masked_crc32c", "crc32c", "read_events",
            "EventFileWriter", "EventFileError"]
@@ -305,14 +306,13 @@ def import_tensorboard(logdir: str | Path, run: str | Path, *, config: dict | No
     with Run(run, config=config) as r:
         for f in files:
             try:
-                _import_file(r._writer, f, logdir if logdir.is_dir() else logdir.parent, counts)
+                _import_file(r.writer, f, logdir if logdir.is_dir() else logdir.parent, counts)
             except EventFileError as exc:
                 errors.append(str(exc))
                 if not partial:
                     break
         if errors and (partial or existed):
-            r._writer.put(("n", None, time.time(), "error", None, "import_incomplete",
-                           f"TensorBoard import stopped early: {errors[0]}"))
+            r.writer.note(None, "error", "import_incomplete", f"TensorBoard import stopped early: {errors[0]}")
     if errors and not partial:
         if not existed:
             _remove_run(run, created_dir)
@@ -325,7 +325,7 @@ def import_tensorboard(logdir: str | Path, run: str | Path, *, config: dict | No
     return counts
 
 
-def _import_file(w, f: Path, root: Path, counts: dict) -> None:
+def _import_file(w: StoreWriter, f: Path, root: Path, counts: dict) -> None:
     from .run import LogNameError, check_series_name
 
     rel = f.parent.relative_to(root).as_posix()
@@ -362,10 +362,10 @@ def _remove_run(run: Path, created_dir: bool) -> None:
     shutil.rmtree(run / ARTIFACTS, ignore_errors=True)
 
 
-def _import_value(w, tag: str, v, plugin: str, step: int, wall: float) -> str:
+def _import_value(w: StoreWriter, tag: str, v, plugin: str, step: int, wall: float) -> str:
     which = v.WhichOneof("value")
     if which == "simple_value":
-        w.put(("s", step, wall, {tag: float(v.simple_value)}))
+        w.scalars(step, {tag: float(v.simple_value)}, wall)
         return "scalar"
     if which == "histo":
         h = v.histo
@@ -376,38 +376,40 @@ def _import_value(w, tag: str, v, plugin: str, step: int, wall: float) -> str:
         with np.errstate(over="ignore", invalid="ignore"):  # TensorFlow's +-DBL_MAX end buckets
             width = limits[1] - limits[0] if len(limits) > 1 and np.isfinite(limits[1] - limits[0]) else 1.0
             lo = min(h.min, limits[0] - width) if np.isfinite(h.min) else limits[0] - width
-        w.put(("h", tag, step, wall, np.concatenate([[lo], limits]), counts,
-               (h.num, h.min, h.max, h.sum, h.sum_squares)))
+        w.histogram(tag, step, Histogram(np.concatenate([[lo], limits]), counts, h.num, h.min, h.max, h.sum,
+                                         h.sum_squares, 0), wall)
         return "histogram"
     if which == "image":
         img = v.image
-        w.put(("a", tag, step, wall, "image", bytes(img.encoded_image_string), _image_suffix(img.encoded_image_string),
-               None, {"height": img.height, "width": img.width, "channels": img.colorspace}))
+        w.image(tag, step, bytes(img.encoded_image_string),
+                {"height": img.height, "width": img.width, "channels": img.colorspace},
+                _image_suffix(img.encoded_image_string), wall)
         return "image"
     if which == "tensor":
         from tensorboard.util import tensor_util
 
         arr = tensor_util.make_ndarray(v.tensor)
         if plugin == "scalars" and arr.size == 1:
-            w.put(("s", step, wall, {tag: float(arr.reshape(()))}))
+            w.scalars(step, {tag: float(arr.reshape(()))}, wall)
             return "scalar"
         if plugin == "histograms" and arr.ndim == 2 and arr.shape[1] == 3:
             if len(arr) == 0:
                 return "skipped"
             edges = np.concatenate([[arr[0, 0]], arr[:, 1]]).astype(float)
             cnt = arr[:, 2].astype(float)
-            w.put(("h", tag, step, wall, edges, cnt, (float(cnt.sum()), float(arr[0, 0]), float(arr[-1, 1]), None, None)))
+            w.histogram(tag, step, Histogram(edges, cnt, float(cnt.sum()), float(arr[0, 0]), float(arr[-1, 1]),
+                                             None, None, 0), wall)
             return "histogram"
         if plugin == "text":
             flat = [x.decode("utf-8", "replace") if isinstance(x, bytes) else str(x) for x in np.ravel(arr)]
-            w.put(("a", tag, step, wall, "text", None, None, "\n".join(flat), None))
+            w.text(tag, step, "\n".join(flat), wall)
             return "text"
         if plugin == "images" and arr.ndim == 1 and len(arr) >= 3:
             width, height = int(arr[0]), int(arr[1])
             for i, png in enumerate(arr[2:]):
                 name = tag if len(arr) == 3 else f"{tag}/{i}"
-                w.put(("a", name, step, wall, "image", bytes(png), _image_suffix(png), None,
-                       {"height": height, "width": width, "channels": 0}))
+                w.image(name, step, bytes(png), {"height": height, "width": width, "channels": 0},
+                        _image_suffix(png), wall)
             return "image"
     return "skipped"
 

@@ -9,8 +9,11 @@ hook
   stepped) the update-to-weight ratio ``||w_next - w|| / ||w||`` is logged for that step,
 * registers a post-accumulate-grad hook on each parameter (``gradients``: norm, histogram,
   NaN/Inf count of ``p.grad`` once backward has filled it) and a forward hook on each layer
-  (``activations``: mean, std, histogram and, for activation functions, the fraction of
-  dead units, i.e. channels that are <= 0 for every example in the batch).
+  (``activations``: mean, std, histogram and, after a ReLU-family module, the fraction of
+  dead units, i.e. channels that are <= 0 for every example in the batch, as
+  :mod:`neuralscope.nonlinearities` defines them).
+
+Everything is written through the run's :class:`~neuralscope.track.store.StoreWriter`.
 
 Those extra hooks are removed at the next forward pass, by :meth:`Watcher.finish_pending`
 or by ``run.unwatch()``; nothing of neuralscope runs on the other steps.
@@ -31,13 +34,11 @@ from torch import nn
 
 from ..adapters.torch import resolve_layers
 from ..errors import check_materialized
-from .run import histogram_of
+from ..histogram import histogram
+from ..nonlinearities import dead_mask, nonlinearity
 
-__all__ = ["Watcher", "ACTIVATION_TYPES"]
+__all__ = ["Watcher"]
 
-#: modules after which a unit that never outputs a positive value is "dead"
-ACTIVATION_TYPES = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU,
-                    nn.SiLU, nn.Mish, nn.Hardswish, nn.RReLU)
 _WHAT = {"weights", "gradients", "activations"}
 
 
@@ -74,6 +75,7 @@ class Watcher:
         if not what <= _WHAT:
             raise ValueError(f"what must be a subset of {sorted(_WHAT)}, not {sorted(what - _WHAT)}.")
         self.run, self.model, self.every, self.what, self.bins = run, model, every, what, bins
+        self.writer = run.writer  # the store's typed interface (None on a rank that does not write)
         self.step = first_step
         self.params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
         self.owner = {n: n.rsplit(".", 1)[0] if "." in n else "" for n, _ in self.params}
@@ -88,7 +90,7 @@ class Watcher:
 
     # the only code that runs on every step
     def _on_forward(self, module, args):
-        if not (module.training and torch.is_grad_enabled()):
+        if self.writer is None or not (module.training and torch.is_grad_enabled()):
             return
         step = self.step
         self.step += 1
@@ -107,10 +109,8 @@ class Watcher:
         self._temp, self._pending = [], None
         if not self._reported:
             self._reported = True
-            import time
-
-            self.run._writer.put(("n", step, time.time(), "warning", None, "watch_error",
-                                  f"watch() could not record step {step}: {type(exc).__name__}: {exc}"))
+            self.writer.note(step, "warning", "watch_error",
+                             f"watch() could not record step {step}: {type(exc).__name__}: {exc}")
 
     # -- a watched step -----------------------------------------------------------------
     @torch.no_grad()
@@ -124,7 +124,7 @@ class Watcher:
         if "weights" in self.what:
             for (n, p), norm in zip(self.params, pending.get("weight_norms", {}).values()):
                 pending["scalars"][f"weights/norm/{n}"] = norm
-                self.run.log_histogram(f"weights/{n}", p.detach(), step=step, bins=self.bins)
+                self.writer.histogram(f"weights/{n}", step, histogram(p.detach(), self.bins))
             pending["snapshot"] = [t.clone() for t in tensors]
         if "gradients" in self.what:
             for n, p in self.params:
@@ -149,15 +149,13 @@ class Watcher:
                 g = p.grad.detach()
                 step = pending["step"]
                 pending["grad_norms"][name] = torch.linalg.vector_norm(g.float())
-                edges, counts, stats, nonfinite = histogram_of(g, self.bins)
-                pending["grad_bad"][name] = nonfinite
-                self.run._put_histogram(f"gradients/{name}", step, edges, counts, stats)
-                if nonfinite:
-                    self.run._note_nonfinite(f"gradients/{name}", step, nonfinite)
+                hist = histogram(g, self.bins)
+                pending["grad_bad"][name] = hist.nonfinite
+                self.writer.histogram(f"gradients/{name}", step, hist)
         return hook
 
     def _act_hook(self, name: str, module: nn.Module):
-        is_act = isinstance(module, ACTIVATION_TYPES)
+        rule = nonlinearity(module)
 
         def hook(mod, args, output) -> None:
             pending = self._pending
@@ -174,11 +172,10 @@ class Watcher:
                 step = pending["step"]
                 name_h = f"activations/{name}"
                 # one histogram pass also gives count, sum and sum of squares: mean and std
-                edges, counts, stats, nonfinite = histogram_of(a, self.bins)
-                self.run._put_histogram(name_h, step, edges, counts, stats)
-                if nonfinite:
-                    self.run._note_nonfinite(name_h, step, nonfinite)
-                num, _, _, total, sq = stats
+                hist = histogram(a, self.bins)
+                self.writer.histogram(name_h, step, hist)
+                nonfinite = hist.nonfinite
+                num, total, sq = hist.num, hist.sum, hist.sum_sq
                 s = pending["scalars"]
                 if num and not nonfinite:
                     mean = total / num
@@ -186,10 +183,8 @@ class Watcher:
                     s[f"activations/std/{name}"] = math.sqrt(max(sq - num * mean * mean, 0.0) / (num - 1)) if num > 1 else 0.0
                 elif nonfinite:
                     s[f"activations/mean/{name}"] = math.nan
-                if is_act and a.dim() >= 2:
-                    # a unit (channel, dim 1) is dead when it is <= 0 for every example and position
-                    # (NaN is not "<= 0": a unit full of NaN is broken, not dead)
-                    dead = (a <= 0).transpose(0, 1).reshape(a.shape[1], -1).all(dim=1)
+                dead = dead_mask(rule, a) if a.dim() >= 2 else None  # the shared definition
+                if dead is not None:
                     s[f"activations/dead/{name}"] = dead.float().mean()
         return hook
 
@@ -227,7 +222,7 @@ class Watcher:
                     scalars[f"gradients/norm/{layer}"] = math.sqrt(sq)
         out = {k: (float(v) if torch.is_tensor(v) else v) for k, v in scalars.items()}
         if out:
-            self.run._log_scalars_at(out, step)
+            self.writer.scalars(step, out)
 
     def remove(self) -> None:
         """Finish the pending step and remove every hook this watcher registered."""
