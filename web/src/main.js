@@ -10,6 +10,7 @@ import * as diagPage from "./pages/diagnostics.js";
 import * as graphPage from "./pages/graph.js";
 import * as resultsPage from "./pages/results.js";
 import * as auditPage from "./pages/audit.js";
+import * as resultPage from "./pages/result.js";
 
 const PAGES = [
   { id: "runs", title: "Runs", page: runsPage },
@@ -22,6 +23,7 @@ const PAGES = [
   { id: "attention", title: "Attention", page: resultsPage, args: { section: "attention" } },
   { id: "featurevis", title: "Feature vis", page: resultsPage, args: { section: "featurevis" } },
   { id: "audit", title: "Audit", page: auditPage },
+  { id: "result", title: "Result", page: resultPage, hidden: true },  // one result by link, not a tab
 ];
 
 let current = null;
@@ -89,7 +91,7 @@ function throttledDiag() {
 async function start() {
   const app = document.getElementById("app");
   state.info = await get("/api/info");
-  const pages = state.info.mode === "model" ? PAGES.filter((p) => p.id === "graph") : PAGES;
+  const pages = state.info.mode === "model" ? PAGES.filter((p) => p.id === "graph") : PAGES.filter((p) => !p.hidden);
   for (const p of pages) {
     nav.appendChild(h("a", { href: `#/${p.id}`, dataset: { page: p.id } }, p.title, p.id === "diagnostics" ? diagBadge : null));
   }

@@ -1,19 +1,10 @@
 // Inside / Attributions / Attention / Feature vis: result objects logged with
-// run.log_result, drawn from their to_dict(), with a step slider when the same result was
-// logged at several steps. Inside also shows logged images and texts.
+// run.log_result, listed on the tab and drawn by the view that views/index.js gives their
+// kind, with a step slider when the same result was logged at several steps. Inside also shows logged images and texts.
 import { h, clear, fmt } from "../dom.js";
-import { get, fileUrl } from "../api.js";
+import { get } from "../api.js";
 import { state, on, selectedRuns, colorOf } from "../state.js";
-import { renderResult } from "../render.js";
-
-export function sectionOf(kind) {
-  const k = String(kind || "");
-  if (k === "graph") return null;
-  if (k.startsWith("attribution") || ["faithfulness_curves", "sanity_check"].includes(k)) return "attributions";
-  if (k.startsWith("attention")) return "attention";
-  if (k.includes("feature_vis") || k.includes("featurevis") || k === "unit_reconstruction") return "featurevis";
-  return "inside";
-}
+import { renderResult, tabOf } from "../views/index.js";
 
 const HELP = {
   inside: "Weights, feature maps, activations, embeddings and images logged with run.log_result(...) / run.log_image(...).",
@@ -39,7 +30,7 @@ export function mount(root, params, { section }) {
           const d = await get("/api/results", { run: r.id });
           const by = new Map();
           for (const it of d.items) {
-            if (sectionOf(it.kind) !== section) continue;
+            if (tabOf(it.kind) !== section) continue;
             const key = `${it.name}\u0000${it.kind}`;
             if (!by.has(key)) by.set(key, { run: r.id, name: it.name, kind: it.kind, items: [] });
             by.get(key).items.push(it);
@@ -110,16 +101,17 @@ export function mount(root, params, { section }) {
       const it = g.items[i];
       label.textContent = `${it.step} (${i + 1} of ${g.items.length})`;
       const my = ++token;
-      if (g.kind === "image") {
-        out.replaceChildren(h("img", { src: fileUrl(g.run, it.file), class: "logged-img", alt: `${g.name} at step ${it.step}` }));
+      if (g.kind === "image" || g.kind === "text") {  // artifacts: the listing is the record
+        const v = await renderResult({ ...it, name: g.name }, g.kind, { run: g.run });
+        if (my === token) out.replaceChildren(v);
         return;
       }
-      if (g.kind === "text") { out.replaceChildren(h("pre", { class: "text" }, it.text || "")); return; }
       out.replaceChildren(h("p", { class: "muted" }, "loading…"));
       try {
         const d = await get("/api/result", { run: g.run, index: it.index });
         if (my !== token) return;
-        out.replaceChildren(renderResult(d.data, d.kind));
+        const v = await renderResult(d.data, d.kind, { run: g.run });
+        if (my === token) out.replaceChildren(v);
       } catch (e) { out.replaceChildren(h("p", { class: "error" }, e.message)); }
     }
     draw(g.items.length - 1);

@@ -1,0 +1,186 @@
+"""Every kind of result has one dashboard view, registered in one table
+(``web/src/views/index.js``), and each view draws a real result of its kind in headless
+Chromium without a console error.
+
+The registry is read from its source (one line per kind: ``kind: { tab, load: import(...) }``);
+the kinds are the ``kind`` attribute of every :class:`neuralscope.result.Result` subclass in
+the package. The browser test logs one small result of every kind into a run, serves it, opens
+each from its tab's list and waits for the element that the kind's own view marks with
+``data-view="<kind>"``. Screenshots go to ``$NEURALSCOPE_GALLERY/views`` (default
+``gallery/views``) for people to look at.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+import pkgutil
+import re
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import neuralscope as ns
+from neuralscope import zoo
+from neuralscope.result import Result
+
+ROOT = Path(__file__).resolve().parents[1]
+VIEWS = ROOT / "web" / "src" / "views"
+SHOTS = Path(os.environ.get("NEURALSCOPE_GALLERY", ROOT / "gallery")) / "views"
+ENTRY = re.compile(r'^  (\w+): \{ tab: "(\w+)", load: \(\) => import\("\./(\w+)\.js"\) \},$', re.M)
+# modules of views/ that are not the view of one kind
+SHARED = {"index", "inspector", "parts"}
+# kinds the store holds that are not Result classes: logged pictures and texts
+ARTIFACT_KINDS = {"image", "text"}
+
+
+def registry() -> dict[str, tuple[str, str]]:
+    """kind -> (tab, module file name) as views/index.js declares it."""
+    return {k: (tab, mod) for k, tab, mod in ENTRY.findall((VIEWS / "index.js").read_text())}
+
+
+def result_kinds() -> dict[str, type]:
+    """kind -> class, for every Result subclass of the package (all modules imported)."""
+    import neuralscope
+
+    for m in pkgutil.walk_packages(neuralscope.__path__, "neuralscope."):
+        if m.name.endswith("__main__") or ".demo." in m.name or m.name.startswith("neuralscope.keras"):
+            continue
+        importlib.import_module(m.name)
+    out, todo = {}, [Result]
+    while todo:
+        for sub in todo.pop().__subclasses__():
+            todo.append(sub)
+            if sub.__module__.startswith("neuralscope.") and isinstance(sub.__dict__.get("kind"), str):
+                out[sub.kind] = sub
+    return out
+
+
+def test_every_result_kind_has_a_registered_view():
+    kinds, table = result_kinds(), registry()
+    assert len(kinds) >= 30, sorted(kinds)  # the walk found the package's result classes
+    missing = sorted(set(kinds) - set(table))
+    assert not missing, f"add web/src/views/<kind>.js and a line in web/src/views/index.js for: {missing}"
+    assert ARTIFACT_KINDS <= set(table)
+
+
+def test_each_registry_line_names_its_own_existing_module():
+    table = registry()
+    lines = [ln for ln in (VIEWS / "index.js").read_text().splitlines() if "load: () =>" in ln]
+    assert len(lines) == len(table), "every registry line has the form  kind: { tab: \"...\", load: () => import(\"./kind.js\") },"
+    for kind, (tab, mod) in table.items():
+        assert mod == kind, f"{kind} is drawn by {mod}.js; a kind's view lives in views/{kind}.js"
+        assert (VIEWS / f"{mod}.js").is_file()
+        assert tab in {"inside", "attributions", "attention", "featurevis", "graph", "audit"}
+    modules = {p.stem for p in VIEWS.glob("*.js")} - SHARED
+    assert modules == set(table), f"view modules not in the registry: {sorted(modules - set(table))}"
+
+
+# -- one small result of every kind ------------------------------------------------------------
+
+def _x8(n=4):
+    return torch.rand(n, 1, 8, 8, generator=torch.Generator().manual_seed(1))
+
+
+def _labelled(n=8):
+    return _x8(n), torch.arange(n) % 10
+
+
+def _cnn():
+    torch.manual_seed(0)
+    return zoo.DigitsCNN().eval()
+
+
+def _tracked(tmp: Path):
+    """scalar_series, histogram_series, diagnostics and run_set, read back from a small run."""
+    with ns.Run(tmp / "runs" / "train") as run:
+        for step in range(12):
+            run.log({"loss": 2.0 / (step + 1)}, step=step)
+            run.log_histogram("weights", np.random.default_rng(step).normal(size=200), step=step)
+    reader = ns.open_run(tmp / "runs" / "train")
+    return [reader.scalars("loss"), reader.histograms("weights"), reader.diagnostics(), ns.runs(tmp / "runs")]
+
+
+def _results(tmp: Path) -> list[Result]:
+    cnn, x = _cnn(), _x8()
+    tt = zoo.TinyTransformer().eval()
+    maps = ns.attention(tt, tt.example_input(2))
+    fwd = ns.animate_forward(zoo.MLP().eval(), zoo.MLP().example_input(1))
+    conv = ns.animate_forward(cnn, _x8(1))  # a ConvForwardPass for a convolutional network
+    ckpts = [zoo.DigitsCNN().state_dict() for _ in range(3)]
+    out = [
+        ns.activation_functions(), ns.activation_heatmap(cnn, x, "features.1"), ns.activation_histograms(cnn, x),
+        ns.embeddings_over_training(cnn, ckpts[:2], _x8(6), "classifier"), maps, maps.head_stats(),
+        ns.explain(cnn, _x8(2), target=1, method="integrated_gradients", steps=8),
+        ns.compare(cnn, _x8(2), methods=("saliency", "grad_cam"), target=0, metrics=False),
+        ns.audit(cnn, _labelled(), run=tmp / "audit", shard_size=4, steps=4, methods=("saliency",)),
+        ns.conv_filters(cnn, "features.0"), conv, conv.animation().frames[0],
+        ns.curvature(cnn, _labelled(), max_iter=5, trace_samples=2, show_progress=False),
+        ns.dead_units(cnn, x), ns.embed_layer(cnn, _x8(6), "classifier"),
+        ns.deletion_insertion(cnn, _x8(2), ns.explain(cnn, _x8(2), target=0, method="saliency"), target=0, steps=4),
+        ns.feature_maps(cnn, _x8(1), "features.0"),
+        ns.feature_vis(cnn, "features.0:0-1", steps=4, show_progress=False),
+        fwd, fwd.animation().frames[0], ns.graph(cnn, _x8(1)),
+        ns.hidden_states(zoo.RNNClassifier().eval(), zoo.RNNClassifier().example_input(2)),
+        ns.loss_landscape(cnn, _labelled(), dims=2, steps=5, show_progress=False),
+        ns.model_randomization(cnn, _x8(2), method="saliency", target=0, layers=["classifier"]),
+        ns.reconstruct(cnn, _x8(1), layer="features.0", unit=0), ns.summary(cnn, _x8(1)),
+        ns.trajectory(ckpts, show_progress=False), ns.unit_activations(cnn, x, "features.1", 0),
+        ns.weight_heatmap(cnn, "classifier"), ns.weight_histograms(cnn), ns.weight_stats(cnn),
+    ]
+    return out + _tracked(tmp)
+
+
+@pytest.fixture(scope="module")
+def views_server(tmp_path_factory):
+    from neuralscope.server.app import STATIC, serve_in_background
+
+    if not (STATIC / "index.html").is_file():
+        pytest.skip("the frontend is not built; run web/build.sh")
+    tmp = tmp_path_factory.mktemp("views")
+    results = _results(tmp)
+    with ns.Run(tmp / "served" / "views") as run:
+        for r in results:
+            run.log_result(r, name=r.kind, step=0)
+        run.log_image("picture", np.random.default_rng(0).random((16, 16, 3)), step=0)
+        run.log_text("notes", "a text logged with run.log_text", step=0)
+    srv = serve_in_background(tmp / "served", poll_interval=0.5)
+    srv.kinds = {r.kind for r in results} | ARTIFACT_KINDS
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    yield srv
+    srv.stop()
+
+
+def _logged(server) -> dict[str, int]:
+    """kind -> index of its result in the served run (as /api/results lists them)."""
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(server.url.rstrip("/") + "/api/results?run=views") as r:
+        items = json.load(r)["items"]
+    return {it["kind"]: it["index"] for it in items}
+
+
+def test_the_fixture_logs_every_registered_kind(views_server):
+    assert set(registry()) - ARTIFACT_KINDS <= set(_logged(views_server)), sorted(set(registry()) - views_server.kinds)
+
+
+@pytest.mark.parametrize("kind", sorted(set(registry()) - ARTIFACT_KINDS))
+def test_each_kind_is_drawn_by_its_own_view_without_console_errors(views_server, page, kind):
+    page.goto(views_server.url + f"#/result?run=views&index={_logged(views_server)[kind]}")
+    page.wait_for_selector("body[data-ready='1']", timeout=20_000)
+    page.wait_for_selector(f".result-view[data-view='{kind}']", timeout=60_000)
+    time.sleep(0.3)  # lazy charts finish drawing
+    page.screenshot(path=str(SHOTS / f"{kind}.png"), full_page=True)
+    assert page.console_errors == []
+
+
+@pytest.mark.parametrize("kind,name,tab", [("image", "picture", "inside"), ("text", "notes", "inside")])
+def test_logged_pictures_and_texts_are_drawn_by_their_views(views_server, page, kind, name, tab):
+    page.goto(views_server.url + f"#/{tab}")
+    page.wait_for_selector("body[data-ready='1']", timeout=20_000)
+    page.locator(f".result-item[data-name='{name}']").click(timeout=30_000)
+    page.wait_for_selector(f".result-view[data-view='{kind}']", timeout=60_000)
+    assert page.console_errors == []

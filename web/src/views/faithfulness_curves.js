@@ -1,0 +1,7 @@
+// kind "faithfulness_curves" (neuralscope.attribution.metrics.FaithfulnessCurves): no view of its own yet; the generic
+// inspector draws its to_dict() fields by their shapes.
+import { inspector } from "./inspector.js";
+
+export function render(data) {
+  return inspector(data, "faithfulness_curves");
+}

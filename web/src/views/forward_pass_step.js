@@ -1,0 +1,7 @@
+// kind "forward_pass_step" (neuralscope.plot.animation._Step): no view of its own yet; the generic
+// inspector draws its to_dict() fields by their shapes.
+import { inspector } from "./inspector.js";
+
+export function render(data) {
+  return inspector(data, "forward_pass_step");
+}

@@ -1,0 +1,7 @@
+// kind "histogram_series" (neuralscope.track.results.HistogramSeries): no view of its own yet; the generic
+// inspector draws its to_dict() fields by their shapes.
+import { inspector } from "./inspector.js";
+
+export function render(data) {
+  return inspector(data, "histogram_series");
+}

@@ -1,0 +1,240 @@
+// Drawing pieces shared by the result views: heatmaps, images, n-d arrays with sliders,
+// line charts, titled sections and scalar tables. Nothing here knows a result kind.
+import { h, fmt } from "../dom.js";
+import { colorbar, colormap, rgb } from "../colors.js";
+import { PALETTE } from "../state.js";
+
+export function shapeOf(v) {
+  if (!Array.isArray(v)) return typeof v === "number" || v === null ? [] : null;
+  if (!v.length) return [0];
+  const inner = shapeOf(v[0]);
+  if (inner === null) return null;
+  return [v.length, ...inner];
+}
+
+export function flat(v, out = []) {
+  if (Array.isArray(v)) for (const x of v) flat(x, out); else out.push(v);
+  return out;
+}
+
+export function range(values) {
+  let lo = Infinity, hi = -Infinity;
+  for (const v of values) if (v !== null && Number.isFinite(v)) { if (v < lo) lo = v; if (v > hi) hi = v; }
+  if (lo === Infinity) { lo = 0; hi = 1; }
+  return [lo, hi];
+}
+
+export function isImageShape(s, values) {
+  if (s.length < 3) return null;
+  const [a, b, c] = s.slice(-3);
+  const [lo, hi] = range(values.slice(0, 20000));
+  const okRange = lo >= 0 && (hi <= 1.0001 || (hi <= 255 && hi > 1.0001));
+  if (!okRange) return null;
+  if ((a === 3 || a === 4) && b >= 4 && c >= 4) return { layout: "chw", scale: hi > 1.0001 ? 1 : 255 };
+  if ((c === 3 || c === 4) && a >= 4 && b >= 4) return { layout: "hwc", scale: hi > 1.0001 ? 1 : 255 };
+  return null;
+}
+
+// 2D heatmap (or image) into a canvas no larger than `max` px, with hover values.
+export function heatmap(mat, { lo, hi, cmap, max = 320, xlabels, ylabels, title }) {
+  const rows = mat.length, cols = mat[0].length;
+  const cell = Math.max(1, Math.min(24, Math.floor(max / Math.max(rows, cols))));
+  const cw = cols * cell, ch = rows * cell;
+  const canvas = h("canvas", { width: cw, height: ch, class: "heat", style: { width: `${cw}px`, height: `${ch}px` } });
+  const ctx = canvas.getContext("2d");
+  const img = ctx.createImageData(cols, rows);
+  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) {
+    const c = cmap.fn(mat[i][j]); const k = (i * cols + j) * 4;
+    img.data[k] = c[0]; img.data[k + 1] = c[1]; img.data[k + 2] = c[2]; img.data[k + 3] = 255;
+  }
+  const tmp = document.createElement("canvas"); tmp.width = cols; tmp.height = rows;
+  tmp.getContext("2d").putImageData(img, 0, 0);
+  ctx.imageSmoothingEnabled = false;
+  ctx.drawImage(tmp, 0, 0, cw, ch);
+  const tip = h("div", { class: "tooltip", hidden: true });
+  canvas.addEventListener("mousemove", (e) => {
+    const r = canvas.getBoundingClientRect();
+    const j = Math.floor((e.clientX - r.left) / cell), i = Math.floor((e.clientY - r.top) / cell);
+    if (i < 0 || j < 0 || i >= rows || j >= cols) { tip.hidden = true; return; }
+    const yl = ylabels ? ` ${ylabels[i]}` : "", xl = xlabels ? ` ${xlabels[j]}` : "";
+    tip.textContent = `[${i}${yl}, ${j}${xl}] = ${fmt(mat[i][j])}`;
+    tip.hidden = false; tip.style.left = `${e.clientX - r.left + 12}px`; tip.style.top = `${e.clientY - r.top + 12}px`;
+  });
+  canvas.addEventListener("mouseleave", () => { tip.hidden = true; });
+  return h("figure", { class: "heat-fig" }, title ? h("figcaption", null, title) : null, h("div", { class: "plot-wrap" }, canvas, tip));
+}
+
+export function imageCanvas(arr, layout, scale, max = 160) {
+  if (layout.layout === "gray") return grayCanvas(arr[0], layout.lo, layout.hi, max);
+  const H = layout === "chw" ? arr[0].length : arr.length, W = layout === "chw" ? arr[0][0].length : arr[0].length;
+  const C = layout === "chw" ? arr.length : arr[0][0].length;
+  const canvas = document.createElement("canvas"); canvas.width = W; canvas.height = H;
+  const ctx = canvas.getContext("2d"); const img = ctx.createImageData(W, H);
+  for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) {
+    const k = (y * W + x) * 4;
+    for (let c = 0; c < 3; c++) {
+      const v = layout === "chw" ? arr[Math.min(c, C - 1)][y][x] : arr[y][x][Math.min(c, C - 1)];
+      img.data[k + c] = Math.max(0, Math.min(255, (v ?? 0) * scale));
+    }
+    img.data[k + 3] = C === 4 ? Math.max(0, Math.min(255, (layout === "chw" ? arr[3][y][x] : arr[y][x][3]) * scale)) : 255;
+  }
+  ctx.putImageData(img, 0, 0);
+  const z = Math.max(1, Math.floor(max / Math.max(W, H)));
+  canvas.style.width = `${W * z}px`; canvas.style.height = `${H * z}px`; canvas.style.imageRendering = "pixelated";
+  canvas.className = "img";
+  return canvas;
+}
+
+export function grayCanvas(mat, lo, hi, max) {
+  const H = mat.length, W = mat[0].length;
+  const canvas = document.createElement("canvas"); canvas.width = W; canvas.height = H;
+  const ctx = canvas.getContext("2d"); const img = ctx.createImageData(W, H);
+  for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) {
+    const v = Math.round(255 * ((mat[y][x] ?? lo) - lo) / ((hi - lo) || 1)), k = (y * W + x) * 4;
+    img.data[k] = img.data[k + 1] = img.data[k + 2] = v; img.data[k + 3] = 255;
+  }
+  ctx.putImageData(img, 0, 0);
+  const z = Math.max(1, Math.floor(max / Math.max(W, H)));
+  canvas.style.width = `${W * z}px`; canvas.style.height = `${H * z}px`; canvas.style.imageRendering = "pixelated";
+  canvas.className = "img";
+  return canvas;
+}
+
+export function index(arr, idx) { let v = arr; for (const i of idx) v = v[i]; return v; }
+
+// An n-d numeric array: leading dimensions become sliders (or a grid when few), the last two
+// (or three for images) are drawn.
+const IMAGE_KEYS = new Set(["inputs", "images", "examples", "x", "image", "input", "thumbnails"]);
+
+const IMAGE_LIKE = /image|input|example|snapshot|thumb|^x$|picture|photo/i;
+
+export function ndarray(key, arr, shape, ctx) {
+  const values = flat(arr);
+  const base = key.split(".").pop().replace(/\[\d+\]$/, "");
+  let img = IMAGE_LIKE.test(base) ? isImageShape(shape, values) : null;
+  if (!img && IMAGE_KEYS.has(base) && shape.length >= 3 && shape[shape.length - 3] === 1 && shape[shape.length - 1] >= 4) {
+    const [lo, hi] = range(values);
+    img = { layout: "gray", lo, hi };
+  }
+  const drawDims = img ? 3 : Math.min(2, shape.length);
+  if (img && img.layout === "gray") img.scale = 1;
+  const lead = shape.slice(0, shape.length - drawDims);
+  const [lo, hi] = range(values);
+  const cmap = colormap(lo, hi);
+  const box = h("div", { class: "nd" });
+  const tokens = ctx.tokens;
+  const labelsFor = (n) => (tokens && tokens.length === n ? tokens : null);
+  const drawOne = (sub, title) => {
+    if (img) return h("figure", { class: "img-fig" }, title ? h("figcaption", null, title) : null, imageCanvas(sub, img.layout === "gray" ? img : img.layout, img.scale, count > 16 ? 72 : 160));
+    if (drawDims === 1) return lineChart(sub, title);
+    return heatmap(sub, { lo: cmap.lo, hi: cmap.hi, cmap, title, max: cellMax, xlabels: labelsFor(sub[0].length), ylabels: labelsFor(sub.length) });
+  };
+  const count = lead.reduce((a, b) => a * b, 1);
+  const small = shape.slice(-2).every((d) => d <= 32);
+  const cellMax = count > 16 ? 72 : 320;
+  if (count <= 16 || (count <= 64 && small)) {
+    const grid = h("div", { class: "nd-grid" });
+    const walk = (prefix) => {
+      if (prefix.length === lead.length) { grid.appendChild(drawOne(index(arr, prefix), lead.length ? `[${prefix.join(", ")}]` : null)); return; }
+      for (let i = 0; i < lead[prefix.length]; i++) walk([...prefix, i]);
+    };
+    walk([]);
+    box.appendChild(grid);
+  } else {
+    const pos = lead.map(() => 0);
+    const view = h("div", { class: "nd-view" });
+    const names = ctx.dimNames && ctx.dimNames.length === shape.length ? ctx.dimNames : null;
+    const sliders = lead.map((n, d) => {
+      const out = h("span", { class: "muted" }, `0 / ${n - 1}`);
+      const s = h("input", { type: "range", min: 0, max: n - 1, value: 0, dataset: { dim: String(d) },
+        oninput: () => { pos[d] = +s.value; out.textContent = `${s.value} / ${n - 1}`; redraw(); } });
+      return h("label", { class: "nd-slider" }, names ? names[d] : `dim ${d}`, s, out);
+    });
+    const redraw = () => { view.replaceChildren(drawOne(index(arr, pos), `[${pos.join(", ")}]`)); };
+    box.appendChild(h("div", { class: "nd-sliders" }, sliders));
+    box.appendChild(view);
+    redraw();
+  }
+  if (!img && drawDims === 2) box.appendChild(colorbar(cmap));
+  return section(key, `array ${shape.join("×")}`, box);
+}
+
+export function lineChart(values, title) {
+  const W = 360, H = 140, P = 30;
+  const [lo, hi] = range(values);
+  const n = values.length;
+  const X = (i) => P + (n > 1 ? i / (n - 1) : 0.5) * (W - P - 8), Y = (v) => H - 18 - ((v - lo) / ((hi - lo) || 1)) * (H - 28);
+  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+  svg.setAttribute("width", W); svg.setAttribute("height", H); svg.setAttribute("class", "line-svg");
+  let d = "";
+  values.forEach((v, i) => { if (v !== null && Number.isFinite(v)) d += `${d ? "L" : "M"}${X(i).toFixed(1)},${Y(v).toFixed(1)}`; });
+  const mk = (tag, attrs, text) => { const e = document.createElementNS(svg.namespaceURI, tag); for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v); if (text !== undefined) e.textContent = text; svg.appendChild(e); return e; };
+  mk("line", { x1: P, y1: H - 18, x2: W - 8, y2: H - 18, stroke: "#d0d7de" });
+  mk("path", { d, fill: "none", stroke: "#1f77b4", "stroke-width": 1.5 });
+  mk("text", { x: 2, y: 12, "font-size": 10, fill: "#57606a" }, fmt(hi, 3));
+  mk("text", { x: 2, y: H - 20, "font-size": 10, fill: "#57606a" }, fmt(lo, 3));
+  mk("text", { x: P, y: H - 4, "font-size": 10, fill: "#57606a" }, "0");
+  mk("text", { x: W - 30, y: H - 4, "font-size": 10, fill: "#57606a" }, String(n - 1));
+  return h("figure", { class: "line-fig" }, title ? h("figcaption", null, title) : null, svg);
+}
+
+// Columns of a (steps x k) array as k lines (histories, curves).
+export function multiLine(mat) {
+  const W = 420, H = 180, P = 36, n = mat.length, k = mat[0].length;
+  const [lo, hi] = range(flat(mat));
+  const X = (i) => P + (i / Math.max(1, n - 1)) * (W - P - 10), Y = (v) => H - 20 - ((v - lo) / ((hi - lo) || 1)) * (H - 30);
+  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+  svg.setAttribute("width", W); svg.setAttribute("height", H); svg.setAttribute("class", "line-svg");
+  const mk = (tag, attrs, text) => { const e = document.createElementNS(svg.namespaceURI, tag); for (const [a, b] of Object.entries(attrs)) e.setAttribute(a, b); if (text !== undefined) e.textContent = text; svg.appendChild(e); return e; };
+  mk("line", { x1: P, y1: H - 20, x2: W - 10, y2: H - 20, stroke: "#d0d7de" });
+  for (let j = 0; j < k; j++) {
+    let d = "";
+    for (let i = 0; i < n; i++) { const v = mat[i][j]; if (v !== null && Number.isFinite(v)) d += `${d ? "L" : "M"}${X(i).toFixed(1)},${Y(v).toFixed(1)}`; }
+    mk("path", { d, fill: "none", stroke: PALETTE[j % PALETTE.length], "stroke-width": 1.5 });
+  }
+  mk("text", { x: 2, y: 12, "font-size": 10, fill: "#57606a" }, fmt(hi, 3));
+  mk("text", { x: 2, y: H - 22, "font-size": 10, fill: "#57606a" }, fmt(lo, 3));
+  mk("text", { x: P, y: H - 6, "font-size": 10, fill: "#57606a" }, "0");
+  mk("text", { x: W - 34, y: H - 6, "font-size": 10, fill: "#57606a" }, String(n - 1));
+  const legend = h("div", { class: "legend" }, Array.from({ length: k }, (_, j) => h("span", null, h("span", { class: "swatch", style: { background: PALETTE[j % PALETTE.length] } }), `column ${j}`)));
+  return h("figure", null, svg, legend);
+}
+
+export function section(key, note, content) {
+  return h("div", { class: "r-section", dataset: { key } }, h("h3", null, key, note ? h("span", { class: "muted" }, ` ${note}`) : null), content);
+}
+
+export function scalarTable(entries) {
+  return h("table", { class: "metrics" }, entries.map(([k, v]) => h("tr", null, h("th", null, k),
+    h("td", { class: "num", dataset: { key: k } }, v === null ? "—" : typeof v === "number" ? fmt(v) : typeof v === "object" ? JSON.stringify(v) : String(v)))));
+}
+
+export const isScalar = (v) => v === null || ["number", "string", "boolean"].includes(typeof v);
+
+export function labelledHeatmap(mat, tokens, cmap) {
+  const n = mat.length, m = mat[0].length;
+  const cell = Math.max(6, Math.min(28, Math.floor(520 / Math.max(n, m))));
+  const pad = tokens ? Math.min(110, 8 + 7 * Math.max(...tokens.map((t) => String(t).length))) : 4;
+  const W = pad + m * cell, Hh = pad + n * cell;
+  const c = h("canvas", { width: W, height: Hh, class: "heat attn-canvas" });
+  const ctx = c.getContext("2d");
+  for (let i = 0; i < n; i++) for (let j = 0; j < m; j++) { ctx.fillStyle = rgb(cmap.fn(mat[i][j])); ctx.fillRect(pad + j * cell, pad + i * cell, cell, cell); }
+  if (tokens && cell >= 8) {
+    ctx.fillStyle = "#1f2328"; ctx.font = `${Math.min(12, cell - 1)}px system-ui, sans-serif`; ctx.textBaseline = "middle";
+    ctx.textAlign = "right";
+    for (let i = 0; i < n; i++) ctx.fillText(String(tokens[i] ?? i), pad - 4, pad + (i + 0.5) * cell);
+    for (let j = 0; j < m; j++) {
+      ctx.save(); ctx.translate(pad + (j + 0.5) * cell, pad - 4); ctx.rotate(-Math.PI / 2); ctx.textAlign = "left";
+      ctx.fillText(String(tokens[j] ?? j), 0, 0); ctx.restore();
+    }
+  }
+  const tip = h("div", { class: "tooltip", hidden: true });
+  c.addEventListener("mousemove", (e) => {
+    const r = c.getBoundingClientRect(); const j = Math.floor((e.clientX - r.left - pad) / cell), i = Math.floor((e.clientY - r.top - pad) / cell);
+    if (i < 0 || j < 0 || i >= n || j >= m) { tip.hidden = true; return; }
+    tip.textContent = `${tokens ? tokens[i] : i} → ${tokens ? tokens[j] : j}: ${fmt(mat[i][j], 4)}`;
+    tip.hidden = false; tip.style.left = `${e.clientX - r.left + 12}px`; tip.style.top = `${e.clientY - r.top + 12}px`;
+  });
+  c.addEventListener("mouseleave", () => { tip.hidden = true; });
+  return h("div", { class: "plot-wrap" }, c, tip);
+}
