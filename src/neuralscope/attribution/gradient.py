@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..adapters.torch import first_tensor
+from ..adapters.torch import TorchAdapter, first_tensor
 from ..errors import InputShapeError
 from ..progress import progress
 from .base import (AUTO_MAX_STEPS, Method, Target, auto_steps, chunks, example_rows, input_gradients,
@@ -376,36 +376,34 @@ class relu_override:
 
     def __init__(self, model: nn.Module, rule: str):
         self.model, self.fn = model, {"guided": _GuidedReLU, "deconvnet": _DeconvReLU}[rule]
-        self.handles: list = []
+        self.hooks = None
 
     def __enter__(self):
-        relus = [m for m in self.model.modules() if isinstance(m, nn.ReLU)]
-        if not relus:
+        if not any(isinstance(m, nn.ReLU) for m in self.model.modules()):
             raise InputShapeError(
                 "Guided backpropagation and Deconvnet modify the backward pass of nn.ReLU modules, "
                 "and this model has none.")
-        for m in relus:
-            stash: list = []
+        self.stashes: dict[str, list] = {}  # the inputs of each ReLU's calls, until its output hook
 
-            def pre(module, args, stash=stash):
+        def pre(name, module):
+            stash = self.stashes.setdefault(name, [])
+
+            def keep_input(module, args):
                 stash.append(args[0])
-                if getattr(module, "inplace", False):
-                    return (args[0].clone(),)
-                return None
+                return (args[0].clone(),) if getattr(module, "inplace", False) else None
+            return keep_input
 
-            def post(module, args, output, stash=stash, fn=self.fn):
-                x = stash.pop()
-                return fn.apply(x)
+        def post(name, module):
+            stash, fn = self.stashes[name], self.fn
+            return lambda module, args, output: fn.apply(stash.pop())
 
-            self.handles.append(m.register_forward_pre_hook(pre))
-            self.handles.append(m.register_forward_hook(post))
+        self.hooks = TorchAdapter(self.model).hooks(nn.ReLU, pre=pre, post=post)
+        self.hooks.__enter__()
         return self
 
     def __exit__(self, *exc):
-        for h in self.handles:
-            h.remove()
-        self.handles = []
-        return False
+        hooks, self.hooks = self.hooks, None
+        return hooks.__exit__(*exc) if hooks is not None else False
 
 
 class GuidedBackprop(Method):

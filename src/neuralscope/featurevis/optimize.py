@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from ..adapters.keras_autodiff import keras_models_too
-from ..adapters.torch import first_tensor, forward_with_context, model_device, preserve_model_state, resolve_layer
+from ..adapters.torch import TorchAdapter, first_tensor, forward_with_context, model_device, preserve_model_state
 from ..errors import InputShapeError
 from ..progress import progress
 from ..result import Result
@@ -30,40 +30,39 @@ class _Stop(BaseException):
 
 
 class _Capture:
-    """Forward hooks that keep the outputs of the objective's layers."""
+    """The outputs of the objective's layers, recorded through the model's adapter for as
+    long as the optimisation runs (:meth:`remove` ends the recording); with ``stop_early``
+    the forward pass stops once every layer the objective reads has run."""
 
     def __init__(self, model: nn.Module, layers: Sequence[str]):
         self.model = model
         self.needs_output = OUTPUT in layers
-        self.names = [l for l in layers if l != OUTPUT]
-        self.modules = {}
-        for name in self.names:
-            resolved, module = resolve_layer(model, name)
-            self.modules[name] = module
-        self.acts: dict[str, torch.Tensor] = {}
+        adapter = TorchAdapter(model)
+        self.names = {spec: adapter.layer(spec)[0] for spec in layers if spec != OUTPUT}
         self.stop_early = False
-        self.handles = [m.register_forward_hook(self._hook(n)) for n, m in self.modules.items()]
+        stops = {name: self._stop_when_done for name in self.names.values()}
+        self._recording = adapter.recording(list(self.names.values()), keep="live", replace=stops, in_order=False)
+        self.rec = self._recording.__enter__()
 
-    def _hook(self, name):
-        def hook(module, args, output):
-            self.acts[name] = first_tensor(output)
-            if self.stop_early and not self.needs_output and len(self.acts) == len(self.names):
-                raise _Stop
-        return hook
+    def _stop_when_done(self, output: Any) -> None:
+        if self.stop_early and not self.needs_output and not self.rec.missing:
+            raise _Stop
 
     def run(self, x: torch.Tensor, checked: bool = False) -> dict[str, torch.Tensor]:
-        self.acts = {}
+        self.rec.clear()
+        acts: dict[str, torch.Tensor] = {}
         try:
             out = forward_with_context(self.model, x) if checked else self.model(x)
             if self.needs_output:
-                self.acts[OUTPUT] = first_tensor(out)
+                acts[OUTPUT] = first_tensor(out)
         except _Stop:
             pass
-        return self.acts
+        kept = self.rec.kept()
+        acts.update({spec: kept[name][-1] for spec, name in self.names.items() if kept[name]})
+        return acts
 
     def remove(self):
-        for h in self.handles:
-            h.remove()
+        self._recording.__exit__(None, None, None)
 
 
 def _input_geometry(model: nn.Module, size, channels) -> tuple[int, int, int]:
