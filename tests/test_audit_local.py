@@ -42,12 +42,14 @@ def test_per_example_scores_equal_explain_and_deletion_insertion_per_shard(digit
     t = a.table()
     assert t["index"].tolist() == list(range(48))
     net.eval()
-    for lo in range(0, 48, 16):  # the same batches as the shards: bitwise equal
+    for lo in range(0, 48, 16):  # the same batches as the shards
         xb = x[lo:lo + 16].clone()  # a fresh buffer, as the audit uses
         r = explain(net, xb, method="grad_cam", layer="features")
         c = deletion_insertion(net, xb, r, steps=5)
-        np.testing.assert_array_equal(t["grad_cam/deletion_auc"][lo:lo + 16], c.deletion_auc)
-        np.testing.assert_array_equal(t["grad_cam/insertion_auc"][lo:lo + 16], c.insertion_auc)
+        # the audit batches the curves of a whole shard and reuses its own forward for the
+        # unperturbed input: the same curves up to float32 rounding of the forward passes
+        np.testing.assert_allclose(t["grad_cam/deletion_auc"][lo:lo + 16], c.deletion_auc, rtol=0, atol=1e-6)
+        np.testing.assert_allclose(t["grad_cam/insertion_auc"][lo:lo + 16], c.insertion_auc, rtol=0, atol=1e-6)
         with torch.no_grad():
             p = torch.softmax(net(xb).double(), 1)
         np.testing.assert_array_equal(t["pred"][lo:lo + 16], p.argmax(1).numpy())

@@ -10,7 +10,7 @@ embedding features (``features``), and sums that merge across shards
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -19,8 +19,10 @@ from torch import nn
 from ..adapters.torch import preserve_model_state
 from ..attribution.explain import explain
 from ..attribution.localization import localization
-from ..attribution.metrics import deletion_insertion, infidelity
+from ..attribution.metrics import infidelity
 from ..capture import LayerNotRunError, capture
+from ..errors import InputShapeError
+from .curves import CurveModel, shard_aucs
 
 METRICS = ("deletion_insertion", "infidelity")
 THUMB = 32  # largest side of a thumbnail, pixels
@@ -54,9 +56,11 @@ def _device(model: nn.Module) -> torch.device:
 
 
 def compute_shard(model: nn.Module, spec: AuditSpec, x: torch.Tensor, labels: torch.Tensor | None,
-                  masks: torch.Tensor | None, start: int) -> dict[str, np.ndarray]:
+                  masks: torch.Tensor | None, start: int, curves: CurveModel | None = None) -> dict[str, np.ndarray]:
     """Every per-example number of one shard (the model is evaluated in eval mode and left
-    exactly as found)."""
+    exactly as found). ``curves``: the :class:`~neuralscope.audit.curves.CurveModel` of
+    ``model`` kept by the engine across shards (its forward stand-in is built once)."""
+    curves = curves if curves is not None else CurveModel(model)
     with preserve_model_state(model):
         model.eval()
         # a fresh, aligned copy: SIMD kernels round differently on slices that start
@@ -77,8 +81,9 @@ def compute_shard(model: nn.Module, spec: AuditSpec, x: torch.Tensor, labels: to
         group = _np(y) if y is not None else _np(pred)
         out["classcount"] = np.bincount(group, minlength=k).astype(np.int64)
         out["thumb/input"] = input_thumbnails(x)
+        seen = _Seen(logits, probs.gather(1, target[:, None])[:, 0], curves)
         for method in spec.methods:
-            out.update(_method_columns(model, spec, method, x, target, masks, group, k))
+            out.update(_method_columns(model, spec, method, x, target, masks, group, k, seen))
     return out
 
 
@@ -130,7 +135,15 @@ def _layer_sums(name: str, s) -> dict[str, np.ndarray]:
     return d
 
 
-def _method_columns(model, spec, method, x, target, masks, group, k) -> dict[str, np.ndarray]:
+class _Seen(NamedTuple):
+    """What the shard's forward pass already computed, for the deletion/insertion curves."""
+
+    logits: torch.Tensor
+    p_target: torch.Tensor  # target probability of every unperturbed example
+    curves: CurveModel
+
+
+def _method_columns(model, spec, method, x, target, masks, group, k, seen: _Seen) -> dict[str, np.ndarray]:
     opts = dict(spec.options.get(method, {}))
     if spec.layer is not None and "cam" in method:
         opts.setdefault("layer", spec.layer)
@@ -138,9 +151,11 @@ def _method_columns(model, spec, method, x, target, masks, group, k) -> dict[str
     maps = np.asarray(attr.maps(), dtype=np.float64)
     cols: dict[str, np.ndarray] = {}
     if "deletion_insertion" in spec.metrics:
-        curves = deletion_insertion(model, x, attr, target, steps=spec.steps)
-        cols[f"score/{method}/deletion_auc"] = curves.deletion_auc
-        cols[f"score/{method}/insertion_auc"] = curves.insertion_auc
+        if x.dim() != 4:
+            raise InputShapeError(f"Deletion/insertion curves need images (B, C, H, W), got {tuple(x.shape)}; "
+                                  "audit other inputs with metrics=('infidelity',).")
+        d, i = shard_aucs(seen.curves, x, maps.reshape(len(x), -1), target, seen.p_target, seen.logits, spec.steps)
+        cols[f"score/{method}/deletion_auc"], cols[f"score/{method}/insertion_auc"] = d, i
     if "infidelity" in spec.metrics:
         cols[f"score/{method}/infidelity"] = np.asarray(infidelity(model, x, attr, target), np.float64)
     if masks is not None:

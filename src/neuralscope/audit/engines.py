@@ -16,6 +16,7 @@ from torch import nn
 
 from ..errors import NeuralscopeError
 from .compute import AuditSpec, compute_shard
+from .curves import CurveModel
 from .source import Shard
 
 __all__ = ["LocalEngine", "RayEngine", "make_engine", "EngineError"]
@@ -31,8 +32,9 @@ class LocalEngine:
     name = "local"
 
     def run(self, model: nn.Module, spec: AuditSpec, shards: Iterable[Shard]) -> Iterator[tuple[int, dict]]:
+        curves = CurveModel(model)  # its forward stand-in serves every shard
         for s in shards:
-            yield s.index, compute_shard(model, spec, s.x, s.labels, s.masks, s.start)
+            yield s.index, compute_shard(model, spec, s.x, s.labels, s.masks, s.start, curves)
 
 
 class _Worker:
@@ -43,9 +45,10 @@ class _Worker:
 
         self.device = torch.device("cuda") if use_gpu and torch.cuda.is_available() else torch.device("cpu")
         self.model, self.spec = model.to(self.device), spec
+        self.curves = CurveModel(self.model)
 
     def compute(self, index: int, start: int, x, labels, masks) -> tuple[int, dict]:
-        return index, compute_shard(self.model, self.spec, x, labels, masks, start)
+        return index, compute_shard(self.model, self.spec, x, labels, masks, start, self.curves)
 
     def pid(self) -> int:
         import os
