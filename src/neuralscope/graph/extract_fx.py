@@ -19,6 +19,7 @@ from typing import Any, Iterator
 import torch
 from torch import nn
 
+from ..adapters.torch import iter_tensors
 from .model import Graph, Node, TensorMeta, output_key_paths
 
 # -- helpers shared by the torch readers ------------------------------------------------
@@ -103,17 +104,7 @@ def _is_int(d: Any) -> bool:
         return False
 
 
-def _tensors(value: Any) -> Iterator[torch.Tensor]:
-    if isinstance(value, torch.Tensor):
-        yield value
-    elif isinstance(value, dict):
-        for v in value.values():
-            yield from _tensors(v)
-    elif isinstance(value, (list, tuple)):
-        for v in value:
-            yield from _tensors(v)
-    elif hasattr(value, "to_tuple"):
-        yield from _tensors(value.to_tuple())
+_tensors = iter_tensors  # the one tensor walk, from the adapter
 
 
 def has_tensor(value: Any) -> bool:

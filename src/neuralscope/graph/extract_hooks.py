@@ -16,7 +16,8 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from .extract_fx import (_tensors, group_paths, leaf_paths, metas, module_node, new_graph, op_name,
+from ..adapters.torch import TorchAdapter, iter_tensors
+from .extract_fx import (group_paths, leaf_paths, metas, module_node, new_graph, op_name,
                          parent_path, scalar_attrs)
 from .model import Graph, Node, TensorMeta, output_key_paths
 
@@ -52,7 +53,7 @@ class _Recorder(TorchFunctionMode):
 
     # -- tensor bookkeeping --------------------------------------------------------------
     def produced(self, value: Any, node_id: str) -> None:
-        for t in _tensors(value):
+        for t in iter_tensors(value):
             self.producer[id(t)] = (node_id, metas(t)[0])
             self.keep.append(t)
 
@@ -75,7 +76,7 @@ class _Recorder(TorchFunctionMode):
 
     def connect(self, value: Any, dst: str) -> list[TensorMeta]:
         ins, seen = [], set()
-        for t in _tensors(value):
+        for t in iter_tensors(value):
             src = self.source(t)
             if src is None or (src[0], id(t)) in seen:
                 continue
@@ -132,7 +133,7 @@ class _Recorder(TorchFunctionMode):
             return out
         name = op_name(func)
         raw = getattr(func, "__name__", "")
-        if raw in _IGNORED or name in _IGNORED or not any(True for _ in _tensors(out)):
+        if raw in _IGNORED or name in _IGNORED or not any(True for _ in iter_tensors(out)):
             return out
         self.busy = True
         try:
@@ -156,20 +157,12 @@ def read_hooks(model: nn.Module, args: tuple, kwargs: dict) -> Graph:
     g = new_graph(model, "hooks")
     rec = _Recorder(model, g)
     _add_inputs(g, rec, model, args, kwargs)
-    handles = []
-    try:
-        for m in model.modules():
-            if isinstance(m, torch.jit.ScriptModule):
-                continue  # scripted submodules take no hooks; they run as one opaque call
-            handles.append(m.register_forward_pre_hook(rec.pre_hook, with_kwargs=True))
-            handles.append(m.register_forward_hook(rec.post_hook, with_kwargs=True))
-        with rec:
-            out = model(*args, **kwargs)
-    finally:
-        for h in handles:
-            h.remove()
+    # scripted submodules take no hooks; they run as one opaque call
+    with TorchAdapter(model).hooks("all", pre=lambda name, m: rec.pre_hook, post=lambda name, m: rec.post_hook,
+                                   with_kwargs=True, skip_scripted=True), rec:
+        out = model(*args, **kwargs)
     rec.busy = True
-    for i, t in enumerate(_tensors(out)):
+    for i, t in enumerate(iter_tensors(out)):
         oid = "output" if i == 0 else f"output{i}"
         src = rec.source(t)
         meta = metas(t)[0]
@@ -187,7 +180,7 @@ def _add_inputs(g: Graph, rec: _Recorder, model: nn.Module, args: tuple, kwargs:
         names = []
     items = [(names[i] if i < len(names) else f"input{i}", a) for i, a in enumerate(args)] + list(kwargs.items())
     for name, value in items:
-        ts = list(_tensors(value))
+        ts = list(iter_tensors(value))
         if not ts:
             continue
         if len(ts) == 1 and id(ts[0]) in rec.producer:  # one tensor passed as query, key and value

@@ -34,9 +34,9 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from ..adapters.torch import as_inputs, model_device, preserve_model_state
+from ..adapters.torch import TorchAdapter, as_inputs, iter_tensors, model_device, preserve_model_state
 from ..result import Result
-from .extract_fx import _tensors, count_params, is_leaf, op_name, plain_forward
+from .extract_fx import count_params, is_leaf, op_name, plain_forward
 
 
 @dataclass
@@ -240,8 +240,8 @@ _RULED = (nn.modules.conv._ConvNd, nn.Linear, nn.Bilinear, nn.RNNBase, nn.Multih
 
 def module_macs(m: nn.Module, args: tuple, kwargs: dict, output: Any) -> int:
     """Multiply-accumulates of one call of a leaf module (see the module docstring)."""
-    outs = list(_tensors(output))
-    ins = [t for t in _tensors((args, kwargs))]
+    outs = list(iter_tensors(output))
+    ins = [t for t in iter_tensors((args, kwargs))]
     if isinstance(m, nn.modules.conv._ConvNd) and outs:
         out = outs[0]
         n_batch = out.shape[0] if out.dim() == m.weight.dim() else 1
@@ -306,7 +306,7 @@ def function_macs(name: str, args: tuple, kwargs: dict, out: Any) -> int:
     if rule is None:
         return 0
     try:
-        outs = list(_tensors(out))
+        outs = list(iter_tensors(out))
         return int(rule(args, kwargs, outs[0] if outs else None))
     except Exception:  # noqa: BLE001 - an odd call costs a count, never the summary
         return 0
@@ -407,7 +407,7 @@ class _Pass(TorchFunctionMode):
             self.leaf_depth -= 1
             return
         row = self.open.pop()
-        outs = list(_tensors(output))
+        outs = list(iter_tensors(output))
         row.output_shapes = [tuple(t.shape) for t in outs]
         row.memory = sum(t.numel() * t.element_size() for t in outs)
         if row.leaf:
@@ -470,21 +470,13 @@ def summary(model: nn.Module, example_inputs: Any = None) -> Summary:
     with preserve_model_state(model):
         model.eval()
         with plain_forward():
-            handles = []
             failed = None
-            try:
-                for m in model.modules():
-                    if isinstance(m, torch.jit.ScriptModule):
-                        continue  # scripted submodules take no hooks; they run as one opaque call
-                    handles.append(m.register_forward_pre_hook(rec.pre, with_kwargs=True))
-                    handles.append(m.register_forward_hook(rec.post, with_kwargs=True))
-                with rec:
+            try:  # scripted submodules take no hooks; they run as one opaque call
+                with TorchAdapter(model).hooks("all", pre=lambda name, m: rec.pre, post=lambda name, m: rec.post,
+                                               with_kwargs=True, skip_scripted=True), rec:
                     model(*args, **kwargs)
             except Exception as exc:  # noqa: BLE001 - explained by a plain pass below
                 failed = exc
-            finally:
-                for h in handles:
-                    h.remove()
             if failed is not None:
                 # the model's own error, naming the failing module (or the wrong input shape)
                 _checked_forward(model, args, kwargs, kwargs if kwargs else args)
@@ -494,7 +486,7 @@ def summary(model: nn.Module, example_inputs: Any = None) -> Summary:
     root = rec.rows[0] if rec.rows else None
     total_macs = root.macs if root is not None else 0
     activation = sum(r.memory for r in rec.rows if r.leaf)
-    inputs = [tuple(t.shape) for t in _tensors((args, kwargs))]
+    inputs = [tuple(t.shape) for t in iter_tensors((args, kwargs))]
     return Summary(type(model).__name__, rec.rows, total, trainable, total_macs, activation, param_memory, inputs)
 
 
