@@ -136,17 +136,28 @@ def module_hooks(chosen: Sequence[tuple[str, nn.Module]], *, post: HookFactory |
         >>> seen, len(net[0]._forward_hooks)
         (['0', '1'], 0)
     """
-    handles = []
+    handles: list = []
     try:
-        for name, m in chosen:
-            if pre is not None:
-                handles.append(m.register_forward_pre_hook(pre(name, m), with_kwargs=with_kwargs))
-            if post is not None:
-                handles.append(m.register_forward_hook(post(name, m), with_kwargs=with_kwargs))
+        add_hooks(chosen, post=post, pre=pre, with_kwargs=with_kwargs, handles=handles)
         yield
     finally:
         for h in handles:
             h.remove()
+
+
+def add_hooks(chosen: Sequence[tuple[str, nn.Module]], *, post: HookFactory | None = None,
+              pre: HookFactory | None = None, with_kwargs: bool = False, handles: list | None = None) -> list:
+    """Register the hooks of :func:`module_hooks` and return their handles (appended to
+    ``handles`` as they are made, so a caller can remove those made before an error): for
+    hooks that outlive one block (``watch()`` keeps its own until ``unwatch()``). The
+    caller removes them; :func:`module_hooks` is the form that cannot forget to."""
+    handles = [] if handles is None else handles
+    for name, m in chosen:
+        if pre is not None:
+            handles.append(m.register_forward_pre_hook(pre(name, m), with_kwargs=with_kwargs))
+        if post is not None:
+            handles.append(m.register_forward_hook(post(name, m), with_kwargs=with_kwargs))
+    return handles
 
 
 def layer_names(model: nn.Module) -> list[str]:
@@ -471,7 +482,7 @@ def forward_with_context(model: nn.Module, inputs: Any):
             f"The model raised in {where}: {type(exc).__name__}: {first_line}", module=failing) from exc
 
 __all__: Sequence[str] = [
-    "ModelState", "TorchAdapter", "as_inputs", "forward_with_context", "module_hooks",
+    "ModelState", "TorchAdapter", "as_inputs", "forward_with_context", "module_hooks", "add_hooks",
     "iter_tensors",
     "first_tensor", "replace_first_tensor", "layer_names", "model_device", "model_dtype", "preserve_model_state",
     "resolve_layer", "resolve_layers",

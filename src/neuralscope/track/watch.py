@@ -32,7 +32,7 @@ from typing import Any, Iterable
 import torch
 from torch import nn
 
-from ..adapters.torch import resolve_layers
+from ..adapters.torch import add_hooks, resolve_layers
 from ..errors import check_materialized
 from ..histogram import histogram
 from ..nonlinearities import dead_mask, nonlinearity
@@ -86,7 +86,7 @@ class Watcher:
         self._temp: list = []
         self._pending: dict | None = None
         self._reported = False
-        self._handle = model.register_forward_pre_hook(self._on_forward)
+        (self._handle,) = add_hooks([("", model)], pre=lambda name, m: self._on_forward)
 
     # the only code that runs on every step
     def _on_forward(self, module, args):
@@ -130,8 +130,7 @@ class Watcher:
             for n, p in self.params:
                 self._temp.append(p.register_post_accumulate_grad_hook(self._grad_hook(n)))
         if "activations" in self.what:
-            for n, m in self.layers:
-                self._temp.append(m.register_forward_hook(self._act_hook(n, m)))
+            add_hooks(self.layers, post=self._act_hook, handles=self._temp)  # the adapter's hook mechanism
         self._pending = pending
 
     def _grad_hook(self, name: str):
