@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from torch.func import vmap
 
-from ..adapters.torch import preserve_model_state
+from ..adapters.torch import TorchAdapter, preserve_model_state
 from ..progress import progress
 from .directions import Direction, flatten
 from .objective import Objective
@@ -86,13 +86,8 @@ def bytes_per_example(obj: Objective, center: Direction) -> int:
         if torch.is_tensor(out):
             total[0] += out.numel() * out.element_size()
 
-    handles = [m.register_forward_hook(hook) for m in obj.model.modules()]
-    try:
-        with torch.no_grad():
-            obj.forward(center, x)
-    finally:
-        for h in handles:
-            h.remove()
+    with TorchAdapter(obj.model).hooks("all", post=lambda name, m: hook), torch.no_grad():
+        obj.forward(center, x)
     return max(1, math.ceil(total[0] / len(x)))
 
 

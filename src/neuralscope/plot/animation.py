@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from ..adapters import for_model
-from ..adapters.torch import forward_with_context, preserve_model_state
+from ..adapters.torch import TorchAdapter, forward_with_context, preserve_model_state
 from ..errors import FileFormatError, InputShapeError, LayerNotFoundError
 from ..progress import progress
 from ..result import Result, script_json, standalone_page
@@ -487,13 +487,13 @@ def animate_forward(model: nn.Module, x: torch.Tensor, *, max_units: int = 16, c
 
         act_mods = [m for _, m in model.named_modules() if not isinstance(m, nn.Linear)
                     and not any(True for _ in m.children())]
-        for name, m in linears:
-            m.register_forward_hook(make(name))
-        for m in act_mods:
-            m.register_forward_hook(lambda mod, a, out: acts.__setitem__(len(seen), out.detach().reshape(-1).float().cpu())
-                                    if torch.is_tensor(out) else None)
+        keep_act = lambda mod, a, out: (acts.__setitem__(len(seen), out.detach().reshape(-1).float().cpu())
+                                        if torch.is_tensor(out) else None)
+        names = {n for n, _ in linears}
         x = x.to(next(model.parameters()).device) if any(True for _ in model.parameters()) else x
-        out = forward_with_context(model, x if x.dim() >= 2 else x[None])  # ModelForwardError names the layer
+        with TorchAdapter(model).hooks([m for _, m in linears] + act_mods,
+                                       post=lambda name, m: make(name) if name in names else keep_act):
+            out = forward_with_context(model, x if x.dim() >= 2 else x[None])  # ModelForwardError names the layer
         mods = dict(linears)
         layers, weights = [], []
         for k, (name, inp, o) in enumerate(seen):

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..adapters.torch import forward_with_context, model_device, preserve_model_state
+from ..adapters.torch import TorchAdapter, forward_with_context, model_device, preserve_model_state
 from ..errors import InputShapeError
 from ..result import Result
 
@@ -237,12 +237,9 @@ def animate_conv(model: nn.Module, x: torch.Tensor, *, max_maps: int = 16, class
         raise InputShapeError(f"animate_forward draws one input of a convolutional network: shape (1, C, ...) "
                               f"with {want - 2} spatial dimension(s), got {tuple(x.shape)} (pass x[:1]).")
     seen: list[tuple[str, nn.Module, torch.Tensor]] = []
-    leaves = [(n, m) for n, m in model.named_modules() if not any(True for _ in m.children())]
-    with preserve_model_state(model), torch.no_grad():
+    keep = lambda name, m: lambda mod, a, out: seen.append((name, mod, out)) if torch.is_tensor(out) else None
+    with preserve_model_state(model), torch.no_grad(), TorchAdapter(model).hooks("leaves", post=keep):
         model.eval()
-        for name, m in leaves:
-            m.register_forward_hook(lambda mod, a, out, name=name: seen.append((name, mod, out))
-                                    if torch.is_tensor(out) else None)
         out = forward_with_context(model, x.to(model_device(model)))
     out = out if torch.is_tensor(out) else next(t for t in (out.values() if isinstance(out, dict) else out)
                                                 if torch.is_tensor(t))
