@@ -23,9 +23,9 @@ from torch import nn
 
 from .. import plot as P
 from ..adapters import for_model, is_torch_module
-from ..adapters.torch import (as_inputs, forward_with_context, model_device, preserve_model_state,
+from ..adapters.torch import (TorchAdapter, as_inputs, forward_with_context, model_device, preserve_model_state,
                               resolve_layer, resolve_layers)
-from ..capture import LayerNotRunError, capture
+from ..capture import LayerNotRunError
 from ..errors import InputShapeError, LayerNotFoundError, check_batch
 from ..histogram import histogram
 from ..nonlinearities import Nonlinearity, dead_mask, nonlinearity, saturated_mask
@@ -78,7 +78,7 @@ def run_capture(model: nn.Module, inputs: Any, layers: Any, *, batch_size: int =
         for (args, kwargs), _ in progress(batches, desc=desc, total=len(batches)):
             args = tuple(a.to(dev) if torch.is_tensor(a) else a for a in args)
             kwargs = {k: v.to(dev) if torch.is_tensor(v) else v for k, v in kwargs.items()}
-            with capture(model, [m for _, m in chosen], output_index=output_index) as rec:
+            with TorchAdapter(model).recording([m for _, m in chosen], keep="tensors", output_index=output_index) as rec:
                 forward_with_context(model, kwargs if kwargs else args)
             for n in rec.names:
                 out[n].extend(rec.outputs(n))  # raises LayerNotRunError when it never ran
@@ -563,7 +563,7 @@ def dead_units(model: nn.Module, inputs: Any, layers: Any = None, *, threshold: 
         for (args, kwargs), _ in progress(batches, desc="dead units", total=len(batches)):
             args = tuple(a.to(dev) if torch.is_tensor(a) else a for a in args)
             kwargs = {k: v.to(dev) if torch.is_tensor(v) else v for k, v in kwargs.items()}
-            with capture(model, [m for _, m in chosen], to_cpu=False) as rec:
+            with TorchAdapter(model).recording([m for _, m in chosen], keep="tensors", to_cpu=False) as rec:
                 forward_with_context(model, kwargs if kwargs else args)
             for name, module in chosen:
                 for call, t in enumerate(rec.outputs(name)):
