@@ -56,3 +56,51 @@ def test_trajectory_pictures_animation_and_errors(tmp_path):
     assert bare.landscape is None and bare.coords.shape == (6, 2)
     with pytest.raises(InputShapeError, match="at least 3 checkpoints"):
         neuralscope.trajectory(ckpts[:2])
+
+
+def test_trajectory_from_a_watched_run_equals_the_one_from_checkpoints_taken_by_hand(tmp_path, unchanged):
+    """run.watch(model, snapshots=N) stores the weights every N steps; trajectory(run) reads them
+    back bit for bit (same coordinates as checkpoints copied by hand at those steps), and the
+    budget stops the snapshots with a note instead of filling the disk."""
+    from neuralscope.track import Run, open_run
+    from neuralscope.track.snapshots import read_snapshots
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 3))
+    opt = torch.optim.SGD(net.parameters(), lr=0.2)
+    x, y = torch.randn(32, 4), torch.randint(0, 3, (32,))
+    by_hand, steps = [], []
+    with Run(tmp_path / "run") as run:
+        run.watch(net, every=1000, what=(), snapshots=3)
+        for step in range(10):
+            if step % 3 == 0:
+                by_hand.append({k: v.detach().clone() for k, v in net.state_dict().items()})
+                steps.append(step)
+            opt.zero_grad()
+            nn.functional.cross_entropy(net(x), y).backward()
+            opt.step()
+    got_steps, states = read_snapshots(tmp_path / "run")
+    assert got_steps == steps == [0, 3, 6, 9]
+    for mine, stored in zip(by_hand, states):
+        assert set(stored) == {k for k, v in mine.items() if v.is_floating_point()}
+        assert all(torch.equal(stored[k], mine[k]) for k in stored)
+    net.eval()
+    with unchanged(net):
+        from_run = neuralscope.trajectory(tmp_path / "run", net, (x, y), grid=5)
+    from_ckpts = neuralscope.trajectory(by_hand, net, (x, y), grid=5, steps=steps)
+    assert list(from_run.steps) == steps
+    np.testing.assert_array_equal(from_run.coords, from_ckpts.coords)
+    np.testing.assert_array_equal(from_run.landscape.loss, from_ckpts.landscape.loss)
+
+    size = sum(v.numel() * 4 for v in by_hand[0].values() if v.is_floating_point())
+    with Run(tmp_path / "small") as run:
+        run.watch(net.train(), every=1000, what=(), snapshots=1, snapshot_budget=2 * size)
+        for _ in range(5):
+            opt.zero_grad()
+            nn.functional.cross_entropy(net(x), y).backward()
+            opt.step()
+    assert read_snapshots(tmp_path / "small")[0] == [0, 1]
+    notes = open_run(tmp_path / "small").notes()
+    assert any(n["code"] == "snapshots_stopped" and n["step"] == 2 for n in notes), notes
+    with pytest.raises(InputShapeError, match="snapshots=N"):
+        neuralscope.trajectory(tmp_path / "small", net, (x, y))

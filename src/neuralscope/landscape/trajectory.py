@@ -11,6 +11,7 @@ dimensions a path is nearly orthogonal to any random plane.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,12 +25,13 @@ from .objective import LossFn, make_objective
 from .results import LossLandscape, Trajectory
 
 
-def trajectory(checkpoints: Sequence[Any], model: nn.Module | None = None, data: Any = None,
+def trajectory(checkpoints: Sequence[Any] | Any, model: nn.Module | None = None, data: Any = None,
                loss_fn: LossFn | None = None, *, steps: Sequence[int] | None = None, grid: int = 21,
                margin: float = 0.25, show_progress: bool | None = None,
                on_progress: Callable[[int, int], None] | None = None, **evaluate_kwargs) -> Trajectory:
-    """Project ``checkpoints`` (modules, state_dicts or ``torch.save`` files, in training order)
-    on their two principal directions; with ``model`` (the architecture) and ``data``, also
+    """Project ``checkpoints`` (modules, state_dicts or ``torch.save`` files, in training order;
+    or a run recorded with ``run.watch(model, snapshots=N)``: a ``Run``, ``RunReader`` or run
+    directory, whose weight snapshots and their steps are used) on their two principal directions; with ``model`` (the architecture) and ``data``, also
     compute the loss on a ``grid x grid`` plane covering the path (``margin`` of its extent
     added on each side), centred on the last checkpoint with its buffers.
 
@@ -46,6 +48,14 @@ def trajectory(checkpoints: Sequence[Any], model: nn.Module | None = None, data:
         >>> tr.coords.shape, tr.landscape.loss.shape, bool(abs(tr.coords[-1]).max() < 1e-6)
         ((8, 2), (5, 5), True)
     """
+    if _is_run(checkpoints):
+        from ..track.snapshots import read_snapshots
+
+        run_steps, checkpoints = read_snapshots(checkpoints)
+        steps = run_steps if steps is None else steps
+        if len(checkpoints) < 3:
+            raise InputShapeError(f"The run holds {len(checkpoints)} weight snapshots; a trajectory needs at least 3: "
+                                  "watch the model with run.watch(model, snapshots=N) and a smaller N.")
     if len(checkpoints) < 3:
         raise InputShapeError(f"A trajectory needs at least 3 checkpoints, got {len(checkpoints)}.")
     steps = list(range(len(checkpoints))) if steps is None else list(steps)
@@ -87,6 +97,14 @@ def _plane(model, data, loss_fn, last_ckpt, center, dirs, coords, explained, gri
                          accuracy=None if acc is None else acc[:-1].reshape(grid, grid), direction="pca",
                          axis_labels=(f"PC 1 ({explained[0]:.0%} of the path's variance)",
                                       f"PC 2 ({explained[1]:.0%})"), center_loss=float(loss[-1]), meta=meta)
+
+
+def _is_run(obj: Any) -> bool:
+    from ..track.store import RunReader, is_run_dir
+
+    if isinstance(obj, RunReader) or (hasattr(obj, "watch") and hasattr(obj, "path")):
+        return True
+    return isinstance(obj, (str, Path)) and Path(obj).is_dir() and is_run_dir(Path(obj))
 
 
 def _buffers_of(ckpt: Any, current: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -304,12 +304,16 @@ class Run:
 
     # -- watching -----------------------------------------------------------------------
     def watch(self, model, every: int = 100, what: Iterable[str] = ("weights", "gradients", "activations"),
-              *, layers: Any = None, bins: int = 64, first_step: int = 0):
+              *, layers: Any = None, bins: int = 64, first_step: int = 0, snapshots: int = 0,
+              snapshot_budget: int = 256 * 1024 ** 2):
         """Record per-layer statistics of ``model`` on every ``every``-th training forward
-        pass; see :class:`neuralscope.track.watch.Watcher`. Returns the watcher."""
+        pass; see :class:`neuralscope.track.watch.Watcher`. ``snapshots=N`` also stores the
+        weights every ``N`` steps (at most ``snapshot_budget`` bytes in all) for
+        :func:`neuralscope.trajectory`. Returns the watcher."""
         from .watch import Watcher
 
-        w = Watcher(self, model, every=every, what=what, layers=layers, bins=bins, first_step=first_step)
+        w = Watcher(self, model, every=every, what=what, layers=layers, bins=bins, first_step=first_step,
+                    snapshots=snapshots, snapshot_budget=snapshot_budget)
         self._watchers.append(w)
         return w
 

@@ -365,6 +365,12 @@ class StoreWriter:
         """Queue a piece of text (kept in the database)."""
         self._artifact(name, step, wall, "text", None, None, text, None)
 
+    def weights(self, name: str, step: int, data: bytes | Callable[[], bytes], meta: dict,
+                wall: float | None = None) -> None:
+        """Queue a weight snapshot: ``data`` is the ``.npz`` file's bytes (or a function returning
+        them, called on the writer thread); see :mod:`neuralscope.track.snapshots`."""
+        self._artifact(name, step, wall, "weights", data, ".npz", None, meta)
+
     def result(self, name: str, step: int, kind: str, document: str, wall: float | None = None) -> None:
         """Queue a logged result: ``document`` is the JSON text ``{"kind", "data"}`` written to a
         file that :meth:`RunReader.results` reads back."""

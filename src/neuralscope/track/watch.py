@@ -23,6 +23,10 @@ Series names (all scalars at the watched step): ``weights/norm/<param>``,
 together), ``gradients/nonfinite/<param>``, ``updates/ratio/<param>``,
 ``activations/mean/<layer>``, ``activations/std/<layer>``, ``activations/dead/<layer>``;
 histograms ``weights/<param>``, ``gradients/<param>``, ``activations/<layer>``.
+
+With ``snapshots=N`` the floating-point weights and buffers are also stored every ``N``
+steps (``weights/snapshot``, bounded by ``snapshot_budget`` bytes; see
+:mod:`neuralscope.track.snapshots`), for :func:`neuralscope.trajectory`.
 """
 from __future__ import annotations
 
@@ -36,6 +40,7 @@ from ..adapters.torch import add_hooks, resolve_layers
 from ..errors import check_materialized
 from ..histogram import histogram
 from ..nonlinearities import dead_mask, nonlinearity
+from .snapshots import DEFAULT_BUDGET, Snapshots
 
 __all__ = ["Watcher"]
 
@@ -65,7 +70,7 @@ class Watcher:
 
     def __init__(self, run, model: nn.Module, every: int = 100,
                  what: Iterable[str] = ("weights", "gradients", "activations"), layers: Any = None,
-                 bins: int = 64, first_step: int = 0):
+                 bins: int = 64, first_step: int = 0, snapshots: int = 0, snapshot_budget: int = DEFAULT_BUDGET):
         if not isinstance(model, nn.Module):
             raise TypeError(f"watch() needs a torch.nn.Module, not {type(model).__name__}.")
         check_materialized(model)  # a meta-device model has no values to watch
@@ -86,6 +91,7 @@ class Watcher:
         self._temp: list = []
         self._pending: dict | None = None
         self._reported = False
+        self.snapshots = Snapshots(self.writer, model, snapshots, snapshot_budget)  # weights for trajectories
         (self._handle,) = add_hooks([("", model)], pre=lambda name, m: self._on_forward)
 
     # the only code that runs on every step
@@ -99,6 +105,8 @@ class Watcher:
                 self.finish_pending()
             if step % self.every == 0:
                 self._begin(step)
+            if self.snapshots.due(step):
+                self.snapshots.take(step)
         except Exception as exc:  # noqa: BLE001 - watching must never break training
             self._failed(step, exc)
 
