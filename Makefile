@@ -9,11 +9,12 @@ PYTEST_WORKERS ?= 2
 .PHONY: setup demo test bench gallery clean browser
 
 STATIC := src/neuralscope/server/static/index.html
-WEB_SRC := $(shell find web/src web/index.html web/package.json web/package-lock.json web/vite.config.js -type f 2>/dev/null)
+WEB_SRC := $(shell find web/src web/index.html web/package.json web/package-lock.json web/vite.config.js web/vite.standalone.config.js -type f 2>/dev/null)
 
 setup: $(STAMP) browser $(STATIC)
 
-# The dashboard frontend: npm dependencies pinned by web/package-lock.json, built into the
+# The dashboard frontend and the bundle that standalone HTML exports inline (web/src/standalone):
+# npm dependencies pinned by web/package-lock.json, built into the
 # package's git-ignored static folder.
 $(STATIC): $(WEB_SRC)
 	sh web/build.sh

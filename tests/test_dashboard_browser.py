@@ -495,25 +495,25 @@ def test_embedding_hover_shows_the_thumbnail_of_the_point_under_the_mouse(server
     page.locator(".result-item[data-name='embedding']").click()
     canvas = page.wait_for_selector(".result-view[data-kind='embedding'] canvas.scatter")
     # points drawn far from every other point, so the one under the mouse is unambiguous
-    pts = np.array(canvas.evaluate("c => c.nsPoints()"))
+    pts = np.array(canvas.evaluate("c => c.closest('.ns-embedding').nsPoints()"))
     gaps = np.sqrt(((pts[:, None, :2] - pts[None, :, :2]) ** 2).sum(-1)) + np.eye(len(pts)) * 1e9
     lonely = [int(pts[k, 2]) for k in np.argsort(-gaps.min(1))[:3]]
     assert gaps.min(1).max() > 8
     box = canvas.bounding_box()
     for i in lonely:
-        x, y = canvas.evaluate(f"c => c.nsPoint({i})")
+        x, y = canvas.evaluate(f"c => c.closest('.ns-embedding').nsScreen({i})")
         page.mouse.move(box["x"] + x + 1, box["y"] + y - 1)
-        tip = page.locator(".scatter-tip")
-        page.wait_for_function(f"document.querySelector('.scatter-tip')?.dataset.index === '{i}'", timeout=5_000)
+        tip = page.locator(".ns-tip")
+        page.wait_for_function(f"document.querySelector('.ns-tip')?.dataset.index === '{i}'", timeout=5_000)
         assert tip.is_visible()
-        img = tip.locator("img.thumb")
+        img = tip.locator("img.ns-thumb")
         assert img.get_attribute("data-index") == str(i)
         assert f"label {data['labels'][i]}" in tip.inner_text()
         assert "null" not in tip.inner_text() and "undefined" not in tip.inner_text()
         # the picture is that example's thumbnail: the logged digit's pixels, decoded back
         src = img.get_attribute("src")
         assert src == data["thumbnails"][i]
-        page.wait_for_function("document.querySelector('.scatter-tip img.thumb').naturalWidth === 8")
+        page.wait_for_function("document.querySelector('.ns-tip img.ns-thumb').naturalWidth === 8")
         pixels = np.asarray(Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1]))))
         from neuralscope.data import load_digits
 

@@ -137,7 +137,7 @@ def test_results_save_png_html_and_json(tmp_path):
     for name in ("c.png", "s.png", "page.html", "data.json"):
         ls.save(tmp_path / name, **({"kind": "surface"} if name == "s.png" else {}))
     page = (tmp_path / "page.html").read_text()
-    assert "<canvas" in page and "http://" not in page and "https://" not in page
+    assert 'data-ns-mount="landscape"' in page and "http://" not in page and "https://" not in page
     d = ls.to_dict()
     assert d["kind"] == "loss_landscape" and len(d["loss"]) == 5 and d["minimum"]["loss"] == pytest.approx(ls.loss.min())
     one = neuralscope.loss_landscape(model, (x, y), dims=1, steps=5)

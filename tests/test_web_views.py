@@ -11,6 +11,7 @@ each from its tab's list and waits for the element that the kind's own view mark
 """
 from __future__ import annotations
 
+import ast
 import importlib
 import os
 import pkgutil
@@ -76,6 +77,31 @@ def test_each_registry_line_names_its_own_existing_module():
         assert tab in {"inside", "attributions", "attention", "featurevis", "graph", "audit"}
     modules = {p.stem for p in VIEWS.glob("*.js")} - SHARED
     assert modules == set(table), f"view modules not in the registry: {sorted(modules - set(table))}"
+
+
+# JavaScript syntax and DOM calls that prose and Python code do not contain
+JS = re.compile(r"addEventListener|\bfunction\s*\w*\s*\([^)]*\)\s*\{|=>\s*[{(]|\bdocument\.\w+|"
+                r"\b(?:const|let|var)\s+\w+\s*=|<script(?:\s[^>]*)?>\s*[\w(!;]")
+
+
+def python_strings(path: Path):
+    """(line, text) of every string constant in a Python file, f-strings' literal parts included."""
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            yield node.lineno, node.value
+
+
+def test_no_javascript_in_python_strings():
+    """Browser code lives in web/ (built by vite); Python writes markup and JSON only."""
+    found = [f"{p.relative_to(ROOT)}:{line}: {JS.search(text).group(0)!r}"
+             for p in sorted((ROOT / "src").rglob("*.py")) for line, text in python_strings(p) if JS.search(text)]
+    assert not found, "JavaScript in Python strings (move it to web/src/standalone/):\n" + "\n".join(found)
+
+
+def test_the_javascript_pattern_finds_inline_scripts():
+    assert JS.search("<script>(function(){ const D = 1; })();</script>")
+    assert JS.search("el.addEventListener('click', f)") and JS.search("x => { y }")
+    assert not JS.search('<script type="application/json" id="d">') and not JS.search("the function of a layer")
 
 
 # -- one small result of every kind ------------------------------------------------------------

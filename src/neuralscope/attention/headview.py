@@ -1,6 +1,7 @@
 """The interactive head view: tokens in two columns, a line from each query token to each key
 token whose opacity is the attention weight, a layer and head selector, and hover to show
-one token's lines. One self-contained HTML file (inline JS and CSS, no network).
+one token's lines. One self-contained HTML file (CSS and the built browser bundle inline, no
+network); the drawing is ``web/src/standalone/headview.js``.
 
 Long sequences (``>= LONG_SEQUENCE`` tokens, or ``top_k`` given) keep only each query's
 ``top_k`` strongest keys and the token columns scroll.
@@ -11,7 +12,8 @@ import html
 
 import numpy as np
 
-from ..result import script_json, standalone_page
+from ..result import standalone_page
+from ..webbundle import mount
 
 HEAD_COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2",
                "#7f7f7f", "#bcbd22", "#393b79", "#637939", "#843c39", "#7b4173", "#3182bd", "#e6550d"]
@@ -24,68 +26,6 @@ _CSS = """
 #hv-svg text.hv-dim{fill:#aaa} #hv-svg text.hv-on{font-weight:bold}
 #hv-svg rect.hv-bg{fill:transparent}
 .hv-note{color:#57606a;font-size:13px}
-"""
-
-_JS = r"""
-(function(){
-const D = JSON.parse(document.getElementById('hv-data').textContent);
-const n = D.tokens.length, ROW = D.row, W = D.width, XL = D.colw, XR = W - D.colw;
-const svg = document.getElementById('hv-svg'), lines = document.getElementById('hv-lines');
-const layerSel = document.getElementById('hv-layer'), headSel = document.getElementById('hv-head');
-const NS = 'http://www.w3.org/2000/svg';
-let focus = null;
-svg.setAttribute('width', W); svg.setAttribute('height', n * ROW + 10);
-function y(i){ return i * ROW + ROW * 0.5 + 5; }
-function label(i, side){
-  const t = document.createElementNS(NS, 'text');
-  t.textContent = D.tokens[i];
-  t.setAttribute('y', y(i) + 4);
-  if (side === 'q'){ t.setAttribute('x', XL - 8); t.setAttribute('text-anchor', 'end'); }
-  else { t.setAttribute('x', XR + 8); t.setAttribute('text-anchor', 'start'); }
-  t.dataset.side = side; t.dataset.index = i;
-  t.addEventListener('mouseenter', () => { focus = {side: side, index: i}; draw(); });
-  t.addEventListener('mouseleave', () => { focus = null; draw(); });
-  svg.appendChild(t);
-}
-for (let i = 0; i < n; i++){ label(i, 'q'); label(i, 'k'); }
-// entries of one head as [q, k, w] triples
-function entries(l, h){
-  const src = D.data[l][h], out = [];
-  if (D.sparse){ for (let i = 0; i < src.length; i += 3) out.push([src[i], src[i+1], src[i+2] / D.scale]); }
-  else { for (let q = 0; q < n; q++) for (let k = 0; k < n; k++){ const v = src[q * n + k]; if (v > 0) out.push([q, k, v / D.scale]); } }
-  return out;
-}
-function draw(){
-  const l = +layerSel.value, hv = headSel.value;
-  while (lines.firstChild) lines.removeChild(lines.firstChild);
-  const heads = hv === 'all' ? [...Array(D.heads).keys()] : [+hv];
-  let drawn = 0;
-  // long sequences spread weight thin: opacity is relative to the strongest drawn weight
-  let wmax = 1;
-  if (D.sparse){ wmax = 1e-9; for (const h of heads) for (const e of entries(l, h)) wmax = Math.max(wmax, e[2]); }
-  for (const h of heads){
-    const color = D.colors[h % D.colors.length];
-    for (const [q, k, w] of entries(l, h)){
-      if (w < D.min_weight) continue;
-      if (focus && ((focus.side === 'q' && focus.index !== q) || (focus.side === 'k' && focus.index !== k))) continue;
-      const ln = document.createElementNS(NS, 'line');
-      ln.setAttribute('x1', XL); ln.setAttribute('y1', y(q)); ln.setAttribute('x2', XR); ln.setAttribute('y2', y(k));
-      ln.setAttribute('stroke', color); ln.setAttribute('stroke-width', 2);
-      ln.setAttribute('stroke-opacity', (hv === 'all' ? w / wmax / Math.sqrt(D.heads) : w / wmax).toFixed(3));
-      ln.dataset.q = q; ln.dataset.k = k; ln.dataset.w = w.toFixed(4); ln.dataset.head = h;
-      lines.appendChild(ln); drawn++;
-    }
-  }
-  for (const t of svg.querySelectorAll('text')){
-    const on = focus && t.dataset.side === focus.side && +t.dataset.index === focus.index;
-    t.classList.toggle('hv-on', !!on);
-  }
-  document.getElementById('hv-count').textContent = drawn + ' lines';
-  svg.dataset.layer = l; svg.dataset.head = hv;
-}
-layerSel.addEventListener('change', draw); headSel.addEventListener('change', draw);
-draw();
-})();
 """
 
 
@@ -133,13 +73,11 @@ def head_view_page(maps, example: int = 0, top_k: int | None = None) -> str:
     note = (f"{n} tokens: showing each query's top {d['top_k']} keys, opacity relative to the strongest weight; "
             "scroll to see all tokens; hover a token to show only its lines."
             if d["sparse"] else f"{n} tokens. Line opacity = attention weight; hover a token to show only its lines.")
-    payload = script_json(d, separators=(",", ":"))
-    body = (f'<div class="hv-controls"><label>Layer <select id="hv-layer">{layer_opts}</select></label>'
+    body = (f'<div id="hv-root"><div class="hv-controls"><label>Layer <select id="hv-layer">{layer_opts}</select></label>'
             f'<label>Head <select id="hv-head">{head_opts}</select></label>'
             f'<span id="hv-count" class="hv-note"></span></div>'
             f'<p class="hv-note">{html.escape(note)} Left: queries (attending), right: keys (attended to).</p>'
             f'<div class="hv-scroll"><svg id="hv-svg" xmlns="http://www.w3.org/2000/svg">'
-            f'<g id="hv-lines"></g></svg></div>'
-            f'<script type="application/json" id="hv-data">{payload}</script><script>{_JS}</script>')
+            f'<g id="hv-lines"></g></svg></div></div>' + mount("head-view", "hv-root", d))
     title = f"Head view: {len(d['layers'])} layers x {d['heads']} heads"
     return standalone_page(title, body, head=f"<style>{_CSS}</style>")

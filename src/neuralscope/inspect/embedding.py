@@ -24,7 +24,8 @@ import torch
 
 from .. import plot as P
 from ..errors import InputShapeError
-from ..result import Result, script_json, standalone_page
+from ..result import Result, standalone_page
+from ..webbundle import mount
 
 METHODS = ("pca", "tsne", "umap")
 FFT_FROM = 10_000  # t-SNE points from which the FFT interpolation beats Barnes-Hut (openTSNE's choice)
@@ -303,16 +304,10 @@ class Embedding(Result):
         return self._html_fragment_live()
 
     def _html_fragment_live(self) -> str:
+        """The interactive scatter: a root element, the payload and the built browser bundle
+        (the drawing is ``web/src/draw/scatter.js``, shared with the dashboard)."""
         uid = f"nsemb{id(self) & 0xffffff:x}"
-        data = script_json(self._payload())
-        return (f'<div class="ns-embedding" id="{uid}" style="position:relative;display:flex;gap:12px;'
-                f'font:13px system-ui,sans-serif">'
-                f'<canvas width="760" height="620" style="border:1px solid #d0d7de;cursor:crosshair;'
-                f'touch-action:none"></canvas><div class="ns-legend" style="min-width:120px;max-height:620px;'
-                f'overflow:auto"></div><div class="ns-tip" style="position:absolute;display:none;'
-                f'pointer-events:none;background:#fff;border:1px solid #888;border-radius:4px;padding:6px;'
-                f'box-shadow:0 2px 6px rgba(0,0,0,.25);max-width:320px;white-space:pre-wrap"></div></div>'
-                f'<script>{_EMBED_JS}\nnsEmbedding(document.getElementById("{uid}"), {data});</script>')
+        return f'<div id="{uid}"></div>' + mount("embedding", uid, self._payload())
 
 
 def _natural_order(cats: np.ndarray) -> list[str]:
@@ -477,114 +472,5 @@ def embed_layer(model, inputs, layer, method: str = "pca", *, batch_size: int = 
     kwargs.setdefault("title", f"{method.upper()} of layer {layer!r} activations ({len(acts)} inputs)")
     return embed(acts, method, **kwargs)
 
-
-_EMBED_JS = r"""
-function nsEmbedding(root, D) {
-  if (root.dataset.ready) return; root.dataset.ready = 1;
-  const cv = root.querySelector('canvas'), ctx = cv.getContext('2d');
-  const tip = root.querySelector('.ns-tip'), leg = root.querySelector('.ns-legend');
-  const dec = (s, T) => { const b = atob(s), u = new Uint8Array(b.length);
-    for (let i = 0; i < b.length; i++) u[i] = b.charCodeAt(i); return new T(u.buffer); };
-  const P = dec(D.coords, Float32Array), RGB = dec(D.rgb, Uint8Array), OK = dec(D.ok, Uint8Array);
-  const IM = D.images ? dec(D.images.data, Uint8Array) : null;
-  const n = D.n, d = D.dims, W = cv.width, H = cv.height;
-  const lab = D.labels, hidden = new Set();
-  let zoom = 1, panx = 0, pany = 0, yaw = 0.6, pitch = 0.35, drag = null, hover = -1;
-  const sx = new Float32Array(n), sy = new Float32Array(n), sz = new Float32Array(n);
-  function project() {
-    const s = Math.min(W, H) * 0.45 * zoom, cy = Math.cos(yaw), sy_ = Math.sin(yaw),
-          cp = Math.cos(pitch), sp = Math.sin(pitch);
-    for (let i = 0; i < n; i++) {
-      let x = P[i * d], y = P[i * d + 1], z = d === 3 ? P[i * d + 2] : 0;
-      if (d === 3) { const x1 = cy * x + sy_ * z, z1 = -sy_ * x + cy * z;
-        const y1 = cp * y - sp * z1, z2 = sp * y + cp * z1; x = x1; y = y1; z = z2; }
-      const f = d === 3 ? 3 / (3 + z) : 1;
-      sx[i] = W / 2 + (x * s + panx) * f; sy[i] = H / 2 - (y * s - pany) * f; sz[i] = z;
-    }
-  }
-  const visible = i => OK[i] && !(lab && hidden.has(lab[i]));
-  function draw() {
-    project();
-    ctx.fillStyle = '#fff'; ctx.fillRect(0, 0, W, H);
-    const r = n > 20000 ? 1.5 : n > 2000 ? 2.5 : 4;
-    let order = null;
-    if (d === 3) { order = new Uint32Array(n); for (let i = 0; i < n; i++) order[i] = i;
-      order.sort((a, b) => sz[b] - sz[a]); }
-    ctx.globalAlpha = n > 20000 ? 0.6 : 0.85;
-    for (let k = 0; k < n; k++) {
-      const i = order ? order[k] : k; if (!visible(i)) continue;
-      ctx.fillStyle = `rgb(${RGB[3 * i]},${RGB[3 * i + 1]},${RGB[3 * i + 2]})`;
-      ctx.fillRect(sx[i] - r, sy[i] - r, 2 * r, 2 * r);
-    }
-    ctx.globalAlpha = 1;
-    if (hover >= 0) { ctx.strokeStyle = '#000'; ctx.lineWidth = 2; ctx.beginPath();
-      ctx.arc(sx[hover], sy[hover], 7, 0, 2 * Math.PI); ctx.stroke(); }
-    ctx.fillStyle = '#333'; ctx.font = '12px system-ui,sans-serif';
-    ctx.fillText(D.axes.slice(0, d).join('   |   '), 8, H - 8);
-  }
-  function nearest(mx, my) {
-    let best = -1, bd = 100;
-    for (let i = 0; i < n; i++) { if (!visible(i)) continue;
-      const dx = sx[i] - mx, dy = sy[i] - my, e = dx * dx + dy * dy; if (e < bd) { bd = e; best = i; } }
-    return best;
-  }
-  function thumb(i) {
-    const h = D.images.h, w = D.images.w, c = D.images.c, c2 = document.createElement('canvas');
-    c2.width = w; c2.height = h; const g = c2.getContext('2d'), img = g.createImageData(w, h);
-    for (let p = 0; p < h * w; p++) { for (let k = 0; k < 3; k++)
-      img.data[4 * p + k] = IM[(i * h * w + p) * c + (c === 3 ? k : 0)]; img.data[4 * p + 3] = 255; }
-    g.putImageData(img, 0, 0);
-    const s = Math.max(1, Math.floor(96 / Math.max(h, w)));
-    c2.style.width = (w * s) + 'px'; c2.style.height = (h * s) + 'px'; c2.style.imageRendering = 'pixelated';
-    c2.style.display = 'block'; c2.style.marginTop = '4px'; c2.className = 'ns-thumb'; return c2;
-  }
-  function showTip(i, mx, my) {
-    tip.textContent = '';
-    const head = document.createElement('div');
-    head.innerHTML = '<b>#' + i + '</b>' + (lab ? ' label <b></b>' : '');
-    if (lab) head.querySelector('b:last-child').textContent = lab[i];
-    tip.appendChild(head);
-    if (D.values && D.values[i] !== null) { const v = document.createElement('div');
-      v.textContent = D.value_label + ': ' + D.values[i].toPrecision(4); tip.appendChild(v); }
-    if (D.texts) { const t = document.createElement('div'); t.className = 'ns-text';
-      t.textContent = D.texts[i]; tip.appendChild(t); }
-    if (IM) tip.appendChild(thumb(i));
-    tip.style.display = 'block';
-    const tw = tip.offsetWidth, th = tip.offsetHeight;  // keep the tip inside the canvas
-    tip.style.left = (mx + 14 + tw > W ? Math.max(0, mx - 14 - tw) : mx + 14) + 'px';
-    tip.style.top = (my + 14 + th > H ? Math.max(0, my - 14 - th) : my + 14) + 'px';
-  }
-  const pos = e => { const b = cv.getBoundingClientRect(); return [(e.clientX - b.left) * W / b.width,
-    (e.clientY - b.top) * H / b.height]; };
-  cv.addEventListener('pointerdown', e => { drag = [e.clientX, e.clientY]; cv.setPointerCapture(e.pointerId); });
-  cv.addEventListener('pointerup', () => { drag = null; });
-  cv.addEventListener('pointermove', e => {
-    if (drag) { const dx = e.clientX - drag[0], dy = e.clientY - drag[1]; drag = [e.clientX, e.clientY];
-      if (d === 3) { yaw += dx * 0.01; pitch = Math.max(-1.5, Math.min(1.5, pitch + dy * 0.01)); }
-      else { panx += dx; pany += dy; }
-      tip.style.display = 'none'; hover = -1; draw(); return; }
-    const [mx, my] = pos(e), i = nearest(mx, my);
-    if (i !== hover) { hover = i; draw(); }
-    if (i >= 0) showTip(i, mx, my); else tip.style.display = 'none';
-  });
-  cv.addEventListener('pointerleave', () => { tip.style.display = 'none'; hover = -1; draw(); });
-  cv.addEventListener('wheel', e => { e.preventDefault(); const k = Math.exp(-e.deltaY * 0.001);
-    zoom *= k; panx *= k; pany *= k; draw(); }, {passive: false});
-  if (D.legend.length) {
-    const t = document.createElement('div'); t.innerHTML = '<b>label</b>'; leg.appendChild(t);
-    for (const [name, col] of D.legend) {
-      const row = document.createElement('div'); row.style.cursor = 'pointer'; row.style.userSelect = 'none';
-      row.innerHTML = '<span style="display:inline-block;width:10px;height:10px;border-radius:5px;margin-right:6px;background:' + col + '"></span><span></span>';
-      row.lastChild.textContent = name;
-      row.onclick = () => { if (hidden.has(name)) { hidden.delete(name); row.style.opacity = 1; }
-        else { hidden.add(name); row.style.opacity = 0.35; } draw(); };
-      leg.appendChild(row);
-    }
-  } else if (D.values) { leg.innerHTML = '<b></b><div>colour: viridis, low = purple, high = yellow</div>';
-    leg.firstChild.textContent = D.value_label; }
-  root.nsScreen = i => { project(); return [sx[i], sy[i]]; };
-  draw();
-}
-"""
 
 __all__ = ["Embedding", "embed", "embed_layer", "pca", "tsne", "exact_neighbors", "METHODS"]

@@ -29,7 +29,8 @@ from ..adapters import for_model
 from ..adapters.torch import TorchAdapter, forward_with_context, preserve_model_state
 from ..errors import FileFormatError, InputShapeError, LayerNotFoundError
 from ..progress import progress
-from ..result import Result, script_json, standalone_page
+from ..result import Result, standalone_page
+from ..webbundle import mount
 
 
 def ffmpeg_available() -> bool:
@@ -144,20 +145,13 @@ class Animation(Result):
             img.save(buf, format="PNG", optimize=True)
             frames.append("data:image/png;base64," + base64.b64encode(buf.getvalue()).decode())
         uid = f"nsanim{id(self) & 0xffffff:x}"
-        data = script_json({"frames": frames, "labels": [str(x) for x in self.labels], "fps": self.fps})
+        data = {"frames": frames, "labels": [str(x) for x in self.labels], "fps": self.fps}
         return (f'<div id="{uid}" class="ns-anim" style="font:13px system-ui,sans-serif">'
                 f'<div style="display:flex;gap:8px;align-items:center;margin-bottom:6px">'
                 f'<button type="button" class="ns-play">\u25b6 play</button>'
                 f'<input type="range" class="ns-slider" min="0" max="{len(frames) - 1}" value="0" style="width:420px">'
                 f'<span class="ns-label"></span></div><img class="ns-frame" alt="{html.escape(self.title)}" '
-                f'style="max-width:100%"></div><script>(function(){{const D={data};'
-                f'const r=document.getElementById("{uid}"),img=r.querySelector(".ns-frame"),'
-                f's=r.querySelector(".ns-slider"),l=r.querySelector(".ns-label"),b=r.querySelector(".ns-play");'
-                f'let t=null;function show(i){{s.value=i;img.src=D.frames[i];l.textContent=D.labels[i]+'
-                f'" ("+(+i+1)+"/"+D.frames.length+")";}}s.oninput=()=>show(+s.value);'
-                f'b.onclick=()=>{{if(t){{clearInterval(t);t=null;b.textContent="\u25b6 play";return;}}'
-                f'b.textContent="\u275a\u275a pause";t=setInterval(()=>show((+s.value+1)%D.frames.length),'
-                f'1000/D.fps);}};show(0);}})();</script>')
+                f'style="max-width:100%"></div>' + mount("animation", uid, data))
 
 
 def animate(frames: Sequence[Result], labels: Sequence[str] | None = None, **kwargs) -> Animation:
