@@ -159,20 +159,32 @@ def superpixels(image: torch.Tensor, n_segments: int = 40, compactness: float = 
     return relabelled.reshape(h, w)
 
 
-def window_mask(shape: Sequence[int], width: int) -> torch.Tensor:
-    """Labels of consecutive time windows of ``width`` samples along the last axis, shared
-    by every channel (signals ``(C, L)``)."""
+def window_mask(shape: Sequence[int], width: int, per_channel: bool = False) -> torch.Tensor:
+    """Labels of consecutive time windows of ``width`` samples along the last axis of a
+    signal ``(C, L)``: shared by every channel, or (``per_channel``) one window per channel
+    and time span, numbered channel by channel (``C * ceil(L / width)`` players).
+
+    Example:
+        >>> window_mask((2, 6), 3, per_channel=True).tolist()
+        [[0, 0, 0, 1, 1, 1], [2, 2, 2, 3, 3, 3]]
+    """
     if not (isinstance(width, int) and width >= 1):
         raise InputShapeError(f"A window width must be a positive number of samples, not {width!r}.")
     labels = torch.arange(int(shape[-1])) // width
-    return labels.expand(*shape)
+    if not per_channel:
+        return labels.expand(*shape)
+    if len(shape) != 2:
+        raise InputShapeError(f"Per-channel windows need signals of shape (C, L) per example, not {tuple(shape)}.")
+    per = int(labels[-1]) + 1
+    return labels[None] + per * torch.arange(int(shape[0]))[:, None]
 
 
 def feature_mask_for(x: torch.Tensor, mask: Any) -> torch.Tensor:
     """Per-example labels broadcastable to ``x`` (``(B, *x.shape[1:])``, long) from a spec:
     a tensor (per input element, per example or shared), ``"grid"`` / ``("grid", cell)``,
     ``"superpixels"`` / ``("superpixels", n)``, ``("windows", width)`` (time windows of a
-    signal ``(C, L)``, all channels together), or ``None`` (every element on its own for
+    signal ``(C, L)``, all channels together), ``("channel_windows", width)`` (a window of
+    each channel on its own), or ``None`` (every element on its own for
     tabular inputs; for images square grid cells, 8 per side)."""
     b, shape = x.shape[0], tuple(x.shape[1:])
     image = len(shape) == 3
@@ -186,9 +198,10 @@ def feature_mask_for(x: torch.Tensor, mask: Any) -> torch.Tensor:
         if kind == "features":
             m = torch.arange(int(np.prod(shape))).reshape(shape)
             return m.expand(b, *shape).to(x.device)
-        if kind == "windows":
-            return window_mask(shape, mask[1] if len(mask) > 1 else max(1, shape[-1] // 16)).expand(b, *shape).to(x.device)
-        if not image:
+        if kind in ("windows", "channel_windows"):
+            width = mask[1] if len(mask) > 1 else max(1, shape[-1] // 16)
+            return window_mask(shape, width, kind == "channel_windows").expand(b, *shape).to(x.device)
+        if not image and kind in ("grid", "superpixels"):
             raise InputShapeError(f"Feature masks of kind {kind!r} need image inputs (B, C, H, W), got {tuple(x.shape)}.")
         if kind == "grid":
             cell = mask[1] if len(mask) > 1 else max(1, shape[-1] // 8)
@@ -198,7 +211,8 @@ def feature_mask_for(x: torch.Tensor, mask: Any) -> torch.Tensor:
             n = mask[1] if len(mask) > 1 else 40
             ms = torch.stack([superpixels(x[i], n) for i in range(b)])
             return ms[:, None].expand(b, shape[0], *shape[1:]).to(x.device)
-        raise InputShapeError(f"Unknown feature mask {kind!r}; use 'grid', 'superpixels', 'features' or a tensor.")
+        raise InputShapeError(f"Unknown feature mask {kind!r}; use 'grid', 'superpixels', 'features', 'windows', "
+                             f"'channel_windows' or a tensor.")
     m = torch.as_tensor(mask).long().to(x.device)
     try:
         if m.dim() == len(shape) + 1:
