@@ -104,3 +104,41 @@ def test_trajectory_from_a_watched_run_equals_the_one_from_checkpoints_taken_by_
     assert any(n["code"] == "snapshots_stopped" and n["step"] == 2 for n in notes), notes
     with pytest.raises(InputShapeError, match="snapshots=N"):
         neuralscope.trajectory(tmp_path / "small", net, (x, y))
+
+
+def test_dashboard_draws_the_trajectory_over_its_contour_and_reads_out_the_loss(tmp_path, page):
+    """The dashboard's trajectory and loss_landscape views (web/src/views) draw the contour map,
+    the path, and the loss under the pointer equal to a grid value of the logged result."""
+    from neuralscope.server.app import STATIC, serve_in_background
+
+    if not (STATIC / "index.html").is_file():
+        pytest.skip("the frontend is not built; run web/build.sh")
+    torch.manual_seed(0)
+    net, opt = nn.Linear(4, 3), None
+    opt = torch.optim.SGD(net.parameters(), lr=0.5)
+    x, y = torch.randn(40, 4), torch.randint(0, 3, (40,))
+    ckpts = []
+    for _ in range(6):
+        ckpts.append({k: v.detach().clone() for k, v in net.state_dict().items()})
+        opt.zero_grad(); nn.functional.cross_entropy(net(x), y).backward(); opt.step()
+    tr = neuralscope.trajectory(ckpts, net, (x, y), grid=9)
+    with neuralscope.Run(tmp_path / "runs" / "ls") as run:
+        run.log_result(tr, name="path", step=0)
+        run.log_result(neuralscope.loss_landscape(net, (x, y), steps=7), name="plane", step=0)
+    srv = serve_in_background(tmp_path / "runs", poll_interval=0.5)
+    try:
+        for index, kind, grid in ((0, "trajectory", tr.landscape.loss), (1, "loss_landscape", None)):
+            page.goto(srv.url + f"#/result?run=ls&index={index}")
+            page.wait_for_selector(f".result-view[data-view='{kind}'] canvas.ls-map", timeout=60_000)
+            box = page.locator("canvas.ls-map").bounding_box()
+            page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.4)
+            readout = page.locator(".ls-readout").inner_text()
+            assert "loss" in readout and "accuracy" in readout, readout
+            if grid is not None:
+                assert "optimizer's path" in page.locator(".result-view").inner_text()
+                shown = float(readout.split("loss")[1].split()[0].strip(":= ,"))
+                assert np.isclose(grid, shown, rtol=1e-3).any(), (readout, grid)
+            page.screenshot(path=str(tmp_path / f"{kind}.png"))
+            assert page.console_errors == []
+    finally:
+        srv.stop()
