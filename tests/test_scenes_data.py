@@ -14,6 +14,7 @@ from neuralscope.data.scenes import (
     load_scenes,
     make_scenes,
     mark_box,
+    with_marks,
 )
 from neuralscope.errors import InputShapeError
 
@@ -112,3 +113,15 @@ def test_bad_arguments_raise_one_clear_error(kwargs):
     n = kwargs.pop("n")
     with pytest.raises(InputShapeError):
         make_scenes(n, **kwargs)
+
+
+def test_marks_painted_on_plain_scenes_equal_the_spurious_split_drawn_from_the_same_seed():
+    plain = make_scenes(40, size=32, seed=5)
+    drawn = make_scenes(40, size=32, seed=5, cue="class")
+    painted = with_marks(plain, "class")
+    for name in ("images", "labels", "masks", "cue_masks", "cue_labels"):
+        assert torch.equal(getattr(painted, name), getattr(drawn, name)), name
+    shuffled = with_marks(plain, "shuffled", seed=3)
+    assert torch.equal(shuffled.masks, plain.masks) and not torch.equal(shuffled.cue_labels, plain.labels)
+    outside = ~shuffled.cue_masks[:, None].expand_as(plain.images)
+    assert torch.equal(shuffled.images[outside], plain.images[outside])  # only the mark is painted

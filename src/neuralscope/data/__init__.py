@@ -59,7 +59,7 @@ def load_sample_photos(size: int = 224) -> torch.Tensor:
 
 from .signals import SignalSet, make_signals  # noqa: E402
 from .tabular import TabularSet, load_tabular  # noqa: E402
-from .scenes import SceneData, Scenes, load_scenes, make_scenes  # noqa: E402
+from .scenes import SceneData, Scenes, load_scenes, make_scenes, with_marks  # noqa: E402
 
 __all__ = ["Digits", "load_digits", "load_sample_photos", "SignalSet", "make_signals", "TabularSet", "load_tabular",
-           "SceneData", "Scenes", "load_scenes", "make_scenes"]
+           "SceneData", "Scenes", "load_scenes", "make_scenes", "with_marks"]

@@ -140,6 +140,30 @@ def mark_box(size: int) -> tuple[int, int]:
     return 0, max(4, size * 3 // 16)
 
 
+def with_marks(scenes: Scenes, cue: str = "class", seed: int = 0) -> Scenes:
+    """The same scenes with the spurious corner mark painted on: ``"class"`` (each image's
+    own class, as in a spurious training split) or ``"shuffled"`` (a random class, seeded).
+    ``with_marks(make_scenes(n, seed=s), "class")`` equals ``make_scenes(n, seed=s, cue="class")``:
+    the plain scenes and their Clever Hans copy share every object and background.
+
+    Example:
+        >>> s = with_marks(make_scenes(4, size=32, seed=2), "shuffled", seed=1)
+        >>> bool(s.cue_masks[:, 0, 0].all()), int(s.cue_masks[0].sum())
+        (True, 36)
+    """
+    if cue not in ("class", "shuffled"):
+        raise InputShapeError(f"cue must be 'class' or 'shuffled', not {cue!r}.")
+    n, size = len(scenes), scenes.images.shape[-1]
+    k = len(scenes.classes)
+    labels = scenes.labels.numpy()
+    cue_labels = labels.copy() if cue == "class" else np.random.default_rng(seed).integers(0, k, n)
+    a, b = mark_box(size)
+    images, cue_masks = scenes.images.clone(), torch.zeros_like(scenes.masks)
+    cue_masks[:, a:b, a:b] = True
+    images[:, :, a:b, a:b] = torch.as_tensor(MARK_COLOURS, dtype=images.dtype)[cue_labels][:, :, None, None]
+    return Scenes(images, scenes.labels, scenes.masks, cue_masks, torch.from_numpy(cue_labels).long(), scenes.classes)
+
+
 def _sample_params(rng: np.random.Generator, n: int, size: int) -> dict[str, np.ndarray]:
     """Object radius, centre, shape rotation, texture rotation and colour jitter per image."""
     radius = rng.uniform(0.17, 0.25, n) * size
@@ -259,4 +283,5 @@ __all__ = [
     "make_scenes",
     "mark_box",
     "shape_mask",
+    "with_marks",
 ]
