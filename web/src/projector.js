@@ -1,6 +1,7 @@
 // The WebGL projector: millions of 2-D points drawn by deck.gl's ScatterplotLayer from
 // binary attributes (no per-point JavaScript objects), with pan/zoom (drag, wheel), hover
-// and click picking on the GPU, and a shift+drag box selection computed on the coordinates.
+// and click picking on the GPU, and a shift+drag lasso selection (any closed free-hand
+// shape) computed on the coordinates: bounding box first, then an even-odd ray test.
 import { Deck, OrthographicView } from "@deck.gl/core";
 import { ScatterplotLayer } from "@deck.gl/layers";
 import { h } from "./dom.js";
@@ -32,8 +33,14 @@ export function createProjector(parent, { x, y, classes, palette, width, height 
   let viewState = { target: [0, 0, 0], zoom: 0, minZoom: -2, maxZoom: 12 };
   let highlight = -1, selected = null, firstPaint = null;
   const canvas = h("canvas", { id: "audit-projector", width, height, style: { width: `${width}px`, height: `${height}px` } });
-  const box = h("div", { class: "audit-box", hidden: true });
-  parent.append(canvas, box);
+  const SVG = "http://www.w3.org/2000/svg";
+  const lasso = document.createElementNS(SVG, "svg");
+  lasso.setAttribute("class", "audit-lasso");
+  lasso.setAttribute("width", width); lasso.setAttribute("height", height);
+  Object.assign(lasso.style, { position: "absolute", left: "0", top: "0", pointerEvents: "none", display: "none" });
+  const path = document.createElementNS(SVG, "polygon");
+  lasso.appendChild(path);
+  parent.append(canvas, lasso);
 
   // one data object for the life of the projector: deck.gl compares it by identity, so a
   // hover or a selection never re-uploads the million positions
@@ -57,7 +64,11 @@ export function createProjector(parent, { x, y, classes, palette, width, height 
     onHover: (info) => { setHover(info.index >= 0 ? info.index : -1, info.x, info.y); },
     onClick: (info) => { if (info.index >= 0 && handlers.onClick) handlers.onClick(info.index); },
     onAfterRender: () => {
-      if (firstPaint === null) { firstPaint = performance.now() - t0; canvas.dataset.firstPaintMs = String(Math.round(firstPaint)); canvas.dataset.points = String(n); }
+      if (firstPaint === null) {
+        firstPaint = performance.now() - t0;
+        Object.assign(canvas.dataset, { firstPaintMs: String(Math.round(firstPaint)), points: String(n),
+          firstPaintNavMs: String(Math.round(performance.now())) });  // since navigation started
+      }
     },
     getCursor: ({ isDragging, isHovering }) => (isDragging ? "grabbing" : isHovering ? "pointer" : "grab"),
   });
@@ -78,44 +89,60 @@ export function createProjector(parent, { x, y, classes, palette, width, height 
     if (handlers.onSelect) handlers.onSelect(selected);
   }
 
-  // shift+drag: a box selection (the controller never sees these events)
-  let start = null;
+  // shift+drag: a lasso (the controller never sees these events)
+  let trace = null, lastLasso = null;
   const at = (e) => { const r = parent.getBoundingClientRect(); return [e.clientX - r.left, e.clientY - r.top]; };
+  const drawTrace = () => path.setAttribute("points", trace.map((p) => p.join(",")).join(" "));
   parent.addEventListener("pointerdown", (e) => {
     if (!e.shiftKey) return;
     e.stopPropagation(); e.preventDefault();
-    start = at(e);
-    Object.assign(box.style, { left: `${start[0]}px`, top: `${start[1]}px`, width: "0px", height: "0px" });
-    box.hidden = false;
+    trace = [at(e)];
+    drawTrace();
+    lasso.style.display = "";
   }, true);
   parent.addEventListener("pointermove", (e) => {
-    if (!start) return;
+    if (!trace) return;
     e.stopPropagation();
-    const p = at(e);
-    Object.assign(box.style, { left: `${Math.min(p[0], start[0])}px`, top: `${Math.min(p[1], start[1])}px`,
-      width: `${Math.abs(p[0] - start[0])}px`, height: `${Math.abs(p[1] - start[1])}px` });
+    const p = at(e), q = trace[trace.length - 1];
+    if (Math.abs(p[0] - q[0]) + Math.abs(p[1] - q[1]) >= 2) { trace.push(p); drawTrace(); }
   }, true);
   parent.addEventListener("pointerup", (e) => {
-    if (!start) return;
+    if (!trace) return;
     e.stopPropagation();
-    const p = at(e), vp = deck.getViewports()[0];
-    const a = vp.unproject([Math.min(p[0], start[0]), Math.min(p[1], start[1])]);
-    const b = vp.unproject([Math.max(p[0], start[0]), Math.max(p[1], start[1])]);
-    const [x0, x1] = [Math.min(a[0], b[0]), Math.max(a[0], b[0])], [y0, y1] = [Math.min(a[1], b[1]), Math.max(a[1], b[1])];
-    const ids = [];
+    const shape = trace;
+    trace = null; lasso.style.display = "none";
+    if (shape.length >= 3) { lastLasso = shape; selectInside(shape); }
+  }, true);
+
+  // the points inside a screen-space polygon, tested in world coordinates
+  function inside(screen) {
+    const vp = deck.getViewports()[0];
+    const poly = screen.map((p) => vp.unproject(p));
+    const xs = poly.map((p) => p[0]), ys = poly.map((p) => p[1]);
+    const x0 = Math.min(...xs), x1 = Math.max(...xs), y0 = Math.min(...ys), y1 = Math.max(...ys);
+    const m = poly.length, ids = [];
     for (let i = 0; i < n; i++) {
       const u = pos[2 * i], v = pos[2 * i + 1];
-      if (u >= x0 && u <= x1 && v >= y0 && v <= y1) ids.push(i);
+      if (u < x0 || u > x1 || v < y0 || v > y1) continue;
+      let odd = false;
+      for (let a = 0, b = m - 1; a < m; b = a++) {
+        if ((ys[a] > v) !== (ys[b] > v) && u < xs[a] + ((v - ys[a]) * (xs[b] - xs[a])) / (ys[b] - ys[a])) odd = !odd;
+      }
+      if (odd) ids.push(i);
     }
-    start = null; box.hidden = true;
-    setSelection(ids);
-  }, true);
+    return ids;
+  }
+  function selectInside(screen) { setSelection(inside(screen)); }
 
   return {
     canvas,
     viewState: () => ({ target: [...viewState.target], zoom: viewState.zoom }),
     hover: (i) => { const [sx, sy] = screenOf(i); setHover(i, sx, sy); },
     select: (ids) => setSelection(ids),
+    lasso: (screen) => selectInside(screen),  // screen: [[x, y], ...] in canvas pixels
+    inside,
+    lastLasso: () => lastLasso,
+    screen: (ids) => ids.map(screenOf),
     deselect: () => setSelection(null),
     destroy: () => deck.finalize(),
   };

@@ -89,7 +89,7 @@ def shard_aucs(fwd: CurveModel, x: torch.Tensor, maps: np.ndarray, target: torch
                               "deletion/insertion curves need one map value per pixel.")
     fractions = np.linspace(0, 1, steps + 1)
     ks = torch.tensor([round(f * hw) for f in fractions])
-    ranks = _ranks(maps).to(x.device).view(n, h, w, 1)
+    ranks = _ranks(maps).to(device=x.device, dtype=torch.int32).view(n, h, w, 1)
     nhwc = lambda t: t.permute(0, 2, 3, 1).contiguous()
     xs, base = nhwc(x), nhwc(blur(x, max(1.0, h / 16)))
     per = max(1, internal_batch_size(fwd.model, x[:1], backward=False))
@@ -116,11 +116,15 @@ def shard_aucs(fwd: CurveModel, x: torch.Tensor, maps: np.ndarray, target: torch
 
 def _fill(curve: torch.Tensor, first: int, last: int, n: int, per: int, ks: torch.Tensor, ranks: torch.Tensor,
           make: Callable, probs: Callable) -> None:
-    """Rows ``curve[first..last]`` (steps x examples), ``per`` forward rows at a time."""
-    total = (last - first + 1) * n
-    flat = curve[first:last + 1].view(-1) if total > 0 else None
-    for lo in range(0, max(total, 0), per):
-        j = torch.arange(lo, min(total, lo + per))
-        step, ex = first + j // n, j % n
-        mask = ranks[ex] < ks[step].to(ranks.device).view(-1, 1, 1, 1)
-        flat[lo:lo + len(j)] = probs(make(mask, ex), ex)
+    """Rows ``curve[first..last]`` (steps x examples), about ``per`` forward rows at a time:
+    several whole steps per batch (masks broadcast over the examples, no gather) or, for
+    shards larger than ``per``, part of one step."""
+    s_per, e_per = max(1, per // n), min(n, per)
+    for s0 in range(first, last + 1, s_per):
+        steps = torch.arange(s0, min(last + 1, s0 + s_per))
+        for e0 in range(0, n, e_per):
+            ex = torch.arange(e0, min(n, e0 + e_per))
+            mask = ranks[None, e0:e0 + len(ex)] < ks[steps].to(ranks.device).view(-1, 1, 1, 1, 1)
+            rows = make(mask, slice(e0, e0 + len(ex)))
+            p = probs(rows.reshape(-1, *rows.shape[2:]), ex.repeat(len(steps)))
+            curve[s0:s0 + len(steps), e0:e0 + len(ex)] = p.view(len(steps), len(ex))

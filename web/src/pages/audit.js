@@ -9,10 +9,27 @@ import { state, PALETTE } from "../state.js";
 
 const PAGE = 50;
 
-function decode(b64, Type) {
-  const s = atob(b64), u = new Uint8Array(s.length);
-  for (let i = 0; i < s.length; i++) u[i] = s.charCodeAt(i);
-  return new Type(u.buffer);
+const TYPED = { float32: Float32Array, int32: Int32Array, int16: Int16Array, uint8: Uint8Array, float64: Float64Array };
+
+// a binary route's body (server/audit_api.py binary_response): "NSB1", uint32 header length,
+// JSON header, then 8-byte aligned little-endian arrays read in place as typed arrays
+export function decodeBinary(buf) {
+  const dv = new DataView(buf);
+  if (buf.byteLength < 8 || String.fromCharCode(...new Uint8Array(buf, 0, 4)) !== "NSB1") throw new Error("not an NSB1 body");
+  const len = dv.getUint32(4, true);
+  const head = JSON.parse(new TextDecoder().decode(new Uint8Array(buf, 8, len)));
+  const arrays = {};
+  for (const a of head.arrays) arrays[a.name] = new TYPED[a.dtype](buf, a.offset, a.length);
+  return { meta: head.meta, arrays };
+}
+
+async function getBinary(path, params) {
+  const r = await fetch(`${path}?${new URLSearchParams(params)}`, { credentials: "same-origin" });
+  if (!r.ok) {
+    const body = await r.json().catch(() => ({}));
+    throw new ApiError(body.error || `${r.status} ${r.statusText}`);
+  }
+  return decodeBinary(await r.arrayBuffer());
 }
 
 // thumbnails, fetched by batches and kept
@@ -104,13 +121,12 @@ export function mount(root, params) {
     // the projection first: the projector paints while the table's columns still load
     const ctx = { run, name, thumbs: thumbCache(run, name), data: null, summary: null, methods: [] };
     const drawn = drawProjector(ctx).catch((e) => append(legend, [h("p", { class: "muted" }, e.message)]));
-    const [summary, cols] = await Promise.all([get("/api/audit", { run, name }), get("/api/audit/columns", { run, name })]);
-    const data = {};
-    for (const [k, c] of Object.entries(cols.columns)) data[k] = decode(c.data, c.dtype === "int32" ? Int32Array : Float32Array);
+    const [summary, cols] = await Promise.all([get("/api/audit", { run, name }), getBinary("/api/audit/columns.bin", { run, name })]);
+    const data = cols.arrays, n = cols.meta.n;
     const p = summary.progress;
-    status.textContent = `${cols.n.toLocaleString()} examples` + (p.finished ? "" : ` · running: ${p.shards_done} of ${p.shards ?? "?"} shards`)
+    status.textContent = `${n.toLocaleString()} examples` + (p.finished ? "" : ` · running: ${p.shards_done} of ${p.shards ?? "?"} shards`)
       + ` · methods ${summary.spec.methods.join(", ")}`;
-    Object.assign(ctx, { summary, data, n: cols.n, methods: summary.spec.methods });
+    Object.assign(ctx, { summary, data, n, methods: summary.spec.methods });
     buildFilters(ctx);
     buildDistributions(ctx);
     renderTable(ctx);
@@ -221,15 +237,14 @@ export function mount(root, params) {
 
   async function drawProjector(ctx) {
     let proj;
-    try { proj = await get("/api/audit/projection", { run: ctx.run, name: ctx.name }); } catch (e) {
+    try { proj = await getBinary("/api/audit/projection.bin", { run: ctx.run, name: ctx.name }); } catch (e) {
       plotBox.hidden = true;
       clear(legend).appendChild(h("p", { class: "muted" }, e instanceof ApiError ? e.message : "No projection."));
       return;
     }
-    const xy = decode(proj.coords, Float32Array), cls = decode(proj.classes, Int16Array), n = proj.n;
-    const x = new Float32Array(n), y = new Float32Array(n);
+    const { x, y, classes: cls } = proj.arrays, n = proj.meta.n;
     let ncls = 0;
-    for (let i = 0; i < n; i++) { x[i] = xy[2 * i]; y[i] = xy[2 * i + 1]; if (cls[i] + 1 > ncls) ncls = cls[i] + 1; }
+    for (let i = 0; i < n; i++) if (cls[i] + 1 > ncls) ncls = cls[i] + 1;
     const width = 640, height = 480;
     const palette = Array.from({ length: Math.max(ncls, 1) }, (_, k) => PALETTE[k % PALETTE.length]);
     plot = createProjector(plotBox, { x, y, classes: cls, palette, width, height }, {
@@ -248,7 +263,7 @@ export function mount(root, params) {
       onSelect: (ids) => setSelection(ctx, ids),
     });
     clear(legend).appendChild(h("div", { class: "small" },
-      h("span", { class: "muted" }, `${n.toLocaleString()} points (WebGL). Drag to pan, wheel to zoom, hover for the example, click a point to open it, shift+drag to select a box of points; the selection filters the table. `),
+      h("span", { class: "muted" }, `${n.toLocaleString()} points (WebGL). Drag to pan, wheel to zoom, hover for the example, click a point to open it, shift+drag to draw a lasso around points; the selection filters the table. `),
       Array.from({ length: ncls }, (_, k) => h("span", { class: "leg" }, h("span", { class: "swatch", style: { background: PALETTE[k % PALETTE.length] } }), `class ${k}`))));
     window.__nsProjector = plot;
   }
