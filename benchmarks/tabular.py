@@ -28,6 +28,7 @@ are both printed, and the verdicts use CPU time, which a busy shared machine dis
 from __future__ import annotations
 
 import argparse
+import os
 import time
 import warnings
 
@@ -115,7 +116,11 @@ def main(argv=None) -> None:
     ap.add_argument("--repeat", type=int, default=2)
     args = ap.parse_args(argv)
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; ratios below 1: neuralscope is faster")
+    from neuralscope.attribution.threads import machine_busy
+
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, load average {os.getloadavg()[0]:.1f} on "
+          f"{os.cpu_count()} cores (busy: {machine_busy()}, so neuralscope's passes run on "
+          f"{1 if machine_busy() else torch.get_num_threads()} thread(s)); ratios below 1: neuralscope is faster")
     k = kernel_row(20 if args.quick else 100, args.repeat)
     e = exact_row(5 if args.quick else 20, args.repeat, (64, 32))
     lin = exact_row(5 if args.quick else 20, args.repeat, ())

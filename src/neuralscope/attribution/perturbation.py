@@ -17,21 +17,25 @@ from ..adapters.torch import first_tensor
 from ..errors import InputShapeError
 from ..progress import progress
 from .base import Method, Target, chunks, input_gradients, internal_batch_size, output_scores
+from .chain import chain_forward
 from .fastpath import forward_model, gradient_model
+from .threads import on_pass_threads
 from .gradient import make_baseline
 from .shapley import (additivity_metrics, coalition_values, kernel_coalitions, player_labels,
                       prepare_background, rows_per_pass)
 
 
 def _evaluate(run, rows: torch.Tensor, examples: torch.Tensor, target: Target) -> torch.Tensor:
-    """Target scores of perturbed ``rows``; ``run`` is the model's
-    :func:`~neuralscope.attribution.fastpath.forward_model`."""
+    """Target scores of perturbed ``rows``; ``run`` is the model or its stand-in from :func:`_forward`."""
     with torch.no_grad():
         return target.scores(run(rows), examples).double()
 
 
 def _forward(model: nn.Module, x: torch.Tensor, out, passes: int):
-    return forward_model(model, x[:1], first_tensor(out)[:1].detach(), passes)
+    """The fused chain for MLPs, else the frozen trace where it pays, else the model."""
+    reference = first_tensor(out)[:1].detach()
+    run = chain_forward(model, x[:1], reference, passes)  # MLPs: the fused chain
+    return run if run is not None else forward_model(model, x[:1], reference, passes)
 
 
 # -- occlusion -------------------------------------------------------------------------------
@@ -85,6 +89,7 @@ class Occlusion(Method):
         self.window, self.stride, self.baseline = window, stride, baseline
         self.memory_budget, self.show_progress = memory_budget, show_progress
 
+    @on_pass_threads
     def _attribute(self, x, target):
         shape = tuple(x.shape[1:])
         spatial = shape[-2:] if len(shape) == 3 else shape[-1:] if len(shape) == 2 else shape
@@ -242,6 +247,7 @@ class FeatureAblation(Method):
         super().__init__(model, mask=mask, baseline=baseline)
         self.mask, self.baseline, self.memory_budget = mask, baseline, memory_budget
 
+    @on_pass_threads
     def _attribute(self, x, target):
         masks = feature_mask_for(x, self.mask)
         base = make_baseline(x, self.baseline)
@@ -310,6 +316,7 @@ class _Surrogate(Method):
         base = make_baseline(x, self.baseline)
         return lambda i: base[i:i + 1]
 
+    @on_pass_threads
     def _attribute(self, x, target):
         labels = player_labels(x, self.mask)
         background = self._backgrounds(x)

@@ -25,7 +25,8 @@ from ..errors import InputShapeError, check_finite
 from ..progress import progress
 from ..adapters.torch import first_tensor
 from .base import Method, Target, chunks, internal_batch_size, output_scores
-from .fastpath import forward_model
+from .chain import many_rows_forward
+from .threads import on_pass_threads
 
 #: the most players the exact path enumerates (2^15 = 32,768 coalitions per row)
 MAX_EXACT_FEATURES = 15
@@ -222,6 +223,7 @@ class ExactShapley(Method):
         self.background, self.mask = background, mask
         self.memory_budget, self.show_progress = memory_budget, show_progress
 
+    @on_pass_threads
     def _attribute(self, x, target):
         bg = prepare_background(x, self.background)
         labels = player_labels(x, self.mask if self.mask is not None else default_players(x))
@@ -232,7 +234,7 @@ class ExactShapley(Method):
                 f"groups, got {m_max}; group features (groups=...) or use method='kernel_shap'.")
         out, fx = output_scores(self.model, x, target)
         per = rows_per_pass(self.model, x, self.memory_budget)
-        run = forward_model(self.model, x[:1], out[:1].detach() if torch.is_tensor(out) else out, 2 ** m_max)
+        run = many_rows_forward(self.model, x[:1], out[:1].detach() if torch.is_tensor(out) else out, 2 ** m_max)
         attr = torch.zeros(x.shape, dtype=torch.float64, device=x.device)
         coefs, expected = [], []
         coalitions: dict[int, torch.Tensor] = {}
