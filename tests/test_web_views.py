@@ -130,6 +130,7 @@ def _tracked(tmp: Path):
 
 
 def _results(tmp: Path) -> list[Result]:
+    """One result of every kind (several attributions: one per modality with a view of its own)."""
     cnn, x = _cnn(), _x8()
     tt = zoo.TinyTransformer().eval()
     maps = ns.attention(tt, tt.example_input(2))
@@ -153,10 +154,24 @@ def _results(tmp: Path) -> list[Result]:
         ns.loss_landscape(cnn, _labelled(), dims=2, steps=5, show_progress=False),
         ns.model_randomization(cnn, _x8(2), method="saliency", target=0, layers=["classifier"]),
         ns.reconstruct(cnn, _x8(1), layer="features.0", unit=0), ns.summary(cnn, _x8(1)),
-        ns.trajectory(ckpts, show_progress=False), ns.unit_activations(cnn, x, "features.1", 0),
+        ns.trajectory(ckpts, _cnn(), _labelled(), grid=5, show_progress=False), ns.unit_activations(cnn, x, "features.1", 0),
         ns.weight_heatmap(cnn, "classifier"), ns.weight_histograms(cnn), ns.weight_stats(cnn),
     ]
-    return out + _tracked(tmp)
+    return out + _tracked(tmp) + _modalities()
+
+
+def _modalities() -> list[Result]:
+    """Attributions of tabular rows (SHAP values, with the expected output), of signals and of text."""
+    torch.manual_seed(0)
+    tab, sig = zoo.TabularMLP(in_features=6).eval(), zoo.SignalCNN(channels=2, length=64).eval()
+    rows = torch.randn(24, 6)
+    shap = ns.explain(tab, rows, target=1, method="kernel_shap", background=torch.randn(16, 6),
+                      feature_names=[f"feature {k}" for k in range(6)], n_samples=200)
+    signals = ns.explain(sig, torch.randn(3, 2, 64), target=0, method="integrated_gradients", steps=8)
+    tt = zoo.TinyTransformer().eval()
+    text = ns.explain_text(tt, tt.example_input(2), target=1, steps=8)
+    assert (shap.modality, signals.modality, text.modality) == ("tabular", "signal", "text")
+    return [shap, signals, text]
 
 
 @pytest.fixture(scope="module")
@@ -169,37 +184,58 @@ def views_server(tmp_path_factory):
     results = _results(tmp)
     with ns.Run(tmp / "served" / "views") as run:
         for r in results:
-            run.log_result(r, name=r.kind, step=0)
+            run.log_result(r, name=_name(r), step=0)
         run.log_image("picture", np.random.default_rng(0).random((16, 16, 3)), step=0)
         run.log_text("notes", "a text logged with run.log_text", step=0)
     srv = serve_in_background(tmp / "served", poll_interval=0.5)
-    srv.kinds = {r.kind for r in results} | ARTIFACT_KINDS
+    srv.names = {_name(r): r.kind for r in results}
     SHOTS.mkdir(parents=True, exist_ok=True)
     yield srv
     srv.stop()
 
 
+def _name(r: Result) -> str:
+    modality = getattr(r, "modality", None)
+    return f"{r.kind} {modality}" if r.kind == "attribution" else r.kind
+
+
+NAMES = ["attribution image", "attribution tabular", "attribution signal", "attribution text"]
+
+
+# what a kind's own view draws (beyond its data-view mark), where it draws something of its own
+DRAWS = {
+    "attention": "canvas.attn-canvas", "attribution image": "canvas.attr-overlay", "attribution signal": "canvas.sig-band",
+    "attribution tabular": ".tab-svg circle", "attribution_comparison": "#attr-method", "audit": ".audit-classes rect",
+    "curvature": ".curv-spectrum circle", "embedding": ".ns-embedding canvas.scatter", "graph": "iframe.graph-frame",
+    "loss_landscape": "canvas.ls-map", "trajectory": "canvas.ls-map",
+}
+
+
 def _logged(server) -> dict[str, int]:
-    """kind -> index of its result in the served run (as /api/results lists them)."""
+    """name -> index of its result in the served run (as /api/results lists them)."""
     import json
     import urllib.request
 
     with urllib.request.urlopen(server.url.rstrip("/") + "/api/results?run=views") as r:
         items = json.load(r)["items"]
-    return {it["kind"]: it["index"] for it in items}
+    return {it["name"]: it["index"] for it in items}
 
 
 def test_the_fixture_logs_every_registered_kind(views_server):
-    assert set(registry()) - ARTIFACT_KINDS <= set(_logged(views_server)), sorted(set(registry()) - views_server.kinds)
+    assert set(registry()) - ARTIFACT_KINDS <= set(views_server.names.values())
+    assert set(NAMES) <= set(_logged(views_server))
 
 
-@pytest.mark.parametrize("kind", sorted(set(registry()) - ARTIFACT_KINDS))
-def test_each_kind_is_drawn_by_its_own_view_without_console_errors(views_server, page, kind):
-    page.goto(views_server.url + f"#/result?run=views&index={_logged(views_server)[kind]}")
+@pytest.mark.parametrize("name", sorted(set(registry()) - ARTIFACT_KINDS - {"attribution"}) + NAMES)
+def test_each_kind_is_drawn_by_its_own_view_without_console_errors(views_server, page, name):
+    kind = name.split()[0]
+    page.goto(views_server.url + f"#/result?run=views&index={_logged(views_server)[name]}")
     page.wait_for_selector("body[data-ready='1']", timeout=20_000)
     page.wait_for_selector(f".result-view[data-view='{kind}']", timeout=60_000)
+    if name in DRAWS:
+        page.wait_for_selector(f".result-view {DRAWS[name]}", timeout=10_000)
     time.sleep(0.3)  # lazy charts finish drawing
-    page.screenshot(path=str(SHOTS / f"{kind}.png"), full_page=True)
+    page.screenshot(path=str(SHOTS / f"{name.replace(' ', '_')}.png"), full_page=True)
     assert page.console_errors == []
 
 

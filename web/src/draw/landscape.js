@@ -124,6 +124,17 @@ function surface(d, s) {
   return cv;
 }
 
+// the colour bar of the map and the surface: the scale's ends and what it measures
+function colourBar(s) {
+  const bar = canvas("ls-colorbar", 200, 10), g = bar.getContext("2d");
+  for (let x = 0; x < 200; x++) { g.fillStyle = colour(s, s.zmin + (s.zmax - s.zmin) * x / 199); g.fillRect(x, 0, 1, 10); }
+  const box = document.createElement("div"), lo = document.createElement("span"), hi = document.createElement("span");
+  box.style.cssText = "display:flex;gap:6px;align-items:center;font-size:12px;margin-top:6px";
+  lo.textContent = num(s.zmin); hi.textContent = `${num(s.zmax)}  colour: ${s.label}`;
+  box.append(lo, bar, hi);
+  return box;
+}
+
 function canvas(cls, w, h) {
   const c = document.createElement("canvas");
   c.className = cls; c.width = w; c.height = h; c.style.border = "1px solid #d0d7de";
@@ -140,6 +151,6 @@ export function drawLandscape(root, d) {
   readout.className = "ls-readout"; readout.style.cssText = "font:13px monospace;min-height:18px;margin-top:6px";
   row.append(contourMap(d, s, readout), surface(d, s));
   root.classList.add("ns-landscape");
-  root.append(note, row, readout);
+  root.append(note, row, colourBar(s), readout);
   return root;
 }

@@ -7,6 +7,8 @@ import { h, fmt } from "../dom.js";
 import { attributionColormap, colorbar } from "../colors.js";
 import { section } from "./parts.js";
 import { inspector } from "./inspector.js";
+import { tabularView } from "./attribution/tabular.js";
+import { signalView } from "./attribution/signal.js";
 
 const MAX_EXAMPLES = 32;
 
@@ -189,13 +191,22 @@ export function attributionView(data, scores = null) {
 
 const OVERLAID = ["attributions", "inputs", "metrics", "targets", "outputs"];
 
+function imageView(data) {
+  const v = attributionView(data);
+  return v && h("div", null, inspector(data, "attribution", { skip: OVERLAID }),
+    section("overlay", `${Math.min(MAX_EXAMPLES, data.attributions.length)} example(s)`, v));
+}
+
+// tabular and signal views load with this one (small modules of their own)
+const BY_MODALITY = {
+  image: imageView,
+  tabular: (data) => h("div", null, tabularView(data), inspector(data, "attribution", { skip: ["attributions", "inputs", "extras"] })),
+  signal: (data) => h("div", null, signalView(data), inspector(data, "attribution", { skip: ["attributions", "inputs"] })),
+};
+
+/** Images: the overlay; tabular rows: importance, beeswarm and waterfall; signals: the map
+ * under each channel; text, several inputs and other arrays: the generic inspector. */
 export function render(data) {
-  if (data.modality === "image") {
-    const v = attributionView(data);
-    if (v) {
-      return h("div", null, inspector(data, "attribution", { skip: OVERLAID }),
-        section("overlay", `${Math.min(MAX_EXAMPLES, data.attributions.length)} example(s)`, v));
-    }
-  }
-  return inspector(data, "attribution");
+  const view = Object.prototype.hasOwnProperty.call(BY_MODALITY, data.modality) ? BY_MODALITY[data.modality](data) : null;
+  return view || inspector(data, "attribution");
 }

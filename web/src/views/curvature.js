@@ -1,7 +1,53 @@
-// kind "curvature" (neuralscope.landscape.results.Curvature): no view of its own yet; the generic
-// inspector draws its to_dict() fields by their shapes.
+// kind "curvature" (neuralscope.landscape.results.Curvature): the top Hessian eigenvalues as a
+// spectrum, the eigenvalue density (when computed) and the per-layer table (top eigenvalue,
+// trace), as the library's plot_curvature draws them.
+import { h, fmt } from "../dom.js";
+import { section, svgEl } from "./parts.js";
 import { inspector } from "./inspector.js";
 
+function spectrum(values) {
+  const W = 420, H = 180, P = 44, n = values.length, lo = Math.min(0, ...values), hi = Math.max(0, ...values);
+  const svg = svgEl("svg", { width: W, height: H, class: "line-svg curv-spectrum" });
+  const X = (i) => P + (n > 1 ? i / (n - 1) : 0.5) * (W - P - 16), Y = (v) => H - 24 - ((v - lo) / ((hi - lo) || 1)) * (H - 40);
+  svgEl("line", { x1: P, x2: W - 10, y1: Y(0), y2: Y(0), stroke: "#888" }, null, svg);
+  values.forEach((v, i) => {
+    svgEl("line", { x1: X(i), x2: X(i), y1: Y(0), y2: Y(v), stroke: v >= 0 ? "#1f77b4" : "#d62728", "stroke-width": 2 }, null, svg);
+    svgEl("circle", { cx: X(i), cy: Y(v), r: 3, fill: v >= 0 ? "#1f77b4" : "#d62728", "data-value": String(v) }, null, svg);
+  });
+  svgEl("text", { x: 2, y: Y(hi) + 4, "font-size": 10, fill: "#57606a" }, fmt(hi, 3), svg);
+  svgEl("text", { x: 2, y: Y(lo) + 4, "font-size": 10, fill: "#57606a" }, fmt(lo, 3), svg);
+  svgEl("text", { x: W / 2, y: H - 4, "font-size": 11, "text-anchor": "middle", fill: "#1f2328" }, "eigenvalue rank (largest first)", svg);
+  return svg;
+}
+
+function density(d) {
+  const W = 420, H = 180, P = 44, g = d.grid, y = d.density, n = g.length;
+  const hi = Math.max(...y.filter(Number.isFinite)) || 1;
+  const svg = svgEl("svg", { width: W, height: H, class: "line-svg curv-density" });
+  const X = (v) => P + ((v - g[0]) / ((g[n - 1] - g[0]) || 1)) * (W - P - 16), Y = (v) => H - 24 - (v / hi) * (H - 40);
+  svgEl("path", { d: g.map((v, i) => `${i ? "L" : "M"}${X(v).toFixed(1)},${Y(y[i]).toFixed(1)}`).join(""), fill: "none", stroke: "#1f77b4", "stroke-width": 1.5 }, null, svg);
+  for (const v of [g[0], g[n - 1]]) svgEl("text", { x: X(v), y: H - 10, "font-size": 10, "text-anchor": "middle", fill: "#57606a" }, fmt(v, 3), svg);
+  svgEl("text", { x: W / 2, y: H - 1, "font-size": 11, "text-anchor": "middle", fill: "#1f2328" }, "eigenvalue (density, SLQ)", svg);
+  return svg;
+}
+
+function layers(data) {
+  const rows = Object.entries(data.layers || {});
+  return h("table", { class: "rows curv-layers" },
+    h("thead", null, h("tr", null, h("th", null, "parameters"), h("th", null, "top eigenvalue"), h("th", null, "trace"))),
+    h("tbody", null,
+      h("tr", null, h("td", null, "whole model"), h("td", { class: "num" }, fmt(data.eigenvalues[0], 4)), h("td", { class: "num" }, data.trace === null ? "—" : fmt(data.trace, 4))),
+      rows.map(([name, d]) => h("tr", { dataset: { layer: name } }, h("td", null, name),
+        h("td", { class: "num" }, d.eigenvalues && d.eigenvalues.length ? fmt(d.eigenvalues[0], 4) : "—"),
+        h("td", { class: "num" }, d.trace === null || d.trace === undefined ? "—" : fmt(d.trace, 4))))));
+}
+
 export function render(data) {
-  return inspector(data, "curvature");
+  const ev = Array.isArray(data.eigenvalues) ? data.eigenvalues : [];
+  if (!ev.length) return inspector(data, "curvature");
+  return h("div", null,
+    section("spectrum", `top ${ev.length} eigenvalue(s) of ${data.n_params} parameters`, spectrum(ev)),
+    data.density ? section("density", null, density(data.density)) : null,
+    section("layers", `${Object.keys(data.layers || {}).length} layer(s)`, layers(data)),
+    inspector(data, "curvature", { skip: ["eigenvalues", "density", "layers"] }));
 }

@@ -238,3 +238,12 @@ export function labelledHeatmap(mat, tokens, cmap) {
   c.addEventListener("mouseleave", () => { tip.hidden = true; });
   return h("div", { class: "plot-wrap" }, c, tip);
 }
+
+// An SVG element with attributes (and text), appended to `parent` when given.
+export function svgEl(tag, attrs = {}, text, parent) {
+  const e = document.createElementNS("http://www.w3.org/2000/svg", tag);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+  if (text !== undefined && text !== null) e.textContent = text;
+  if (parent) parent.appendChild(e);
+  return e;
+}
