@@ -24,6 +24,9 @@ _HOOK_DICTS = (
 )
 
 
+_GLOBAL_HOOKS = ("_global_forward_hooks", "_global_forward_pre_hooks", "_global_backward_hooks",
+                 "_global_backward_pre_hooks", "_global_forward_hooks_always_called")
+
 _NO_KEYS: frozenset = frozenset()
 
 
@@ -370,6 +373,28 @@ class TorchAdapter(Adapter):
         with self.recording(chosen, replace=replace, to_cpu=False, in_order=False) as rec:
             out = forward_with_context(self.model, self.normalize_inputs(inputs))
         return Recording(out, rec.kept())
+
+    def allows_standin(self, example: torch.Tensor) -> bool:
+        """Whether an equivalent stand-in of the model (the frozen trace or folded fx graph of
+        :mod:`neuralscope.attribution.fastpath`) may run instead of it on batches like
+        ``example``: on the CPU in float32/float64, a plain module (not TorchScript, not an
+        adapter view of several inputs or of a Keras model), every module in eval mode, and
+        no hooks anywhere, global or on a module (a trace would skip them)."""
+        if example.device.type != "cpu" or example.dtype not in (torch.float32, torch.float64):
+            return False
+        if isinstance(self.model, torch.jit.ScriptModule) or getattr(self.model, "neuralscope_no_standin", False):
+            return False
+        from torch.nn.modules import module as module_globals
+
+        if any(getattr(module_globals, name, None) for name in _GLOBAL_HOOKS):
+            return False
+        for m in self.model.modules():
+            if m.training or isinstance(m, torch.jit.ScriptModule):
+                return False
+            d = m.__dict__
+            if any(d.get(name) for name in _HOOK_DICTS[:7]):  # forward/backward hooks of any kind
+                return False
+        return True
 
     def to_numpy(self, tensor: Any) -> np.ndarray:
         return tensor.detach().cpu().numpy() if torch.is_tensor(tensor) else np.asarray(tensor)

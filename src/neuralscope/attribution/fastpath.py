@@ -37,7 +37,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from ..adapters.torch import _HOOK_DICTS, forward_with_context, iter_tensors
+from ..adapters.torch import TorchAdapter, forward_with_context, iter_tensors
 
 #: fewest model rows (examples x steps, masks or perturbations) worth building a stand-in for
 MIN_PASSES = 64
@@ -45,27 +45,11 @@ MIN_PASSES = 64
 #: relative to the largest output magnitude (BatchNorm folding rounds at about 1e-7)
 AGREEMENT = 1e-4
 
-_GLOBAL_HOOKS = ("_global_forward_hooks", "_global_forward_pre_hooks", "_global_backward_hooks",
-                 "_global_backward_pre_hooks", "_global_forward_hooks_always_called")
-
-
 def eligible(model: nn.Module, example: torch.Tensor, passes: int) -> bool:
-    """Whether a stand-in may replace ``model`` for ``passes`` rows like ``example``."""
-    if passes < MIN_PASSES or example.device.type != "cpu" or example.dtype not in (torch.float32, torch.float64):
-        return False
-    if isinstance(model, torch.jit.ScriptModule) or getattr(model, "neuralscope_no_standin", False):
-        return False  # (adapter views of a model - several inputs, Keras - are not traceable)
-    from torch.nn.modules import module as module_globals
-
-    if any(getattr(module_globals, name, None) for name in _GLOBAL_HOOKS):
-        return False
-    for m in model.modules():
-        if m.training or isinstance(m, torch.jit.ScriptModule):
-            return False
-        d = m.__dict__
-        if any(d.get(name) for name in _HOOK_DICTS[:7]):  # forward/backward hooks of any kind
-            return False
-    return True
+    """Whether a stand-in may replace ``model`` for ``passes`` rows like ``example``: enough
+    rows to pay for building it, and the model's adapter allows one
+    (:meth:`~neuralscope.adapters.torch.TorchAdapter.allows_standin`)."""
+    return passes >= MIN_PASSES and TorchAdapter(model).allows_standin(example)
 
 
 def _agrees(standin: Callable, example: torch.Tensor, reference: torch.Tensor) -> bool:
