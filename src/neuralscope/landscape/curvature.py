@@ -13,11 +13,13 @@ from typing import Any
 import numpy as np
 from torch import nn
 
+from ..adapters.keras import is_keras_model, preserve_keras_state
 from ..adapters.torch import preserve_model_state
 from ..errors import InputShapeError, LayerNotFoundError
 from ..progress import progress
 from . import hessian
 from .directions import Direction, flatten, weights_of
+from .keras import KerasHessianOperator, KerasObjective
 from .objective import LossFn, make_objective
 from .results import Curvature
 
@@ -48,7 +50,12 @@ def curvature(model: nn.Module, data: Any, loss_fn: LossFn | None = None, *, top
     """
     if method not in METHODS:
         raise InputShapeError(f"method must be one of {', '.join(map(repr, METHODS))}, not {method!r}.")
-    obj = make_objective(model, data, loss_fn, batch_size)
+    keras = is_keras_model(model)
+    if keras and (per_layer or layers):
+        raise InputShapeError("Per-layer curvature is not available for Keras models yet; call curvature without "
+                              "per_layer and layers.")
+    obj = KerasObjective(model, data, loss_fn, batch_size) if keras else make_objective(model, data, loss_fn,
+                                                                                       batch_size)
     t0 = time.perf_counter()
     bar = progress(desc="Hessian-vector products", enabled=show_progress, unit="hvp")
 
@@ -60,14 +67,13 @@ def curvature(model: nn.Module, data: Any, loss_fn: LossFn | None = None, *, top
         if on_progress is not None:
             on_progress(count[0])
 
-    with preserve_model_state(model):
-        model.eval()
-        center = weights_of(model)
+    with preserve_keras_state(model) if keras else preserve_model_state(model):
+        center = obj.center() if keras else weights_of(model.eval())
         try:
             whole = _estimate(obj, center, None, top_k, method, trace, max_iter, tol, trace_samples, seed, tick)
             dens = None
             if density:
-                op = hessian.HessianOperator(obj, center)
+                op = _operator(obj, center, None)
                 grid, d, _ = hessian.slq_density(op, density_steps, density_runs, seed, callback=tick)
                 dens = (grid, d)
             per = {}
@@ -84,8 +90,14 @@ def curvature(model: nn.Module, data: Any, loss_fn: LossFn | None = None, *, top
                      layers=per, density=dens, n_params=int(flatten(center).numel()), meta=meta)
 
 
+def _operator(obj, center: Direction, names: list[str] | None):
+    if isinstance(obj, KerasObjective):
+        return KerasHessianOperator(obj)
+    return hessian.HessianOperator(obj, center, names)
+
+
 def _estimate(obj, center, names, k, method, trace, max_iter, tol, samples, seed, tick) -> dict:
-    op = hessian.HessianOperator(obj, center, names)
+    op = _operator(obj, center, names)
     k = min(k, op.size)
     if method == "lanczos":
         values = hessian.lanczos(op, k, max_iter, tol, seed, tick)

@@ -12,7 +12,10 @@ from torch import nn
 
 from ..errors import InputShapeError
 from .directions import Direction, difference, random_direction, state_of, weights_of
+from ..adapters.keras import is_keras_model
+from ..progress import progress
 from .evaluate import evaluate_points
+from .keras import KerasObjective, evaluate_keras
 from .objective import LossFn, make_objective
 from .results import LossLandscape
 
@@ -47,6 +50,11 @@ def loss_landscape(model: nn.Module, data: Any, loss_fn: LossFn | None = None, *
 
     The model runs in eval mode, is never written to and is left exactly as found.
 
+    A Keras 3 model (TensorFlow backend) is taken through the adapter: the same directions in
+    PyTorch's weight layout, points evaluated one at a time with its variables assigned and
+    restored bit for bit afterwards (see :mod:`~neuralscope.landscape.keras`); ``data`` is then
+    an ``(x, y)`` pair of arrays and ``loss_fn(y_true, y_pred)`` a Keras loss.
+
     Example:
         >>> import torch, neuralscope
         >>> _ = torch.manual_seed(0); model = torch.nn.Linear(4, 3)
@@ -59,8 +67,10 @@ def loss_landscape(model: nn.Module, data: Any, loss_fn: LossFn | None = None, *
     """
     if dims not in (1, 2):
         raise InputShapeError(f"dims must be 1 or 2, not {dims!r}.")
-    obj = make_objective(model, data, loss_fn, batch_size)
-    center = weights_of(model)
+    keras = is_keras_model(model)
+    obj = KerasObjective(model, data, loss_fn, batch_size) if keras else make_objective(model, data, loss_fn,
+                                                                                       batch_size)
+    center = obj.center() if keras else weights_of(model)
     if not center:
         raise InputShapeError(f"{type(model).__name__} has no floating-point parameters to move along.")
     dirs, labels, kind = _directions(center, dims, to, directions, seed, norm, ignore)
@@ -74,12 +84,18 @@ def loss_landscape(model: nn.Module, data: Any, loss_fn: LossFn | None = None, *
         gx, gy = np.meshgrid(xs, ys)
         coords = np.stack([gx.ravel(), gy.ravel()], 1)
     coords = np.vstack([coords, np.zeros((1, coords.shape[1]))])  # the model's own weights, always
-    loss, acc, plan = evaluate_points(obj, center, dirs, coords, accuracy=accuracy, memory_budget=memory_budget,
-                                      points_per_batch=points_per_batch, dtype=dtype, show_progress=show_progress,
-                                      verbose=verbose, on_progress=on_progress)
+    if keras:
+        with progress(total=len(coords), desc="loss landscape", enabled=show_progress, unit="pt") as bar:
+            loss, acc = evaluate_keras(obj, center, dirs, coords, accuracy, bar, on_progress)
+        chunk = 1
+    else:
+        loss, acc, plan = evaluate_points(obj, center, dirs, coords, accuracy=accuracy, memory_budget=memory_budget,
+                                          points_per_batch=points_per_batch, dtype=dtype, show_progress=show_progress,
+                                          verbose=verbose, on_progress=on_progress)
+        chunk = plan.chunk
     shape = (len(xs),) if ys is None else (len(ys), len(xs))
     meta = {"model": type(model).__name__, "examples": obj.n_examples, "points": len(coords) - 1, "seed": seed,
-            "norm": norm, "ignore": ignore, "points_per_batch": plan.chunk, "dtype": str(dtype or "model"),
+            "norm": norm, "ignore": ignore, "points_per_batch": chunk, "dtype": str(dtype or "model"),
             "center_accuracy": None if acc is None else float(acc[-1])}
     return LossLandscape(xs, loss[:-1].reshape(shape), y=ys,
                          accuracy=None if acc is None else acc[:-1].reshape(shape), direction=kind,

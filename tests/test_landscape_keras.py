@@ -1,0 +1,95 @@
+"""Loss landscapes and curvature of a Keras model (TensorFlow backend) through the adapter,
+against its PyTorch twin holding the same weights: the same directions (drawn in the canonical
+layout), the same losses on the grid, the same top eigenvalue and Hutchinson trace (the same
+random vectors), and the Keras weights bit for bit as found."""
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import neuralscope
+from neuralscope.errors import InputShapeError
+
+keras = pytest.importorskip("keras")
+pytestmark = pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="the Keras path needs TensorFlow")
+
+
+def _twins():
+    keras.utils.set_random_seed(0)
+    km = keras.Sequential([keras.Input((5,)), keras.layers.Dense(8, activation="tanh", name="hidden"),
+                           keras.layers.Dense(3, name="out")])
+    tm = nn.Sequential(nn.Linear(5, 8), nn.Tanh(), nn.Linear(8, 3))
+    with torch.no_grad():
+        for lin, layer in ((tm[0], km.layers[0]), (tm[2], km.layers[1])):
+            lin.weight.copy_(torch.from_numpy(layer.kernel.numpy().T))
+            lin.bias.copy_(torch.from_numpy(layer.bias.numpy()))
+    g = np.random.default_rng(0)
+    x = g.normal(size=(64, 5)).astype(np.float32)
+    y = g.integers(0, 3, 64)
+    return km, tm, x, y
+
+
+def _weights(km):
+    return [np.array(v.numpy(), copy=True) for v in km.variables]
+
+
+def test_keras_landscape_equals_its_pytorch_twins_and_leaves_the_weights_bit_for_bit():
+    km, tm, x, y = _twins()
+    before = _weights(km)
+    k = neuralscope.loss_landscape(km, (x, y), steps=5, seed=3, ignore=None, show_progress=False)
+    t = neuralscope.loss_landscape(tm, (torch.from_numpy(x), torch.from_numpy(y)), steps=5, seed=3, ignore=None)
+    assert all(np.array_equal(a, b) for a, b in zip(before, _weights(km)))
+    # float32 forward passes in two frameworks: agreement to ~1e-6 relative
+    np.testing.assert_allclose(k.loss, t.loss, rtol=2e-5)
+    np.testing.assert_allclose(k.accuracy, t.accuracy)
+    with torch.no_grad():
+        own = float(nn.functional.cross_entropy(tm(torch.from_numpy(x)), torch.from_numpy(y)))
+    assert k.center_loss == pytest.approx(own, rel=1e-5)
+    assert k.loss.max() > k.center_loss + 0.5  # a real surface, not a constant
+
+
+def test_keras_landscape_is_left_as_found_when_interrupted():
+    km, _, x, y = _twins()
+    before = _weights(km)
+
+    def stop(done, total):
+        if done == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        neuralscope.loss_landscape(km, (x, y), steps=5, on_progress=stop, show_progress=False)
+    assert all(np.array_equal(a, b) for a, b in zip(before, _weights(km)))
+
+
+def test_keras_curvature_equals_its_pytorch_twins():
+    km, tm, x, y = _twins()
+    before = _weights(km)
+    k = neuralscope.curvature(km, (x, y), top_k=2, trace_samples=20, tol=1e-6, show_progress=False)
+    t = neuralscope.curvature(tm, (torch.from_numpy(x), torch.from_numpy(y)), top_k=2, trace_samples=20, tol=1e-6)
+    assert all(np.array_equal(a, b) for a, b in zip(before, _weights(km)))
+    np.testing.assert_allclose(k.eigenvalues, t.eigenvalues, rtol=1e-4)
+    assert k.trace == pytest.approx(t.trace, rel=1e-4)
+    # and against the dense Hessian of the twin
+    w = [p.detach() for p in tm.parameters()]
+    shapes = [p.shape for p in w]
+
+    def loss(flat):
+        parts, i = [], 0
+        for s in shapes:
+            n = int(np.prod(s))
+            parts.append(flat[i:i + n].reshape(s))
+            i += n
+        h = torch.tanh(torch.from_numpy(x).double() @ parts[0].T + parts[1])
+        return nn.functional.cross_entropy(h @ parts[2].T + parts[3], torch.from_numpy(y))
+
+    dense = torch.autograd.functional.hessian(loss, torch.cat([p.reshape(-1) for p in w]).double())
+    top = np.sort(np.linalg.eigvalsh(dense.numpy()))[::-1][:2]
+    np.testing.assert_allclose(k.eigenvalues, top, rtol=1e-3)
+
+
+def test_keras_data_of_the_wrong_shape_is_one_sentence():
+    km, _, x, y = _twins()
+    with pytest.raises(InputShapeError, match="pass inputs shaped as the model expects"):
+        neuralscope.loss_landscape(km, (x[:, :3], y), steps=3, show_progress=False)
+    with pytest.raises(InputShapeError, match="per_layer"):
+        neuralscope.curvature(km, (x, y), per_layer=True)
