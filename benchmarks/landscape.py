@@ -1,18 +1,19 @@
 """Loss landscapes and Hessian eigenvalues: neuralscope against the reference approaches,
 side by side in one process, on the digits CNN trained with ``neuralscope.train_digits``.
 
-    flock /tmp/neuralscope-bench.lock .venv/bin/python benchmarks/landscape.py
-    ... benchmarks/landscape.py --ref-rows 51     # the whole reference grid (about 20-40 min on 2 cores)
-    ... benchmarks/landscape.py --sample-rows 2   # both sides on 2 rows of the grid, extrapolated
+    flock /tmp/neuralscope-bench.lock .venv/bin/python benchmarks/landscape.py   # a few minutes
+    ... benchmarks/landscape.py --full --bf16          # our whole surface, the reference on 2 rows
+    ... benchmarks/landscape.py --full --ref-rows 51   # the whole reference grid too (20-40 min on 2 cores)
 
 1. A 51 x 51 surface over all 1,797 digits along two filter-normalised directions.
    Reference: the approach of tomgoldstein/loss-landscape (``plot_surface.py`` +
    ``evaluation.eval_loss``), written out plainly below: for each grid point, a copy of the
    model gets the weights ``w + a dx + b dy`` and evaluates the data in turn through a
-   DataLoader of batch 128. It is timed on ``--ref-rows`` rows of the grid (each row is 51
-   points) and its time per point is extrapolated to the 2,601 points; the loss it gives on
-   those points is compared with ours. neuralscope: ``loss_landscape`` (vmap over weight
-   points, float32) and, with ``--bf16``, under ``dtype=torch.bfloat16`` (autocast).
+   DataLoader of batch 128. By default every side (reference, neuralscope float32, neuralscope
+   under ``dtype=torch.bfloat16`` autocast) runs the same ``--sample-rows`` rows of the grid
+   (51 points each), interleaved row by row, and is extrapolated to the 2,601 points; losses
+   are compared with the reference's on those points. ``--full`` times our whole surface
+   (``loss_landscape``) and the reference on ``--ref-rows`` rows.
 2. The top Hessian eigenvalue on a batch of 512 digits: PyHessian 0.1 (``hessian(...).
    eigenvalues()``, power iteration, tol 1e-3) against ``hessian_eigenvalues`` with power
    iteration (the same tolerance) and with Lanczos; the reference value is a Lanczos run to
@@ -65,8 +66,10 @@ def reference_surface_rows(model, x, y, dx, dy, coords, rows, batch_size=128):
 
 
 def bench_surface_sampled(model, x, y, rows: int) -> None:
-    """Both sides on the same ``rows`` rows of the 51 x 51 grid, each extrapolated to 2,601
-    points (for a machine with little time: the full surface takes minutes on 2 cores)."""
+    """Both sides on the same ``rows`` rows of the 51 x 51 grid, interleaved row by row (so
+    that a change in the machine's load hits every side alike) and extrapolated to 2,601
+    points: reference, neuralscope float32, neuralscope bfloat16 autocast. Wall and process
+    CPU time are both reported."""
     from neuralscope.landscape.evaluate import evaluate_points
     from neuralscope.landscape.objective import make_objective
 
@@ -74,20 +77,39 @@ def bench_surface_sampled(model, x, y, rows: int) -> None:
     dx, dy = random_direction(w, seed=0), random_direction(w, seed=1)
     axis = np.linspace(-1, 1, GRID)
     picked = np.unique(np.linspace(0, GRID - 1, rows).round().astype(int))
-    coords = np.array([(axis[i], axis[j]) for j in picked for i in range(GRID)])
-    obj = make_objective(model, (x, y))
-    t = time.perf_counter()
-    loss, _, plan = evaluate_points(obj, w, [dx, dy], coords)
-    t_ours = (time.perf_counter() - t) / len(coords) * GRID * GRID
-    t = time.perf_counter()
-    ref, _ = reference_surface_rows(model, x, y, dx, dy, axis, picked)
-    t_ref = (time.perf_counter() - t) / len(ref) * GRID * GRID
-    diff = max(abs(loss[k] - ref[j, i]) for k, (j, i) in enumerate((j, i) for j in picked for i in range(GRID)))
-    print(f"\n51x51 surface of DigitsCNN over {len(x)} digits, both sides timed on the same {len(coords)} points "
-          f"({len(picked)} rows) and extrapolated to {GRID * GRID}")
-    print(f"  reference (copy per point, DataLoader 128): {t_ref:.0f} s")
-    print(f"  neuralscope float32 ({plan.chunk} points per pass): {t_ours:.0f} s   ratio {t_ref / t_ours:.2f}x   "
-          f"max |loss difference| {diff:.2e}")
+    sides = {"reference": [0.0, 0.0], "float32": [0.0, 0.0], "bfloat16": [0.0, 0.0]}
+    ref, ours, ours_bf16, chunk = {}, {}, {}, 0
+    for j in picked:
+        coords = np.array([(axis[i], axis[j]) for i in range(GRID)])
+        for side in sides:
+            t, c = time.perf_counter(), time.process_time()
+            if side == "reference":
+                ref.update(reference_surface_rows(model, x, y, dx, dy, axis, [j])[0])
+            else:
+                obj = make_objective(model, (x, y))
+                dtype = torch.bfloat16 if side == "bfloat16" else None
+                loss, _, plan = evaluate_points(obj, w, [dx, dy], coords, dtype=dtype, show_progress=False,
+                                                verbose=False)
+                (ours_bf16 if dtype else ours).update({(j, i): v for i, v in enumerate(loss)})
+                chunk = plan.chunk
+            sides[side][0] += time.perf_counter() - t
+            sides[side][1] += time.process_time() - c
+    scale = GRID * GRID / len(ref)
+    keys = list(ref)
+    span = max(ref.values()) - min(ref.values())
+    err32 = max(abs(ours[k] - ref[k]) for k in keys)
+    err16 = max(abs(ours_bf16[k] - ref[k]) for k in keys)
+    print(f"\n51x51 surface of DigitsCNN over {len(x)} digits: all sides on the same {len(keys)} points "
+          f"({len(picked)} rows, interleaved) and extrapolated to {GRID * GRID}")
+    (rw, rc) = sides["reference"]
+    for side, (tw, tc) in sides.items():
+        extra = ""
+        if side == "float32":
+            extra = f"   max |loss - reference| {err32:.1e} ({chunk} points per pass)"
+        elif side == "bfloat16":
+            extra = f"   max |loss - reference| {err16:.1e} = {err16 / span:.1e} of the loss range"
+        print(f"  {side:10s} {tw * scale:7.0f} s wall ({tc * scale:7.0f} s CPU)   reference/this: wall {rw / tw:5.2f}x, "
+              f"CPU {rc / tc:5.2f}x{extra}")
 
 
 def bench_surface(model, x, y, ref_rows: int, bf16: bool) -> None:
@@ -157,8 +179,10 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: leave as is)")
     ap.add_argument("--skip-surface", action="store_true")
     ap.add_argument("--bf16", action="store_true", help="also time the surface under bfloat16 autocast")
-    ap.add_argument("--sample-rows", type=int, default=0,
-                    help="time both sides on this many grid rows only and extrapolate (0: full surface)")
+    ap.add_argument("--sample-rows", type=int, default=3,
+                    help="time all sides on this many grid rows, interleaved, and extrapolate (a few minutes)")
+    ap.add_argument("--full", action="store_true",
+                    help="the whole 51x51 surface for neuralscope, the reference on --ref-rows rows (10+ minutes)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -169,10 +193,12 @@ def main() -> None:
     x = torch.cat([data.x_train, data.x_test]).reshape(-1, 1, 8, 8)
     y = torch.cat([data.y_train, data.y_test])
     bench_eigenvalue(model, x[:512], y[:512])
-    if args.sample_rows:
-        bench_surface_sampled(model, x, y, args.sample_rows)
-    elif not args.skip_surface:
+    if args.skip_surface:
+        return
+    if args.full:
         bench_surface(model, x, y, args.ref_rows, args.bf16)
+    else:
+        bench_surface_sampled(model, x, y, args.sample_rows)
 
 
 if __name__ == "__main__":
