@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-from torch import nn
 
+from ..adapters.keras_autodiff import KerasFunction
 from ..errors import InputShapeError
 from ..progress import progress
 from . import aggregate
@@ -21,13 +21,14 @@ from .source import make_source
 __all__ = ["audit"]
 
 
-def audit(model: nn.Module, data: Any, methods: Sequence[str] = ("grad_cam",), *, layer: str | None = None,
+def audit(model: Any, data: Any, methods: Sequence[str] = ("grad_cam",), *, layer: str | None = None,
           run: Any = None, name: str = "audit", labels: Any = None, masks: Any = None,
           metrics: Sequence[str] = ("deletion_insertion",), embed_layer: str | None = None,
           embed_method: str | None = "pca", stats_layers: Any = None, target: str = "prediction",
           shard_size: int = 256, steps: int = 20, engine: Any = "local", worst: int = 16,
           options: dict | None = None) -> AuditResult:
-    """Audit ``model`` on a whole data set, shard by shard, into ``run``.
+    """Audit ``model`` (a ``torch.nn.Module`` or a Keras model) on a whole data set, shard by
+    shard, into ``run``.
 
     ``data``: a tensor or array of inputs (``labels``/``masks`` beside it), an ``(x, y[,
     masks])`` tuple, generated scenes, a map-style dataset or a DataLoader / iterable of
@@ -46,7 +47,9 @@ def audit(model: nn.Module, data: Any, methods: Sequence[str] = ("grad_cam",), *
     and logged to the run as it finishes; calling again with the same settings resumes,
     computing only the unfinished shards. ``engine="ray"`` computes the shards on Ray
     actors (:class:`~neuralscope.audit.engines.RayEngine`); the default runs here. The
-    model is evaluated in eval mode and left exactly as found.
+    model is evaluated in eval mode and left exactly as found. A Keras model reads its own
+    layout (channels last) and layer names; its maps, thumbnails and layer statistics are
+    kept channels first, as for PyTorch models (the local engine only).
 
     Example:
         >>> import tempfile
@@ -56,8 +59,17 @@ def audit(model: nn.Module, data: Any, methods: Sequence[str] = ("grad_cam",), *
         >>> a.n, len(a.computed), sorted(a.table())[:3]
         (40, 3, ['grad_cam/deletion_auc', 'grad_cam/insertion_auc', 'index'])
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"audit() takes a torch.nn.Module, not a {type(model).__name__}.")
+    from ..adapters import for_model
+    from ..adapters.keras import KerasAdapter
+
+    if isinstance(for_model(model), KerasAdapter) and not isinstance(model, KerasFunction):
+        from ..adapters.keras_autodiff import torch_view
+
+        with torch_view(model) as (f, _):  # every step on the torch side, gradients from Keras
+            return audit(f, data, methods, layer=layer, run=run, name=name, labels=labels, masks=masks,
+                         metrics=metrics, embed_layer=embed_layer, embed_method=embed_method,
+                         stats_layers=stats_layers, target=target, shard_size=shard_size, steps=steps,
+                         engine=engine, worst=worst, options=options)
     bad = [m for m in metrics if m not in METRICS]
     if bad or not methods:
         raise InputShapeError(f"metrics must be among {', '.join(METRICS)} and methods not empty; got "
@@ -69,6 +81,8 @@ def audit(model: nn.Module, data: Any, methods: Sequence[str] = ("grad_cam",), *
                      metrics=tuple(metrics), steps=steps, target=target, shard_size=shard_size,
                      options=dict(options or {}))
     eng = make_engine(engine)
+    if isinstance(model, KerasFunction) and getattr(eng, "name", "") != "local":
+        raise InputShapeError("Keras models are audited on the local engine for now; leave engine='local'.")
     source = make_source(data, labels, masks)
     owned, run = _open_run(run)
     try:

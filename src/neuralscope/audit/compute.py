@@ -16,11 +16,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..adapters.keras_autodiff import KerasFunction, to_torch_inputs
 from ..adapters.torch import preserve_model_state
 from ..attribution.explain import explain
 from ..attribution.localization import localization
 from ..attribution.metrics import infidelity
-from ..capture import LayerNotRunError, capture
+from ..capture import LayerNotRunError, RunningStats, capture
 from ..errors import InputShapeError
 from .curves import CurveModel, shard_aucs
 
@@ -65,8 +66,10 @@ def compute_shard(model: nn.Module, spec: AuditSpec, x: torch.Tensor, labels: to
         model.eval()
         # a fresh, aligned copy: SIMD kernels round differently on slices that start
         # mid-buffer, and the same shard must give the same bits from any source or engine
+        if _is_keras(model):
+            x = to_torch_inputs(model, x)  # the Keras layout (channels last) as the torch side reads it
         x = x.to(_device(model)).clone(memory_format=torch.contiguous_format)
-        out = _forward(model, spec, x)
+        out = _keras_forward(model, spec, x) if _is_keras(model) else _forward(model, spec, x)
         logits = out.pop("_logits")
         n, k = logits.shape
         probs = torch.softmax(logits.double(), 1)
@@ -105,6 +108,41 @@ def _forward(model: nn.Module, spec: AuditSpec, x: torch.Tensor) -> dict[str, An
             out.update(_layer_sums(name, rec.stats(name)))
     out["_logits"] = logits.detach().float()
     return out
+
+
+def _is_keras(model: nn.Module) -> bool:
+    return isinstance(model, KerasFunction)
+
+
+def _keras_forward(f: KerasFunction, spec: AuditSpec, x: torch.Tensor) -> dict[str, Any]:
+    """:func:`_forward` for a Keras model (its :class:`KerasFunction`): the layers' outputs
+    are read by the Keras adapter in one pass and summed as ``capture`` sums them
+    (:class:`~neuralscope.capture.RunningStats`), in the torch-side layout."""
+    ad = f.adapter
+    embed_layer = spec.embed_layer or spec.layer
+    if spec.stats_layers is not None:
+        chosen = [n for n, _ in ad.layers(spec.stats_layers)]
+    else:  # the layers with an activation: fused (Conv2D(activation="relu")) or their own
+        chosen = [i.name for i in ad.named_layers() if ad.activation_of(i.layer) not in (None, "softmax")]
+    embed_name = ad.layer(embed_layer)[0] if embed_layer else None
+    names = list(dict.fromkeys(chosen + ([embed_name] if embed_name else [])))
+    rec = ad.record(f.to_keras_layout(x).cpu().numpy(), names)
+    canon = lambda t: torch.from_numpy(np.ascontiguousarray(ad.to_canonical(ad.to_numpy(t))))
+    out: dict[str, Any] = {}
+    for name in chosen:
+        stats = RunningStats(per_unit=True, count_zeros=True)
+        for t in rec.outputs[name]:
+            stats.update(canon(t))
+        out.update(_layer_sums(name, stats))
+    if embed_name:
+        feat = canon(rec.outputs[embed_name][0]).float()
+        out["features"] = _np(feat.mean(tuple(range(2, feat.dim()))) if feat.dim() > 2 else feat).astype(np.float32)
+    out["_logits"] = canon(_first(ad, rec.output)).float()
+    return out
+
+
+def _first(ad, output: Any) -> Any:
+    return ad.keras.tree.flatten(output)[0]
 
 
 ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU, nn.SiLU, nn.Mish,
