@@ -15,9 +15,11 @@ import html
 import json
 from functools import lru_cache
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Iterable
 
 from ..result import jsonable
+from .layout import node_family
 from .model import Graph
 
 ASSETS = Path(__file__).with_name("assets")
@@ -101,12 +103,15 @@ def _short_attr(value):
 
 def viewer_data(graph: Graph, depth: int | None = None, title: str | None = None,
                 fold_repeats: bool = False, expand: Iterable[str] = (), collapse: Iterable[str] = ()) -> dict:
-    """The data the page inlines: ``graph.to_dict()`` plus the repeated-block folds (the
-    same rule as ``Graph.view(fold_repeats=True)``) and the initial view options."""
+    """The data the page inlines: ``graph.to_dict()`` with each node's colour family
+    (:func:`~neuralscope.graph.layout.node_family`), the repeated-block folds (the same rule as
+    ``Graph.view(fold_repeats=True)``) and the initial view options."""
     data = graph.to_dict()
     for node in data["nodes"]:
         if node.get("attrs"):
             node["attrs"] = {str(k): _short_attr(v) for k, v in node["attrs"].items()}
+        # the colour family, by the one rule the static renderers use (the viewer only draws it)
+        node["family"] = node_family(SimpleNamespace(kind=node.get("kind"), op=node.get("op")))
     runs = graph._repeat_runs(set())
     data["folds"] = [{"first": first, "count": count, "paths": list(paths)}
                      for first, (_, count, paths) in runs.items()]

@@ -175,7 +175,7 @@
       var v = vnodes.get(r);
       if (v) { v.members++; continue; }
       if (path === null) {
-        v = { id: n.id, kind: n.kind, label: n.label, op: n.op, base: n.group || "", ref: n, members: 1,
+        v = { id: n.id, kind: n.kind, label: n.label, op: n.op, family: n.family, base: n.group || "", ref: n, members: 1,
               inputs: n.inputs, outputs: n.outputs, params: n.params, trainable_params: n.trainable_params,
               order: n.rank };
       } else {
@@ -240,31 +240,19 @@
   function fmtInt(n) { return num(n).toLocaleString("en-US"); }
 
   // ---------------------------------------------------------------- op families (colours)
-  // the same families and colours as the static SVG renderer (layout.node_family, render_svg.PALETTE)
+  // the families (each node's is computed in Python: layout.node_family) and their legend names
   var FAMILIES = [
     ["conv", "Convolution"], ["linear", "Linear"], ["embedding", "Embedding"], ["norm", "Normalization"],
     ["activation", "Activation"], ["pooling", "Pooling"], ["attention", "Attention"],
     ["recurrent", "Recurrent"], ["dropout", "Dropout"], ["op", "Functional op / other"],
     ["param", "Constant / parameter"], ["io", "Input / output"], ["group", "Collapsed group"],
   ];
-  var FAMILY_RULES = [
-    ["attention", /attention|attn|scaled_dot_product|multihead/i],
-    ["conv", /conv/i],
-    ["recurrent", /lstm|gru|^rnn|rnncell|recurrent/i],
-    ["norm", /norm/i],
-    ["pooling", /pool/i],
-    ["embedding", /embedding/i],
-    ["linear", /linear|gemm|dense|^matmul$|^mm$|^bmm$|^addmm$|bilinear/i],
-    ["activation", /relu|gelu|silu|sigmoid|tanh|softmax|softplus|elu|mish|hardswish|hardsigmoid|swish|glu|prelu|softsign|threshold|clip|clamp/i],
-    ["dropout", /dropout/i],
-  ];
   function family(v) {
     if (v.kind === "group") return "group";
     if (v.kind === "input" || v.kind === "output") return "io";
     if (v.kind === "param") return "param";
-    var o = String(v.op || "");
-    for (var i = 0; i < FAMILY_RULES.length; i++) if (FAMILY_RULES[i][1].test(o)) return FAMILY_RULES[i][0];
-    return "op";
+    // computed in Python (render_html.viewer_data, layout.node_family): one rule, drawn here
+    return FAMILIES.some(function (f) { return f[0] === v.family; }) ? v.family : "op";
   }
 
   // ---------------------------------------------------------------- node geometry
@@ -394,28 +382,40 @@
     return { boxes: boxes, width: root.w, height: root.h, ms: performance.now() - t0 };
   }
 
+  // One box's layered layout, in the steps of Sugiyama et al. (1981); each step is a function.
   function layoutBox(b) {
-    var items = Array.from(b.items.values());
-    var isRoot = b.path === "";
-    var byId = b.items;
-    var edges = Array.from(b.edges.values());
+    var items = Array.from(b.items.values()), edges = Array.from(b.edges.values());
+    orientEdges(b.items, items, edges);
+    var ends = assignLayers(items);
+    var graph = insertDummies(items, edges, ends.nLayers);
+    var size = items.length + graph.chains.length;
+    var layers = orderLayers(graph.layers, size);
+    placeX(layers, size);
+    var bands = placeY(b, layers, ends);
+    routeEdges(b, graph.chains, bands);
+  }
+
+  // orient every edge along execution order (breaks cycles from re-entered modules)
+  function orientEdges(byId, items, edges) {
     items.forEach(function (it) { it.preds = []; it.succs = []; it.layer = 0; });
-    // orient every edge along execution order (breaks cycles from re-entered modules)
     edges.forEach(function (e) {
       var u = byId.get(e.from), v = byId.get(e.to);
       e.rev = u.order > v.order;
       e.u = e.rev ? v : u; e.v = e.rev ? u : v;
       e.u.succs.push(e); e.v.preds.push(e);
     });
+  }
+
+  // longest-path layering over the inner items in execution order (a topological order);
+  // sources hang just above their first consumer; the box's in ports on layer 0, out ports last
+  function assignLayers(items) {
     var inner = items.filter(function (it) { return it.type !== "in" && it.type !== "out"; });
     inner.sort(function (a, c) { return a.order - c.order; });
-    // longest-path layering over the inner items, in execution order (a topological order)
     inner.forEach(function (it) {
       var l = 0;
       it.preds.forEach(function (e) { if (e.u.type !== "in") l = Math.max(l, e.u.layer + 1); });
       it.layer = l;
     });
-    // sources hang just above their first consumer instead of at the top
     for (var i = inner.length - 1; i >= 0; i--) {
       var it = inner[i];
       var hasPred = it.preds.some(function (e) { return e.u.type !== "in"; });
@@ -425,263 +425,271 @@
       if (m !== Infinity && m > it.layer) it.layer = m;
     }
     var hasIn = items.some(function (it) { return it.type === "in"; });
+    var hasOut = items.some(function (it) { return it.type === "out"; });
     var maxLayer = 0;
     inner.forEach(function (it) { if (hasIn) it.layer += 1; maxLayer = Math.max(maxLayer, it.layer); });
-    var hasOut = items.some(function (it) { return it.type === "out"; });
     items.forEach(function (it) {
       if (it.type === "in") it.layer = 0;
       if (it.type === "out") it.layer = maxLayer + 1;
     });
     if (hasOut) maxLayer += 1;
-    var nLayers = maxLayer + 1;
-    // dummy nodes for edges spanning several layers
-    var layers = [];
-    for (i = 0; i < nLayers; i++) layers.push([]);
+    return { hasIn: hasIn, hasOut: hasOut, nLayers: maxLayer + 1 };
+  }
+
+  // dummy nodes for edges spanning several layers; each edge gets its chain of items
+  function insertDummies(items, edges, nLayers) {
+    var layers = [], chains = [];
+    for (var i = 0; i < nLayers; i++) layers.push([]);
     items.forEach(function (it) { layers[it.layer].push(it); it.up = []; it.down = []; });
-    var chains = [];
     edges.forEach(function (e) {
       var chain = [e.u], prev = e.u;
       for (var l = e.u.layer + 1; l < e.v.layer; l++) {
         var d = { id: "d:" + e.id + ":" + l, type: "dummy", w: 0, h: 0, layer: l, order: e.u.order + 0.5, up: [], down: [] };
         layers[l].push(d);
-        link(prev, d, e, chain.length - 1);
+        linkItems(prev, d);
         chain.push(d); prev = d;
       }
       chain.push(e.v);
-      link(prev, e.v, e, chain.length - 2);
+      linkItems(prev, e.v);
       e.chain = chain;
       chains.push(e);
     });
-    function link(a, c, e, k) {
-      var w = (a.type === "dummy" && c.type === "dummy") ? 8 : (a.type === "dummy" || c.type === "dummy") ? 2 : 1;
-      // boxes align by their centres, not by their ports: aligning chained boxes port to port
-      // would shift every block by its in/out port offset and drift a long chain sideways
-      var oa = 0, oc = 0;
-      a.down.push({ n: c, w: w, off: oa, offN: oc });
-      c.up.push({ n: a, w: w, off: oc, offN: oa });
-    }
-    // ordering: execution order first, then barycenter sweeps keeping the best
-    layers.forEach(function (L) { L.sort(function (a, c) { return a.order - c.order; }); setPos(L); });
-    function setPos(L) { for (var k = 0; k < L.length; k++) L[k].pos = k; }
-    function bary(L, dir) {
-      L.forEach(function (n) {
-        var nb = dir === "up" ? n.up : n.down;
-        if (!nb.length) { n.bc = n.pos; return; }
-        var s = 0, ws = 0;
-        nb.forEach(function (x) { s += x.n.pos * x.w; ws += x.w; });
-        n.bc = s / ws;
-      });
-      L.sort(function (a, c) { return a.bc - c.bc || a.pos - c.pos; });
-      setPos(L);
-    }
-    function crossings() {
-      var total = 0;
-      for (var l = 0; l + 1 < layers.length; l++) {
-        var pairs = [];
-        layers[l].forEach(function (n) { n.down.forEach(function (x) { pairs.push([n.pos, x.n.pos]); }); });
-        if (pairs.length < 2) continue;
-        pairs.sort(function (a, c) { return a[0] - c[0] || a[1] - c[1]; });
-        // count inversions of the second coordinate with a Fenwick tree
-        var size = layers[l + 1].length + 1, tree = new Array(size + 1).fill(0), seen = 0;
-        for (var k = 0; k < pairs.length; k++) {
-          var p = pairs[k][1] + 1, le = 0;
-          for (var q = p; q > 0; q -= q & -q) le += tree[q];
-          total += seen - le;
-          for (q = p; q <= size; q += q & -q) tree[q]++;
-          seen++;
-        }
-      }
-      return total;
-    }
-    var nItems = items.length + chains.length;
-    if (layers.some(function (L) { return L.length > 1; })) {
-      var best = crossings(), bestOrder = layers.map(function (L) { return L.slice(); });
-      var sweeps = nItems > 4000 ? 2 : nItems > 800 ? 4 : 8;
-      for (var s = 0; s < sweeps && best > 0; s++) {
-        var l2;
-        for (l2 = 1; l2 < layers.length; l2++) bary(layers[l2], "up");
-        for (l2 = layers.length - 2; l2 >= 0; l2--) bary(layers[l2], "down");
-        var c = crossings();
-        if (c < best) { best = c; bestOrder = layers.map(function (L) { return L.slice(); }); }
-      }
-      layers = bestOrder;
-      layers.forEach(setPos);
-    }
-    // x coordinates: pack, then relax towards neighbours with exact per-layer isotonic fits
-    function sep(a, c) {
-      var g = (a.type === "dummy" || c.type === "dummy" || a.type === "in" || a.type === "out" ||
-               c.type === "in" || c.type === "out") ? DUMMY_SEP : NODE_SEP;
-      return (a.w + c.w) / 2 + g;
-    }
-    layers.forEach(function (L) {
-      var x = 0;
-      L.forEach(function (n, k) { if (k) x += sep(L[k - 1], n); n.x = x; });
-      var shift = x / 2;
-      L.forEach(function (n) { n.x -= shift; });
+    return { layers: layers, chains: chains };
+  }
+
+  // neighbours for ordering and placement, weighted so that long edges (dummy to dummy) pull
+  // hardest; boxes align by their centres, not by their ports (aligning chained boxes port to
+  // port would shift every block by its port offset and drift a long chain sideways)
+  function linkItems(a, c) {
+    var w = (a.type === "dummy" && c.type === "dummy") ? 8 : (a.type === "dummy" || c.type === "dummy") ? 2 : 1;
+    a.down.push({ n: c, w: w, off: 0, offN: 0 });
+    c.up.push({ n: a, w: w, off: 0, offN: 0 });
+  }
+
+  function setPos(L) { for (var k = 0; k < L.length; k++) L[k].pos = k; }
+
+  // one barycenter sweep step: a layer sorted by its neighbours' mean position
+  function barycenter(L, dir) {
+    L.forEach(function (n) {
+      var nb = dir === "up" ? n.up : n.down;
+      if (!nb.length) { n.bc = n.pos; return; }
+      var s = 0, ws = 0;
+      nb.forEach(function (x) { s += x.n.pos * x.w; ws += x.w; });
+      n.bc = s / ws;
     });
-    function place(L, desired) {
-      // minimise sum (x_k - desired_k)^2 with x_{k+1} >= x_k + sep: pool adjacent violators
-      var n = L.length, off = new Array(n), k;
-      off[0] = 0;
-      for (k = 1; k < n; k++) off[k] = off[k - 1] + sep(L[k - 1], L[k]);
-      var vals = [], wts = [], cnt = [];
-      for (k = 0; k < n; k++) {
-        vals.push(desired[k] - off[k]); wts.push(1); cnt.push(1);
-        while (vals.length > 1 && vals[vals.length - 2] > vals[vals.length - 1]) {
-          var v2 = vals.pop(), w2 = wts.pop(), c2 = cnt.pop();
-          var v1 = vals.pop(), w1 = wts.pop(), c1 = cnt.pop();
-          vals.push((v1 * w1 + v2 * w2) / (w1 + w2)); wts.push(w1 + w2); cnt.push(c1 + c2);
-        }
-      }
-      k = 0;
-      for (var bI = 0; bI < vals.length; bI++) {
-        for (var j = 0; j < cnt[bI]; j++, k++) L[k].x = vals[bI] + off[k];
-      }
-    }
-    function relax(L, dirs) {
-      var desired = L.map(function (n) {
-        var s = 0, ws = 0;
-        dirs.forEach(function (dir) {
-          (dir === "up" ? n.up : n.down).forEach(function (x) { s += (x.n.x + x.offN - x.off) * x.w; ws += x.w; });
-        });
-        return ws ? s / ws : n.x;
-      });
-      place(L, desired);
-    }
-    // priority method (Sugiyama et al. 1981): per layer, items in decreasing priority move to
-    // their neighbours' mean as far as the already placed ones allow; long-edge dummies first,
-    // so skip connections run straight and chains stay vertical
-    function prio(n, nb) {
-      if (n.type === "dummy") return 1e6;
-      var s = 0;
-      nb.forEach(function (x) { s += x.w; });
-      return s;
-    }
-    var CENTRE_PULL = 0.03;
-    function priorityPlace(L, dir) {
-      if (L.length > 600) { relax(L, [dir]); return; }
-      var n = L.length, off = new Array(n), k;
-      off[0] = 0;
-      for (k = 1; k < n; k++) off[k] = off[k - 1] + sep(L[k - 1], L[k]);
-      var idx = [];
-      for (k = 0; k < n; k++) {
-        var nb = dir === "up" ? L[k].up : L[k].down, s = 0, ws = 0;
-        nb.forEach(function (x) { s += (x.n.x + x.offN - x.off) * x.w; ws += x.w; });
-        // a weak pull towards the box's centre line keeps long chains with many skips from
-        // drifting sideways layer after layer
-        L[k].want = ws ? (s + CENTRE_PULL * 0) / (ws + CENTRE_PULL) : L[k].x;
-        L[k].prio = prio(L[k], nb);
-        idx.push(k);
-      }
-      idx.sort(function (a, c) { return L[c].prio - L[a].prio || Math.abs(a - n / 2) - Math.abs(c - n / 2); });
-      var placed = new Array(n).fill(false);
-      idx.forEach(function (i) {
-        var lo = -Infinity, hi = Infinity, j;
-        for (j = i - 1; j >= 0; j--) if (placed[j]) { lo = L[j].x + off[i] - off[j]; break; }
-        for (j = i + 1; j < n; j++) if (placed[j]) { hi = L[j].x - (off[j] - off[i]); break; }
-        var x = L[i].want;
-        if (x < lo) x = lo;
-        if (x > hi) x = hi;
-        L[i].x = x; placed[i] = true;
-      });
-    }
-    var passes = nItems > 4000 ? 2 : 4;
-    var l3;
-    for (var it2 = 0; it2 < passes; it2++) {
-      for (l3 = 1; l3 < layers.length; l3++) priorityPlace(layers[l3], "up");
-    // snap near-vertical edges to exactly vertical where the spacing allows (no 2 px wobble)
-    for (l3 = 1; l3 < layers.length; l3++) {
-      var Ls = layers[l3];
-      for (var q = 0; q < Ls.length; q++) {
-        var it3 = Ls[q];
-        if (it3.up.length !== 1) continue;
-        var nb3 = it3.up[0], tx3 = nb3.n.x + nb3.offN - nb3.off;
-        if (Math.abs(tx3 - it3.x) > 6 || Math.abs(tx3 - it3.x) < 0.01) continue;
-        if (q > 0 && tx3 < Ls[q - 1].x + sep(Ls[q - 1], it3)) continue;
-        if (q + 1 < Ls.length && tx3 > Ls[q + 1].x - sep(it3, Ls[q + 1])) continue;
-        it3.x = tx3;
+    L.sort(function (a, c) { return a.bc - c.bc || a.pos - c.pos; });
+    setPos(L);
+  }
+
+  // edge crossings between consecutive layers (inversions counted with a Fenwick tree)
+  function crossings(layers) {
+    var total = 0;
+    for (var l = 0; l + 1 < layers.length; l++) {
+      var pairs = [];
+      layers[l].forEach(function (n) { n.down.forEach(function (x) { pairs.push([n.pos, x.n.pos]); }); });
+      if (pairs.length < 2) continue;
+      pairs.sort(function (a, c) { return a[0] - c[0] || a[1] - c[1]; });
+      var size = layers[l + 1].length + 1, tree = new Array(size + 1).fill(0), seen = 0;
+      for (var k = 0; k < pairs.length; k++) {
+        var p = pairs[k][1] + 1, le = 0, q;
+        for (q = p; q > 0; q -= q & -q) le += tree[q];
+        total += seen - le;
+        for (q = p; q <= size; q += q & -q) tree[q]++;
+        seen++;
       }
     }
-      for (l3 = layers.length - 2; l3 >= 0; l3--) priorityPlace(layers[l3], "down");
+    return total;
+  }
+
+  // ordering: execution order first, then barycenter sweeps down and up, keeping the order
+  // with the fewest crossings
+  function orderLayers(layers, size) {
+    layers.forEach(function (L) { L.sort(function (a, c) { return a.order - c.order; }); setPos(L); });
+    if (!layers.some(function (L) { return L.length > 1; })) return layers;
+    var best = crossings(layers), bestOrder = layers.map(function (L) { return L.slice(); });
+    var sweeps = size > 4000 ? 2 : size > 800 ? 4 : 8;
+    for (var s = 0; s < sweeps && best > 0; s++) {
+      var l;
+      for (l = 1; l < layers.length; l++) barycenter(layers[l], "up");
+      for (l = layers.length - 2; l >= 0; l--) barycenter(layers[l], "down");
+      var c = crossings(layers);
+      if (c < best) { best = c; bestOrder = layers.map(function (L) { return L.slice(); }); }
     }
-    for (l3 = 1; l3 < layers.length; l3++) priorityPlace(layers[l3], "up");
-    // y coordinates
-    var minX = Infinity, maxX = -Infinity;
+    bestOrder.forEach(setPos);
+    return bestOrder;
+  }
+
+  // the least distance between the centres of two neighbours in a layer
+  function separation(a, c) {
+    var g = (a.type === "dummy" || c.type === "dummy" || a.type === "in" || a.type === "out" ||
+             c.type === "in" || c.type === "out") ? DUMMY_SEP : NODE_SEP;
+    return (a.w + c.w) / 2 + g;
+  }
+
+  // offsets of each item from the layer's first when packed as tightly as allowed
+  function packedOffsets(L) {
+    var off = [0];
+    for (var k = 1; k < L.length; k++) off[k] = off[k - 1] + separation(L[k - 1], L[k]);
+    return off;
+  }
+
+  // where the neighbours on one side (or both) would have an item: their weighted mean x,
+  // with `pull` weight towards the box's centre line (x = 0)
+  function wantedX(n, dirs, pull) {
+    var s = 0, ws = 0;
+    dirs.forEach(function (dir) {
+      (dir === "up" ? n.up : n.down).forEach(function (x) { s += (x.n.x + x.offN - x.off) * x.w; ws += x.w; });
+    });
+    return ws ? s / (ws + (pull || 0)) : n.x;
+  }
+
+  // a weak pull towards the box's centre line keeps long chains with many skips from drifting
+  // sideways layer after layer
+  var CENTRE_PULL = 0.03;
+
+  // x closest to `desired` in least squares with x_{k+1} >= x_k + separation: an isotonic fit
+  // by pooling adjacent violators (for very wide layers, instead of the priority method)
+  function isotonicPlace(L, desired) {
+    var off = packedOffsets(L), vals = [], wts = [], cnt = [], k;
+    for (k = 0; k < L.length; k++) {
+      vals.push(desired[k] - off[k]); wts.push(1); cnt.push(1);
+      while (vals.length > 1 && vals[vals.length - 2] > vals[vals.length - 1]) {
+        var v2 = vals.pop(), w2 = wts.pop(), c2 = cnt.pop();
+        var v1 = vals.pop(), w1 = wts.pop(), c1 = cnt.pop();
+        vals.push((v1 * w1 + v2 * w2) / (w1 + w2)); wts.push(w1 + w2); cnt.push(c1 + c2);
+      }
+    }
+    k = 0;
+    for (var b = 0; b < vals.length; b++) for (var j = 0; j < cnt[b]; j++, k++) L[k].x = vals[b] + off[k];
+  }
+
+  // the priority method (Sugiyama et al. 1981): items in decreasing priority move to their
+  // neighbours' mean as far as the already placed ones allow; long-edge dummies first, so
+  // skip connections run straight and chains stay vertical
+  function priorityPlace(L, dir) {
+    if (L.length > 600) { isotonicPlace(L, L.map(function (n) { return wantedX(n, [dir]); })); return; }
+    var n = L.length, off = packedOffsets(L), idx = [], k;
+    for (k = 0; k < n; k++) {
+      var nb = dir === "up" ? L[k].up : L[k].down;
+      L[k].want = wantedX(L[k], [dir], CENTRE_PULL);
+      L[k].prio = L[k].type === "dummy" ? 1e6 : nb.reduce(function (s, x) { return s + x.w; }, 0);
+      idx.push(k);
+    }
+    idx.sort(function (a, c) { return L[c].prio - L[a].prio || Math.abs(a - n / 2) - Math.abs(c - n / 2); });
+    var placed = new Array(n).fill(false);
+    idx.forEach(function (i) {
+      var lo = -Infinity, hi = Infinity, j;
+      for (j = i - 1; j >= 0; j--) if (placed[j]) { lo = L[j].x + off[i] - off[j]; break; }
+      for (j = i + 1; j < n; j++) if (placed[j]) { hi = L[j].x - (off[j] - off[i]); break; }
+      L[i].x = Math.min(hi, Math.max(lo, L[i].want));
+      placed[i] = true;
+    });
+  }
+
+  // near-vertical edges (under 6 px off) made exactly vertical where the spacing allows
+  function snapVertical(layers) {
+    for (var l = 1; l < layers.length; l++) {
+      var L = layers[l];
+      for (var q = 0; q < L.length; q++) {
+        var it = L[q];
+        if (it.up.length !== 1) continue;
+        var nb = it.up[0], tx = nb.n.x + nb.offN - nb.off;
+        if (Math.abs(tx - it.x) > 6 || Math.abs(tx - it.x) < 0.01) continue;
+        if (q > 0 && tx < L[q - 1].x + separation(L[q - 1], it)) continue;
+        if (q + 1 < L.length && tx > L[q + 1].x - separation(it, L[q + 1])) continue;
+        it.x = tx;
+      }
+    }
+  }
+
+  // x coordinates: each layer packed and centred, then priority passes down and up
+  function placeX(layers, size) {
+    layers.forEach(function (L) {
+      var off = packedOffsets(L), shift = L.length ? off[L.length - 1] / 2 : 0;
+      L.forEach(function (n, k) { n.x = off[k] - shift; });
+    });
+    var passes = size > 4000 ? 2 : 4, l;
+    for (var p = 0; p < passes; p++) {
+      for (l = 1; l < layers.length; l++) priorityPlace(layers[l], "up");
+      snapVertical(layers);
+      for (l = layers.length - 2; l >= 0; l--) priorityPlace(layers[l], "down");
+    }
+    for (l = 1; l < layers.length; l++) priorityPlace(layers[l], "up");
+  }
+
+  // the box's size and title, items shifted into it, and y coordinates: a layer is a
+  // horizontal band as tall as its tallest item (in ports at the top edge, out ports at the
+  // bottom edge); returns the bands and the right edge of the content (for back-edge lanes)
+  function placeY(b, layers, ends) {
+    var isRoot = b.path === "", minX = Infinity, maxX = -Infinity;
     layers.forEach(function (L) { L.forEach(function (n) { minX = Math.min(minX, n.x - n.w / 2); maxX = Math.max(maxX, n.x + n.w / 2); }); });
     if (minX === Infinity) { minX = 0; maxX = 0; }
-    var padX = isRoot ? 20 : BOX_PAD_X;
-    var titleW = 0;
+    var padX = isRoot ? 20 : BOX_PAD_X, titleW = 0;
     if (!isRoot) {
       var g = groupByPath.get(b.path);
       b.title = groupLabel(b.path);
       b.subtitle = g.type + (g.params ? " · " + fmtCount(g.params) : "");
       titleW = textWidth(b.title, FONT_T) + textWidth(b.subtitle, FONT_2) + 44;
     }
-    var contentW = maxX - minX;
-    var width = Math.max(contentW + 2 * padX, titleW);
-    var dx = (width - contentW) / 2 - minX;
-    var y = isRoot ? 20 : TITLE_H + 12;
-    var layerY = [], layerH = [];
+    var contentW = maxX - minX, width = Math.max(contentW + 2 * padX, titleW), dx = (width - contentW) / 2 - minX;
+    var y = isRoot ? 20 : TITLE_H + 12, layerY = [], layerH = [];
     layers.forEach(function (L, l) {
       var h = 0;
       L.forEach(function (n) { n.x += dx; h = Math.max(h, n.h); });
       var portLayer = L.length && L.every(function (n) { return n.type === "in" || n.type === "out" || n.type === "dummy"; });
-      if (hasIn && l === 0) { layerY.push(0); layerH.push(0); return; }
-      if (hasOut && l === layers.length - 1) { layerY.push(null); layerH.push(0); return; }
+      if (ends.hasIn && l === 0) { layerY.push(0); layerH.push(0); return; }
+      if (ends.hasOut && l === layers.length - 1) { layerY.push(null); layerH.push(0); return; }
       if (portLayer && h === 0) h = 8;
       layerY.push(y + h / 2); layerH.push(h);
       y += h + RANK_SEP;
     });
-    var height = y - RANK_SEP + (isRoot ? 20 : BOX_PAD_BOTTOM);
-    if (hasOut) height += 6;
+    var height = y - RANK_SEP + (isRoot ? 20 : BOX_PAD_BOTTOM) + (ends.hasOut ? 6 : 0);
     height = Math.max(height, isRoot ? 40 : TITLE_H + 20);
     layers.forEach(function (L, l) {
-      var ly = layerY[l] === null ? height : layerY[l];
-      layerY[l] = ly;
-      L.forEach(function (n) { n.y = ly; });
+      if (layerY[l] === null) layerY[l] = height;
+      L.forEach(function (n) { n.y = layerY[l]; });
     });
     b.w = width; b.h = height;
-    // a layer is a horizontal band as tall as its tallest item; edges run straight down through
-    // bands (beside tall boxes, never across them) and bend only in the gaps between bands
-    function bandTop(l) { return layerY[l] - layerH[l] / 2; }
-    function bandBottom(l) { return layerY[l] + layerH[l] / 2; }
-    // edge polylines in box coordinates
-    function exitPoint(n, key) {  // where an edge leaves n: its bottom (a child box's out port)
-      if (n.type === "in" || n.type === "out") return [n.x, n.y];
-      var pt = n.type === "cluster" ? n.box.items.get("out:" + key) : null;
-      return [pt ? n.x - n.w / 2 + pt.x : n.x, n.y + n.h / 2];
-    }
-    function entryPoint(n, key) {  // where an edge enters n: its top (a child box's in port)
-      if (n.type === "in" || n.type === "out") return [n.x, n.y];
-      var pt = n.type === "cluster" ? n.box.items.get("in:" + key) : null;
-      return [pt ? n.x - n.w / 2 + pt.x : n.x, n.y - n.h / 2];
-    }
-    var lane = maxX + dx + 16;
+    return { layerY: layerY, layerH: layerH, right: maxX + dx, padX: padX };
+  }
+
+  // where an edge leaves n (its bottom, or a child box's out port) and enters n (its top, or
+  // a child box's in port)
+  function portPoint(n, key, side) {
+    if (n.type === "in" || n.type === "out") return [n.x, n.y];
+    var pt = n.type === "cluster" ? n.box.items.get(side + ":" + key) : null;
+    return [pt ? n.x - n.w / 2 + pt.x : n.x, side === "out" ? n.y + n.h / 2 : n.y - n.h / 2];
+  }
+
+  // edge polylines in box coordinates: straight down through bands (beside tall boxes, never
+  // across them), bending only in the gaps; back edges (a module re-entered later) out of the
+  // source's bottom, up a lane on the right, into the target's top
+  function routeEdges(b, chains, bands) {
+    var top = function (l) { return bands.layerY[l] - bands.layerH[l] / 2; };
+    var bottom = function (l) { return bands.layerY[l] + bands.layerH[l] / 2; };
+    var lane = bands.right + 16;
     chains.forEach(function (e) {
-      var ch = e.chain;
+      var ch = e.chain, S, T;
       if (e.rev) {
-        // a back edge (a module re-entered later): out of the source's bottom, up a lane on
-        // the right, into the target's top
-        var src = e.v, dst = e.u, S = exitPoint(src, e.key), T = entryPoint(dst, e.key);
+        S = portPoint(e.v, e.key, "out"); T = portPoint(e.u, e.key, "in");
         e.points = [S, [S[0], S[1] + 10], [lane, S[1] + 10], [lane, T[1] - 10], [T[0], T[1] - 10], T];
         lane += 8;
         return;
       }
       var first = ch[0], last = ch[ch.length - 1];
-      var S = exitPoint(first, e.key), T = entryPoint(last, e.key), pts = [S], yb, k;
-      yb = bandBottom(first.layer);
-      if (S[1] < yb - 0.5) pts.push([S[0], yb]);
-      for (k = 1; k < ch.length - 1; k++) {
-        var d = ch[k], t = bandTop(d.layer), bt = bandBottom(d.layer);
-        pts.push([d.x, t]);
-        if (bt > t + 0.5) pts.push([d.x, bt]);
+      S = portPoint(first, e.key, "out"); T = portPoint(last, e.key, "in");
+      var pts = [S];
+      if (S[1] < bottom(first.layer) - 0.5) pts.push([S[0], bottom(first.layer)]);
+      for (var k = 1; k < ch.length - 1; k++) {
+        var d = ch[k];
+        pts.push([d.x, top(d.layer)]);
+        if (bottom(d.layer) > top(d.layer) + 0.5) pts.push([d.x, bottom(d.layer)]);
       }
-      var yt = bandTop(last.layer);
-      if (T[1] > yt + 0.5) pts.push([T[0], yt]);
+      if (T[1] > top(last.layer) + 0.5) pts.push([T[0], top(last.layer)]);
       pts.push(T);
       e.points = pts;
     });
-    if (lane > maxX + dx + 16) b.w = Math.max(b.w, lane + padX);
+    if (lane > bands.right + 16) b.w = Math.max(b.w, lane + bands.padX);
   }
 
   // ---------------------------------------------------------------- drawing
