@@ -110,7 +110,7 @@ def test_scalar_step_range_query(client):
 
 
 def test_histograms_round_trip(client):
-    rows = client.get("/api/histograms", params={"run": "alpha", "tag": "weights/fc"}).json()["rows"]
+    rows = client.get("/api/histograms", params={"run": "alpha", "tag": "weights/fc"}).json()["histograms"]
     assert [r["step"] for r in rows] == [0, 100, 200]
     for r, s in zip(rows, (0, 100, 200)):
         x = np.random.default_rng(s).normal(size=1000) * (1 + s / 100)

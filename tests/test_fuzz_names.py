@@ -154,8 +154,8 @@ def test_fuzz_names_through_every_api_route_never_500_and_come_back(fuzzed):
             assert set(listed[rid]["series"]["scalar"]) == set(want["tags"])
             for t in want["tags"]:
                 got = c.get("/api/scalars", params={"run": rid, "tag": t})
-                assert got.status_code == 200 and got.json()["tag"] == t and got.json()["total"] == 4
-            assert c.get("/api/histograms", params={"run": rid, "tag": want["tags"][0]}).json()["tag"] == want["tags"][0]
+                assert got.status_code == 200 and got.json()["name"] == t and got.json()["total"] == 4
+            assert c.get("/api/histograms", params={"run": rid, "tag": want["tags"][0]}).json()["name"] == want["tags"][0]
             results = c.get("/api/results", params={"run": rid}).json()["items"]
             assert {r["name"] for r in results} == set(want["tags"][3:5])
             for k in range(len(results)):

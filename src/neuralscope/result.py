@@ -7,7 +7,9 @@ file suffix (:meth:`Result.save`), describe itself as plain JSON-able data
 and show itself in a notebook (``_repr_html_``).
 
 A subclass implements ``to_dict`` and ``plot``; it may override ``to_html`` for an
-interactive page and ``_save_native`` for formats it renders itself (a graph's SVG).
+interactive page and ``_save_native`` for formats it renders itself (a graph's SVG). It
+declares the shape of its ``to_dict()`` once, in its ``schema`` class attribute (checked by
+:func:`check_schema`; the rules are described there), next to the class.
 """
 from __future__ import annotations
 
@@ -59,6 +61,89 @@ def jsonable(value: Any) -> Any:
     return value
 
 
+class SchemaError(ValueError):
+    """A ``to_dict()`` document that does not follow its kind's declared schema."""
+
+
+_SCALARS = {"str": (str,), "int": (int,), "float": (int, float), "bool": (bool,), "number": (int, float)}
+
+
+def check_schema(doc: Any, schema: dict, *, _dims: dict | None = None, _at: str = "") -> None:
+    """Check ``doc`` (a ``to_dict()``, numpy arrays allowed, or its JSON form) against
+    ``schema``, a dict of field -> rule; :class:`SchemaError` names the first field that does
+    not follow it. Every field of the schema must be present and no other field may be.
+
+    Rules: a type name (``"str"``, ``"int"``, ``"float"`` (an int is a float too; ``None``
+    stands for NaN/Inf as JSON writes it), ``"bool"``, ``"any"``, ``"dict"``), with a
+    trailing ``"?"`` when ``None`` is allowed; an array ``"float[n]"``, ``"int[n, 4]"``
+    (a numpy array or nested lists; letters name sizes that must agree across the whole
+    document, numbers are exact sizes, ``*`` is any size); a nested schema (a dict); or a
+    list of one rule, ``[rule]``, for a list whose items all follow it.
+
+    Example:
+        >>> check_schema({"kind": "s", "steps": [0, 1], "values": [1.5, None]},
+        ...              {"kind": "str", "steps": "int[n]", "values": "float[n]"})
+        >>> check_schema({"kind": "s", "steps": [0, 1], "values": [1.5]},
+        ...              {"kind": "str", "steps": "int[n]", "values": "float[n]"})
+        Traceback (most recent call last):
+        ...
+        neuralscope.result.SchemaError: values: size 1 where n is 2.
+    """
+    dims = {} if _dims is None else _dims
+    if not isinstance(doc, dict):
+        raise SchemaError(f"{_at or 'document'}: a dict was expected, not {type(doc).__name__}.")
+    missing, extra = set(schema) - set(doc), set(doc) - set(schema)
+    if missing or extra:
+        raise SchemaError(f"{_at or 'document'}: fields {sorted(missing)} missing, {sorted(extra)} not declared.")
+    for key, rule in schema.items():
+        _check_rule(doc[key], rule, dims, f"{_at}.{key}" if _at else key)
+
+
+def _check_rule(value: Any, rule: Any, dims: dict, at: str) -> None:
+    if isinstance(rule, dict):
+        check_schema(value, rule, _dims=dims, _at=at)
+    elif isinstance(rule, list):
+        if not isinstance(value, (list, tuple)):
+            raise SchemaError(f"{at}: a list was expected, not {type(value).__name__}.")
+        for i, item in enumerate(value):
+            _check_rule(item, rule[0], dims, f"{at}[{i}]")
+    elif rule.endswith("?") and value is None:
+        return
+    elif "[" in rule:
+        _check_array(value, rule, dims, at)
+    else:
+        _check_scalar(value, rule.rstrip("?"), at)
+
+
+def _check_scalar(value: Any, kind: str, at: str) -> None:
+    if kind == "any" or (kind == "float" and value is None):
+        return
+    if kind == "dict":
+        ok = isinstance(value, dict)
+    else:
+        if isinstance(value, np.generic):
+            value = value.item()
+        ok = isinstance(value, _SCALARS[kind]) and (kind == "bool" or not isinstance(value, bool))
+    if not ok:
+        raise SchemaError(f"{at}: {kind} expected, not {type(value).__name__} ({value!r:.40}).")
+
+
+def _check_array(value: Any, rule: str, dims: dict, at: str) -> None:
+    kind, shape = rule.rstrip("?").rstrip("]").split("[")
+    arr = value if isinstance(value, np.ndarray) else np.asarray(value, dtype=object)
+    want = [d.strip() for d in shape.split(",")]
+    if arr.ndim != len(want):
+        raise SchemaError(f"{at}: {len(want)} dimension(s) expected, not shape {arr.shape}.")
+    for size, d in zip(arr.shape, want):
+        if d == "*":
+            continue
+        expected = int(d) if d.isdigit() else dims.setdefault(d, size)
+        if size != expected:
+            raise SchemaError(f"{at}: size {size} where {d} is {expected}.")
+    for v in arr.ravel()[:1000]:  # the first values tell the element type
+        _check_scalar(v, kind, at)
+
+
 class Result:
     """Base class of neuralscope's result objects.
 
@@ -77,6 +162,8 @@ class Result:
 
     #: short name of the result type, stored in ``to_dict()["kind"]``
     kind: ClassVar[str] = "result"
+    #: the shape of ``to_dict()``: field -> rule (see :func:`check_schema`); ``None``: not declared
+    schema: ClassVar[dict | None] = None
 
     # -- to be provided by subclasses -------------------------------------------------
     def to_dict(self) -> dict:

@@ -482,6 +482,12 @@ class DeadUnits(Result):
     ``saturated_fraction`` of outputs)."""
 
     kind = "dead_units"
+    schema = {"kind": "str", "threshold": "float", "saturation_eps": "float", "saturated_fraction": "float",
+              "n_inputs": "int", "layers": [{
+                  "name": "str", "type": "str", "units": "int", "active_fraction_per_unit": "float[*]",
+                  "saturated_fraction_per_unit": "float[*]", "dead": "int", "dead_units": "int[*]",
+                  "saturated": "int", "saturated_units": "int[*]", "dead_fraction": "float",
+                  "saturated_fraction": "float", "nonfinite": "int"}]}
 
     def __init__(self, layers: list[dict], threshold: float, eps: float, saturated_fraction: float, n_inputs: int):
         self.layers, self.threshold, self.eps = layers, threshold, eps

@@ -181,6 +181,8 @@ class WeightHistograms(Result):
     """
 
     kind = "weight_histograms"
+    schema = {"kind": "str", "layers": [{"name": "str", "shape": "any", "counts": "float[*]", "edges": "float[*]",
+                                         "nonfinite": "int", "mean": "float", "std": "float"}]}
 
     def __init__(self, names, counts, edges, nonfinite, shapes, stats):
         self.names, self.counts, self.edges = list(names), list(counts), list(edges)

@@ -7,7 +7,6 @@ from result objects' ``to_dict()``: the dashboard draws exactly what the library
 """
 from __future__ import annotations
 
-import dataclasses
 import html
 import json
 import math
@@ -17,7 +16,6 @@ from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import unquote
 
-import numpy as np
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
@@ -194,13 +192,14 @@ def api_scalars(request: Request) -> Response:
         raise ApiError(400, f"method must be 'minmax' or 'lttb', not {method!r}.")
     def query(_reader):
         from ..track import downsample
+        from ..track.results import ScalarSeries
 
         steps, vals, walls = _state(request).series.arrays(entry, tag)
         total = len(steps)
         steps, vals, walls, method_used = downsample.select(steps, vals, walls, start=start, end=end,
                                                             buckets=buckets, method=method)
-        return _json_bytes({"run": entry.id, "tag": tag, "total": total, "downsampled": method_used,
-                            "steps": steps, "values": vals, "walls": walls})
+        series = ScalarSeries(tag, steps, vals, walls, total=total, downsampled=method_used, run=entry.id)
+        return _json_bytes(series.to_dict())
 
     try:
         body = entry.cached(("scalars", tag, buckets, start, end, method), query, max_age=SCALARS_MAX_AGE)
@@ -210,57 +209,37 @@ def api_scalars(request: Request) -> Response:
 
 
 def api_histograms(request: Request) -> Response:
+    """``HistogramSeries.to_dict()`` of one series (``max_steps`` evenly spaced steps)."""
+    from ..track.results import HistogramSeries
+
     entry = _entry(request)
     tag = _param(request, "tag")
     max_steps = _int_param(request, "max_steps", 200, 1, 2000)
-    rows = _reader_call(entry, lambda r: _hist_rows(r, tag, max_steps))
-    return json_response({"run": entry.id, "tag": tag, "rows": [
-        {k: row[k] for k in ("step", "wall", "num", "min", "max", "sum", "sum_sq", "edges", "counts")
-         if k in row} for row in rows]})
-
-
-def _hist_rows(reader, tag: str, max_steps: int) -> list[dict]:
-    rows = reader.histogram_rows(tag)
-    if len(rows) > max_steps:
-        pick = np.unique(np.linspace(0, len(rows) - 1, max_steps).round().astype(int))
-        rows = [rows[i] for i in pick]
-    return rows
-
-
-def _plain(obj: Any) -> Any:
-    if hasattr(obj, "to_dict"):
-        return obj.to_dict()
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return dataclasses.asdict(obj)
-    return obj
+    series = _reader_call(entry, lambda r: r.histograms(tag, max_steps=max_steps))
+    return json_response(HistogramSeries(tag, series.rows, run=entry.id).to_dict())
 
 
 def api_diagnostics(request: Request) -> Response:
+    """``Diagnostics.to_dict()`` of every run (or of ``run``), each item naming its run."""
+    from ..track.results import Diagnostic, Diagnostics
+
     index = _state(request).index
-    if index is None:
-        return json_response({"items": []})
-    wanted = request.query_params.get("run")
-    items = []
-    for entry in index.entries():
+    wanted = request.query_params.get("run") or None
+    items: list[Diagnostic] = []
+    for entry in index.entries() if index is not None else []:
         if wanted and entry.id != wanted:
             continue
         if entry.damaged is not None:
-            items.append({"run": entry.id, "severity": "error", "code": "damaged",
-                          "message": f"The run cannot be read: {entry.damaged}", "step": None})
-            continue
-        try:
-            found = [_plain(d) for d in entry.call(lambda r: r.diagnostics())]
-        except (ImportError, AttributeError):  # a store without diagnostics: what it flagged
-            found = [dict(n, severity=n.get("level")) for n in entry.call(lambda r: r.notes())]
-        except Exception as exc:  # noqa: BLE001 - shown, not fatal
-            found = [{"severity": "error", "code": "diagnostics_failed",
-                      "message": f"Diagnostics could not be computed: {exc}"}]
+            found = [Diagnostic("damaged", "error", None, f"The run cannot be read: {entry.damaged}")]
+        else:
+            try:
+                found = list(entry.call(lambda r: r.diagnostics()))
+            except Exception as exc:  # noqa: BLE001 - shown, not fatal
+                found = [Diagnostic("diagnostics_failed", "error", None, f"Diagnostics could not be computed: {exc}")]
         for d in found:
-            d = dict(d) if isinstance(d, dict) else {"message": str(d)}
-            d.setdefault("severity", d.get("level", "warning"))
-            d["run"] = entry.id
-            items.append(d)
-    return json_response({"items": items})
+            d.run = entry.id
+        items += found
+    return json_response(Diagnostics(items, run=wanted).to_dict())
 
 
 def api_artifacts(request: Request) -> Response:
@@ -280,12 +259,8 @@ def api_artifacts(request: Request) -> Response:
 def api_results(request: Request) -> Response:
     """Results logged with ``run.log_result``: name, step, kind (without their data)."""
     entry = _entry(request)
-    items = _reader_call(entry, lambda r: r.artifacts(kind="result"))
-    out = []
-    for i, a in enumerate(items):
-        meta = a.get("meta") or {}
-        out.append({"name": a["name"], "step": a["step"], "wall": a["wall"],
-                    "kind": meta.get("kind") or meta.get("result_kind"), "meta": meta, "index": i})
+    items = _reader_call(entry, lambda r: r.result_entries())
+    out = [{k: a[k] for k in ("name", "step", "wall", "kind", "meta", "index")} for a in items]
     return json_response({"run": entry.id, "items": out})
 
 
@@ -293,13 +268,12 @@ def api_result(request: Request) -> Response:
     """One logged result's ``to_dict()`` data, by its index in :func:`api_results`."""
     entry = _entry(request)
     i = _int_param(request, "index", 0, 0)
-    items = _reader_call(entry, lambda r: r.artifacts(kind="result"))
+    items = _reader_call(entry, lambda r: r.result_entries())
     if i >= len(items):
         raise ApiError(404, f"The run {entry.id!r} has {len(items)} logged result(s); there is no number {i}.")
-    a = items[i]
-    doc = _result_doc(a)
-    return json_response({"run": entry.id, "name": a["name"], "step": a["step"],
-                          "kind": doc.get("kind"), "data": doc.get("data", doc)})
+    doc = _reader_call(entry, lambda r: r.read_result(items[i]))
+    return json_response({"run": entry.id, "name": doc["name"], "step": doc["step"],
+                          "kind": doc["kind"], "data": doc["data"]})
 
 
 def safe_file(base: Path, rel: str) -> Path:
@@ -334,25 +308,13 @@ def api_file(request: Request) -> Response:
 
 def _logged_graph(entry: RunEntry) -> tuple[dict, int]:
     """The last Graph logged in a run (its ``to_dict()``) and its step."""
-    items = _reader_call(entry, lambda r: r.artifacts(kind="result"))
-    graphs = [a for a in items if (a.get("meta") or {}).get("kind") == "graph" and (a["path"] or a.get("error"))]
+    items = _reader_call(entry, lambda r: r.result_entries(kind="graph"))
+    graphs = [a for a in items if a["path"] or a.get("error")]
     if not graphs:
         raise ApiError(404, f"The run {entry.id!r} has no logged graph; log one with "
                             "run.log_result(neuralscope.graph(model, x)).")
-    doc = _result_doc(graphs[-1])
-    return doc.get("data", doc), graphs[-1]["step"]
-
-
-def _result_doc(artifact: dict) -> dict:
-    """A logged result's JSON document; a path that leaves the run or a file that is not
-    JSON is a 422 with one sentence."""
-    from ..errors import FileFormatError
-    from ..track.store import read_result_file
-
-    try:
-        return read_result_file(artifact)
-    except FileFormatError as exc:
-        raise ApiError(422, str(exc)) from None
+    doc = _reader_call(entry, lambda r: r.read_result(graphs[-1]))
+    return doc["data"], doc["step"]
 
 
 def api_graph(request: Request) -> Response:

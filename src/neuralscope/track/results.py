@@ -23,6 +23,8 @@ class ScalarSeries(Result):
     """
 
     kind = "scalar_series"
+    schema = {"kind": "str", "name": "str", "run": "str?", "steps": "int[n]", "values": "float[n]",
+              "walls": "float[n]", "total": "int", "downsampled": "str?"}
 
     def __init__(self, name: str, steps, values, walls=None, *, total: int | None = None,
                  downsampled: str | None = None, run: str | None = None):
@@ -102,11 +104,22 @@ def _label_shared_axes(ax, name: str, label: str, note: str) -> None:
 class HistogramSeries(Result):
     """Histograms of one quantity over training steps (a weight or gradient distribution).
 
-    ``rows`` are dicts with ``step``, ``edges`` (n+1), ``counts`` (n) and the summary
-    ``num``, ``min``, ``max``, ``sum``, ``sum_sq``.
+    ``rows`` are dicts with ``step``, ``wall``, ``edges`` (n+1), ``counts`` (n) and the
+    summary ``num``, ``min``, ``max``, ``sum``, ``sum_sq`` (the bins may differ per step).
+
+    Example:
+        >>> from neuralscope.histogram import histogram
+        >>> h = histogram([0.0, 1.0, 1.0, 2.0], bins=2)
+        >>> s = HistogramSeries("w", [{"step": 0, "wall": 0.0, "edges": h.edges, "counts": h.counts,
+        ...                            **dict(zip(("num", "min", "max", "sum", "sum_sq"), h.stats))}])
+        >>> s.to_dict()["histograms"][0]["counts"].tolist()
+        [1.0, 3.0]
     """
 
     kind = "histogram_series"
+    schema = {"kind": "str", "name": "str", "run": "str?", "steps": "int[s]", "histograms": [{
+        "step": "int", "wall": "float?", "edges": "float[*]", "counts": "float[*]", "num": "float?",
+        "min": "float?", "max": "float?", "sum": "float?", "sum_sq": "float?"}]}
 
     def __init__(self, name: str, rows: list[dict], run: str | None = None):
         self.name = name
@@ -120,8 +133,8 @@ class HistogramSeries(Result):
     def to_dict(self) -> dict:
         return {"kind": self.kind, "name": self.name, "run": self.run,
                 "steps": self.steps,
-                "histograms": [{k: r[k] for k in ("step", "edges", "counts", "num", "min", "max", "sum", "sum_sq")}
-                               for r in self.rows]}
+                "histograms": [{k: r.get(k) for k in ("step", "wall", "edges", "counts", "num", "min", "max", "sum",
+                                                      "sum_sq")} for r in self.rows]}
 
     def regrid(self, bins: int = 80, linear_width: float | None = None) -> tuple[np.ndarray, np.ndarray]:
         """All steps re-binned onto one common grid: ``(edges (bins+1), counts (steps, bins))``
@@ -251,6 +264,7 @@ class Diagnostic:
     series: str | None = None
     layer: str | None = None
     details: dict = field(default_factory=dict)
+    run: str | None = None  #: the run it was found in (set where several runs are listed)
 
 
 class Diagnostics(Result):
@@ -262,6 +276,9 @@ class Diagnostics(Result):
     """
 
     kind = "diagnostics"
+    schema = {"kind": "str", "run": "str?", "items": [{
+        "code": "str", "severity": "str", "step": "int?", "message": "str", "series": "str?", "layer": "str?",
+        "details": "dict", "run": "str?"}]}
     _ORDER = {"error": 0, "warning": 1, "info": 2}
 
     def __init__(self, items: list[Diagnostic], run: str | None = None):

@@ -941,15 +941,53 @@ class RunReader:
                                   "outside the run directory; it is not read.")
         return Path(target)
 
-    def results(self, name: str | None = None) -> list[dict]:
-        """Result objects logged with ``run.log_result``: ``{"name", "step", "kind", "data"}``
-        where ``data`` is the object's ``to_dict()`` as JSON data."""
+    def result_entries(self, name: str | None = None, kind: str | None = None) -> list[dict]:
+        """Result objects logged with ``run.log_result``, without reading their files: rows of
+        :meth:`artifacts` (``name``, ``step``, ``wall``, ``path``, ``meta``) with the result's
+        ``kind`` (``to_dict()["kind"]``) and its ``index`` among the run's results; only those of
+        ``kind`` when given. Pass a row to :meth:`read_result` for its data."""
         out = []
-        for a in self.artifacts(name, kind="result"):
-            doc = read_result_file(a)
-            out.append({"name": a["name"], "step": a["step"], "wall": a["wall"],
-                        "kind": doc.get("kind"), "data": doc.get("data")})
+        for i, a in enumerate(self.artifacts(name, kind="result")):
+            k = a["meta"].get("kind") or a["meta"].get("result_kind")
+            if kind is None or k == kind:
+                out.append({**a, "kind": k, "index": i})
         return out
+
+    def read_result(self, entry: dict) -> dict:
+        """The one parser of logged result files: ``{"name", "step", "wall", "kind", "data"}`` of a
+        row of :meth:`result_entries`, where ``data`` is the object's ``to_dict()`` as JSON data.
+        A path refused by :meth:`artifact_path`, a missing file or one that is not JSON is one
+        sentence (:class:`~neuralscope.errors.FileFormatError`).
+
+        Example:
+            >>> import tempfile
+            >>> from neuralscope.track import Run, ScalarSeries
+            >>> d = tempfile.mkdtemp()
+            >>> with Run(d) as run:
+            ...     run.log_result(ScalarSeries("x", [0, 1], [2.0, 3.0]), name="curve")
+            >>> r = RunReader(d)
+            >>> doc = r.read_result(r.result_entries()[0])
+            >>> doc["kind"], doc["data"]["values"]
+            ('scalar_series', [2.0, 3.0])
+        """
+        if entry.get("error"):
+            raise FileFormatError(entry["error"])
+        doc: Any = {}
+        if entry.get("path"):
+            try:
+                doc = json.loads(Path(entry["path"]).read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                raise FileFormatError(f"The logged result file {entry['path']!r} cannot be read "
+                                      f"({getattr(exc, 'strerror', None) or exc}).") from None
+        if not isinstance(doc, dict):
+            doc = {"data": doc}
+        return {"name": entry["name"], "step": entry["step"], "wall": entry["wall"],
+                "kind": doc.get("kind", entry.get("kind")), "data": doc.get("data")}
+
+    def results(self, name: str | None = None) -> list[dict]:
+        """Every result object logged with ``run.log_result`` (``name``: only those logged
+        under it), read by :meth:`read_result`."""
+        return [self.read_result(e) for e in self.result_entries(name)]
 
     @_db_errors
     def notes(self) -> list[dict]:
@@ -979,22 +1017,6 @@ def _json_or_empty(text: str | None) -> dict:
     except ValueError:
         return {}
     return value if isinstance(value, dict) else {}
-
-
-def read_result_file(artifact: dict) -> dict:
-    """The JSON document of a logged result (a row of :meth:`RunReader.artifacts`), with
-    one sentence (:class:`~neuralscope.errors.FileFormatError`) when its path was refused
-    or the file is missing or not JSON."""
-    if artifact.get("error"):
-        raise FileFormatError(artifact["error"])
-    if not artifact.get("path"):
-        return {}
-    try:
-        doc = json.loads(Path(artifact["path"]).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise FileFormatError(f"The logged result file {artifact['path']!r} cannot be read "
-                              f"({getattr(exc, 'strerror', None) or exc}).") from None
-    return doc if isinstance(doc, dict) else {"data": doc}
 
 
 def iter_run_dirs(root: Path, warn=None) -> Iterable[Path]:

@@ -99,7 +99,7 @@ class HistChart {
     try {
       // focused: every step (up to the server's limit), so the marked one is there to zoom to
       const d = await get("/api/histograms", { run: this.run, tag: this.tag, max_steps: this.focus !== null ? 2000 : MAX_ROWS });
-      this.all = d.rows.filter((r) => r.edges && r.edges.length > 1);
+      this.all = d.histograms.filter((r) => r.edges && r.edges.length > 1); // HistogramSeries.to_dict()
     } catch (e) { this.all = []; this.info.textContent = e.message; }
     this.pick();
     this.draw();

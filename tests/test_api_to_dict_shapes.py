@@ -1,0 +1,141 @@
+"""The API returns exactly the ``to_dict()`` shapes, and each kind's ``to_dict()`` follows the
+schema it declares next to its class (``Result.schema``, checked by ``check_schema``).
+
+The oracle of every route is the result object read or computed directly (the reader's
+``ScalarSeries`` / ``HistogramSeries`` / ``Diagnostics``, the logged object itself), sent
+through ``jsonable`` and JSON as the server sends it.
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from starlette.testclient import TestClient
+from torch import nn
+
+import neuralscope as ns
+from neuralscope.inspect.activations import activation_histograms, dead_units
+from neuralscope.inspect.weights import weight_histograms
+from neuralscope.result import Result, SchemaError, check_schema, jsonable
+from neuralscope.server.app import create_app
+from neuralscope.track import Run, open_run
+from neuralscope.track.results import Diagnostics, HistogramSeries, ScalarSeries
+
+
+def as_sent(obj) -> dict:
+    """What the server sends for a ``to_dict()``: JSON data, NaN as null."""
+    return json.loads(json.dumps(jsonable(obj.to_dict() if hasattr(obj, "to_dict") else obj)))
+
+
+def _net() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 3), nn.Sigmoid())
+
+
+@pytest.fixture(scope="module")
+def logged(tmp_path_factory):
+    root = tmp_path_factory.mktemp("runs")
+    net, x = _net(), torch.randn(32, 4, generator=torch.Generator().manual_seed(1))
+    objects = [ns.graph(net, x[:1]), dead_units(net, x), weight_histograms(net, bins=10),
+               activation_histograms(net, x, bins=10), ScalarSeries("curve", [0, 1, 2], [1.0, float("nan"), 0.5])]
+    with Run(root / "alpha") as run:
+        for i in range(500):
+            run.log({"loss": 1.0 / (i + 1) if i != 300 else float("nan")}, step=i)
+        for s in range(0, 500, 50):
+            run.log_histogram("weights/fc", np.random.default_rng(s).normal(size=300) * (1 + s / 100), step=s)
+        for obj in objects:
+            run.log_result(obj)
+    with TestClient(create_app(root), base_url="http://127.0.0.1") as client:
+        yield {"client": client, "objects": objects, "reader": open_run(root / "alpha")}
+
+
+@pytest.mark.parametrize("params", [{}, {"buckets": 40}, {"buckets": 40, "method": "lttb"}, {"start": 10, "end": 20}])
+def test_scalars_route_is_the_scalar_series_to_dict(logged, params):
+    got = logged["client"].get("/api/scalars", params={"run": "alpha", "tag": "loss", **params}).json()
+    want = logged["reader"].scalars("loss", **params)
+    assert got == as_sent(want)
+    check_schema(got, ScalarSeries.schema)
+
+
+@pytest.mark.parametrize("max_steps", [200, 4])
+def test_histograms_route_is_the_histogram_series_to_dict(logged, max_steps):
+    got = logged["client"].get("/api/histograms", params={"run": "alpha", "tag": "weights/fc",
+                                                           "max_steps": max_steps}).json()
+    want = logged["reader"].histograms("weights/fc", max_steps=max_steps)
+    assert got == as_sent(want) and len(got["histograms"]) == min(10, max_steps)
+    check_schema(got, HistogramSeries.schema)
+
+
+def test_result_and_graph_routes_return_each_logged_objects_to_dict(logged):
+    c = logged["client"]
+    listed = c.get("/api/results", params={"run": "alpha"}).json()["items"]
+    assert [i["kind"] for i in listed] == [o.kind for o in logged["objects"]]
+    for item, obj in zip(listed, logged["objects"]):
+        got = c.get("/api/result", params={"run": "alpha", "index": item["index"]}).json()
+        assert got["kind"] == obj.kind and got["data"] == as_sent(obj)
+    assert c.get("/api/graph", params={"run": "alpha"}).json()["graph"] == as_sent(logged["objects"][0])
+
+
+def test_diagnostics_route_is_the_diagnostics_to_dict_with_each_items_run(logged):
+    got = logged["client"].get("/api/diagnostics", params={"run": "alpha"}).json()
+    want = logged["reader"].diagnostics()
+    for d in want:
+        d.run = "alpha"
+    want.run = "alpha"
+    assert got == as_sent(want) and "nonfinite" in {d["code"] for d in got["items"]}
+    check_schema(got, Diagnostics.schema)
+
+
+def _examples(logged) -> dict[str, Result]:
+    """A real example of every kind that declares a schema."""
+    reader = logged["reader"]
+    found = {o.kind: o for o in logged["objects"]}
+    found.update({"scalar_series": reader.scalars("loss"), "histogram_series": reader.histograms("weights/fc"),
+                  "diagnostics": reader.diagnostics()})
+    return found
+
+
+def _declared() -> list[type]:
+    import importlib
+    import pkgutil
+
+    for info in pkgutil.walk_packages(ns.__path__, "neuralscope."):
+        if not info.name.startswith(("neuralscope.keras", "neuralscope.adapters.keras", "neuralscope.demo")) \
+                and not info.name.endswith("__main__"):
+            try:
+                importlib.import_module(info.name)
+            except ImportError:  # an optional framework that is not installed
+                continue
+    out, todo = [], list(Result.__subclasses__())
+    while todo:
+        cls = todo.pop()
+        todo += cls.__subclasses__()
+        if cls.schema is not None:  # declared on the class or inherited with its to_dict()
+            out.append(cls)
+    return sorted(out, key=lambda c: c.kind)
+
+
+def test_every_declared_schema_holds_on_a_real_example(logged):
+    examples = _examples(logged)
+    declared = _declared()
+    assert {c.kind for c in declared} >= {"scalar_series", "histogram_series", "diagnostics", "dead_units",
+                                          "weight_histograms"}
+    for cls in declared:
+        example = examples.get(cls.kind)
+        assert example is not None, f"no example of {cls.kind} in this test: add one to _examples"
+        check_schema(example.to_dict(), cls.schema)  # numpy form, as the library returns it
+        check_schema(as_sent(example), cls.schema)  # JSON form, as the store and the API keep it
+
+
+def test_a_document_off_its_schema_is_named_by_field(logged):
+    doc = as_sent(logged["reader"].scalars("loss"))
+    with pytest.raises(SchemaError, match="values: size 499 where n is 500"):
+        check_schema({**doc, "values": doc["values"][:-1]}, ScalarSeries.schema)
+    with pytest.raises(SchemaError, match=r"fields \['walls'\] missing"):
+        check_schema({k: v for k, v in doc.items() if k != "walls"}, ScalarSeries.schema)
+    hist = as_sent(logged["reader"].histograms("weights/fc"))
+    hist["histograms"][3]["step"] = "three"
+    with pytest.raises(SchemaError, match=r"histograms\[3\].step: int expected"):
+        check_schema(hist, HistogramSeries.schema)
