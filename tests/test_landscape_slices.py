@@ -52,12 +52,15 @@ def test_surface_at_the_origin_equals_the_models_own_loss_for_the_digits_cnn(unc
     assert ls.accuracy[1, 1] == pytest.approx(own_acc)
 
 
-def test_batched_points_equal_the_reference_approach_of_one_model_copy_per_point():
+@pytest.mark.parametrize("how", [dict(points_per_batch=4, batch_size=16),  # vmap over 4 points
+                                 dict(points_per_batch=1)])  # one point at a time, channels-last
+def test_batched_points_equal_the_reference_approach_of_one_model_copy_per_point(how):
     torch.manual_seed(1)
     model = DigitsCNN(width=4).eval()
     digits = neuralscope.load_digits()
     x, y = digits.x_test[:50].reshape(-1, 1, 8, 8), digits.y_test[:50]
-    ls = neuralscope.loss_landscape(model, (x, y), steps=3, seed=3, points_per_batch=4, batch_size=16)
+    ls = neuralscope.loss_landscape(model, (x, y), steps=3, seed=3, **how)
+    assert ls.meta["points_per_batch"] == how["points_per_batch"]
     w = weights_of(model)
     dx, dy = random_direction(w, seed=3), random_direction(w, seed=4)
     for j, b in enumerate(ls.y):
@@ -68,6 +71,28 @@ def test_batched_points_equal_the_reference_approach_of_one_model_copy_per_point
                     p.copy_(w[n] + a * dx[n] + b * dy[n])
                 expected = nn.functional.cross_entropy(net(x), y).item()
             assert ls.loss[j, i] == pytest.approx(expected, rel=1e-5, abs=1e-6)
+
+
+def test_bfloat16_surface_stays_within_a_percent_of_the_loss_range_of_float32():
+    """dtype=torch.bfloat16 (autocast; AMX on recent Xeons) against the float32 surface of the
+    same trained CNN and grid: the error is stated relative to the loss range of the plane."""
+    torch.manual_seed(0)
+    model = DigitsCNN(width=8).eval()
+    digits = neuralscope.load_digits()
+    x, y = digits.x_train[:256].reshape(-1, 1, 8, 8), digits.y_train[:256]
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    model.train()
+    for _ in range(30):
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+    model.eval()
+    f32 = neuralscope.loss_landscape(model, (x, y), steps=7)
+    b16 = neuralscope.loss_landscape(model, (x, y), steps=7, dtype=torch.bfloat16)
+    span = f32.loss.max() - f32.loss.min()
+    err = np.abs(b16.loss - f32.loss).max()
+    assert 0 < err < 0.01 * span, (err, span)  # bf16 keeps 8 bits of mantissa: not exact, close
+    assert np.abs(b16.accuracy - f32.accuracy).max() <= 0.02
 
 
 def test_a_model_vmap_cannot_batch_falls_back_to_one_point_at_a_time():

@@ -10,10 +10,12 @@ the same results.
 The split follows the memory each pass needs: a probe forward pass on a few examples
 measures the bytes of every layer's output per example. When neuralscope splits the data
 itself (an ``(x, y)`` pair without ``batch_size``), a pass is sized to keep its activations
-near :data:`WORKING_SET` (32 MiB): big networks then run a cache-sized batch of examples one
-point at a time, small ones many points of all examples at once (passes much larger than
-that ran up to 2.6x slower on two cores: fresh memory and cache misses cost more than the
-arithmetic saved). ``memory_budget`` caps a pass in every case. After
+near :data:`WORKING_SET` (32 MiB): small networks run many points of all examples at once
+(passes much larger than that ran up to 2.6x slower on two cores: fresh memory and cache
+misses cost more than the arithmetic saved). When not even two points fit, points go one at a
+time without ``vmap`` (a one-point ``vmap`` turns each convolution into a batched-weight
+convolution that ran slower than the plain one), in batches of up to :data:`DIRECT_BATCH`
+examples, with images and convolution weights channels-last (oneDNN's layout on CPUs). ``memory_budget`` caps a pass in every case. After
 the first chunk the time of the whole job is estimated and printed (stderr) before the rest
 runs; a progress bar shows the points done. The model runs in eval mode (BatchNorm with its
 running statistics, no dropout), like the reference code of Li et al. 2018.
@@ -39,6 +41,7 @@ from .objective import Objective
 
 DEFAULT_BUDGET = 2 * 1024 ** 3
 WORKING_SET = 32 * 1024 ** 2
+DIRECT_BATCH = 2048  # examples per pass when points go one at a time (oneDNN runs big batches best)
 
 
 @dataclass
@@ -100,6 +103,9 @@ def make_plan(obj: Objective, center: Direction, n_points: int, budget: int, chu
     per_point = per_example * largest + 2 * n_weights
     if chunk is None:
         chunk = int(max(1, min(n_points, min(WORKING_SET, budget) // per_point, 256)))
+    if chunk == 1 and obj.resizable:  # one point at a time: no vmap, big batches within the budget
+        obj.rebatch(max(16, min(DIRECT_BATCH, budget // per_example)))
+        per_point = per_example * max(len(y) for _, y in obj.batches) + 2 * n_weights
     return Plan(n_points, int(chunk), obj.n_examples, len(obj.batches), per_point)
 
 
@@ -123,7 +129,7 @@ def evaluate_points(obj: Objective, center: Direction, directions: list[Directio
         dmat = torch.stack([flatten(d).to(base.dtype) for d in directions]) if directions else base[None] * 0
         loss = np.zeros(len(coords))
         acc = np.zeros(len(coords)) if accuracy else None
-        run_chunk = _vmapped(obj, accuracy)
+        run_chunk = _one_by_one(obj, accuracy) if plan.chunk == 1 else _vmapped(obj, accuracy)
         bar = progress(total=len(coords), desc=desc, enabled=show_progress, unit="pt")
         t0 = time.perf_counter()
         try:
@@ -189,15 +195,23 @@ def _vmapped(obj: Objective, accuracy: bool):
 
 
 def _one_by_one(obj: Objective, accuracy: bool):
+    """Points in turn, each over every batch; images and convolution weights channels-last
+    (oneDNN's fast layout on CPUs; the same arithmetic)."""
+    batches = [(_channels_last(x), y) for x, y in obj.batches]
+
     def one_by_one(stacked: Direction):
         k = len(next(iter(stacked.values())))
         n = obj.n_examples
         lo_tot, co_tot = np.zeros(k), np.zeros(k)
         for i in range(k):
-            w = {name: t[i] for name, t in stacked.items()}
-            for x, y in obj.batches:
+            w = {name: _channels_last(t[i]) for name, t in stacked.items()}
+            for x, y in batches:
                 lo, co = _batch_stats(obj, w, x, y, accuracy)
                 lo_tot[i] += float(lo) * len(y) / n
                 co_tot[i] += float(co) / n
         return lo_tot, co_tot
     return one_by_one
+
+
+def _channels_last(t: torch.Tensor) -> torch.Tensor:
+    return t.contiguous(memory_format=torch.channels_last) if t.dim() == 4 and t.device.type == "cpu" else t
