@@ -178,6 +178,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=15)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: leave as is)")
     ap.add_argument("--skip-surface", action="store_true")
+    ap.add_argument("--skip-eigenvalue", action="store_true")
     ap.add_argument("--bf16", action="store_true", help="also time the surface under bfloat16 autocast")
     ap.add_argument("--sample-rows", type=int, default=3,
                     help="time all sides on this many grid rows, interleaved, and extrapolate (a few minutes)")
@@ -192,7 +193,8 @@ def main() -> None:
     print(f"DigitsCNN trained {args.epochs} epochs: test accuracy {trained.test_accuracy:.1%}")
     x = torch.cat([data.x_train, data.x_test]).reshape(-1, 1, 8, 8)
     y = torch.cat([data.y_train, data.y_test])
-    bench_eigenvalue(model, x[:512], y[:512])
+    if not args.skip_eigenvalue:
+        bench_eigenvalue(model, x[:512], y[:512])
     if args.skip_surface:
         return
     if args.full:
