@@ -50,7 +50,7 @@ def _blur_matrix(size: int, sigma: float, like: torch.Tensor) -> torch.Tensor:
         for j, wt in zip(range(i - pad, i + pad + 1), k.tolist()):
             src = -j if j < 0 else (2 * (size - 1) - j if j >= size else j)  # reflect
             m[i, src] += wt
-    return m.to(like.dtype)
+    return m.to(device=like.device, dtype=like.dtype)
 
 
 def _ranks(maps: np.ndarray) -> torch.Tensor:

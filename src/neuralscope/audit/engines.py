@@ -55,19 +55,45 @@ class _Worker:
 
         return os.getpid()
 
+    def describe(self) -> dict:
+        """Where this worker runs: its process, the GPUs Ray assigned it, the torch device."""
+        import os
+
+        import ray
+
+        return {"pid": os.getpid(), "gpu_ids": [str(g) for g in ray.get_gpu_ids()], "device": str(self.device),
+                "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES")}
+
 
 class RayEngine:
     """Compute shards on Ray actors (``workers`` of them; default: one per CPU of the
     cluster, or one per GPU where it has GPUs). Connects to a running Ray (``ray.init()``
-    first for a cluster) or starts a local one."""
+    first for a cluster) or starts a local one.
+
+    Where the cluster declares GPUs, each actor asks Ray for ``gpus_per_worker`` of them
+    (default 1; a fraction packs several actors on one GPU), Ray sets the actor's
+    ``CUDA_VISIBLE_DEVICES`` and the actor moves its model copy to ``cuda``; an actor whose
+    process sees no CUDA device runs on its CPU. ``gpus_per_worker=0`` keeps the work on CPUs.
+    """
 
     name = "ray"
 
     def __init__(self, workers: int | None = None, cpus_per_worker: float = 1, in_flight: int = 2,
-                 max_retries: int = 3):
+                 max_retries: int = 3, gpus_per_worker: float | None = None):
         self.workers, self.cpus, self.in_flight, self.retries = workers, cpus_per_worker, in_flight, max_retries
+        self.gpus = gpus_per_worker
         self.actors: list = []
         self._model_ref = None
+
+    def _request(self, resources: dict) -> tuple[int, float]:
+        """(number of actors, GPUs per actor) for a cluster with these resources."""
+        gpus = float(resources.get("GPU", 0))
+        per = (1.0 if gpus else 0.0) if self.gpus is None else float(self.gpus)
+        if per and per > gpus:
+            raise EngineError(f"gpus_per_worker={per:g} but the Ray cluster has {gpus:g} GPUs; "
+                              "ask for fewer (a fraction shares a GPU) or gpus_per_worker=0 for CPUs.")
+        n = self.workers or (int(gpus // per) if per else max(1, int(resources.get("CPU", 1) // self.cpus)))
+        return max(1, n), per
 
     def _start(self, model: nn.Module, spec: AuditSpec) -> None:
         try:
@@ -76,15 +102,13 @@ class RayEngine:
             raise EngineError("engine='ray' needs Ray: pip install 'neuralscope[ray]'.") from None
         if not ray.is_initialized():
             ray.init(include_dashboard=False, log_to_driver=False)
-        res = ray.cluster_resources()
-        gpus = int(res.get("GPU", 0))
-        n = self.workers or (gpus if gpus else max(1, int(res.get("CPU", 1) // self.cpus)))
-        actor = ray.remote(num_cpus=self.cpus, num_gpus=1 if gpus else 0, max_restarts=self.retries,
+        n, per = self._request(ray.cluster_resources())
+        actor = ray.remote(num_cpus=self.cpus, num_gpus=per, max_restarts=self.retries,
                            max_task_retries=self.retries)(_Worker)
         # one serialised copy shared by the actors (moved to their device there); the engine
         # holds the reference so that a restarted actor can still read it
         self._model_ref = ray.put(model)
-        self.actors = [actor.remote(self._model_ref, spec, bool(gpus)) for _ in range(n)]
+        self.actors = [actor.remote(self._model_ref, spec, per > 0) for _ in range(n)]
 
     def run(self, model: nn.Module, spec: AuditSpec, shards: Iterable[Shard]) -> Iterator[tuple[int, dict]]:
         import ray
@@ -112,6 +136,12 @@ class RayEngine:
         import ray
 
         return ray.get([a.pid.remote() for a in self.actors])
+
+    def worker_info(self) -> list[dict]:
+        """Each running actor's process, assigned GPUs and torch device (while ``run`` runs)."""
+        import ray
+
+        return ray.get([a.describe.remote() for a in self.actors])
 
 
 def make_engine(engine: Any) -> Any:
