@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 keras = pytest.importorskip("keras")
 
@@ -98,3 +99,47 @@ def test_callback_rejects_bad_arguments_in_one_sentence(tmp_path):
             neuralscope.keras.Callback(run, every=-1)
         with pytest.raises(ValueError, match=r"data=\(x_train\[:64\], y_train\[:64\]\)"):
             neuralscope.keras.Callback(run, data=np.zeros((4, 3)))
+
+
+def test_watched_statistics_are_those_of_the_held_batch(digits):
+    """The compiled pass reduces gradients and layer outputs on the backend; numpy on the
+    eager pass's full tensors is the oracle: norms, mean and standard deviation to float32
+    summation (rel 1e-5), the fraction of dead units exactly, histogram counts up to values
+    lying on a bin edge (float32 bin positions: at most 2 of 4,608 values move)."""
+    from neuralscope.keras import _histogram, _Summary
+    from neuralscope.nonlinearities import dead_mask, nonlinearity
+
+    x, y = digits
+    m = small_cnn()
+    a = KerasAdapter(m)
+    layers = ["conv", "bn", "head"]
+    p = a.loss_pass(layers, summary=_Summary(64, {"conv": "relu"}, a.channels_axis))
+    loss, grads, acts = p(x[:64], y[:64])
+    assert p.compiled  # traced once, by tf.function
+    ref_loss, ref_grads, ref_acts = a.loss_gradients(x[:64], y[:64], layers=layers)
+    assert loss == pytest.approx(ref_loss, rel=1e-6)
+    for name, g in ref_grads.items():
+        assert np.sqrt(float(grads[name]["sum_sq"])) == pytest.approx(np.linalg.norm(g), rel=1e-5), name
+    for name in layers:
+        ref, s = ref_acts[name][0].astype(np.float64), acts[name][0]
+        h = _histogram(s, 64)
+        assert h.num == ref.size and h.nonfinite == 0
+        assert h.sum / h.num == pytest.approx(ref.mean(), rel=1e-5, abs=1e-6)
+        assert np.sqrt(float(s["ss_dev"]) / (h.num - 1)) == pytest.approx(ref.std(ddof=1), rel=1e-5)
+        counts, edges = np.histogram(ref, bins=64)
+        np.testing.assert_allclose(h.edges, edges, rtol=1e-6, atol=1e-6)
+        assert h.counts.sum() == counts.sum() and np.abs(h.counts - counts).sum() <= 4, name
+    dead = dead_mask(nonlinearity(kind="relu"), torch.from_numpy(ref_acts["conv"][0]))
+    assert float(acts["conv"][0]["dead"]) == float(dead.float().mean())
+    assert "dead" not in acts["bn"][0]
+
+
+def test_summary_leaves_nan_and_inf_out_of_the_histogram():
+    from neuralscope.keras import _histogram, _Summary
+
+    t = keras.ops.convert_to_tensor(np.array([[0.0, 1.0, np.nan], [3.0, np.inf, -1.0]], "float32"))
+    s = _Summary(4, {"x": "relu"}, -1)("output", "x", t)
+    h = _histogram(s, 4)
+    assert (h.num, h.nonfinite, h.min, h.max) == (4, 2, -1.0, 3.0)
+    assert h.counts.tolist() == [1.0, 1.0, 1.0, 1.0] and h.sum == 3.0
+    assert float(s["dead"]) == 0.0  # [0, 3] and [1, inf] are above 0, [nan, -1] has a NaN: not dead

@@ -23,7 +23,10 @@ step: the compiled loss and its gradient with respect to every trainable variabl
 backend's own autodiff, in training mode, as a ``fit`` step would compute them, without
 applying them (BatchNorm statistics and metric states are put back). They are the gradients
 of that batch, not of the batch the optimizer just used; for a fixed batch they show a
-trend that is comparable across steps. Logged as ``gradients/<name>`` histograms and
+trend that is comparable across steps. The pass is traced once per ``fit`` (``tf.function``
+on TensorFlow, ``jax.jit`` on JAX; eager on torch and for models that cannot be traced) and
+reduces every gradient and layer output to its statistics on the backend, so a watched step
+costs about two training steps of the held batch (``benchmarks/keras_callback.py``). Logged as ``gradients/<name>`` histograms and
 ``gradients/norm/<name>``, ``gradients/norm/<layer>``, ``gradients/nonfinite/<name>``.
 
 **Activations.** Recorded in that same pass (training mode, as ``watch()`` records them
@@ -60,8 +63,8 @@ import numpy as np
 import torch
 
 from .adapters.keras import KerasAdapter
-from .histogram import histogram
-from .nonlinearities import dead_mask, nonlinearity
+from .histogram import Histogram, histogram
+from .nonlinearities import nonlinearity
 
 __all__ = ["Callback"]
 
@@ -110,6 +113,11 @@ class Callback(keras.callbacks.Callback):
         infos = self._adapter.named_layers()
         self._leaves = [i.name for i in infos if i.is_leaf]
         self._kinds = {i.name: self._adapter.activation_of(i.layer) for i in infos}
+        self._pass = None
+        if self.data is not None:  # traced once here, on the first watched step; reused after
+            chosen = self.layers if self.layers is not None else self._leaves
+            self._pass = self._adapter.loss_pass(chosen, summary=_Summary(self.bins, self._kinds,
+                                                                          self._adapter.channels_axis))
         self._config()
         if self.log_graph:
             self._graph()
@@ -140,6 +148,7 @@ class Callback(keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         if self._snapshot is not None:
             self._update_ratios()
+        self._pass = None  # the traced pass goes with the fit
 
     # -- what a watched step records --------------------------------------------------------------
     def _watch(self, step: int) -> None:
@@ -148,15 +157,13 @@ class Callback(keras.callbacks.Callback):
         values: dict[str, float] = {}
         arrays = [keras.ops.convert_to_numpy(v.value) for v in self._variables]
         for name, w in zip(self._names, arrays):
-            t = _torch(w)
-            writer.histogram(f"weights/{name}", step, histogram(t, self.bins))
-            values[f"weights/norm/{name}"] = float(torch.linalg.vector_norm(t))
+            hist = histogram(_torch(w), self.bins)
+            writer.histogram(f"weights/{name}", step, hist)
+            values[f"weights/norm/{name}"] = _norm(hist, w)
         self._snapshot = (step, [w.copy() for w in arrays])
-        if self.data is not None:
+        if self._pass is not None:
             x, y, *sw = self.data
-            a = self._adapter
-            chosen = self.layers if self.layers is not None else self._leaves
-            _, grads, acts = a.loss_gradients(x, y, sw[0] if sw else None, layers=chosen)
+            _, grads, acts = self._pass(x, y, sw[0] if sw else None)
             values.update(self._gradients(step, grads))
             values.update(self._activations(step, acts))
         writer.scalars(step, values)
@@ -173,13 +180,14 @@ class Callback(keras.callbacks.Callback):
         if ratios and self.run.writer is not None:
             self.run.writer.scalars(step, ratios)
 
-    def _gradients(self, step: int, grads: dict[str, np.ndarray]) -> dict[str, float]:
+    def _gradients(self, step: int, grads: dict[str, dict]) -> dict[str, float]:
         out, layer_sq = {}, {}
-        for path, g in grads.items():
-            t = _torch(g)
-            norm = float(torch.linalg.vector_norm(t))
-            hist = histogram(t, self.bins)
+        for path, summary in grads.items():
+            if not summary:
+                continue
+            hist = _histogram(summary, self.bins)
             bad = hist.nonfinite
+            norm = math.nan if bad else math.sqrt(hist.sum_sq)
             self.run.writer.histogram(f"gradients/{path}", step, hist)
             out[f"gradients/norm/{path}"] = norm if not bad else math.nan
             out[f"gradients/nonfinite/{path}"] = bad
@@ -192,18 +200,17 @@ class Callback(keras.callbacks.Callback):
     def _activations(self, step: int, acts: dict[str, list]) -> dict[str, float]:
         out = {}
         for name, calls in acts.items():
-            if not calls:
+            if not calls or not calls[0]:  # not called, or not a floating-point output
                 continue
-            act = calls[0]
-            if not np.issubdtype(act.dtype, np.floating):
-                continue
-            t = _torch(act)
-            self.run.writer.histogram(f"activations/{name}", step, histogram(t, self.bins))
-            out[f"activations/mean/{name}"] = float(t.mean())  # NaN when the layer output holds NaN
-            out[f"activations/std/{name}"] = float(t.std()) if t.numel() > 1 else 0.0
-            dead = dead_mask(nonlinearity(kind=self._kinds.get(name)), t) if t.dim() >= 2 else None
-            if dead is not None:  # neuralscope.nonlinearities: channels <= 0 for every example
-                out[f"activations/dead/{name}"] = float(dead.float().mean())
+            summary = calls[0]
+            hist = _histogram(summary, self.bins)
+            self.run.writer.histogram(f"activations/{name}", step, hist)
+            n, bad = hist.num, hist.nonfinite
+            out[f"activations/mean/{name}"] = math.nan if bad or not n else hist.sum / n  # NaN/Inf in the output
+            out[f"activations/std/{name}"] = (math.nan if bad or not n else
+                                              math.sqrt(float(summary["ss_dev"]) / (n - 1)) if n > 1 else 0.0)
+            if "dead" in summary:
+                out[f"activations/dead/{name}"] = float(summary["dead"])
         return out
 
     # -- once per fit --------------------------------------------------------------------------------
@@ -242,9 +249,82 @@ def _sync(model) -> None:
         sync()
 
 
+def _norm(hist, values: np.ndarray) -> float:
+    """The L2 norm, from the histogram's sum of squares (NaN or Inf when the values hold them)."""
+    if hist.nonfinite:
+        return float(np.linalg.norm(np.asarray(values, np.float64)))
+    return math.sqrt(hist.sum_sq)
+
+
+class _Summary:
+    """What the watched step keeps of a gradient or a layer output, computed inside the
+    compiled held-batch pass (backend ops), so that only a few numbers per tensor reach the
+    host: the :class:`~neuralscope.histogram.Histogram` of the finite values by the rules of
+    :mod:`neuralscope.histogram` (equal-width bins over ``[min, max]``, the last one closed,
+    ``+-0.5`` around a constant; float32 bin positions, as its torch path), the sums it
+    stores, the sum of squared deviations from the mean (a two-pass standard deviation) and,
+    after a nonlinearity whose units die (:mod:`neuralscope.nonlinearities`), the fraction of
+    units that are <= 0 for every example and position (NaN is not <= 0, as ``dead_mask``)."""
+
+    def __init__(self, bins: int, kinds: dict[str, str | None], units_axis: int):
+        self.bins, self.kinds, self.units_axis = bins, kinds, units_axis
+
+    def __call__(self, kind: str, name: str, t: Any) -> dict:
+        ops = keras.ops
+        if "float" not in keras.backend.standardize_dtype(t.dtype):
+            return {}
+        v = ops.reshape(ops.cast(t, "float32"), (-1,))
+        finite = ops.isfinite(v)
+        n = ops.sum(ops.cast(finite, "int32"))
+        lo, hi = ops.min(ops.where(finite, v, np.inf)), ops.max(ops.where(finite, v, -np.inf))
+        a, b = ops.where(hi > lo, lo, lo - 0.5), ops.where(hi > lo, hi, hi + 0.5)
+        idx = ops.clip(ops.cast(ops.where(finite, (v - a) * (self.bins / (b - a)), 0.0), "int32"), 0, self.bins - 1)
+        counts = _bincount(ops.where(finite, idx, self.bins), self.bins + 1)[:self.bins]  # non-finite: last
+        vf = ops.where(finite, v, 0.0)
+        total = ops.sum(vf)
+        dev = ops.where(finite, v - total / ops.cast(ops.maximum(n, 1), "float32"), 0.0)
+        out = {"n": n, "nonfinite": ops.size(v) - n, "lo": lo, "hi": hi, "counts": counts, "sum": total,
+               "sum_sq": ops.sum(vf * vf), "ss_dev": ops.sum(dev * dev)}
+        row = nonlinearity(kind=self.kinds.get(name))
+        if kind == "output" and row is not None and row.dies and len(t.shape) >= 2:
+            unit = self.units_axis % len(t.shape)
+            axes = tuple(i for i in range(len(t.shape)) if i != unit)
+            out["dead"] = ops.mean(ops.cast(ops.all(t <= 0, axis=axes), "float32"))
+        return out
+
+
+def _bincount(idx: Any, length: int) -> Any:
+    """Counts of ``0..length-1`` in ``idx`` (a fixed length, as a traced pass needs; Keras's
+    own ``ops.bincount`` cannot be traced on JAX, and ``segment_sum`` is 5x slower on CPU)."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return tf.math.bincount(idx, minlength=length, maxlength=length)
+    if backend == "jax":
+        import jax.numpy as jnp
+
+        return jnp.bincount(idx, length=length)
+    return keras.ops.bincount(idx, minlength=length)  # torch: eager
+
+
+def _histogram(summary: dict, bins: int) -> Histogram:
+    """The :class:`~neuralscope.histogram.Histogram` a :class:`_Summary` describes."""
+    n, nonfinite = int(summary["n"]), int(summary["nonfinite"])
+    if n == 0:
+        return Histogram(np.array([0.0, 1.0]), np.zeros(1), 0, None, None, 0.0, 0.0, nonfinite)
+    lo, hi = float(summary["lo"]), float(summary["hi"])
+    a, b = (lo, hi) if hi > lo else (lo - 0.5, hi + 0.5)
+    return Histogram(np.linspace(a, b, bins + 1), np.asarray(summary["counts"], np.float64), n, lo, hi,
+                     float(summary["sum"]), float(summary["sum_sq"]), nonfinite)
+
+
 def _torch(a: np.ndarray) -> torch.Tensor:
-    """A float array as a CPU tensor without a copy (the run's histograms are fastest on torch)."""
-    return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32 if a.dtype != np.float64 else None))
+    """A float array as a CPU tensor, a view when it can be (any strides: a channels-last
+    activation seen channels-first), else a float32 copy (the run's histograms are fastest on torch)."""
+    if a.dtype in (np.float32, np.float64) and a.flags.writeable and all(s >= 0 for s in a.strides):
+        return torch.from_numpy(a)
+    return torch.from_numpy(np.array(a, dtype=np.float32 if a.dtype != np.float64 else None))
 
 
 def _scalars(logs: dict) -> dict[str, float]:

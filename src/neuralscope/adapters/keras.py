@@ -288,6 +288,12 @@ class KerasAdapter(Adapter):
             return np.moveaxis(array, -1, 1)
         return array
 
+    def training_batch(self, x: Any, y: Any, sample_weight: Any = None) -> tuple[Any, Any, Any]:
+        """``(x, y, sample_weight)`` as backend tensors, ``x`` as :meth:`normalize_inputs` gives it."""
+        y = self.keras.tree.map_structure(lambda t: self._tensor(t, None), y)
+        sw = None if sample_weight is None else self._tensor(sample_weight, None)
+        return self.normalize_inputs(x).args[0], y, sw
+
     def loss_gradients(self, x: Any, y: Any, sample_weight: Any = None, *,
                        layers: Any = None) -> tuple[float, dict[str, np.ndarray], dict[str, list]]:
         """The compiled loss on ``(x, y)``, its gradient with respect to every trainable
@@ -296,38 +302,21 @@ class KerasAdapter(Adapter):
 
         Computed by the backend's own autodiff in training mode (dropout on, BatchNorm on
         batch statistics) exactly as one ``fit`` step computes them, without applying them:
-        BatchNorm statistics, metric states and every variable are left as they were. (On
-        JAX the layer outputs come from a second, inference-free pass of the same batch in
-        training mode, since a traced pass cannot hand them out.)"""
+        BatchNorm statistics, metric states and every variable are left as they were. One
+        eager pass; for the same batch again and again use :meth:`loss_pass` (compiled)."""
+        return self.loss_pass(layers, compiled=False)(x, y, sample_weight)
+
+    def loss_pass(self, layers: Any = None, *, compiled: bool = True,
+                  summary: Callable[[str, str, Any], dict] | None = None) -> "LossPass":
+        """A reusable :meth:`loss_gradients` for ``layers``: traced once (``tf.function`` on
+        TensorFlow, ``jax.jit`` on JAX) when ``compiled``, eager on torch or when the model
+        cannot be traced; ``summary`` reduces each gradient and output inside the pass
+        (see :class:`LossPass`)."""
         model = self.model
         if not getattr(model, "compiled", False):
             raise ValueError(f"The Keras model {model.name!r} is not compiled; call model.compile(loss=...) first, "
                              "so there is a loss to take gradients of.")
-        x = self.normalize_inputs(x).args[0]
-        y = self.keras.tree.map_structure(lambda t: self._tensor(t, None), y)
-        sw = None if sample_weight is None else self._tensor(sample_weight, None)
-        variables = list(model.trainable_variables)
-        chosen = dict(self.layers(layers)) if layers is not None else {}
-        kept: dict[str, list] = {n: [] for n in chosen}
-        metrics = list(model.metrics_variables)
-        saved = [self.keras.ops.convert_to_numpy(v.value).copy() for v in metrics]
-        try:
-            with self.preserved():
-                if self.backend == "jax":
-                    loss, grads = _jax_gradients(model, variables, x, y, sw)
-                    if chosen:
-                        with _intercepted(chosen, kept, {}, self.keras):
-                            model(x, training=True)
-                else:
-                    with _intercepted(chosen, kept, {}, self.keras):
-                        loss, grads = _GRADIENTS[self.backend](model, variables, x, y, sw)
-        finally:
-            for v, value in zip(metrics, saved):
-                v.assign(value)
-        names = self.variable_names()
-        out = {names[id(v)]: self.to_numpy(g) for v, g in zip(variables, grads) if g is not None}
-        acts = {n: [self.to_canonical(self.to_numpy(t)) for t in ts] for n, ts in kept.items()}
-        return float(self.to_numpy(loss)), out, acts
+        return LossPass(self, dict(self.layers(layers)) if layers is not None else {}, compiled, summary)
 
     def activation_of(self, layer: Any) -> str | None:
         """A fused ``activation=`` (``Dense(8, activation="relu")``), an ``Activation`` layer, or
@@ -342,6 +331,119 @@ class KerasAdapter(Adapter):
     # -- the guard ----------------------------------------------------------------------------
     def preserved(self):
         return preserve_keras_state(self.model)
+
+
+class LossPass:
+    """The loss, its gradients and chosen layers' outputs of a Keras model on a batch (see
+    :meth:`KerasAdapter.loss_gradients`); made by :meth:`KerasAdapter.loss_pass`.
+
+    Compiled, the pass is traced on its first call (interceptions are placed around the
+    trace only, so the compiled function hands the layers' outputs out as results) and later
+    calls run no Python per layer. With ``summary(kind, name, tensor)`` (``kind``:
+    ``"gradient"`` or ``"output"``; backend ops, a dict of tensors), each gradient and layer
+    output is reduced inside the pass and only the summaries come back (numpy, the tensors'
+    own layout): statistics of large outputs without moving them to the host. Metric
+    states and every non-trainable variable are put back after each call."""
+
+    def __init__(self, adapter: KerasAdapter, chosen: dict[str, Any], compiled: bool,
+                 summary: Callable[[str, str, Any], dict] | None = None):
+        self.adapter, self.chosen, self.summary = adapter, chosen, summary
+        self.variables = list(adapter.model.trainable_variables)
+        names = adapter.variable_names()
+        self.names = [names[id(v)] for v in self.variables]
+        self.compiled = compiled and adapter.backend in ("tensorflow", "jax")
+        self._fn: Callable | None = None
+
+    def __call__(self, x: Any, y: Any, sample_weight: Any = None) -> tuple[float, dict[str, Any], dict[str, list]]:
+        a, model = self.adapter, self.adapter.model
+        x, y, sw = a.training_batch(x, y, sample_weight)
+        metrics = list(model.metrics_variables)
+        saved = [a.keras.ops.convert_to_numpy(v.value).copy() for v in metrics]
+        try:
+            with a.preserved():
+                loss, grads, kept = self._run(x, y, sw)
+        finally:
+            for v, value in zip(metrics, saved):
+                v.assign(value)
+        if self.summary is not None:
+            grads, kept = a.keras.tree.map_structure(a.to_numpy, (grads, kept))
+            out = {n: g for n, g in zip(self.names, grads) if g is not None}
+            return float(a.to_numpy(loss)), out, {n: list(kept.get(n, [])) for n in self.chosen}
+        out = {n: a.to_numpy(g) for n, g in zip(self.names, grads) if g is not None}
+        acts = {n: [a.to_canonical(a.to_numpy(t)) for t in kept.get(n, [])] for n in self.chosen}
+        return float(a.to_numpy(loss)), out, acts
+
+    def _post(self, loss, grads, kept):
+        """Applied inside the pass (traced with it when compiled)."""
+        s = self.summary
+        if s is None:
+            return loss, grads, kept
+        return (loss, [None if g is None else s("gradient", n, g) for n, g in zip(self.names, grads)],
+                {n: [s("output", n, t) for t in ts] for n, ts in kept.items()})
+
+    def _run(self, x, y, sw):
+        if self.compiled:
+            try:
+                if self._fn is None:
+                    self._fn = _COMPILERS[self.adapter.backend](self.adapter.model, self.variables, self.chosen,
+                                                                self.adapter.keras, self._post)
+                return self._fn(x, y, sw)
+            except Exception:  # noqa: BLE001 - a model that cannot be traced (Python control flow) runs eagerly
+                self.compiled, self._fn = False, None
+        return self._post(*_eager_pass(self.adapter, self.variables, self.chosen, x, y, sw))
+
+
+def _eager_pass(adapter: KerasAdapter, variables: list, chosen: dict, x, y, sw):
+    model, keras = adapter.model, adapter.keras
+    kept: dict[str, list] = {n: [] for n in chosen}
+    if adapter.backend == "jax":  # a traced gradient cannot hand out layer outputs: a second pass
+        loss, grads = _jax_gradients(model, variables, x, y, sw)
+        if chosen:
+            with _intercepted(chosen, kept, {}, keras):
+                model(x, training=True)
+        return loss, grads, kept
+    with _intercepted(chosen, kept, {}, keras):
+        loss, grads = _GRADIENTS[adapter.backend](model, variables, x, y, sw)
+    return loss, grads, kept
+
+
+def _tf_compiler(model, variables: list, chosen: dict, keras, post: Callable) -> Callable:
+    import tensorflow as tf
+
+    def step(x, y, sw):
+        kept: dict[str, list] = {n: [] for n in chosen}
+        with _intercepted(chosen, kept, {}, keras):
+            loss, grads = _tf_gradients(model, variables, x, y, sw)
+        return post(loss, grads, kept)
+
+    return tf.function(step, reduce_retracing=True)
+
+
+def _jax_compiler(model, variables: list, chosen: dict, keras, post: Callable) -> Callable:
+    import jax
+
+    def loss_fn(tv, ntv, mv, x, y, sw, ov):
+        kept: dict[str, list] = {n: [] for n in chosen}
+        with _intercepted(chosen, kept, {}, keras):
+            total, (loss, *_) = model.compute_loss_and_updates(tv, ntv, mv, x, y, sw, training=True,
+                                                               optimizer_variables=ov)
+        return total, (loss, kept)
+
+    def step(tv, ntv, mv, x, y, sw, ov):
+        (_, (loss, kept)), grads = jax.value_and_grad(loss_fn, has_aux=True)(tv, ntv, mv, x, y, sw, ov)
+        return post(loss, grads, kept)
+
+    fn = jax.jit(step)
+
+    def run(x, y, sw):
+        opt = getattr(model, "optimizer", None)
+        ov = [v.value for v in opt.variables] if opt is not None else None  # (loss scaling reads them)
+        return fn([v.value for v in variables], [v.value for v in model.non_trainable_variables],
+                  [v.value for v in model.metrics_variables], x, y, sw, ov)
+    return run
+
+
+_COMPILERS = {"tensorflow": _tf_compiler, "jax": _jax_compiler}
 
 
 def _tf_gradients(model, variables, x, y, sw):
@@ -470,5 +572,5 @@ def preserve_keras_state(model: Any) -> Iterator[KerasState]:
         state.restore()
 
 
-__all__ = ["KerasAdapter", "KerasState", "check_built", "is_keras_model", "keras_module",
+__all__ = ["KerasAdapter", "KerasState", "LossPass", "check_built", "is_keras_model", "keras_module",
            "preserve_keras_state", "to_canonical_weight"]
