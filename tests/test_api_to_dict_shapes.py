@@ -16,11 +16,14 @@ from starlette.testclient import TestClient
 from torch import nn
 
 import neuralscope as ns
+from neuralscope.zoo import DigitsCNN, RNNClassifier
+from neuralscope.inspect import activations as A
+from neuralscope.inspect import weights as W
 from neuralscope.inspect.activations import activation_histograms, dead_units
 from neuralscope.inspect.weights import weight_histograms
 from neuralscope.result import Result, SchemaError, check_schema, jsonable
 from neuralscope.server.app import create_app
-from neuralscope.track import Run, open_run
+from neuralscope.track import Run, open_run, runs
 from neuralscope.track.results import Diagnostics, HistogramSeries, ScalarSeries
 
 
@@ -93,7 +96,17 @@ def _examples(logged) -> dict[str, Result]:
     reader = logged["reader"]
     found = {o.kind: o for o in logged["objects"]}
     found.update({"scalar_series": reader.scalars("loss"), "histogram_series": reader.histograms("weights/fc"),
-                  "diagnostics": reader.diagnostics()})
+                  "diagnostics": reader.diagnostics(), "run_set": runs(reader.dir.parent)})
+    torch.manual_seed(0)
+    cnn, rnn = DigitsCNN(width=4), RNNClassifier("gru")
+    x = cnn.example_input(6)
+    for make in (lambda: W.weight_heatmap(cnn, "classifier"), lambda: W.weight_stats(cnn),
+                 lambda: W.conv_filters(cnn, "features.0"), lambda: A.feature_maps(cnn, x[:1], "features.2"),
+                 lambda: A.unit_activations(cnn, x, "features.2", 0, labels=list("abcdef")),
+                 lambda: A.activation_heatmap(cnn, x, "classifier"),
+                 lambda: A.hidden_states(rnn, torch.rand(2, 1, 8, 8), index=1)):
+        obj = make()
+        found[obj.kind] = obj
     return found
 
 
@@ -121,7 +134,7 @@ def test_every_declared_schema_holds_on_a_real_example(logged):
     examples = _examples(logged)
     declared = _declared()
     assert {c.kind for c in declared} >= {"scalar_series", "histogram_series", "diagnostics", "dead_units",
-                                          "weight_histograms"}
+                                          "weight_histograms", "graph", "run_set"}
     for cls in declared:
         example = examples.get(cls.kind)
         assert example is not None, f"no example of {cls.kind} in this test: add one to _examples"

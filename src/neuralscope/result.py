@@ -71,7 +71,8 @@ _SCALARS = {"str": (str,), "int": (int,), "float": (int, float), "bool": (bool,)
 def check_schema(doc: Any, schema: dict, *, _dims: dict | None = None, _at: str = "") -> None:
     """Check ``doc`` (a ``to_dict()``, numpy arrays allowed, or its JSON form) against
     ``schema``, a dict of field -> rule; :class:`SchemaError` names the first field that does
-    not follow it. Every field of the schema must be present and no other field may be.
+    not follow it. Every field of the schema must be present (a field written ``"name?"`` may
+    be left out) and no other field may be.
 
     Rules: a type name (``"str"``, ``"int"``, ``"float"`` (an int is a float too; ``None``
     stands for NaN/Inf as JSON writes it), ``"bool"``, ``"any"``, ``"dict"``), with a
@@ -92,11 +93,13 @@ def check_schema(doc: Any, schema: dict, *, _dims: dict | None = None, _at: str 
     dims = {} if _dims is None else _dims
     if not isinstance(doc, dict):
         raise SchemaError(f"{_at or 'document'}: a dict was expected, not {type(doc).__name__}.")
-    missing, extra = set(schema) - set(doc), set(doc) - set(schema)
+    fields = {k.rstrip("?"): rule for k, rule in schema.items()}
+    required = {k for k in schema if not k.endswith("?")}
+    missing, extra = required - set(doc), set(doc) - set(fields)
     if missing or extra:
         raise SchemaError(f"{_at or 'document'}: fields {sorted(missing)} missing, {sorted(extra)} not declared.")
-    for key, rule in schema.items():
-        _check_rule(doc[key], rule, dims, f"{_at}.{key}" if _at else key)
+    for key, value in doc.items():
+        _check_rule(value, fields[key], dims, f"{_at}.{key}" if _at else key)
 
 
 def _check_rule(value: Any, rule: Any, dims: dict, at: str) -> None:

@@ -248,6 +248,12 @@ class Graph(Result):
     """
 
     kind = "graph"
+    schema = {"kind": "str", "name": "str", "method": "str", "total_params": "int", "trainable_params": "int",
+              "nodes": [{"id": "str", "kind": "str", "label": "str", "op": "str", "group": "str", "module": "str?",
+                         "inputs": [{"shape": "any", "dtype": "str?"}], "outputs": [{"shape": "any", "dtype": "str?"}],
+                         "params": "int", "trainable_params": "int", "attrs": "dict"}],
+              "edges": [{"src": "str", "dst": "str", "shape": "any", "dtype": "str?"}],
+              "groups": [{"path": "str", "type": "str", "params": "int", "trainable_params": "int", "depth": "int"}]}
 
     def __init__(self, name: str, method: str, *, total_params: int | None = None,
                  trainable_params: int | None = None):

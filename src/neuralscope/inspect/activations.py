@@ -153,6 +153,8 @@ class FeatureMaps(Result):
     layer, and the order to draw them."""
 
     kind = "feature_maps"
+    schema = {"kind": "str", "layer": "str", "index": "int", "shape": "int[3]", "order": "int[c]",
+              "maps": "float[*, h, w]", "channel_means": "float[c]", "nonfinite": "int"}
     needs_figure = True  # draws the input beside the maps when given no axes
 
     def __init__(self, layer: str, maps: np.ndarray, order: np.ndarray, index: int, image: np.ndarray | None,
@@ -262,6 +264,8 @@ class UnitActivations(Result):
     and the ``top`` inputs that activate it most."""
 
     kind = "unit_activations"
+    schema = {"kind": "str", "layer": "str", "unit": "int", "values": "float[n]", "top": "int[k]",
+              "top_values": "float[k]", "labels?": ["str"]}
 
     def __init__(self, layer, unit, values, top, images, labels):
         self.layer, self.unit, self.values, self.top, self.images, self.labels = (
@@ -346,6 +350,7 @@ class ActivationHeatmap(Result):
     """``values`` ``(units, examples)`` of one layer (conv channels averaged over space)."""
 
     kind = "activation_heatmap"
+    schema = {"kind": "str", "layer": "str", "values": "float[units, n]", "labels?": ["str"]}
 
     def __init__(self, layer, values, labels=None, max_shape=(256, 1000)):
         self.layer, self.values, self.labels, self.max_shape = layer, values, labels, max_shape
@@ -659,6 +664,8 @@ class HiddenStates(Result):
     input sequence (``inputs`` ``(time, features)``) or ``tokens`` to show on the time axis."""
 
     kind = "hidden_states"
+    schema = {"kind": "str", "layer": "str", "index": "int", "states": "float[t, *]", "inputs?": "float[t, *]",
+              "tokens?": ["str"]}
 
     def __init__(self, layer, states, inputs=None, tokens=None, index=0):
         self.layer, self.states, self.inputs, self.tokens, self.index = layer, states, inputs, tokens, index

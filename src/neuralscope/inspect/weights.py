@@ -111,6 +111,8 @@ class WeightMatrix(Result):
     """
 
     kind = "weight_matrix"
+    schema = {"kind": "str", "name": "str", "shape": "int[*]", "display": "float[*, *]", "block": "float[*]",
+              "how": "str", "nonfinite": "int", "absmax": "float"}
 
     def __init__(self, name: str, matrix: np.ndarray, *, original_shape: tuple, max_shape=(512, 512),
                  how: str = "absmax", row_label: str = "output unit", col_label: str = "input unit"):
@@ -301,6 +303,9 @@ class WeightStats(Result):
     values with ``|w| < near_zero``, and the number of NaN/Inf values."""
 
     kind = "weight_stats"
+    schema = {"kind": "str", "near_zero_threshold": "float", "rows": [{
+        "name": "str", "shape": "int[*]", "numel": "int", "norm": "float", "mean": "float", "std": "float",
+        "min": "float", "max": "float", "near_zero": "float", "nonfinite": "int"}]}
     columns = ("name", "shape", "numel", "norm", "mean", "std", "min", "max", "near_zero", "nonfinite")
 
     def __init__(self, rows: list[dict], near_zero: float):
@@ -393,6 +398,8 @@ class ConvFilters(Result):
     """
 
     kind = "conv_filters"
+    schema = {"kind": "str", "name": "str", "shape": "int[4]", "mode": "str", "order": "int[n]", "nonfinite": "int",
+              "weight": "float[n, *, *, *]"}
 
     def __init__(self, name: str, weight: np.ndarray, mode: str, order: np.ndarray, max_filters: int):
         self.name, self.weight, self.mode, self.order, self.max_filters = name, weight, mode, order, max_filters

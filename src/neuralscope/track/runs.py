@@ -54,6 +54,10 @@ class RunSet(Result):
     """
 
     kind = "run_set"
+    schema = {"kind": "str", "root": "str", "runs": [{"name": "str", "path": "str", "status": "str", "config": "dict",
+                                                      "tags": "any", "created": "float?", "finished": "float?",
+                                                      "heartbeat": "float?", "last_step": "int?",
+                                                      "schema_version": "int", "last": "dict"}]}
 
     def __init__(self, root: Path, info: list[dict]):
         self.root = Path(root)
