@@ -52,7 +52,8 @@ def frontend():
 
 
 def _train_cnn_run(path: Path) -> None:
-    from neuralscope.attribution.explain import compare, explain
+    from neuralscope.attribution.compare import compare
+    from neuralscope.attribution.explain import explain
     from neuralscope.data import load_digits
     from neuralscope.graph.api import graph
     from neuralscope.inspect.embedding import embed

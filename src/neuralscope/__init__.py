@@ -71,10 +71,10 @@ _EXPORTS = {
     "Animation": "neuralscope.plot.animation",
     # attribution
     "explain": "neuralscope.attribution.explain",
-    "compare": "neuralscope.attribution.explain",
+    "compare": "neuralscope.attribution.compare",
     "Attribution": "neuralscope.attribution.result",
     "explain_text": "neuralscope.attribution.text",
-    "Comparison": "neuralscope.attribution.explain",
+    "Comparison": "neuralscope.attribution.compare",
     "deletion_insertion": "neuralscope.attribution.metrics",
     "model_randomization": "neuralscope.attribution.metrics",
     "data_randomization": "neuralscope.attribution.metrics",

@@ -12,7 +12,8 @@ Example:
 """
 from .cam import (CAM, AblationCAM, BaseCAM, EigenCAM, GradCAM, GradCAMPlusPlus, GuidedGradCAM, LayerCAM,
                   ScoreCAM, XGradCAM)
-from .explain import METHODS, Comparison, compare, explain, make_method, method_names
+from .explain import METHODS, explain, make_method, method_names
+from .compare import Comparison, compare
 from .gradient import (Deconvnet, GuidedBackprop, InputXGradient, IntegratedGradients, Saliency, SmoothGrad)
 from .layer import LayerGradientXActivation, LayerIntegratedGradients, NeuronModel
 from .metrics import (FaithfulnessCurves, SanityCheck, data_randomization, deletion_insertion, infidelity,

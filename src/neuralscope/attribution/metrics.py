@@ -8,7 +8,10 @@
 * :func:`infidelity` and :func:`max_sensitivity` (Yeh et al. 2019, arXiv:1901.09392).
 * Completeness error: reported by every Integrated Gradients result.
 
-The user's model is never modified: randomization works on a deep copy.
+The checks that re-explain (the randomizations, max-sensitivity) take the method as a method
+object (``GradCAM(model, layer="features")``: its class and options define it, and it is run
+on each randomized copy) or by name with keyword options (through :func:`explain`). The
+user's model is never modified: randomization works on a deep copy.
 """
 from __future__ import annotations
 
@@ -24,7 +27,8 @@ from ..adapters.torch import first_tensor, forward_with_context
 from ..errors import InputShapeError
 from ..progress import progress
 from ..result import Result, new_axes
-from .base import Target, chunks, guard, internal_batch_size, prepare_inputs
+from .base import Method, Target, chunks, guard, internal_batch_size, prepare_inputs
+from .explain import evaluation_mode, explain, in_training_mode
 from .fastpath import forward_model
 from .gradient import gaussian_blur
 from .result import Attribution
@@ -229,10 +233,27 @@ class SanityCheck(Result):
         return ax
 
 
-def _explain_maps(model, x, target, method, options) -> np.ndarray:
-    from .explain import explain
+def _attribute(model: Any, x: Any, target: Any, method: str | Method, options: dict) -> Attribution:
+    """``method``'s attribution on ``model``: a name goes through :func:`explain` with
+    ``options``; a method object is run as it is on its own model, and as a copy bound to
+    ``model`` on any other (a randomized copy), in evaluation mode as :func:`explain` does."""
+    if not isinstance(method, Method):
+        return explain(model, x, target=target, method=method, **options)
+    if options:
+        raise InputShapeError(f"Give the options to the method object ({type(method).__name__}(model, "
+                              f"{next(iter(options))}=...)), not to this function.")
+    bound = method
+    if method.model is not model:
+        bound = copy.copy(method)
+        bound.model = model
+    if not in_training_mode(model):
+        return bound.attribute(x, target)
+    with evaluation_mode(model):
+        return bound.attribute(x, target)
 
-    return np.abs(explain(model, x, target=target, method=method, **options).maps())
+
+def _explain_maps(model, x, target, method, options) -> np.ndarray:
+    return np.abs(_attribute(model, x, target, method, options).maps())
 
 
 def _similarities(ref: np.ndarray, maps: np.ndarray) -> tuple[list[float], list[float]]:
@@ -240,7 +261,8 @@ def _similarities(ref: np.ndarray, maps: np.ndarray) -> tuple[list[float], list[
                                                           for r, m in zip(ref, maps)])
 
 
-def model_randomization(model: nn.Module, inputs: torch.Tensor, method: str = "integrated_gradients", target: Any = None,
+def model_randomization(model: nn.Module, inputs: torch.Tensor, method: str | Method = "integrated_gradients",
+                        target: Any = None,
                         *, layers: Sequence[str] | None = None, cascading: bool = True, seed: int = 0,
                         **options) -> SanityCheck:
     """Model-parameter randomization test (Adebayo et al. 2018): re-initialise the layers of
@@ -253,16 +275,16 @@ def model_randomization(model: nn.Module, inputs: torch.Tensor, method: str = "i
         >>> r = model_randomization(net, net.example_input(2), method="saliency")
         >>> r.spearman.shape[1]
         2
+        >>> from neuralscope.attribution import GradCAM  # or a method object, run on each copy
+        >>> model_randomization(net, net.example_input(2), method=GradCAM(net, layer="features")).method
+        'grad_cam'
     """
     from ..adapters.keras import is_keras_model
 
     if is_keras_model(model):
         return _keras_model_randomization(model, inputs, method, target, layers, cascading, seed, options)
     x = prepare_inputs(model, inputs)
-    ref_attr = None
-    from .explain import explain
-
-    ref_attr = explain(model, x, target=target, method=method, **options)
+    ref_attr = _attribute(model, x, target, method, options)
     ref = np.abs(ref_attr.maps())
     tgt = ref_attr.targets if ref_attr.targets is not None else target
     if layers is None:
@@ -280,15 +302,21 @@ def model_randomization(model: nn.Module, inputs: torch.Tensor, method: str = "i
         ss.append(b)
         labels.append(name)
         maps.append(m[0])
-    return SanityCheck(labels, np.array(sp), np.array(ss), method, "model", np.array(maps))
+    return SanityCheck(labels, np.array(sp), np.array(ss), _name(method), "model", np.array(maps))
+
+
+def _name(method: str | Method) -> str:
+    return method.name if isinstance(method, Method) else method
 
 
 def _keras_model_randomization(model, inputs, method, target, layers, cascading, seed, options) -> SanityCheck:
     """:func:`model_randomization` for a Keras model: the copies are ``keras.models.clone_model``
     clones holding the model's weights; a layer is re-initialised with its own initializers."""
     from ..adapters.keras import KerasAdapter
-    from .explain import explain
 
+    if isinstance(method, Method):
+        raise InputShapeError("For a Keras model give the method by name (method='grad_cam', layer=...); "
+                              "method objects wrap PyTorch models.")
     adapter = KerasAdapter(model)
     ref_attr = explain(model, inputs, target=target, method=method, **options)
     ref = np.abs(ref_attr.maps())
@@ -347,7 +375,7 @@ def _reinit(module: nn.Module, seed: int) -> None:
 
 
 def data_randomization(model: nn.Module, random_label_model: nn.Module, inputs: torch.Tensor,
-                       method: str = "integrated_gradients", target: Any = None, **options) -> SanityCheck:
+                       method: str | Method = "integrated_gradients", target: Any = None, **options) -> SanityCheck:
     """Data randomization test (Adebayo et al. 2018): compare the maps of ``model`` with those
     of the same architecture trained on randomly permuted labels. High similarity means the
     map does not depend on the relation between data and labels.
@@ -358,17 +386,15 @@ def data_randomization(model: nn.Module, random_label_model: nn.Module, inputs: 
         >>> data_randomization(a, b, a.example_input(2), method="saliency", target=0).ssim.shape
         (1, 2)
     """
-    from .explain import explain
-
     from ..adapters.keras import is_keras_model
 
     x = inputs if is_keras_model(model) else prepare_inputs(model, inputs)  # explain() reads Keras inputs itself
-    ref_attr = explain(model, x, target=target, method=method, **options)
+    ref_attr = _attribute(model, x, target, method, options)
     ref = np.abs(ref_attr.maps())
     tgt = ref_attr.targets if ref_attr.targets is not None else target
     m = _explain_maps(random_label_model, x, tgt, method, options)
     a, b = _similarities(ref, m)
-    return SanityCheck(["random labels"], np.array([a]), np.array([b]), method, "data", np.array([m[0]]))
+    return SanityCheck(["random labels"], np.array([a]), np.array([b]), _name(method), "data", np.array([m[0]]))
 
 
 # -- infidelity and max-sensitivity -------------------------------------------------------
@@ -418,7 +444,7 @@ def infidelity(model: nn.Module, inputs: torch.Tensor, attribution: Any, target:
 
 
 @keras_models_too
-def max_sensitivity(model: nn.Module, inputs: torch.Tensor, method: str = "saliency", target: Any = None, *,
+def max_sensitivity(model: nn.Module, inputs: torch.Tensor, method: str | Method = "saliency", target: Any = None, *,
                     radius: float = 0.02, n_perturb: int = 8, seed: int = 0, **options) -> np.ndarray:
     """Max-sensitivity (Yeh et al. 2019): the largest relative change
     ``||attr(x + d) - attr(x)|| / ||attr(x)||`` over ``n_perturb`` perturbations ``d``
@@ -430,17 +456,15 @@ def max_sensitivity(model: nn.Module, inputs: torch.Tensor, method: str = "salie
         >>> max_sensitivity(net, torch.rand(2, 64), method="saliency").shape
         (2,)
     """
-    from .explain import explain
-
     x = prepare_inputs(model, inputs)
-    ref = explain(model, x, target=target, method=method, **options)
+    ref = _attribute(model, x, target, method, options)
     tgt = ref.targets if ref.targets is not None else target
     a0 = torch.as_tensor(ref.attributions, dtype=torch.float64).flatten(1)
     gen = torch.Generator().manual_seed(seed)
     worst = torch.zeros(x.shape[0], dtype=torch.float64)
     for _ in range(n_perturb):
         d = ((torch.rand(x.shape, generator=gen) * 2 - 1) * radius).to(x.device, x.dtype)
-        a = torch.as_tensor(explain(model, x + d, target=tgt, method=method, **options).attributions,
+        a = torch.as_tensor(_attribute(model, x + d, tgt, method, options).attributions,
                             dtype=torch.float64).flatten(1)
         worst = torch.maximum(worst, (a - a0).norm(dim=1) / a0.norm(dim=1).clamp_min(1e-12))
     return worst.numpy()
