@@ -1,19 +1,25 @@
-// Builds the bundle that standalone HTML exports inline (head view, embedding, animation
-// player, loss landscape): one IIFE file, no imports at run time, next to the dashboard's build.
+// Builds what standalone HTML exports inline, next to the dashboard's build, each as one IIFE
+// file with no imports at run time:
+//   vite build -c vite.standalone.config.js               standalone/neuralscope.js (head view,
+//                                                          embedding, animation player, loss landscape)
+//   vite build -c vite.standalone.config.js --mode graph  standalone/graph-viewer.js (the graph viewer)
 import { defineConfig } from "vite";
 import { fileURLToPath } from "node:url";
 
-export default defineConfig({
-  root: fileURLToPath(new URL(".", import.meta.url)),
-  build: {
-    outDir: fileURLToPath(new URL("../src/neuralscope/server/static/standalone", import.meta.url)),
-    emptyOutDir: true,
-    sourcemap: false,
-    lib: {
-      entry: fileURLToPath(new URL("src/standalone/index.js", import.meta.url)),
-      formats: ["iife"],
-      name: "neuralscope",
-      fileName: () => "neuralscope.js",
+const ENTRIES = {
+  production: ["src/standalone/index.js", "neuralscope.js"],
+  graph: ["src/graph/viewer.js", "graph-viewer.js"],
+};
+
+export default defineConfig(({ mode }) => {
+  const [entry, file] = ENTRIES[mode] || ENTRIES.production;
+  return {
+    root: fileURLToPath(new URL(".", import.meta.url)),
+    build: {
+      outDir: fileURLToPath(new URL("../src/neuralscope/server/static/standalone", import.meta.url)),
+      emptyOutDir: false,  // the dashboard's build (run first) empties the static folder
+      sourcemap: false,
+      lib: { entry: fileURLToPath(new URL(entry, import.meta.url)), formats: ["iife"], name: "neuralscope", fileName: () => file },
     },
-  },
+  };
 });

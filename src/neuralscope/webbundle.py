@@ -1,10 +1,10 @@
-"""The browser bundle that the standalone HTML exports embed (head view, embedding scatter,
-animation player, loss landscape).
+"""The browser bundles that the standalone HTML exports embed: ``neuralscope.js`` (head view,
+embedding scatter, animation player, loss landscape) and ``graph-viewer.js`` (the graph viewer).
 
-The JavaScript lives in ``web/src/standalone/`` and is built by the same vite toolchain as
-the dashboard (``web/build.sh``, run by ``make setup``) into
-``server/static/standalone/neuralscope.js``; this module only inlines that file, so every
-export is still one offline HTML file. A page writes its markup and one JSON data element
+The JavaScript lives in ``web/src/standalone/``, ``web/src/draw/`` and ``web/src/graph/`` and is
+built by the same vite toolchain as the dashboard (``web/build.sh``, run by ``make setup``)
+into ``server/static/standalone/``; this module only inlines those files, so every export is
+still one offline HTML file. A page writes its markup and one JSON data element
 per interactive part (:func:`mount`); the bundle finds the data elements and draws.
 """
 from __future__ import annotations
@@ -17,6 +17,7 @@ from .errors import NeuralscopeError
 from .result import script_json
 
 BUNDLE = Path(__file__).with_name("server") / "static" / "standalone" / "neuralscope.js"
+GRAPH_VIEWER = BUNDLE.with_name("graph-viewer.js")
 PARTS = ("head-view", "embedding", "animation", "landscape")
 
 
@@ -25,7 +26,8 @@ class BundleNotBuiltError(NeuralscopeError, FileNotFoundError):
 
 
 def bundle_js(path: Path = BUNDLE) -> str:
-    """The built bundle's text, safe inside a ``<script>`` element.
+    """The built bundle's text (``path``: :data:`BUNDLE` or :data:`GRAPH_VIEWER`), safe inside a
+    ``<script>`` element.
 
     Example:
         >>> "mountAll" in bundle_js()

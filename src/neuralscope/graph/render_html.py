@@ -1,8 +1,9 @@
 """The standalone interactive HTML viewer for a :class:`~neuralscope.graph.model.Graph`.
 
-One self-contained file: the graph's ``to_dict()`` JSON, the viewer's JavaScript and CSS
-(``assets/viewer.js``, ``assets/viewer.css``, written for neuralscope) are inlined; no CDN, no
-network, works offline and inside a notebook ``<iframe srcdoc>``.
+One self-contained file: the graph's ``to_dict()`` JSON, the viewer's JavaScript (written for
+neuralscope in ``web/src/graph/viewer.js``, built by vite with the dashboard; see
+:mod:`neuralscope.webbundle`) and CSS (``assets/viewer.css``) are inlined; no CDN, no network,
+works offline and inside a notebook ``<iframe srcdoc>``.
 
 The browser lays the graph out itself (a compound layered layout computed for the current
 expansion state, so a collapsed group's inside is never laid out) and offers pan and zoom,
@@ -19,6 +20,7 @@ from types import SimpleNamespace
 from typing import Iterable
 
 from ..result import jsonable
+from ..webbundle import GRAPH_VIEWER, bundle_js
 from .layout import node_family
 from .model import Graph
 
@@ -159,7 +161,7 @@ def render_html(graph: Graph, depth: int | None = None, title: str | None = None
     title = title or graph.name
     data = viewer_data(graph, depth, title, fold_repeats, expand, collapse)
     return PAGE.format(
-        title=html.escape(title), css=_asset("viewer.css"), js=_asset("viewer.js"),
+        title=html.escape(title), css=_asset("viewer.css"), js=bundle_js(GRAPH_VIEWER),
         csp=html.escape(content_security_policy(), quote=True),
         data=_script_json(data), name=html.escape(graph.name),
     )
@@ -176,7 +178,7 @@ def content_security_policy() -> str:
     import base64
     import hashlib
 
-    digest = base64.b64encode(hashlib.sha256(_asset("viewer.js").encode("utf-8")).digest()).decode()
+    digest = base64.b64encode(hashlib.sha256(bundle_js(GRAPH_VIEWER).encode("utf-8")).digest()).decode()
     return (f"default-src 'none'; script-src 'sha256-{digest}'; style-src 'unsafe-inline'; "
             "img-src data: blob:; base-uri 'none'; form-action 'none'")
 
