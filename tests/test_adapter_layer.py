@@ -147,3 +147,16 @@ def test_layer_methods_are_on_the_method_base():
     assert issubclass(LayerIntegratedGradients, Method) and issubclass(LayerGradientXActivation, Method)
     with pytest.raises(Exception, match="stepz"):
         LayerIntegratedGradients(_saturating_net(), "0", stepz=3)
+
+
+def test_running_stats_of_a_channels_last_map_equal_those_of_its_values():
+    from neuralscope.capture import RunningStats, _flat_view
+
+    t = torch.randn(2, 3, 4, 5).contiguous(memory_format=torch.channels_last)
+    flat = _flat_view(t)
+    assert flat.data_ptr() == t.data_ptr()  # a view, not a copy
+    st = RunningStats()
+    st.update(t)
+    assert st.count == t.numel() and st.min == float(t.min()) and st.max == float(t.max())
+    assert st.mean == pytest.approx(float(t.double().mean()), abs=1e-6)
+    assert st.std == pytest.approx(float(t.double().std(unbiased=False)), rel=1e-5)

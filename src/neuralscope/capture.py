@@ -72,9 +72,9 @@ class RunningStats:
             t = t.float()
         self.calls += 1
         self.shape = tuple(t.shape)
-        flat = t.reshape(-1)
-        if flat.numel() == 0:
+        if t.numel() == 0:
             return
+        flat = _flat_view(t)
         total = flat.sum()
         sq = torch.dot(flat, flat) if flat.dtype in (torch.float32, torch.float64) else (flat.float() ** 2).sum()
         if not bool(torch.isfinite(sq)):  # any NaN/Inf makes the sum of squares non-finite: count, use the rest
@@ -176,6 +176,19 @@ class RunningStats:
         if self._unit_sum is not None:
             d["units"] = self.unit_stats()
         return d
+
+
+def _flat_view(t: torch.Tensor) -> torch.Tensor:
+    """All values of ``t`` as one vector, without a copy for the dense layouts convolutions
+    produce (contiguous and channels-last: the order does not matter to a sum or a min);
+    ``reshape`` of a channels-last map would copy it (as long as the reductions themselves)."""
+    if t.is_contiguous():
+        return t.view(-1)
+    if t.dim() == 4 and t.is_contiguous(memory_format=torch.channels_last):
+        return t.permute(0, 2, 3, 1).reshape(-1)
+    if t.dim() == 5 and t.is_contiguous(memory_format=torch.channels_last_3d):
+        return t.permute(0, 2, 3, 4, 1).reshape(-1)
+    return t.reshape(-1)
 
 
 @dataclass
