@@ -20,6 +20,9 @@ from neuralscope.zoo import DigitsCNN, RNNClassifier
 from neuralscope.inspect import activations as A
 from neuralscope.inspect import weights as W
 from neuralscope.inspect.activations import activation_histograms, dead_units
+from neuralscope.graph.summary import summary
+from neuralscope.inspect.embedding import embed
+from neuralscope.inspect.functions import activation_functions
 from neuralscope.inspect.weights import weight_histograms
 from neuralscope.result import Result, SchemaError, check_schema, jsonable
 from neuralscope.server.app import create_app
@@ -104,10 +107,27 @@ def _examples(logged) -> dict[str, Result]:
                  lambda: W.conv_filters(cnn, "features.0"), lambda: A.feature_maps(cnn, x[:1], "features.2"),
                  lambda: A.unit_activations(cnn, x, "features.2", 0, labels=list("abcdef")),
                  lambda: A.activation_heatmap(cnn, x, "classifier"),
-                 lambda: A.hidden_states(rnn, torch.rand(2, 1, 8, 8), index=1)):
+                 lambda: A.hidden_states(rnn, torch.rand(2, 1, 8, 8), index=1),
+                 lambda: activation_functions(["relu", "tanh"]), lambda: summary(cnn, x[:2]),
+                 lambda: ns.attention(_attention_net(), torch.randn(2, 5, 8)),
+                 lambda: embed(np.random.default_rng(0).normal(size=(40, 6)), labels=np.arange(40) % 3,
+                               values=np.arange(40.0), images=np.zeros((40, 4, 4)))):
         obj = make()
         found[obj.kind] = obj
     return found
+
+
+def _attention_net() -> nn.Module:
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.attn = nn.MultiheadAttention(8, 2, batch_first=True)
+
+        def forward(self, x):
+            return self.attn(x, x, x)[0]
+
+    torch.manual_seed(0)
+    return Block().eval()
 
 
 def _declared() -> list[type]:

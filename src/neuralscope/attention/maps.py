@@ -30,6 +30,9 @@ class AttentionMaps(Result):
     """
 
     kind = "attention"
+    schema = {"kind": "str", "source": "str", "weights": "float[b, l, h, q, k]", "layer_names": ["str"],
+              "tokens": "any", "mask": "any", "shape": {"batch": "int", "layers": "int", "heads": "int",
+                                                        "queries": "int", "keys": "int"}}
 
     def __init__(self, weights: np.ndarray, layer_names: Sequence[str], tokens: list[list[str]] | None = None,
                  mask: np.ndarray | None = None, source: str = "array"):

@@ -93,6 +93,11 @@ class Summary(Result):
     """
 
     kind = "summary"
+    schema = {"kind": "str", "name": "str", "rows": [{
+        "name": "str", "type": "str", "depth": "int", "output_shapes": "any", "params": "int",
+        "trainable_params": "int", "macs": "int", "own_macs": "int", "memory": "int", "leaf": "bool", "call": "int"}],
+        "total_params": "int", "trainable_params": "int", "total_macs": "int", "activation_memory": "int",
+        "param_memory": "int", "input_shapes": "any"}
 
     def __init__(self, name: str, rows: list[Row], total_params: int, trainable_params: int,
                  total_macs: int, activation_memory: int, param_memory: int, input_shapes: list[tuple]):

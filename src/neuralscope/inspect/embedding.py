@@ -169,6 +169,9 @@ class Embedding(Result):
     """
 
     kind = "embedding"
+    schema = {"kind": "str", "method": "str", "dims": "int", "coords": "float[n, *]", "seconds": "float",
+              "dropped": "int[*]", "title": "str", "labels?": ["str"], "values?": "float[n]", "value_label?": "str",
+              "texts?": ["str"], "explained_variance?": "float[*]", "thumbnails?": ["str"]}
 
     def __init__(self, coords, *, method, labels=None, values=None, value_label="value", texts=None,
                  images=None, explained_variance=None, seconds=0.0, title="", dropped=None, class_names=None):

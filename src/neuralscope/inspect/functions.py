@@ -32,6 +32,7 @@ class ActivationFunctions(Result):
     """Values ``y[i]`` and derivatives ``dy[i]`` of each function ``names[i]`` on grid ``x``."""
 
     kind = "activation_functions"
+    schema = {"kind": "str", "x": "float[n]", "functions": [{"name": "str", "y": "float[n]", "dy": "float[n]"}]}
 
     def __init__(self, names, x, y, dy):
         self.names, self.x, self.y, self.dy = list(names), x, y, dy
