@@ -81,30 +81,48 @@ def _step(op) -> tuple | str | None:
     return None
 
 
+class Chain:
+    """The fused chain: ``chain(batch)`` is ``model(batch)``; :meth:`rest` runs everything
+    after the first linear layer (``first = (weight_t, bias)``) on its output, so that a
+    caller who can form that output more cheaply (a coalition's first-layer output is a sum
+    of per-feature terms: :func:`~neuralscope.attribution.shapley.coalition_values`) skips
+    building the input rows."""
+
+    def __init__(self, steps: list, in_width: int):
+        self.first, self.steps = steps[0][1:], steps[1:]
+        widths = [s[1].shape[1] for s in steps if s[0] == "linear"]
+        self.out_width = widths[-1]
+        self.block = max(64, BLOCK_FLOATS // max(max(widths), in_width))
+
+    def __call__(self, batch: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return self.rest(torch.addmm(self.first[1], batch, self.first[0]))
+
+    def rest(self, h: torch.Tensor) -> torch.Tensor:
+        """The layers after the first, on its output ``h`` (which may be overwritten)."""
+        if not self.steps:
+            return h
+        out = torch.empty(h.shape[0], self.out_width, dtype=h.dtype)
+        with torch.no_grad():
+            for start in range(0, h.shape[0], self.block):
+                t = h[start:start + self.block]
+                for kind, a, *b in self.steps:  # (in-place activations act on fresh outputs)
+                    t = torch.addmm(b[0], t, a) if kind == "linear" else a(t)
+                out[start:start + self.block] = t
+        return out
+
+
 def chain_forward(model: nn.Module, example: torch.Tensor, reference: torch.Tensor,
-                  passes: int) -> Callable[[torch.Tensor], torch.Tensor] | None:
-    """``model(batch)`` without gradients as the fused chain, for batches shaped like
-    ``example`` (``(1, features)``), or ``None`` where the model is not such a chain, is not
-    :func:`~neuralscope.attribution.fastpath.eligible`, or disagrees with ``reference``."""
+                  passes: int) -> Chain | None:
+    """``model(batch)`` without gradients as the fused :class:`Chain`, for batches shaped
+    like ``example`` (``(1, features)``), or ``None`` where the model is not such a chain, is
+    not :func:`~neuralscope.attribution.fastpath.eligible`, or disagrees with ``reference``."""
     if example.dim() != 2 or not torch.is_tensor(reference) or not eligible(model, example, passes):
         return None
     steps = _steps(model)
     if steps is None or steps[0][0] != "linear" or steps[0][1].dtype != example.dtype:
         return None
-    widest = max(s[1].shape[1] for s in steps if s[0] == "linear")
-    out_width = [s[1].shape[1] for s in steps if s[0] == "linear"][-1]
-    block = max(64, BLOCK_FLOATS // max(widest, example.shape[1]))
-
-    def run(batch: torch.Tensor) -> torch.Tensor:
-        out = torch.empty(batch.shape[0], out_width, dtype=batch.dtype)
-        with torch.no_grad():
-            for start in range(0, batch.shape[0], block):
-                h = batch[start:start + block]
-                for kind, a, *b in steps:  # (in-place activations act on addmm's fresh output)
-                    h = torch.addmm(b[0], h, a) if kind == "linear" else a(h)
-                out[start:start + block] = h
-        return out
-
+    run = Chain(steps, example.shape[1])
     two = torch.cat([example, example])
     with torch.no_grad():
         got, want = run(two), torch.cat([reference, reference]).to(two.dtype)
@@ -122,4 +140,4 @@ def many_rows_forward(model: nn.Module, example: torch.Tensor, reference: torch.
     return run if run is not None else forward_model(model, example, reference, passes)
 
 
-__all__ = ["chain_forward", "many_rows_forward", "BLOCK_FLOATS"]
+__all__ = ["Chain", "chain_forward", "many_rows_forward", "BLOCK_FLOATS"]
