@@ -103,6 +103,7 @@ def _examples(logged) -> dict[str, Result]:
     torch.manual_seed(0)
     cnn, rnn = DigitsCNN(width=4), RNNClassifier("gru")
     x = cnn.example_input(6)
+    lin, xl, yl = nn.Linear(4, 3), torch.randn(32, 4), torch.randint(0, 3, (32,))
     for make in (lambda: W.weight_heatmap(cnn, "classifier"), lambda: W.weight_stats(cnn),
                  lambda: W.conv_filters(cnn, "features.0"), lambda: A.feature_maps(cnn, x[:1], "features.2"),
                  lambda: A.unit_activations(cnn, x, "features.2", 0, labels=list("abcdef")),
@@ -111,10 +112,28 @@ def _examples(logged) -> dict[str, Result]:
                  lambda: activation_functions(["relu", "tanh"]), lambda: summary(cnn, x[:2]),
                  lambda: ns.attention(_attention_net(), torch.randn(2, 5, 8)),
                  lambda: embed(np.random.default_rng(0).normal(size=(40, 6)), labels=np.arange(40) % 3,
-                               values=np.arange(40.0), images=np.zeros((40, 4, 4)))):
+                               values=np.arange(40.0), images=np.zeros((40, 4, 4))),
+                 lambda: ns.loss_landscape(lin, (xl, yl), steps=5),
+                 lambda: ns.curvature(nn.Linear(3, 1, bias=False), (torch.eye(3), torch.zeros(3, 1)), top_k=2),
+                 lambda: ns.trajectory(_checkpoints(lin, xl, yl), lin, (xl, yl), grid=4)):
         obj = make()
         found[obj.kind] = obj
     return found
+
+
+def _checkpoints(net: nn.Module, x, y, n: int = 5) -> list[dict]:
+    """State dicts of a few SGD steps on a copy of ``net`` (the trajectory's input)."""
+    import copy
+
+    net = copy.deepcopy(net)
+    opt = torch.optim.SGD(net.parameters(), lr=0.5)
+    out = []
+    for _ in range(n):
+        opt.zero_grad()
+        nn.functional.cross_entropy(net(x), y).backward()
+        opt.step()
+        out.append({k: v.clone() for k, v in net.state_dict().items()})
+    return out
 
 
 def _attention_net() -> nn.Module:

@@ -26,6 +26,10 @@ class LossLandscape(Result):
     """
 
     kind = "loss_landscape"
+    #: ``y``, ``loss`` and ``accuracy`` are 1-D (a line, ``y`` None) or 2-D (a plane): "any" here
+    schema = {"kind": "str", "dims": "int", "direction": "str", "x": "float[*]", "y": "any", "loss": "any",
+              "accuracy": "any", "axis_labels": ["str"], "center_loss": "float",
+              "minimum": {"at": "float[*]", "loss": "float"}, "meta": "dict"}
 
     def __init__(self, x: np.ndarray, loss: np.ndarray, *, y: np.ndarray | None = None,
                  accuracy: np.ndarray | None = None, direction: str = "random",
@@ -95,6 +99,8 @@ class Trajectory(Result):
     """
 
     kind = "trajectory"
+    schema = {"kind": "str", "coords": "float[n, *]", "steps": "int[n]", "explained": "float[*]", "losses": "any",
+              "landscape": "any", "meta": "dict"}
 
     def __init__(self, coords: np.ndarray, steps: list, explained: np.ndarray, *,
                  landscape: LossLandscape | None = None, losses: np.ndarray | None = None, meta: dict | None = None):
@@ -145,6 +151,8 @@ class Curvature(Result):
     and per layer (the layer's own block of the Hessian)."""
 
     kind = "curvature"
+    schema = {"kind": "str", "eigenvalues": "float[*]", "trace": "float?", "trace_std": "float?", "layers": "dict",
+              "density": "any", "n_params": "int", "meta": "dict"}
 
     def __init__(self, eigenvalues: np.ndarray, *, trace: float | None = None, trace_std: float | None = None,
                  layers: dict[str, dict] | None = None, density: tuple[np.ndarray, np.ndarray] | None = None,
