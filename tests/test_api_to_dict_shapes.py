@@ -16,7 +16,9 @@ from starlette.testclient import TestClient
 from torch import nn
 
 import neuralscope as ns
-from neuralscope.zoo import DigitsCNN, RNNClassifier
+from neuralscope.plot.animation import animate_forward, weights_over_training
+from neuralscope.plot.conv_forward import animate_conv
+from neuralscope.zoo import MLP, DigitsCNN, RNNClassifier
 from neuralscope.inspect import activations as A
 from neuralscope.inspect import weights as W
 from neuralscope.inspect.activations import activation_histograms, dead_units
@@ -115,7 +117,10 @@ def _examples(logged) -> dict[str, Result]:
                                values=np.arange(40.0), images=np.zeros((40, 4, 4))),
                  lambda: ns.loss_landscape(lin, (xl, yl), steps=5),
                  lambda: ns.curvature(nn.Linear(3, 1, bias=False), (torch.eye(3), torch.zeros(3, 1)), top_k=2),
-                 lambda: ns.trajectory(_checkpoints(lin, xl, yl), lin, (xl, yl), grid=4)):
+                 lambda: ns.trajectory(_checkpoints(lin, xl, yl), lin, (xl, yl), grid=4),
+                 lambda: weights_over_training(_checkpoints(lin, xl, yl, 3), "weight"),
+                 lambda: animate_forward(MLP(hidden=(8,)), torch.randn(1, 64)),
+                 lambda: animate_conv(cnn.eval(), x[:1])):
         obj = make()
         found[obj.kind] = obj
     return found

@@ -47,6 +47,8 @@ class Animation(Result):
     """
 
     kind = "animation"
+    #: each frame is the ``to_dict()`` of its own kind (checked by that kind's schema)
+    schema = {"kind": "str", "title": "str", "labels": ["str"], "fps": "float", "frames": ["dict"]}
 
     def __init__(self, frames: Sequence[Result], labels: Sequence[str] | None = None, *, title: str = "",
                  fps: float = 3.0, plot_kwargs: dict | None = None, figsize=(7, 5.5)):
@@ -326,6 +328,8 @@ class ForwardPass(Result):
     """
 
     kind = "forward_pass"
+    schema = {"kind": "str", "layers": [{"name": "str", "units": "int[*]", "size": "int", "values": "float[*]"}],
+              "weights": "any", "title": "str"}
 
     def __init__(self, layers: list[dict], weights: list[np.ndarray], class_names=None, title: str = ""):
         self.layers, self.weights, self.class_names, self.title = layers, weights, class_names, title

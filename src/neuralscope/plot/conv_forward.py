@@ -41,6 +41,8 @@ class ConvForwardPass(Result):
     network; saving as ``.gif``/``.mp4``/``.html`` plays the stages in order."""
 
     kind = "conv_forward_pass"
+    #: a stage's fields depend on its kind (convolution maps, dense vector, signal, softmax)
+    schema = {"kind": "str", "title": "str", "max_maps": "int", "stages": ["dict"]}
     needs_figure = True
 
     def __init__(self, stages: list[dict], title: str = "", class_names=None, max_maps: int = 16):
