@@ -118,9 +118,10 @@ export function mount(root, params) {
   }
 
   async function open(run, name) {
-    // the projection first: the projector paints while the table's columns still load
+    // the projection first, alone (the server and this thread work for it only): the projector
+    // paints while the summary and the table's columns load
     const ctx = { run, name, thumbs: thumbCache(run, name), data: null, summary: null, methods: [] };
-    const drawn = drawProjector(ctx).catch((e) => append(legend, [h("p", { class: "muted" }, e.message)]));
+    await drawProjector(ctx).catch((e) => append(legend, [h("p", { class: "muted" }, e.message)]));
     const [summary, cols] = await Promise.all([get("/api/audit", { run, name }), getBinary("/api/audit/columns.bin", { run, name })]);
     const data = cols.arrays, n = cols.meta.n;
     const p = summary.progress;
@@ -132,7 +133,6 @@ export function mount(root, params) {
     renderTable(ctx);
     const ex = params.get("example");
     if (ex !== null) showExample(ctx, Number(ex));
-    await drawn;
   }
 
   function buildDistributions(ctx) {
