@@ -260,9 +260,41 @@ def test_out_of_range_target_of_a_keras_model_is_one_sentence(cnn, x):
         explain(cnn, x, target=7, method="saliency")
 
 
-def test_relu_rule_methods_say_they_have_no_keras_form(cnn, x):
-    with pytest.raises(ValueError, match="no Keras form yet"):
-        explain(cnn, x, method="guided_backprop")
+def relu_layer_twin(model):
+    """``cnn`` with each fused ``activation="relu"`` as a separate ``ReLU`` layer, same weights."""
+    inp = keras.Input((8, 8, 3))
+    h = keras.layers.ReLU(name="r1")(keras.layers.Conv2D(6, 3, padding="same", name="conv")(inp))
+    h = keras.layers.MaxPooling2D(name="pool")(keras.layers.BatchNormalization(name="bn")(h))
+    h = keras.layers.ReLU(name="r2")(keras.layers.Conv2D(8, 3, padding="same", name="conv2")(h))
+    out = keras.layers.Dense(5, name="head")(keras.layers.GlobalAveragePooling2D(name="gap")(h))
+    twin = keras.Model(inp, out)
+    for name in ("conv", "bn", "conv2", "head"):
+        twin.get_layer(name).set_weights(model.get_layer(name).get_weights())
+    return twin
+
+
+@pytest.mark.parametrize("method", ["guided_backprop", "deconvnet", "guided_grad_cam"])
+def test_relu_rules_treat_fused_relus_as_relu_layers_and_leave_the_model(cnn, x, method, unchanged):
+    """Fused ``activation="relu"`` and a ``ReLU`` layer are the same ReLU for the rule: equal
+    maps (float32 rounding, 1e-6 of the map's scale); the rule changes the map (it is not the
+    plain gradient), and the fused activation is the plain one again afterwards."""
+    cam = method == "guided_grad_cam"  # conv2's output is after its fused ReLU: the twin's r2
+    with unchanged(cnn):
+        fused = explain(cnn, x, target=TARGET, method=method, **({"layer": "conv2"} if cam else {})).attributions
+    twin = relu_layer_twin(cnn)
+    layers = explain(twin, x, target=TARGET, method=method, **({"layer": "r2"} if cam else {})).attributions
+    scale = np.abs(layers).max()
+    assert fused.shape == layers.shape and np.abs(fused - layers).max() <= 1e-6 * scale
+    if method != "guided_grad_cam":
+        plain = explain(cnn, x, target=TARGET, method="saliency").attributions
+        assert np.abs(plain - fused).max() > 0.05 * scale
+    assert cnn.get_layer("conv").activation is keras.activations.relu and "activation" in vars(cnn.get_layer("conv"))
+
+
+def test_relu_rules_on_a_keras_model_without_relu_say_so():
+    m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="tanh"), keras.layers.Dense(2)])
+    with pytest.raises(ValueError, match="this Keras model has none"):
+        explain(m, np.ones((1, 4), "float32"), method="guided_backprop")
 
 
 # -- other backends ---------------------------------------------------------------------------------

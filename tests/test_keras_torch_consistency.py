@@ -87,6 +87,9 @@ def test_graph_shapes_and_parameter_counts_agree_up_to_layout(twins):
     ("grad_cam_plus_plus", {"layer": ("features.9", "relu3")}, 1e-4),
     ("score_cam", {"layer": ("features.9", "relu3")}, 1e-4),
     ("occlusion", {}, 1e-4),
+    ("guided_backprop", {}, 1e-4),
+    ("deconvnet", {}, 1e-4),
+    ("guided_grad_cam", {"layer": ("features.9", "relu3")}, 1e-4),
 ])
 def test_attribution_maps_agree_across_frameworks(twins, method, options, tol):
     # the same function in both frameworks: maps agree to float32 rounding, relative to the
@@ -102,3 +105,17 @@ def test_attribution_maps_agree_across_frameworks(twins, method, options, tol):
     assert got.shape == a.attributions.shape
     scale = float(np.abs(a.attributions).max())
     assert float(np.abs(got - a.attributions).max()) <= tol * scale + 1e-7, method
+
+
+@pytest.mark.parametrize("rule,captum_cls", [("guided_backprop", "GuidedBackprop"), ("deconvnet", "Deconvolution")])
+def test_keras_relu_rules_equal_captums_on_the_pytorch_twin(twins, rule, captum_cls):
+    """Captum (which we did not write) on the PyTorch twin is the oracle for the Keras ReLU
+    rules: the same maps to float32 rounding (1e-4 of the map's scale)."""
+    import captum.attr
+
+    net, k, x, x_nhwc = twins
+    targets = list(range(10))
+    ref = getattr(captum.attr, captum_cls)(net).attribute(x[:10].clone().requires_grad_(True), target=targets)
+    ref = ref.detach().numpy()
+    got = np.moveaxis(neuralscope.explain(k, x_nhwc[:10], target=targets, method=rule).attributions, -1, 1)
+    assert float(np.abs(got - ref).max()) <= 1e-4 * float(np.abs(ref).max())

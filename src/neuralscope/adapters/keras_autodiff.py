@@ -160,6 +160,37 @@ class KerasFunction(nn.Module):
         """The Keras model's guard (trainable flags, non-trainable variables, compile state)."""
         return self.adapter.preserved()
 
+    @contextlib.contextmanager
+    def relu_rule(self, rule: str) -> Iterator[None]:
+        """Passes inside the block backpropagate through every ReLU of the Keras model by
+        ``rule``: ``"guided"`` (Guided Backprop: the positive part of the incoming gradient,
+        where the output is positive) or ``"deconvnet"`` (the positive part, wherever). The
+        ReLUs are ``ReLU`` layers with default arguments, ``Activation("relu")`` layers and
+        fused ``activation="relu"`` arguments, the Keras counterparts of PyTorch's ``nn.ReLU``
+        modules (a ``keras.ops.relu`` call inside a custom layer is not seen, as ``F.relu`` is
+        not by the PyTorch rule). Passes run eagerly meanwhile (the model's cached traces hold
+        the plain ReLU); everything is put back on exit."""
+        relus = _relu_layers(self.adapter)
+        if not relus:
+            raise InputShapeError(
+                "Guided backpropagation and Deconvnet modify the backward pass of ReLU layers (ReLU, "
+                "Activation('relu') or activation='relu'), and this Keras model has none.")
+        compile_forward, self.compile_forward = self.compile_forward, False
+        fn = _rule_relu(self.adapter.keras, rule)
+        patched = []
+        try:
+            for layer, attr in relus:
+                patched.append((layer, attr, layer.__dict__.get(attr, _UNSET)))
+                object.__setattr__(layer, attr, fn if attr == "activation" else (lambda x, *a, **k: fn(x)))
+            yield
+        finally:
+            for layer, attr, old in reversed(patched):
+                if old is _UNSET:
+                    object.__delattr__(layer, attr)
+                else:
+                    object.__setattr__(layer, attr, old)
+            self.compile_forward = compile_forward
+
     # -- layout ---------------------------------------------------------------------------------
     def to_keras_layout(self, t: Any) -> Any:
         return t.movedim(1, -1) if self.channels_last and t.dim() >= 4 else t
@@ -184,6 +215,41 @@ class KerasFunction(nn.Module):
         value = engine.head(xs, pass_)
         out = engine.tail(xs, point(value), pass_)
         return _unflatten(out)
+
+
+_UNSET = object()
+
+
+def _relu_layers(adapter: KerasAdapter) -> list[tuple[Any, str]]:
+    """``(layer, attribute to replace)`` for every plain ReLU of the model: ``call`` of a
+    ``ReLU`` layer with default arguments, ``activation`` of a layer whose activation is ReLU."""
+    out = []
+    for info in adapter.named_layers():
+        layer = info.layer
+        if type(layer).__name__ == "ReLU":
+            plain = (float(layer.negative_slope) == 0.0 and layer.max_value is None and float(layer.threshold) == 0.0)
+            if plain:
+                out.append((layer, "call"))
+        elif info.is_leaf and getattr(getattr(layer, "activation", None), "__name__", None) == "relu":
+            out.append((layer, "activation"))
+    return out
+
+
+def _rule_relu(keras: Any, rule: str) -> Callable:
+    """ReLU whose backward follows ``rule`` (backend-neutral: ``keras.ops.custom_gradient``)."""
+    if rule not in ("guided", "deconvnet"):
+        raise ValueError(f"rule must be 'guided' or 'deconvnet', not {rule!r}.")
+    ops = keras.ops
+
+    @ops.custom_gradient
+    def relu(x):
+        out = ops.relu(x)
+
+        def grad(*args, upstream=None):
+            g = ops.relu(args[0] if upstream is None else upstream)
+            return g * ops.cast(out > 0, g.dtype) if rule == "guided" else g
+        return out, grad
+    return relu
 
 
 def _unflatten(outs: Sequence[torch.Tensor]):

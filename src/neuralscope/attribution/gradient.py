@@ -376,9 +376,14 @@ class relu_override:
 
     def __init__(self, model: nn.Module, rule: str):
         self.model, self.fn = model, {"guided": _GuidedReLU, "deconvnet": _DeconvReLU}[rule]
-        self.hooks = None
+        self.rule, self.hooks = rule, None
 
     def __enter__(self):
+        own = getattr(self.model, "relu_rule", None)
+        if own is not None:  # a model that rewrites its own ReLUs (a Keras model's KerasFunction)
+            self.hooks = own(self.rule)
+            self.hooks.__enter__()
+            return self
         if not any(isinstance(m, nn.ReLU) for m in self.model.modules()):
             raise InputShapeError(
                 "Guided backpropagation and Deconvnet modify the backward pass of nn.ReLU modules, "
