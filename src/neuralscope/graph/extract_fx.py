@@ -77,6 +77,49 @@ def count_params(module: nn.Module) -> tuple[int, int]:
     return total, trainable
 
 
+class ParamCounts:
+    """``(all, trainable)`` parameters of every module of ``model``, each computed once,
+    bottom up from the modules' own parameters: one pass over the parameters instead of one
+    per module and group (which is quadratic in the nesting). Where a parameter or a module
+    appears twice in the tree (tied weights, a module called from two places) the sums would
+    count it twice, so every count falls back to :func:`count_params` (shared tensors once)."""
+
+    def __init__(self, model: nn.Module):
+        self._cache: dict[int, tuple[int, int]] = {}
+        seen_modules: set[int] = set()
+        seen_params: set[int] = set()
+        self.shared = False
+        stack = [model]
+        while stack and not self.shared:
+            m = stack.pop()
+            if id(m) in seen_modules:
+                self.shared = True
+                break
+            seen_modules.add(id(m))
+            for p in m._parameters.values():
+                if p is not None:
+                    self.shared |= id(p) in seen_params
+                    seen_params.add(id(p))
+            stack.extend(c for c in m._modules.values() if c is not None)
+
+    def __call__(self, module: nn.Module) -> tuple[int, int]:
+        if self.shared:
+            return count_params(module)
+        got = self._cache.get(id(module))
+        if got is None:
+            total = trainable = 0
+            for p in module._parameters.values():
+                if p is not None:
+                    total += p.numel()
+                    trainable += p.numel() if p.requires_grad else 0
+            for child in module._modules.values():
+                if child is not None:
+                    t, tr = self(child)
+                    total, trainable = total + t, trainable + tr
+            got = self._cache[id(module)] = (total, trainable)
+        return got
+
+
 def parent_path(path: str) -> str:
     return path.rsplit(".", 1)[0] if "." in path else ""
 
@@ -129,23 +172,25 @@ def module_attrs(m: nn.Module) -> dict:
     return {"config": extra} if extra else {}
 
 
-def set_groups(graph: Graph, model: nn.Module) -> None:
+def set_groups(graph: Graph, model: nn.Module, counts: ParamCounts | None = None) -> None:
     """Every non-leaf module becomes a group with its type and parameter counts."""
+    counts = counts if counts is not None else ParamCounts(model)
     for path, m in group_paths(model).items():
-        total, trainable = count_params(m)
+        total, trainable = counts(m)
         graph.set_group(path, module_type(m), total, trainable)
 
 
-def new_graph(model: nn.Module, method: str) -> Graph:
-    total, trainable = count_params(model)
+def new_graph(model: nn.Module, method: str, counts: ParamCounts | None = None) -> Graph:
+    counts = counts if counts is not None else ParamCounts(model)
+    total, trainable = counts(model)
     g = Graph(module_type(model), method, total_params=total, trainable_params=trainable)
-    set_groups(g, model)
+    set_groups(g, model, counts)
     return g
 
 
 def module_node(graph: Graph, node_id: str, path: str, m: nn.Module, inputs: list[TensorMeta],
-                outputs: list[TensorMeta], call: int = 0) -> Node:
-    total, trainable = count_params(m)
+                outputs: list[TensorMeta], call: int = 0, counts: ParamCounts | None = None) -> Node:
+    total, trainable = counts(m) if counts is not None else count_params(m)
     attrs = module_attrs(m)
     if call:
         attrs["call"] = call + 1  # second, third... call of a shared module
@@ -244,13 +289,15 @@ class _Tracer(torch.fx.Tracer):
 class _Recorder(torch.fx.Interpreter):
     """Runs the traced graph on real inputs and keeps each node's output metadata."""
 
-    def __init__(self, gm: torch.fx.GraphModule):
-        super().__init__(gm, garbage_collect_values=True)
+    def __init__(self, model: nn.Module, fx_graph: torch.fx.Graph):
+        super().__init__(model, garbage_collect_values=True, graph=fx_graph)
         self.values: dict[str, Any] = {}
 
     def run_node(self, n: torch.fx.Node) -> Any:
         result = super().run_node(n)
-        if isinstance(result, torch.Tensor):
+        if type(result) is torch.Tensor:  # (a real forward: plain integer sizes)
+            self.values[n.name] = TensorMeta(tuple(result.shape), dtype_name(result.dtype))
+        elif isinstance(result, torch.Tensor):
             self.values[n.name] = metas(result)[0]
         elif has_tensor(result):
             self.values[n.name] = _structure(result)
@@ -289,6 +336,14 @@ def trace(model: nn.Module) -> torch.fx.GraphModule:
     return torch.fx.GraphModule(tracer.root, fx_graph, module_type(model))
 
 
+def _trace_graph(model: nn.Module) -> torch.fx.Graph:
+    """The fx graph of :func:`trace` without building a ``GraphModule`` around it (which
+    copies the whole module tree and generates code: a third of the reader's time on a
+    10,000-module model); the graph's ``call_module`` and ``get_attr`` targets are paths in
+    ``model`` itself."""
+    return _Tracer(leaf_paths(model)).trace(model)
+
+
 def read_fx(model: nn.Module, args: tuple, kwargs: dict) -> Graph:
     """Read ``model`` into a :class:`Graph` with torch.fx (symbolic trace + real forward).
 
@@ -296,8 +351,8 @@ def read_fx(model: nn.Module, args: tuple, kwargs: dict) -> Graph:
     dependent control flow); :func:`neuralscope.graph.api.graph` then tries the next reader.
     The caller guards the model state and runs this inside :func:`plain_forward`.
     """
-    gm = trace(model)
-    placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
+    fx_graph = _trace_graph(model)
+    placeholders = [n for n in fx_graph.nodes if n.op == "placeholder"]
     # bind positional and keyword inputs to placeholders in order
     run_args = list(args)
     for ph in placeholders[len(args):]:
@@ -307,13 +362,14 @@ def read_fx(model: nn.Module, args: tuple, kwargs: dict) -> Graph:
             run_args.append(ph.args[0])
         else:
             run_args.append(None)
-    rec = _Recorder(gm)
+    rec = _Recorder(model, fx_graph)
     rec.run(*run_args)
-    return _to_graph(model, gm, rec.values)
+    return _to_graph(model, fx_graph, rec.values)
 
 
-def _to_graph(model: nn.Module, gm: torch.fx.GraphModule, values: dict[str, Any]) -> Graph:
-    g = new_graph(model, "fx")
+def _to_graph(model: nn.Module, fx_graph: torch.fx.Graph, values: dict[str, Any]) -> Graph:
+    param_counts = ParamCounts(model)
+    g = new_graph(model, "fx", param_counts)
     modules = dict(model.named_modules())
     params = dict(model.named_parameters())
     calls: dict[str, int] = {}
@@ -354,7 +410,7 @@ def _to_graph(model: nn.Module, gm: torch.fx.GraphModule, values: dict[str, Any]
                 ins.append(m)
         return ins
 
-    for n in gm.graph.nodes:
+    for n in fx_graph.nodes:
         val = values.get(n.name)
         if n.op == "placeholder":
             if val is None:
@@ -378,7 +434,7 @@ def _to_graph(model: nn.Module, gm: torch.fx.GraphModule, values: dict[str, Any]
             k = calls.get(path, 0)
             calls[path] = k + 1
             gid = (path or "model") if k == 0 else f"{path or 'model'}_{k}"
-            node = module_node(g, gid, path, modules[path], [], _flat(val), call=k)
+            node = module_node(g, gid, path, modules[path], [], _flat(val), call=k, counts=param_counts)
             node.inputs = connect(n, gid)
             alias[n.name] = (gid, val)
         elif n.op in ("call_function", "call_method"):
@@ -417,5 +473,5 @@ def _to_graph(model: nn.Module, gm: torch.fx.GraphModule, values: dict[str, Any]
     return g
 
 
-__all__ = ["read_fx", "trace", "is_leaf", "leaf_paths", "group_paths", "count_params", "metas",
+__all__ = ["read_fx", "trace", "is_leaf", "leaf_paths", "group_paths", "count_params", "ParamCounts", "metas",
            "plain_forward", "LEAF_TYPES"]
