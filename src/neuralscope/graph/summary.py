@@ -36,7 +36,7 @@ from torch.overrides import TorchFunctionMode
 
 from ..adapters.torch import TorchAdapter, as_inputs, iter_tensors, model_device, preserve_model_state
 from ..result import Result
-from .extract_fx import count_params, is_leaf, op_name, plain_forward
+from .extract_fx import ParamCounts, count_params, is_leaf, op_name, plain_forward
 
 
 @dataclass
@@ -389,6 +389,9 @@ class _Pass(TorchFunctionMode):
         self.leaf_depth = 0
         self.calls: dict[str, int] = {}
         self.seen_params: set[int] = set()
+        self.counts = ParamCounts(model)
+        self.op_names: dict[Any, str] = {}  # op_name per function, computed once per function
+        self.ruled_leaf = False  # inside a leaf with a rule of its own: its functional ops are not counted
 
     def pre(self, m, args, kwargs):
         if self.leaf_depth:
@@ -397,7 +400,7 @@ class _Pass(TorchFunctionMode):
         name = self.names.get(id(m), "?")
         k = self.calls.get(name, 0) + 1
         self.calls[name] = k
-        total, trainable = count_params(m)
+        total, trainable = self.counts(m)
         depth = self.open[-1].depth + 1 if self.open else 0  # ModuleLists are never called: no gaps
         parent = self.open[-1].name if self.open else ""
         row = Row(name, type(m).__name__, depth, [], total, trainable, 0, 0, 0,
@@ -406,6 +409,7 @@ class _Pass(TorchFunctionMode):
         self.open.append(row)
         if row.leaf:
             self.leaf_depth = 1
+            self.ruled_leaf = isinstance(m, _RULED)
 
     def post(self, m, args, kwargs, output):
         if self.leaf_depth > 1:
@@ -416,7 +420,7 @@ class _Pass(TorchFunctionMode):
         row.output_shapes = [tuple(t.shape) for t in outs]
         row.memory = sum(t.numel() * t.element_size() for t in outs)
         if row.leaf:
-            self.leaf_depth = 0
+            self.leaf_depth, self.ruled_leaf = 0, False
             if isinstance(m, _RULED):
                 row.own_macs = module_macs(m, args, kwargs, output)
             else:  # a custom leaf (or an unflattened export module): the functional ops inside
@@ -429,8 +433,11 @@ class _Pass(TorchFunctionMode):
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
-        if self.open:
-            macs = function_macs(op_name(func), args, kwargs, out)
+        if self.open and not self.ruled_leaf:
+            name = self.op_names.get(func)
+            if name is None:
+                name = self.op_names[func] = op_name(func)
+            macs = function_macs(name, args, kwargs, out) if name in _FUNCTION_RULES else 0
             if macs:
                 row = self.open[-1]
                 if self.leaf_depth:  # inside a leaf: used only for module types without a rule
