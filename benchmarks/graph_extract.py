@@ -2,10 +2,13 @@
 build, and summary() next to torchinfo, on ResNet-50 and ViT-B/16 (untrained, batch 1, CPU).
 
 Run: .venv/bin/python benchmarks/graph_extract.py   (a minute or two on 2 cores)
-Prints seconds (best of ``REPEATS``) and ratios; ratio < 1 means neuralscope is faster.
+Prints seconds (best of ``REPEATS``) and ratios; ratio < 1 means neuralscope is faster. The
+summary row runs both sides alternately and prints CPU time too (the fairer number on a shared
+machine).
 """
 from __future__ import annotations
 
+import os
 import time
 import warnings
 
@@ -21,6 +24,19 @@ def best(fn, repeats=REPEATS):
         fn()
         times.append(time.perf_counter() - t)
     return min(times)
+
+
+def paired(ours, peer, repeats=REPEATS + 1):
+    """Best wall and CPU (process) time of each, run alternately after a warm-up of each:
+    load from other processes hits both sides alike, and CPU time does not count waiting."""
+    ours(), peer()
+    res = {"ours": [], "peer": []}
+    for _ in range(repeats):
+        for side, fn in (("ours", ours), ("peer", peer)):
+            w, c = time.perf_counter(), time.process_time()
+            fn()
+            res[side].append((time.perf_counter() - w, time.process_time() - c))
+    return {k: (min(w for w, _ in v), min(c for _, c in v)) for k, v in res.items()}
 
 
 def main() -> None:
@@ -43,9 +59,10 @@ def main() -> None:
         for method in ("fx", "export", "hooks"):
             ns = best(lambda: graph(model, x, method=method))
             print(f"{name:10} {'graph(' + method + ') vs torchview build':34} {ns:14.3f} {tv:9.3f} {ns / tv:7.2f}")
-        ti = best(lambda: torchinfo.summary(model, input_data=x, verbose=0, depth=10))
-        ns = best(lambda: summary(model, x))
-        print(f"{name:10} {'summary() vs torchinfo.summary':34} {ns:14.3f} {ti:9.3f} {ns / ti:7.2f}")
+        t = paired(lambda: summary(model, x), lambda: torchinfo.summary(model, input_data=x, verbose=0, depth=10))
+        (ow, oc), (pw, pc) = t["ours"], t["peer"]
+        print(f"{name:10} {'summary() vs torchinfo.summary':34} {ow:14.3f} {pw:9.3f} {ow / pw:7.2f}"
+              f"   CPU {oc:.3f} / {pc:.3f} s = {oc / pc:.2f} (load average {os.getloadavg()[0]:.1f})")
         with torch.no_grad():
             fw = best(lambda: model(x))
         print(f"{name:10} {'(one plain forward pass)':34} {fw:14.3f}")
