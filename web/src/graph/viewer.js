@@ -22,7 +22,7 @@
  * window.neuralscopeGraph is the page's API (tests, notebooks): expand(path), collapse(path),
  * toggle(path), search(text), next(), focus(id), setDepth(d), expandAll(), setFoldRepeats(on),
  * visibleNodeIds(), visibleGroups(), visibleEdges(), nodeBox(id), clusterBox(path),
- * transform(), zoom(k), fit(), exportSvg().
+ * transform(), zoom(k), fit(), exportSvg(); steps (the layout's steps, for tests).
  */
 (function () {
   "use strict";
@@ -1313,6 +1313,9 @@
     },
     transform: function () { return { scale: state.scale, tx: state.tx, ty: state.ty }; },
     matches: function () { return state.matches.map(function (m) { return m.node || "group:" + m.group; }); },
+    // the steps of one box's layout, each callable on its own (tests and debugging)
+    steps: { orientEdges: orientEdges, assignLayers: assignLayers, insertDummies: insertDummies, orderLayers: orderLayers,
+      crossings: crossings, isotonicPlace: isotonicPlace, priorityPlace: priorityPlace, placeX: placeX, separation: separation },
     ready: false,
   };
   window.neuralscopeGraph = api;
