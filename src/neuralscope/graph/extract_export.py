@@ -15,7 +15,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from .extract_fx import leaf_paths, metas, module_node, new_graph, op_name, parent_path, scalar_attrs
+from .extract_fx import (ParamCounts, leaf_paths, metas, module_node, new_graph, op_name, parent_path,
+                         scalar_attrs)
 from .model import Graph, Node, TensorMeta, output_key_paths
 
 
@@ -51,8 +52,9 @@ def program_to_graph(ep, model: nn.Module | None = None, name: str | None = None
     nodes = list(ep.graph.nodes)
 
     per_path: dict[str, tuple[int, int]] = {}
+    param_counts = ParamCounts(model) if model is not None else None
     if model is not None:
-        g = new_graph(model, method)
+        g = new_graph(model, method, param_counts)
         leaves = leaf_paths(model)
         modules = dict(model.named_modules())
         leaf_set = set(leaves)
@@ -166,7 +168,7 @@ def program_to_graph(ep, model: nn.Module | None = None, name: str | None = None
                 calls[path] = k + 1
                 nid = new_id(path or "model")
                 if path in modules:
-                    current_leaf = module_node(g, nid, path, modules[path], [], [], call=k)
+                    current_leaf = module_node(g, nid, path, modules[path], [], [], call=k, counts=param_counts)
                 else:
                     short = _type_name(typ)
                     total, trainable = per_path.get(path, (0, 0))

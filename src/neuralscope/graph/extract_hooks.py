@@ -17,7 +17,7 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from ..adapters.torch import TorchAdapter, iter_tensors
-from .extract_fx import (group_paths, leaf_paths, metas, module_node, new_graph, op_name,
+from .extract_fx import (ParamCounts, group_paths, leaf_paths, metas, module_node, new_graph, op_name,
                          parent_path, scalar_attrs)
 from .model import Graph, Node, TensorMeta, output_key_paths
 
@@ -29,10 +29,11 @@ _IGNORED = {"size", "dim", "numel", "get", "item", "tolist", "is_floating_point"
 
 
 class _Recorder(TorchFunctionMode):
-    def __init__(self, model: nn.Module, graph: Graph):
+    def __init__(self, model: nn.Module, graph: Graph, param_counts: ParamCounts | None = None):
         super().__init__()
         self.graph = graph
         self.model = model
+        self.param_counts = param_counts if param_counts is not None else ParamCounts(model)
         self.leaves = {id(m): p for p, m in leaf_paths(model).items()}
         self.groups = {id(m): p for p, m in group_paths(model).items()}
         self.producer: dict[int, tuple[str, TensorMeta]] = {}
@@ -102,7 +103,8 @@ class _Recorder(TorchFunctionMode):
                 path = self.leaves[id(module)]
                 k = self.calls.get(path, 0)
                 self.calls[path] = k + 1
-                node = module_node(self.graph, self.new_id(path or "model"), path, module, [], [], call=k)
+                node = module_node(self.graph, self.new_id(path or "model"), path, module, [], [], call=k,
+                                   counts=self.param_counts)
                 node.inputs = self.connect((args, kwargs), node.id)
                 self.open.append(node)
                 self.leaf_depth = 1
@@ -154,8 +156,9 @@ def read_hooks(model: nn.Module, args: tuple, kwargs: dict) -> Graph:
     """Read ``model`` into a :class:`Graph` from one real forward pass (hooks + a torch
     function mode). The caller guards the model state and runs this inside
     :func:`~neuralscope.graph.extract_fx.plain_forward`."""
-    g = new_graph(model, "hooks")
-    rec = _Recorder(model, g)
+    counts = ParamCounts(model)
+    g = new_graph(model, "hooks", counts)
+    rec = _Recorder(model, g, counts)
     _add_inputs(g, rec, model, args, kwargs)
     # scripted submodules take no hooks; they run as one opaque call
     with TorchAdapter(model).hooks("all", pre=lambda name, m: rec.pre_hook, post=lambda name, m: rec.post_hook,
