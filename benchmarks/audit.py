@@ -3,7 +3,8 @@
 1. ``neuralscope.audit`` (Grad-CAM maps on ``features`` + deletion and insertion curves with
    16 steps, layer statistics of the activation layers, thumbnails, atomic shard commits into
    a run) against Quantus 0.6 computing the same two curves on the same Grad-CAM maps, given
-   to it precomputed: ``PixelFlipping`` with 1/16 of the pixels (all their channels) per step,
+   to it precomputed: ``PixelFlipping`` (its step counts channel values and must divide H x W,
+   so it takes 48 steps of 1/16 of the pixels' values; every third point is one of our 16),
    zeros for deletion, and for insertion the pixels of the original put into its blurred copy
    (a perturbation function handed to PixelFlipping). Our side computes the maps and
    everything else as well. Printed: examples/s of each, the ratio in wall and CPU time, and
@@ -62,10 +63,12 @@ def _insert(arr, indices, source, **_):
 
 def _quantus_curves(model, x: np.ndarray, a: np.ndarray, y: np.ndarray, blurred: np.ndarray, batch: int):
     """Quantus 0.6 PixelFlipping: the deletion curve (zeros) and the insertion curve (into the
-    blurred image), STEPS steps of 1/STEPS of the pixels (all channels), softmax probability."""
+    blurred image), softmax probability. Quantus counts channel values, not pixels, and needs
+    its step to divide H x W: H x W / STEPS values a step, so its curves have 3 x STEPS points,
+    every third of them (a whole 1/STEPS of the pixels more) a point of ours."""
     import quantus
 
-    per_step = a.shape[1] * a.shape[2] * a.shape[3] // STEPS
+    per_step = a.shape[2] * a.shape[3] // STEPS
     kw = dict(features_in_step=per_step, normalise=False, disable_warnings=True, display_progressbar=False)
     common = dict(model=model, y_batch=y, a_batch=a, channel_first=True, device="cpu", batch_size=batch)
     dele = np.asarray(quantus.PixelFlipping(perturb_baseline=0.0, **kw)(x_batch=x, **common))
@@ -101,14 +104,17 @@ def bench_quantus(model, scenes, root: str) -> None:
                               steps=STEPS) for i in range(0, n, 128)]
     d_ref, i_ref = np.concatenate([c.deletion for c in ref]), np.concatenate([c.insertion for c in ref])
     fr = np.linspace(0, 1, STEPS + 1)
+    k = q_del.shape[1] // STEPS  # Quantus points per step of ours (3: one per channel)
+    q_del, q_ins = q_del[:, k - 1::k], q_ins[:, k - 1::k]
     q_auc = np.trapezoid(np.concatenate([t["prob"][:, None], q_del], 1), fr, axis=1)
     print(f"audit (Grad-CAM + deletion + insertion + stats)   {n / t_ours:8.1f} ex/s  ({t_ours:6.1f} s wall, "
           f"{c_ours:6.1f} s CPU)")
     print(f"Quantus PixelFlipping, deletion + insertion curves {n / t_q:8.1f} ex/s  ({t_q:6.1f} s wall, "
           f"{c_q:6.1f} s CPU; maps given)")
-    print(f"  ratio (our throughput / Quantus's): {t_q / t_ours:5.2f}x wall, {c_q / c_ours:5.2f}x CPU time")
+    print(f"  ratio (our throughput / Quantus's): {t_q / t_ours:5.2f}x wall, {c_q / c_ours:5.2f}x CPU time "
+          f"(Quantus's curves have {k * STEPS} points, ours {STEPS}: its finest step of whole pixels)")
     print(f"  Quantus vs our curves, steps 1..{STEPS}: max |diff| deletion {np.abs(q_del - d_ref[:, 1:]).max():.1e}, "
-          f"insertion {np.abs(q_ins - i_ref[:, :-1]).max():.1e}; "
+          f"insertion {np.abs(q_ins - i_ref[:, 1:]).max():.1e}; "
           f"deletion AUC audit vs Quantus max |diff| {np.abs(t['grad_cam/deletion_auc'] - q_auc).max():.1e}")
 
 
