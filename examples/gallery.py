@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import matplotlib
 
@@ -232,10 +233,10 @@ def scene_views(save) -> None:
 
     from neuralscope.attention import attention
     from neuralscope.attribution import compare
-    from neuralscope.data import load_scenes
+    from neuralscope.data import load_scenes, with_marks
+    from neuralscope.demo.training import train_hybrid_vit
     from neuralscope.featurevis import class_logit, feature_vis
     from neuralscope.train import train_scenes
-    from neuralscope.zoo import SceneViT
 
     class Picture:  # a matplotlib figure with the .save(path) of a result
         def __init__(self, fig):
@@ -246,7 +247,7 @@ def scene_views(save) -> None:
             plt.close(self.fig)
 
     data = load_scenes(2000, 500)
-    hans = load_scenes(40, 40, seed=1, spurious=True)
+    hans = SimpleNamespace(train=with_marks(data.train[:40], "class"))
     fig, axes = plt.subplots(2, 8, figsize=(13, 3.6))
     for i in range(8):
         s = data.train if i < 4 else hans.train
@@ -258,7 +259,7 @@ def scene_views(save) -> None:
         a.set_axis_off()
     fig.tight_layout()
     save(Picture(fig), "scenes_examples.png")
-    cnn = train_scenes(data=data, epochs=6, show_progress=False).model
+    cnn = train_scenes(data=data, epochs=5, show_progress=False).model
     test = data.test
     save(feature_vis(cnn, "features.6:0-15", steps=192, lr=0.05, dataset=test.images, top_k=5, size=48),
          "scenes_fv_channels.png")
@@ -268,7 +269,7 @@ def scene_views(save) -> None:
                    options={"grad_cam": {"layer": "features"}, "occlusion": {"window": 8, "stride": 4}},
                    masks=test.masks[:6])
     save(comp, "scenes_compare_masks.png", dpi=100)
-    vit = train_scenes(SceneViT(), data=data, epochs=8, show_progress=False).model
+    vit = train_hybrid_vit(cnn, data, epochs=6)[0]  # the CNN's first blocks embed its patches, as in the demo
     maps = attention(vit, test.images[:4])
     fig, axes = plt.subplots(1, 4, figsize=(12, 3))
     for i, ax in enumerate(axes):

@@ -105,7 +105,7 @@ def _scenes(ctx: DemoContext, fig) -> None:
 
     s = ctx.scenes
     test = s.data.test
-    x = test.images[:200 if ctx.fast else 500]
+    x = test.images[:200 if ctx.fast else 300]
     fig("Scenes", conv_filters(s.cnn, "features.0"), "scene_filters.png",
         "Scene CNN: the 16 RGB 5x5 filters of the first layer (colour and edge detectors)",
         log_as="inside/cnn_scenes/filters_first_layer")

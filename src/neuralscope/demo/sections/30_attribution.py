@@ -14,9 +14,10 @@ METHODS = ("saliency", "input_x_gradient", "integrated_gradients", "smoothgrad",
            "score_cam", "ablation_cam", "eigen_cam", "guided_grad_cam", "occlusion", "feature_ablation", "lime",
            "kernel_shap", "gradient_shap")
 OPTIONS = {"occlusion": {"window": 2, "stride": 1}, "feature_ablation": {"mask": ("grid", 2)},
-           "lime": {"mask": ("grid", 2), "n_samples": 300}, "kernel_shap": {"mask": ("grid", 2), "n_samples": 300},
+           "lime": {"mask": ("grid", 2), "n_samples": 200}, "kernel_shap": {"mask": ("grid", 2), "n_samples": 200},
            "gradient_shap": {"n_samples": 32}}
 LAYER = "features"
+EXAMPLES = 4  # test digits explained by every method
 
 
 def build(ctx: DemoContext) -> Section:
@@ -27,7 +28,7 @@ def build(ctx: DemoContext) -> Section:
 
     torch.manual_seed(0)
     model = ctx.cnn
-    x, y = ctx.data.x_test[:6], ctx.data.y_test[:6]
+    x, y = ctx.data.x_test[:EXAMPLES], ctx.data.y_test[:EXAMPLES]
     opts = {m: dict(OPTIONS.get(m, {})) for m in METHODS}
     for m in ("cam", "grad_cam", "grad_cam_plus_plus", "xgrad_cam", "layer_cam", "score_cam", "ablation_cam",
               "eigen_cam", "guided_grad_cam"):
@@ -68,11 +69,11 @@ def build(ctx: DemoContext) -> Section:
              + "</table>")
     steps = ig.metrics["steps"]
     body = (
-        f"<p>Six test digits (labels {', '.join(str(int(v)) for v in y)}) explained by {len(METHODS)} methods for "
+        f"<p>{len(x)} test digits (labels {', '.join(str(int(v)) for v in y)}) explained by {len(METHODS)} methods for "
         f"the predicted class. Signed maps use a diverging colour map centred at zero (red = evidence for the class, "
         f"blue = against); CAM maps are non-negative. Below each method: deletion AUC (lower is better) and "
         f"insertion AUC (higher is better), Petsiuk et al. 2018.</p>"
-        f'<img src="attribution/all_methods.png" alt="every method on six digits">'
+        f'<img src="attribution/all_methods.png" alt="every method on the test digits">'
         f"<h3>Faithfulness table (sorted by insertion minus deletion AUC)</h3>{table}"
         f"<h3>Integrated Gradients</h3><p>steps=\"auto\": the completeness error "
         f"|Σ attributions − (f(x) − f(0))| / |f(x) − f(0)| is at most "

@@ -12,14 +12,15 @@ from .. import DemoContext, Section
 
 NAME = "localization"
 LAYER = "features"
-METHODS = ("saliency", "input_x_gradient", "integrated_gradients", "smoothgrad", "guided_backprop", "grad_cam",
+METHODS = ("saliency", "input_x_gradient", "integrated_gradients", "guided_backprop", "grad_cam",
            "grad_cam_plus_plus", "layer_cam", "score_cam", "occlusion", "feature_ablation")
 FAST_METHODS = ("saliency", "integrated_gradients", "grad_cam", "feature_ablation")
 HANS_METHODS = ("saliency", "input_x_gradient", "integrated_gradients", "guided_backprop", "grad_cam", "occlusion",
                 "feature_ablation")
 HANS_FAST = ("integrated_gradients", "grad_cam", "occlusion")
-OPTIONS = {"occlusion": {"window": 8, "stride": 4}, "integrated_gradients": {"steps": 32},
-           "smoothgrad": {"n_samples": 16}}
+OPTIONS = {"occlusion": {"window": 8, "stride": 4}, "integrated_gradients": {"steps": 32}}
+EXAMPLES = 6  # test scenes in the comparison grids (each method's maps and scores)
+SANITY = ("saliency", "grad_cam")  # model-randomization checks (each explains once per layer)
 COLUMNS = (("pointing_game", "pointing game ↑"), ("mass_accuracy", "mass accuracy ↑"),
            ("rank_accuracy", "rank accuracy ↑"), ("deletion_auc", "deletion AUC ↓"),
            ("insertion_auc", "insertion AUC ↑"), ("infidelity", "infidelity ↓"),
@@ -45,13 +46,13 @@ def build(ctx: DemoContext) -> Section:
     torch.manual_seed(0)
     s = ctx.scenes
     methods = FAST_METHODS if ctx.fast else METHODS
-    test = s.data.test[:8]
+    test = s.data.test[:EXAMPLES]
     comp = compare(s.cnn, test.images, methods=methods, options=_options(methods), steps=16, masks=test.masks)
     for m in methods:
         res = comp.results[m]
         if res.attributions.shape == tuple(test.images.shape):  # infidelity needs input-shaped maps (not CAM)
             comp.scores[m]["infidelity"] = infidelity(s.cnn, test.images, res, n_perturb=16)
-    for m in (("grad_cam",) if ctx.fast else ("saliency", "grad_cam", "integrated_gradients")):
+    for m in (("grad_cam",) if ctx.fast else SANITY):
         sanity = model_randomization(s.cnn, test.images[:4], method=m, **_options([m])[m])
         comp.scores[m]["randomized_spearman"] = sanity.spearman[-1]
         sanity.save(ctx.path(NAME, f"sanity_{m}.png"))
@@ -60,7 +61,7 @@ def build(ctx: DemoContext) -> Section:
     comp.save(ctx.path(NAME, "scenes_methods.png"), dpi=100)
 
     # Grad-CAM's pointing game over many test scenes against random maps on the same masks
-    many = s.data.test[:64 if ctx.fast else 200]
+    many = s.data.test[:64 if ctx.fast else 160]
     gc = localization(explain(s.cnn, many.images, method="grad_cam", layer=LAYER), many.masks)
     chance = random_map_scores(many.masks)
     area = float(many.area_fraction.mean())
@@ -71,7 +72,7 @@ def build(ctx: DemoContext) -> Section:
     chance_row = {"method": "random map (chance)", **{k: float(np.nanmean(v)) for k, v in
                                                        random_map_scores(test.masks).items()}}
     body = (
-        f"<p>The scene CNN ({s.accuracy['scene_cnn']:.1%} test accuracy) explained on 8 test scenes by "
+        f"<p>The scene CNN ({s.accuracy['scene_cnn']:.1%} test accuracy) explained on {len(test)} test scenes by "
         f"{len(methods)} methods, for the predicted class. Each scene's object mask is known exactly, so each map "
         f"is scored by where its positive relevance falls: pointing game (is the maximum on the object?), "
         f"relevance mass accuracy (share of the relevance on the object) and relevance rank accuracy (share of "
@@ -80,7 +81,7 @@ def build(ctx: DemoContext) -> Section:
         f"with the map of a fully randomized model (Adebayo et al. 2018; low means the map depends on what the "
         f"model learned). The objects cover {float(test.area_fraction.mean()):.1%} of the pixels: that is "
         f"what a uniform map scores.</p>"
-        f'<img src="{NAME}/scenes_methods.png" alt="every method on eight scenes" style="max-width:100%">'
+        f'<img src="{NAME}/scenes_methods.png" alt="every method on the test scenes" style="max-width:100%">'
         f"<h3>Scores (sorted by mass accuracy)</h3>{_table(rows + [chance_row])}"
         f"<h3>Grad-CAM points at the object</h3><p>Over {len(many)} test scenes Grad-CAM's maximum lies on "
         f"the object in <b>{np.nanmean(gc['pointing_game']):.0%}</b> of them; a random map's does in "
@@ -88,7 +89,7 @@ def build(ctx: DemoContext) -> Section:
         f"Mass accuracy {np.nanmean(gc['mass_accuracy']):.2f} against {np.nanmean(chance['mass_accuracy']):.2f} "
         f"for random maps.</p><img src=\"{NAME}/{fig_path.name}\" alt=\"grad-cam against random maps\">"
         + "".join(f'<img src="{NAME}/sanity_{m}.png" alt="sanity {m}" style="max-width:420px">'
-                  for m in (("grad_cam",) if ctx.fast else ("saliency", "grad_cam", "integrated_gradients")))
+                  for m in (("grad_cam",) if ctx.fast else SANITY))
         + hans_html)
     return Section("Attribution with known answers (scenes)", body)
 
@@ -110,7 +111,7 @@ def _clever_hans(ctx: DemoContext, compare) -> str:
         pred = s.hans(all_test.images).argmax(1)
     # Clever Hans decisions: the prediction follows the mark against the object
     fooled = ((pred == all_test.cue_labels) & (pred != all_test.labels)).nonzero()[:, 0]
-    test = all_test[fooled[:8]] if len(fooled) else all_test[:8]
+    test = all_test[fooled[:EXAMPLES]] if len(fooled) else all_test[:EXAMPLES]
     comp = compare(s.hans, test.images, methods=methods, options={m: opts[m] for m in methods}, steps=16,
                    masks={"object": test.masks, "mark": test.cue_masks})
     ctx.log(comp, "attribution/clever_hans")

@@ -18,6 +18,8 @@ from .. import DemoContext, Section
 
 NAME = "landscape"
 EXAMPLES = 200
+GRID = 11  # points per side of the 2-D landscapes (the demo keeps them coarse: 121 evaluations each)
+SLICE = 21  # points of the 1-D sharp/flat slices
 
 
 class Figures:
@@ -44,7 +46,7 @@ def build(ctx: DemoContext) -> Section:
     figs = Figures(ctx)
     save = figs.save
 
-    ls = loss_landscape(ctx.cnn, (x, y), steps=17, show_progress=False, verbose=False)
+    ls = loss_landscape(ctx.cnn, (x, y), steps=GRID, show_progress=False, verbose=False)
     ctx.log(ls, "landscape/digits_cnn")
     save(ls, "contour.png", f"Loss of the trained DigitsCNN on {EXAMPLES} test digits along two filter-normalised "
          f"random directions (Li et al. 2018): a single basin around the trained weights (+)")
@@ -88,7 +90,7 @@ def _trajectory(ctx: DemoContext, x, y, figs: Figures) -> None:
                 curvature(model, probe, trace=False, tol=1e-2, max_iter=15, show_progress=False).log_to(run, step)
 
         train_digits(model, epochs=epochs, data=ctx.data, on_step=on_step, show_progress=False)
-    tr = trajectory(checkpoints, model, (x, y), steps=steps, grid=15, margin=0.3, show_progress=False,
+    tr = trajectory(checkpoints, model, (x, y), steps=steps, grid=GRID, margin=0.3, show_progress=False,
                     verbose=False)
     ctx.log(tr, "landscape/trajectory")
     figs.save(tr, "trajectory.png", f"Adam's path over {epochs} epochs ({len(steps)} checkpoints) on the loss plane of its two "
@@ -132,7 +134,7 @@ def _sharp_flat(ctx: DemoContext, x, y, figs: Figures) -> None:
     for batch, epochs, color in runs:
         torch.manual_seed(0)
         result = train_digits(DigitsCNN(width=16), epochs=epochs, batch_size=batch, data=ctx.data, show_progress=False)
-        curve = loss_landscape(result.model, (x, y), dims=1, steps=31, span=1.0, show_progress=False, verbose=False)
+        curve = loss_landscape(result.model, (x, y), dims=1, steps=SLICE, span=1.0, show_progress=False, verbose=False)
         top = hessian_eigenvalues(result.model, (x, y), tol=1e-2, max_iter=30, show_progress=False)[0]
         label = f"batch {batch} (\u03bb_max {top:.3g}, test acc. {result.test_accuracy:.1%})"
         curve.plot(ax=ax, label=label, color=color, title="Sharp vs flat minima: small and large batch\n"
