@@ -324,6 +324,26 @@ _SMOKE = textwrap.dedent("""
     cam = explain(m, x, target=[0, 2], method="grad_cam", layer="conv")
     assert cam.attributions.shape == (2, 6, 6) and np.isfinite(cam.attributions).all()
     assert snap.differences(m) == []
+    # Guided Backprop through the backend's custom gradient: a fused ReLU is a ReLU layer
+    inp2 = keras.Input((6, 6, 2))
+    r = keras.layers.ReLU()(keras.layers.Conv2D(4, 3, padding="same", name="conv")(inp2))
+    twin = keras.Model(inp2, keras.layers.Dense(3, name="head")(keras.layers.GlobalAveragePooling2D()(r)))
+    for name in ("conv", "head"):
+        twin.get_layer(name).set_weights(m.get_layer(name).get_weights())
+    gb = explain(m, x, target=[0, 2], method="guided_backprop").attributions
+    gb2 = explain(twin, x, target=[0, 2], method="guided_backprop").attributions
+    assert np.abs(gb - gb2).max() <= 1e-6 * np.abs(gb2).max() and np.abs(gb - sal).max() > 0
+    # the fit callback's statistics, reduced inside the compiled pass, equal numpy on the eager one
+    from neuralscope.adapters.keras import KerasAdapter
+    from neuralscope.keras import _Summary, _histogram
+    m.compile(optimizer="sgd", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    a, y = KerasAdapter(m), np.array([0, 2])
+    loss, gs, acts = a.loss_pass(["conv"], summary=_Summary(16, {"conv": "relu"}, a.channels_axis))(x, y)
+    ref_loss, ref_gs, ref_acts = a.loss_gradients(x, y, layers=["conv"])
+    h, (counts, _) = _histogram(acts["conv"][0], 16), np.histogram(ref_acts["conv"][0], 16)
+    assert abs(loss - ref_loss) < 1e-5 and np.abs(h.counts - counts).sum() <= 2, (h.counts, counts)
+    for n, g in ref_gs.items():
+        assert abs(np.sqrt(float(gs[n]["sum_sq"])) - np.linalg.norm(g)) <= 1e-5 * np.linalg.norm(g) + 1e-7, n
     print("ok", keras.backend.backend())
 """)
 
@@ -335,3 +355,48 @@ def test_keras_attribution_smoke_on_other_backends(backend):
     env = dict(os.environ, KERAS_BACKEND=backend, CUDA_VISIBLE_DEVICES="", JAX_PLATFORMS="cpu")
     done = subprocess.run([sys.executable, "-c", _SMOKE], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0 and f"ok {backend}" in done.stdout, done.stderr[-3000:]
+
+
+def test_grad_cam_of_a_channels_last_conv1d_is_over_positions():
+    """A Conv1D's output (batch, positions, channels) gives one CAM value per position: the
+    definition (ReLU of the channel sum of activations weighted by their position-averaged
+    gradients) computed with tf.GradientTape is the oracle (float32, 1e-5 of the map's scale).
+    Input-shaped maps come back (batch, positions, features), as the model takes them."""
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((20, 3))
+    a = keras.layers.Conv1D(5, 3, padding="same", activation="relu", name="conv")(inp)
+    out = keras.layers.Dense(2, name="head")(keras.layers.GlobalAveragePooling1D(name="gap")(a))
+    m, x = keras.Model(inp, out), np.random.default_rng(0).random((2, 20, 3), dtype=np.float32)
+    cam = explain(m, x, target=[0, 1], method="grad_cam", layer="conv").attributions
+    with tf.GradientTape() as tape:
+        acts, logits = keras.Model(inp, [a, out])(x)
+        score = tf.reduce_sum(logits * np.eye(2, dtype="float32"))
+    g = tape.gradient(score, acts).numpy()
+    ref = np.maximum((g.mean(axis=1, keepdims=True) * acts.numpy()).sum(-1), 0)
+    assert cam.shape == (2, 20) and np.abs(cam - ref).max() <= 1e-5 * np.abs(ref).max()
+    sal = explain(m, x, target=[0, 1], method="saliency")
+    assert sal.attributions.shape == x.shape and sal.layout == "channels_last"
+    with tf.GradientTape() as tape:
+        xt = tf.constant(x)
+        tape.watch(xt)
+        s = tf.reduce_sum(m(xt) * np.eye(2, dtype="float32"))
+    np.testing.assert_allclose(sal.attributions, tape.gradient(s, xt).numpy(), rtol=1e-5, atol=1e-7)
+
+
+def test_a_callable_target_picks_the_output_of_a_multi_output_keras_model():
+    """As for PyTorch models with several outputs, ``target=callable(outputs)`` picks any output
+    (the outputs in ``model.outputs`` order); an int explains the first output. The gradient of
+    that output's logit by tf.GradientTape is the oracle (float32, rel 1e-5)."""
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((6,))
+    h = keras.layers.Dense(8, activation="tanh", name="trunk")(inp)
+    m = keras.Model(inp, [keras.layers.Dense(3, name="a")(h), keras.layers.Dense(2, name="b")(h)])
+    x = np.random.default_rng(0).random((4, 6), dtype=np.float32)
+    got = explain(m, x, target=lambda outs: outs[1][:, 1], method="saliency").attributions
+    first = explain(m, x, target=2, method="saliency").attributions
+    for out_index, cls, value in ((1, 1, got), (0, 2, first)):
+        xt = tf.constant(x)
+        with tf.GradientTape() as tape:
+            tape.watch(xt)
+            s = tf.reduce_sum(m(xt)[out_index][:, cls])
+        np.testing.assert_allclose(value, tape.gradient(s, xt).numpy(), rtol=1e-5, atol=1e-7)

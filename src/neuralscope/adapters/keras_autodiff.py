@@ -18,7 +18,10 @@ with the layer's output replaced.
 **Layout.** For a channels-last model, image inputs ``(B, H, W, C)`` and layer outputs of
 rank 4 or more are seen channels-first on the torch side, ``(B, C, H, W)``, which is the
 layout the method code expects; :func:`explain_keras` moves results back to the user's layout
-(``Attribution.layout == "channels_last"``). Sequences ``(B, T, F)`` are not transposed.
+(``Attribution.layout == "channels_last"``). Sequences ``(B, T, F)`` are transposed the same way,
+to ``(B, F, T)``, in a model with a 1-D convolution (``Conv1D``...: its CAM is over the
+positions), and left as they are otherwise (a recurrent model's ``(B, T, F)`` is PyTorch's
+``batch_first`` layout too).
 
 Example:
     >>> import keras, numpy as np, torch
@@ -43,15 +46,19 @@ from ..errors import InputShapeError
 from .keras import KerasAdapter, is_keras_model
 
 #: Keras layer classes whose output is a spatial map for the CAM methods, last one = default layer
-_CAM_LAYER_TYPES = ("Conv2D", "SeparableConv2D", "DepthwiseConv2D", "Conv2DTranspose", "Conv3D")
+_CAM_LAYER_TYPES = ("Conv1D", "SeparableConv1D", "DepthwiseConv1D", "Conv1DTranspose", "Conv2D", "SeparableConv2D",
+                    "DepthwiseConv2D", "Conv2DTranspose", "Conv3D")
+#: a channels-last model with one of these reads rank-3 tensors as (batch, positions, channels)
+_CONV1D_TYPES = ("Conv1D", "SeparableConv1D", "DepthwiseConv1D", "Conv1DTranspose")
 
 
 class LayerPoint(nn.Module):
     """Where a Keras layer's output passes on the torch side (identity; hooks go here)."""
 
-    def __init__(self, name: str, layer_type: str):
+    def __init__(self, name: str, layer_type: str, one_d: bool = False):
         super().__init__()
         self.keras_name, self.keras_type = name, layer_type
+        self.one_d = one_d  # a rank-3 output is (batch, channels, positions) on the torch side
 
     def forward(self, value: torch.Tensor) -> torch.Tensor:
         return value
@@ -91,9 +98,12 @@ class KerasFunction(nn.Module):
         object.__setattr__(self, "adapter", adapter)
         self.backend = adapter.backend
         self.channels_last = adapter.channels_axis == -1
+        infos = adapter.named_layers()
+        #: the smallest rank moved between the layouts: images (4+), and sequences (3) of a 1-D conv model
+        self.moved_rank = 3 if any(i.type in _CONV1D_TYPES for i in infos) else 4
         self.compile_forward = compile_forward and self.backend == "tensorflow"
-        for info in adapter.named_layers():
-            self._modules[info.name] = LayerPoint(info.name, info.type)  # Keras names may hold "/"
+        for info in infos:
+            self._modules[info.name] = LayerPoint(info.name, info.type, self.moved_rank == 3 and self.channels_last)  # Keras names may hold "/"
         self.train(False)
 
     # -- what the method code asks -------------------------------------------------------------
@@ -111,7 +121,7 @@ class KerasFunction(nn.Module):
         shape = tuple(inputs[0].shape[1:])
         if any(d is None for d in shape):
             return ()
-        return (shape[-1], *shape[:-1]) if self.channels_last and len(shape) >= 3 else shape
+        return (shape[-1], *shape[:-1]) if self.channels_last and len(shape) >= self.moved_rank - 1 else shape
 
     @property
     def fixed_input_size(self) -> tuple[int, int] | None:
@@ -193,10 +203,10 @@ class KerasFunction(nn.Module):
 
     # -- layout ---------------------------------------------------------------------------------
     def to_keras_layout(self, t: Any) -> Any:
-        return t.movedim(1, -1) if self.channels_last and t.dim() >= 4 else t
+        return t.movedim(1, -1) if self.channels_last and t.dim() >= self.moved_rank else t
 
     def to_torch_layout(self, t: torch.Tensor) -> torch.Tensor:
-        return t.movedim(-1, 1) if self.channels_last and t.dim() >= 4 else t
+        return t.movedim(-1, 1) if self.channels_last and t.dim() >= self.moved_rank else t
 
     # -- forward --------------------------------------------------------------------------------
     def forward(self, *xs: torch.Tensor, **named: torch.Tensor):
@@ -595,15 +605,15 @@ def to_user_layout(f: KerasFunction, result: Any) -> Any:
     maps and inputs moved back to the Keras model's layout."""
     if not f.channels_last:
         return result
-    back = lambda a: np.moveaxis(a, 1, -1) if a is not None and np.ndim(a) >= 4 else a
+    back = lambda a: np.moveaxis(a, 1, -1) if a is not None and np.ndim(a) >= f.moved_rank else a
     moved = False
     for part_attr in ("attributions", "inputs"):
         value = getattr(result, part_attr)
         if isinstance(value, tuple):
             setattr(result, part_attr, tuple(back(v) for v in value))
-            moved = moved or any(np.ndim(v) >= 4 for v in value)
+            moved = moved or any(np.ndim(v) >= f.moved_rank for v in value)
         elif value is not None:
-            moved = moved or np.ndim(value) >= 4
+            moved = moved or np.ndim(value) >= f.moved_rank
             setattr(result, part_attr, back(value))
     if "baseline" in result.extras and not isinstance(result.extras["baseline"], tuple):
         result.extras["baseline"] = back(result.extras["baseline"])
@@ -635,12 +645,12 @@ def options_to_torch_layout(f: KerasFunction, name: str, value: Any) -> Any:
         if isinstance(value, (list, tuple, dict)):
             return to_torch_inputs(f, value)
         arr = value if torch.is_tensor(value) else np.asarray(value)
-        if arr.ndim == 3:  # one image (H, W, C) for every example
+        if arr.ndim == f.moved_rank - 1:  # one image (H, W, C) or sequence (T, C) for every example
             return to_torch_inputs(f, arr[None])[0]
         return to_torch_inputs(f, arr)
     if name == "draws":
         arr = value.detach().cpu().numpy() if torch.is_tensor(value) else np.asarray(value)
-        return torch.from_numpy(np.ascontiguousarray(np.moveaxis(arr, -1, 2))) if arr.ndim >= 5 else value
+        return torch.from_numpy(np.ascontiguousarray(np.moveaxis(arr, -1, 2))) if arr.ndim >= f.moved_rank + 1 else value
     return value
 
 
@@ -651,12 +661,12 @@ def to_torch_layout_attribution(f: KerasFunction, attribution: Any) -> Any:
 
     if isinstance(attribution, Attribution) and attribution.layout == "channels_last":
         a = np.asarray(attribution.attributions)
-        copy = Attribution(np.moveaxis(a, -1, 1) if a.ndim >= 4 else a,
+        copy = Attribution(np.moveaxis(a, -1, 1) if a.ndim >= f.moved_rank else a,
                            None if attribution.inputs is None else np.moveaxis(attribution.inputs, -1, 1),
                            attribution.method, targets=attribution.targets, outputs=attribution.outputs,
                            metrics=attribution.metrics, signed=attribution.signed, layer=attribution.layer)
         return copy
-    if isinstance(attribution, np.ndarray) and f.channels_last and attribution.ndim >= 4:
+    if isinstance(attribution, np.ndarray) and f.channels_last and attribution.ndim >= f.moved_rank:
         return np.moveaxis(attribution, -1, 1)
     return attribution
 

@@ -155,6 +155,8 @@ def _one_d(module: nn.Module | None) -> bool:
     them (a ``Sequential`` of Conv1d layers) with no 2-D convolution inside."""
     if module is None:
         return False
+    if getattr(module, "one_d", False):  # a Keras 1-D convolution model's layer (KerasFunction's LayerPoint)
+        return True
     inner = list(module.modules())
     return isinstance(module, _ONE_D) or (any(isinstance(m, nn.Conv1d) for m in inner)
                                           and not any(isinstance(m, nn.Conv2d) for m in inner))
