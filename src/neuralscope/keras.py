@@ -66,6 +66,10 @@ from .adapters.keras import KerasAdapter
 from .histogram import Histogram, histogram
 from .nonlinearities import nonlinearity
 
+#: watched steps run eagerly before the held-batch pass is traced (a trace costs about as much
+#: as 20 eager passes, so a short fit never pays it; benchmarks/keras_callback.py)
+_EAGER_WATCHES = 16
+
 __all__ = ["Callback"]
 
 
@@ -116,8 +120,10 @@ class Callback(keras.callbacks.Callback):
         self._pass = None
         if self.data is not None:  # traced once here, on the first watched step; reused after
             chosen = self.layers if self.layers is not None else self._leaves
-            self._pass = self._adapter.loss_pass(chosen, summary=_Summary(self.bins, self._kinds,
-                                                                          self._adapter.channels_axis))
+            # eager for the first watched steps: tracing costs about 20 eager passes (1 s on the
+            # benchmark's digits CNN), so only a fit that keeps going is traced
+            self._pass = self._adapter.loss_pass(chosen, compile_after=_EAGER_WATCHES,
+                                                 summary=_Summary(self.bins, self._kinds, self._adapter.channels_axis))
         self._config()
         if self.log_graph:
             self._graph()

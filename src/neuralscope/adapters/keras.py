@@ -306,17 +306,19 @@ class KerasAdapter(Adapter):
         eager pass; for the same batch again and again use :meth:`loss_pass` (compiled)."""
         return self.loss_pass(layers, compiled=False)(x, y, sample_weight)
 
-    def loss_pass(self, layers: Any = None, *, compiled: bool = True,
+    def loss_pass(self, layers: Any = None, *, compiled: bool = True, compile_after: int = 0,
                   summary: Callable[[str, str, Any], dict] | None = None) -> "LossPass":
         """A reusable :meth:`loss_gradients` for ``layers``: traced once (``tf.function`` on
         TensorFlow, ``jax.jit`` on JAX) when ``compiled``, eager on torch or when the model
-        cannot be traced; ``summary`` reduces each gradient and output inside the pass
-        (see :class:`LossPass`)."""
+        cannot be traced; the first ``compile_after`` calls run eagerly (tracing costs as much
+        as many eager passes: it pays only when the pass runs often); ``summary`` reduces each
+        gradient and output inside the pass (see :class:`LossPass`)."""
         model = self.model
         if not getattr(model, "compiled", False):
             raise ValueError(f"The Keras model {model.name!r} is not compiled; call model.compile(loss=...) first, "
                              "so there is a loss to take gradients of.")
-        return LossPass(self, dict(self.layers(layers)) if layers is not None else {}, compiled, summary)
+        return LossPass(self, dict(self.layers(layers)) if layers is not None else {}, compiled, summary,
+                        compile_after=compile_after)
 
     def activation_of(self, layer: Any) -> str | None:
         """A fused ``activation=`` (``Dense(8, activation="relu")``), an ``Activation`` layer, or
@@ -346,8 +348,9 @@ class LossPass:
     states and every non-trainable variable are put back after each call."""
 
     def __init__(self, adapter: KerasAdapter, chosen: dict[str, Any], compiled: bool,
-                 summary: Callable[[str, str, Any], dict] | None = None):
+                 summary: Callable[[str, str, Any], dict] | None = None, *, compile_after: int = 0):
         self.adapter, self.chosen, self.summary = adapter, chosen, summary
+        self.eager_calls_left = compile_after
         self.variables = list(adapter.model.trainable_variables)
         names = adapter.variable_names()
         self.names = [names[id(v)] for v in self.variables]
@@ -382,7 +385,9 @@ class LossPass:
                 {n: [s("output", n, t) for t in ts] for n, ts in kept.items()})
 
     def _run(self, x, y, sw):
-        if self.compiled:
+        if self.compiled and self.eager_calls_left > 0:
+            self.eager_calls_left -= 1
+        elif self.compiled:
             try:
                 if self._fn is None:
                     self._fn = _COMPILERS[self.adapter.backend](self.adapter.model, self.variables, self.chosen,
