@@ -141,12 +141,11 @@ def test_kernel_shap_with_per_channel_windows_equals_exact_shapley_values(unchan
     assert np.allclose(a[:, :8], a[:, :1]) and not np.allclose(a[0], a[1])
 
 
+@pytest.mark.parametrize("trained", ["transformer"], indirect=True)  # one model suffices here
 def test_per_channel_windows_find_the_burst_on_its_channel(trained, data):
     """The burst is on channel 0 only: per-channel KernelSHAP gives channel 0's windows
     inside the window most of the positive mass (channel 1 carries only distractors)."""
     kind, net = trained
-    if kind != "transformer":
-        pytest.skip("one model suffices for the channel check")
     sel = data.y_test == 1
     x, windows = data.x_test[sel][:4], data.windows_test[sel.numpy()][:4]
     r = explain(net, x, target=1, method="kernel_shap", mask=("channel_windows", 8), n_samples=512)
