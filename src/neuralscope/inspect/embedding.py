@@ -46,7 +46,7 @@ def pca(x: np.ndarray, dims: int = 2) -> tuple[np.ndarray, np.ndarray, np.ndarra
     if x.dtype not in (np.float32, np.float64):
         x = x.astype(np.float64)
     n, d = x.shape
-    mean = x.mean(0, dtype=np.float64)
+    mean = column_sums(x) / n
     if x.dtype == np.float32 and _mean_dwarfs_spread(x, mean):
         x, mean = x - mean.astype(x.dtype), np.zeros_like(mean)  # float32 products would cancel
     if d <= 4 * n:
@@ -62,6 +62,26 @@ def pca(x: np.ndarray, dims: int = 2) -> tuple[np.ndarray, np.ndarray, np.ndarra
     # (x - mean) @ W without the centred copy of x: x @ W - mean @ W
     coords = x @ comps.T.astype(x.dtype) - (mean @ comps.T).astype(x.dtype)
     return coords, comps, ratio
+
+
+def column_sums(x: np.ndarray, block: int = 1024) -> np.ndarray:
+    """Column sums of a 2-D array in float64: BLAS sums over blocks of ``block`` rows in the
+    array's dtype, the block sums added in float64 (relative error about 1e-7 on float32,
+    against 1e-5 for numpy's float32 sum; three times faster than numpy's float64 sum).
+
+    Example:
+        >>> column_sums(np.ones((2500, 3), np.float32)).tolist()
+        [2500.0, 2500.0, 2500.0]
+    """
+    n = len(x)
+    k = n // block
+    sums = np.zeros(x.shape[1], np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):  # NaN/Inf columns stay non-finite, unreported
+        if k:
+            sums += (np.ones(block, x.dtype) @ x[:k * block].reshape(k, block, -1)).sum(0, dtype=np.float64)
+        if n > k * block:
+            sums += (np.ones(n - k * block, x.dtype) @ x[k * block:]).astype(np.float64)
+    return sums
 
 
 def _mean_dwarfs_spread(x: np.ndarray, mean: np.ndarray, sample: int = 4096) -> bool:
@@ -416,7 +436,9 @@ def embed(features, method: str = "pca", *, labels: Sequence | None = None, dims
     for what, seq in (("labels", labels), ("texts", texts), ("values", values)):
         if seq is not None and len(seq) != n:
             raise InputShapeError(f"{what} has {len(seq)} entries but features has {n} rows.")
-    ok = _finite_rows(x)
+    # any NaN or Inf makes its column's sum non-finite: the row-by-row check only then (or when
+    # finite values overflow the sum)
+    ok = np.ones(n, bool) if np.isfinite(column_sums(x)).all() else _finite_rows(x)
     xs = x if ok.all() else x[ok]
     if len(xs) < dims + 1:
         raise InputShapeError(f"Need at least {dims + 1} rows with finite features to embed, got {len(xs)}.")
@@ -439,8 +461,11 @@ def embed(features, method: str = "pca", *, labels: Sequence | None = None, dims
                 warnings.simplefilter("ignore")
                 proj = umap.UMAP(**kw).fit_transform(red)
     seconds = time.perf_counter() - t0
-    coords = np.full((n, dims), np.nan, np.float32)
-    coords[ok] = proj
+    if len(xs) == n:
+        coords = np.asarray(proj, np.float32)
+    else:  # rows with NaN/Inf features have no place
+        coords = np.full((n, dims), np.nan, np.float32)
+        coords[ok] = proj
     lab = None
     if labels is not None:
         lab = labels.detach().cpu().numpy().tolist() if torch.is_tensor(labels) else (
