@@ -48,6 +48,7 @@ def pca(x: np.ndarray, dims: int = 2) -> tuple[np.ndarray, np.ndarray, np.ndarra
     n, d = x.shape
     mean = column_sums(x) / n
     if x.dtype == np.float32 and _mean_dwarfs_spread(x, mean):
+        mean = x.mean(0, dtype=np.float64)  # exact here: float32 block sums lose what matters
         x, mean = x - mean.astype(x.dtype), np.zeros_like(mean)  # float32 products would cancel
     if d <= 4 * n:
         vals, comps = _covariance_eigh(x, mean)
