@@ -28,6 +28,12 @@ from neuralscope.inspect.embedding import embed
 from neuralscope.inspect.functions import activation_functions
 from neuralscope.inspect.weights import weight_histograms
 from neuralscope.result import Result, SchemaError, check_schema, jsonable
+from neuralscope.attribution import compare, explain
+from neuralscope.attribution.compare import Comparison
+from neuralscope.attribution.metrics import deletion_insertion, model_randomization
+from neuralscope.attribution.result import Attribution
+from neuralscope.audit.api import audit
+from neuralscope.featurevis import feature_vis, reconstruct
 from neuralscope.server.app import create_app
 from neuralscope.track import Run, open_run, runs
 from neuralscope.track.results import Diagnostics, HistogramSeries, ScalarSeries
@@ -36,6 +42,17 @@ from neuralscope.track.results import Diagnostics, HistogramSeries, ScalarSeries
 def as_sent(obj) -> dict:
     """What the server sends for a ``to_dict()``: JSON data, NaN as null."""
     return json.loads(json.dumps(jsonable(obj.to_dict() if hasattr(obj, "to_dict") else obj)))
+
+
+class ImageAndMeta(nn.Module):
+    """Two inputs: an image branch and a tabular branch joined by a linear head."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv, self.meta, self.head = nn.Conv2d(1, 4, 3, padding=1), nn.Linear(5, 5), nn.Linear(9, 3)
+
+    def forward(self, image, meta):
+        return self.head(torch.cat([torch.relu(self.conv(image)).mean((2, 3)), torch.tanh(self.meta(meta))], 1))
 
 
 def _net() -> nn.Module:
@@ -57,7 +74,7 @@ def logged(tmp_path_factory):
         for obj in objects:
             run.log_result(obj)
     with TestClient(create_app(root), base_url="http://127.0.0.1") as client:
-        yield {"client": client, "objects": objects, "reader": open_run(root / "alpha")}
+        yield {"client": client, "objects": objects, "reader": open_run(root / "alpha"), "root": root}
 
 
 @pytest.mark.parametrize("params", [{}, {"buckets": 40}, {"buckets": 40, "method": "lttb"}, {"start": 10, "end": 20}])
@@ -97,12 +114,13 @@ def test_diagnostics_route_is_the_diagnostics_to_dict_with_each_items_run(logged
     check_schema(got, Diagnostics.schema)
 
 
-def _examples(logged) -> dict[str, Result]:
-    """A real example of every kind that declares a schema."""
+def _examples(logged) -> dict[str, list[Result]]:
+    """Real examples of every kind that declares a schema (kind -> examples)."""
     reader = logged["reader"]
-    found = {o.kind: o for o in logged["objects"]}
-    found.update({"scalar_series": reader.scalars("loss"), "histogram_series": reader.histograms("weights/fc"),
-                  "diagnostics": reader.diagnostics(), "run_set": runs(reader.dir.parent)})
+    found: dict[str, list[Result]] = {}
+    for obj in [*logged["objects"], reader.scalars("loss"), reader.histograms("weights/fc"), reader.diagnostics(),
+                runs(reader.dir.parent), *_attribution_examples(logged["root"])]:
+        found.setdefault(obj.kind, []).append(obj)
     torch.manual_seed(0)
     cnn, rnn = DigitsCNN(width=4), RNNClassifier("gru")
     x = cnn.example_input(6)
@@ -121,10 +139,32 @@ def _examples(logged) -> dict[str, Result]:
                  lambda: ns.trajectory(_checkpoints(lin, xl, yl), lin, (xl, yl), grid=4),
                  lambda: weights_over_training(_checkpoints(lin, xl, yl, 3), "weight"),
                  lambda: animate_forward(MLP(hidden=(8,)), torch.randn(1, 64)),
-                 lambda: animate_conv(cnn.eval(), x[:1])):
+                 lambda: animate_conv(cnn.eval(), x[:1]),
+                 lambda: ns.attention(_attention_net(), torch.randn(2, 5, 8)).head_stats(),
+                 lambda: animate_forward(MLP(hidden=(8,)), torch.randn(1, 64)).animation().frames[1],
+                 lambda: animate_conv(cnn.eval(), x[:1]).animation().frames[1]):
         obj = make()
-        found[obj.kind] = obj
+        found.setdefault(obj.kind, []).append(obj)
     return found
+
+
+def _attribution_examples(root) -> list[Result]:
+    """The attribution family on a small CNN: one-input and two-input maps, a comparison,
+    faithfulness curves, a sanity check, feature visualization with dataset examples, a unit
+    reconstruction and a whole-data-set audit."""
+    torch.manual_seed(0)
+    cnn = DigitsCNN(width=4).eval()
+    x = cnn.example_input(4)
+    saliency = explain(cnn, x, method="saliency")
+    two_inputs = explain(ImageAndMeta().eval(), (torch.rand(3, 1, 6, 6), torch.rand(3, 5)), target=[0, 2, 1],
+                         method="saliency")
+    return [saliency, two_inputs, explain(cnn, x, method="grad_cam"),
+            compare(cnn, x, methods=["saliency", "grad_cam"], steps=4),
+            deletion_insertion(cnn, x, saliency, steps=4),
+            model_randomization(cnn, x[:2], method="saliency"),
+            feature_vis(cnn, "features.2:0-1", steps=3, thresholds=(2,), dataset=cnn.example_input(12), top_k=3),
+            reconstruct(cnn, x[:2], "features.2:0"),
+            audit(cnn, cnn.example_input(20), layer="features", run=root / "audited", shard_size=16, steps=4)]
 
 
 def _checkpoints(net: nn.Module, x, y, n: int = 5) -> list[dict]:
@@ -182,10 +222,10 @@ def test_every_declared_schema_holds_on_a_real_example(logged):
     assert {c.kind for c in declared} >= {"scalar_series", "histogram_series", "diagnostics", "dead_units",
                                           "weight_histograms", "graph", "run_set"}
     for cls in declared:
-        example = examples.get(cls.kind)
-        assert example is not None, f"no example of {cls.kind} in this test: add one to _examples"
-        check_schema(example.to_dict(), cls.schema)  # numpy form, as the library returns it
-        check_schema(as_sent(example), cls.schema)  # JSON form, as the store and the API keep it
+        assert examples.get(cls.kind), f"no example of {cls.kind} in this test: add one to _examples"
+        for example in examples[cls.kind]:
+            check_schema(example.to_dict(), cls.schema)  # numpy form, as the library returns it
+            check_schema(as_sent(example), cls.schema)  # JSON form, as the store and the API keep it
 
 
 def test_a_document_off_its_schema_is_named_by_field(logged):
@@ -200,12 +240,7 @@ def test_a_document_off_its_schema_is_named_by_field(logged):
         check_schema(hist, HistogramSeries.schema)
 
 
-#: kinds whose schema is still to be declared (open work of issue 15; this list may only shrink)
-UNDECLARED = {"attention_head_stats", "attribution", "attribution_comparison", "faithfulness_curves", "sanity_check",
-              "feature_vis", "unit_reconstruction", "audit", "forward_pass_step", "conv_forward_step"}
-
-
-def test_every_kind_declares_its_schema_but_the_listed_gaps():
+def test_every_kind_declares_its_schema():
     _declared()  # imports every module, so every Result subclass is known
     kinds, todo = set(), list(Result.__subclasses__())
     while todo:
@@ -214,5 +249,16 @@ def test_every_kind_declares_its_schema_but_the_listed_gaps():
         home = sys.modules.get(cls.__module__)  # the package's own classes, not ones a doctest or test made
         if cls.schema is None and cls.__module__.startswith("neuralscope.") and getattr(home, cls.__name__, None) is cls:
             kinds.add(cls.kind)
-    assert kinds == UNDECLARED, (f"declare a schema for {sorted(kinds - UNDECLARED)}" if kinds - UNDECLARED
-                                 else f"remove {sorted(UNDECLARED - kinds)} from UNDECLARED: they declare one now")
+    assert not kinds, f"declare a schema next to the class of {sorted(kinds)}"
+
+
+def test_nested_attribution_documents_are_checked_by_the_attribution_schema(logged):
+    comparison = next(o for o in _attribution_examples(logged["root"]) if o.kind == "attribution_comparison")
+    doc = as_sent(comparison)
+    doc["results"]["grad_cam"]["targets"] = doc["results"]["grad_cam"]["targets"][:-1]
+    with pytest.raises(SchemaError, match=r"results.grad_cam.targets: size 3 where b is 4"):
+        check_schema(doc, Comparison.schema)
+    two = as_sent(explain(ImageAndMeta().eval(), (torch.rand(3, 1, 6, 6), torch.rand(3, 5)), method="saliency"))
+    two["parts"][1]["attributions"] = two["parts"][1]["attributions"][0]
+    with pytest.raises(SchemaError, match=r"parts\[1\].attributions: size 5 where b is 3"):
+        check_schema(two, Attribution.schema)

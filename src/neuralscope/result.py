@@ -78,8 +78,10 @@ def check_schema(doc: Any, schema: dict, *, _dims: dict | None = None, _at: str 
     stands for NaN/Inf as JSON writes it), ``"bool"``, ``"any"``, ``"dict"``), with a
     trailing ``"?"`` when ``None`` is allowed; an array ``"float[n]"``, ``"int[n, 4]"``
     (a numpy array or nested lists; letters name sizes that must agree across the whole
-    document, numbers are exact sizes, ``*`` is any size); a nested schema (a dict); or a
-    list of one rule, ``[rule]``, for a list whose items all follow it.
+    document, numbers are exact sizes, ``*`` is any size, a last ``...`` any number of further
+    dimensions: ``"float[b, ...]"``); a nested schema (a dict); a mapping ``{"*": rule}``, a
+    dict with any keys whose values all follow ``rule``; or a list of one rule, ``[rule]``,
+    for a list whose items all follow it.
 
     Example:
         >>> check_schema({"kind": "s", "steps": [0, 1], "values": [1.5, None]},
@@ -89,10 +91,19 @@ def check_schema(doc: Any, schema: dict, *, _dims: dict | None = None, _at: str 
         Traceback (most recent call last):
         ...
         neuralscope.result.SchemaError: values: size 1 where n is 2.
+        >>> check_schema({"maps": np.zeros((2, 3, 4)), "scores": {"a": [1.0, 2.0], "b": [0.5]}},
+        ...              {"maps": "float[b, ...]", "scores": {"*": "float[b]"}})
+        Traceback (most recent call last):
+        ...
+        neuralscope.result.SchemaError: scores.b: size 1 where b is 2.
     """
     dims = {} if _dims is None else _dims
     if not isinstance(doc, dict):
         raise SchemaError(f"{_at or 'document'}: a dict was expected, not {type(doc).__name__}.")
+    if set(schema) == {"*"}:  # a mapping: any keys, every value follows one rule
+        for key, value in doc.items():
+            _check_rule(value, schema["*"], dims, f"{_at}.{key}" if _at else str(key))
+        return
     fields = {k.rstrip("?"): rule for k, rule in schema.items()}
     required = {k for k in schema if not k.endswith("?")}
     missing, extra = required - set(doc), set(doc) - set(fields)
@@ -135,8 +146,12 @@ def _check_array(value: Any, rule: str, dims: dict, at: str) -> None:
     kind, shape = rule.rstrip("?").rstrip("]").split("[")
     arr = value if isinstance(value, np.ndarray) else np.asarray(value, dtype=object)
     want = [d.strip() for d in shape.split(",")]
-    if arr.ndim != len(want):
-        raise SchemaError(f"{at}: {len(want)} dimension(s) expected, not shape {arr.shape}.")
+    open_ended = want[-1] == "..."
+    if open_ended:
+        want.pop()
+    if arr.ndim < len(want) or (arr.ndim > len(want) and not open_ended):
+        expected = f"{len(want)} or more" if open_ended else str(len(want))
+        raise SchemaError(f"{at}: {expected} dimension(s) expected, not shape {arr.shape}.")
     for size, d in zip(arr.shape, want):
         if d == "*":
             continue

@@ -198,6 +198,10 @@ class HeadStats(Result):
     """
 
     kind = "attention_head_stats"
+    #: one ``(layers, heads)`` array per statistic of :func:`~neuralscope.attention.rollout.head_statistics`
+    schema = {"kind": "str", "layer_names": "str[l]", "entropy?": "float[l, h]", "entropy_ratio?": "float[l, h]",
+              "diagonal_distance?": "float[l, h]", "previous_token?": "float[l, h]", "special?": "float[l, h]",
+              "max_weight?": "float[l, h]"}
     LABELS = {"entropy": "entropy (nats)", "entropy_ratio": "entropy / log n", "diagonal_distance":
               "mean distance to diagonal (tokens)", "previous_token": "weight on previous token",
               "special": "mass on special tokens", "max_weight": "mean max weight"}

@@ -30,6 +30,10 @@ class Comparison(Result):
     """
 
     kind = "attribution_comparison"
+    #: ``results``: each method's :class:`Attribution` document; ``scores``: method -> score ->
+    #: one value per example
+    schema = {"kind": "str", "methods": "str[*]", "results": {"*": Attribution.schema},
+              "scores": {"*": {"*": "float[b]"}}, "seconds": {"*": "float"}}
 
     def __init__(self, results: dict[str, Attribution], scores: dict[str, dict[str, np.ndarray]],
                  seconds: dict[str, float] | None = None):

@@ -65,6 +65,8 @@ class FaithfulnessCurves(Result):
     """
 
     kind = "faithfulness_curves"
+    schema = {"kind": "str", "method": "str", "fractions": "float[s]", "deletion": "float[b, s]",
+              "insertion": "float[b, s]", "deletion_auc": "float[b]", "insertion_auc": "float[b]"}
 
     def __init__(self, fractions, deletion, insertion, method: str = ""):
         self.fractions = np.asarray(fractions)
@@ -202,6 +204,9 @@ class SanityCheck(Result):
     """
 
     kind = "sanity_check"
+    #: ``maps``: the first example's map at every step
+    schema = {"kind": "str", "check": "str", "method": "str", "steps": "str[s]", "spearman": "float[s, b]",
+              "ssim": "float[s, b]", "maps": "float[s, ...]?"}
 
     def __init__(self, steps: list[str], spearman: np.ndarray, ssim: np.ndarray, method: str, check: str,
                  maps: np.ndarray | None = None):

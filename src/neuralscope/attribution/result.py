@@ -31,6 +31,14 @@ def softmax(x: np.ndarray) -> np.ndarray:
     return e / e.sum(-1, keepdims=True)
 
 
+#: the ``to_dict()`` of an attribution of one input (:class:`Attribution`'s ``schema``):
+#: ``b`` examples; maps and inputs keep their own layout (images, tokens, tabular columns)
+ONE_INPUT_SCHEMA = {"kind": "str", "method": "str", "paper": "str", "modality": "str", "signed": "bool",
+                    "targets": "int[b]?", "attributions": "float[b, ...]", "inputs": "number[b, ...]?",
+                    "outputs": "float[b, ...]?", "options": "dict", "metrics": "dict", "tokens": "str[b, *]?",
+                    "feature_names": "str[*]?", "layer": "str?", "extras": "dict", "layout?": "str"}
+
+
 class Attribution(Result):
     """Attributions of a batch of inputs for one method.
 
@@ -51,6 +59,9 @@ class Attribution(Result):
     """
 
     kind = "attribution"
+    #: one input's document; several inputs add ``input_names`` and ``parts`` (one one-input
+    #: document each); ``layout`` is written for channels-last inputs only
+    schema = {**ONE_INPUT_SCHEMA, "input_names?": "str[*]", "parts?": [ONE_INPUT_SCHEMA]}
 
     def __init__(self, attributions: np.ndarray, inputs: np.ndarray | None, method: str, *,
                  targets: list | None = None, outputs: np.ndarray | None = None, options: dict | None = None,

@@ -22,6 +22,16 @@ class AuditResult(Result):
     this call computed (the others were found finished)."""
 
     kind = "audit"
+    #: ``k`` classes; ``worst``, ``mean_maps`` and ``distributions`` are keyed by score or
+    #: method, ``layers`` by layer name
+    schema = {"kind": "str", "name": "str", "directory": "str", "n": "int", "spec": "dict", "engine": "str",
+              "seconds": "float", "computed": "int[*]", "class_counts": "int[k]", "worst": {"*": "int[*]"},
+              "mean_maps": {"*": "float[k, ...]"},
+              "distributions": {"*": {"edges": "float[*]", "counts": "float[k, *]", "class_means": "float[k]",
+                                      "mean": "float"}},
+              "layers": {"*": {"count": "int", "mean": "float", "std": "float", "min": "float", "max": "float",
+                               "zero_fraction": "float", "nonfinite": "int", "units?": "int", "dead_units?": "int[*]"}},
+              "has_projection": "bool"}
 
     def __init__(self, directory: str | Path, summary: dict[str, Any], *, projection: np.ndarray | None = None,
                  computed: list[int] | None = None, engine: str = "local", seconds: float = 0.0):

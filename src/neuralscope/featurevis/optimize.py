@@ -277,6 +277,12 @@ class FeatureVis(Result):
     """
 
     kind = "feature_vis"
+    #: the dataset fields are ``None`` until :meth:`add_dataset_examples`; ``snapshots``: step -> images
+    schema = {"kind": "str", "objective": "str", "param": "str", "seed": "int", "labels": "str[b]",
+              "images": "float[b, c, h, w]", "values": "float[b]?", "history": "float[*, b]?",
+              "snapshots": {"*": "float[b, c, h, w]"}, "examples": "float[b, k, ...]?", "example_values": "float[b, k]?",
+              "example_indices": "int[b, k]?", "dataset_quantiles": "float[b, q]?", "quantile_levels": "float[q]",
+              "seconds": "float"}
     QUANTILES = (0.5, 0.9, 0.99, 1.0)
 
     def __init__(self, images: np.ndarray, labels: Sequence[str], values: np.ndarray | None = None,

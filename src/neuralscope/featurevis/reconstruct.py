@@ -121,6 +121,8 @@ class Reconstruction(Result):
     """
 
     kind = "unit_reconstruction"
+    schema = {"kind": "str", "label": "str", "method": "str", "inputs": "float[b, ...]", "maps": "float[b, ...]",
+              "values": "float[b]"}
 
     def __init__(self, inputs: np.ndarray, maps: np.ndarray, label: str, method: str, values: np.ndarray):
         self.inputs, self.maps, self.label, self.method, self.values = inputs, maps, label, method, values

@@ -428,6 +428,7 @@ class ForwardPass(Result):
 
 class _Step(Result):
     kind = "forward_pass_step"
+    schema = {"kind": "str", "step": "int"}
 
     def __init__(self, fp: ForwardPass, step: int):
         self.fp, self.step = fp, step

@@ -109,6 +109,7 @@ class ConvForwardPass(Result):
 
 class _ConvStep(Result):
     kind = "conv_forward_step"
+    schema = {"kind": "str", "step": "int"}
     needs_figure = True
 
     def __init__(self, fp: ConvForwardPass, step: int):
