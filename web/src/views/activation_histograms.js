@@ -1,7 +1,12 @@
-// kind "activation_histograms" (neuralscope.inspect.activations.ActivationHistograms): no view of its own yet; the generic
-// inspector draws its to_dict() fields by their shapes.
-import { inspector } from "./inspector.js";
+// kind "activation_histograms" (neuralscope.inspect.activations.ActivationHistograms): one
+// histogram of activation values per layer as small multiples, one enlarged on click
+// (draw/histograms.js, shared with weight_histograms), as ActivationHistograms.plot() draws them.
+import { h } from "../dom.js";
+import { histogramPanels } from "../draw/histograms.js";
+import { section } from "./parts.js";
 
 export function render(data) {
-  return inspector(data, "activation_histograms");
+  const layers = Array.isArray(data.layers) ? data.layers : [];
+  if (!layers.length) return h("p", { class: "muted" }, "This result holds no activation histograms.");
+  return section("activation distributions per layer", `${layers.length} layer(s)`, histogramPanels(layers, { valueLabel: "activation" }));
 }

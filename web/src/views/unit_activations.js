@@ -1,7 +1,34 @@
-// kind "unit_activations" (neuralscope.inspect.activations.UnitActivations): no view of its own yet; the generic
-// inspector draws its to_dict() fields by their shapes.
-import { inspector } from "./inspector.js";
+// kind "unit_activations" (neuralscope.inspect.activations.UnitActivations): one unit's
+// activation on every input, as bars (the top-k in red) up to 120 inputs and as a sorted
+// curve beyond, with a zero line, as UnitActivations.plot() draws it; the top-k inputs listed.
+import { h, fmt } from "../dom.js";
+import { columnBars } from "../draw/bars.js";
+import { lineChart } from "../draw/lines.js";
+import { section } from "./parts.js";
+
+const MAX_BARS = 120;
+
+function chart(data) {
+  const v = data.values, n = v.length, top = new Set(data.top || []);
+  const lab = (i) => (Array.isArray(data.labels) ? ` (label ${data.labels[i]})` : "");
+  const title = `${data.layer} unit ${data.unit} over ${n} inputs`;
+  if (n <= MAX_BARS) {
+    return columnBars({ values: v, colours: v.map((_, i) => (top.has(i) ? "#d62728" : "#4c72b0")), xLabel: "input index (red: top-k)", yLabel: "activation",
+      title, cls: "ua-bars", tip: (i) => `input #${i}${lab(i)}: ${fmt(v[i], 4)}${top.has(i) ? " (top-k)" : ""}` });
+  }
+  const sorted = v.filter(Number.isFinite).sort((a, b) => b - a), left = n - sorted.length;
+  return h("div", null, lineChart({ series: [{ name: `unit ${data.unit}`, values: sorted }], xLabel: "inputs sorted by activation", yLabel: "activation", title, width: 640, cls: "ua-sorted" }),
+    left ? h("div", { class: "nonfinite-note", style: { color: "#b00000" } }, `${left} of ${n} values are NaN/Inf (left out)`) : null);
+}
+
+function topTable(data) {
+  const labels = Array.isArray(data.labels) ? data.labels : null;
+  return h("table", { class: "rows ua-top" }, h("thead", null, h("tr", null, h("th", null, "rank"), h("th", null, "input"), labels ? h("th", null, "label") : null, h("th", null, "activation"))),
+    h("tbody", null, (data.top || []).map((i, r) => h("tr", null, h("td", { class: "num" }, r + 1), h("td", { class: "num" }, `#${i}`),
+      labels ? h("td", null, labels[i]) : null, h("td", { class: "num" }, fmt(data.values[i], 5))))));
+}
 
 export function render(data) {
-  return inspector(data, "unit_activations");
+  if (!Array.isArray(data.values) || !data.values.length) return h("p", { class: "muted" }, "This result holds no activations.");
+  return h("div", null, section("activations", null, chart(data)), section("top inputs", `the ${(data.top || []).length} inputs that activate the unit most`, topTable(data)));
 }

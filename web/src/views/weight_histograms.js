@@ -1,7 +1,12 @@
-// kind "weight_histograms" (neuralscope.inspect.weights.WeightHistograms): no view of its own yet; the generic
-// inspector draws its to_dict() fields by their shapes.
-import { inspector } from "./inspector.js";
+// kind "weight_histograms" (neuralscope.inspect.weights.WeightHistograms): one histogram per
+// parameter tensor as small multiples (the 48 largest tensors), one enlarged on click
+// (draw/histograms.js, shared with activation_histograms), as WeightHistograms.plot() draws them.
+import { h } from "../dom.js";
+import { histogramPanels } from "../draw/histograms.js";
+import { section } from "./parts.js";
 
 export function render(data) {
-  return inspector(data, "weight_histograms");
+  const layers = Array.isArray(data.layers) ? data.layers : [];
+  if (!layers.length) return h("p", { class: "muted" }, "This result holds no weight histograms.");
+  return section("weight distributions per parameter tensor", `${layers.length} tensor(s)`, histogramPanels(layers, { valueLabel: "weight value" }));
 }
