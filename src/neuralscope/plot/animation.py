@@ -428,13 +428,14 @@ class ForwardPass(Result):
 
 class _Step(Result):
     kind = "forward_pass_step"
-    schema = {"kind": "str", "step": "int"}
+    #: ``pass``: the whole ForwardPass's ``to_dict()``, so that a frame logged or animated on its own can be drawn
+    schema = {"kind": "str", "step": "int", "pass": "dict"}
 
     def __init__(self, fp: ForwardPass, step: int):
         self.fp, self.step = fp, step
 
     def to_dict(self) -> dict:
-        return {"kind": self.kind, "step": self.step}
+        return {"kind": self.kind, "step": self.step, "pass": self.fp.to_dict()}
 
     def plot(self, ax=None):
         return self.fp.plot(ax=ax, step=self.step)

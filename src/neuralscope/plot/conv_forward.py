@@ -109,14 +109,15 @@ class ConvForwardPass(Result):
 
 class _ConvStep(Result):
     kind = "conv_forward_step"
-    schema = {"kind": "str", "step": "int"}
+    #: ``pass``: the whole ConvForwardPass's ``to_dict()``, so that a frame logged or animated on its own can be drawn
+    schema = {"kind": "str", "step": "int", "pass": "dict"}
     needs_figure = True
 
     def __init__(self, fp: ConvForwardPass, step: int):
         self.fp, self.step = fp, step
 
     def to_dict(self) -> dict:
-        return {"kind": self.kind, "step": self.step}
+        return {"kind": self.kind, "step": self.step, "pass": self.fp.to_dict()}
 
     def plot(self, ax=None):
         return self.fp.plot(ax=ax, step=self.step)
