@@ -114,6 +114,17 @@ def shape_text(meta) -> str:
     shape = getattr(meta, "shape", None)
     if shape is None:
         return "?"
+    if type(shape) is tuple:  # (a graph repeats few shapes many times: each is joined once)
+        return _shape_text(shape)
+    return _join_shape(shape)
+
+
+@functools.lru_cache(maxsize=4096)
+def _shape_text(shape: tuple) -> str:
+    return _join_shape(shape)
+
+
+def _join_shape(shape) -> str:
     if len(shape) == 0:
         return "scalar"
     return "×".join("?" if d is None else str(d) for d in shape)
@@ -368,6 +379,7 @@ def layout(view: GraphView, options: LayoutOptions | None = None) -> Layout:
     # bottom-up: children before parents; port offsets of laid-out groups feed their parent
     offsets: dict[tuple, float] = {}
     frames: dict[str, tuple[float, float, float, float]] = {}  # content origin in item frame, w, h
+    memo: dict = {}  # equal levels (repeated blocks) are laid out once
     for p in reversed([""] + ordered_clusters):
         lv = levels[p]
         for i, key in enumerate(lv.items):
@@ -375,7 +387,7 @@ def layout(view: GraphView, options: LayoutOptions | None = None) -> Layout:
                 fx, fy, fw, fh = frames[key[1]]
                 lv.w[i], lv.h[i] = fw, fh
         lay_out_level(lv, offsets, edge_labels[p], opt, unit_height=NODE_H2, label_size=LABEL_SIZE,
-                      label_width=_label_width)
+                      label_width=_label_width, memo=memo)
         if p:
             c = clusters[p]
             title = cluster_title(p, c.type)

@@ -50,7 +50,7 @@ def _f(v: float) -> str:
 def path_data(points) -> str:
     """SVG path data through ``points``: straight where vertical, smooth cubic S-curves with
     vertical tangents elsewhere (so edges leave and enter boxes vertically)."""
-    pts = [(float(a), float(b)) for a, b in points]
+    pts = points.tolist() if hasattr(points, "tolist") else [(float(a), float(b)) for a, b in points]
     if not pts:
         return ""
     out = [f"M{_f(pts[0][0])},{_f(pts[0][1])}"]

@@ -90,9 +90,47 @@ class Level:
 
 
 def lay_out_level(lv: Level, offsets: dict, edge_labels: dict, opt: LayoutOptions, *,
-                  unit_height: float, label_width: Callable[[str], float], label_size: float) -> None:
-    """Lay out one level in its own frame (top-left of its content at 0, 0); see the steps above."""
+                  unit_height: float, label_width: Callable[[str], float], label_size: float,
+                  memo: dict | None = None) -> None:
+    """Lay out one level in its own frame (top-left of its content at 0, 0); see the steps above.
+
+    With ``memo`` (a dict kept for one whole layout, whose options and measures do not
+    change), a level equal to one laid out before (:func:`level_signature`: the 1,400
+    residual blocks of a ResNet-like model, the stages that hold them) takes that one's result
+    instead of being laid out again: the same inputs give the same numbers.
+    """
+    key = None
+    if memo is not None:
+        key = level_signature(lv, offsets, edge_labels)
+        done = memo.get(key)
+        if done is not None:
+            (lv.x, lv.y, lv.width, lv.height, lv.routes, lv.labels, lv.back, lv.layer_tops,
+             lv.layer_h) = done
+            return
     LevelLayout(lv, offsets, edge_labels, opt, unit_height, label_width, label_size).run()
+    if key is not None:
+        memo[key] = (lv.x, lv.y, lv.width, lv.height, lv.routes, lv.labels, lv.back, lv.layer_tops, lv.layer_h)
+
+
+def level_signature(lv: Level, offsets: dict, edge_labels: dict) -> tuple:
+    """Everything :class:`LevelLayout` reads from a level: item kinds and sizes, the order of
+    the items (as ranks: only comparisons of orders matter), and per edge its ends, the port
+    offsets at its ends and its label. Two levels with equal signatures get equal layouts.
+
+    Example:
+        >>> a, b = Level("a"), Level("b")
+        >>> for lv, first in ((a, 0.0), (b, 70.0)):
+        ...     u, v = lv.item(("n", f"x{first}"), 50, 24, first), lv.item(("n", f"y{first}"), 60, 24, first + 1)
+        ...     _ = lv.edge(u, None, v, None)
+        >>> level_signature(a, {}, {}) == level_signature(b, {}, {})
+        True
+    """
+    rank = {v: r for r, v in enumerate(sorted(set(lv.order)))}
+    items = tuple(zip(lv.kind, lv.w, lv.h, [rank[o] for o in lv.order]))
+    keys = lv.items
+    edges = tuple((u, v, offsets.get((keys[u], uk), 0.0), offsets.get((keys[v], vk), 0.0), edge_labels.get(ei))
+                  for ei, (u, uk, v, vk) in enumerate(lv.edges))
+    return items, edges
 
 
 def pav(target: list[float], weight: list[float], sep: list[float]) -> list[float]:
