@@ -41,11 +41,30 @@ export function thinned(count, px, size) {
 
 /** An SVG chart of `width` x `height` with a title and a plot area `area` = {l, t, w, h}
  * inside `margin` (draw the axes with `drawAxes`). */
-export function chartFrame({ width, height, margin = {}, title, cls = "" }) {
+export function chartFrame({ width, height, margin = {}, title, titlePx = 12, cls = "" }) {
+  const lines = title ? wrapText(title, width - 4, titlePx * 0.76) : [];
+  const extra = Math.max(0, lines.length - 1) * (titlePx + 2);
   const m = { l: 56, r: 14, t: title ? 24 : 10, b: 40, ...margin };
-  const svg = svgEl("svg", { width, height, class: `line-svg ns-chart ${cls}`.trim(), "font-family": "system-ui, sans-serif" });
-  if (title) svgEl("text", { x: width / 2, y: 14, "font-size": 12, "text-anchor": "middle", fill: INK, class: "chart-title" }, title, svg);
-  return { svg, area: { l: m.l, t: m.t, w: width - m.l - m.r, h: height - m.t - m.b }, width, height };
+  m.t += extra;
+  const svg = svgEl("svg", { width, height: height + extra, class: `line-svg ns-chart ${cls}`.trim(), "font-family": "system-ui, sans-serif" });
+  lines.forEach((line, k) => svgEl("text", { x: width / 2, y: titlePx + 2 + k * (titlePx + 2), "font-size": titlePx, "text-anchor": "middle", fill: INK, class: "chart-title" }, line, svg));
+  return { svg, area: { l: m.l, t: m.t, w: width - m.l - m.r, h: height - m.t - m.b }, width, height: height + extra };
+}
+
+/** `text` cut into at most `maxLines` lines of `px` pixels (at `charPx` per character), at
+ * spaces; a word longer than a line keeps its end ("…" + tail: layer names end in what
+ * tells them apart), as does a last line that does not fit. */
+export function wrapText(text, px, charPx = CHAR_PX, maxLines = 3) {
+  const room = Math.max(4, Math.floor(px / charPx));
+  const cut = (w) => (w.length <= room ? w : `…${w.slice(w.length - room + 1)}`);
+  const lines = [];
+  for (const word of String(text).split(" ")) {
+    const last = lines.length ? lines[lines.length - 1] : null;
+    if (last !== null && last.length + 1 + word.length <= room) lines[lines.length - 1] = `${last} ${word}`;
+    else lines.push(word);
+  }
+  if (lines.length > maxLines) lines.splice(maxLines - 1, lines.length, lines.slice(maxLines - 1).join(" "));
+  return lines.map((l, k) => (k === lines.length - 1 && l.length > room ? `${l.slice(0, room - 1)}…` : cut(l)));
 }
 
 /** Ticks and titles of the bottom (`x`) and left (`y`) axes of `frame`'s plot area:

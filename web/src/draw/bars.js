@@ -48,12 +48,12 @@ export function columnBars({ values, labels, colours, xLabel, yLabel, title, wid
  */
 export function histogramBars({ counts, edges, xLabel, yLabel = "count", title, note, compact = false, width, height }) {
   const W = width || (compact ? 200 : 460), H = height || (compact ? 130 : 260);
-  const f = chartFrame({ width: W, height: H, title, cls: `hist-chart${compact ? " compact" : ""}`,
-    margin: compact ? { l: 8, r: 8, b: xLabel ? 34 : 22, t: title ? 30 : 6 } : {} });
+  const f = chartFrame({ width: W, height: H, title, titlePx: compact ? 10 : 12, cls: `hist-chart${compact ? " compact" : ""}`,
+    margin: compact ? { l: 8, r: 8, b: xLabel ? 34 : 22, t: title ? 16 : 6 } : {} });
   const lo = edges[0], hi = edges[edges.length - 1];
   const top = Math.max(1e-12, ...counts.filter(Number.isFinite));
   const X = scale(lo, hi, f.area.w), Y = scale(0, top, f.area.h, true);
-  drawAxes(f, { x: { label: xLabel, ticks: valueTicks(lo, hi, X, f.area.w, compact ? 60 : 70) },
+  drawAxes(f, { x: { label: xLabel, ticks: valueTicks(lo, hi, X, f.area.w, compact ? 45 : 70) },
     y: compact ? null : { label: yLabel, ticks: valueTicks(0, top, Y, f.area.h, 40) } });
   const g = svgEl("g", { transform: `translate(${f.area.l},${f.area.t})`, class: "bars" }, null, f.svg);
   counts.forEach((c, i) => {

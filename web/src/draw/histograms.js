@@ -29,9 +29,8 @@ export function histogramPanels(layers, { valueLabel = "value", maxPanels = 48 }
   const open = (i) => { detail.replaceChildren(histogramDetail(layers[i], valueLabel)); grid.querySelectorAll(".hist-panel").forEach((p) => p.classList.toggle("selected", +p.dataset.index === i)); };
   const grid = h("div", { class: "nd-grid hist-panels" }, shown.map((i) => {
     const d = layers[i];
-    const title = d.name.length > 30 ? `…${d.name.slice(-29)}` : d.name;
     return h("div", { class: "hist-panel", title: `${d.name} ${(d.shape || []).join("×")}: click to enlarge`, dataset: { index: String(i), name: d.name }, onclick: () => open(i) },
-      histogramBars({ counts: d.counts, edges: d.edges, compact: true, note: nonfiniteNote(d), title: `${title}  ${(d.shape || []).join("×")}` }));
+      histogramBars({ counts: d.counts, edges: d.edges, compact: true, note: nonfiniteNote(d), title: `${d.name} ${(d.shape || []).join("×")}` }));
   }));
   const note = shown.length < layers.length ? h("div", { class: "muted" }, `the largest ${shown.length} of ${layers.length} tensors shown`) : null;
   if (shown.length) open(shown[0]);

@@ -16,7 +16,7 @@ export function cellTicks(n, px, labels, upright = false) {
     const idx = thinned(n, px, upright ? 11 : textWidth(labels));
     return idx.map((i) => [(i + 0.5) * cell, String(labels[i])]);
   }
-  return indexTicks(n, px, 40).map((i) => [(i + 0.5) * cell, String(i)]);
+  return indexTicks(n, px, 30).map((i) => [(i + 0.5) * cell, String(i)]);
 }
 
 function paint(mat, cmap) {
@@ -47,7 +47,7 @@ export function matrixHeatmap(mat, opt = {}) {
   const [lo, hi] = range(mat.flat());
   const cmap = opt.cmap || colormap(lo, hi);
   const cellW = Math.max(1, Math.min(opt.maxCell || 28, (opt.maxW || 640) / cols)), cellH = Math.max(1, Math.min(opt.maxCell || 28, (opt.maxH || 420) / rows));
-  const pw = Math.max(opt.minW || 120, cols * cellW), ph = Math.max(opt.minH || 60, rows * cellH);
+  const pw = Math.max(opt.minW || 200, cols * cellW), ph = Math.max(opt.minH || 60, rows * cellH);
   const upright = !!opt.xLabels && textWidth(opt.xLabels) > pw / cols - 2;
   const xTicks = opt.xTicks || cellTicks(cols, pw, opt.xLabels, upright), yTicks = opt.yTicks || cellTicks(rows, ph, opt.yLabels);
   const left = opt.left || Math.max(44, textWidth(yTicks.map((t) => t[1])) + 30);

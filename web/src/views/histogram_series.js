@@ -4,7 +4,7 @@
 // steps re-binned onto one grid; when the spread changes more than 20-fold the value axis is
 // asinh and the colour each step's density relative to its peak, as HistogramSeries.plot() draws it.
 import { h, fmt } from "../dom.js";
-import { colormap } from "../colors.js";
+import { attributionColormap } from "../colors.js";
 import { niceTicks } from "../draw/axes.js";
 import { matrixHeatmap } from "../draw/matrix.js";
 import { section, svgEl } from "./parts.js";
@@ -90,6 +90,12 @@ function colours(rows, width) {
   return { grid, frac, t, vmin, vmax };
 }
 
+// the library's magma_r look: light for rare values, dark for common ones (inferno, reversed)
+function lightToDark(lo, hi) {
+  const inferno = attributionColormap(false, 1);
+  return { fn: (v) => inferno.fn(1 - (v - lo) / ((hi - lo) || 1)), lo, hi, diverging: false };
+}
+
 function chart(data, rows) {
   const width = linearWidth(rows), { grid, frac, t, vmin, vmax } = colours(rows, width);
   const S = rows.length, B = grid.length - 1;
@@ -100,7 +106,7 @@ function chart(data, rows) {
   const q = percentiles(rows);
   const label = width ? "log10 density (relative to the step's peak)" : "log10 fraction of values";
   return matrixHeatmap(mat, {
-    cmap: colormap(Math.log10(vmin), Math.log10(vmax)), valueLabel: label, xLabel: "step (one column per logged step)", yLabel: "value",
+    cmap: lightToDark(Math.log10(vmin), Math.log10(vmax)), valueLabel: label, xLabel: "step (one column per logged step)", yLabel: "value",
     xLabels: rows.map((r) => String(r.step)), yTicks: [...new Set(tv)].map((v) => [row(v), fmt(v, 3)]), maxW: Math.min(820, Math.max(360, 14 * S)), maxH: 320, cls: "hs-dist",
     title: `${data.name}: distribution over steps` + (width ? ` (spread changes > ${SPREAD_RATIO}×: value axis linear within ±${fmt(width, 2)}, logarithmic beyond)` : ""),
     tip: (i, j) => `step ${rows[j].step}, value ${fmt(grid[B - 1 - i], 3)} to ${fmt(grid[B - i], 3)}: ${fmt(frac[j][B - 1 - i], 3)}${width ? " of the peak density" : " of the values"}`,
