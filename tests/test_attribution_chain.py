@@ -97,3 +97,48 @@ def test_many_passes_run_on_one_thread_only_when_the_machine_is_busy(monkeypatch
     finally:
         monkeypatch.undo()
         torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("players", [7, 12])
+def test_exact_values_from_half_tables_equal_the_models_own_passes_for_groups_and_callable_targets(
+        players, monkeypatch, unchanged):
+    torch.manual_seed(1)
+    net = TabularMLP(in_features=13, hidden=(16, 8)).eval()
+    x, bg = torch.randn(4, 13), torch.randn(6, 13)
+    groups = torch.arange(13) % players  # players of one or two columns each
+    options = {"background": bg, "mask": groups.expand(4, 13)}
+    targets = [1, lambda out: out[:, 0] - out[:, 1]]
+    with unchanged(net):
+        fast = [explain(net, x, target=t, method="exact_shapley", **options) for t in targets]
+    monkeypatch.setattr("neuralscope.attribution.chain.chain_forward", lambda *a: None)
+    slow = [explain(net, x, target=t, method="exact_shapley", **options) for t in targets]
+    for a, b in zip(fast, slow):
+        np.testing.assert_allclose(a.attributions, b.attributions, rtol=1e-5, atol=1e-6)
+        assert float(np.max(a.metrics["additivity_error"])) < 1e-5
+
+
+def test_independent_rows_run_on_one_python_thread_each_and_give_the_setting_back(monkeypatch):
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        monkeypatch.setattr(threads.os, "getloadavg", lambda: (0.1, 0.1, 0.1))
+        seen = []
+
+        def row(i):
+            seen.append(torch.get_num_threads())
+            return i * 10
+
+        assert threads.map_rows(row, 5, parallel=True) == [0, 10, 20, 30, 40]  # in order
+        assert seen == [1] * 5 and torch.get_num_threads() == 2
+
+        def fails(i):
+            raise ValueError("row 3 is bad")
+
+        with pytest.raises(ValueError, match="row 3"):
+            threads.map_rows(fails, 4, parallel=True)
+        assert torch.get_num_threads() == 2  # restored also on error
+        seen.clear()
+        threads.map_rows(row, 3, parallel=False)
+        assert seen == [2] * 3  # not independent: the rows keep the process's threads
+    finally:
+        torch.set_num_threads(before)

@@ -98,18 +98,28 @@ class Chain:
         with torch.no_grad():
             return self.rest(torch.addmm(self.first[1], batch, self.first[0]))
 
-    def rest(self, h: torch.Tensor) -> torch.Tensor:
-        """The layers after the first, on its output ``h`` (which may be overwritten)."""
+    def rest(self, h: torch.Tensor, column: int | None = None) -> torch.Tensor:
+        """The layers after the first, on its output ``h`` (which may be overwritten); with
+        ``column``, only that output column ``(rows,)``: the last linear layer becomes one
+        matrix-vector product (what follows it is elementwise)."""
         if not self.steps:
-            return h
-        out = torch.empty(h.shape[0], self.out_width, dtype=h.dtype)
+            return h if column is None else h[:, column]
+        steps = self.steps if column is None else self._column_steps(column)
+        out = torch.empty(h.shape[0], *(() if column is not None else (self.out_width,)), dtype=h.dtype)
         with torch.no_grad():
             for start in range(0, h.shape[0], self.block):
                 t = h[start:start + self.block]
-                for kind, a, *b in self.steps:  # (in-place activations act on fresh outputs)
-                    t = torch.addmm(b[0], t, a) if kind == "linear" else a(t)
+                for kind, a, *b in steps:  # (in-place activations act on fresh outputs)
+                    t = torch.addmm(b[0], t, a) if kind == "linear" else (
+                        torch.addmv(b[0], t, a) if kind == "dot" else a(t))
                 out[start:start + self.block] = t
         return out
+
+    def _column_steps(self, column: int) -> list:
+        """The steps with the last linear layer cut to one output column (a ``"dot"``)."""
+        last = max(i for i, s in enumerate(self.steps) if s[0] == "linear")
+        kind, w, bias = self.steps[last]
+        return [*self.steps[:last], ("dot", w[:, column].contiguous(), bias[column]), *self.steps[last + 1:]]
 
 
 def chain_forward(model: nn.Module, example: torch.Tensor, reference: torch.Tensor,

@@ -9,8 +9,11 @@ with an ``Independent`` masker define it). ``v(empty) = E[f(background)]``, ``v(
 so the values add up to ``f(x) - E[f(background)]`` (additivity, reported with every result).
 
 Exact values evaluate every coalition once, all ``2^M x N`` rows stacked into a few large
-forward passes, then apply the Shapley formula to the table of values in one vectorised
-step per player (``M`` up to :data:`MAX_EXACT_FEATURES`).
+forward passes, then apply the Shapley formula to the table of values as one product with
+a weight matrix (``M`` up to :data:`MAX_EXACT_FEATURES`). For an MLP (a fused chain) the
+first layer of every coalition is one of two half tables plus the other, the last layer is
+computed for the target's column only, and the explained rows run on one Python thread
+each (:func:`~neuralscope.attribution.threads.map_rows`).
 """
 from __future__ import annotations
 
@@ -22,17 +25,19 @@ import torch
 from torch import nn
 
 from ..errors import InputShapeError, check_finite
-from ..progress import progress
 from ..adapters.torch import first_tensor
 from .base import Method, Target, chunks, internal_batch_size, output_scores
 from .chain import Chain, many_rows_forward
-from .threads import on_pass_threads
+from .threads import map_rows, on_pass_threads
 
 #: the most players the exact path enumerates (2^15 = 32,768 coalitions per row)
 MAX_EXACT_FEATURES = 15
 #: most rows one forward pass of the value function holds: an MLP's activations for 16k rows
 #: stay in the caches (65k-row passes cost 1.4x the CPU time per row on this project's machine)
 MAX_ROWS_PER_PASS = 16384
+#: first-layer floats of one chain pass in the exact path (32 MB: coalitions x background rows
+#: x width; fewer, larger passes measured faster than cache-sized blocks for a 12-64-32-2 MLP)
+PASS_FLOATS = 1 << 23
 
 
 def prepare_background(x: torch.Tensor, background: Any) -> torch.Tensor:
@@ -65,39 +70,106 @@ def coalition_values(run: Callable, x_i: torch.Tensor, background: torch.Tensor,
     busy machine every extra parallel tensor operation costs a thread rendezvous, and the
     model's own forward should be all that remains."""
     n = background.shape[0]
-    first = _FirstLayer(run, x_i, background) if isinstance(run, Chain) and x_i.dim() == 1 else None
+    first = _FirstLayer(run, x_i, background, labels) if _first_layer_applies(run, x_i) else None
     per = max(1, (run.block if first is not None else rows_per_pass) // n)  # a chain: cache-sized passes
-    keep = (z if z.dtype == torch.bool else z.bool())[:, labels].unsqueeze(1)  # (K, 1, *shape)
-    column = _target_column(target, example)
+    keep = (z if z.dtype == torch.bool else z.bool())
+    keep_elements = keep[:, labels].unsqueeze(1) if first is None else None  # (K, 1, *shape)
     out = []
     for sl in chunks(z.shape[0], per):
         with torch.no_grad():
             if first is not None:
-                o = run.rest(first(keep[sl, 0]))
+                o = run.rest(first(keep[sl]))
             else:
-                o = run(torch.where(keep[sl], x_i, background).reshape(-1, *x_i.shape))  # (k * N, *shape)
-            s = first_tensor(o)[:, column] if column is not None else target.scores(
-                o, torch.tensor([example], device=x_i.device).expand(first_tensor(o).shape[0]))
+                o = run(torch.where(keep_elements[sl], x_i, background).reshape(-1, *x_i.shape))  # (k * N, *shape)
+        out.append(_row_scores(o, target, example).reshape(-1, n).mean(1))
+    return torch.cat(out).double()
+
+
+def all_coalition_values(run: Callable, x_i: torch.Tensor, background: torch.Tensor, labels: torch.Tensor,
+                         m: int, target: Target, example: int, rows_per_pass: int) -> torch.Tensor:
+    """``v(S)`` for all ``2^m`` coalitions (indexed by bit mask, as :func:`all_coalitions`).
+    A chain's first-layer outputs come from two half tables (:class:`_HalfTables`), an
+    addition per element instead of ``m`` multiply-adds; anything else goes through
+    :func:`coalition_values`."""
+    if not _first_layer_applies(run, x_i):
+        return coalition_values(run, x_i, background, labels, all_coalitions(m, x_i.device), target, example,
+                                rows_per_pass)
+    n = background.shape[0]
+    tables = _HalfTables(run, x_i, background, labels, m)
+    column = _target_column(target, example)
+    out = []
+    for sl in chunks(tables.high_rows, max(1, PASS_FLOATS // (tables.low_rows * n * tables.width))):
+        with torch.no_grad():
+            if column is not None:
+                s = run.rest(tables.first_layer(sl), column)
+            else:
+                s = _row_scores(run.rest(tables.first_layer(sl)), target, example)
         out.append(s.reshape(-1, n).mean(1))
     return torch.cat(out).double()
 
 
+def _first_layer_applies(run: Callable, x_i: torch.Tensor) -> bool:
+    """Whether coalitions' first-layer outputs can be formed from per-player terms: a
+    fused chain (:class:`~neuralscope.attribution.chain.Chain`) over a row of features."""
+    return isinstance(run, Chain) and x_i.dim() == 1
+
+
+def _row_scores(output: Any, target: Target, example: int) -> torch.Tensor:
+    """The target's score of each output row (all rows belong to example ``example``)."""
+    column = _target_column(target, example)
+    if column is not None:
+        return first_tensor(output)[:, column]
+    rows = first_tensor(output).shape[0]
+    return target.scores(output, torch.tensor([example], device=first_tensor(output).device).expand(rows))
+
+
+def _player_terms(run: Chain, x: torch.Tensor, background: torch.Tensor, labels: torch.Tensor,
+                  m: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A chain's first layer at ``(x_S, b_~S)`` is ``(W b + c) + sum_{p in S} T_p``: returns
+    ``W b + c`` ``(N, H)`` and the players' terms ``T_p = sum_{f of p} W_f (x_f - b_f)``
+    ``(m, N * H)``."""
+    w, bias = run.first
+    base = torch.addmm(bias, background, w)  # (N, H)
+    per_feature = ((x - background)[:, :, None] * w[None]).transpose(0, 1)  # (F, N, H)
+    if labels.numel() == m and bool((labels == torch.arange(m, device=labels.device)).all()):
+        return base, per_feature.reshape(m, -1)
+    terms = torch.zeros((m, *per_feature.shape[1:]), dtype=per_feature.dtype, device=per_feature.device)
+    return base, terms.index_add_(0, labels.flatten(), per_feature).reshape(m, -1)
+
+
 class _FirstLayer:
-    """A chain's first-layer outputs for coalitions of one row ``x`` against background rows
-    ``b``, without building the rows: ``W (x_S, b_~S) + c = (W b + c) + sum_{f in S} W_f (x_f - b_f)``,
-    one matrix product of the keep-masks ``(k, F)`` with the per-feature terms ``(F, N * H)``
+    """A chain's first-layer outputs for given coalitions ``keep`` ``(k, m)`` of one row
+    against the background: one matrix product of the keep-masks with the players' terms
     (the same multiply-adds as the layer itself; float32 rounding differs at 1e-7)."""
 
-    def __init__(self, run: Chain, x: torch.Tensor, background: torch.Tensor):
-        w, bias = run.first
-        self.base = torch.addmm(bias, background, w)  # (N, H)
-        terms = (x - background)[:, :, None] * w[None]  # (N, F, H)
-        self.terms = terms.transpose(0, 1).reshape(x.shape[0], -1)  # (F, N * H)
+    def __init__(self, run: Chain, x: torch.Tensor, background: torch.Tensor, labels: torch.Tensor):
+        self.base, self.terms = _player_terms(run, x, background, labels, int(labels.max()) + 1)
 
     def __call__(self, keep: torch.Tensor) -> torch.Tensor:
         n, h = self.base.shape
         out = (keep.to(self.terms.dtype) @ self.terms).view(-1, n, h)
         return out.add_(self.base).view(-1, h)
+
+
+class _HalfTables:
+    """A chain's first-layer outputs for every coalition of ``m`` players, without a matrix
+    product per coalition: the low players' ``2^lo`` partial sums (with ``W b + c``) and the
+    high players' ``2^(m - lo)`` partial sums are tabled once; coalition ``k = low + high
+    * 2^lo`` is one table row plus the other."""
+
+    def __init__(self, run: Chain, x: torch.Tensor, background: torch.Tensor, labels: torch.Tensor, m: int):
+        base, terms = _player_terms(run, x, background, labels, m)
+        lo = m // 2
+        dtype, device = terms.dtype, terms.device
+        self.width = base.shape[1]
+        self.low = all_coalitions(lo, device).to(dtype) @ terms[:lo] + base.reshape(1, -1)  # (2^lo, N * H)
+        self.high = all_coalitions(m - lo, device).to(dtype) @ terms[lo:]  # (2^(m-lo), N * H)
+        self.low_rows, self.high_rows = self.low.shape[0], self.high.shape[0]
+
+    def first_layer(self, high: slice) -> torch.Tensor:
+        """First-layer outputs ``(coalitions * N, H)`` of the coalitions whose high part is in
+        ``high``, in coalition order, background rows innermost."""
+        return (self.high[high, None, :] + self.low[None]).view(-1, self.width)
 
 
 def _target_column(target: Target, example: int) -> int | None:
@@ -115,18 +187,19 @@ def all_coalitions(m: int, device=None) -> torch.Tensor:
 
 def shapley_from_table(v: torch.Tensor, m: int) -> torch.Tensor:
     """Exact Shapley values ``(m,)`` from the values ``v`` ``(2^m,)`` of all coalitions
-    (indexed by bit mask): ``phi_j = sum_S |S|!(m-|S|-1)!/m! (v(S+j) - v(S))``."""
-    vals = v.detach().double().cpu().numpy()
-    masks = np.arange(2 ** m)
-    size = np.zeros(2 ** m, dtype=np.int64)
-    for j in range(m):
-        size += (masks >> j) & 1
-    w = np.array([math.factorial(s) * math.factorial(m - s - 1) / math.factorial(m) for s in range(m)])
-    phi = np.empty(m)
-    for j in range(m):
-        without = masks[((masks >> j) & 1) == 0]
-        phi[j] = w[size[without]] @ (vals[without | (1 << j)] - vals[without])
-    return torch.from_numpy(phi)
+    (indexed by bit mask), or ``(R, m)`` from ``(R, 2^m)``: ``phi_j = sum_S |S|!(m-|S|-1)!/m!
+    (v(S+j) - v(S))``, one product with :func:`shapley_weights`."""
+    return v.detach().double().cpu() @ shapley_weights(m)
+
+
+def shapley_weights(m: int) -> torch.Tensor:
+    """The ``(2^m, m)`` matrix ``A`` with ``phi = v @ A``: coalition ``k`` enters player
+    ``j``'s value with ``+(|k|-1)!(m-|k|)!/m!`` if it holds ``j`` (as ``S + j``) and with
+    ``-|k|!(m-|k|-1)!/m!`` if not (as ``S``)."""
+    holds = (np.arange(2 ** m)[:, None] >> np.arange(m)) & 1  # (2^m, m)
+    size = holds.sum(1, keepdims=True)
+    w = np.array([math.factorial(s) * math.factorial(m - s - 1) / math.factorial(m) for s in range(m)] + [0.0])
+    return torch.from_numpy(np.where(holds == 1, w[np.maximum(size - 1, 0)], -w[size]))
 
 
 def player_labels(x: torch.Tensor, mask: Any) -> list[torch.Tensor]:
@@ -256,18 +329,17 @@ class ExactShapley(Method):
         out, fx = output_scores(self.model, x, target)
         per = rows_per_pass(self.model, x, self.memory_budget)
         run = many_rows_forward(self.model, x[:1], out[:1].detach() if torch.is_tensor(out) else out, 2 ** m_max)
+        players = [int(lab.max()) + 1 for lab in labels]
+        tables = map_rows(lambda i: all_coalition_values(run, x[i], bg, labels[i], players[i], target, i, per),
+                          x.shape[0], parallel=isinstance(run, Chain), desc=self.name, enabled=self.show_progress)
         attr = torch.zeros(x.shape, dtype=torch.float64, device=x.device)
+        weights = {m: shapley_weights(m) for m in set(players)}
         coefs, expected = [], []
-        coalitions: dict[int, torch.Tensor] = {}
-        for i in progress(range(x.shape[0]), desc=self.name, enabled=self.show_progress or None):
-            m = int(labels[i].max()) + 1
-            if m not in coalitions:
-                coalitions[m] = all_coalitions(m, x.device)
-            z = coalitions[m]
-            v = coalition_values(run, x[i], bg, labels[i], z, target, i, per)
-            phi = shapley_from_table(v, m)
-            attr[i] = phi[labels[i]] / torch.bincount(labels[i].flatten(), minlength=m)[labels[i]]
-            coefs.append(phi.cpu().numpy())
+        for i, v in enumerate(tables):
+            phi = v.cpu() @ weights[players[i]]
+            attr[i] = (phi.to(x.device)[labels[i]]
+                       / torch.bincount(labels[i].flatten(), minlength=players[i])[labels[i]])
+            coefs.append(phi.numpy())
             expected.append(float(v[0]))
         return attr.float(), additivity_metrics(coefs, fx, expected, exact=True), {
             "outputs": out, "coefficients": coefs}
