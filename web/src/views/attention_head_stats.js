@@ -1,7 +1,29 @@
-// kind "attention_head_stats" (neuralscope.attention.maps.HeadStats): no view of its own yet; the generic
-// inspector draws its to_dict() fields by their shapes.
+// kind "attention_head_stats" (neuralscope.attention.maps.HeadStats): every statistic as a
+// layer × head map with its own colour bar (draw/matrix.js), as HeadStats.plot draws them,
+// titled by what it measures; hovering names the layer, the head and the value.
+import { h } from "../dom.js";
+import { matrixHeatmap } from "../draw/matrix.js";
+import { section } from "./parts.js";
 import { inspector } from "./inspector.js";
 
+// HeadStats.LABELS, in the order HeadStats.plot draws its default three first
+export const STATS = [
+  ["entropy_ratio", "entropy / log n"], ["diagonal_distance", "mean distance to diagonal (tokens)"],
+  ["special", "mass on special tokens"], ["entropy", "entropy (nats)"], ["previous_token", "weight on previous token"],
+  ["max_weight", "mean max weight"],
+];
+
 export function render(data) {
-  return inspector(data, "attention_head_stats");
+  const present = STATS.filter(([k]) => Array.isArray(data[k]) && Array.isArray(data[k][0]));
+  if (!present.length) return inspector(data, "attention_head_stats");
+  const [L, H] = [data[present[0][0]].length, data[present[0][0]][0].length];
+  const names = Array.isArray(data.layer_names) && data.layer_names.length === L ? data.layer_names : null;
+  const heads = Array.from({ length: H }, (_, i) => String(i));
+  const maps = present.map(([k, label]) => h("div", { class: "head-stat", dataset: { stat: k } },
+    matrixHeatmap(data[k], { title: label, xLabel: "head", yLabel: "layer", xLabels: heads, yLabels: names || undefined,
+      valueLabel: label, maxW: 360, maxH: 300, cls: "head-stat-map",
+      tip: (i, j) => `${names ? names[i] : `layer ${i}`}, head ${j}: ${data[k][i][j]}` })));
+  return h("div", null,
+    section("heads", `${L} layer(s) × ${H} head(s), ${present.length} statistics`, h("div", { class: "nd-grid" }, maps)),
+    inspector(data, "attention_head_stats", { skip: ["layer_names", ...present.map(([k]) => k)] }));
 }

@@ -1,7 +1,56 @@
-// kind "feature_vis" (neuralscope.featurevis.optimize.FeatureVis): no view of its own yet; the generic
-// inspector draws its to_dict() fields by their shapes.
+// kind "feature_vis" (neuralscope.featurevis.optimize.FeatureVis): each unit's
+// visualisation with its objective value, as FeatureVis.plot draws the grid (one-channel
+// pictures grey on [0, 1], colour pictures clipped to [0, 1]); the top dataset examples per
+// unit when they were added; the snapshots during the optimisation and the objective's
+// curve per unit, as FeatureVis.plot_progress draws them (draw/tiles.js, draw/lines.js).
+import { h, fmt } from "../dom.js";
+import { tileGrid } from "../draw/tiles.js";
+import { lineChart } from "../draw/lines.js";
+import { section } from "./parts.js";
 import { inspector } from "./inspector.js";
 
+const GRAY = { fn: (v) => { const g = Math.max(0, Math.min(255, v * 255)); return [g, g, g]; }, lo: 0, hi: 1, diverging: false };
+const MAX_UNITS = 64;
+
+/** Pictures (N x C x H x W) as tiles: grey (N x H x W) for one channel, else RGB (N x H x W x 3). */
+export function picturesAsTiles(images) {
+  const rgb = images[0].length >= 3;
+  const tiles = rgb ? images.map((im) => im[0].map((row, y) => row.map((_, x) => [0, 1, 2].map((c) => im[c][y][x])))) : images.map((im) => im[0]);
+  return { tiles, rgb };
+}
+
+function pictures(images, opt) {
+  const { tiles, rgb } = picturesAsTiles(images);
+  return tileGrid(tiles, { ...opt, rgb, cmap: rgb ? undefined : GRAY, valueLabel: "pixel value" });
+}
+
+function examplesGrid(data, n) {
+  const k = data.examples[0].length, flatEx = data.examples.slice(0, n).flat();
+  const vals = data.example_values ? data.example_values.slice(0, n).flat() : null;
+  return pictures(flatEx, { ncols: k, rowLabels: data.labels.slice(0, n), colLabels: Array.from({ length: k }, (_, j) => `#${j + 1}`),
+    labels: vals ? vals.map((v) => fmt(v, 3)) : undefined, cls: "fv-examples", tilePx: 64 });
+}
+
+function snapshotsGrid(data, n) {
+  const steps = Object.keys(data.snapshots).map(Number).sort((a, b) => a - b);
+  const rows = Math.min(n, 8), tiles = [];
+  for (let u = 0; u < rows; u++) for (const s of steps) tiles.push(data.snapshots[String(s)][u]);
+  return pictures(tiles, { ncols: steps.length, rowLabels: data.labels.slice(0, rows), colLabels: steps.map((s) => `step ${s}`), cls: "fv-snapshots", tilePx: 64 });
+}
+
 export function render(data) {
-  return inspector(data, "feature_vis");
+  if (!Array.isArray(data.images) || !Array.isArray(data.images[0]?.[0]?.[0])) return inspector(data, "feature_vis");
+  const n = Math.min(data.labels.length, MAX_UNITS);
+  const names = data.labels.slice(0, n).map((l, i) => (Array.isArray(data.values) ? `${l} = ${fmt(data.values[i], 3)}` : l));
+  const grid = pictures(data.images.slice(0, n), { labels: names, cls: "fv-images", tilePx: n > 16 ? 72 : 112,
+    ncols: Math.ceil(Math.sqrt(n)) });
+  const hist = Array.isArray(data.history) && data.history.length ? lineChart({ x: data.history.map((_, i) => i + 1),
+    series: data.labels.slice(0, 10).map((l, u) => ({ name: l, values: data.history.map((row) => row[u]) })),
+    xLabel: "step", yLabel: "objective", title: `objective during ${data.history.length} steps${data.labels.length > 10 ? " (first 10 units)" : ""}`, width: 560, cls: "fv-history" }) : null;
+  const snaps = data.snapshots && Object.keys(data.snapshots).length ? snapshotsGrid(data, n) : null;
+  return h("div", null,
+    section("visualizations", `${data.objective} — ${data.labels.length} unit(s)${data.labels.length > n ? `, first ${n} shown` : ""}, ${data.param} parameterisation, seed ${data.seed}`, grid),
+    Array.isArray(data.examples) ? section("dataset examples", "top activating inputs per unit (activation above each)", examplesGrid(data, n)) : null,
+    snaps ? section("progress", "snapshots during the optimisation", snaps) : null,
+    hist ? section("objective", null, hist) : null);
 }

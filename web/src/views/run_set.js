@@ -1,7 +1,37 @@
-// kind "run_set" (neuralscope.track.runs.RunSet): no view of its own yet; the generic
-// inspector draws its to_dict() fields by their shapes.
+// kind "run_set" (neuralscope.track.runs.RunSet): the runs under one folder as
+// RunSet.table_html lists them (run, status, last step, every config key, every last
+// metric), and each metric's last value compared across the runs as bars (draw/bars.js).
+// Their curves over the steps are on the Scalars page, where the runs can be overlaid.
+import { h, fmt } from "../dom.js";
+import { PALETTE } from "../state.js";
+import { rowBars } from "../draw/bars.js";
+import { recordTable } from "../draw/table.js";
+import { section } from "./parts.js";
 import { inspector } from "./inspector.js";
 
+/** The config keys and last-value metrics present in any run (RunSet.hparams). */
+export function hparams(runs) {
+  const keys = [...new Set(runs.flatMap((r) => Object.keys(r.config || {})))].sort();
+  const metrics = [...new Set(runs.flatMap((r) => Object.keys(r.last || {})))].filter((k) => !k.includes("/")).sort();
+  return { keys, metrics };
+}
+
 export function render(data) {
-  return inspector(data, "run_set");
+  const runs = Array.isArray(data.runs) ? data.runs : null;
+  if (!runs) return inspector(data, "run_set");
+  if (!runs.length) return section("runs", data.root, h("p", null, "No runs in this folder."));
+  const { keys, metrics } = hparams(runs);
+  const table = recordTable([
+    { label: "run", value: (r) => r.name, title: (r) => r.path },
+    { label: "status", value: (r) => r.status },
+    { label: "last step", value: (r) => (r.last_step === null ? null : String(r.last_step)), num: true },
+    ...keys.map((k) => ({ label: k, value: (r) => { const v = (r.config || {})[k]; return v === undefined ? null : typeof v === "object" ? JSON.stringify(v) : v; }, num: true })),
+    ...metrics.map((m) => ({ label: m, value: (r) => (r.last || {})[m] ?? null, num: true })),
+  ], runs, { cls: "runs-table" });
+  const names = runs.map((r) => r.name);
+  const bars = metrics.slice(0, 8).map((m, k) => rowBars({ rows: names, title: `last ${m}`, xLabel: m, width: 420, cls: "run-metric",
+    series: [{ name: m, colour: PALETTE[k % PALETTE.length], values: runs.map((r) => (r.last || {})[m] ?? NaN) }],
+    notes: runs.map((r) => ((r.last || {})[m] === undefined ? "not logged" : fmt(r.last[m], 4))) }));
+  return h("div", null, section("runs", `${runs.length} run(s) in ${data.root}`, table),
+    bars.length ? section("last values", metrics.length > 8 ? `the first 8 of ${metrics.length} metrics` : null, h("div", { class: "nd-grid" }, bars)) : null);
 }

@@ -1,0 +1,276 @@
+"""The dashboard views of the run, forward-pass and attribution-check kinds draw what their
+Python ``plot()`` draws, checked in headless Chromium against the logged data: the number of
+nodes, edges, stages, tiles, curves, bars, rows and axis labels each view draws follows from
+the result's ``to_dict()`` (and from the library's own helpers, such as
+``Summary.plot_rows``), and no two tick labels of a chart overlap.
+
+Screenshots go to ``$NEURALSCOPE_GALLERY/views`` (default ``gallery/views``), named
+``runs_<name>.png``.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import neuralscope as ns
+from neuralscope import zoo
+
+ROOT = Path(__file__).resolve().parents[1]
+SHOTS = Path(os.environ.get("NEURALSCOPE_GALLERY", ROOT / "gallery")) / "views"
+
+
+def _x8(n=2, seed=1):
+    return torch.rand(n, 1, 8, 8, generator=torch.Generator().manual_seed(seed))
+
+
+def _tracked(tmp: Path) -> dict:
+    """Two runs with a config; the first has a loss that decays 1000-fold and turns NaN once."""
+    for name, lr in (("a", 0.1), ("b", 0.01)):
+        with ns.Run(tmp / "runs" / name, config={"lr": lr}) as run:
+            for step in range(300):
+                loss = float("nan") if (name == "a" and step == 150) else 3.0 * math.exp(-step / 40)
+                run.log({"loss": loss, "accuracy": 1 - math.exp(-step / 50)}, step=step)
+    reader = ns.open_run(tmp / "runs" / "a")
+    return {"scalar_series": reader.scalars("loss"), "diagnostics": reader.diagnostics(),
+            "run_set": ns.runs(tmp / "runs")}
+
+
+def _results(tmp: Path) -> dict:
+    torch.manual_seed(0)
+    cnn = zoo.DigitsCNN().eval()
+    tt = zoo.TinyTransformer().eval()
+    mlp = zoo.MLP().eval()
+    fwd = ns.animate_forward(mlp, mlp.example_input(1))
+    conv = ns.animate_forward(cnn, _x8(1))
+    x = _x8(3)
+    out = {
+        "attention_head_stats": ns.attention(tt, tt.example_input(2)).head_stats(),
+        "forward_pass": fwd, "forward_pass_step": fwd.animation().frames[1], "animation": fwd.animation(),
+        "conv_forward_pass": conv, "conv_forward_step": conv.animation().frames[2], "animation conv": conv.animation(),
+        "faithfulness_curves": ns.deletion_insertion(cnn, x, ns.explain(cnn, x, target=0, method="saliency"), target=0, steps=6),
+        "sanity_check": ns.model_randomization(cnn, _x8(2), method="saliency", target=0, layers=["classifier", "features.7"]),
+        "feature_vis": ns.feature_vis(cnn, "features.0:0-2", steps=6, show_progress=False),
+        "summary": ns.summary(cnn, _x8(1)),
+    }
+    out.update(_tracked(tmp))
+    return out
+
+
+@pytest.fixture(scope="module")
+def runs_server(tmp_path_factory):
+    from neuralscope.server.app import STATIC, serve_in_background
+
+    if not (STATIC / "index.html").is_file():
+        pytest.skip("the frontend is not built; run web/build.sh")
+    tmp = tmp_path_factory.mktemp("runviews")
+    results = _results(tmp)
+    with ns.Run(tmp / "served" / "views") as run:
+        for name, r in results.items():
+            run.log_result(r, name=name, step=0)
+    srv = serve_in_background(tmp / "served", poll_interval=0.5)
+    with urllib.request.urlopen(srv.url.rstrip("/") + "/api/results?run=views") as resp:
+        srv.index = {it["name"]: it["index"] for it in json.load(resp)["items"]}
+    srv.results = results
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    yield srv
+    srv.stop()
+
+
+def _open(server, page, name: str, ready: str):
+    """The result `name` opened on its page, once its view has drawn `ready`."""
+    kind = name.split()[0]
+    page.goto(server.url + f"#/result?run=views&index={server.index[name]}")
+    page.wait_for_selector("body[data-ready='1']", timeout=20_000)
+    page.wait_for_selector(f".result-view[data-view='{kind}'] {ready}", timeout=30_000)
+    time.sleep(0.2)
+    return server.results[name]
+
+
+def _shot(page, name: str):
+    page.screenshot(path=str(SHOTS / f"runs_{name.replace(' ', '_')}.png"), full_page=True)
+    assert page.console_errors == []
+
+
+# the boxes of every tick label, per chart: any two of one axis that intersect are reported
+OVERLAPS = """() => {
+  const out = [];
+  for (const svg of document.querySelectorAll('.result-view svg')) {
+    for (const cls of ['x-tick', 'y-tick']) {
+      const boxes = [...svg.querySelectorAll('text.' + cls)].map((t) => [t.textContent, t.getBoundingClientRect()]);
+      for (let i = 0; i < boxes.length; i++) for (let j = i + 1; j < boxes.length; j++) {
+        const [a, p] = boxes[i], [b, q] = boxes[j];
+        if (p.left < q.right - 0.5 && q.left < p.right - 0.5 && p.top < q.bottom - 0.5 && q.top < p.bottom - 0.5) out.push(a + ' / ' + b);
+      }
+    }
+  }
+  return out;
+}"""
+
+
+def _no_overlapping_ticks(page):
+    assert page.evaluate(OVERLAPS) == []
+
+
+def _count(page, selector: str) -> int:
+    return page.locator(f".result-view {selector}").count()
+
+
+def _set_slider(page, selector: str, value: int):
+    page.locator(f".result-view {selector}").first.evaluate(
+        "(s, v) => { s.value = String(v); s.dispatchEvent(new Event('input')); }", value)
+
+
+def test_head_stats_draw_one_layer_by_head_map_per_statistic(runs_server, page):
+    r = _open(runs_server, page, "attention_head_stats", ".head-stat-map")
+    L, H = r["entropy"].shape
+    assert _count(page, ".head-stat") == len(r.stats) == 6
+    cells = page.locator(".result-view .head-stat image.cells")
+    assert {(cells.nth(i).get_attribute("data-rows"), cells.nth(i).get_attribute("data-cols")) for i in range(6)} == {(str(L), str(H))}
+    assert page.locator(".result-view .head-stat .chart-title").all_text_contents()[:3] == [
+        r.LABELS["entropy_ratio"], r.LABELS["diagonal_distance"], r.LABELS["special"]]
+    _no_overlapping_ticks(page)
+    _shot(page, "attention_head_stats")
+
+
+def _lit_nodes(page) -> int:
+    return page.locator(".result-view circle.node:not([fill='#eeeeee'])").count()
+
+
+def test_forward_pass_draws_every_shown_unit_and_weight_and_lights_layer_by_layer(runs_server, page):
+    r = _open(runs_server, page, "forward_pass", "svg.fp-network")
+    units = [len(lay["units"]) for lay in r.layers]
+    assert _count(page, "circle.node") == sum(units)
+    assert _count(page, "line.edge") == sum(w.size for w in r.weights)
+    assert _lit_nodes(page) == sum(units)  # opens on the last layer, as plot() draws it
+    assert _count(page, "text.output-label") == units[-1]
+    best = int(np.argmax(r.layers[-1]["values"]))
+    assert page.locator(".result-view text.output-label[font-weight='bold']").text_content().startswith(f"{best} ")
+    _set_slider(page, ".ns-player-slider", 0)
+    assert _lit_nodes(page) == units[0]
+    assert page.locator(".result-view .ns-player-label").text_content().startswith("layer 0: input")
+    _shot(page, "forward_pass")
+
+
+def test_a_forward_pass_step_is_lit_up_to_its_layer(runs_server, page):
+    r = _open(runs_server, page, "forward_pass_step", "svg.fp-network")
+    assert _lit_nodes(page) == sum(len(lay["units"]) for lay in r.fp.layers[: r.step + 1])
+    _shot(page, "forward_pass_step")
+
+
+def test_conv_forward_pass_draws_its_stages_and_the_prediction(runs_server, page):
+    r = _open(runs_server, page, "conv_forward_pass", ".cfp-probs rect.bar")
+    stages = r.stages
+    assert _count(page, ".cfp-stage") == len(stages)
+    assert _count(page, ".cfp-probs rect.bar") == len(stages[-1]["values"])
+    assert page.locator(".result-view .cfp-probs .chart-title").text_content().startswith(
+        f"prediction: {int(np.argmax(stages[-1]['values']))} ")
+    _no_overlapping_ticks(page)
+    _shot(page, "conv_forward_pass")
+    maps = next(k for k, s in enumerate(stages) if s["kind"] == "maps" and s["values"].shape[0] > r.max_maps)
+    page.locator(f".result-view .cfp-stage[data-stage='{maps}']").click()
+    grid = page.locator(".result-view canvas.cfp-maps")
+    assert grid.get_attribute("data-tiles") == str(r.max_maps)
+    assert f"{r.max_maps} of {stages[maps]['values'].shape[0]} channels" in page.locator(".result-view .cfp-figure").text_content()
+    vector = next(k for k, s in enumerate(stages) if s["kind"] == "vector")
+    page.locator(f".result-view .cfp-stage[data-stage='{vector}']").click()
+    assert f"{stages[vector]['values'].size} units (row by row)" in page.locator(".result-view .cfp-vector .chart-title").text_content()
+
+
+def test_a_conv_forward_step_draws_its_own_stage(runs_server, page):
+    r = _open(runs_server, page, "conv_forward_step", ".cfp-figure")
+    stage = r.fp.stages[r.step]
+    assert page.locator(".result-view .cfp-stage.current").get_attribute("data-stage") == str(r.step)
+    assert page.locator(".result-view canvas.cfp-maps").get_attribute("data-tiles") == str(min(r.fp.max_maps, stage["values"].shape[0]))
+    _shot(page, "conv_forward_step")
+
+
+@pytest.mark.parametrize("name,frame_view", [("animation", "svg.fp-network"), ("animation conv", ".cfp-figure")])
+def test_an_animation_plays_its_frames_each_drawn_by_its_own_view(runs_server, page, name, frame_view):
+    r = _open(runs_server, page, name, frame_view)
+    n = len(r.frames)
+    assert page.locator(".result-view .ns-player-slider").get_attribute("max") == str(n - 1)
+    assert page.locator(".result-view .ns-player-label").text_content() == f"{r.labels[-1]} ({n}/{n})"
+    assert page.locator(f".result-view .anim-frame .result-view[data-view='{r.frames[0].kind}']").count() == 1
+    _set_slider(page, ".ns-player-slider", 0)
+    page.wait_for_selector(f".result-view .anim-frame [data-step='0']", timeout=10_000)
+    assert page.locator(".result-view .ns-player-label").text_content() == f"{r.labels[0]} (1/{n})"
+    _shot(page, name)
+
+
+def test_diagnostics_list_every_problem_in_a_table(runs_server, page):
+    r = _open(runs_server, page, "diagnostics", ".diag-table")
+    assert "nonfinite" in r.codes()  # the NaN loss at step 150
+    assert page.locator(".result-view .diag-table tbody tr").count() == len(r)
+    first = page.locator(".result-view .diag-table tbody tr").first.locator("td")
+    assert first.nth(0).text_content() == r.items[0].severity and first.nth(1).text_content() == r.items[0].code
+    _shot(page, "diagnostics")
+
+
+def test_faithfulness_curves_draw_every_example_faint_and_the_means_with_their_auc(runs_server, page):
+    r = _open(runs_server, page, "faithfulness_curves", ".faith-chart path.series")
+    assert _count(page, ".faith-chart path.series") == 2 * len(r.deletion) + 2
+    legend = page.locator(".result-view .legend").first.text_content()
+    assert f"deletion (mean AUC {r.deletion_auc.mean():.3g}" in legend and f"insertion (mean AUC {r.insertion_auc.mean():.3g}" in legend
+    assert page.locator(".result-view .faith-aucs tbody tr").count() == len(r.deletion)
+    _no_overlapping_ticks(page)
+    _shot(page, "faithfulness_curves")
+
+
+def test_sanity_check_draws_both_similarities_over_the_named_steps(runs_server, page):
+    r = _open(runs_server, page, "sanity_check", ".sanity-chart path.series")
+    assert page.locator(".result-view .sanity-chart text.x-tick").all_text_contents() == list(r.steps)
+    assert _count(page, ".sanity-chart circle.dot") == 2 * len(r.steps)
+    assert _count(page, ".sanity-chart path.band") == 2
+    assert page.locator(".result-view canvas.sanity-maps").get_attribute("data-tiles") == str(len(r.steps))
+    _no_overlapping_ticks(page)
+    _shot(page, "sanity_check")
+
+
+def test_feature_vis_shows_each_unit_and_its_objective_curve(runs_server, page):
+    r = _open(runs_server, page, "feature_vis", "canvas.fv-images")
+    assert page.locator(".result-view canvas.fv-images").get_attribute("data-tiles") == str(len(r.labels))
+    assert _count(page, ".fv-history path.series") == len(r.labels)
+    _no_overlapping_ticks(page)
+    _shot(page, "feature_vis")
+
+
+def test_run_set_lists_the_runs_with_their_config_and_compares_the_last_values(runs_server, page):
+    r = _open(runs_server, page, "run_set", ".runs-table")
+    keys, metrics = r.hparams()
+    assert page.locator(".result-view .runs-table tbody tr").count() == len(r)
+    assert page.locator(".result-view .runs-table th").all_text_contents() == ["run", "status", "last step", *keys, *metrics]
+    assert _count(page, "svg.run-metric") == len(metrics)
+    assert _count(page, "svg.run-metric rect.bar") == len(metrics) * len(r)
+    _no_overlapping_ticks(page)
+    _shot(page, "run_set")
+
+
+def test_scalar_series_uses_a_log_axis_marks_nan_steps_and_smooths(runs_server, page):
+    r = _open(runs_server, page, "scalar_series", ".scalar-chart path.series")
+    assert page.locator(".result-view .scalar-chart .y-label").text_content() == "log10 loss"  # 3 .. 3e-3: 1000-fold
+    bad = [int(s) for s, v in zip(r.steps, r.values) if not np.isfinite(v)]
+    assert bad == [150] and "at step 150" in page.locator(".result-view .nonfinite-note").text_content()
+    assert _count(page, ".scalar-chart path.series") == 1
+    _set_slider(page, "input.smoothing", 0.9)
+    assert _count(page, ".scalar-chart path.series") == 2
+    _no_overlapping_ticks(page)
+    _shot(page, "scalar_series")
+
+
+def test_summary_draws_the_rows_plot_draws_and_the_whole_table(runs_server, page):
+    r = _open(runs_server, page, "summary", "svg.summary-params")
+    rows = r.plot_rows()
+    assert _count(page, "svg.summary-params text.row-label") == len(rows)
+    assert _count(page, "svg.summary-macs rect.bar") == len(rows)
+    assert page.locator(".result-view svg.summary-params text.row-label").first.text_content().startswith(rows[0].name)
+    assert page.locator(".result-view .summary-table tbody tr").count() == len(r.rows)
+    _no_overlapping_ticks(page)
+    _shot(page, "summary")
