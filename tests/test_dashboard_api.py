@@ -19,7 +19,10 @@ from starlette.testclient import TestClient
 from neuralscope.server.api import ROUTES, openapi_document
 from neuralscope.server.app import create_app, resolve_token, serve_in_background
 from neuralscope.server.runs import ServerError
+from neuralscope.result import check_schema
+from neuralscope.server import sse
 from neuralscope.server.sse import Broadcaster
+from neuralscope.track.results import ScalarSeries
 from neuralscope.track.run import Run
 from neuralscope.track.store import RunReader
 
@@ -232,13 +235,29 @@ def test_broadcaster_pushes_exactly_the_new_points(tmp_path):
         events = [m.split("\n")[0][len("event: "):] for m in msgs]
         assert events[0] == "run" and "scalars" in events and events[-1] == "changed"
         pts = [json.loads(m.split("\n")[1][len("data: "):]) for m in msgs if m.startswith("event: scalars")]
-        assert len(pts) == 1 and pts[0]["tag"] == "loss"
+        assert len(pts) == 1 and pts[0]["name"] == "loss" and pts[0]["run"] == "live"
+        check_schema(pts[0], ScalarSeries.schema)  # exactly the to_dict() of the new points
         assert pts[0]["steps"] == list(range(10, 9000)) + [3]
         assert pts[0]["values"] == [float(i) for i in range(10, 9000)] + [-1.0]
         assert pts[0]["total"] == 9001
         assert bc.poll() == []
     finally:
         run.close()
+
+
+def test_broadcaster_asks_for_a_requery_with_the_to_dict_names_when_too_many_points_arrive(tmp_path, monkeypatch):
+    monkeypatch.setattr(sse, "MAX_PUSH", 5)
+    with Run(tmp_path / "live", flush_interval=0.05) as run:
+        run.log({"loss": 0.0}, step=0)
+        run.flush()
+        bc = Broadcaster(create_app(tmp_path).state.ns.index)
+        bc.poll(first=True)
+        for i in range(1, 7):
+            run.log({"loss": float(i)}, step=i)
+        run.flush()
+        msgs = [m for m in bc.poll() if m.startswith("event: scalars")]
+    assert [json.loads(m.split("\n")[1][len("data: "):]) for m in msgs] == [
+        {"name": "loss", "run": "live", "total": 7, "reset": True}]
 
 
 def test_sse_stream_over_a_real_server_delivers_live_points(tmp_path):
@@ -259,6 +278,7 @@ def test_sse_stream_over_a_real_server_delivers_live_points(tmp_path):
                 elif line.startswith("data: ") and event == "scalars":
                     data = json.loads(line[6:])
                     assert data["run"] == "live" and data["steps"] == [1] and data["values"] == [0.25]
+                    assert data["name"] == "loss" and data["kind"] == "scalar_series"
                     break
             else:
                 pytest.fail("no scalars event within 10 s")

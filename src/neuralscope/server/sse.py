@@ -6,10 +6,11 @@ read. It then pushes, to every connected client, the same pre-serialised message
 
 * ``runs``     the run list (ids, status) when a run appears, disappears or changes status;
 * ``run``      the summary of a changed run (status, last values, series names);
-* ``scalars``  the points appended to a scalar series since the last poll
-  (``{"run", "tag", "steps", "values", "walls", "total"}``), or ``{"reset": true}`` when
-  more than :data:`MAX_PUSH` arrived at once (the client then re-queries the downsampled
-  series);
+* ``scalars``  the points appended to a scalar series since the last poll, as the
+  :meth:`~neuralscope.track.results.ScalarSeries.to_dict` of those points (``name`` the
+  series, ``run``, ``steps``, ``values``, ``walls``, ``total`` the points logged so far),
+  or ``{"name", "run", "total", "reset": true}`` when more than :data:`MAX_PUSH` arrived at
+  once or the run was replaced (the client then re-queries the downsampled series);
 * ``changed``  histograms, images, results or diagnostics of a run may have changed.
 
 Points are tracked by position in the series (the store appends in logging order), so a
@@ -26,6 +27,7 @@ from starlette.requests import Request
 from starlette.responses import StreamingResponse
 
 from ..result import jsonable
+from ..track.results import ScalarSeries
 from .api import run_summary
 from .runs import RunEntry, RunIndex, _stamp
 
@@ -152,10 +154,10 @@ class Broadcaster:
                 continue
             total = pts.position
             if len(pts.steps) > MAX_PUSH or replaced:
-                out.append(sse_message("scalars", {"run": entry.id, "tag": tag, "reset": True, "total": total}))
+                out.append(sse_message("scalars", {"name": tag, "run": entry.id, "total": total, "reset": True}))
             else:
-                out.append(sse_message("scalars", {"run": entry.id, "tag": tag, "steps": pts[0],
-                                                   "values": pts[1], "walls": pts[2], "total": total}))
+                new = ScalarSeries(tag, pts[0], pts[1], pts[2], total=total, run=entry.id)
+                out.append(sse_message("scalars", new.to_dict()))
         return out
 
 

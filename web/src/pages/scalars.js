@@ -100,7 +100,7 @@ export function mount(root, params) {
     on("settings", ({ key }) => { for (const c of charts.values()) if (c.loaded) (key === "xaxis" && c.zoom ? (c.zoom = null, c.load(selectedRuns())) : c.draw()); }),
     on("resync", reloadAll),
     on("scalars", (msg) => {
-      const c = charts.get(msg.tag);
+      const c = charts.get(msg.name); // the event is the new points' ScalarSeries.to_dict()
       if (!c || !(c.loaded || c.loading) || !c.shows(msg.run)) return;
       if (c.append(msg.run, msg)) c.load(selectedRuns());
     }),
