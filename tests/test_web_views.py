@@ -67,6 +67,22 @@ def test_every_result_kind_has_a_registered_view():
     assert ARTIFACT_KINDS <= set(table)
 
 
+# a view that only hands its data to the generic inspector: `render(data) { return inspector(...); }`
+PLACEHOLDER = re.compile(r"export function render\([^)]*\)\s*\{\s*return inspector\([^;]*\);\s*\}")
+
+
+@pytest.mark.parametrize("kind", sorted(registry()))
+def test_no_kind_is_drawn_by_the_inspector_placeholder(kind):
+    """The inspector draws unknown kinds only; every registered kind draws its own picture."""
+    source = (VIEWS / f"{registry()[kind][1]}.js").read_text()
+    assert not PLACEHOLDER.search(source), f"views/{kind}.js only hands its data to the inspector; draw what its plot() draws"
+
+
+def test_the_placeholder_pattern_finds_a_placeholder():
+    assert PLACEHOLDER.search('export function render(data) {\n  return inspector(data, "dead_units");\n}')
+    assert not PLACEHOLDER.search('export function render(data) {\n  if (!ok) return inspector(data, "x");\n  return h("div");\n}')
+
+
 def test_each_registry_line_names_its_own_existing_module():
     table = registry()
     lines = [ln for ln in (VIEWS / "index.js").read_text().splitlines() if "load: () =>" in ln]
@@ -189,6 +205,7 @@ def views_server(tmp_path_factory):
         run.log_text("notes", "a text logged with run.log_text", step=0)
     srv = serve_in_background(tmp / "served", poll_interval=0.5)
     srv.names = {_name(r): r.kind for r in results}
+    srv.results = {_name(r): r for r in results}
     SHOTS.mkdir(parents=True, exist_ok=True)
     yield srv
     srv.stop()
@@ -237,6 +254,7 @@ def test_each_kind_is_drawn_by_its_own_view_without_console_errors(views_server,
     time.sleep(0.3)  # lazy charts finish drawing
     page.screenshot(path=str(SHOTS / f"{name.replace(' ', '_')}.png"), full_page=True)
     assert page.console_errors == []
+    assert page.locator(f".result-view[data-view='{kind}'] > .inspector").count() == 0, "drawn by the inspector alone"
 
 
 @pytest.mark.parametrize("kind,name,tab", [("image", "picture", "inside"), ("text", "notes", "inside")])
@@ -245,4 +263,134 @@ def test_logged_pictures_and_texts_are_drawn_by_their_views(views_server, page, 
     page.wait_for_selector("body[data-ready='1']", timeout=20_000)
     page.locator(f".result-item[data-name='{name}']").click(timeout=30_000)
     page.wait_for_selector(f".result-view[data-view='{kind}']", timeout=60_000)
+    assert page.console_errors == []
+
+
+# -- what the views of the "inside" kinds draw, counted against the result ----------------------
+
+def _open(server, page, name):
+    page.goto(server.url + f"#/result?run=views&index={_logged(server)[name]}")
+    page.wait_for_selector("body[data-ready='1']", timeout=20_000)
+    return page.wait_for_selector(f".result-view[data-view='{name.split()[0]}']", timeout=60_000)
+
+
+def _count(page, selector):
+    return page.locator(f".result-view {selector}").count()
+
+
+def _texts(page, selector):
+    return page.locator(f".result-view {selector}").all_text_contents()
+
+
+def _overlapping_ticks(page) -> list[str]:
+    """Tick labels of one axis of one chart whose boxes overlap (a label drawn over another)."""
+    boxes = page.locator(".result-view svg.ns-chart").evaluate_all(
+        "charts => charts.map(c => ['x-tick', 'y-tick'].map(k => [...c.querySelectorAll('text.' + k)]"
+        ".map(t => { const r = t.getBoundingClientRect(); return [t.textContent, r.left, r.top, r.right, r.bottom]; })))")
+    bad = []
+    for chart in boxes:
+        for axis in chart:
+            for i, a in enumerate(axis):
+                for b in axis[i + 1:]:
+                    if a[1] < b[3] - 0.5 and b[1] < a[3] - 0.5 and a[2] < b[4] - 0.5 and b[2] < a[4] - 0.5:
+                        bad.append(f"{a[0]!r} over {b[0]!r}")
+    return bad
+
+
+def _cells(page, cls):
+    img = page.locator(f".result-view svg.{cls} image.cells")
+    return int(img.get_attribute("data-rows")), int(img.get_attribute("data-cols"))
+
+
+def _check_activation_functions(page, r):
+    assert _count(page, "svg.af-y path.series") == _count(page, "svg.af-dy path.series") == len(r.names)
+    assert set(r.names) <= set(_texts(page, ".legend-item"))
+
+
+def _check_activation_heatmap(page, r):
+    assert _cells(page, "ah-heat") == r.values.shape
+    assert _texts(page, "svg.ah-heat .y-label") == ["unit"]
+    page.locator(".result-view select.ah-style").select_option("lines")
+    assert _count(page, "svg.ah-lines path.series") == min(8, len(r.values))
+
+
+def _check_histograms(page, r):
+    assert _count(page, ".hist-panel") == len(r.names)
+    assert _count(page, ".hist-panel:first-child rect.bar") == len(r.counts[0])
+    page.locator(".result-view .hist-panel").nth(1).click()
+    assert _texts(page, ".hist-detail .x-label")[0] in ("weight value", "activation")
+    assert r.names[1] in _texts(page, ".hist-detail .chart-title")[0]
+
+
+def _check_dead_units(page, r):
+    assert _count(page, "svg.du-overview .row-label") == len(r.layers)
+    assert _count(page, "svg.du-overview rect.bar") == 2 * len(r.layers)
+    notes = _texts(page, "svg.du-overview .row-note")
+    assert [n.split(" dead")[0] for n in notes] == [str(d["dead"]) for d in r.layers]
+    red = page.locator(".result-view svg.du-units rect.bar[fill='#d62728']").count()
+    assert _count(page, "svg.du-units rect.bar") == r.layers[0]["units"] and red == r.layers[0]["dead"]
+
+
+def _check_unit_activations(page, r):
+    assert _count(page, "svg.ua-bars rect.bar") == len(r.values)
+    assert page.locator(".result-view svg.ua-bars rect.bar[fill='#d62728']").count() == len(r.top)
+    assert _count(page, "table.ua-top tbody tr") == len(r.top)
+
+
+def _check_unit_reconstruction(page, r):
+    assert _count(page, "canvas.ur-input") == _count(page, "canvas.ur-map") == 1
+    assert any("signed contribution" in t for t in _texts(page, ".cbar"))
+
+
+def _check_hidden_states(page, r):
+    t, units = r.states.shape
+    assert _cells(page, "hs-states") == (units, t)
+    assert _cells(page, "hs-input") == (r.inputs.shape[1], t)
+    assert _texts(page, "svg.hs-states .x-label") == ["time step"]
+
+
+def _check_feature_maps(page, r):
+    grid = page.locator(".result-view canvas.fm-tiles")
+    assert int(grid.get_attribute("data-tiles")) == min(len(r.maps), r.max_maps)
+
+
+def _check_conv_filters(page, r):
+    assert r.mode == "channels" and r.weight.shape[1] == 1  # the fixture's first convolution
+    assert int(page.locator(".result-view canvas.cf-channels").get_attribute("data-tiles")) == min(len(r.weight), r.max_filters)
+
+
+def _check_weight_matrix(page, r):
+    assert _cells(page, "wm-heat") == r.display.shape
+    assert _texts(page, "svg.wm-heat .x-label") == ["input unit"] and _texts(page, "svg.wm-heat .y-label") == ["output unit"]
+    assert any("0 = white" in t for t in _texts(page, ".cbar"))
+
+
+def _check_weight_stats(page, r):
+    assert _texts(page, "svg.ws-bars .row-label") == [row["name"] for row in r.rows]
+    assert _count(page, "table.ws-table tbody tr") == len(r.rows)
+
+
+def _check_histogram_series(page, r):
+    """The percentile lines are the library's HistogramSeries.percentiles (numpy's interp)."""
+    lines = page.locator(".result-view svg.hs-dist path.percentile")
+    assert lines.count() == 3
+    drawn = np.array([[float(v) for v in lines.nth(k).get_attribute("data-values").split(",")] for k in range(3)]).T
+    np.testing.assert_allclose(drawn, r.percentiles((0.05, 0.5, 0.95)), rtol=1e-9, atol=1e-12)
+    assert _cells(page, "hs-dist") == (80, len(r.rows))
+
+
+INSIDE_CHECKS = {
+    "activation_functions": _check_activation_functions, "activation_heatmap": _check_activation_heatmap,
+    "activation_histograms": _check_histograms, "weight_histograms": _check_histograms, "dead_units": _check_dead_units,
+    "unit_activations": _check_unit_activations, "unit_reconstruction": _check_unit_reconstruction,
+    "hidden_states": _check_hidden_states, "feature_maps": _check_feature_maps, "conv_filters": _check_conv_filters,
+    "weight_matrix": _check_weight_matrix, "weight_stats": _check_weight_stats, "histogram_series": _check_histogram_series,
+}
+
+
+@pytest.mark.parametrize("kind", sorted(INSIDE_CHECKS))
+def test_inside_views_draw_what_the_result_holds_with_no_overlapping_labels(views_server, page, kind):
+    _open(views_server, page, kind)
+    INSIDE_CHECKS[kind](page, views_server.results[kind])
+    assert _overlapping_ticks(page) == []
     assert page.console_errors == []
