@@ -5,7 +5,7 @@
 import { h, fmt } from "../dom.js";
 import { colorbar, colormap } from "../colors.js";
 import { range, svgEl } from "../views/parts.js";
-import { areaPoint, chartFrame, drawAxes, hoverTip, indexTicks, textWidth, thinned } from "./axes.js";
+import { areaPoint, chartFrame, drawAxes, hoverTip, indexTicks, niceTicks, textWidth, thinned } from "./axes.js";
 
 const NONFINITE = [0, 208, 0];
 
@@ -17,6 +17,12 @@ export function cellTicks(n, px, labels, upright = false) {
     return idx.map((i) => [(i + 0.5) * cell, String(labels[i])]);
   }
   return indexTicks(n, px, 30).map((i) => [(i + 0.5) * cell, String(i)]);
+}
+
+/** Ticks for `n` cells that each stand for `block` rows (or columns) of a larger matrix: round
+ * indices of the large matrix, at their cells' positions (for `xTicks`/`yTicks`). */
+export function blockTicks(n, block, px, gap = 50) {
+  return niceTicks(0, n * block, Math.max(2, Math.floor(px / gap))).filter((v) => v < n * block).map((v) => [v / block, String(v)]);
 }
 
 function paint(mat, cmap) {

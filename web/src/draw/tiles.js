@@ -25,7 +25,7 @@ export function tileGrid(tiles, opt = {}) {
   const n = tiles.length, th = tiles[0].length, tw = tiles[0][0].length;
   const ncols = opt.ncols || Math.min(n, Math.ceil(Math.sqrt(n * 1.5)));
   const nrows = Math.ceil(n / ncols);
-  const z = opt.tilePx ? Math.max(1, Math.floor(opt.tilePx / Math.max(th, tw))) : Math.max(1, Math.floor(Math.min(72, 720 / ncols) / Math.max(th, tw)));
+  const z = opt.tilePx ? Math.max(1, Math.floor(opt.tilePx / Math.max(th, tw))) : Math.max(1, Math.floor(Math.min(72, 720 / ncols, Math.max(12, 1400 / nrows)) / Math.max(th, tw)));
   const cw = tw * z, ch = th * z, labelH = opt.labels && cw >= 14 ? 12 : 0, gap = Math.max(2, Math.min(6, Math.round(cw / 10)));
   const left = opt.rowLabels ? 8 + 6.2 * Math.max(...opt.rowLabels.map((s) => String(s).length)) : 0, top = opt.colLabels ? 16 : 0;
   const W = left + ncols * (cw + gap), H = top + nrows * (ch + gap + labelH);

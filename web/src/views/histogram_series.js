@@ -90,6 +90,18 @@ function colours(rows, width) {
   return { grid, frac, t, vmin, vmax };
 }
 
+/** Ticks of an asinh axis over [lo, hi]: zero, then 1, 5 and 2 times powers of ten (both
+ * signs), each kept only when it lands at least 22 px from those kept (`at`: value -> row,
+ * `rowPx` px per row). */
+export function asinhTicks(lo, hi, width, at, rowPx) {
+  const top = Math.max(Math.abs(lo), Math.abs(hi)), k0 = Math.floor(Math.log10(width)) - 1, k1 = Math.ceil(Math.log10(top));
+  const candidates = [0];
+  for (const m of [1, 5, 2]) for (let k = k0; k <= k1; k++) for (const sign of [1, -1]) candidates.push(+(sign * m * 10 ** k).toPrecision(3));
+  const kept = [];
+  for (const v of candidates) if (v >= lo && v <= hi && kept.every((u) => Math.abs(at(u) - at(v)) * rowPx >= 22)) kept.push(v);
+  return kept.sort((a, b) => a - b);
+}
+
 // the library's magma_r look: light for rare values, dark for common ones (inferno, reversed)
 function lightToDark(lo, hi) {
   const inferno = attributionColormap(false, 1);
@@ -102,7 +114,7 @@ function chart(data, rows) {
   // rows of the map: bins, the highest value on top; columns: the logged steps
   const mat = Array.from({ length: B }, (_, r) => frac.map((f) => (f[B - 1 - r] > 0 ? Math.log10(Math.max(f[B - 1 - r], vmin)) : undefined)));
   const row = (v) => B - (t(v) - t(grid[0])) / ((t(grid[B]) - t(grid[0])) || 1) * B;
-  const tv = niceTicks(t(grid[0]), t(grid[B]), 6).map((u) => (width ? +(width * Math.sinh(u)).toPrecision(2) : u));
+  const tv = width ? asinhTicks(grid[0], grid[B], width, row, 320 / B) : niceTicks(grid[0], grid[B], 6);
   const q = percentiles(rows);
   const label = width ? "log10 density (relative to the step's peak)" : "log10 fraction of values";
   return matrixHeatmap(mat, {

@@ -3,7 +3,7 @@
 // [-absmax, absmax], with labelled axes, as WeightMatrix.plot() draws it.
 import { h } from "../dom.js";
 import { colormap } from "../colors.js";
-import { matrixHeatmap } from "../draw/matrix.js";
+import { blockTicks, matrixHeatmap } from "../draw/matrix.js";
 import { section } from "./parts.js";
 
 // the axis names of WeightMatrix (neuralscope.inspect.weights.as_matrix) by the weight's rank
@@ -22,5 +22,6 @@ export function render(data) {
   const at = (i, b) => (b === 1 ? String(i) : `${Math.floor(i * b)}–${Math.floor((i + 1) * b) - 1}`);
   return section("weights", `${data.name} (${shape.join("×")})` + (shrunk ? `, each cell = ${+block[0].toPrecision(3)}×${+block[1].toPrecision(3)} weights (${data.how})` : ""),
     matrixHeatmap(d, { xLabel: colName, yLabel: rowName || "row", valueLabel: "weight", cmap: colormap(-lim, lim), cls: "wm-heat",
+      xTicks: shrunk ? blockTicks(d[0].length, block[1], 640, 60) : undefined, yTicks: shrunk ? blockTicks(d.length, block[0], 420, 40) : undefined,
       title: `${data.name}  (${shape.join("×")})`, tip: (i, j) => `${rowName || "row"} ${at(i, block[0])}, ${colName} ${at(j, block[1])}: ${d[i][j]}` }));
 }
