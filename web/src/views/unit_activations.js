@@ -13,8 +13,10 @@ function chart(data) {
   const lab = (i) => (Array.isArray(data.labels) ? ` (label ${data.labels[i]})` : "");
   const title = `${data.layer} unit ${data.unit} over ${n} inputs`;
   if (n <= MAX_BARS) {
-    return columnBars({ values: v, colours: v.map((_, i) => (top.has(i) ? "#d62728" : "#4c72b0")), xLabel: "input index (red: top-k)", yLabel: "activation",
-      title, cls: "ua-bars", tip: (i) => `input #${i}${lab(i)}: ${fmt(v[i], 4)}${top.has(i) ? " (top-k)" : ""}` });
+    const bad = v.filter((x) => !Number.isFinite(x)).length;
+    return h("div", null, columnBars({ values: v, colours: v.map((_, i) => (top.has(i) ? "#d62728" : "#4c72b0")), xLabel: "input index (red: top-k)", yLabel: "activation",
+      title, cls: "ua-bars", tip: (i) => `input #${i}${lab(i)}: ${fmt(v[i], 4)}${top.has(i) ? " (top-k)" : ""}` }),
+    bad ? h("div", { class: "nonfinite-note", style: { color: "#b00000" } }, `${bad} of ${n} values are NaN/Inf (green marks at zero)`) : null);
   }
   const sorted = v.filter(Number.isFinite).sort((a, b) => b - a), left = n - sorted.length;
   return h("div", null, lineChart({ series: [{ name: `unit ${data.unit}`, values: sorted }], xLabel: "inputs sorted by activation", yLabel: "activation", title, width: 640, cls: "ua-sorted" }),
