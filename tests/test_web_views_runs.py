@@ -136,6 +136,7 @@ def test_head_stats_draw_one_layer_by_head_map_per_statistic(runs_server, page):
     assert {(cells.nth(i).get_attribute("data-rows"), cells.nth(i).get_attribute("data-cols")) for i in range(6)} == {(str(L), str(H))}
     assert page.locator(".result-view .head-stat .chart-title").all_text_contents()[:3] == [
         r.LABELS["entropy_ratio"], r.LABELS["diagonal_distance"], r.LABELS["special"]]
+    assert page.locator(".result-view .head-stat").first.locator("text.y-tick").all_text_contents() == r.layer_names
     _no_overlapping_ticks(page)
     _shot(page, "attention_head_stats")
 
@@ -200,7 +201,7 @@ def test_an_animation_plays_its_frames_each_drawn_by_its_own_view(runs_server, p
     assert page.locator(".result-view .ns-player-label").text_content() == f"{r.labels[-1]} ({n}/{n})"
     assert page.locator(f".result-view .anim-frame .result-view[data-view='{r.frames[0].kind}']").count() == 1
     _set_slider(page, ".ns-player-slider", 0)
-    page.wait_for_selector(f".result-view .anim-frame [data-step='0']", timeout=10_000)
+    page.wait_for_selector(".result-view .anim-frame [data-step='0']", timeout=10_000)
     assert page.locator(".result-view .ns-player-label").text_content() == f"{r.labels[0]} (1/{n})"
     _shot(page, name)
 

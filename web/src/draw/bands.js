@@ -5,6 +5,8 @@ import { h, fmt } from "../dom.js";
 import { svgEl } from "../views/parts.js";
 import { areaPoint, chartFrame, drawAxes, hoverTip, legend, scale, textWidth, thinned, valueTicks } from "./axes.js";
 
+let clips = 0; // ids of the clip paths that keep bands inside their plot area
+
 /**
  * `steps`: names along x; `series`: [{name, colour, mean, spread}] (one value per step);
  * `yRange`: [lo, hi] (default from the data); `rule`: a y value drawn as a grey line.
@@ -21,7 +23,9 @@ export function bandChart({ steps, series, xLabel, yLabel, title, yRange, rule =
   const band = f.area.w / Math.max(1, n), X = (i) => (i + 0.5) * band, Y = scale(lo, hi, f.area.h, true);
   drawAxes(f, { x: { label: xLabel, upright, ticks: thinned(n, f.area.w, upright ? 11 : textWidth(names)).map((i) => [X(i), names[i]]) },
     y: { label: yLabel, ticks: valueTicks(lo, hi, Y, f.area.h, 40) } });
-  const g = svgEl("g", { transform: `translate(${f.area.l},${f.area.t})` }, null, f.svg);
+  const clip = `band-clip-${++clips}`;
+  svgEl("rect", { x: 0, y: 0, width: f.area.w, height: f.area.h }, null, svgEl("clipPath", { id: clip }, null, svgEl("defs", {}, null, f.svg)));
+  const g = svgEl("g", { transform: `translate(${f.area.l},${f.area.t})`, "clip-path": `url(#${clip})` }, null, f.svg);
   if (rule !== null) svgEl("line", { x1: 0, x2: f.area.w, y1: Y(rule), y2: Y(rule), stroke: "#888", "stroke-width": 0.7, class: "rule" }, null, g);
   for (const s of series) {
     const ok = s.mean.map((m, i) => Number.isFinite(m) && Number.isFinite(s.spread?.[i] ?? 0));

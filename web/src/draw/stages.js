@@ -63,7 +63,7 @@ function probsPanel(s, classNames) {
   const p = s.values, names = p.map((_, i) => String(classNames && classNames[i] !== undefined ? classNames[i] : i));
   const finite = p.map((v) => (Number.isFinite(v) ? v : -Infinity)), best = finite.indexOf(Math.max(...finite));
   return columnBars({ values: p, labels: names, colours: p.map((_, i) => (i === best ? "#d62728" : "#7f7f7f")), xLabel: "class",
-    yLabel: s.softmax ? "probability" : "output", title: `prediction: ${names[best]} (${fmt(p[best], 2)})`, cls: "cfp-probs" });
+    yLabel: s.softmax ? "probability" : "output", title: `prediction: ${names[best]} (${fmt(p[best], 2)})`, width: Math.max(420, Math.min(900, 70 + 22 * p.length)), cls: "cfp-probs" });
 }
 
 /** Stage `step` of `cfp` (a ConvForwardPass's to_dict()) under the strip of all stages. */

@@ -19,8 +19,10 @@ export function render(data) {
   const [L, H] = [data[present[0][0]].length, data[present[0][0]][0].length];
   const names = Array.isArray(data.layer_names) && data.layer_names.length === L ? data.layer_names : null;
   const heads = Array.from({ length: H }, (_, i) => String(i));
+  const rowPx = Math.min(28, 300 / L), every = Math.ceil(12 / rowPx);
+  const yTicks = Array.from({ length: L }, (_, i) => i).filter((i) => i % every === 0).map((i) => [i + 0.5, names ? names[i] : String(i)]);
   const maps = present.map(([k, label]) => h("div", { class: "head-stat", dataset: { stat: k } },
-    matrixHeatmap(data[k], { title: label, xLabel: "head", yLabel: "layer", xLabels: heads, yLabels: names || undefined,
+    matrixHeatmap(data[k], { title: label, xLabel: "head", yLabel: "layer", xLabels: heads, yLabels: names || undefined, yTicks,
       valueLabel: label, maxW: 360, maxH: 300, cls: "head-stat-map",
       tip: (i, j) => `${names ? names[i] : `layer ${i}`}, head ${j}: ${data[k][i][j]}` })));
   return h("div", null,

@@ -3,9 +3,10 @@
 // every randomization step, as SanityCheck.plot draws it (draw/bands.js); below it the first
 // example's map at every step, on one colour scale (draw/tiles.js).
 import { h } from "../dom.js";
+import { colormap } from "../colors.js";
 import { bandChart } from "../draw/bands.js";
 import { tileGrid } from "../draw/tiles.js";
-import { section } from "./parts.js";
+import { flat, range, section } from "./parts.js";
 import { inspector } from "./inspector.js";
 
 const meanStd = (rows) => {
@@ -23,5 +24,5 @@ export function render(data) {
   const maps = Array.isArray(data.maps) && Array.isArray(data.maps[0]?.[0]) && !Array.isArray(data.maps[0][0][0]) ? data.maps : null;
   return h("div", null,
     section("similarity", `${data.steps.length} step(s), ${data.spearman[0]?.length ?? 0} example(s)`, chart),
-    maps ? section("maps", "the first example's |map| after each step", tileGrid(maps, { labels: data.steps, valueLabel: "|attribution|", cls: "sanity-maps", tilePx: 96 })) : null);
+    maps ? section("maps", "the first example's |map| after each step", tileGrid(maps, { labels: data.steps, valueLabel: "|attribution|", cmap: colormap(0, range(flat(maps))[1] || 1), cls: "sanity-maps", tilePx: 96 })) : null);
 }

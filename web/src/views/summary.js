@@ -32,12 +32,12 @@ export function render(data) {
   const shown = plotRows(data.rows);
   const labels = shown.map((r) => `${r.name}${r.call > 1 ? ` ×${r.call}` : ""}  (${r.type})`);
   const frozen = shown.some((r) => r.trainable_params !== r.params);
-  const params = rowBars({ rows: labels, title: `${data.name}: ${data.total_params.toLocaleString("en")} parameters`, xLabel: "parameters", cls: "summary-params",
+  const params = rowBars({ rows: labels, title: `${data.name}: ${data.total_params.toLocaleString("en")} parameters`, xLabel: "parameters", width: 560, cls: "summary-params",
     series: frozen ? [{ name: "trainable", colour: "#4C72B0", values: shown.map((r) => r.trainable_params) }, { name: "frozen", colour: "#8c8c8c", values: shown.map((r) => r.params - r.trainable_params) }]
       : [{ name: "parameters", colour: "#4C72B0", values: shown.map((r) => r.params) }],
     notes: shown.map((r) => (r.params ? si(r.params) : "")) });
   const inputs = (data.input_shapes || []).map((s) => s.join("×")).join(", ");
-  const macs = rowBars({ rows: labels, title: `${si(data.total_macs)} MACs for input ${inputs}`, xLabel: "multiply-accumulates per forward pass", cls: "summary-macs",
+  const macs = rowBars({ rows: labels, title: `${si(data.total_macs)} MACs for input ${inputs}`, xLabel: "multiply-accumulates per forward pass", width: 560, cls: "summary-macs",
     series: [{ name: "MACs", colour: "#DD8452", values: shown.map((r) => r.macs) }], notes: shown.map((r) => (r.macs ? si(r.macs) : "")) });
   const totals = scalarTable([["parameters", data.total_params], ["trainable", data.trainable_params], ["frozen", data.total_params - data.trainable_params],
     ["MACs per forward pass", data.total_macs], ["activation memory", bytes(data.activation_memory)], ["parameter memory", bytes(data.param_memory)], ["input", inputs]]);
