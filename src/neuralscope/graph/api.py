@@ -20,6 +20,7 @@ from torch import nn
 
 from ..adapters.torch import as_inputs, forward_with_context, model_device, preserve_model_state
 from ..errors import FileFormatError, InputShapeError, ModelForwardError
+from .gcpause import paused_gc
 from .model import Graph
 
 METHODS = ("auto", "fx", "export", "hooks")
@@ -56,6 +57,13 @@ def graph(model_or_path: Any, example_inputs: Any = None, *, depth: int | None =
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(map(repr, METHODS))}, not {method!r}.")
+    with paused_gc():  # (a big model's reading would wake the collector many times)
+        g = _read(model_or_path, example_inputs, method)
+    g.default_depth = depth
+    return g
+
+
+def _read(model_or_path: Any, example_inputs: Any, method: str) -> Graph:
     from ..adapters.keras import is_keras_model
 
     if isinstance(model_or_path, (str, os.PathLike)):
@@ -71,7 +79,6 @@ def graph(model_or_path: Any, example_inputs: Any = None, *, depth: int | None =
     else:
         raise TypeError(f"graph() takes a torch.nn.Module, a keras.Model or a model file path, "
                         f"not {type(model_or_path).__name__}.")
-    g.default_depth = depth
     return g
 
 

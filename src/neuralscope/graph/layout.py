@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .gcpause import paused_gc
 from .model import GraphView, ViewNode
 from .sugiyama import Level, LayoutOptions, lay_out_level
 
@@ -286,7 +287,11 @@ def layout(view: GraphView, options: LayoutOptions | None = None) -> Layout:
         >>> [round(lay.box(f"n{i}")[1]) for i in range(3)]
         [0, 58, 116]
     """
-    opt = options or LayoutOptions()
+    with paused_gc():  # (tens of thousands of layout items would wake the collector many times)
+        return _lay_out(view, options or LayoutOptions())
+
+
+def _lay_out(view: GraphView, opt: LayoutOptions) -> Layout:
     clusters = {c.path: c for c in view.clusters}
     ordered_clusters = [c.path for c in view.clusters]
 

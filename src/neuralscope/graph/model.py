@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from ..result import Result
+from .gcpause import paused_gc
 
 
 @dataclass(frozen=True)
@@ -408,7 +409,10 @@ class Graph(Result):
         that; ``fold_repeats`` folds chains of identical sibling blocks (12 transformer
         layers) into one node marked ×12.
         """
-        expand, collapse = set(expand), set(collapse)
+        with paused_gc():  # (a view of a big model allocates tens of thousands of objects)
+            return self._view(depth, set(expand), set(collapse), fold_repeats)
+
+    def _view(self, depth: int | None, expand: set[str], collapse: set[str], fold_repeats: bool) -> GraphView:
         unknown = (expand | collapse) - set(self.groups)
         if unknown:
             from ..errors import LayerNotFoundError

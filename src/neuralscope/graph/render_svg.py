@@ -18,6 +18,7 @@ from xml.sax.saxutils import escape
 
 from .layout import (CLUSTER_TITLE_SIZE, FONT_FAMILY, LABEL_SIZE, SUB_SIZE, TITLE_SIZE, Layout,
                      LayoutOptions, layout, node_family, node_tooltip)
+from .gcpause import paused_gc
 from .model import GraphView
 
 #: fill, stroke, text colour per family
@@ -94,6 +95,11 @@ def render_svg(view: GraphView | None = None, *, lay: Layout | None = None,
         if view is None:
             raise TypeError("render_svg needs a GraphView or a Layout")
         lay = layout(view, options)
+    with paused_gc():
+        return _svg(lay, title)
+
+
+def _svg(lay: Layout, title: str | None) -> str:
     view = lay.view
     W, H = lay.width + 2 * MARGIN, lay.height + 2 * MARGIN
     out: list[str] = [
