@@ -2,7 +2,7 @@
 // line charts, titled sections and scalar tables. Nothing here knows a result kind.
 import { h, fmt } from "../dom.js";
 import { colorbar, colormap, rgb } from "../colors.js";
-import { PALETTE } from "../state.js";
+import { lineChart as seriesChart } from "../draw/lines.js";
 
 export function shapeOf(v) {
   if (!Array.isArray(v)) return typeof v === "number" || v === null ? [] : null;
@@ -159,45 +159,15 @@ export function ndarray(key, arr, shape, ctx) {
   return section(key, `array ${shape.join("×")}`, box);
 }
 
+// One series (`values` over its index) and the columns of a (steps x k) array as k lines: the
+// inspector's line charts, drawn by the views' line chart (draw/lines.js).
 export function lineChart(values, title) {
-  const W = 360, H = 140, P = 30;
-  const [lo, hi] = range(values);
-  const n = values.length;
-  const X = (i) => P + (n > 1 ? i / (n - 1) : 0.5) * (W - P - 8), Y = (v) => H - 18 - ((v - lo) / ((hi - lo) || 1)) * (H - 28);
-  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
-  svg.setAttribute("width", W); svg.setAttribute("height", H); svg.setAttribute("class", "line-svg");
-  let d = "";
-  values.forEach((v, i) => { if (v !== null && Number.isFinite(v)) d += `${d ? "L" : "M"}${X(i).toFixed(1)},${Y(v).toFixed(1)}`; });
-  const mk = (tag, attrs, text) => { const e = document.createElementNS(svg.namespaceURI, tag); for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v); if (text !== undefined) e.textContent = text; svg.appendChild(e); return e; };
-  mk("line", { x1: P, y1: H - 18, x2: W - 8, y2: H - 18, stroke: "#d0d7de" });
-  mk("path", { d, fill: "none", stroke: "#1f77b4", "stroke-width": 1.5 });
-  mk("text", { x: 2, y: 12, "font-size": 10, fill: "#57606a" }, fmt(hi, 3));
-  mk("text", { x: 2, y: H - 20, "font-size": 10, fill: "#57606a" }, fmt(lo, 3));
-  mk("text", { x: P, y: H - 4, "font-size": 10, fill: "#57606a" }, "0");
-  mk("text", { x: W - 30, y: H - 4, "font-size": 10, fill: "#57606a" }, String(n - 1));
-  return h("figure", { class: "line-fig" }, title ? h("figcaption", null, title) : null, svg);
+  return seriesChart({ series: [{ name: "", values }], title, xLabel: "index", width: 380, height: 170 });
 }
 
-// Columns of a (steps x k) array as k lines (histories, curves).
 export function multiLine(mat) {
-  const W = 420, H = 180, P = 36, n = mat.length, k = mat[0].length;
-  const [lo, hi] = range(flat(mat));
-  const X = (i) => P + (i / Math.max(1, n - 1)) * (W - P - 10), Y = (v) => H - 20 - ((v - lo) / ((hi - lo) || 1)) * (H - 30);
-  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
-  svg.setAttribute("width", W); svg.setAttribute("height", H); svg.setAttribute("class", "line-svg");
-  const mk = (tag, attrs, text) => { const e = document.createElementNS(svg.namespaceURI, tag); for (const [a, b] of Object.entries(attrs)) e.setAttribute(a, b); if (text !== undefined) e.textContent = text; svg.appendChild(e); return e; };
-  mk("line", { x1: P, y1: H - 20, x2: W - 10, y2: H - 20, stroke: "#d0d7de" });
-  for (let j = 0; j < k; j++) {
-    let d = "";
-    for (let i = 0; i < n; i++) { const v = mat[i][j]; if (v !== null && Number.isFinite(v)) d += `${d ? "L" : "M"}${X(i).toFixed(1)},${Y(v).toFixed(1)}`; }
-    mk("path", { d, fill: "none", stroke: PALETTE[j % PALETTE.length], "stroke-width": 1.5 });
-  }
-  mk("text", { x: 2, y: 12, "font-size": 10, fill: "#57606a" }, fmt(hi, 3));
-  mk("text", { x: 2, y: H - 22, "font-size": 10, fill: "#57606a" }, fmt(lo, 3));
-  mk("text", { x: P, y: H - 6, "font-size": 10, fill: "#57606a" }, "0");
-  mk("text", { x: W - 34, y: H - 6, "font-size": 10, fill: "#57606a" }, String(n - 1));
-  const legend = h("div", { class: "legend" }, Array.from({ length: k }, (_, j) => h("span", null, h("span", { class: "swatch", style: { background: PALETTE[j % PALETTE.length] } }), `column ${j}`)));
-  return h("figure", null, svg, legend);
+  const k = mat[0].length;
+  return seriesChart({ series: Array.from({ length: k }, (_, j) => ({ name: `column ${j}`, values: mat.map((row) => row[j]) })), xLabel: "row", width: 440, height: 200 });
 }
 
 export function section(key, note, content) {
