@@ -275,3 +275,13 @@ def test_summary_draws_the_rows_plot_draws_and_the_whole_table(runs_server, page
     assert page.locator(".result-view .summary-table tbody tr").count() == len(r.rows)
     _no_overlapping_ticks(page)
     _shot(page, "summary")
+
+
+def test_an_animation_of_one_pass_holds_the_pass_once_and_its_steps_by_number():
+    mlp = zoo.MLP().eval()
+    fwd = ns.animate_forward(mlp, mlp.example_input(1))
+    doc = fwd.animation().to_dict()
+    assert doc["frames"] == [{"kind": "forward_pass_step", "step": k} for k in range(len(fwd.layers))]
+    assert doc["pass"]["layers"] is fwd.layers and fwd.animation().frames[1].to_dict()["pass"]["layers"] is fwd.layers
+    other = ns.animate([fwd, fwd.animation().frames[0]]).to_dict()  # frames that are not steps of one pass
+    assert "pass" not in other and other["frames"][0]["kind"] == "forward_pass" and "pass" in other["frames"][1]

@@ -47,8 +47,9 @@ class Animation(Result):
     """
 
     kind = "animation"
-    #: each frame is the ``to_dict()`` of its own kind (checked by that kind's schema)
-    schema = {"kind": "str", "title": "str", "labels": ["str"], "fps": "float", "frames": ["dict"]}
+    #: each frame is the ``to_dict()`` of its own kind (checked by that kind's schema); frames that
+    #: are steps of one forward pass are ``{"kind", "step"}`` and the pass is written once, as ``pass``
+    schema = {"kind": "str", "title": "str", "labels": ["str"], "fps": "float", "frames": ["dict"], "pass?": "dict"}
 
     def __init__(self, frames: Sequence[Result], labels: Sequence[str] | None = None, *, title: str = "",
                  fps: float = 3.0, plot_kwargs: dict | None = None, figsize=(7, 5.5)):
@@ -61,8 +62,12 @@ class Animation(Result):
         self.title, self.fps, self.plot_kwargs, self.figsize = title, fps, dict(plot_kwargs or {}), figsize
 
     def to_dict(self) -> dict:
-        return {"kind": self.kind, "title": self.title, "labels": self.labels, "fps": self.fps,
-                "frames": [f.to_dict() for f in self.frames]}
+        out = {"kind": self.kind, "title": self.title, "labels": self.labels, "fps": self.fps}
+        source = _one_pass(self.frames)
+        if source is None:
+            return {**out, "frames": [f.to_dict() for f in self.frames]}
+        # steps of one forward pass: the pass once, not once per frame (the view joins them)
+        return {**out, "frames": [{"kind": f.kind, "step": f.step} for f in self.frames], "pass": source.to_dict()}
 
     def plot(self, ax=None, frame: int = -1):
         """Draw one frame (the last by default) with its label in the title."""
@@ -154,6 +159,12 @@ class Animation(Result):
                 f'<input type="range" class="ns-slider" min="0" max="{len(frames) - 1}" value="0" style="width:420px">'
                 f'<span class="ns-label"></span></div><img class="ns-frame" alt="{html.escape(self.title)}" '
                 f'style="max-width:100%"></div>' + mount("animation", uid, data))
+
+
+def _one_pass(frames: Sequence[Result]) -> Result | None:
+    """The forward pass that every frame is a step of, else None."""
+    first = getattr(frames[0], "fp", None)
+    return first if first is not None and all(getattr(f, "fp", None) is first for f in frames) else None
 
 
 def animate(frames: Sequence[Result], labels: Sequence[str] | None = None, **kwargs) -> Animation:

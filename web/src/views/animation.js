@@ -1,7 +1,8 @@
 // kind "animation" (neuralscope.plot.animation.Animation): a player over the frames (play,
 // slider, the frame's label), each frame drawn by the view of its own kind (the frames are
 // results: forward-pass steps, feature maps, embeddings, weight matrices...). It opens on
-// the last frame, as Animation.plot() draws it.
+// the last frame, as Animation.plot() draws it. Steps of one forward pass come as {kind, step}
+// with the pass written once (`pass`), which each step's view is given.
 import { h } from "../dom.js";
 import { framePlayer } from "../draw/player.js";
 import { section } from "./parts.js";
@@ -18,6 +19,6 @@ export function render(data) {
   if (!frames.length) return inspector(data, "animation");
   const labels = Array.isArray(data.labels) ? data.labels : [];
   const player = framePlayer({ count: frames.length, labels, start: frames.length - 1, fps: data.fps || 1.5,
-    show: (i) => frameView(frames[i]) });
+    show: (i) => frameView(data.pass && !frames[i].pass ? { ...frames[i], pass: data.pass } : frames[i]) });
   return h("div", null, section("frames", `${frames.length} frames at ${data.fps} per second${data.title ? ` — ${data.title}` : ""}`, player));
 }
