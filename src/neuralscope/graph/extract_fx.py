@@ -277,13 +277,36 @@ def plain_forward() -> Iterator[None]:
 
 # -- the fx reader ----------------------------------------------------------------------
 
+_PLAIN_ARGS = (int, float, bool, str, type(None))
+
+
 class _Tracer(torch.fx.Tracer):
+    """fx's tracer with neuralscope's leaf rule, and a short way through :meth:`create_arg`
+    for the arguments nearly every call has (proxies, plain numbers, tuples and lists of
+    them, no keywords): fx's own first asks whether each is a parameter, a tensor, a module, a named
+    tuple or a constant (a metaclass check among them), and for these types every answer is
+    no, so the result is the same."""
+
     def __init__(self, leaves: dict[str, nn.Module]):
         super().__init__()
         self._leaf_ids = {id(m) for m in leaves.values()}
 
     def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
         return id(m) in self._leaf_ids
+
+    def create_arg(self, a: Any) -> Any:
+        kind = type(a)
+        if kind is torch.fx.Proxy:
+            return a.node
+        if kind in _PLAIN_ARGS:
+            return a
+        if kind is tuple:
+            return tuple(self.create_arg(x) for x in a)
+        if kind is list:
+            return [self.create_arg(x) for x in a]
+        if kind is dict and not a:  # (the keyword arguments of most calls)
+            return {}
+        return super().create_arg(a)
 
 
 class _Recorder(torch.fx.Interpreter):
