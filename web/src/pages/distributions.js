@@ -8,17 +8,10 @@ import { state, on, selectedRuns, seriesNames, setSetting, colorOf } from "../st
 import { runSelector } from "../components.js";
 import { tint } from "../colors.js";
 import { focusWindow } from "../chart.js";
+import { niceTicks } from "../draw/axes.js";
 import { exactly } from "./scalars.js";
 
 const W = 420, H = 260, PAD = { l: 46, r: 52, t: 10, b: 30 };
-
-function niceTicks(lo, hi, n = 5) {
-  const span = hi - lo || 1, step0 = span / n, mag = Math.pow(10, Math.floor(Math.log10(step0)));
-  const step = [1, 2, 5, 10].map((m) => m * mag).find((s) => span / s <= n) || step0;
-  const out = [];
-  for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) out.push(Math.abs(v) < step * 1e-9 ? 0 : v);
-  return out;
-}
 
 const MARK = "#cf222e";          // the marked step (as the scalar charts' marker)
 const FOCUS_H = 110;             // height of the marked step's own histogram
