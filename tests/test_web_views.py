@@ -201,6 +201,7 @@ def views_server(tmp_path_factory):
     with ns.Run(tmp / "served" / "views") as run:
         for r in results:
             run.log_result(r, name=_name(r), step=0)
+        run.log_result(_large_heatmap(), name="activation_heatmap large", step=0)
         run.log_image("picture", np.random.default_rng(0).random((16, 16, 3)), step=0)
         run.log_text("notes", "a text logged with run.log_text", step=0)
     srv = serve_in_background(tmp / "served", poll_interval=0.5)
@@ -209,6 +210,15 @@ def views_server(tmp_path_factory):
     SHOTS.mkdir(parents=True, exist_ok=True)
     yield srv
     srv.stop()
+
+
+def _large_heatmap():
+    """A units x examples heatmap larger than the view draws (256 x 1,000 cells at most)."""
+    from neuralscope.inspect.activations import ActivationHeatmap
+
+    values = np.random.default_rng(3).normal(size=(300, 1201)) + np.linspace(-2, 2, 300)[:, None]
+    values[7, 11] = np.nan
+    return ActivationHeatmap("large", values.astype(np.float32))
 
 
 def _name(r: Result) -> str:
@@ -403,3 +413,23 @@ def test_inside_views_draw_what_the_result_holds_with_no_overlapping_labels(view
     INSIDE_CHECKS[kind](page, views_server.results[kind])
     assert _overlapping_ticks(page) == []
     assert page.console_errors == []
+
+
+def test_a_large_activation_heatmap_is_drawn_as_the_library_block_means(views_server, page):
+    """Cells of 2 units x 2 examples, each the mean that plot.block_reduce computes (a block
+    with a NaN stays NaN), read from the tooltip of cells across the map."""
+    from neuralscope.plot import block_reduce
+
+    _open(views_server, page, "activation_heatmap large")
+    values = _large_heatmap().values
+    mean, block, bad = block_reduce(values, (256, 1000), "mean")
+    expected = np.where(bad, np.nan, mean)
+    assert _cells(page, "ah-heat") == expected.shape and block == (2.0, 2.0)
+    assert "each cell = mean of 2 units × 2 examples" in _texts(page, "svg.ah-heat .chart-title")[0].replace("\n", " ")
+    box = page.locator(".result-view svg.ah-heat image.cells").bounding_box()
+    rows, cols = expected.shape
+    for i, j in [(0, 0), (3, 5), (149, 600), (rows - 1, cols - 1)]:
+        page.mouse.move(box["x"] + (j + 0.5) * box["width"] / cols, box["y"] + (i + 0.5) * box["height"] / rows)
+        shown = page.locator(".result-view .tooltip:visible").text_content()
+        assert shown.startswith(f"unit {2 * i}–{2 * i + 1}, example {2 * j}–"), shown
+        np.testing.assert_allclose(float(shown.rsplit(": ", 1)[1]), expected[i, j], rtol=1e-5, equal_nan=True)

@@ -25,6 +25,32 @@ export function blockTicks(n, block, px, gap = 50) {
   return niceTicks(0, n * block, Math.max(2, Math.floor(px / gap))).filter((v) => v < n * block).map((v) => [v / block, String(v)]);
 }
 
+/** `mat` shrunk to at most `maxRows` x `maxCols` cells, each the mean of a block of whole
+ * rows and columns (the last block may be smaller); a block holding NaN/Inf is NaN, as the
+ * library's plot.block_reduce(how="mean") draws it. Returns {mat, block: [rows, cols] per cell}.
+ *
+ * Example: blockMean([[0, 1, 2], [3, 4, 5], [6, 7, 8], [9, 10, 11]], 2, 3) -> {mat: [[1.5, 2.5, 3.5], [7.5, 8.5, 9.5]], block: [2, 1]}
+ */
+export function blockMean(mat, maxRows, maxCols) {
+  const rows = mat.length, cols = mat[0].length;
+  const rb = Math.max(1, Math.ceil(rows / Math.max(1, Math.min(rows, maxRows)))), cb = Math.max(1, Math.ceil(cols / Math.max(1, Math.min(cols, maxCols))));
+  if (rb === 1 && cb === 1) return { mat, block: [1, 1] };
+  const out = [];
+  for (let i0 = 0; i0 < rows; i0 += rb) {
+    const line = [];
+    for (let j0 = 0; j0 < cols; j0 += cb) {
+      let sum = 0, n = 0, bad = false;
+      for (let i = i0; i < Math.min(rows, i0 + rb); i++) for (let j = j0; j < Math.min(cols, j0 + cb); j++) {
+        const v = mat[i][j];
+        if (v === null || !Number.isFinite(v)) bad = true; else { sum += v; n++; }
+      }
+      line.push(bad || !n ? NaN : sum / n);
+    }
+    out.push(line);
+  }
+  return { mat: out, block: [rb, cb] };
+}
+
 function paint(mat, cmap) {
   const rows = mat.length, cols = mat[0].length;
   const c = document.createElement("canvas"); c.width = cols; c.height = rows;
@@ -53,7 +79,7 @@ export function matrixHeatmap(mat, opt = {}) {
   const [lo, hi] = range(mat.flat());
   const cmap = opt.cmap || colormap(lo, hi);
   const cellW = Math.max(1, Math.min(opt.maxCell || 28, (opt.maxW || 640) / cols)), cellH = Math.max(1, Math.min(opt.maxCell || 28, (opt.maxH || 420) / rows));
-  const pw = Math.max(opt.minW || 200, cols * cellW), ph = Math.max(opt.minH || 60, rows * cellH);
+  const pw = Math.max(opt.minW || 200, Math.min(opt.maxW || 640, cols) * cellW), ph = Math.max(opt.minH || 60, Math.min(opt.maxH || 420, rows) * cellH);
   const upright = !!opt.xLabels && textWidth(opt.xLabels) > pw / cols - 2;
   const xTicks = opt.xTicks || cellTicks(cols, pw, opt.xLabels, upright), yTicks = opt.yTicks || cellTicks(rows, ph, opt.yLabels);
   const left = opt.left || Math.max(44, textWidth(yTicks.map((t) => t[1])) + 30);

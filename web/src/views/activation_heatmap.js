@@ -4,7 +4,7 @@
 // is drawn as sorted, labelled bars of its 40 largest |activations|, as ActivationHeatmap.plot()
 // does in its "heatmap", "lines" and "bar" styles.
 import { h } from "../dom.js";
-import { matrixHeatmap } from "../draw/matrix.js";
+import { blockMean, blockTicks, matrixHeatmap } from "../draw/matrix.js";
 import { columnBars } from "../draw/bars.js";
 import { lineChart } from "../draw/lines.js";
 import { section, svgEl } from "./parts.js";
@@ -27,16 +27,22 @@ function labelGroups(labels) {
   return out;
 }
 
+// at most 256 units x 1,000 examples are drawn, each cell the mean of a block (ActivationHeatmap.max_shape)
+const MAX_SHAPE = [256, 1000];
+
 function heat(data) {
   const v = data.values, [u, n] = [v.length, v[0].length];
+  const { mat, block: [rb, cb] } = blockMean(v, ...MAX_SHAPE);
   const labels = Array.isArray(data.labels) && data.labels.length === n ? data.labels.map(String) : null;
   const groups = labels ? labelGroups(labels) : null;
-  return matrixHeatmap(v, {
-    xLabel: "example" + (labels ? " (sorted by label)" : ""), yLabel: "unit", valueLabel: "activation", cls: "ah-heat",
-    title: `${data.layer}: activations of ${u} units on ${n} examples`,
-    xTicks: groups && groups.length <= 40 ? groups.map(([a, b, l]) => [(a + b) / 2, l]) : undefined,
-    overlay: groups ? (g, X, Y) => groups.slice(1).forEach(([a]) => svgEl("line", { x1: X(a), x2: X(a), y1: Y(0), y2: Y(u), stroke: "white", "stroke-width": 1, class: "label-sep" }, null, g)) : undefined,
-    tip: (i, j) => `unit ${i}, example ${j}${labels ? ` (label ${labels[j]})` : ""}: ${v[i][j]}`,
+  const shrunk = rb > 1 || cb > 1, span = (i, b) => (b === 1 ? `${i}` : `${i * b}–${i * b + b - 1}`);
+  return matrixHeatmap(mat, {
+    xLabel: "example" + (labels ? " (sorted by label)" : ""), yLabel: "unit", valueLabel: "activation", cls: "ah-heat", maxW: 1000,
+    title: `${data.layer}: activations of ${u} units on ${n} examples` + (shrunk ? ` (each cell = mean of ${rb} units × ${cb} examples)` : ""),
+    xTicks: groups && groups.length <= 40 ? groups.map(([a, b, l]) => [(a + b) / 2 / cb, l]) : shrunk ? blockTicks(mat[0].length, cb, 1000, 60) : undefined,
+    yTicks: shrunk ? blockTicks(mat.length, rb, 420, 40) : undefined,
+    overlay: groups ? (g, X, Y) => groups.slice(1).forEach(([a]) => svgEl("line", { x1: X(a / cb), x2: X(a / cb), y1: Y(0), y2: Y(mat.length), stroke: "white", "stroke-width": 1, class: "label-sep" }, null, g)) : undefined,
+    tip: (i, j) => `unit ${span(i, rb)}, example ${span(j, cb)}${labels && cb === 1 ? ` (label ${labels[j]})` : ""}: ${mat[i][j]}`,
   });
 }
 
