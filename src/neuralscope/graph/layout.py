@@ -90,12 +90,20 @@ _FAMILIES = [
 def node_family(node: ViewNode) -> str:
     """The colour family of a node: input, output, group, param, conv, linear, norm,
     activation, pooling, attention, recurrent, embedding, dropout or op."""
-    if node.kind in ("input", "output", "param"):
-        return node.kind
-    if node.kind == "group":
+    kind, op = node.kind, node.op or ""
+    if type(kind) is str and type(op) is str:  # (each kind and op is matched once)
+        return _family(kind, op)
+    return _family.__wrapped__(kind, op)
+
+
+@functools.lru_cache(maxsize=4096)
+def _family(kind: str, op: str) -> str:
+    if kind in ("input", "output", "param"):
+        return kind
+    if kind == "group":
         return "group"
     for name, pattern in _FAMILIES:
-        if pattern.search(node.op or ""):
+        if pattern.search(op):
             return name
     return "op"
 

@@ -44,8 +44,18 @@ EDGE_COLOR = "#64748b"
 MARGIN = 16.0
 
 
+_F_TEXTS: dict[float, str] = {}  # coordinates repeat (chains, widths): each is formatted once
+
+
 def _f(v: float) -> str:
-    return f"{v:.1f}".rstrip("0").rstrip(".")
+    s = _F_TEXTS.get(v)
+    if s is None:
+        s = f"{v:.1f}".rstrip("0").rstrip(".")
+        if v and v == v:  # (0.0 and -0.0 are one key but print apart; NaN is never found)
+            if len(_F_TEXTS) > 200_000:
+                _F_TEXTS.clear()
+            _F_TEXTS[v] = s
+    return s
 
 
 def path_data(points) -> str:
