@@ -236,8 +236,10 @@ def test_sanity_check_draws_both_similarities_over_the_named_steps(runs_server, 
 
 
 def test_feature_vis_shows_each_unit_and_its_objective_curve(runs_server, page):
-    r = _open(runs_server, page, "feature_vis", "canvas.fv-images")
-    assert page.locator(".result-view canvas.fv-images").get_attribute("data-tiles") == str(len(r.labels))
+    r = _open(runs_server, page, "feature_vis", ".fv-images canvas")
+    assert _count(page, ".fv-images .fv-unit canvas") == len(r.labels)
+    captions = page.locator(".result-view .fv-unit figcaption").all_text_contents()
+    assert captions == [f"{label}= {v:.3g}" for label, v in zip(r.labels, r.values)]
     assert _count(page, ".fv-history path.series") == len(r.labels)
     _no_overlapping_ticks(page)
     _shot(page, "feature_vis")

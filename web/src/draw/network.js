@@ -59,7 +59,7 @@ function outputLabels(g, lay, x, ys, lit, classNames) {
   const best = lit ? finite.indexOf(Math.max(...finite)) : -1;
   const every = Math.max(1, Math.ceil(12 / Math.max(1, ys.length > 1 ? ys[1] - ys[0] : 12)));
   lay.units.forEach((u, j) => {
-    if (j % every && j !== best) return;
+    if (j !== best && (j % every || Math.abs(j - best) < every)) return; // no label crowds the best class's
     const name = classNames && classNames[u] !== undefined ? classNames[u] : String(u);
     svgEl("text", { x: x + 14, y: ys[j] + 3.5, "font-size": 11, "font-weight": j === best ? "bold" : "normal", fill: "#1f2328", class: "output-label" },
       lit ? `${name}  ${fmt(lay.values[j], 2)}` : name, g);

@@ -1,12 +1,12 @@
 // kind "feature_vis" (neuralscope.featurevis.optimize.FeatureVis): each unit's
 // visualisation with its objective value, as FeatureVis.plot draws the grid (one-channel
 // pictures grey on [0, 1], colour pictures clipped to [0, 1]); the top dataset examples per
-// unit when they were added; the snapshots during the optimisation and the objective's
+// unit when they were added (a mosaic on one scale); the snapshots during the optimisation and the objective's
 // curve per unit, as FeatureVis.plot_progress draws them (draw/tiles.js, draw/lines.js).
 import { h, fmt } from "../dom.js";
 import { tileGrid } from "../draw/tiles.js";
 import { lineChart } from "../draw/lines.js";
-import { section } from "./parts.js";
+import { grayCanvas, imageCanvas, section } from "./parts.js";
 import { inspector } from "./inspector.js";
 
 const GRAY = { fn: (v) => { const g = Math.max(0, Math.min(255, v * 255)); return [g, g, g]; }, lo: 0, hi: 1, diverging: false };
@@ -22,6 +22,14 @@ export function picturesAsTiles(images) {
 function pictures(images, opt) {
   const { tiles, rgb } = picturesAsTiles(images);
   return tileGrid(tiles, { ...opt, rgb, cmap: rgb ? undefined : GRAY, valueLabel: "pixel value" });
+}
+
+// one figure per unit, its name and objective value as the caption (captions wrap, never overlap)
+function unitGrid(images, labels, values, px) {
+  const rgb = images[0].length >= 3;
+  return h("div", { class: "nd-grid fv-images", dataset: { units: String(images.length) } }, images.map((im, i) => h("figure", { class: "fv-unit", style: { width: `${px}px` } },
+    h("figcaption", { style: { overflowWrap: "anywhere" } }, labels[i], Array.isArray(values) ? h("br") : null, Array.isArray(values) ? `= ${fmt(values[i], 3)}` : null),
+    rgb ? imageCanvas(im, "chw", 255, px) : grayCanvas(im[0], 0, 1, px))));
 }
 
 function examplesGrid(data, n) {
@@ -41,9 +49,7 @@ function snapshotsGrid(data, n) {
 export function render(data) {
   if (!Array.isArray(data.images) || !Array.isArray(data.images[0]?.[0]?.[0])) return inspector(data, "feature_vis");
   const n = Math.min(data.labels.length, MAX_UNITS);
-  const names = data.labels.slice(0, n).map((l, i) => (Array.isArray(data.values) ? `${l} = ${fmt(data.values[i], 3)}` : l));
-  const grid = pictures(data.images.slice(0, n), { labels: names, cls: "fv-images", tilePx: n > 16 ? 72 : 112,
-    ncols: Math.ceil(Math.sqrt(n)) });
+  const grid = unitGrid(data.images.slice(0, n), data.labels, data.values, n > 16 ? 96 : 144);
   const hist = Array.isArray(data.history) && data.history.length ? lineChart({ x: data.history.map((_, i) => i + 1),
     series: data.labels.slice(0, 10).map((l, u) => ({ name: l, values: data.history.map((row) => row[u]) })),
     xLabel: "step", yLabel: "objective", title: `objective during ${data.history.length} steps${data.labels.length > 10 ? " (first 10 units)" : ""}`, width: 560, cls: "fv-history" }) : null;

@@ -39,8 +39,9 @@ export function render(data) {
   const inputs = (data.input_shapes || []).map((s) => s.join("×")).join(", ");
   const macs = rowBars({ rows: labels, title: `${si(data.total_macs)} MACs for input ${inputs}`, xLabel: "multiply-accumulates per forward pass", width: 560, cls: "summary-macs",
     series: [{ name: "MACs", colour: "#DD8452", values: shown.map((r) => r.macs) }], notes: shown.map((r) => (r.macs ? si(r.macs) : "")) });
-  const totals = scalarTable([["parameters", data.total_params], ["trainable", data.trainable_params], ["frozen", data.total_params - data.trainable_params],
-    ["MACs per forward pass", data.total_macs], ["activation memory", bytes(data.activation_memory)], ["parameter memory", bytes(data.param_memory)], ["input", inputs]]);
+  const count = (v) => v.toLocaleString("en");
+  const totals = scalarTable([["parameters", count(data.total_params)], ["trainable", count(data.trainable_params)], ["frozen", count(data.total_params - data.trainable_params)],
+    ["MACs per forward pass", `${count(data.total_macs)} (${si(data.total_macs)})`], ["activation memory", bytes(data.activation_memory)], ["parameter memory", bytes(data.param_memory)], ["input", inputs]]);
   const table = recordTable([
     { label: "module", value: (r) => r.name || data.name, style: (r) => ({ paddingLeft: `${6 + 14 * r.depth}px`, fontFamily: "ui-monospace, monospace" }) },
     { label: "type", value: (r) => r.type },
