@@ -486,6 +486,68 @@ def _torch_gradients(model, variables, x, y, sw):
 _GRADIENTS = {"tensorflow": _tf_gradients, "jax": _jax_gradients, "torch": _torch_gradients}
 
 
+def hessian_vector_product(model: Any, loss: Callable[[Any, Any], Any], x: Any, y: Any, variables: list,
+                           vectors: list) -> list:
+    """``H v`` of ``loss(y, model(x, training=False))`` with respect to ``variables`` (a list
+    of the model's trainable variables; the block of the Hessian they span), ``vectors`` one
+    array per variable in its own layout: by the backend's own autodiff (TensorFlow: nested
+    tapes; JAX: forward-over-reverse ``jvp`` of ``grad`` through ``stateless_call``; torch: a
+    double backward). Returns numpy arrays; no variable, ``.grad`` or state changes."""
+    backend = keras_module().backend.backend()
+    return [np.asarray(h) for h in _HVP[backend](model, loss, x, y, variables, vectors)]
+
+
+def _tf_hvp(model, loss, x, y, variables, vectors):
+    import tensorflow as tf
+
+    vs = [tf.constant(v) for v in vectors]
+    with tf.GradientTape() as outer:
+        with tf.GradientTape() as inner:
+            value = loss(y, model(x, training=False))
+        grads = inner.gradient(value, variables)
+        gv = tf.add_n([tf.reduce_sum(g * u) for g, u in zip(grads, vs) if g is not None])
+    return [h.numpy() if h is not None else np.zeros(u.shape, np.float32)
+            for h, u in zip(outer.gradient(gv, variables), vs)]
+
+
+def _jax_hvp(model, loss, x, y, variables, vectors):
+    import jax
+    import jax.numpy as jnp
+
+    trainable = list(model.trainable_variables)
+    where = {id(v): i for i, v in enumerate(trainable)}
+    chosen = [where[id(v)] for v in variables]
+    non_trainable = [v.value for v in model.non_trainable_variables]
+    values = [v.value for v in trainable]
+    tangents = [jnp.zeros_like(t) for t in values]
+    for i, vec in zip(chosen, vectors):
+        tangents[i] = jnp.asarray(vec, dtype=values[i].dtype)
+
+    def value_of(tv):
+        out, _ = model.stateless_call(tv, non_trainable, x, training=False)
+        return loss(y, out)
+
+    _, hv = jax.jvp(jax.grad(value_of), (values,), (tangents,))
+    return [np.asarray(hv[i]) for i in chosen]
+
+
+def _torch_hvp(model, loss, x, y, variables, vectors):
+    import torch
+
+    params = [v.value for v in variables]
+    vs = [torch.as_tensor(np.asarray(u), dtype=p.dtype, device=p.device) for u, p in zip(vectors, params)]
+    value = loss(y, model(x, training=False))
+    grads = torch.autograd.grad(value, params, create_graph=True, allow_unused=True)
+    gv = sum((g * u).sum() for g, u in zip(grads, vs) if g is not None)
+    if not torch.is_tensor(gv) or not gv.requires_grad:
+        return [np.zeros(tuple(p.shape), np.float32) for p in params]
+    hv = torch.autograd.grad(gv, params, allow_unused=True)  # .grad stays untouched
+    return [np.zeros(tuple(p.shape), np.float32) if h is None else h.detach().cpu().numpy() for h, p in zip(hv, params)]
+
+
+_HVP = {"tensorflow": _tf_hvp, "jax": _jax_hvp, "torch": _torch_hvp}
+
+
 def _first_tensor(keras, output: Any) -> Any:
     flat = keras.tree.flatten(output)
     return flat[0] if flat else output
@@ -580,4 +642,4 @@ def preserve_keras_state(model: Any) -> Iterator[KerasState]:
 
 
 __all__ = ["KerasAdapter", "KerasState", "LossPass", "check_built", "is_keras_model", "keras_module",
-           "preserve_keras_state", "to_canonical_weight"]
+           "preserve_keras_state", "to_canonical_weight", "hessian_vector_product"]

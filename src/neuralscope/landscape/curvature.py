@@ -19,7 +19,7 @@ from ..errors import InputShapeError, LayerNotFoundError
 from ..progress import progress
 from . import hessian
 from .directions import Direction, flatten, weights_of
-from .keras import KerasHessianOperator, KerasObjective
+from .keras import KerasHessianOperator, KerasObjective, keras_layer_variables
 from .objective import LossFn, make_objective
 from .results import Curvature
 
@@ -51,9 +51,6 @@ def curvature(model: nn.Module, data: Any, loss_fn: LossFn | None = None, *, top
     if method not in METHODS:
         raise InputShapeError(f"method must be one of {', '.join(map(repr, METHODS))}, not {method!r}.")
     keras = is_keras_model(model)
-    if keras and (per_layer or layers):
-        raise InputShapeError("Per-layer curvature is not available for Keras models yet; call curvature without "
-                              "per_layer and layers.")
     obj = KerasObjective(model, data, loss_fn, batch_size) if keras else make_objective(model, data, loss_fn,
                                                                                        batch_size)
     t0 = time.perf_counter()
@@ -78,7 +75,8 @@ def curvature(model: nn.Module, data: Any, loss_fn: LossFn | None = None, *, top
                 dens = (grid, d)
             per = {}
             if per_layer or layers:
-                for name, params in _layer_params(model, center, layers):
+                for name, params in (keras_layer_variables(obj, layers) if keras else
+                                     _layer_params(model, center, layers)):
                     per[name] = _estimate(obj, center, params, top_k, method, trace, max_iter, tol,
                                           trace_samples, seed, tick)
                     per[name]["n_params"] = sum(center[p].numel() for p in params)
@@ -92,7 +90,7 @@ def curvature(model: nn.Module, data: Any, loss_fn: LossFn | None = None, *, top
 
 def _operator(obj, center: Direction, names: list[str] | None):
     if isinstance(obj, KerasObjective):
-        return KerasHessianOperator(obj)
+        return KerasHessianOperator(obj, names)
     return hessian.HessianOperator(obj, center, names)
 
 

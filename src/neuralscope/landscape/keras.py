@@ -1,4 +1,5 @@
-"""Loss landscapes and curvature of Keras 3 models (TensorFlow backend), through the adapter.
+"""Loss landscapes and curvature of Keras 3 models (TensorFlow, JAX or torch backend), through
+the adapter.
 
 The weights are seen in the adapter's canonical layout (:func:`~neuralscope.adapters.keras.
 to_canonical_weight`: a Dense kernel as ``(out, in)``, a convolution kernel as ``(out, in,
@@ -6,9 +7,10 @@ to_canonical_weight`: a Dense kernel as ``(out, in)``, a convolution kernel as `
 seed draws the same directions for a Keras model and its PyTorch twin. A weight point is
 written into the model's variables (``assign``) and the data run through ``model(x,
 training=False)``; the original arrays are assigned back at the end, also on Ctrl-C, so the
-variables end bit for bit as they were. Hessian-vector products come from two nested
-``tf.GradientTape`` (the gradient of ``grad(loss) . v``), in the same canonical order, and
-feed the same power iteration, Lanczos and Hutchinson code as PyTorch models.
+variables end bit for bit as they were. Hessian-vector products come from the backend's own
+autodiff (:func:`~neuralscope.adapters.keras.hessian_vector_product`), for all trainable
+variables or one layer's (its diagonal block), in the same canonical order, and feed the same
+power iteration, Lanczos and Hutchinson code as PyTorch models.
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import InputShapeError, TargetError, UnsupportedModelError
+from ..errors import InputShapeError, TargetError
 
 
 class KerasObjective:
@@ -29,12 +31,7 @@ class KerasObjective:
         from ..adapters import for_model
 
         adapter = for_model(model)
-        if adapter.backend != "tensorflow":
-            raise UnsupportedModelError(f"Loss landscapes of Keras models need the TensorFlow backend, not "
-                                        f"{adapter.backend!r}; set KERAS_BACKEND=tensorflow.")
-        import tensorflow as tf
-
-        self.tf, self.model, self.adapter = tf, model, adapter
+        self.model, self.adapter, self.keras = model, adapter, adapter.keras
         names = adapter.variable_names()
         owner = {id(v): layer for _, layer in adapter._walk(model, "") for v in layer.weights}
         self.vars = [v for v in model.trainable_variables if "float" in str(v.dtype)]
@@ -69,20 +66,22 @@ class KerasObjective:
     def assign(self, weights: dict[str, torch.Tensor]) -> None:
         """Write canonical-layout ``weights`` into the model's variables."""
         for n, v, idx in zip(self.names, self.vars, self.index):
-            flat = np.empty(idx.size, dtype=v.dtype.as_numpy_dtype if hasattr(v.dtype, "as_numpy_dtype") else
-                            np.float32)
+            flat = np.empty(idx.size, dtype=np.dtype(self.keras.backend.standardize_dtype(v.dtype)))
             flat[idx.reshape(-1)] = weights[n].detach().cpu().numpy().reshape(-1)
             v.assign(flat.reshape(tuple(v.shape)))
 
-    def batch_loss(self, x, y, training: bool = False):
-        out = self.model(x, training=training)
-        return self.loss_fn(y, out), out
+    def batch_loss(self, x, y, training: bool = False) -> tuple[float, np.ndarray]:
+        """The loss on one batch and the model's outputs (numpy), without gradients."""
+        with _no_grad(self.adapter.backend):
+            out = self.model(x, training=training)
+            loss = self.loss_fn(y, out)
+            return float(self.keras.ops.convert_to_numpy(loss)), self.keras.ops.convert_to_numpy(out)
 
     def loss_and_accuracy(self) -> tuple[float, float | None]:
         lo, co = 0.0, 0.0
         for x, y in self.batches:
             loss, out = self.batch_loss(x, y)
-            lo += float(loss) * len(y) / self.n_examples
+            lo += loss * len(y) / self.n_examples
             if self.classifies:
                 co += float(np.sum(np.argmax(np.asarray(out), -1) == y)) / self.n_examples
         return lo, (co if self.classifies else None)
@@ -99,6 +98,11 @@ class KerasObjective:
             finally:
                 for v, a in zip(self.vars, saved):
                     v.assign(a)
+
+
+def _no_grad(backend: str):
+    """The torch backend records every Keras call for autograd; evaluations need no graph."""
+    return torch.no_grad() if backend == "torch" else contextlib.nullcontext()
 
 
 def _canonical_index(layer: Any, v: Any) -> np.ndarray:
@@ -156,39 +160,39 @@ def evaluate_keras(obj: KerasObjective, center: dict[str, torch.Tensor], directi
 
 class KerasHessianOperator:
     """``v -> H v`` for a Keras model's loss, ``v`` a flat torch vector in canonical order
-    (the interface :mod:`~neuralscope.landscape.hessian` estimators use)."""
+    (the interface :mod:`~neuralscope.landscape.hessian` estimators use); with ``names``, the
+    block of those variables only (one layer's: its diagonal block of the Hessian)."""
 
-    def __init__(self, obj: KerasObjective):
-        self.obj, self.tf = obj, obj.tf
-        self.sizes = [int(i.size) for i in obj.index]
+    def __init__(self, obj: KerasObjective, names: list[str] | None = None):
+        keep = [i for i, n in enumerate(obj.names) if names is None or n in names]
+        self.obj = obj
+        self.vars = [obj.vars[i] for i in keep]
+        self.index = [obj.index[i] for i in keep]
+        self.sizes = [int(i.size) for i in self.index]
         self.size = sum(self.sizes)
         self.products = 0
 
-    def _to_keras(self, v: torch.Tensor) -> list:
+    def _to_keras(self, v: torch.Tensor) -> list[np.ndarray]:
         out, i = [], 0
-        for var, idx, n in zip(self.obj.vars, self.obj.index, self.sizes):
+        for var, idx, n in zip(self.vars, self.index, self.sizes):
             flat = np.empty(n, dtype=np.float32)
             flat[idx.reshape(-1)] = v[i:i + n].detach().cpu().numpy()
-            out.append(self.tf.constant(flat.reshape(tuple(var.shape))))
+            out.append(flat.reshape(tuple(var.shape)))
             i += n
         return out
 
-    def _to_canonical(self, ts: list) -> torch.Tensor:
-        return torch.cat([torch.from_numpy(np.asarray(t).reshape(-1)[idx.reshape(-1)])
-                          for t, idx in zip(ts, self.obj.index)])
+    def _to_canonical(self, arrays: list[np.ndarray]) -> torch.Tensor:
+        return torch.cat([torch.from_numpy(np.ascontiguousarray(a.reshape(-1)[idx.reshape(-1)]))
+                          for a, idx in zip(arrays, self.index)])
 
     def __call__(self, v: torch.Tensor) -> torch.Tensor:
-        tf, obj = self.tf, self.obj
-        vs = self._to_keras(v)
+        from ..adapters.keras import hessian_vector_product
+
+        obj, vs = self.obj, self._to_keras(v)
         total = None
         for x, y in obj.batches:
-            with tf.GradientTape() as outer:
-                with tf.GradientTape() as inner:
-                    loss, _ = obj.batch_loss(x, y)
-                grads = inner.gradient(loss, obj.vars)
-                gv = tf.add_n([tf.reduce_sum(g * u) for g, u in zip(grads, vs) if g is not None])
-            hv = [h if h is not None else tf.zeros_like(u) for h, u in zip(outer.gradient(gv, obj.vars), vs)]
-            part = self._to_canonical([h.numpy() for h in hv]) * (len(y) / obj.n_examples)
+            hv = hessian_vector_product(obj.model, obj.loss_fn, x, y, self.vars, vs)
+            part = self._to_canonical(hv) * (len(y) / obj.n_examples)
             total = part if total is None else total + part
         self.products += 1
         return total
@@ -196,3 +200,19 @@ class KerasHessianOperator:
     def random(self, gen: torch.Generator, rademacher: bool = False) -> torch.Tensor:
         r = torch.randn(self.size, generator=gen, dtype=torch.float64)
         return (torch.sign(r) if rademacher else r).float()
+
+
+def keras_layer_variables(obj: KerasObjective, layers: list[str] | None) -> list[tuple[str, list[str]]]:
+    """``(layer, its trainable variables' names)`` for every Keras layer owning trainable
+    weights (or the chosen ones; a wrong name lists the layers there are)."""
+    from ..errors import LayerNotFoundError
+
+    owned: dict[str, list[str]] = {}
+    for name in obj.names:
+        owned.setdefault(name.rsplit("/", 1)[0] if "/" in name else name, []).append(name)
+    if layers is None:
+        return list(owned.items())
+    missing = [name for name in layers if name not in owned]
+    if missing:
+        raise LayerNotFoundError(missing[0], list(owned), what="layer with parameters")
+    return [(name, owned[name]) for name in layers]
