@@ -5,7 +5,7 @@
 // kernel's L2 norm, "taps" (Conv1d) as rows of taps per input channel.
 import { h } from "../dom.js";
 import { colormap } from "../colors.js";
-import { matrixHeatmap } from "../draw/matrix.js";
+import { blockMean, blockTicks, matrixHeatmap } from "../draw/matrix.js";
 import { tileGrid } from "../draw/tiles.js";
 import { flat, range, section, svgEl } from "./parts.js";
 
@@ -29,11 +29,16 @@ function channelTiles(data, shown) {
       tileName: (k) => `filter ${shown[Math.floor(k / i)]}, input channel ${k % i}`, cls: "cf-channels" }));
 }
 
+// every kernel's norm, filters ranked by norm; over 256 x 256 kernels, block means (as ConvFilters.plot)
 function norms(data) {
-  const [o, i, kh, kw] = data.shape, m = data.order.map((r) => data.norms[r]);
+  const [o, i, kh, kw] = data.shape, full = data.order.map((r) => data.norms[r]);
+  const { mat: m, block: [rb, cb] } = blockMean(full, 256, 256), shrunk = rb > 1 || cb > 1;
   return matrixHeatmap(m, { xLabel: "input channel", yLabel: "output channels ranked by filter norm (rank)", valueLabel: "L2 norm of the kernel",
-    cmap: colormap(0, range(flat(m))[1] || 1), title: `${data.name}: ${o}×${i} kernels of ${kh}×${kw}`, cls: "cf-norm",
-    tip: (r, c) => `filter ${data.order[r]} (rank ${r}), input channel ${c}: norm ${m[r][c]}` });
+    cmap: colormap(...range(flat(m))), cls: "cf-norm", maxH: 520,
+    title: `${data.name}: ${o}×${i} kernels of ${kh}×${kw}` + (shrunk ? ` (each cell = mean of ${rb}×${cb} kernel norms)` : ""),
+    xTicks: cb > 1 ? blockTicks(m[0].length, cb, 640, 60) : undefined, yTicks: rb > 1 ? blockTicks(m.length, rb, 520, 40) : undefined,
+    tip: (r, c) => (shrunk ? `ranks ${r * rb}–${r * rb + rb - 1}, input channels ${c * cb}–${c * cb + cb - 1}: mean norm ${m[r][c]}`
+      : `filter ${data.order[r]} (rank ${r}), input channel ${c}: norm ${m[r][c]}`) });
 }
 
 function taps(data, shown) {

@@ -21,7 +21,7 @@ export function render(data) {
   const lim = data.absmax > 0 ? data.absmax : 1;
   const at = (i, b) => (b === 1 ? String(i) : `${Math.floor(i * b)}–${Math.floor((i + 1) * b) - 1}`);
   return section("weights", `${data.name} (${shape.join("×")})` + (shrunk ? `, each cell = ${+block[0].toPrecision(3)}×${+block[1].toPrecision(3)} weights (${data.how})` : ""),
-    matrixHeatmap(d, { xLabel: colName, yLabel: rowName || "row", valueLabel: "weight", cmap: colormap(-lim, lim), cls: "wm-heat",
-      xTicks: shrunk ? blockTicks(d[0].length, block[1], 640, 60) : undefined, yTicks: shrunk ? blockTicks(d.length, block[0], 420, 40) : undefined,
+    matrixHeatmap(d, { xLabel: colName, yLabel: rowName || "row", valueLabel: "weight", cmap: colormap(-lim, lim), cls: "wm-heat", maxH: 520,
+      xTicks: shrunk ? blockTicks(d[0].length, block[1], 640, 60) : undefined, yTicks: shrunk ? blockTicks(d.length, block[0], 520, 40) : undefined,
       title: `${data.name}  (${shape.join("×")})`, tip: (i, j) => `${rowName || "row"} ${at(i, block[0])}, ${colName} ${at(j, block[1])}: ${d[i][j]}` }));
 }
