@@ -124,7 +124,10 @@ def shape_text(meta) -> str:
     if shape is None:
         return "?"
     if type(shape) is tuple:  # (a graph repeats few shapes many times: each is joined once)
-        return _shape_text(shape)
+        try:
+            return _shape_text(shape)
+        except TypeError:  # an unhashable size (a symbolic one)
+            pass
     return _join_shape(shape)
 
 
