@@ -107,7 +107,13 @@ export function scale(lo, hi, px, flip = false) {
 /** Numeric ticks of [lo, hi] on an axis of `px` pixels placed by `to` (value -> px), about
  * one per `gap` px. */
 export function valueTicks(lo, hi, to, px, gap = 50) {
-  return niceTicks(lo, hi, Math.max(2, Math.floor(px / gap))).map((v) => [to(v), fmt(v, 4)]);
+  const n = Math.max(2, Math.floor(px / gap)), ticks = (k) => niceTicks(lo, hi, k).map((v) => [to(v), fmt(v, 4)]);
+  const few = ticks(n);
+  if (few.length >= 3) return few;
+  // fewer than three round values fit: take twice as many when their labels still do not touch
+  const more = ticks(2 * n);
+  const room = more.length > 1 ? Math.abs(more[1][0] - more[0][0]) : Infinity;
+  return room >= textWidth(more.map((t) => t[1])) + 6 ? more : few;
 }
 
 /** Room, in px, for the longest of `texts` in the 10 px tick font. */
