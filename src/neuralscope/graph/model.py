@@ -320,8 +320,10 @@ class Graph(Result):
         if node.id in self.nodes:
             raise ValueError(f"duplicate node id {node.id!r}")
         self.nodes[node.id] = node
+        groups = self.groups
         for path in _ancestors(node.group):
-            self.groups.setdefault(path, Group(path, "Module"))
+            if path not in groups:  # (a Group made only where one is missing)
+                groups[path] = Group(path, "Module")
         return node
 
     def add_edge(self, src: str, dst: str, tensor: TensorMeta | None = None) -> Edge:
