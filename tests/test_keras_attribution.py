@@ -340,7 +340,7 @@ _SMOKE = textwrap.dedent("""
     a, y = KerasAdapter(m), np.array([0, 2])
     loss, gs, acts = a.loss_pass(["conv"], summary=_Summary(16, {"conv": "relu"}, a.channels_axis))(x, y)
     ref_loss, ref_gs, ref_acts = a.loss_gradients(x, y, layers=["conv"])
-    h, (counts, _) = _histogram(acts["conv"][0], 16), np.histogram(ref_acts["conv"][0], 16)
+    h, (counts, _) = _histogram(acts["conv"][0]), np.histogram(ref_acts["conv"][0], 16)
     assert abs(loss - ref_loss) < 1e-5 and np.abs(h.counts - counts).sum() <= 2, (h.counts, counts)
     for n, g in ref_gs.items():
         assert abs(np.sqrt(float(gs[n]["sum_sq"])) - np.linalg.norm(g)) <= 1e-5 * np.linalg.norm(g) + 1e-7, n

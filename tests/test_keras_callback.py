@@ -122,7 +122,7 @@ def test_watched_statistics_are_those_of_the_held_batch(digits):
         assert np.sqrt(float(grads[name]["sum_sq"])) == pytest.approx(np.linalg.norm(g), rel=1e-5), name
     for name in layers:
         ref, s = ref_acts[name][0].astype(np.float64), acts[name][0]
-        h = _histogram(s, 64)
+        h = _histogram(s)
         assert h.num == ref.size and h.nonfinite == 0
         assert h.sum / h.num == pytest.approx(ref.mean(), rel=1e-5, abs=1e-6)
         assert np.sqrt(float(s["ss_dev"]) / (h.num - 1)) == pytest.approx(ref.std(ddof=1), rel=1e-5)
@@ -139,7 +139,23 @@ def test_summary_leaves_nan_and_inf_out_of_the_histogram():
 
     t = keras.ops.convert_to_tensor(np.array([[0.0, 1.0, np.nan], [3.0, np.inf, -1.0]], "float32"))
     s = _Summary(4, {"x": "relu"}, -1)("output", "x", t)
-    h = _histogram(s, 4)
+    h = _histogram(s)
     assert (h.num, h.nonfinite, h.min, h.max) == (4, 2, -1.0, 3.0)
     assert h.counts.tolist() == [1.0, 1.0, 1.0, 1.0] and h.sum == 3.0
     assert float(s["dead"]) == 0.0  # [0, 3] and [1, inf] are above 0, [nan, -1] has a NaN: not dead
+
+
+@pytest.mark.parametrize("values", [np.random.default_rng(0).normal(size=5000).astype("float32"),
+                                    np.full(10, 5.0, "float32"),  # all equal: the +-0.5 rule
+                                    np.array([0.0, 1.0, 2.0, 3.0, np.nan], "float32")])  # values on edges, a NaN
+def test_summary_bins_by_the_one_histogram_definition(values):
+    """The backend counts with neuralscope.histogram's own bin_range and bin_of: on the same
+    float32 values its histogram is the torch path's, count for count and edge for edge."""
+    from neuralscope.histogram import histogram
+    from neuralscope.keras import _histogram, _Summary
+
+    h = _histogram(_Summary(16, {}, -1)("gradient", "x", keras.ops.convert_to_tensor(values)))
+    ref = histogram(torch.from_numpy(values), bins=16)
+    np.testing.assert_array_equal(h.edges, ref.edges)
+    assert h.counts.tolist() == ref.counts.tolist()
+    assert (h.num, h.min, h.max, h.nonfinite) == (ref.num, ref.min, ref.max, ref.nonfinite)

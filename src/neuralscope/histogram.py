@@ -13,7 +13,9 @@ stores.
 A torch tensor is binned on its own device with ``torch.bincount`` (2-3x faster than
 ``histc`` on a CPU; its float32 bin positions may put a value that lies on an edge in the
 neighbouring bin); anything else is converted to float64 numpy and binned by
-:func:`numpy.histogram` exactly.
+:func:`numpy.histogram` exactly. Code that counts on another array library (the Keras
+callback, inside its compiled pass) uses the same three steps: :func:`bin_range`,
+:func:`bin_of` with that library's functions, and :func:`from_counts` on the host.
 """
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-__all__ = ["Histogram", "histogram", "auto_bins"]
+__all__ = ["Histogram", "histogram", "auto_bins", "bin_range", "bin_of", "from_counts"]
 
 
 class Histogram(NamedTuple):
@@ -55,6 +57,77 @@ def auto_bins(n: int) -> int:
 
 def _empty(nonfinite: int) -> Histogram:
     return Histogram(np.array([0.0, 1.0]), np.zeros(1), 0, None, None, 0.0, 0.0, nonfinite)
+
+
+def _pick(condition: Any, if_true: Any, if_false: Any) -> Any:
+    return if_true if condition else if_false
+
+
+def bin_range(lo: Any, hi: Any, where: Any = _pick) -> tuple[Any, Any]:
+    """The range ``(a, b)`` the bins span for finite values from ``lo`` to ``hi``: ``[lo, hi]``,
+    or ``[lo - 0.5, hi + 0.5]`` when they are all equal (numpy's rule). ``where`` is the
+    ``where`` of the library ``lo`` and ``hi`` belong to (``keras.ops.where`` for tensors; the
+    default for numbers on the host).
+
+    Example:
+        >>> [float(e) for e in bin_range(2.0, 5.0) + bin_range(3.0, 3.0)]
+        [2.0, 5.0, 2.5, 3.5]
+    """
+    spread = hi > lo
+    return where(spread, lo, lo - 0.5), where(spread, hi, hi + 0.5)
+
+
+def bin_of(v: Any, a: Any, b: Any, bins: int, ops: Any) -> Any:
+    """The bin (``0 .. bins - 1``) of each finite value of ``v`` among ``bins`` equal-width
+    bins over ``[a, b]`` (:func:`bin_range`), the last bin closed. ``ops`` holds the functions
+    of ``v``'s library: ``clip`` and ``cast(x, "int32")`` (``keras.ops``; :data:`TORCH_OPS`).
+
+    Example:
+        >>> bin_of(np.array([0.0, 0.5, 2.9, 3.0]), 0.0, 3.0, 3, NUMPY_OPS).tolist()
+        [0, 0, 2, 2]
+    """
+    scale = bins / (b - a)
+    if isinstance(scale, np.generic):  # numbers on the host: as Python floats (the same values) for torch
+        a, scale = float(a), float(scale)
+    return ops.clip(ops.cast((v - a) * scale, "int32"), 0, bins - 1)
+
+
+class _Ops:
+    """The two array functions :func:`bin_of` needs, for one library."""
+
+    def __init__(self, clip, cast):
+        self.clip, self.cast = clip, cast
+
+
+def _torch_cast(x: Any, dtype: str) -> Any:
+    import torch
+
+    return x.to(getattr(torch, dtype))
+
+
+#: :func:`bin_of`'s functions for numpy arrays and for torch tensors (``keras.ops`` has its own)
+NUMPY_OPS = _Ops(np.clip, lambda x, dtype: np.asarray(x).astype(dtype))
+TORCH_OPS = _Ops(lambda x, lo, hi: x.clamp_(lo, hi), _torch_cast)  # clamps the fresh cast in place
+
+
+def from_counts(counts: Any, num: int, lo: float, hi: float, total: float, sum_sq: float,
+                nonfinite: int) -> Histogram:
+    """The :class:`Histogram` of ``num`` finite values from ``lo`` to ``hi`` counted by
+    :func:`bin_of` over :func:`bin_range` (``len(counts)`` bins) on any device or library:
+    the edges and the empty case by this module's rules, in float64 on the host.
+
+    Example:
+        >>> from_counts([1, 2, 1], 4, 0.0, 3.0, 5.0, 11.0, 1).edges.tolist()
+        [0.0, 1.0, 2.0, 3.0]
+    """
+    num, nonfinite = int(num), int(nonfinite)
+    if num == 0:
+        return _empty(nonfinite)
+    lo, hi = float(lo), float(hi)
+    a, b = bin_range(lo, hi)
+    counts = np.asarray(counts, dtype=np.float64)
+    return Histogram(np.linspace(float(a), float(b), len(counts) + 1), counts, num, lo, hi, float(total),
+                     float(sum_sq), nonfinite)
 
 
 def histogram(values: Any, bins: int | None = 64) -> Histogram:
@@ -106,12 +179,11 @@ def _torch_histogram(values, bins: int | None) -> Histogram:
             if v.numel() == 0:
                 return _empty(nonfinite)
             lo, hi = torch.aminmax(v)
-        lo, hi = float(lo), float(hi)
         n = int(v.numel())
         bins = bins or auto_bins(n)
-        a, b = (lo, hi) if hi > lo else (lo - 0.5, hi + 0.5)  # numpy's rule for equal values
-        idx = ((v - a) * (bins / (b - a))).to(torch.int64).clamp_(0, bins - 1)
-        counts = torch.bincount(idx, minlength=bins)
+        lo, hi = float(lo), float(hi)
+        scalar = np.float64 if v.dtype == torch.float64 else np.float32  # bin positions in v's precision
+        a, b = bin_range(scalar(lo), scalar(hi))
+        counts = torch.bincount(bin_of(v, a, b, bins, TORCH_OPS), minlength=bins)
         sq = float(torch.linalg.vector_norm(v, dtype=torch.float64)) ** 2
-        return Histogram(np.linspace(a, b, bins + 1), counts.cpu().double().numpy(), n, lo, hi,
-                         float(v.sum(dtype=torch.float64)), sq, nonfinite)
+        return from_counts(counts.cpu().numpy(), n, lo, hi, float(v.sum(dtype=torch.float64)), sq, nonfinite)

@@ -63,7 +63,7 @@ import numpy as np
 import torch
 
 from .adapters.keras import KerasAdapter
-from .histogram import Histogram, histogram
+from .histogram import Histogram, bin_of, bin_range, from_counts, histogram
 from .nonlinearities import nonlinearity
 
 #: watched steps run eagerly before the held-batch pass is traced (a trace costs about as much
@@ -191,7 +191,7 @@ class Callback(keras.callbacks.Callback):
         for path, summary in grads.items():
             if not summary:
                 continue
-            hist = _histogram(summary, self.bins)
+            hist = _histogram(summary)
             bad = hist.nonfinite
             norm = math.nan if bad else math.sqrt(hist.sum_sq)
             self.run.writer.histogram(f"gradients/{path}", step, hist)
@@ -209,7 +209,7 @@ class Callback(keras.callbacks.Callback):
             if not calls or not calls[0]:  # not called, or not a floating-point output
                 continue
             summary = calls[0]
-            hist = _histogram(summary, self.bins)
+            hist = _histogram(summary)
             self.run.writer.histogram(f"activations/{name}", step, hist)
             n, bad = hist.num, hist.nonfinite
             out[f"activations/mean/{name}"] = math.nan if bad or not n else hist.sum / n  # NaN/Inf in the output
@@ -266,8 +266,8 @@ class _Summary:
     """What the watched step keeps of a gradient or a layer output, computed inside the
     compiled held-batch pass (backend ops), so that only a few numbers per tensor reach the
     host: the :class:`~neuralscope.histogram.Histogram` of the finite values by the rules of
-    :mod:`neuralscope.histogram` (equal-width bins over ``[min, max]``, the last one closed,
-    ``+-0.5`` around a constant; float32 bin positions, as its torch path), the sums it
+    :mod:`neuralscope.histogram` (its ``bin_range`` and ``bin_of`` on the backend's tensors,
+    float32 bin positions as its torch path; ``from_counts`` on the host), the sums it
     stores, the sum of squared deviations from the mean (a two-pass standard deviation) and,
     after a nonlinearity whose units die (:mod:`neuralscope.nonlinearities`), the fraction of
     units that are <= 0 for every example and position (NaN is not <= 0, as ``dead_mask``)."""
@@ -283,9 +283,9 @@ class _Summary:
         finite = ops.isfinite(v)
         n = ops.sum(ops.cast(finite, "int32"))
         lo, hi = ops.min(ops.where(finite, v, np.inf)), ops.max(ops.where(finite, v, -np.inf))
-        a, b = ops.where(hi > lo, lo, lo - 0.5), ops.where(hi > lo, hi, hi + 0.5)
-        idx = ops.clip(ops.cast(ops.where(finite, (v - a) * (self.bins / (b - a)), 0.0), "int32"), 0, self.bins - 1)
-        counts = _bincount(ops.where(finite, idx, self.bins), self.bins + 1)[:self.bins]  # non-finite: last
+        a, b = bin_range(lo, hi, ops.where)
+        idx = bin_of(ops.where(finite, v, a), a, b, self.bins, ops)  # a stands in for NaN and Inf...
+        counts = _bincount(ops.where(finite, idx, self.bins), self.bins + 1)[:self.bins]  # ...which are dropped
         vf = ops.where(finite, v, 0.0)
         total = ops.sum(vf)
         dev = ops.where(finite, v - total / ops.cast(ops.maximum(n, 1), "float32"), 0.0)
@@ -314,15 +314,10 @@ def _bincount(idx: Any, length: int) -> Any:
     return keras.ops.bincount(idx, minlength=length)  # torch: eager
 
 
-def _histogram(summary: dict, bins: int) -> Histogram:
+def _histogram(summary: dict) -> Histogram:
     """The :class:`~neuralscope.histogram.Histogram` a :class:`_Summary` describes."""
-    n, nonfinite = int(summary["n"]), int(summary["nonfinite"])
-    if n == 0:
-        return Histogram(np.array([0.0, 1.0]), np.zeros(1), 0, None, None, 0.0, 0.0, nonfinite)
-    lo, hi = float(summary["lo"]), float(summary["hi"])
-    a, b = (lo, hi) if hi > lo else (lo - 0.5, hi + 0.5)
-    return Histogram(np.linspace(a, b, bins + 1), np.asarray(summary["counts"], np.float64), n, lo, hi,
-                     float(summary["sum"]), float(summary["sum_sq"]), nonfinite)
+    return from_counts(summary["counts"], summary["n"], summary["lo"], summary["hi"], summary["sum"],
+                       summary["sum_sq"], summary["nonfinite"])
 
 
 def _torch(a: np.ndarray) -> torch.Tensor:
