@@ -1,7 +1,34 @@
-// A player over numbered frames: play/pause, a slider, the frame's label and the frame
-// itself, drawn by `show(i)` when first reached and kept (going back is instant). Used by
-// the dashboard views of animations and of forward passes (one frame per layer or stage).
+// A player over numbered frames: play/pause, a slider and the frame's label. `bindPlayer`
+// drives existing controls (the standalone animation export, whose markup Python writes);
+// `framePlayer` builds them with a frame area whose frames are drawn by `show(i)` when first
+// reached and kept (going back is instant): the dashboard views of animations and of forward
+// passes (one frame per layer or stage).
 import { h } from "../dom.js";
+
+/**
+ * Drive `play` (button), `slider` (range input) and `label` over `count` frames named by
+ * `labels` at `fps` frames per second, calling `onShow(i)` for each frame shown; starts at
+ * `start`. Returns `go(i)`, which shows frame i (and stops playing).
+ *
+ * Example: `bindPlayer({ play, slider, label, count: 3, labels: ["a", "b", "c"], onShow: (i) => {} })`
+ */
+export function bindPlayer({ play, slider, label, count, labels = [], fps = 1.5, start = 0, onShow }) {
+  let timer = null;
+  const show = (i) => {
+    slider.value = String(i);
+    label.textContent = `${labels[i] ?? `frame ${i}`} (${i + 1}/${count})`;
+    onShow(i);
+  };
+  const stop = () => { clearInterval(timer); timer = null; play.textContent = "▶ play"; };
+  slider.addEventListener("input", () => { stop(); show(+slider.value); });
+  play.addEventListener("click", () => {
+    if (timer) { stop(); return; }
+    play.textContent = "❚❚ pause";
+    timer = setInterval(() => { if (!play.isConnected) { stop(); return; } show((+slider.value + 1) % count); }, 1000 / (fps || 1));
+  });
+  show(Math.max(0, Math.min(count - 1, start)));
+  return (i) => { stop(); show(i); };
+}
 
 /**
  * `count` frames named by `labels`, starting at `start`, played at `fps` frames per second;
@@ -19,22 +46,10 @@ export function framePlayer({ count, labels = [], start = 0, fps = 1.5, show }) 
   const play = h("button", { type: "button", class: "ns-player-play", disabled: count < 2 }, "▶ play");
   const root = h("div", { class: "ns-player" },
     h("div", { class: "nd-sliders", style: { alignItems: "center" } }, play, slider, label), view);
-  let timer = null;
-  const go = (i) => {
-    slider.value = String(i);
+  root.go = bindPlayer({ play, slider, label, count, labels, fps, start, onShow: (i) => {
     root.dataset.frame = String(i);
-    label.textContent = `${labels[i] ?? `frame ${i}`} (${i + 1}/${count})`;
     if (!drawn.has(i)) drawn.set(i, show(i));
     view.replaceChildren(drawn.get(i));
-  };
-  const stop = () => { clearInterval(timer); timer = null; play.textContent = "▶ play"; };
-  slider.addEventListener("input", () => { stop(); go(+slider.value); });
-  play.addEventListener("click", () => {
-    if (timer) { stop(); return; }
-    play.textContent = "❚❚ pause";
-    timer = setInterval(() => { if (!root.isConnected) { stop(); return; } go((+slider.value + 1) % count); }, 1000 / (fps || 1));
-  });
-  root.go = (i) => { stop(); go(i); };
-  go(Math.max(0, Math.min(count - 1, start)));
+  } });
   return root;
 }

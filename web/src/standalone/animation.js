@@ -1,15 +1,10 @@
-// The frame player of Animation.to_html(): a play/pause button, a slider over the frames and
-// the frame's label. `D`: frames (image URLs), labels, fps.
+// The frame player of Animation.to_html(): the play/pause button, the slider and the label
+// that Python writes, driven by the dashboard's player (draw/player.js), over the frames'
+// images. `D`: frames (image URLs), labels, fps.
+import { bindPlayer } from "../draw/player.js";
+
 export function animationPlayer(root, D) {
-  const img = root.querySelector(".ns-frame"), slider = root.querySelector(".ns-slider");
-  const label = root.querySelector(".ns-label"), play = root.querySelector(".ns-play");
-  let timer = null;
-  const show = (i) => { slider.value = i; img.src = D.frames[i]; label.textContent = `${D.labels[i]} (${+i + 1}/${D.frames.length})`; };
-  slider.addEventListener("input", () => show(+slider.value));
-  play.addEventListener("click", () => {
-    if (timer) { clearInterval(timer); timer = null; play.textContent = "\u25b6 play"; return; }
-    play.textContent = "\u275a\u275a pause";
-    timer = setInterval(() => show((+slider.value + 1) % D.frames.length), 1000 / D.fps);
-  });
-  show(0);
+  const img = root.querySelector(".ns-frame");
+  bindPlayer({ play: root.querySelector(".ns-play"), slider: root.querySelector(".ns-slider"), label: root.querySelector(".ns-label"),
+    count: D.frames.length, labels: D.labels, fps: D.fps, start: 0, onShow: (i) => { img.src = D.frames[i]; } });
 }
