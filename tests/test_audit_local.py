@@ -82,6 +82,32 @@ def test_aggregates_equal_what_they_summarise(digits, tmp_path):
     assert a.thumbnails("input", [3]).shape == (1, 8, 8) and a.thumbnails("grad_cam").shape == (48, 8, 8)
 
 
+def test_dead_units_are_those_of_inspect_dead_units_and_only_where_units_can_die(tmp_path, unchanged):
+    """One definition of a dead unit (neuralscope.nonlinearities): the audit's default layers are
+    the table's modules (ReLU, Tanh, Softplus here) and its dead units are inspect.dead_units'
+    (the oracle: never above 0 for any example); after Tanh and Softplus, which saturate but do
+    not die, no dead units are reported even where outputs are never above 0."""
+    from torch import nn
+
+    from neuralscope.inspect.activations import dead_units
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 12), nn.Tanh(), nn.Linear(12, 8),
+                        nn.Softplus(), nn.Linear(8, 3))
+    with torch.no_grad():
+        net[0].bias[:6] = -50.0  # six ReLU units never above 0
+        net[2].bias[:4] = -50.0  # four Tanh units never above 0: saturated, not dead
+    x = torch.randn(40, 6)
+    with unchanged(net):
+        layers = audit(net, x, run=tmp_path, shard_size=16, steps=4, metrics=(), methods=("saliency",),
+                       embed_method=None).summary["layers"]
+    assert set(layers) == {"1", "3", "5"}
+    ref = {row["name"]: row for row in dead_units(net, x).layers}
+    np.testing.assert_array_equal(layers["1"]["dead_units"], ref["1"]["dead_units"])
+    assert len(ref["1"]["dead_units"]) == 6 and ref["3"]["dead"] == 0 and ref["5"]["dead"] == 0
+    assert "dead_units" not in layers["3"] and "dead_units" not in layers["5"]
+
+
 def test_dataloader_and_dataset_give_the_tensor_results(digits, tmp_path):
     from torch.utils.data import DataLoader, TensorDataset
 

@@ -23,6 +23,7 @@ from ..attribution.localization import localization
 from ..attribution.metrics import infidelity
 from ..capture import LayerNotRunError, RunningStats, capture
 from ..errors import InputShapeError
+from ..nonlinearities import nonlinearity
 from .curves import CurveModel, shard_aucs
 
 METRICS = ("deletion_insertion", "infidelity")
@@ -103,9 +104,10 @@ def _forward(model: nn.Module, spec: AuditSpec, x: torch.Tensor) -> dict[str, An
             out["features"] = _np(f.mean(tuple(range(2, f.dim()))) if f.dim() > 2 else f).astype(np.float32)
         else:
             logits = model(x)
+    modules = dict(model.named_modules())
     for name in rec.names:
         if rec.calls(name):
-            out.update(_layer_sums(name, rec.stats(name)))
+            out.update(_layer_sums(name, rec.stats(name), units_can_die(modules.get(name))))
     out["_logits"] = logits.detach().float()
     return out
 
@@ -121,19 +123,19 @@ def _keras_forward(f: KerasFunction, spec: AuditSpec, x: torch.Tensor) -> dict[s
     ad = f.adapter
     embed_layer = spec.embed_layer or spec.layer
     if spec.stats_layers is not None:
-        chosen = [n for n, _ in ad.layers(spec.stats_layers)]
-    else:  # the layers with an activation: fused (Conv2D(activation="relu")) or their own
-        chosen = [i.name for i in ad.named_layers() if ad.activation_of(i.layer) not in (None, "softmax")]
+        chosen = ad.layers(spec.stats_layers)
+    else:  # the layers with a nonlinearity of the table: fused (Conv2D(activation="relu")) or their own
+        chosen = [(i.name, i.layer) for i in ad.named_layers() if nonlinearity(kind=ad.activation_of(i.layer))]
     embed_name = ad.layer(embed_layer)[0] if embed_layer else None
-    names = list(dict.fromkeys(chosen + ([embed_name] if embed_name else [])))
+    names = list(dict.fromkeys([n for n, _ in chosen] + ([embed_name] if embed_name else [])))
     rec = ad.record(f.to_keras_layout(x).cpu().numpy(), names)
     canon = lambda t: torch.from_numpy(np.ascontiguousarray(ad.to_canonical(ad.to_numpy(t))))
     out: dict[str, Any] = {}
-    for name in chosen:
+    for name, layer in chosen:
         stats = RunningStats(per_unit=True, count_zeros=True)
         for t in rec.outputs[name]:
             stats.update(canon(t))
-        out.update(_layer_sums(name, stats))
+        out.update(_layer_sums(name, stats, units_can_die(kind=ad.activation_of(layer))))
     if embed_name:
         feat = canon(rec.outputs[embed_name][0]).float()
         out["features"] = _np(feat.mean(tuple(range(2, feat.dim()))) if feat.dim() > 2 else feat).astype(np.float32)
@@ -145,25 +147,40 @@ def _first(ad, output: Any) -> Any:
     return ad.keras.tree.flatten(output)[0]
 
 
-ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU, nn.SiLU, nn.Mish,
-               nn.Hardswish, nn.Hardtanh, nn.Softplus, nn.Tanh, nn.Sigmoid)
-
-
 def stats_layers(model: nn.Module, chosen: Any) -> Any:
-    """The layers whose statistics an audit keeps: ``chosen``, or by default the activation
-    modules (where units die), or every leaf layer of a model without activation modules."""
+    """The layers whose statistics an audit keeps: ``chosen``, or by default the modules of
+    the nonlinearity table (:mod:`neuralscope.nonlinearities`: where units die or saturate),
+    or every leaf layer of a model without any."""
     if chosen is not None:
         return chosen
-    present = {type(m): None for m in model.modules() if isinstance(m, ACTIVATIONS)}
+    present = {type(m): None for m in model.modules() if nonlinearity(m) is not None}
     return list(present) or None
 
 
-def _layer_sums(name: str, s) -> dict[str, np.ndarray]:
-    """A layer's statistics as sums that add up across shards."""
+def units_can_die(layer: Any = None, kind: str | None = None) -> bool:
+    """Whether dead units are counted after ``layer`` (``kind``: its nonlinearity's name, as
+    ``Adapter.activation_of`` gives it), by :mod:`neuralscope.nonlinearities`' table as
+    :func:`~neuralscope.inspect.activations.dead_units` counts them: after the ReLU family,
+    and after a layer without a nonlinearity the table knows; never after one that only
+    saturates (tanh, sigmoid, Softplus: "never above 0" is not what stops them).
+
+    Example:
+        >>> units_can_die(nn.ReLU()), units_can_die(nn.Softplus()), units_can_die(nn.Linear(2, 2))
+        (True, False, True)
+    """
+    row = nonlinearity(layer, kind)
+    return row is None or row.dies
+
+
+def _layer_sums(name: str, s, dies: bool) -> dict[str, np.ndarray]:
+    """A layer's statistics as sums that add up across shards; the per-unit fraction above 0
+    (which makes the dead units) only where units can die (:func:`units_can_die`)."""
     n = s.count
     g = np.array([n, s.mean * n, (s.std ** 2 + s.mean ** 2) * n, s.min, s.max,
                   s.zero_fraction * n if n else 0.0, s.nonfinite], np.float64)
     d = {f"stats/{name}/global": g}
+    if not dies:
+        return d
     try:
         u = s.unit_stats()
     except LayerNotRunError:  # outputs without a unit dimension
