@@ -61,7 +61,17 @@ def _results(tmp: Path) -> dict:
         "summary": ns.summary(cnn, _x8(1)),
     }
     out.update(_tracked(tmp))
+    out["summary cut"] = _Cut()
     return out
+
+
+class _Cut:
+    """A summary document cut short (no rows): its view says so in one sentence."""
+
+    kind = "summary"
+
+    def to_dict(self):
+        return {"kind": "summary", "name": "cut"}
 
 
 @pytest.fixture(scope="module")
@@ -287,3 +297,9 @@ def test_an_animation_of_one_pass_holds_the_pass_once_and_its_steps_by_number():
     assert doc["pass"]["layers"] is fwd.layers and fwd.animation().frames[1].to_dict()["pass"]["layers"] is fwd.layers
     other = ns.animate([fwd, fwd.animation().frames[0]]).to_dict()  # frames that are not steps of one pass
     assert "pass" not in other and other["frames"][0]["kind"] == "forward_pass" and "pass" in other["frames"][1]
+
+
+def test_a_document_without_what_its_drawing_needs_gets_one_sentence(runs_server, page):
+    _open(runs_server, page, "summary cut", ".view-note")
+    assert page.locator(".result-view .view-note").text_content() == "This summary result cannot be drawn: it has no rows."
+    assert page.console_errors == []

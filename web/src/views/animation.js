@@ -6,7 +6,7 @@
 import { h } from "../dom.js";
 import { framePlayer } from "../draw/player.js";
 import { section } from "./parts.js";
-import { inspector } from "./inspector.js";
+import { cannotDraw } from "../draw/note.js";
 
 function frameView(frame) {
   const box = h("div", { class: "anim-frame", dataset: { kind: frame?.kind || "" } });
@@ -16,7 +16,7 @@ function frameView(frame) {
 
 export function render(data) {
   const frames = Array.isArray(data.frames) ? data.frames : [];
-  if (!frames.length) return inspector(data, "animation");
+  if (!frames.length) return cannotDraw("animation", "it has no frames");
   const labels = Array.isArray(data.labels) ? data.labels : [];
   const player = framePlayer({ count: frames.length, labels, start: frames.length - 1, fps: data.fps || 1.5,
     show: (i) => frameView(data.pass && !frames[i].pass ? { ...frames[i], pass: data.pass } : frames[i]) });

@@ -6,10 +6,10 @@ import { h } from "../dom.js";
 import { convStageFigure } from "../draw/stages.js";
 import { framePlayer } from "../draw/player.js";
 import { section } from "./parts.js";
-import { inspector } from "./inspector.js";
+import { cannotDraw } from "../draw/note.js";
 
 export function render(data) {
-  if (!Array.isArray(data.stages) || !data.stages.length) return inspector(data, "conv_forward_pass");
+  if (!Array.isArray(data.stages) || !data.stages.length) return cannotDraw("conv_forward_pass", "it has no stages");
   const n = data.stages.length;
   let player = null;
   player = framePlayer({ count: n, labels: data.stages.map((s) => s.name), start: n - 1, fps: 1.2,

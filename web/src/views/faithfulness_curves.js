@@ -6,7 +6,7 @@ import { tint } from "../colors.js";
 import { lineChart } from "../draw/lines.js";
 import { recordTable } from "../draw/table.js";
 import { section } from "./parts.js";
-import { inspector } from "./inspector.js";
+import { cannotDraw } from "../draw/note.js";
 
 const CURVES = [["deletion", "#b2182b"], ["insertion", "#2166ac"]];
 
@@ -25,7 +25,7 @@ export function curveSeries(data) {
 }
 
 export function render(data) {
-  if (!Array.isArray(data.fractions) || !Array.isArray(data.deletion)) return inspector(data, "faithfulness_curves");
+  if (!Array.isArray(data.fractions) || !Array.isArray(data.deletion)) return cannotDraw("faithfulness_curves", "it has no fractions or deletion curves");
   const chart = lineChart({ x: data.fractions, series: curveSeries(data), xLabel: "fraction of pixels removed / inserted (most important first)",
     yLabel: "target probability", title: `Deletion / insertion${data.method ? `: ${data.method}` : ""}`, width: 620, height: 320, cls: "faith-chart" });
   const aucs = recordTable([{ label: "example", value: (r) => String(r.b), num: true },

@@ -7,7 +7,7 @@ import { h, fmt } from "../dom.js";
 import { tileGrid } from "../draw/tiles.js";
 import { lineChart } from "../draw/lines.js";
 import { grayCanvas, imageCanvas, section } from "./parts.js";
-import { inspector } from "./inspector.js";
+import { cannotDraw } from "../draw/note.js";
 
 const GRAY = { fn: (v) => { const g = Math.max(0, Math.min(255, v * 255)); return [g, g, g]; }, lo: 0, hi: 1, diverging: false };
 const MAX_UNITS = 64;
@@ -47,7 +47,7 @@ function snapshotsGrid(data, n) {
 }
 
 export function render(data) {
-  if (!Array.isArray(data.images) || !Array.isArray(data.images[0]?.[0]?.[0])) return inspector(data, "feature_vis");
+  if (!Array.isArray(data.images) || !Array.isArray(data.images[0]?.[0]?.[0])) return cannotDraw("feature_vis", "its images are not (unit, channel, height, width) arrays");
   const n = Math.min(data.labels.length, MAX_UNITS);
   const grid = unitGrid(data.images.slice(0, n), data.labels, data.values, n > 16 ? 96 : 144);
   const hist = Array.isArray(data.history) && data.history.length ? lineChart({ x: data.history.map((_, i) => i + 1),

@@ -7,7 +7,7 @@ import { PALETTE } from "../state.js";
 import { rowBars } from "../draw/bars.js";
 import { recordTable } from "../draw/table.js";
 import { section } from "./parts.js";
-import { inspector } from "./inspector.js";
+import { cannotDraw } from "../draw/note.js";
 
 /** The config keys and last-value metrics present in any run (RunSet.hparams). */
 export function hparams(runs) {
@@ -18,7 +18,7 @@ export function hparams(runs) {
 
 export function render(data) {
   const runs = Array.isArray(data.runs) ? data.runs : null;
-  if (!runs) return inspector(data, "run_set");
+  if (!runs) return cannotDraw("run_set", "it has no list of runs");
   if (!runs.length) return section("runs", data.root, h("p", null, "No runs in this folder."));
   const { keys, metrics } = hparams(runs);
   const table = recordTable([

@@ -7,7 +7,7 @@ import { colormap } from "../colors.js";
 import { bandChart } from "../draw/bands.js";
 import { tileGrid } from "../draw/tiles.js";
 import { flat, range, section } from "./parts.js";
-import { inspector } from "./inspector.js";
+import { cannotDraw } from "../draw/note.js";
 
 const meanStd = (rows) => {
   const mean = rows.map((r) => r.reduce((a, v) => a + v, 0) / r.length);
@@ -15,7 +15,7 @@ const meanStd = (rows) => {
 };
 
 export function render(data) {
-  if (!Array.isArray(data.steps) || !Array.isArray(data.spearman)) return inspector(data, "sanity_check");
+  if (!Array.isArray(data.steps) || !Array.isArray(data.spearman)) return cannotDraw("sanity_check", "it has no steps or similarities");
   const series = [{ name: "Spearman rank (|map|)", colour: "#2166ac", ...meanStd(data.spearman) },
     { name: "SSIM (|map|)", colour: "#b2182b", ...meanStd(data.ssim) }];
   const chart = bandChart({ steps: data.steps, series, yRange: [-0.2, 1.05], rule: 0, yLabel: "similarity to the original map",

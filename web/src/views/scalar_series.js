@@ -7,7 +7,7 @@ import { tint } from "../colors.js";
 import { smooth } from "../chart.js";
 import { lineChart } from "../draw/lines.js";
 import { section } from "./parts.js";
-import { inspector } from "./inspector.js";
+import { cannotDraw } from "../draw/note.js";
 
 const finite = (v) => v !== null && Number.isFinite(v);
 
@@ -33,7 +33,7 @@ function chartOf(data, weight, log) {
 }
 
 export function render(data) {
-  if (!Array.isArray(data.steps) || !Array.isArray(data.values)) return inspector(data, "scalar_series");
+  if (!Array.isArray(data.steps) || !Array.isArray(data.values)) return cannotDraw("scalar_series", "it has no steps or values");
   const log = wantsLog(data.values);
   const bad = data.steps.filter((_, i) => !finite(data.values[i]));
   const holder = h("div", { class: "scalar-holder" }, chartOf(data, 0, log));

@@ -6,7 +6,7 @@ import { h } from "../dom.js";
 import { rowBars } from "../draw/bars.js";
 import { recordTable, si } from "../draw/table.js";
 import { scalarTable, section } from "./parts.js";
-import { inspector } from "./inspector.js";
+import { cannotDraw } from "../draw/note.js";
 
 function rowsAt(rows, depth) {
   const merged = new Map();
@@ -28,7 +28,7 @@ export function plotRows(rows, maxRows = 40) {
 const bytes = (n) => { for (const [u, d] of [["GB", 2 ** 30], ["MB", 2 ** 20], ["kB", 2 ** 10]]) if (n >= d) return `${(n / d).toFixed(2)} ${u}`; return `${n} B`; };
 
 export function render(data) {
-  if (!Array.isArray(data.rows)) return inspector(data, "summary");
+  if (!Array.isArray(data.rows)) return cannotDraw("summary", "it has no rows");
   const shown = plotRows(data.rows);
   const labels = shown.map((r) => `${r.name}${r.call > 1 ? ` ×${r.call}` : ""}  (${r.type})`);
   const frozen = shown.some((r) => r.trainable_params !== r.params);
