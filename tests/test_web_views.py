@@ -216,7 +216,7 @@ def _large_heatmap():
     """A units x examples heatmap larger than the view draws (256 x 1,000 cells at most)."""
     from neuralscope.inspect.activations import ActivationHeatmap
 
-    values = np.random.default_rng(3).normal(size=(300, 1201)) + np.linspace(-2, 2, 300)[:, None]
+    values = np.random.default_rng(3).normal(size=(260, 1010)) + np.linspace(-2, 2, 260)[:, None]
     values[7, 11] = np.nan
     return ActivationHeatmap("large", values.astype(np.float32))
 
@@ -426,10 +426,12 @@ def test_a_large_activation_heatmap_is_drawn_as_the_library_block_means(views_se
     expected = np.where(bad, np.nan, mean)
     assert _cells(page, "ah-heat") == expected.shape and block == (2.0, 2.0)
     assert "each cell = mean of 2 units × 2 examples" in _texts(page, "svg.ah-heat .chart-title")[0].replace("\n", " ")
-    box = page.locator(".result-view svg.ah-heat image.cells").bounding_box()
+    cells = page.locator(".result-view svg.ah-heat image.cells")
+    cells.scroll_into_view_if_needed()
+    box = cells.bounding_box()
     rows, cols = expected.shape
-    for i, j in [(0, 0), (3, 5), (149, 600), (rows - 1, cols - 1)]:
+    for i, j in [(0, 0), (3, 5), (100, 400), (rows - 1, cols - 1)]:
         page.mouse.move(box["x"] + (j + 0.5) * box["width"] / cols, box["y"] + (i + 0.5) * box["height"] / rows)
-        shown = page.locator(".result-view .tooltip:visible").text_content()
+        shown = page.locator(".result-view .tooltip:visible").text_content(timeout=10_000)
         assert shown.startswith(f"unit {2 * i}–{2 * i + 1}, example {2 * j}–"), shown
         np.testing.assert_allclose(float(shown.rsplit(": ", 1)[1]), expected[i, j], rtol=1e-5, equal_nan=True)
