@@ -202,6 +202,8 @@ def views_server(tmp_path_factory):
         for r in results:
             run.log_result(r, name=_name(r), step=0)
         run.log_result(_large_heatmap(), name="activation_heatmap large", step=0)
+        for name, r in _other_modes().items():
+            run.log_result(r, name=name, step=0)
         run.log_image("picture", np.random.default_rng(0).random((16, 16, 3)), step=0)
         run.log_text("notes", "a text logged with run.log_text", step=0)
     srv = serve_in_background(tmp / "served", poll_interval=0.5)
@@ -219,6 +221,22 @@ def _large_heatmap():
     values = np.random.default_rng(3).normal(size=(260, 1010)) + np.linspace(-2, 2, 260)[:, None]
     values[7, 11] = np.nan
     return ActivationHeatmap("large", values.astype(np.float32))
+
+
+def _other_modes() -> dict[str, Result]:
+    """Results of the inside kinds drawn another way than the fixture's: RGB, norm and 1-D
+    filters, 1-D feature maps, hidden states along tokens."""
+    torch.manual_seed(0)
+    sig = zoo.SignalCNN(channels=2, length=64).eval()
+    conv1d = next(n for n, m in sig.named_modules() if isinstance(m, torch.nn.Conv1d))
+    rnn = zoo.RNNClassifier().eval()
+    return {
+        "conv_filters rgb": ns.conv_filters(torch.nn.Sequential(torch.nn.Conv2d(3, 6, 5)), "0"),
+        "conv_filters norm": ns.conv_filters(torch.nn.Sequential(torch.nn.Conv2d(40, 20, 3)), "0"),
+        "conv_filters taps": ns.conv_filters(sig, conv1d),
+        "feature_maps 1d": ns.feature_maps(sig, torch.randn(1, 2, 64), conv1d),
+        "hidden_states tokens": ns.hidden_states(rnn, rnn.example_input(1), tokens=[f"t{i}" for i in range(8)]),
+    }
 
 
 def _name(r: Result) -> str:
@@ -435,3 +453,26 @@ def test_a_large_activation_heatmap_is_drawn_as_the_library_block_means(views_se
         shown = page.locator(".result-view .tooltip:visible").text_content(timeout=10_000)
         assert shown.startswith(f"unit {2 * i}–{2 * i + 1}, example {2 * j}–"), shown
         np.testing.assert_allclose(float(shown.rsplit(": ", 1)[1]), expected[i, j], rtol=1e-5, equal_nan=True)
+
+
+def _other_mode_checks(page, name, r):
+    if name == "conv_filters rgb":
+        assert r.mode == "rgb" and int(page.locator(".result-view canvas.cf-rgb").get_attribute("data-tiles")) == 6
+    elif name == "conv_filters norm":
+        assert r.mode == "norm" and _cells(page, "cf-norm") == (20, 40)
+    elif name == "conv_filters taps":
+        o, i, k = r.weight.shape
+        assert _cells(page, "cf-taps") == (o, i * k) and _texts(page, "svg.cf-taps .x-tick") == [f"in {c}" for c in range(i)]
+    elif name == "feature_maps 1d":
+        assert _cells(page, "fm-rows") == r.maps.shape
+    else:
+        assert _texts(page, "svg.hs-states .x-tick") == r.tokens and _count(page, "svg.hs-input") == 0
+
+
+@pytest.mark.parametrize("name", ["conv_filters rgb", "conv_filters norm", "conv_filters taps", "feature_maps 1d",
+                                  "hidden_states tokens"])
+def test_inside_views_draw_their_other_modes(views_server, page, name):
+    _open(views_server, page, name)
+    _other_mode_checks(page, name, _other_modes()[name])
+    assert _overlapping_ticks(page) == []
+    assert page.console_errors == []
