@@ -221,7 +221,8 @@ def test_diagnostics_list_every_problem_in_a_table(runs_server, page):
     assert "nonfinite" in r.codes()  # the NaN loss at step 150
     assert page.locator(".result-view .diag-table tbody tr").count() == len(r)
     first = page.locator(".result-view .diag-table tbody tr").first.locator("td")
-    assert first.nth(0).text_content() == r.items[0].severity and first.nth(1).text_content() == r.items[0].code
+    assert first.nth(0).get_attribute("title") == r.items[0].severity and first.nth(2).text_content() == r.items[0].code
+    assert first.nth(3).text_content() == "150"
     _shot(page, "diagnostics")
 
 
