@@ -417,3 +417,56 @@ def test_half_precision_dtypes_are_recorded(unchanged):
         g = graph(model, x)
     assert {t.dtype for n in g.nodes.values() for t in n.outputs} == {"bfloat16"}
     check_graph(g, model, x)
+
+
+def test_the_collector_is_back_on_after_graph_also_when_reading_fails():
+    import gc
+
+    class Broken(nn.Module):
+        def forward(self, x):
+            raise RuntimeError("broken on purpose")
+
+    assert gc.isenabled()
+    with pytest.raises(ModelForwardError):
+        graph(Broken(), torch.zeros(1, 2))
+    assert gc.isenabled()
+    net = zoo.TinyResNet()
+    graph(net, net.example_input(1))
+    assert gc.isenabled()
+
+
+def test_the_tracer_shortcuts_build_the_graph_fx_builds():
+    # proxies, numbers, tuples and lists of them, keyword and empty keyword arguments, a
+    # module call, a method call, a parameter read outside a leaf, and a named tuple
+    import collections
+
+    from neuralscope.graph.extract_fx import _Tracer, leaf_paths
+
+    Pair = collections.namedtuple("Pair", "a b")
+
+    class Mixed(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(6, 6)
+            self.scale = nn.Parameter(torch.ones(6))
+
+        def forward(self, x):
+            y = torch.cat([x, x * 2.0], dim=1)[:, :6]
+            z = self.fc(y).view(y.size(0), -1) * self.scale
+            p = Pair(z, y)
+            return torch.stack((p.a, p.b), 0).sum(dim=0, keepdim=False), {"y": y}
+
+    class Plain(torch.fx.Tracer):
+        def __init__(self, leaves):
+            super().__init__()
+            self._leaf_ids = {id(m) for m in leaves.values()}
+
+        def is_leaf_module(self, m, name):
+            return id(m) in self._leaf_ids
+
+    m = Mixed()
+    ours, theirs = _Tracer(leaf_paths(m)).trace(m), Plain(leaf_paths(m)).trace(m)
+    assert str(ours) == str(theirs)
+    assert [n.meta.get("nn_module_stack") for n in ours.nodes] == [n.meta.get("nn_module_stack") for n in theirs.nodes]
+    assert [repr((n.op, n.target, n.args, n.kwargs)) for n in ours.nodes] == \
+        [repr((n.op, n.target, n.args, n.kwargs)) for n in theirs.nodes]

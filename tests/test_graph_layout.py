@@ -250,3 +250,38 @@ def test_boxes_are_wide_enough_for_their_text():
     title, sub = lay.lines[0]
     assert "self_attention_with_a_long_name" in title and "4.2M params" in sub
     assert lay.size[0, 0] >= max(text_width(title, TITLE_SIZE, bold=True), text_width(sub, SUB_SIZE)) + 16
+
+
+def _every_number(lay):
+    """Node boxes, cluster boxes, edge points and label positions of a layout, as one list."""
+    out = [lay.width, lay.height, *lay.xy.ravel().tolist(), *lay.size.ravel().tolist()]
+    for b in lay.clusters:
+        out += [b.path, b.x0, b.y0, b.x1, b.y1]
+    for r in lay.edges:
+        out += [r.src, r.dst, r.back, r.label_pos, *r.points.ravel().tolist()]
+    return out
+
+
+def test_equal_levels_laid_out_once_get_exactly_what_each_would_get_alone(monkeypatch):
+    # repeated blocks share one level layout (sugiyama.level_signature); one block here is
+    # made different in each way a level can differ (a wider node, another shape label, an
+    # extra edge), so a signature that missed one of them would hand it a wrong layout
+    g = synthetic_graph(120, blocks_per_stage=4)
+    g.nodes["stage1.block2.conv1"].op = "Conv2dWithAVeryLongTypeName"
+    g.nodes["stage2.block1.bn1"].outputs = [TensorMeta((1, 64, 32, 32, 123_456_789), "float32")]
+    g.add_edge("stage0.block3.conv1", "stage0.block3.add", TensorMeta((1, 64, 32, 32), "float32"))
+    calls = {"laid out": 0}
+    real = layout_mod.lay_out_level
+
+    def counting(lv, *args, memo=None, **kwargs):
+        before = dict(memo) if memo is not None else None
+        real(lv, *args, memo=memo, **kwargs)
+        calls["laid out"] += memo is None or len(memo) > len(before)
+
+    monkeypatch.setattr(layout_mod, "lay_out_level", counting)
+    shared = layout(g.view())
+    n_levels = 1 + len(g.view().clusters)
+    assert calls["laid out"] < n_levels / 2  # the memo did work
+    monkeypatch.setattr(layout_mod, "lay_out_level", lambda lv, *a, memo=None, **k: real(lv, *a, **k))
+    separate = layout(g.view())
+    assert _every_number(shared) == _every_number(separate)

@@ -4,7 +4,8 @@ import itertools
 import pytest
 
 from neuralscope.graph.sugiyama import (GROUP, IN_PORT, OUT_PORT, Level, LevelLayout, LayoutOptions, count_crossings,
-                                        inversions, lay_out_level, pav, weighted_median)
+                                        inversions, lay_out_level, level_signature, pav,
+                                        weighted_median)
 
 UNIT = 38.0
 
@@ -130,3 +131,41 @@ def test_inversions_match_a_brute_force_count():
 def test_weighted_median_follows_the_heavier_side_and_moves_least_on_a_tie():
     assert weighted_median([(0.0, 1.0), (10.0, 5.0)], 3.0) == 10.0
     assert weighted_median([(0.0, 1.0), (10.0, 1.0)], 3.0) == 3.0
+
+
+def _ported_level(first=0.0, width=60.0, offset=5.0, label="1×4", order_gap=1.0):
+    """A child group fed through its in port and a node after it, as layout.py builds them."""
+    lv = Level("a")
+    port = lv.item(("in", "x"), 0.0, 0.0, first - 1e9, IN_PORT)
+    box = lv.item(("c", "a.b"), width, 80.0, first, GROUP)
+    fc = lv.item(("n", "a.fc"), 60.0, UNIT, first + order_gap)
+    lv.edge(port, None, box, "x")
+    lv.edge(box, "x", fc, None)
+    offsets = {(("c", "a.b"), "x"): offset}
+    return lv, offsets, {1: label}
+
+
+@pytest.mark.parametrize("change", ["width", "offset", "label", "order"])
+def test_level_signature_tells_apart_levels_that_lay_out_differently(change):
+    lv, offsets, labels = _ported_level()
+    other = _ported_level(**{"width": {"width": 90.0}, "offset": {"offset": -7.0}, "label": {"label": "1×4×9"},
+                             "order": {"order_gap": -0.5}}[change])
+    assert level_signature(lv, offsets, labels) != level_signature(*other)
+
+
+def test_level_signature_is_the_same_for_a_level_shifted_in_execution_order():
+    # the same block run later in the model: every order value larger by the same amount
+    assert level_signature(*_ported_level()) == level_signature(*_ported_level(first=700.0))
+
+
+def test_a_memoised_level_gets_what_it_would_get_laid_out_alone():
+    memo, opt = {}, LayoutOptions()
+    kw = dict(unit_height=UNIT, label_width=lambda t: 6.0 * len(t), label_size=9.5)
+    for first in (0.0, 700.0):
+        lv, offsets, labels = _ported_level(first=first)
+        lay_out_level(lv, offsets, labels, opt, memo=memo, **kw)
+        alone, offsets, labels = _ported_level(first=first)
+        lay_out_level(alone, offsets, labels, opt, **kw)
+        assert (lv.x, lv.y, lv.width, lv.height, lv.routes, lv.labels, lv.back) == \
+            (alone.x, alone.y, alone.width, alone.height, alone.routes, alone.labels, alone.back)
+    assert len(memo) == 1
