@@ -285,26 +285,50 @@ class Adapter(abc.ABC):
             s = slice(start, start + batch_size)
             yield Inputs(tuple(_take(a, s, n) for a in x.args), {k: _take(v, s, n) for k, v in x.kwargs.items()})
 
-    def activations(self, inputs: Any, layers: Any, *, batch_size: int = 256,
-                    desc: str = "activations") -> dict[str, list[np.ndarray]]:
-        """Outputs of ``layers`` over ``inputs`` in batches, as numpy arrays in
-        :data:`ACTIVATION_LAYOUT`: ``{name: [one array per call, batches concatenated]}``."""
+    def recorded_batches(self, inputs: Any, layers: Any, *, batch_size: int = 256, desc: str = "",
+                         eval: bool = True, output_index: int | None = None,
+                         to_cpu: bool = True) -> Iterator[dict[str, list]]:
+        """Per batch of ``inputs``, the outputs of ``layers``: ``{name: [one per call]}`` in
+        :data:`ACTIVATION_LAYOUT` (numpy here; an adapter may give framework tensors). A
+        chosen layer that never ran raises :class:`~neuralscope.capture.LayerNotRunError`.
+        ``eval``, ``output_index`` and ``to_cpu`` are for frameworks that need them (the
+        model runs in inference mode and layers give one tensor here)."""
         names = [nm for nm, _ in self.layers(layers)]
-        parts: dict[str, list[list[np.ndarray]]] = {nm: [] for nm in names}
         for batch in self.batches(inputs, batch_size, desc):
             rec = self.record(batch, names)
-            for nm in names:
-                calls = [self.to_canonical(self.to_numpy(t)) for t in rec.outputs[nm]]
-                if not calls:
-                    from ..capture import LayerNotRunError
+            yield {nm: [self.to_canonical(self.to_numpy(t)) for t in _ran(rec.outputs[nm], nm)] for nm in names}
 
-                    raise LayerNotRunError(f"Layer {nm!r} was chosen but never ran in the model's forward pass.")
-                if not parts[nm]:
+    def activations(self, inputs: Any, layers: Any, *, batch_size: int = 256, desc: str = "activations",
+                    **options: Any) -> dict[str, list]:
+        """Outputs of ``layers`` over ``inputs`` in batches (:meth:`recorded_batches`, whose
+        ``options`` it takes): ``{name: [one array per call, batches concatenated]}``."""
+        parts: dict[str, list[list]] = {}
+        for batch in self.recorded_batches(inputs, layers, batch_size=batch_size, desc=desc, **options):
+            for nm, calls in batch.items():
+                if nm not in parts:
                     parts[nm] = [[c] for c in calls]
                 else:
                     for acc, c in zip(parts[nm], calls):
                         acc.append(c)
-        return {nm: [np.concatenate(c, 0) for c in calls] for nm, calls in parts.items()}
+        return {nm: [_concat(c) for c in calls] for nm, calls in parts.items()}
+
+    def default_layers(self) -> list[tuple[str, Any]]:
+        """"Every layer" as analyses mean it: every leaf layer (one without sublayers)."""
+        return [(i.name, i.layer) for i in self.named_layers() if i.is_leaf]
+
+    def recurrent_layers(self) -> list[tuple[str, Any]]:
+        """Every recurrent layer (LSTM, GRU, simple RNN), in model order."""
+        return [(i.name, i.layer) for i in self.named_layers() if i.type in _RECURRENT]
+
+    def sequence_states(self, output: Any, layer: Any) -> Any:
+        """A recurrent layer's recorded output as ``(batch, time, units)``, from
+        :data:`ACTIVATION_LAYOUT` ``(batch, units, time)``; ``None`` for an output without a
+        time axis."""
+        return output.transpose(1, 2) if output.dim() == 3 else None
+
+    def activation_layers(self) -> list[tuple[str, Any]]:
+        """Every leaf layer that ends in a nonlinearity (:meth:`activation_of`)."""
+        return [(n, layer) for n, layer in self.default_layers() if self.activation_of(layer)]
 
     def activation_of(self, layer: Any) -> str | None:
         """The lowercase name of the nonlinearity a layer applies last (``"relu"``,
@@ -326,6 +350,28 @@ def _leaves(obj: Any):
             yield from _leaves(v)
     else:
         yield obj
+
+
+_RECURRENT = ("LSTM", "GRU", "SimpleRNN", "RNN", "Bidirectional")
+
+
+def _ran(calls: list, name: str) -> list:
+    if not calls:
+        from ..capture import LayerNotRunError
+
+        raise LayerNotRunError(f"Layer {name!r} was chosen but never ran in the model's forward pass.")
+    return calls
+
+
+def _concat(parts: list) -> Any:
+    """Batches of one call joined along the batch dimension (numpy arrays or torch tensors)."""
+    if len(parts) == 1:
+        return parts[0]
+    if all(isinstance(p, np.ndarray) for p in parts):
+        return np.concatenate(parts, 0)
+    import torch
+
+    return torch.cat([torch.as_tensor(p) for p in parts], 0)
 
 
 def _take(t: Any, s: slice, n: int) -> Any:

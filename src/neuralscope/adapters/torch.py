@@ -374,6 +374,39 @@ class TorchAdapter(Adapter):
             out = forward_with_context(self.model, self.normalize_inputs(inputs))
         return Recording(out, rec.kept())
 
+    def recorded_batches(self, inputs: Any, layers: Any, *, batch_size: int = 256, desc: str = "",
+                         eval: bool = True, output_index: int | None = None,
+                         to_cpu: bool = True) -> Iterator[dict[str, list[torch.Tensor]]]:
+        """Per batch, detached copies of the chosen modules' outputs (``output_index``: that
+        element of a tuple output), on the CPU or (``to_cpu=False``) where they were made; the
+        batches run on the model's device without gradients, in eval mode unless ``eval`` is
+        false, and the model's modes are restored when the iteration ends."""
+        chosen = [m for _, m in self.layers(layers)]
+        with preserve_model_state(self.model), torch.no_grad():
+            if eval:
+                self.model.eval()
+            for batch in self.batches(inputs, batch_size, desc):
+                batch = Inputs(tuple(self.to_device(a) for a in batch.args),
+                               {k: self.to_device(v) for k, v in batch.kwargs.items()})
+                with self.recording(chosen, keep="tensors", output_index=output_index, to_cpu=to_cpu) as rec:
+                    forward_with_context(self.model, batch)
+                yield {n: rec.outputs(n) for n in rec.names}  # (raises LayerNotRunError for one that never ran)
+
+    def recurrent_layers(self) -> list[tuple[str, nn.Module]]:
+        return [(n, m) for n, m in self.model.named_modules() if isinstance(m, nn.RNNBase)]
+
+    def sequence_states(self, output: torch.Tensor, layer: Any) -> torch.Tensor | None:
+        """An ``nn.RNN/LSTM/GRU`` output as ``(batch, time, units)`` (``batch_first`` or not)."""
+        if output.dim() != 3:
+            return None
+        return output if getattr(layer, "batch_first", True) else output.transpose(0, 1)
+
+    def activation_of(self, layer: Any) -> str | None:
+        """The nonlinearity an activation module applies (``"relu"``, ``"softplus"``...)."""
+        from ..nonlinearities import nonlinearity
+
+        return type(layer).__name__.lower() if nonlinearity(layer) is not None else None
+
     def allows_standin(self, example: torch.Tensor) -> bool:
         """Whether an equivalent stand-in of the model (the frozen trace or folded fx graph of
         :mod:`neuralscope.attribution.fastpath`) may run instead of it on batches like

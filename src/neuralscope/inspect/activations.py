@@ -22,14 +22,11 @@ import torch
 from torch import nn
 
 from .. import plot as P
-from ..adapters import for_model, is_torch_module
-from ..adapters.torch import (TorchAdapter, as_inputs, forward_with_context, model_device, preserve_model_state,
-                              resolve_layer, resolve_layers)
+from ..adapters import for_model
 from ..capture import LayerNotRunError
 from ..errors import InputShapeError, LayerNotFoundError, check_batch
 from ..histogram import histogram
 from ..nonlinearities import Nonlinearity, dead_mask, nonlinearity, saturated_mask
-from ..progress import progress
 from ..result import Result
 from .weights import WeightHistograms
 
@@ -40,74 +37,38 @@ _CHOSEN = Nonlinearity(("chosen layer",), dies=True)
 
 # -- running the model -----------------------------------------------------------------------
 
-def _batches(inputs: Any, batch_size: int):
-    """Split a tensor (or a tuple/dict of tensors sharing dim 0) into batches."""
-    args, kwargs = as_inputs(inputs)
-    first = next((t for t in list(args) + list(kwargs.values()) if torch.is_tensor(t)), None)
-    if first is None:
-        raise InputShapeError("inputs hold no tensor.")
-    check_batch(inputs)  # at least one example, finite values: the check explain() makes too
-    n = first.shape[0]
-
-    def part(t, s):
-        return t[s] if torch.is_tensor(t) and t.dim() and t.shape[0] == n else t
-
-    for start in range(0, n, batch_size):
-        s = slice(start, start + batch_size)
-        yield (tuple(part(a, s) for a in args), {k: part(v, s) for k, v in kwargs.items()}), n
-
-
-def run_capture(model: nn.Module, inputs: Any, layers: Any, *, batch_size: int = 256, eval: bool = True,
+def run_capture(model: Any, inputs: Any, layers: Any, *, batch_size: int = 256, eval: bool = True,
                 output_index: int | None = None, desc: str = "activations") -> dict[str, list[torch.Tensor]]:
     """Run ``model`` over ``inputs`` in batches and return every output of ``layers``
-    (``{name: [one tensor per call and batch]}`` on the CPU). Raises
-    :class:`~neuralscope.capture.LayerNotRunError` for a chosen layer that never ran.
-
-    Models of other frameworks (Keras) run through their adapter; their outputs come in the
-    canonical layout ``(batch, channel or unit, *positions)`` of
-    :mod:`neuralscope.adapters.base`, so every view below reads them as PyTorch outputs."""
-    if not is_torch_module(model):
-        return _adapter_capture(model, inputs, layers, batch_size=batch_size, desc=desc)
-    chosen = resolve_layers(model, layers)
-    dev = model_device(model)
-    out: dict[str, list[torch.Tensor]] = {n: [] for n, _ in chosen}
-    with preserve_model_state(model), torch.no_grad():
-        if eval:
-            model.eval()
-        batches = list(_batches(inputs, batch_size))
-        for (args, kwargs), _ in progress(batches, desc=desc, total=len(batches)):
-            args = tuple(a.to(dev) if torch.is_tensor(a) else a for a in args)
-            kwargs = {k: v.to(dev) if torch.is_tensor(v) else v for k, v in kwargs.items()}
-            with TorchAdapter(model).recording([m for _, m in chosen], keep="tensors", output_index=output_index) as rec:
-                forward_with_context(model, kwargs if kwargs else args)
-            for n in rec.names:
-                out[n].extend(rec.outputs(n))  # raises LayerNotRunError when it never ran
-    return out
-
-
-def _adapter_capture(model: Any, inputs: Any, layers: Any, *, batch_size: int, desc: str) -> dict[str, list]:
+    (``{name: [one tensor per call, batches concatenated]}`` on the CPU), through the model's
+    adapter (:meth:`~neuralscope.adapters.base.Adapter.activations`): PyTorch modules'
+    outputs as they are, other frameworks' (Keras) in the canonical layout ``(batch,
+    channel or unit, *positions)``, so every view below reads them alike. Raises
+    :class:`~neuralscope.capture.LayerNotRunError` for a chosen layer that never ran."""
     a = for_model(model)
-    check_batch(inputs)
+    check_batch(inputs)  # at least one example, finite values: the check explain() makes too
     with a.preserved():
-        acts = a.activations(inputs, layers, batch_size=batch_size, desc=desc)
-    return {n: [torch.from_numpy(np.ascontiguousarray(x)) for x in calls] for n, calls in acts.items()}
+        acts = a.activations(inputs, layers, batch_size=batch_size, desc=desc, eval=eval, output_index=output_index)
+    return {n: [_as_torch(t) for t in calls] for n, calls in acts.items()}
+
+
+def _as_torch(t: Any) -> torch.Tensor:
+    return t if torch.is_tensor(t) else torch.from_numpy(np.ascontiguousarray(t))
 
 
 def _layer(model: Any, layer: Any) -> tuple[str, Any]:
     """``(qualified name, layer object)`` through the model's adapter."""
-    return resolve_layer(model, layer) if is_torch_module(model) else for_model(model).layer(layer)
+    return for_model(model).layer(layer)
 
 
 def _input_batch(model: Any, inputs: Any) -> torch.Tensor | None:
     """The first input tensor in the canonical layout (channels first), for drawing inputs."""
-    if is_torch_module(model):
-        return first_input(inputs)
     a = for_model(model)
     x = a.normalize_inputs(inputs)
-    first = next(iter(_leaves(x.args)), None)
+    first = next(iter(_leaves((x.args, x.kwargs))), None)
     if first is None or not hasattr(first, "shape"):
         return None
-    return torch.from_numpy(np.ascontiguousarray(a.to_canonical(a.to_numpy(first))))
+    return _as_torch(a.to_canonical(a.to_numpy(first)))
 
 
 def _leaves(obj: Any):
@@ -247,14 +208,6 @@ def feature_maps(model: nn.Module, inputs: Any, layer: Any, *, index: int = 0, o
     x = _input_batch(model, inputs)
     image = x[index].detach().float().cpu().numpy() if x is not None and x.dim() in (3, 4) else None
     return FeatureMaps(name, maps, idx, index, image, max_maps)
-
-
-def first_input(inputs) -> torch.Tensor | None:
-    args, kwargs = as_inputs(inputs)
-    for t in list(args) + list(kwargs.values()):
-        if torch.is_tensor(t):
-            return t
-    return None
 
 
 # -- one unit across a data set ------------------------------------------------------------------
@@ -456,11 +409,8 @@ def activation_histograms(model: nn.Module, inputs: Any, layers: Any = None, *, 
         >>> int(h.counts[1].sum()) + h.nonfinite[1]  # body.1: 10 inputs x 128 units
         1280
     """
-    from ..capture import default_layers
-
     if layers is None:
-        layers = ([m for _, m in default_layers(model)] if is_torch_module(model) else
-                  [i.name for i in for_model(model).named_layers() if i.is_leaf])
+        layers = [n for n, _ in for_model(model).default_layers()]
     outs = run_capture(model, inputs, layers, batch_size=batch_size, eval=eval)
     names, counts, edges, nonfinite, shapes, stats = [], [], [], [], [], []
     for n, ts in outs.items():
@@ -554,59 +504,21 @@ def dead_units(model: nn.Module, inputs: Any, layers: Any = None, *, threshold: 
         >>> [d["name"] for d in r.layers]
         ['body.1', 'body.3']
     """
-    if not is_torch_module(model):
-        acc, n_inputs = _adapter_dead_units(model, inputs, layers, threshold, saturation_eps, batch_size)
-        return _dead_rows(acc, threshold, saturation_eps, saturated_fraction, n_inputs)
-    if layers is None:
-        chosen = [(n, m) for n, m in model.named_modules() if nonlinearity(m) is not None]
-        if not chosen:
-            raise LayerNotFoundError("<activation modules>", [n for n, _ in model.named_modules() if n],
-                                     what="activation module (pass layers=)")
-    else:
-        chosen = resolve_layers(model, layers)
-    acc: dict[str, dict] = {}
-    dev = model_device(model)
-    with preserve_model_state(model), torch.no_grad():
-        if eval:
-            model.eval()
-        batches = list(_batches(inputs, batch_size))
-        n_inputs = batches[0][1] if batches else 0
-        for (args, kwargs), _ in progress(batches, desc="dead units", total=len(batches)):
-            args = tuple(a.to(dev) if torch.is_tensor(a) else a for a in args)
-            kwargs = {k: v.to(dev) if torch.is_tensor(v) else v for k, v in kwargs.items()}
-            with TorchAdapter(model).recording([m for _, m in chosen], keep="tensors", to_cpu=False) as rec:
-                forward_with_context(model, kwargs if kwargs else args)
-            for name, module in chosen:
-                for call, t in enumerate(rec.outputs(name)):
-                    key = name if call == 0 else f"{name}#{call}"
-                    _accumulate(acc, key, module, t, threshold, saturation_eps)
-    return _dead_rows(acc, threshold, saturation_eps, saturated_fraction, n_inputs)
-
-
-def _adapter_dead_units(model: Any, inputs: Any, layers: Any, threshold: float, eps: float,
-                        batch_size: int) -> tuple[dict, int]:
-    """Dead-unit counts through the model's adapter (Keras): by default every layer that ends in
-    a nonlinearity, fused (``Dense(8, activation="relu")``) or its own layer."""
     a = for_model(model)
     check_batch(inputs)
-    if layers is None:
-        chosen = [(i.name, i.layer) for i in a.named_layers() if i.is_leaf and a.activation_of(i.layer)]
-        if not chosen:
-            raise LayerNotFoundError("<activation layers>", a.layer_names(), what="layer with an activation (pass layers=)")
-    else:
-        chosen = a.layers(layers)
+    chosen = a.layers(layers) if layers is not None else a.activation_layers()
+    if not chosen:
+        raise LayerNotFoundError("<activation layers>", a.layer_names(), what="layer with an activation (pass layers=)")
+    kinds = {name: a.activation_of(layer) for name, layer in chosen}
     acc: dict[str, dict] = {}
-    n_inputs = a.batch_size_of(inputs)
     with a.preserved():
-        for batch in a.batches(inputs, batch_size, desc="dead units"):
-            rec = a.record(batch, [n for n, _ in chosen])
+        for outputs in a.recorded_batches(inputs, [n for n, _ in chosen], batch_size=batch_size, desc="dead units",
+                                          eval=eval, to_cpu=False):
             for name, layer in chosen:
-                kind = a.activation_of(layer)
-                for call, t in enumerate(rec.outputs[name]):
+                for call, t in enumerate(outputs[name]):
                     key = name if call == 0 else f"{name}#{call}"
-                    canonical = torch.from_numpy(np.ascontiguousarray(a.to_canonical(a.to_numpy(t))))
-                    _accumulate(acc, key, layer, canonical, threshold, eps, kind=kind)
-    return acc, n_inputs
+                    _accumulate(acc, key, layer, _as_torch(t), threshold, saturation_eps, kind=kinds[name])
+    return _dead_rows(acc, threshold, saturation_eps, saturated_fraction, a.batch_size_of(inputs))
 
 
 def _dead_rows(acc: dict, threshold: float, saturation_eps: float, saturated_fraction: float,
@@ -724,51 +636,25 @@ def hidden_states(model: nn.Module, inputs: Any, layer: Any = None, *, index: in
         >>> hidden_states(net, net.example_input(2)).states.shape
         (8, 64)
     """
-    if not is_torch_module(model):
-        return _adapter_hidden_states(model, inputs, layer, index, tokens)
-    if layer is None:
-        rnns = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.RNNBase)]
-        if not rnns:
-            raise LayerNotFoundError("<recurrent layer>", [n for n, _ in model.named_modules() if n],
-                                     what="nn.RNN/LSTM/GRU layer (pass layer=)")
-        name, module = rnns[0]
-    else:
-        name, module = resolve_layer(model, layer)
-    out = layer_activations(model, inputs, module, eval=eval, output_index=0)
-    if out.dim() != 3:
-        raise InputShapeError(f"Layer {name!r} outputs shape {tuple(out.shape)}; expected a sequence "
-                              "(batch, time, units) or (time, batch, units).")
-    batch_first = getattr(module, "batch_first", True)
-    seq = out[index] if batch_first else out[:, index]
-    x = first_input(inputs)
-    inp = None
-    if x is not None and x.is_floating_point():
-        xi = x[index].detach().float().cpu()
-        if xi.dim() == 3 and xi.shape[0] == 1:  # a (1, H, W) image read row by row
-            xi = xi[0]
-        if xi.dim() == 2 and xi.shape[0] == seq.shape[0]:
-            inp = xi.numpy()
-    return HiddenStates(name, seq.numpy(), inp, tokens, index)
-
-
-def _adapter_hidden_states(model: Any, inputs: Any, layer: Any, index: int, tokens) -> HiddenStates:
-    """Keras recurrent layers (``LSTM``/``GRU``/``SimpleRNN`` with ``return_sequences=True``)."""
     a = for_model(model)
     if layer is None:
-        rnns = [(i.name, i.layer) for i in a.named_layers() if i.type in ("LSTM", "GRU", "SimpleRNN", "Bidirectional")]
+        rnns = a.recurrent_layers()
         if not rnns:
-            raise LayerNotFoundError("<recurrent layer>", a.layer_names(), what="LSTM/GRU/SimpleRNN layer (pass layer=)")
+            raise LayerNotFoundError("<recurrent layer>", a.layer_names(), what="recurrent (RNN/LSTM/GRU) layer (pass layer=)")
         name, obj = rnns[0]
     else:
         name, obj = a.layer(layer)
-    out = run_capture(model, inputs, obj, desc="hidden states")[name][0]  # canonical (batch, units, time)
-    if out.dim() != 3:
-        raise InputShapeError(f"Layer {name!r} outputs shape {tuple(out.shape)} (units only, no time axis); build "
-                              "it with return_sequences=True to see its state at every time step.")
-    seq = out[index].T
+    out = run_capture(model, inputs, obj, eval=eval, output_index=0, desc="hidden states")[name][0]
+    seq = a.sequence_states(out, obj)
+    if seq is None:
+        raise InputShapeError(f"Layer {name!r} outputs shape {tuple(out.shape)}, not a sequence of states (batch, "
+                              "time, units); a Keras layer needs return_sequences=True to give one.")
+    seq = seq[index]
     x = a.to_numpy(next(iter(_leaves(a.normalize_inputs(inputs).args))))
-    inp = x[index].astype(np.float32) if x.ndim == 3 and np.issubdtype(x.dtype, np.floating) and \
-        x.shape[1] == seq.shape[0] else None
+    xi = x[index] if x.ndim >= 2 and np.issubdtype(x.dtype, np.floating) else None
+    if xi is not None and xi.ndim == 3 and 1 in (xi.shape[0], xi.shape[-1]):  # a one-channel image read row by row
+        xi = xi.reshape(xi.shape[1:]) if xi.shape[0] == 1 else xi[..., 0]
+    inp = xi.astype(np.float32) if xi is not None and xi.ndim == 2 and xi.shape[0] == seq.shape[0] else None
     return HiddenStates(name, seq.numpy(), inp, tokens, index)
 
 
