@@ -18,7 +18,9 @@ Edges that enter or leave a group go through *ports* on the group's top and bott
 inside the group an edge starts at its port and is routed (with dummies) like any other, so
 a skip connection into a residual block runs inside the block's box, around its main path.
 A collapsed group is a single node: its inside is never laid out, which keeps very large
-models fast at small depths.
+models fast at small depths. A level equal to one already laid out in the same layout (the
+repeated blocks of a ResNet or a transformer: :func:`~neuralscope.graph.sugiyama.level_signature`)
+takes that one's result instead of being laid out again.
 
 Example:
     >>> from neuralscope.graph.model import Graph, Node, TensorMeta
