@@ -226,6 +226,8 @@ def _large_heatmap():
 def _other_modes() -> dict[str, Result]:
     """Results of the inside kinds drawn another way than the fixture's: RGB, norm and 1-D
     filters, 1-D feature maps, hidden states along tokens."""
+    from neuralscope.featurevis.reconstruct import Reconstruction
+
     torch.manual_seed(0)
     sig = zoo.SignalCNN(channels=2, length=64).eval()
     conv1d = next(n for n, m in sig.named_modules() if isinstance(m, torch.nn.Conv1d))
@@ -236,6 +238,9 @@ def _other_modes() -> dict[str, Result]:
         "conv_filters taps": ns.conv_filters(sig, conv1d),
         "feature_maps 1d": ns.feature_maps(sig, torch.randn(1, 2, 64), conv1d),
         "hidden_states tokens": ns.hidden_states(rnn, rnn.example_input(1), tokens=[f"t{i}" for i in range(8)]),
+        "unit_reconstruction rgb": Reconstruction(np.random.default_rng(0).random((2, 3, 8, 8)),
+                                                  np.random.default_rng(1).normal(size=(2, 3, 8, 8)), "f:0", "guided",
+                                                  np.array([0.5, 2.0])),
     }
 
 
@@ -465,12 +470,16 @@ def _other_mode_checks(page, name, r):
         assert _cells(page, "cf-taps") == (o, i * k) and _texts(page, "svg.cf-taps .x-tick") == [f"in {c}" for c in range(i)]
     elif name == "feature_maps 1d":
         assert _cells(page, "fm-rows") == r.maps.shape
-    else:
+    elif name == "hidden_states tokens":
         assert _texts(page, "svg.hs-states .x-tick") == r.tokens and _count(page, "svg.hs-input") == 0
+    else:  # two RGB examples: the slider moves to the second one and its activation
+        assert "activation 0.5" in _texts(page, "figcaption")[0]
+        page.locator(".result-view input.ur-example").fill("1")
+        assert "activation 2" in _texts(page, "figcaption")[0] and _count(page, "canvas.ur-map") == 1
 
 
 @pytest.mark.parametrize("name", ["conv_filters rgb", "conv_filters norm", "conv_filters taps", "feature_maps 1d",
-                                  "hidden_states tokens"])
+                                  "hidden_states tokens", "unit_reconstruction rgb"])
 def test_inside_views_draw_their_other_modes(views_server, page, name):
     _open(views_server, page, name)
     _other_mode_checks(page, name, _other_modes()[name])
