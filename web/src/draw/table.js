@@ -4,7 +4,7 @@
 import { h, fmt } from "../dom.js";
 
 /**
- * `columns`: [{label, value(row) -> number|string|null, num, style(row) -> CSS object,
+ * `columns`: [{label, value(row) -> number|string|Node|null, num, style(row) -> CSS object,
  * title(row)}]; `rows`: the records. Returns a scrolling <div> holding the table
  * (`data-rows` = number of rows).
  *
@@ -13,7 +13,7 @@ import { h, fmt } from "../dom.js";
 export function recordTable(columns, rows, { cls = "", digits = 4 } = {}) {
   const cell = (c, r) => {
     const v = c.value(r);
-    const text = v === null || v === undefined || v === "" ? "—" : typeof v === "number" ? fmt(v, digits) : String(v);
+    const text = v instanceof Node ? v : v === null || v === undefined || v === "" ? "—" : typeof v === "number" ? fmt(v, digits) : String(v);
     return h("td", { class: c.num ? "num" : "", style: c.style ? c.style(r) : null, title: c.title ? c.title(r) : null }, text);
   };
   return h("div", { class: "table-wrap flat", dataset: { rows: String(rows.length) } },

@@ -1,11 +1,12 @@
 // kind "run_set" (neuralscope.track.runs.RunSet): the runs under one folder as
-// RunSet.table_html lists them (run, status, last step, every config key, every last
+// RunSet.table_html lists them (run, status as the Runs page badges it, last step, every config key, every last
 // metric), and each metric's last value compared across the runs as bars (draw/bars.js).
 // Their curves over the steps are on the Scalars page, where the runs can be overlaid.
 import { h, fmt } from "../dom.js";
 import { PALETTE } from "../state.js";
 import { rowBars } from "../draw/bars.js";
 import { recordTable } from "../draw/table.js";
+import { statusBadge } from "../components.js";
 import { section } from "./parts.js";
 import { cannotDraw } from "../draw/note.js";
 
@@ -23,7 +24,7 @@ export function render(data) {
   const { keys, metrics } = hparams(runs);
   const table = recordTable([
     { label: "run", value: (r) => r.name, title: (r) => r.path },
-    { label: "status", value: (r) => r.status },
+    { label: "status", value: (r) => statusBadge(r.status) },
     { label: "last step", value: (r) => (r.last_step === null ? null : String(r.last_step)), num: true },
     ...keys.map((k) => ({ label: k, value: (r) => { const v = (r.config || {})[k]; return v === undefined ? null : typeof v === "object" ? JSON.stringify(v) : v; }, num: true })),
     ...metrics.map((m) => ({ label: m, value: (r) => (r.last || {})[m] ?? null, num: true })),
