@@ -477,7 +477,7 @@ def test_result_pages_draw_logged_results(server, page):
     assert "layer 0 (encoder.layers.0.self_attn), head 2" in page.locator(".attn-big").inner_text()
     shot(page, "attention")
     open_page(page, server, "#/featurevis", ".result-view[data-kind='feature_vis'] canvas")
-    assert page.locator(".r-section[data-key='images'] canvas").count() == 4
+    assert page.locator(".r-section[data-key='visualizations'] .fv-unit canvas").count() == 4  # one picture per unit
     shot(page, "featurevis")
     assert page.console_errors == []
 
