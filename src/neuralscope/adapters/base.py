@@ -316,6 +316,15 @@ class Adapter(abc.ABC):
         """"Every layer" as analyses mean it: every leaf layer (one without sublayers)."""
         return [(i.name, i.layer) for i in self.named_layers() if i.is_leaf]
 
+    def attention_weights(self, inputs: Any, method: str = "auto") -> tuple:
+        """Every attention layer's weights in one forward pass, ``(names, maps, stacked,
+        path)``: names, one ``(batch, heads, queries, keys)`` map per layer call, the maps
+        stacked ``(batch, layers, ...)`` when the capture laid them out so (else ``None``),
+        and the capture path taken. The adapter picks the path for its framework."""
+        from ..errors import UnsupportedModelError
+
+        raise UnsupportedModelError(f"{type(self).__name__} cannot read attention weights.")
+
     def recurrent_layers(self) -> list[tuple[str, Any]]:
         """Every recurrent layer (LSTM, GRU, simple RNN), in model order."""
         return [(i.name, i.layer) for i in self.named_layers() if i.type in _RECURRENT]

@@ -320,6 +320,15 @@ class KerasAdapter(Adapter):
         return LossPass(self, dict(self.layers(layers)) if layers is not None else {}, compiled, summary,
                         compile_after=compile_after)
 
+    def attention_weights(self, inputs: Any, method: str = "auto") -> tuple:
+        """Every ``MultiHeadAttention`` layer's scores in one inference pass (``method`` has
+        one meaning here): ``(names, maps, stacked, "keras")``, see
+        :mod:`neuralscope.attention.keras`."""
+        from ..attention.keras import capture_keras
+
+        names, stacked = capture_keras(self.model, inputs)
+        return names, [stacked[:, i] for i in range(stacked.shape[1])], stacked, "keras"
+
     def activation_of(self, layer: Any) -> str | None:
         """A fused ``activation=`` (``Dense(8, activation="relu")``), an ``Activation`` layer, or
         an activation layer class (``ReLU``, ``LeakyReLU``, ``ELU``...)."""

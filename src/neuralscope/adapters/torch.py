@@ -392,6 +392,18 @@ class TorchAdapter(Adapter):
                     forward_with_context(self.model, batch)
                 yield {n: rec.outputs(n) for n in rec.names}  # (raises LayerNotRunError for one that never ran)
 
+    def attention_weights(self, inputs: Any, method: str = "auto") -> tuple:
+        """Every attention layer's weights in one forward pass: ``(names, maps, stacked,
+        path)``. The adapter picks the capture path (``method="auto"``): a Hugging Face
+        model's own attentions, ``nn.MultiheadAttention`` answered from weights computed once,
+        or ``F.scaled_dot_product_attention`` calls caught and answered from their weights
+        (the fused kernels run wherever no weights are asked for); see
+        :mod:`neuralscope.attention.extract`."""
+        from ..attention.extract import capture_torch
+
+        x = self.normalize_inputs(inputs)
+        return capture_torch(self.model, x.args, x.kwargs, method)
+
     def recurrent_layers(self) -> list[tuple[str, nn.Module]]:
         return [(n, m) for n, m in self.model.named_modules() if isinstance(m, nn.RNNBase)]
 

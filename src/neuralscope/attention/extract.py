@@ -45,7 +45,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..adapters.torch import as_inputs, model_device, preserve_model_state
+from ..adapters.torch import model_device, preserve_model_state
 from ..errors import InputShapeError, LayerNotFoundError, NoAttentionError
 from .buffers import stack_maps
 from .capture_hf import can_run_eager, capture_hf, hf_hook_flags, is_hf
@@ -85,22 +85,34 @@ def attention(model: nn.Module, inputs: Any, tokens: Any = None, *, method: str 
         >>> maps.weights.shape
         (2, 2, 4, 12, 12)
     """
-    from ..adapters.keras import is_keras_model
+    from ..adapters import for_model
 
-    if is_keras_model(model):
-        return _keras_attention(model, inputs, tokens, layers)
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"attention() needs a torch.nn.Module or a keras.Model, not {type(model).__name__}.")
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(map(repr, METHODS))}, not {method!r}.")
-    args, kwargs = as_inputs(inputs)
+    adapter = for_model(model)
+    x = adapter.normalize_inputs(inputs)
+    names, maps, stacked, source = adapter.attention_weights(x, method)  # the adapter picks the capture path
+    if layers is not None:
+        keep = _kept_layers(names, layers)
+        names, maps = [names[i] for i in keep], [maps[i] for i in keep]
+        stacked = None if stacked is None else stacked[:, keep]
+    weights = stack_maps(maps) if stacked is None else stacked
+    mask = _key_mask(x.kwargs, weights.shape[0], weights.shape[-1])
+    toks = _tokens(tokens, x.kwargs, x.args, weights.shape[0], weights.shape[-1])
+    return AttentionMaps(weights, names, tokens=toks, mask=mask, source=source)
+
+
+def capture_torch(model: nn.Module, args: tuple, kwargs: dict, method: str = "auto") -> tuple:
+    """One forward pass of a PyTorch model recording every attention layer's weights:
+    ``(names, maps, stacked, method)`` by the ``"hf"``, ``"mha"`` or ``"sdpa"`` path (see the
+    module docstring; ``"auto"`` picks one), the model in eval mode and left as found. Called
+    by :meth:`~neuralscope.adapters.torch.TorchAdapter.attention_weights`."""
     named = list(model.named_modules())  # one walk over the modules, shared by what follows
     if method == "auto":
-        method = _pick_method(model, named)
+        method = pick_method(model, named)
     dev = model_device(model)
     args = tuple(a.to(dev) if torch.is_tensor(a) else a for a in args)
     kwargs = {k: v.to(dev) if torch.is_tensor(v) else v for k, v in kwargs.items()}
-    stacked = None  # (batch, layers, heads, q, k) already laid out by the capture, when it could
     with hf_hook_flags(model), preserve_model_state(model), torch.no_grad():
         if any(m.training for _, m in named):
             model.eval()  # dropout off: the maps are the model's deterministic attention
@@ -112,28 +124,7 @@ def attention(model: nn.Module, inputs: Any, tokens: Any = None, *, method: str 
             names, maps, stacked = capture_sdpa(model, args, kwargs)
     if not maps:
         raise NoAttentionError(_nothing_found(model, method))
-    if layers is not None:
-        keep = _kept_layers(names, layers)
-        names, maps = [names[i] for i in keep], [maps[i] for i in keep]
-        stacked = None if stacked is None else stacked[:, keep]
-    weights = stack_maps(maps) if stacked is None else stacked
-    mask = _key_mask(kwargs, weights.shape[0], weights.shape[-1])
-    toks = _tokens(tokens, kwargs, args, weights.shape[0], weights.shape[-1])
-    return AttentionMaps(weights, names, tokens=toks, mask=mask, source=method)
-
-
-def _keras_attention(model: Any, inputs: Any, tokens: Any, layers: Sequence[str] | None) -> AttentionMaps:
-    """:func:`attention` for a Keras model: the scores of every MultiHeadAttention layer
-    (:mod:`neuralscope.attention.keras`)."""
-    from .keras import capture_keras
-
-    names, weights = capture_keras(model, inputs)
-    if layers is not None:
-        keep = _kept_layers(names, layers)
-        names, weights = [names[i] for i in keep], weights[:, keep]
-    toks = _tokens(tokens, {}, (), weights.shape[0], weights.shape[-1])
-    return AttentionMaps(weights, names, tokens=toks, source="keras")
-
+    return names, maps, stacked, method
 
 
 def _kept_layers(names: list[str], wanted: Sequence[str]) -> list[int]:
@@ -143,7 +134,8 @@ def _kept_layers(names: list[str], wanted: Sequence[str]) -> list[int]:
         raise LayerNotFoundError(", ".join(wanted), names, what="attention layer")
     return keep
 
-def _pick_method(model: nn.Module, named: list[tuple[str, nn.Module]] | None = None) -> str:
+def pick_method(model: nn.Module, named: list[tuple[str, nn.Module]] | None = None) -> str:
+    """The capture path ``method="auto"`` takes for a PyTorch model (see the module docstring)."""
     if is_hf(model):
         impl = getattr(model.config, "_attn_implementation", "eager")
         if impl in (None, "eager"):
