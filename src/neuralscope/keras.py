@@ -63,7 +63,7 @@ import numpy as np
 import torch
 
 from .adapters.keras import KerasAdapter
-from .histogram import Histogram, bin_of, bin_range, from_counts, histogram
+from .histogram import Histogram, bin_of, bin_range, from_counts, host_histogram
 from .nonlinearities import nonlinearity
 
 #: watched steps run eagerly before the held-batch pass is traced (a trace costs about as much
@@ -163,7 +163,7 @@ class Callback(keras.callbacks.Callback):
         values: dict[str, float] = {}
         arrays = [keras.ops.convert_to_numpy(v.value) for v in self._variables]
         for name, w in zip(self._names, arrays):
-            hist = histogram(_torch(w), self.bins)
+            hist, _ = host_histogram(w, self.bins)  # as histogram(torch tensor) bins them, without torch's per-op cost
             writer.histogram(f"weights/{name}", step, hist)
             values[f"weights/norm/{name}"] = _norm(hist, w)
         self._snapshot = (step, [w.copy() for w in arrays])
@@ -276,6 +276,8 @@ class _Summary:
         self.bins, self.kinds, self.units_axis = bins, kinds, units_axis
 
     def __call__(self, kind: str, name: str, t: Any) -> dict:
+        if isinstance(t, np.ndarray):  # an eager pass hands the host its arrays
+            return self._on_host(kind, name, t)
         ops = keras.ops
         if "float" not in keras.backend.standardize_dtype(t.dtype):
             return {}
@@ -298,6 +300,23 @@ class _Summary:
             out["dead"] = ops.mean(ops.cast(ops.all(t <= 0, axis=axes), "float32"))
         return out
 
+    def _on_host(self, kind: str, name: str, t: np.ndarray) -> dict:
+        """The same summary of an array, by numpy: one histogram pass
+        (:func:`~neuralscope.histogram.host_histogram`, the float32 bin positions of the
+        backend path) and float64 sums."""
+        if not np.issubdtype(t.dtype, np.floating):
+            return {}
+        hist, finite = host_histogram(t, self.bins)
+        dev = finite - hist.sum / hist.num if hist.num else finite
+        out = {"n": hist.num, "nonfinite": hist.nonfinite, "lo": hist.min if hist.num else 0.0,
+               "hi": hist.max if hist.num else 0.0, "counts": hist.counts,
+               "sum": hist.sum, "sum_sq": hist.sum_sq, "ss_dev": float(np.dot(dev, dev))}
+        row = nonlinearity(kind=self.kinds.get(name))
+        if kind == "output" and row is not None and row.dies and t.ndim >= 2:
+            units = np.moveaxis(t, self.units_axis % t.ndim, 0).reshape(t.shape[self.units_axis], -1)
+            out["dead"] = float(np.mean(np.all(units <= 0, axis=1)))
+        return out
+
 
 def _bincount(idx: Any, length: int) -> Any:
     """Counts of ``0..length-1`` in ``idx`` (a fixed length, as a traced pass needs; Keras's
@@ -318,14 +337,6 @@ def _histogram(summary: dict) -> Histogram:
     """The :class:`~neuralscope.histogram.Histogram` a :class:`_Summary` describes."""
     return from_counts(summary["counts"], summary["n"], summary["lo"], summary["hi"], summary["sum"],
                        summary["sum_sq"], summary["nonfinite"])
-
-
-def _torch(a: np.ndarray) -> torch.Tensor:
-    """A float array as a CPU tensor, a view when it can be (any strides: a channels-last
-    activation seen channels-first), else a float32 copy (the run's histograms are fastest on torch)."""
-    if a.dtype in (np.float32, np.float64) and a.flags.writeable and all(s >= 0 for s in a.strides):
-        return torch.from_numpy(a)
-    return torch.from_numpy(np.array(a, dtype=np.float32 if a.dtype != np.float64 else None))
 
 
 def _scalars(logs: dict) -> dict[str, float]:

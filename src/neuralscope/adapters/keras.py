@@ -351,9 +351,11 @@ class LossPass:
     Compiled, the pass is traced on its first call (interceptions are placed around the
     trace only, so the compiled function hands the layers' outputs out as results) and later
     calls run no Python per layer. With ``summary(kind, name, tensor)`` (``kind``:
-    ``"gradient"`` or ``"output"``; backend ops, a dict of tensors), each gradient and layer
-    output is reduced inside the pass and only the summaries come back (numpy, the tensors'
-    own layout): statistics of large outputs without moving them to the host. Metric
+    ``"gradient"`` or ``"output"``; a dict of tensors or arrays), each gradient and layer
+    output is reduced and only the summaries come back (numpy, the tensors' own layout):
+    inside a compiled pass ``tensor`` is a backend tensor (statistics of large outputs
+    without moving them to the host); in an eager pass it is a numpy array (host arithmetic
+    costs less than many small eager backend ops). Metric
     states and every non-trainable variable are put back after each call."""
 
     def __init__(self, adapter: KerasAdapter, chosen: dict[str, Any], compiled: bool,
@@ -378,7 +380,7 @@ class LossPass:
             for v, value in zip(metrics, saved):
                 v.assign(value)
         if self.summary is not None:
-            grads, kept = a.keras.tree.map_structure(a.to_numpy, (grads, kept))
+            grads, kept = a.keras.tree.map_structure(_to_host(a), (grads, kept))
             out = {n: g for n, g in zip(self.names, grads) if g is not None}
             return float(a.to_numpy(loss)), out, {n: list(kept.get(n, [])) for n in self.chosen}
         out = {n: a.to_numpy(g) for n, g in zip(self.names, grads) if g is not None}
@@ -404,7 +406,21 @@ class LossPass:
                 return self._fn(x, y, sw)
             except Exception:  # noqa: BLE001 - a model that cannot be traced (Python control flow) runs eagerly
                 self.compiled, self._fn = False, None
-        return self._post(*_eager_pass(self.adapter, self.variables, self.chosen, x, y, sw))
+        loss, grads, kept = _eager_pass(self.adapter, self.variables, self.chosen, x, y, sw)
+        if self.summary is not None:  # eager: the summary works on the host (a few numpy passes a
+            # tensor cost less than its ~20 small eager backend ops)
+            to_numpy = self.adapter.to_numpy
+            grads = [None if g is None else to_numpy(g) for g in grads]
+            kept = {n: [to_numpy(t) for t in ts] for n, ts in kept.items()}
+        return self._post(loss, grads, kept)
+
+
+def _to_host(adapter: KerasAdapter) -> Callable[[Any], Any]:
+    """``adapter.to_numpy`` for backend tensors; numbers already on the host (a summary made
+    on the host) are kept as they are."""
+    def to_host(t: Any) -> Any:
+        return t if isinstance(t, (np.ndarray, np.generic, int, float)) else adapter.to_numpy(t)
+    return to_host
 
 
 def _eager_pass(adapter: KerasAdapter, variables: list, chosen: dict, x, y, sw):
