@@ -159,3 +159,73 @@ def test_summary_bins_by_the_one_histogram_definition(values):
     np.testing.assert_array_equal(h.edges, ref.edges)
     assert h.counts.tolist() == ref.counts.tolist()
     assert (h.num, h.min, h.max, h.nonfinite) == (ref.num, ref.min, ref.max, ref.nonfinite)
+
+
+@pytest.mark.parametrize("values", [np.random.default_rng(1).normal(size=(4, 3, 3, 8)).astype("float32"),
+                                    np.maximum(np.random.default_rng(2).normal(size=(16, 6)), 0).astype("float32"),
+                                    np.full((2, 5), 5.0, "float32"),  # all equal: the +-0.5 rule
+                                    np.array([[0.0, 1.0, np.nan], [3.0, np.inf, -1.0]], "float32"),
+                                    np.full((2, 3), np.nan, "float32")])  # no finite value
+def test_host_summary_is_the_backend_summary(values):
+    """An eager pass summarises on the host with numpy; on the same tensor it gives what the
+    backend ops of the compiled pass give: the same histogram edge for edge and count for
+    count, the same dead fraction, sums to float32 summation (rel 1e-5)."""
+    from neuralscope.keras import _histogram, _Summary
+
+    summary = _Summary(16, {"x": "relu"}, -1)
+    backend = summary("output", "x", keras.ops.convert_to_tensor(values))
+    host = summary("output", "x", values)
+    hb, hh = _histogram({k: keras.ops.convert_to_numpy(v) for k, v in backend.items()}), _histogram(host)
+    np.testing.assert_array_equal(hh.edges, hb.edges)
+    assert hh.counts.tolist() == hb.counts.tolist()
+    assert (hh.num, hh.min, hh.max, hh.nonfinite) == (hb.num, hb.min, hb.max, hb.nonfinite)
+    for key in ("sum", "sum_sq", "ss_dev"):
+        assert float(host[key]) == pytest.approx(float(backend[key]), rel=1e-5, abs=1e-6), key
+    assert float(host["dead"]) == float(backend["dead"])
+    assert summary("output", "x", np.zeros(values.shape, "int32")) == {}  # not floating point: nothing kept
+
+
+@pytest.mark.parametrize("values", [np.random.default_rng(0).normal(size=5000).astype("float32"),
+                                    np.random.default_rng(0).normal(size=77).astype("float64"),
+                                    np.full(10, 5.0, "float32"), np.zeros(0, "float32"),
+                                    np.array([0.0, 1.0, 2.0, 3.0, np.nan, -np.inf], "float32")])
+def test_host_histogram_is_the_torch_histogram(values):
+    """Weights are binned by host_histogram: the torch path's histogram (the one the callback
+    logged before) edge for edge, count for count, with its float64 sums."""
+    from neuralscope.histogram import histogram, host_histogram
+
+    h, finite = host_histogram(values, bins=16)
+    ref = histogram(torch.from_numpy(values), bins=16)
+    np.testing.assert_array_equal(h.edges, ref.edges)
+    assert h.counts.tolist() == ref.counts.tolist()
+    assert (h.num, h.min, h.max, h.nonfinite) == (ref.num, ref.min, ref.max, ref.nonfinite)
+    assert h.sum == pytest.approx(ref.sum, rel=1e-12, abs=1e-12)
+    assert h.sum_sq == pytest.approx(ref.sum_sq, rel=1e-12)
+    assert finite.tolist() == values[np.isfinite(values)].astype(np.float64).tolist()
+
+
+def test_eager_watched_steps_log_what_compiled_ones_log(digits):
+    """The first watched steps run eagerly and summarise on the host; the compiled pass
+    after them on the backend: on the same held batch and weights the two agree (gradient
+    norms and activation moments to float32 summation, dead fractions exactly, histogram
+    counts up to values lying on a bin edge)."""
+    from neuralscope.keras import _histogram, _Summary
+
+    x, y = digits
+    m = small_cnn()
+    a = KerasAdapter(m)
+    p = a.loss_pass(["conv", "bn", "head"], summary=_Summary(64, {"conv": "relu"}, a.channels_axis),
+                    compile_after=1)
+    eager, compiled = p(x[:64], y[:64]), p(x[:64], y[:64])
+    assert p.compiled and p._fn is not None  # the second call ran the traced pass
+    assert eager[0] == pytest.approx(compiled[0], rel=1e-6)
+    for (name, e), c in zip(eager[1].items(), compiled[1].values()):
+        assert isinstance(e["counts"], np.ndarray) and float(e["sum_sq"]) == pytest.approx(float(c["sum_sq"]),
+                                                                                          rel=1e-4), name
+    for name in ("conv", "bn", "head"):
+        e, c = eager[2][name][0], compiled[2][name][0]
+        he, hc = _histogram(e), _histogram(c)
+        np.testing.assert_allclose(he.edges, hc.edges, rtol=1e-6, atol=1e-6)
+        assert he.num == hc.num and np.abs(he.counts - hc.counts).sum() <= 4, name
+        assert float(e["ss_dev"]) == pytest.approx(float(c["ss_dev"]), rel=1e-4)
+    assert float(eager[2]["conv"][0]["dead"]) == float(compiled[2]["conv"][0]["dead"])
