@@ -224,3 +224,28 @@ def test_audit_killed_with_sigkill_resumes_only_unfinished_shards(tmp_path):
     idx = np.concatenate([store.load(i, ["index"])["index"] for i in store.done()])
     np.testing.assert_array_equal(np.sort(idx), np.arange(96))  # every example exactly once
     assert not list(store.shard_dir.glob(".*.tmp"))
+
+
+def test_a_unit_of_nan_is_broken_not_dead_in_the_audit_as_in_inspect_dead_units(tmp_path):
+    """A ReLU unit whose every output is NaN is never above 0, yet it is not dead (the one
+    definition: NaN is never at or below the threshold); units that are never above 0 with
+    finite outputs are."""
+    from torch import nn
+
+    from neuralscope.inspect.activations import dead_units
+
+    class Cleaned(nn.Module):  # keeps the NaN of one unit from reaching the output
+        def forward(self, x):
+            return torch.nan_to_num(x)
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(6, 16), nn.ReLU(), Cleaned(), nn.Linear(16, 3))
+    with torch.no_grad():
+        net[0].bias[:3] = -50.0  # units 0-2: never above 0, finite: dead
+        net[0].weight[7] = float("nan")  # unit 7: NaN for every input: broken
+    x = torch.randn(40, 6)
+    layers = audit(net, x, run=tmp_path, shard_size=16, steps=4, metrics=(), methods=("saliency",),
+                   embed_method=None).summary["layers"]
+    ref = dead_units(net, x, layers=["1"]).layers[0]
+    np.testing.assert_array_equal(ref["dead_units"], [0, 1, 2])
+    np.testing.assert_array_equal(layers["1"]["dead_units"], ref["dead_units"])

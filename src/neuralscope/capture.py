@@ -65,6 +65,7 @@ class RunningStats:
     _unit_min: Any = None
     _unit_max: Any = None
     _unit_pos: Any = None
+    _unit_nan: Any = None
 
     def update(self, t: torch.Tensor) -> None:
         t = t.detach()
@@ -98,11 +99,13 @@ class RunningStats:
         usum, usq = x.sum(dims).double(), (x * x).sum(dims).double()
         umin, umax = x.amin(dims), x.amax(dims)
         upos = (x > 0).sum(dims)
+        unan = torch.isnan(t).sum(dims)
         self.unit_count += t.numel() // t.shape[1]
         if self._unit_sum is None or self._unit_sum.shape != usum.shape:
-            self._unit_sum, self._unit_sumsq, self._unit_min, self._unit_max, self._unit_pos = (
-                usum, usq, umin, umax, upos)
+            self._unit_sum, self._unit_sumsq, self._unit_min, self._unit_max, self._unit_pos, self._unit_nan = (
+                usum, usq, umin, umax, upos, unan)
         else:
+            self._unit_nan += unan
             self._unit_sum += usum
             self._unit_sumsq += usq
             self._unit_min = torch.minimum(self._unit_min, umin)
@@ -160,14 +163,16 @@ class RunningStats:
         return self._merge()[5] / self.count
 
     def unit_stats(self) -> dict[str, np.ndarray]:
-        """Per-unit ``mean``, ``std``, ``min``, ``max`` and ``active`` (fraction > 0)."""
+        """Per-unit ``mean``, ``std``, ``min``, ``max`` (NaN counted as 0), ``active`` (fraction
+        > 0) and ``nan`` (fraction NaN: a unit with NaN is broken, not dead)."""
         if self._unit_sum is None:
             raise LayerNotRunError("No per-unit statistics were recorded; pass per_unit=True to capture().")
         n = self.unit_count
         mean = (self._unit_sum / n).cpu().numpy()
         var = (self._unit_sumsq / n).cpu().numpy() - mean ** 2
         return {"mean": mean, "std": np.sqrt(np.maximum(var, 0)), "min": self._unit_min.cpu().numpy(),
-                "max": self._unit_max.cpu().numpy(), "active": (self._unit_pos.double() / n).cpu().numpy()}
+                "max": self._unit_max.cpu().numpy(), "active": (self._unit_pos.double() / n).cpu().numpy(),
+                "nan": (self._unit_nan.double() / n).cpu().numpy()}
 
     def to_dict(self) -> dict:
         d = {"calls": self.calls, "count": self.count, "mean": self.mean, "std": self.std,

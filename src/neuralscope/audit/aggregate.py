@@ -115,7 +115,8 @@ def _layer_summary(d: dict[str, np.ndarray]) -> dict[str, Any]:
     if "active" in d:
         active = d["active"] / max(float(d["units"][0]), 1.0)
         out["units"] = int(active.size)
-        out["dead_units"] = np.flatnonzero(active == 0)
+        broken = d["nan"] > 0 if "nan" in d else np.zeros(active.shape, bool)  # NaN: broken, not dead
+        out["dead_units"] = np.flatnonzero((active == 0) & ~broken)
         out["active_fraction"] = active
     return out
 

@@ -186,6 +186,7 @@ def _layer_sums(name: str, s, dies: bool) -> dict[str, np.ndarray]:
     except LayerNotRunError:  # outputs without a unit dimension
         return d
     d[f"stats/{name}/active"] = (u["active"] * s.unit_count).astype(np.float64)
+    d[f"stats/{name}/nan"] = (u["nan"] * s.unit_count).astype(np.float64)
     d[f"stats/{name}/units"] = np.array([s.unit_count], np.float64)
     return d
 
