@@ -252,15 +252,10 @@ def _name(r: Result) -> str:
 NAMES = ["attribution image", "attribution tabular", "attribution signal", "attribution text"]
 
 
-# results that their kind's view still hands to the generic inspector whole: text attributions
-# (views/attribution.js draws images, tabular rows and signals; tokens coloured by their
-# attribution, as Attribution.plot draws text, are still to come)
-INSPECTOR_ALONE = {"attribution text"}
-
 # what a kind's own view draws (beyond its data-view mark), where it draws something of its own
 DRAWS = {
     "attention": "canvas.attn-canvas", "attribution image": "canvas.attr-overlay", "attribution signal": "canvas.sig-band",
-    "attribution tabular": ".tab-svg circle", "attribution_comparison": "#attr-method", "audit": ".audit-classes rect",
+    "attribution tabular": ".tab-svg circle", "attribution text": ".tok-strip span.tok", "attribution_comparison": "#attr-method", "audit": ".audit-classes rect",
     "curvature": ".curv-spectrum circle", "embedding": ".ns-embedding canvas.scatter", "graph": "iframe.graph-frame",
     "loss_landscape": "canvas.ls-map", "trajectory": "canvas.ls-map",
 }
@@ -293,10 +288,57 @@ def test_each_kind_is_drawn_by_its_own_view_without_console_errors(views_server,
     page.screenshot(path=str(SHOTS / f"{name.replace(' ', '_')}.png"), full_page=True)
     assert page.console_errors == []
     alone = page.locator(f".result-view[data-view='{kind}'] > .inspector").count() == 1
-    if name in INSPECTOR_ALONE:
-        assert alone, f"{name} has a picture of its own now: remove it from INSPECTOR_ALONE"
-    else:
-        assert not alone, f"{name} is drawn by the generic inspector alone"
+    assert not alone, f"{name} is drawn by the generic inspector alone"
+
+
+# -- text attributions: the tokens coloured as the library's figure colours them -------------
+
+def _drawn_tokens(page) -> list[dict]:
+    """Every token span of the text attribution view: its example, index, value, text,
+    background colour and box."""
+    return page.locator(".result-view .tok-strip span.tok").evaluate_all(
+        "ts => ts.map(t => { const r = t.getBoundingClientRect(); return { example: +t.closest('figure').dataset.example,"
+        " index: +t.dataset.index, value: +t.dataset.value, text: t.textContent, colour: getComputedStyle(t).backgroundColor,"
+        " box: [r.left, r.top, r.right, r.bottom], strip: t.parentElement.getBoundingClientRect().right }; })")
+
+
+def _overlap(a, b) -> bool:
+    return a[0] < b[2] - 0.5 and b[0] < a[2] - 0.5 and a[1] < b[3] - 0.5 and b[1] < a[3] - 0.5
+
+
+def test_text_attribution_draws_every_token_on_the_library_colour_of_its_score(views_server, page):
+    """One span per token, in reading order, with Attribution.token_scores' value; its background
+    is matplotlib's colour for that score (the result's cmap, RdBu_r, over the example's own
+    symmetric limit, as Attribution._draw_tokens draws it), so red where the token raises the
+    target and blue where it lowers it. On a narrow page the lines wrap and no token covers another."""
+    import matplotlib
+
+    r = views_server.results["attribution text"]
+    scores = r.token_scores()
+    assert r.signed and (scores > 0).any() and (scores < 0).any()  # both signs are checked
+    page.set_viewport_size({"width": 320, "height": 900})
+    _open(views_server, page, "attribution text")
+    drawn = _drawn_tokens(page)
+    page.screenshot(path=str(SHOTS / "attribution_text_narrow.png"), full_page=True)
+    assert len(drawn) == scores.size
+    cmap = matplotlib.colormaps[r.cmap]
+    for i, row in enumerate(scores):
+        spans = [d for d in drawn if d["example"] == i]
+        assert [d["index"] for d in spans] == list(range(len(row)))
+        assert [d["text"] for d in spans] == r.tokens[i]
+        np.testing.assert_allclose([d["value"] for d in spans], row, rtol=1e-6)
+        norm = r.norm(row)
+        for d, s in zip(spans, row):
+            colour = np.array([float(c) for c in re.findall(r"[\d.]+", d["colour"])[:3]])
+            np.testing.assert_allclose(colour, np.array(cmap(norm(s))[:3]) * 255, atol=12, err_msg=f"token {d['index']} = {s}")
+            if abs(s) > 0.05 * norm.vmax:
+                assert (colour[0] > colour[2]) == (s > 0), f"token {d['index']} = {s} drawn {d['colour']}"
+        assert len({round(d["box"][1]) for d in spans}) > 1, "the tokens of a narrow page wrap onto several lines"
+        assert all(d["box"][2] <= d["strip"] + 0.5 for d in spans)
+        assert not [(a["index"], b["index"]) for k, a in enumerate(spans) for b in spans[k + 1:] if _overlap(a["box"], b["box"])]
+    assert _count(page, ".tok-example .cbar") == len(scores)
+    assert _texts(page, ".tok-example [data-fact='target']") == [str(t) for t in r.targets]
+    assert page.console_errors == []
 
 
 @pytest.mark.parametrize("kind,name,tab", [("image", "picture", "inside"), ("text", "notes", "inside")])

@@ -2,13 +2,15 @@
 // Images: per example, the map laid over the (dimmed) input image with an
 // opacity slider, the map alone with its colour bar (diverging and centred at zero for signed maps,
 // one limit shared by every example as the library's figures do), and, next to it, the
-// method, the target (with the model's probability for it) and the metric scores.
+// method, the target (with the model's probability for it) and the metric scores. Tabular
+// rows, signals and token sequences: attribution/tabular.js, signal.js and text.js.
 import { h, fmt } from "../dom.js";
 import { attributionColormap, colorbar } from "../colors.js";
 import { section } from "./parts.js";
 import { inspector } from "./inspector.js";
 import { tabularView } from "./attribution/tabular.js";
 import { signalView } from "./attribution/signal.js";
+import { textView } from "./attribution/text.js";
 
 const MAX_EXAMPLES = 32;
 
@@ -98,7 +100,7 @@ function sized(canvas, W, H, side = 168) {
   return canvas;
 }
 
-function softmax(row) {
+export function softmax(row) {
   const m = Math.max(...row.filter(Number.isFinite));
   const e = row.map((v) => (Number.isFinite(v) ? Math.exp(v - m) : 0));
   const s = e.reduce((a, b) => a + b, 0) || 1;
@@ -107,7 +109,7 @@ function softmax(row) {
 
 // Per-example metric values: arrays with one entry per example are split, other values are
 // the same for every example (returned separately).
-function splitMetrics(metrics, B) {
+export function splitMetrics(metrics, B) {
   const per = [], shared = [];
   for (const [k, v] of Object.entries(metrics || {})) {
     if (Array.isArray(v) && v.length === B && v.every((x) => x === null || typeof x === "number" || typeof x === "boolean")) per.push([k, v]);
@@ -119,6 +121,30 @@ function splitMetrics(metrics, B) {
 function metricCell(name, value, i) {
   const text = typeof value === "boolean" ? String(value) : fmt(value, 4);
   return h("td", { class: "num", dataset: { metric: name, example: String(i), value: String(value) } }, text);
+}
+
+/** One example's facts: its target, the model's probability for it, the predicted class and
+ * the per-example metric values (`per`: [name, values] pairs from splitMetrics). */
+export function exampleTable(data, per, i) {
+  const t = Array.isArray(data.targets) ? data.targets[i] : null;
+  const p = Array.isArray(data.outputs) && Array.isArray(data.outputs[i]) ? softmax(data.outputs[i]) : null;
+  const pred = p ? p.indexOf(Math.max(...p)) : null;
+  const facts = [["target", t === null || t === undefined ? "—" : String(t)]];
+  if (p && t !== null && t !== undefined && p[t] !== undefined) facts.push(["p(target)", fmt(p[t], 3)]);
+  if (pred !== null) facts.push(["predicted", String(pred)]);
+  return h("table", { class: "metrics attr-metrics" },
+    facts.map(([k, v]) => h("tr", null, h("th", null, k), h("td", { class: "num", dataset: { fact: k } }, v))),
+    per.map(([k, v]) => h("tr", null, h("th", null, k.replace(/_/g, " ")), metricCell(k, v[i], i))));
+}
+
+/** The method, its layer, what the colours mean and the metrics shared by every example
+ * (`shared`: [name, value] pairs from splitMetrics). */
+export function methodTable(data, shared) {
+  return h("table", { class: "metrics" },
+    h("tr", null, h("th", null, "method"), h("td", { dataset: { key: "method" } }, String(data.method || ""))),
+    data.layer ? h("tr", null, h("th", null, "layer"), h("td", null, String(data.layer))) : null,
+    h("tr", null, h("th", null, "map"), h("td", null, data.signed ? "signed (red raises the target, blue lowers it)" : "unsigned (magnitude)")),
+    shared.map(([k, v]) => h("tr", null, h("th", null, k.replace(/_/g, " ")), h("td", { class: "num", dataset: { metric: k, value: String(v) } }, typeof v === "number" ? fmt(v, 4) : String(v)))));
 }
 
 /** The overlay view of one image Attribution's to_dict() (`scores`: per-method scores of a
@@ -138,8 +164,6 @@ export function attributionView(data, scores = null) {
   const slider = h("input", { type: "range", min: 0, max: 1, step: 0.05, value: opacity, id: "attr-opacity",
     oninput: () => { opacity = +slider.value; out.textContent = opacity.toFixed(2); overlays.forEach((o) => o.draw()); } });
   const out = h("span", { class: "muted" }, opacity.toFixed(2));
-  const target = (i) => (Array.isArray(data.targets) ? data.targets[i] : null);
-  const probs = (i) => (Array.isArray(data.outputs) && Array.isArray(data.outputs[i]) ? softmax(data.outputs[i]) : null);
 
   const cards = [];
   for (let i = 0; i < B; i++) {
@@ -162,24 +186,13 @@ export function attributionView(data, scores = null) {
     };
     o.draw();
     overlays.push(o);
-    const t = target(i), p = probs(i);
-    const pred = p ? p.indexOf(Math.max(...p)) : null;
-    const facts = [["target", t === null || t === undefined ? "—" : String(t)]];
-    if (p && t !== null && t !== undefined && p[t] !== undefined) facts.push([`p(target)`, fmt(p[t], 3)]);
-    if (pred !== null) facts.push(["predicted", String(pred)]);
-    const table = h("table", { class: "metrics attr-metrics" },
-      facts.map(([k, v]) => h("tr", null, h("th", null, k), h("td", { class: "num", dataset: { fact: k } }, v))),
-      per.map(([k, v]) => h("tr", null, h("th", null, k.replace(/_/g, " ")), metricCell(k, v[i], i))));
+    const table = exampleTable(data, per, i);
     cards.push(h("figure", { class: "attr-example", dataset: { example: String(i) } },
       h("figcaption", null, `example ${i}`),
       h("div", { class: "attr-row" }, overlay, h("div", { class: "attr-side" }, alone, table))));
   }
   const head = h("div", { class: "attr-head" },
-    h("table", { class: "metrics" },
-      h("tr", null, h("th", null, "method"), h("td", { dataset: { key: "method" } }, String(data.method || ""))),
-      data.layer ? h("tr", null, h("th", null, "layer"), h("td", null, String(data.layer))) : null,
-      h("tr", null, h("th", null, "map"), h("td", null, data.signed ? "signed (red raises the target, blue lowers it)" : "unsigned (magnitude)")),
-      shared.map(([k, v]) => h("tr", null, h("th", null, k.replace(/_/g, " ")), h("td", { class: "num", dataset: { metric: k, value: String(v) } }, typeof v === "number" ? fmt(v, 4) : String(v))))),
+    methodTable(data, shared),
     h("div", { class: "attr-ctl" },
       h("label", { class: "nd-slider" }, "overlay opacity ", slider, out),
       colorbar(cmap, cmap.diverging ? " attribution (0 = white: no effect)" : " attribution"),
@@ -197,15 +210,22 @@ function imageView(data) {
     section("overlay", `${Math.min(MAX_EXAMPLES, data.attributions.length)} example(s)`, v));
 }
 
-// tabular and signal views load with this one (small modules of their own)
+function textInspected(data) {
+  const v = textView(data);
+  return v && h("div", null, v, inspector(data, "attribution", { skip: [...OVERLAID, "tokens"] }));
+}
+
+// tabular, signal and text views load with this one (small modules of their own)
 const BY_MODALITY = {
   image: imageView,
   tabular: (data) => h("div", null, tabularView(data), inspector(data, "attribution", { skip: ["attributions", "inputs", "extras"] })),
   signal: (data) => h("div", null, signalView(data), inspector(data, "attribution", { skip: ["attributions", "inputs"] })),
+  text: textInspected,
 };
 
 /** Images: the overlay; tabular rows: importance, beeswarm and waterfall; signals: the map
- * under each channel; text, several inputs and other arrays: the generic inspector. */
+ * under each channel; text: the tokens coloured by their scores; several inputs and other
+ * arrays: the generic inspector. */
 export function render(data) {
   const view = Object.prototype.hasOwnProperty.call(BY_MODALITY, data.modality) ? BY_MODALITY[data.modality](data) : null;
   return view || inspector(data, "attribution");
