@@ -25,7 +25,8 @@ applying them (BatchNorm statistics and metric states are put back). They are th
 of that batch, not of the batch the optimizer just used; for a fixed batch they show a
 trend that is comparable across steps. The pass is traced once per ``fit`` (``tf.function``
 on TensorFlow, ``jax.jit`` on JAX; eager on torch and for models that cannot be traced) and
-reduces every gradient and layer output to its statistics on the backend, so a watched step
+reduces every gradient and layer output to its statistics on the backend (eager passes: on the
+host, one numpy pass a tensor, cheaper than many small eager backend ops), so a watched step
 costs about two training steps of the held batch (``benchmarks/keras_callback.py``). Logged as ``gradients/<name>`` histograms and
 ``gradients/norm/<name>``, ``gradients/norm/<layer>``, ``gradients/nonfinite/<name>``.
 
