@@ -64,7 +64,7 @@ import numpy as np
 import torch
 
 from .adapters.keras import KerasAdapter
-from .histogram import Histogram, bin_of, bin_range, from_counts, host_histogram
+from .histogram import Histogram, bin_of, bin_range, from_counts, host_histogram, sum_of_squares
 from .nonlinearities import nonlinearity
 
 #: watched steps run eagerly before the held-batch pass is traced (a trace costs about as much
@@ -181,9 +181,10 @@ class Callback(keras.callbacks.Callback):
         self._snapshot = None
         ratios = {}
         for name, v, w in zip(self._names, self._variables, before):
-            norm = float(np.linalg.norm(w))
+            norm = math.sqrt(sum_of_squares(w.ravel()))
             if norm > 0:  # a zero tensor (a fresh bias) has no ratio
-                ratios[f"updates/ratio/{name}"] = float(np.linalg.norm(keras.ops.convert_to_numpy(v.value) - w)) / norm
+                change = (keras.ops.convert_to_numpy(v.value) - w).ravel()
+                ratios[f"updates/ratio/{name}"] = math.sqrt(sum_of_squares(change)) / norm
         if ratios and self.run.writer is not None:
             self.run.writer.scalars(step, ratios)
 
@@ -311,11 +312,11 @@ class _Summary:
         dev = finite - hist.sum / hist.num if hist.num else finite
         out = {"n": hist.num, "nonfinite": hist.nonfinite, "lo": hist.min if hist.num else 0.0,
                "hi": hist.max if hist.num else 0.0, "counts": hist.counts,
-               "sum": hist.sum, "sum_sq": hist.sum_sq, "ss_dev": float(np.dot(dev, dev))}
+               "sum": hist.sum, "sum_sq": hist.sum_sq, "ss_dev": sum_of_squares(dev)}
         row = nonlinearity(kind=self.kinds.get(name))
         if kind == "output" and row is not None and row.dies and t.ndim >= 2:
-            units = np.moveaxis(t, self.units_axis % t.ndim, 0).reshape(t.shape[self.units_axis], -1)
-            out["dead"] = float(np.mean(np.all(units <= 0, axis=1)))
+            unit = self.units_axis % t.ndim
+            out["dead"] = float(np.mean(np.all(t <= 0, axis=tuple(i for i in range(t.ndim) if i != unit))))
         return out
 
 
