@@ -261,6 +261,8 @@ def scene_views(save) -> None:
     save(Picture(fig), "scenes_examples.png")
     cnn = train_scenes(data=data, epochs=5, show_progress=False).model
     test = data.test
+    save(feature_vis(cnn, "features.2:0-15", steps=128, lr=0.05, dataset=test.images, top_k=5, size=48),
+         "scenes_fv_colour_channels.png")  # first block: colour and stripe-orientation detectors
     save(feature_vis(cnn, "features.6:0-15", steps=192, lr=0.05, dataset=test.images, top_k=5, size=48),
          "scenes_fv_channels.png")
     save(feature_vis(cnn, class_logit([0, 1, 2, 3]), steps=192, lr=0.05, dataset=test.images, top_k=5, size=64),

@@ -1,4 +1,4 @@
-"""The demo: train the digits CNN, the LSTM and the scene models (a CNN, a ViT and a CNN
+"""The demo: train the digits CNN (watched, with weight snapshots, into the run ``run``), the LSTM and the scene models (a CNN, a ViT and a CNN
 fooled by a spurious corner mark), then let every report section add its views.
 
 Each module in :mod:`neuralscope.demo.sections` provides ``build(ctx) -> Section``; sections
@@ -43,6 +43,12 @@ class DemoContext:
     results: object | None = None  # a neuralscope Run that collects every section's result objects
     scenes: object | None = None  # demo.training.SceneModels: the scene CNN, ViT and Clever Hans CNN
     fast: bool = False  # fewer examples and steps (the tests)
+    digits_seconds: float = 0.0  # wall time of the digits CNN's watched training (run ``run``)
+
+    @property
+    def digits_run(self) -> Path:
+        """The run the digits CNN trained in: watched statistics, weight snapshots, curvature."""
+        return self.out / "run"
 
     def path(self, section: str, name: str) -> Path:
         p = self.out / section / name
@@ -67,23 +73,25 @@ def run_demo(out: str | Path = "runs/demo", *, epochs: int = 15, only: list[str]
     """Train the zoo models on digits and generated scenes and write the report; returns the
     path of index.html. ``fast``: fewer scenes, epochs and optimisation steps (for tests)."""
     from ..train import train_digits
-    from ..zoo import DigitsCNN, RNNClassifier
+    from ..zoo import RNNClassifier
+    from .training import train_watched_digits
 
     torch.manual_seed(0)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     t0, c0 = time.perf_counter(), time.process_time()
-    cnn = train_digits(DigitsCNN(), epochs=epochs, show_progress=show_progress)
+    cnn = train_watched_digits(out / "run", epochs=epochs, show_progress=show_progress)
+    cnn_seconds = time.perf_counter() - t0
     lstm = train_digits(RNNClassifier("lstm"), epochs=epochs if fast else max(epochs, 20), lr=1e-2, data=cnn.data,
                         show_progress=show_progress)
-    print(f"trained DigitsCNN: test accuracy {cnn.test_accuracy:.1%}; "
+    print(f"trained DigitsCNN (watched into run/): test accuracy {cnn.test_accuracy:.1%} ({cnn_seconds:.1f} s); "
           f"LSTM: {lstm.test_accuracy:.1%} ({time.perf_counter() - t0:.1f} s, {time.process_time() - c0:.1f} s CPU)")
     from ..track.run import Run
 
     from .training import train_scene_models
 
     ctx = DemoContext(out, cnn.model, cnn.data, cnn.test_accuracy, cnn.history, lstm.model, lstm.test_accuracy,
-                      fast=fast)
+                      fast=fast, digits_seconds=cnn_seconds)
     built: list[tuple[str, Section]] = []
     with Run(out / "results", config={"model": "SceneCNN, SceneViT, DigitsCNN, LSTM",
                                       "test_accuracy": round(cnn.test_accuracy, 4),

@@ -1,4 +1,7 @@
-"""The demo's scene models: the scene CNN (watched, so the default run's graph carries
+"""The demo's models. The digits CNN trains once, watched into the run ``run`` with weight
+snapshots: the tracking section reads its statistics, the inside section animates its
+snapshots and the landscape section draws its trajectory and curvature from the same run.
+The scene models: the scene CNN (watched, so the default run's graph carries
 per-layer statistics and its loss curves), the scene ViT, and the Clever Hans CNN trained on
 the spurious-cue split. Sizes and epochs shrink in ``fast`` mode (the tests).
 
@@ -14,6 +17,62 @@ from types import SimpleNamespace
 
 import torch
 from torch import nn
+
+
+WATCH_EVERY = 5  # watched statistics every 5 training steps
+SNAPSHOT_EVERY = 15  # weight snapshots for the trajectory and the animations
+CURVATURE_POINTS = 5  # the Hessian's top eigenvalue this many times over training
+
+
+def train_watched_digits(run_dir, *, epochs: int, data=None, show_progress: bool | None = None):
+    """Train the demo's :class:`~neuralscope.zoo.DigitsCNN` in a fresh run at ``run_dir``:
+    watched every :data:`WATCH_EVERY` steps with a weight snapshot every
+    :data:`SNAPSHOT_EVERY` (from step 0, the initial weights), its graph, the training loss
+    every step, validation loss and accuracy every epoch and the Hessian's top eigenvalue
+    (128 training digits) :data:`CURVATURE_POINTS` times. Returns the ``TrainResult``."""
+    import shutil
+
+    from ..data import load_digits
+    from ..graph.api import graph
+    from ..landscape import curvature
+    from ..track import Run
+    from ..train import train_digits
+    from ..zoo import DigitsCNN
+
+    shutil.rmtree(run_dir, ignore_errors=True)  # a fresh run each time the demo is built
+    data = data if data is not None else load_digits()
+    steps_per_epoch = (len(data.x_train) + 63) // 64
+    curvature_every = steps_per_epoch * max(1, epochs // CURVATURE_POINTS)
+    probe = (data.x_train[:128], data.y_train[:128])
+    torch.manual_seed(0)
+    model = DigitsCNN()
+    with Run(run_dir, config={"model": "DigitsCNN", "optimizer": "Adam", "lr": 3e-3, "batch_size": 64,
+                              "epochs": epochs, "watch_every": WATCH_EVERY, "snapshots": SNAPSHOT_EVERY},
+             tags=["demo"]) as run:
+        run.log_result(graph(model, data.x_test[:1]), name="graph", step=0)  # the Graph page overlays the stats
+        run.watch(model, every=WATCH_EVERY, snapshots=SNAPSHOT_EVERY)
+
+        def on_step(step: int, metrics: dict) -> None:
+            run.log(metrics, step=step)
+            if step % steps_per_epoch == 0:
+                run.log(_validation(model, data), step=step)
+            if step % curvature_every == 0 or step == 1:
+                curvature(model, probe, trace=False, tol=1e-2, max_iter=15, show_progress=False).log_to(run, step)
+
+        result = train_digits(model, epochs=epochs, data=data, on_step=on_step, show_progress=show_progress)
+        run.log_text("summary", f"DigitsCNN, {epochs} epochs: test accuracy {result.test_accuracy:.1%}")
+    return result
+
+
+@torch.no_grad()
+def _validation(model: nn.Module, data) -> dict:
+    """Loss and accuracy on the test digits (the model's train/eval mode is restored)."""
+    was = model.training
+    model.eval()
+    out = model(data.x_test)
+    model.train(was)
+    return {"val/loss": nn.functional.cross_entropy(out, data.y_test).item(),
+            "val/accuracy": (out.argmax(1) == data.y_test).float().mean().item()}
 
 
 @dataclass

@@ -9,6 +9,7 @@ import torch
 from .. import DemoContext, Section
 
 NAME = "inside"
+ANIMATION_FRAMES = 6  # about this many of the run's weight snapshots are animated
 
 
 def build(ctx: DemoContext) -> Section:
@@ -16,6 +17,7 @@ def build(ctx: DemoContext) -> Section:
                             dead_units, embed_layer, feature_maps, hidden_states, unit_activations,
                             weight_heatmap, weight_histograms, weight_stats)
     from ...plot.animation import animate_forward, embeddings_over_training, weights_over_training
+    from ...track.snapshots import read_snapshots
     from ...train import train_digits
     from ...zoo import MLP, DigitsCNN
 
@@ -65,19 +67,13 @@ def build(ctx: DemoContext) -> Section:
     fig("Embeddings", umap2, "embed_umap.png", f"UMAP ({umap2.seconds:.1f} s)")
     links = [page(pca2, "embed_pca.html"), page(tsne, "embed_tsne.html"), page(umap2, "embed_umap.html"),
              page(pca3, "embed_pca_3d.html")]
-    # animations: a fresh CNN trained briefly, with a checkpoint every 20 steps
-    torch.manual_seed(0)
-    model, ckpts, steps = DigitsCNN(), [], []
-
-    def snap(step, metrics):
-        if step % 20 == 0:
-            ckpts.append({k: v.detach().clone() for k, v in model.state_dict().items()})
-            steps.append(step)
-
-    train_digits(model, epochs=3, data=ctx.data, on_step=snap, show_progress=False)
+    # animations: the weight snapshots the demo's run recorded while the CNN trained (evenly thinned)
+    steps, ckpts = read_snapshots(ctx.digits_run)
+    stride = max(1, len(steps) // ANIMATION_FRAMES)
+    steps, ckpts = steps[::stride], ckpts[::stride]
     wanim = weights_over_training(ckpts, "features.0.weight", steps=steps)
-    fig("Animations", wanim, "anim_first_layer.gif", "First-layer weights during training")
-    eanim = embeddings_over_training(model, ckpts, x, "pool", labels=y, steps=steps)
+    fig("Animations", wanim, "anim_first_layer.gif", "First-layer weights during training (the run's weight snapshots)")
+    eanim = embeddings_over_training(DigitsCNN(), ckpts, x, "pool", labels=y, steps=steps)
     fig("Animations", eanim, "anim_embedding.gif", "PCA of pooled features during training (aligned)")
     mlp = train_digits(MLP(hidden=(16, 12)), epochs=6, data=ctx.data, show_progress=False).model
     fp = animate_forward(mlp, x[:1], class_names=[str(i) for i in range(10)])

@@ -54,24 +54,34 @@ def build(ctx: DemoContext) -> Section:
     return Section("Feature visualization", scene_html + f'<div style="display:grid;gap:18px">{grid}</div>')
 
 
+COLOUR_LAYER = "features.2"  # after the first conv block: colour and stripe-orientation detectors
 SCENE_LAYER = "features.6"  # after the second conv block: 32 channels, a receptive field of about 14 pixels
 
 
 def _scenes(ctx: DemoContext, save) -> str:
-    """The scene CNN's mid-level channels and its four class logits, with their top test scenes."""
+    """The scene CNN's first- and second-block channels and its four class logits, with their
+    top test scenes (first block: recognisable colour and stripe detectors; second block:
+    texture detectors, whose optimized images are high-contrast superstimuli)."""
     from ...featurevis import class_logit, feature_vis
 
     s = ctx.scenes
-    steps = 48 if ctx.fast else 192
+    steps = 48 if ctx.fast else 128
     data = s.data.test.images
+    colour = feature_vis(s.cnn, f"{COLOUR_LAYER}:0-11", steps=steps, lr=0.05, dataset=data, top_k=4, size=48)
+    ctx.log(colour, "featurevis/colour_channels")
+    save(colour, "scene_colour_channels.png", f"Scene CNN, channels 0-11 after the first conv block "
+         f"({COLOUR_LAYER}): colour detectors (blue, yellow, green/cyan, white) and oriented-stripe detectors, "
+         "each beside the 4 test scenes that activate it most")
     fv = feature_vis(s.cnn, f"{SCENE_LAYER}:0-11", steps=steps, lr=0.05, dataset=data, top_k=4, size=48)
     ctx.log(fv, "featurevis/colour_and_texture_channels")
     save(fv, "scene_channels.png", f"Scene CNN, channels 0-11 after the second conv block ({SCENE_LAYER}): "
-         "optimized images (colour and texture detectors) and the 4 test scenes that activate each most")
+         "texture detectors (most fire on striped discs; their optimized images exaggerate the contrast into "
+         "dense blobs) and the 4 test scenes that activate each most")
     logits = feature_vis(s.cnn, class_logit(list(range(len(s.data.classes)))), steps=steps, lr=0.05, dataset=data,
                          top_k=4, size=64)
     ctx.log(logits, "featurevis/scene_classes")
     save(logits, "scene_classes.png", "Scene CNN, class logits " + ", ".join(
         f"{i} = {c}" for i, c in enumerate(s.data.classes)) + ": what the network wants to see for each class, and its 4 top test scenes")
-    return ("<p>The scene CNN has learned detectors of the colours and textures that make the scenes "
-            "(stripes, checks, dots, edges of a colour). Below: its channels and classes, then the digits CNN.</p>")
+    return ("<p>The scene CNN has learned detectors of the colours and textures that make the scenes: its first "
+            "block's channels are colour and stripe-orientation detectors, its second block's respond to the "
+            "textures (stripes, checks, dots). Below: its channels and classes, then the digits CNN.</p>")

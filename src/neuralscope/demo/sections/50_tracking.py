@@ -1,57 +1,32 @@
 """Demo section: training tracked with Run and watch() — loss curves, gradient norms per
-layer, weight/gradient distributions over steps, diagnostics, and a TensorBoard export."""
+layer, weight/gradient distributions over steps, diagnostics, and a TensorBoard export.
+
+The run is the demo's own DigitsCNN training (``run``, written by
+:func:`neuralscope.demo.training.train_watched_digits`): nothing is trained again here but
+the short broken run."""
 from __future__ import annotations
 
 import shutil
-import time
 
 import torch
 from torch import nn
 
 from .. import DemoContext, Section
+from ..training import SNAPSHOT_EVERY
+from ..training import WATCH_EVERY as EVERY
 
 NAME = "tracking"
-EPOCHS = 4
-EVERY = 5
 
 
 def build(ctx: DemoContext) -> Section:
     import matplotlib.pyplot as plt
 
-    from ...track import Run, open_run
+    from ...track import open_run
     from ...track.tensorboard import export_tensorboard
-    from ...train import train_digits
-    from ...zoo import DigitsCNN
 
-    run_dir = ctx.out / "run"
-    shutil.rmtree(run_dir, ignore_errors=True)  # a fresh run each time the demo is built
+    run_dir = ctx.digits_run  # the demo's DigitsCNN trained there, watched (demo.training)
     data = ctx.data
-    steps_per_epoch = (len(data.x_train) + 63) // 64
-    torch.manual_seed(0)
-    model = DigitsCNN()
-    t0 = time.perf_counter()
-    with Run(run_dir, config={"model": "DigitsCNN", "optimizer": "Adam", "lr": 3e-3, "batch_size": 64,
-                              "epochs": EPOCHS, "watch_every": EVERY}, tags=["demo"]) as run:
-        run.watch(model, every=EVERY, first_step=1)
-        # the structure graph, so the dashboard's Graph page overlays the watched statistics
-        from ...graph.api import graph
-
-        run.log_result(graph(model, data.x_test[:1]), name="graph", step=0)
-
-        def on_step(step: int, metrics: dict) -> None:
-            run.log(metrics, step=step)
-            if step % steps_per_epoch == 0:  # end of an epoch: validation loss and accuracy
-                was = model.training
-                model.eval()
-                with torch.no_grad():
-                    out = model(data.x_test)
-                model.train(was)
-                run.log({"val/loss": nn.functional.cross_entropy(out, data.y_test).item(),
-                         "val/accuracy": (out.argmax(1) == data.y_test).float().mean().item()}, step=step)
-
-        result = train_digits(model, epochs=EPOCHS, data=data, on_step=on_step)
-        run.log_text("summary", f"DigitsCNN, {EPOCHS} epochs: test accuracy {result.test_accuracy:.1%}")
-    seconds = time.perf_counter() - t0
+    epochs = len(ctx.history)
     reader = open_run(run_dir)
     diag = reader.diagnostics()
     scalars = reader.names("scalar")
@@ -61,7 +36,7 @@ def build(ctx: DemoContext) -> Section:
     reader.scalars("loss").plot(ax=ax, smoothing=0.8, label="training loss (smoothed)")
     reader.scalars("val/loss").plot(ax=ax, label="validation loss", color="#d62728")
     ax.set_ylabel("cross-entropy loss")
-    ax.set_title(f"Loss of a fresh DigitsCNN over {EPOCHS} epochs", fontsize=10)
+    ax.set_title(f"Loss of the demo's DigitsCNN over {epochs} epochs", fontsize=10)
     ax.legend(fontsize=8)
     fig.savefig(ctx.path(NAME, "loss.png"), dpi=120, bbox_inches="tight")
     plt.close(fig)
@@ -115,10 +90,12 @@ def build(ctx: DemoContext) -> Section:
     n_hist = sum(len(reader.histogram_rows(n)) for n in reader.names("histogram"))
     reader.close()
     body = (
-        f"<p>A fresh <code>DigitsCNN</code> trained for {EPOCHS} epochs ({seconds:.1f} s) with "
-        f"<code>Run(\"run\")</code> and <code>run.watch(model, every={EVERY})</code>: "
+        f"<p>The demo's <code>DigitsCNN</code> (the model of every digits section) trained for {epochs} epochs "
+        f"({ctx.digits_seconds:.1f} s) with <code>Run(\"run\")</code> and <code>run.watch(model, every={EVERY}, "
+        f"snapshots={SNAPSHOT_EVERY})</code>: "
         f"{len(scalars)} scalar series ({n_points:,} points) and {n_hist:,} histograms in "
-        f"<code>run/run.sqlite</code>; status <b>{info['status']}</b>. Exported for TensorBoard: "
+        f"<code>run/run.sqlite</code>; status <b>{info['status']}</b>; its weight snapshots draw the trajectory "
+        f"of the loss-landscape section. Exported for TensorBoard: "
         f"<code>{tb.relative_to(ctx.out)}</code> (<code>tensorboard --logdir {tb.parent.relative_to(ctx.out)}</code>).</p>"
         f'<img src="{NAME}/loss.png" alt="loss curves">'
         f'<img src="{NAME}/gradients.png" alt="gradient norms and update ratios">'

@@ -3,14 +3,14 @@ interactive page), the optimizer's trajectory over the loss of its PCA plane (pi
 animation) with the Hessian's top eigenvalue logged beside the loss, and the sharp-versus-
 flat comparison of a small-batch and a large-batch run (Keskar et al. 2017, Li et al. 2018).
 
-Kept short: landscapes over 200 test digits on coarse grids, and the trajectory and the
-batch-size pair on narrower CNNs (width 16). When the demo itself trains for only a few epochs
+Kept short: landscapes over 200 test digits on coarse grids; the trajectory is the demo's
+own DigitsCNN read from the weight snapshots of its run (nothing retrained), and the
+batch-size pair are narrower CNNs (width 16). When the demo itself trains for only a few epochs
 (as the test suite runs it) these runs are shortened too.
 """
 from __future__ import annotations
 
 import html
-import shutil
 
 import torch
 
@@ -65,40 +65,23 @@ def build(ctx: DemoContext) -> Section:
 
 
 def _trajectory(ctx: DemoContext, x, y, figs: Figures) -> None:
-    """Train a fresh narrow CNN, keep a checkpoint every few steps, log the loss every step and
-    the Hessian's top eigenvalue every checkpoint into a run the dashboard shows."""
-    from ...landscape import curvature, trajectory
-    from ...track import Run, open_run
-    from ...train import train_digits
-    from ...zoo import DigitsCNN
-
-    run_dir = ctx.out / "landscape-run"
-    shutil.rmtree(run_dir, ignore_errors=True)
-    torch.manual_seed(0)
-    model = DigitsCNN(width=16)
-    checkpoints, steps = [], []
-    probe = (ctx.data.x_train[:128], ctx.data.y_train[:128])
-    epochs = 8 if _full(ctx) else 3
-    with Run(run_dir, config={"model": "DigitsCNN(width=16)", "optimizer": "Adam", "epochs": epochs},
-             tags=["demo"]) as run:
-        def on_step(step: int, metrics: dict) -> None:
-            run.log({"loss": metrics["loss"]}, step=step)
-            if step % 8 == 0 or step == 1:
-                checkpoints.append({k: v.detach().clone() for k, v in model.state_dict().items()})
-                steps.append(step)
-            if step % 22 == 0:  # every epoch: the Hessian's top eigenvalue beside the loss
-                curvature(model, probe, trace=False, tol=1e-2, max_iter=15, show_progress=False).log_to(run, step)
-
-        train_digits(model, epochs=epochs, data=ctx.data, on_step=on_step, show_progress=False)
-    tr = trajectory(checkpoints, model, (x, y), steps=steps, grid=GRID, margin=0.3, show_progress=False,
-                    verbose=False)
-    ctx.log(tr, "landscape/trajectory")
-    figs.save(tr, "trajectory.png", f"Adam's path over {epochs} epochs ({len(steps)} checkpoints) on the loss plane of its two "
-         f"principal directions ({tr.explained.sum():.0%} of the path's variance); labels are training steps")
-    tr.animation(frames=10).save(figs.path("trajectory.html"))
-    reader = open_run(run_dir)
+    """The path of the demo's DigitsCNN from the weight snapshots its run recorded
+    (``run.watch(model, snapshots=N)``) over the loss of its PCA plane, and the Hessian's top
+    eigenvalue that run logged beside the loss."""
     import matplotlib.pyplot as plt
 
+    from ...landscape import trajectory
+    from ...track import open_run
+    from ..training import SNAPSHOT_EVERY
+
+    tr = trajectory(ctx.digits_run, ctx.cnn, (x, y), grid=GRID, margin=0.3, show_progress=False, verbose=False)
+    ctx.log(tr, "landscape/trajectory")
+    epochs = len(ctx.history)
+    figs.save(tr, "trajectory.png", f"Adam's path over {epochs} epochs: the {len(tr.steps)} weight snapshots "
+              f"run.watch(model, snapshots={SNAPSHOT_EVERY}) recorded, on the loss plane of their two principal "
+              f"directions ({tr.explained.sum():.0%} of the path's variance); labels are training steps")
+    tr.animation(frames=10).save(figs.path("trajectory.html"))
+    reader = open_run(ctx.digits_run)
     fig, ax = plt.subplots(figsize=(6.4, 3.8), layout="constrained")
     reader.scalars("loss").plot(ax=ax, smoothing=0.8, label="training loss (smoothed)")
     ax.set_ylabel("training loss")
@@ -106,12 +89,13 @@ def _trajectory(ctx: DemoContext, x, y, figs: Figures) -> None:
     eig = reader.scalars("curvature/top_eigenvalue")
     twin.plot(eig.steps, eig.values, "o-", color="#e8503a", label="top Hessian eigenvalue")
     twin.set_ylabel("top Hessian eigenvalue (128 digits)", color="#e8503a")
-    ax.set_title("Curvature logged beside the loss (run 'landscape-run' in the dashboard)", fontsize=10)
+    ax.set_title("Curvature logged beside the loss (run 'run' in the dashboard)", fontsize=10)
     fig.legend(loc="upper right", fontsize=8, bbox_to_anchor=(0.85, 0.85))
     fig.savefig(figs.path("curvature_over_training.png"), dpi=110)
     plt.close(fig)
-    figs.add("curvature_over_training.png", "The top Hessian eigenvalue (Lanczos, 128 training digits) logged "
-             "into the run every epoch (22 steps) beside the loss")
+    reader.close()
+    figs.add("curvature_over_training.png", f"The top Hessian eigenvalue (Lanczos, 128 training digits) logged into "
+             f"the run {len(eig.steps)} times beside the loss")
 
 
 def _full(ctx: DemoContext) -> bool:
