@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 
 import matplotlib
 import pytest
@@ -64,3 +66,18 @@ def page(browser):
     pg.on("pageerror", lambda e: pg.console_errors.append(str(e)))
     yield pg
     context.close()
+
+
+@pytest.fixture
+def on_keras_backend():
+    """``run(script, backend)``: the Python ``script`` in a fresh process whose Keras runs on
+    ``backend`` (``"jax"`` or ``"torch"``; Keras picks its backend once per process), on the
+    CPU; it passes when the script exits cleanly and prints ``ok <backend>``."""
+    def run(script: str, backend: str, timeout: int = 600) -> None:
+        if backend == "jax":
+            pytest.importorskip("jax")
+        env = dict(os.environ, KERAS_BACKEND=backend, CUDA_VISIBLE_DEVICES="", JAX_PLATFORMS="cpu")
+        done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
+                              timeout=timeout)
+        assert done.returncode == 0 and f"ok {backend}" in done.stdout, done.stderr[-3000:]
+    return run
