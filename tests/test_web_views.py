@@ -187,7 +187,22 @@ def _modalities() -> list[Result]:
     tt = zoo.TinyTransformer().eval()
     text = ns.explain_text(tt, tt.example_input(2), target=1, steps=8)
     assert (shap.modality, signals.modality, text.modality) == ("tabular", "signal", "text")
-    return [shap, signals, text]
+    two = ns.explain(_ImageAndRows().eval(), (torch.rand(2, 1, 6, 6), torch.rand(2, 5)), target=0, method="saliency",
+                     abs=False)
+    assert two.modality == "several" and [p.modality for p in two.parts()] == ["image", "tabular"]
+    return [shap, signals, text, two]
+
+
+class _ImageAndRows(torch.nn.Module):
+    """A model with two inputs: an image branch and a row of five features, joined by a head."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv, self.rows, self.head = torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.Linear(5, 5), torch.nn.Linear(9, 3)
+
+    def forward(self, image, rows):
+        return self.head(torch.cat([torch.relu(self.conv(image)).mean((2, 3)), torch.tanh(self.rows(rows))], 1))
 
 
 @pytest.fixture(scope="module")
@@ -249,13 +264,14 @@ def _name(r: Result) -> str:
     return f"{r.kind} {modality}" if r.kind == "attribution" else r.kind
 
 
-NAMES = ["attribution image", "attribution tabular", "attribution signal", "attribution text"]
+NAMES = ["attribution image", "attribution tabular", "attribution signal", "attribution text", "attribution several"]
 
 
 # what a kind's own view draws (beyond its data-view mark), where it draws something of its own
 DRAWS = {
     "attention": "canvas.attn-canvas", "attribution image": "canvas.attr-overlay", "attribution signal": "canvas.sig-band",
-    "attribution tabular": ".tab-svg circle", "attribution text": ".tok-strip span.tok", "attribution_comparison": "#attr-method", "audit": ".audit-classes rect",
+    "attribution tabular": ".tab-svg circle", "attribution text": ".tok-strip span.tok",
+    "attribution several": ".attr-several .tab-svg", "attribution_comparison": "#attr-method", "audit": ".audit-classes rect",
     "curvature": ".curv-spectrum circle", "embedding": ".ns-embedding canvas.scatter", "graph": "iframe.graph-frame",
     "loss_landscape": "canvas.ls-map", "trajectory": "canvas.ls-map",
 }
@@ -304,6 +320,18 @@ def _drawn_tokens(page) -> list[dict]:
 
 def _overlap(a, b) -> bool:
     return a[0] < b[2] - 0.5 and b[0] < a[2] - 0.5 and a[1] < b[3] - 0.5 and b[1] < a[3] - 0.5
+
+
+def test_several_inputs_draw_each_input_by_the_view_of_its_own_modality(views_server, page):
+    page.goto(views_server.url + f"#/result?run=views&index={_logged(views_server)['attribution several']}")
+    page.wait_for_selector(".attr-several .tab-svg", timeout=60_000)
+    sections = page.locator(".attr-several > .r-section")
+    assert sections.count() == 2
+    assert [sections.nth(i).get_attribute("data-key") for i in range(2)] == views_server.results["attribution several"].input_names
+    assert sections.nth(0).locator("canvas.attr-overlay").count() >= 1  # the image input: overlays
+    assert sections.nth(0).locator(".tab-svg").count() == 0
+    assert sections.nth(1).locator(".tab-svg").count() >= 1  # the five features: importance bars
+    assert page.console_errors == []
 
 
 def test_text_attribution_draws_every_token_on_the_library_colour_of_its_score(views_server, page):

@@ -221,11 +221,26 @@ const BY_MODALITY = {
   tabular: (data) => h("div", null, tabularView(data), inspector(data, "attribution", { skip: ["attributions", "inputs", "extras"] })),
   signal: (data) => h("div", null, signalView(data), inspector(data, "attribution", { skip: ["attributions", "inputs"] })),
   text: textInspected,
+  several: severalView,
 };
 
+/** A model with several inputs: each input's part drawn by the view of its own modality (an
+ * image overlay for the image input, importance bars for the tabular one...), under its name. */
+function severalView(data) {
+  const parts = Array.isArray(data.parts) ? data.parts : [];
+  const names = Array.isArray(data.input_names) ? data.input_names : [];
+  if (!parts.length) return null;
+  return h("div", { class: "attr-several" }, parts.map((part, i) => {
+    const name = String(names[i] ?? `input ${i}`);
+    const own = Object.prototype.hasOwnProperty.call(BY_MODALITY, part.modality) && part.modality !== "several"
+      ? BY_MODALITY[part.modality](part) : null;
+    return section(name, `${part.modality} input ${i + 1} of ${parts.length}`, own || inspector(part, "attribution"));
+  }));
+}
+
 /** Images: the overlay; tabular rows: importance, beeswarm and waterfall; signals: the map
- * under each channel; text: the tokens coloured by their scores; several inputs and other
- * arrays: the generic inspector. */
+ * under each channel; text: the tokens coloured by their scores; several inputs: each
+ * input's part by its own modality's view; other arrays: the generic inspector. */
 export function render(data) {
   const view = Object.prototype.hasOwnProperty.call(BY_MODALITY, data.modality) ? BY_MODALITY[data.modality](data) : null;
   return view || inspector(data, "attribution");
