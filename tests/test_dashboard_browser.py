@@ -204,6 +204,12 @@ def test_runs_page_shows_status_config_last_values_and_damaged_run(server, page)
     assert page.locator("#runs-table tr[data-run='live'] .status").inner_text().endswith("live")
     assert page.locator("#runs-table tr[data-run='broken'] .status").inner_text() == "damaged"
     assert "0.5" in page.locator("#runs-table tr[data-run='live']").inner_text()  # its config lr
+    from neuralscope import runs
+
+    with pytest.warns(UserWarning, match="Skipping the run .*broken"):  # the damaged run: no columns of its own
+        keys, metrics = runs(server_root(server)).hparams()  # the one column rule (the run_set view too)
+    assert page.locator("#runs-table th.cfg").all_text_contents() == keys
+    assert page.locator("#runs-table th.metric").all_text_contents() == metrics[:8]
 
 
 def test_scalar_hover_shows_the_logged_value(server, page):

@@ -422,3 +422,13 @@ def test_status_of_a_run_written_from_another_host_follows_its_heartbeat(tmp_pat
     conn.commit()
     conn.close()
     assert open_run(tmp_path).status == "crashed"
+
+
+def test_run_set_columns_fall_back_to_every_metric_when_none_is_top_level(tmp_path):
+    for name in ("a", "b"):
+        with Run(tmp_path / name, config={"lr": 0.1}) as run:
+            run.log({"train/loss": 1.0, "val/acc": 0.5}, step=0)
+    assert runs(tmp_path).hparams() == (["lr"], ["train/loss", "val/acc"])
+    with Run(tmp_path / "c") as run:
+        run.log({"loss": 2.0}, step=0)
+    assert runs(tmp_path).hparams() == (["lr"], ["loss"])  # a top-level metric: only those

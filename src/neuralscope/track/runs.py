@@ -79,10 +79,13 @@ class RunSet(Result):
         raise LayerNotFoundError(name, [r["name"] for r in self.info], what="run")
 
     def hparams(self) -> tuple[list[str], list[str]]:
-        """The config keys and last-value metrics present in any run (table columns)."""
+        """The table columns (the dashboard's run_set view and Runs page use the same rule):
+        every config key, and the last-value metrics logged at the top level (no "/"), or
+        every metric when no run logged one at the top level."""
         keys = sorted({k for r in self.info for k in r["config"]})
-        metrics = sorted({k for r in self.info for k in r["last"] if "/" not in k})
-        return keys, metrics
+        metrics = sorted({k for r in self.info for k in r["last"]})
+        top = [m for m in metrics if "/" not in m]
+        return keys, top or metrics
 
     def to_dict(self) -> dict:
         return {"kind": self.kind, "root": str(self.root), "runs": self.info}

@@ -2,24 +2,7 @@
 import { h, clear, fmt, fmtTime, fmtDuration, own } from "../dom.js";
 import { state, on, colorOf, setSelected } from "../state.js";
 import { statusBadge } from "../components.js";
-
-function configKeys(runs) {
-  const values = new Map();
-  for (const r of runs) for (const [k, v] of Object.entries(r.config || {})) {
-    if (!values.has(k)) values.set(k, new Set());
-    values.get(k).add(JSON.stringify(v));
-  }
-  return [...values.keys()].sort();
-}
-
-function metricKeys(runs) {
-  const keys = new Set();
-  for (const r of runs) for (const k of Object.keys(r.last || {})) keys.add(k);
-  // top-level metrics (no "/") first: those are what a user logged by hand
-  const all = [...keys].sort();
-  const top = all.filter((k) => !k.includes("/"));
-  return (top.length ? top : all).slice(0, 8);
-}
+import { hparams, configText } from "../views/run_set.js";
 
 function duration(r) {
   const end = r.status === "live" ? r.heartbeat : (r.finished || r.heartbeat);
@@ -42,8 +25,8 @@ export function mount(root) {
       table.appendChild(h("tr", null, h("td", { class: "empty" }, `No runs under ${state.info.root} yet. Log one with neuralscope.Run(...) and it appears here.`)));
       return;
     }
-    const cfg = configKeys(runs);
-    const met = metricKeys(runs);
+    const { keys: cfg, metrics } = hparams(runs);
+    const met = metrics.slice(0, 8);
     const all = h("input", { type: "checkbox", title: "select all",
       checked: runs.every((r) => state.selected.has(r.id) || r.status === "damaged"),
       onchange: (e) => runs.forEach((r) => r.status !== "damaged" && setSelected(r.id, e.target.checked)) });
@@ -63,7 +46,7 @@ export function mount(root) {
         h("td", null, fmtTime(r.created)),
         h("td", null, fmtDuration(duration(r))),
         h("td", { class: "num" }, r.last_step ?? ""),
-        cfg.map((k) => h("td", { class: "cfg" }, own(r.config, k) ? (typeof r.config[k] === "object" ? JSON.stringify(r.config[k]) : String(r.config[k])) : "")),
+        cfg.map((k) => h("td", { class: "cfg" }, configText(r, k))),
         met.map((k) => h("td", { class: "num metric", dataset: { tag: k } }, own(r.last, k) ? fmt(r.last[k]) : ""))));
     }
     table.appendChild(body);

@@ -10,11 +10,22 @@ import { statusBadge } from "../components.js";
 import { section } from "./parts.js";
 import { cannotDraw } from "../draw/note.js";
 
-/** The config keys and last-value metrics present in any run (RunSet.hparams). */
+/** The table columns of a set of runs, as RunSet.hparams chooses them (one rule for this view
+ * and the Runs page): every config key, and the last-value metrics logged at the top level (no
+ * "/"), or every metric when no run logged one at the top level. */
 export function hparams(runs) {
   const keys = [...new Set(runs.flatMap((r) => Object.keys(r.config || {})))].sort();
-  const metrics = [...new Set(runs.flatMap((r) => Object.keys(r.last || {})))].filter((k) => !k.includes("/")).sort();
-  return { keys, metrics };
+  const all = [...new Set(runs.flatMap((r) => Object.keys(r.last || {})))].sort();
+  const top = all.filter((k) => !k.includes("/"));
+  return { keys, metrics: top.length ? top : all };
+}
+
+/** One config value as a table cell shows it (objects as JSON; "" where the run lacks the key). */
+export function configText(run, key) {
+  const config = run.config || {};
+  if (!Object.prototype.hasOwnProperty.call(config, key)) return "";
+  const v = config[key];
+  return typeof v === "object" && v !== null ? JSON.stringify(v) : String(v);
 }
 
 export function render(data) {
@@ -26,7 +37,7 @@ export function render(data) {
     { label: "run", value: (r) => r.name, title: (r) => r.path },
     { label: "status", value: (r) => statusBadge(r.status) },
     { label: "last step", value: (r) => (r.last_step === null ? null : String(r.last_step)), num: true },
-    ...keys.map((k) => ({ label: k, value: (r) => { const v = (r.config || {})[k]; return v === undefined ? null : typeof v === "object" ? JSON.stringify(v) : v; }, num: true })),
+    ...keys.map((k) => ({ label: k, value: (r) => configText(r, k) || null, num: true })),
     ...metrics.map((m) => ({ label: m, value: (r) => (r.last || {})[m] ?? null, num: true })),
   ], runs, { cls: "runs-table" });
   const names = runs.map((r) => r.name);
