@@ -470,3 +470,45 @@ def test_the_tracer_shortcuts_build_the_graph_fx_builds():
     assert [n.meta.get("nn_module_stack") for n in ours.nodes] == [n.meta.get("nn_module_stack") for n in theirs.nodes]
     assert [repr((n.op, n.target, n.args, n.kwargs)) for n in ours.nodes] == \
         [repr((n.op, n.target, n.args, n.kwargs)) for n in theirs.nodes]
+
+
+def test_the_tracer_copies_scopes_and_module_stacks_as_fx_does():
+    # nested non-leaf modules, one called twice: every node's nn_module_stack (type too) and
+    # scope equal plain fx's, and each node holds a stack of its own (not a shared object)
+    from neuralscope.graph.extract_fx import _Tracer, leaf_paths
+
+    class Inner(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 4)
+
+        def forward(self, x):
+            return torch.relu(self.fc(x)) + x
+
+    class Outer(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.block = nn.Sequential(Inner(), Inner())
+
+        def forward(self, x):
+            return self.block(self.block(x).sigmoid())
+
+    class Plain(torch.fx.Tracer):
+        def __init__(self, leaves):
+            super().__init__()
+            self._leaf_ids = {id(m) for m in leaves.values()}
+
+        def is_leaf_module(self, m, name):
+            return id(m) in self._leaf_ids
+
+    m = Outer()
+    ours, theirs = _Tracer(leaf_paths(m)), Plain(leaf_paths(m))
+    g_ours, g_theirs = ours.trace(m), theirs.trace(m)
+    stacks = [n.meta.get("nn_module_stack") for n in g_ours.nodes]
+    assert stacks == [n.meta.get("nn_module_stack") for n in g_theirs.nodes]
+    assert {type(s) for s in stacks if s is not None} == {type(n.meta["nn_module_stack"]) for n in g_theirs.nodes
+                                                          if "nn_module_stack" in n.meta}
+    assert any(s and len(s) == 3 for s in stacks)  # Outer.block -> Inner -> ... really nested
+    assert len({id(s) for s in stacks if s is not None}) == sum(s is not None for s in stacks)
+    assert ours.node_name_to_scope == theirs.node_name_to_scope
+    assert (ours.scope.module_path, ours.scope.module_type) == ("", None)  # put back after the trace

@@ -12,6 +12,7 @@ parameter counting, groups).
 """
 from __future__ import annotations
 
+import collections
 import contextlib
 import operator
 from typing import Any, Iterator
@@ -280,6 +281,22 @@ def plain_forward() -> Iterator[None]:
 _PLAIN_ARGS = (int, float, bool, str, type(None))
 
 
+class _Scope(torch.fx.proxy.Scope):
+    """fx's current scope, copied on entering every module call: a direct copy instead of
+    ``copy.copy``'s generic ``__reduce_ex__`` round trip (the same two fields)."""
+
+    def __copy__(self) -> torch.fx.proxy.Scope:
+        return torch.fx.proxy.Scope(self.module_path, self.module_type)
+
+
+class _ModuleStack(collections.OrderedDict):
+    """fx's stack of module calls, copied into every node's ``nn_module_stack``: a direct
+    ``OrderedDict`` copy instead of ``copy.copy``'s generic round trip (the same items)."""
+
+    def __copy__(self) -> collections.OrderedDict:
+        return collections.OrderedDict(self)
+
+
 class _Tracer(torch.fx.Tracer):
     """fx's tracer with neuralscope's leaf rule, and a short way through :meth:`create_arg`
     for the arguments nearly every call has (proxies, plain numbers, tuples and lists of
@@ -290,6 +307,8 @@ class _Tracer(torch.fx.Tracer):
     def __init__(self, leaves: dict[str, nn.Module]):
         super().__init__()
         self._leaf_ids = {id(m) for m in leaves.values()}
+        self.scope = _Scope(self.scope.module_path, self.scope.module_type)
+        self.module_stack = _ModuleStack(self.module_stack)
 
     def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
         return id(m) in self._leaf_ids
@@ -408,7 +427,7 @@ def _to_graph(model: nn.Module, fx_graph: torch.fx.Graph, values: dict[str, Any]
     param_counts = ParamCounts(model)
     g = new_graph(model, "fx", param_counts)
     modules = modules if modules is not None else dict(model.named_modules())
-    params = dict(model.named_parameters())
+    params: dict[str, nn.Parameter] | None = None  # (made at the first get_attr: most graphs have none)
     calls: dict[str, int] = {}
     # fx node name -> (graph node id, meta of the value it stands for) ; getitem on a tuple
     # output and non-tensor nodes are transparent.
@@ -458,6 +477,8 @@ def _to_graph(model: nn.Module, fx_graph: torch.fx.Graph, values: dict[str, Any]
             if val is None:
                 continue
             target = str(n.target)
+            if params is None:
+                params = dict(model.named_parameters())
             p = params.get(target)
             numel = p.numel() if p is not None else 0
             gid = new_id(f"param:{target}")
