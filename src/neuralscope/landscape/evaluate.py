@@ -23,6 +23,7 @@ running statistics, no dropout), like the reference code of Li et al. 2018.
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
 import sys
 import time
@@ -38,10 +39,14 @@ from ..adapters.torch import TorchAdapter, preserve_model_state
 from ..progress import progress
 from .directions import Direction, flatten
 from .objective import Objective
+from .working_copy import WorkingCopy
 
 DEFAULT_BUDGET = 2 * 1024 ** 3
 WORKING_SET = 32 * 1024 ** 2
 DIRECT_BATCH = 2048  # examples per pass when points go one at a time (oneDNN runs big batches best)
+LOOP_BELOW = 8  # fewer points than this per vmap pass: one point at a time through a working copy instead
+LOOP_STEP = 16  # points between progress updates when they go one at a time
+PROBE = 8  # examples the working copy's BatchNorm fold is checked on
 
 
 @dataclass
@@ -53,12 +58,14 @@ class Plan:
     examples: int
     batches: int
     bytes_per_point: int
+    step: int = 1  # points evaluated between two progress updates
+    method: str = ""  # "vmap", or how points go one at a time ("working copy, ...")
     seconds: float | None = None  # the estimate, once the first chunk ran
 
     def describe(self) -> str:
         est = f"; estimated {_fmt_seconds(self.seconds)} in all" if self.seconds is not None else ""
         return (f"{self.points} weight points x {self.examples} examples, {self.chunk} points per pass "
-                f"(~{self.bytes_per_point * self.chunk / 2 ** 20:.0f} MiB){est}")
+                f"(~{self.bytes_per_point * self.chunk / 2 ** 20:.0f} MiB; {self.method}){est}")
 
 
 def _fmt_seconds(s: float) -> str:
@@ -103,10 +110,13 @@ def make_plan(obj: Objective, center: Direction, n_points: int, budget: int, chu
     per_point = per_example * largest + 2 * n_weights
     if chunk is None:
         chunk = int(max(1, min(n_points, min(WORKING_SET, budget) // per_point, 256)))
+        chunk = 1 if chunk < LOOP_BELOW else chunk
     if chunk == 1 and obj.resizable:  # one point at a time: no vmap, big batches within the budget
-        obj.rebatch(max(16, min(DIRECT_BATCH, budget // per_example)))
-        per_point = per_example * max(len(y) for _, y in obj.batches) + 2 * n_weights
-    return Plan(n_points, int(chunk), obj.n_examples, len(obj.batches), per_point)
+        obj.rebatch(max(16, min(DIRECT_BATCH, (budget - 3 * n_weights) // per_example)))
+    if chunk == 1:  # the working copy's weights besides the point's
+        per_point = per_example * max(len(y) for _, y in obj.batches) + 3 * n_weights
+    step = chunk if chunk > 1 else int(max(1, min(LOOP_STEP, n_points, WORKING_SET // max(1, n_weights))))
+    return Plan(n_points, int(chunk), obj.n_examples, len(obj.batches), per_point, step=step)
 
 
 def evaluate_points(obj: Objective, center: Direction, directions: list[Direction], coords: np.ndarray, *,
@@ -127,38 +137,42 @@ def evaluate_points(obj: Objective, center: Direction, directions: list[Directio
         plan = make_plan(obj, center, len(coords), parse_budget(memory_budget), points_per_batch)
         base = flatten(center)
         dmat = torch.stack([flatten(d).to(base.dtype) for d in directions]) if directions else base[None] * 0
+        runner = _vmapped(obj, accuracy, dtype) if plan.chunk > 1 else _one_at_a_time(obj, accuracy, dtype)
+        plan.method = runner.method
         loss = np.zeros(len(coords))
         acc = np.zeros(len(coords)) if accuracy else None
-        run_chunk = _one_by_one(obj, accuracy) if plan.chunk == 1 else _vmapped(obj, accuracy)
         bar = progress(total=len(coords), desc=desc, enabled=show_progress, unit="pt")
         t0 = time.perf_counter()
         try:
-            for start in range(0, len(coords), plan.chunk):
-                c = torch.as_tensor(coords[start:start + plan.chunk], dtype=base.dtype, device=base.device)
+            for start in range(0, len(coords), plan.step):
+                c = torch.as_tensor(coords[start:start + plan.step], dtype=base.dtype, device=base.device)
                 stacked = _split(base[None] + c @ dmat, center)
-                with torch.no_grad(), _autocast(base.device, dtype), warnings.catch_warnings():
-                    # torch's note that some op runs unbatched under vmap: results are the same
-                    warnings.filterwarnings("ignore", message="There is a performance drop")
-                    try:
-                        lo, co = run_chunk(stacked)
-                    except (RuntimeError, NotImplementedError):
-                        if run_chunk.__name__ == "one_by_one":
-                            raise
-                        run_chunk = _one_by_one(obj, accuracy)  # vmap cannot batch this model
-                        lo, co = run_chunk(stacked)
+                try:
+                    lo, co = runner(stacked)
+                except (RuntimeError, NotImplementedError):
+                    if runner.method != "vmap":
+                        raise
+                    runner = _one_at_a_time(obj, accuracy, dtype)  # vmap cannot batch this model
+                    plan.method = runner.method
+                    lo, co = runner(stacked)
                 loss[start:start + len(c)] = lo
                 if acc is not None:
                     acc[start:start + len(c)] = co
                 bar.update(len(c))
                 if start == 0:
-                    plan.seconds = (time.perf_counter() - t0) * math.ceil(len(coords) / plan.chunk)
-                    if verbose or (verbose is None and plan.seconds > 5):
-                        print(f"neuralscope: {desc}: {plan.describe()}", file=sys.stderr, flush=True)
+                    _estimate(plan, time.perf_counter() - t0, desc, verbose)
                 if on_progress is not None:
                     on_progress(start + len(c), len(coords))
         finally:
             bar.close()
     return loss, acc, plan
+
+
+def _estimate(plan: Plan, first: float, desc: str, verbose: bool | None) -> None:
+    """The whole job's time from the first chunk's, printed (stderr) when over 5 s or ``verbose``."""
+    plan.seconds = first * math.ceil(plan.points / plan.step)
+    if verbose or (verbose is None and plan.seconds > 5):
+        print(f"neuralscope: {desc}: {plan.describe()}", file=sys.stderr, flush=True)
 
 
 def _split(flat: torch.Tensor, like: Direction) -> Direction:
@@ -175,42 +189,91 @@ def _autocast(device: torch.device, dtype: torch.dtype | None):
     return torch.autocast(device.type, dtype=dtype)
 
 
-def _batch_stats(obj: Objective, weights: Direction, x, y, accuracy: bool):
-    out = obj.forward(weights, x)
-    lo = obj.loss_fn(out.float(), y)
+def _batch_stats(out: torch.Tensor, y: torch.Tensor, loss_fn, accuracy: bool):
+    lo = loss_fn(out.float(), y)
     co = (out.argmax(-1) == y).sum() if accuracy else lo * 0
     return lo, co
 
 
-def _vmapped(obj: Objective, accuracy: bool):
+def _quiet_no_grad(device: torch.device, dtype: torch.dtype | None):
+    """No gradients, autocast to ``dtype`` (if any), and torch's note that some op runs unbatched
+    under vmap silenced (the results are the same)."""
+    stack = contextlib.ExitStack()
+    stack.enter_context(torch.no_grad())
+    stack.enter_context(_autocast(device, dtype))
+    stack.enter_context(warnings.catch_warnings())
+    warnings.filterwarnings("ignore", message="There is a performance drop")
+    return stack
+
+
+def _vmapped(obj: Objective, accuracy: bool, dtype: torch.dtype | None):
+    """Many points per pass: ``vmap`` over the points of ``functional_call`` (autocast for ``dtype``)."""
+    device = obj.batches[0][0].device
+
     def vmapped(stacked: Direction):
         n = obj.n_examples
         lo_tot, co_tot = 0.0, 0.0
-        for x, y in obj.batches:
-            lo, co = vmap(lambda w, x=x, y=y: _batch_stats(obj, w, x, y, accuracy), randomness="same")(stacked)
-            lo_tot = lo_tot + lo.double().cpu().numpy() * (len(y) / n)
-            co_tot = co_tot + co.double().cpu().numpy() / n
+        with _quiet_no_grad(device, dtype):
+            for x, y in obj.batches:
+                lo, co = vmap(lambda w, x=x, y=y: _batch_stats(obj.forward(w, x), y, obj.loss_fn, accuracy),
+                              randomness="same")(stacked)
+                lo_tot = lo_tot + lo.double().cpu().numpy() * (len(y) / n)
+                co_tot = co_tot + co.double().cpu().numpy() / n
         return lo_tot, co_tot
+    vmapped.method = "vmap"
     return vmapped
 
 
-def _one_by_one(obj: Objective, accuracy: bool):
-    """Points in turn, each over every batch; images and convolution weights channels-last
-    (oneDNN's fast layout on CPUs; the same arithmetic)."""
+def _one_at_a_time(obj: Objective, accuracy: bool, dtype: torch.dtype | None):
+    """Points in turn, each over every batch, through one :class:`WorkingCopy` of the model
+    (weights written in place, channels-last, BatchNorms folded, cast to ``dtype``); through
+    ``functional_call`` (autocast for ``dtype``) when the model cannot be copied."""
+    try:
+        work = WorkingCopy(obj.model, obj.batches[0][0][:PROBE], dtype=dtype)
+    except (RuntimeError, TypeError, NotImplementedError, copy.Error) as exc:  # deepcopy or dtype refused
+        return _functional_one_at_a_time(obj, accuracy, dtype, reason=_first_line(exc))
+    batches = [(work.inputs(x), y) for x, y in obj.batches]
+
+    def point_stats(weights: Direction):
+        work.load(weights)
+        return [_batch_stats(work.module(x), y, obj.loss_fn, accuracy) for x, y in batches]
+
+    runner = _point_by_point(obj, point_stats, obj.batches[0][0].device, None)
+    runner.method = "working copy" + (f", {work.folded} BatchNorms folded" if work.folded else "") + (
+        ", channels-last" if work.channels_last else "") + (f", {str(dtype).replace('torch.', '')}" if dtype else "")
+    return runner
+
+
+def _functional_one_at_a_time(obj: Objective, accuracy: bool, dtype: torch.dtype | None, reason: str):
     batches = [(_channels_last(x), y) for x, y in obj.batches]
 
+    def point_stats(weights: Direction):
+        w = {name: _channels_last(t) for name, t in weights.items()}
+        return [_batch_stats(obj.forward(w, x), y, obj.loss_fn, accuracy) for x, y in batches]
+
+    runner = _point_by_point(obj, point_stats, obj.batches[0][0].device, dtype)
+    runner.method = f"functional_call (no working copy: {reason})"
+    return runner
+
+
+def _point_by_point(obj: Objective, point_stats, device: torch.device, dtype: torch.dtype | None):
+    """A chunk runner from ``point_stats(weights) -> [(loss, correct) per batch]``."""
     def one_by_one(stacked: Direction):
         k = len(next(iter(stacked.values())))
         n = obj.n_examples
         lo_tot, co_tot = np.zeros(k), np.zeros(k)
-        for i in range(k):
-            w = {name: _channels_last(t[i]) for name, t in stacked.items()}
-            for x, y in batches:
-                lo, co = _batch_stats(obj, w, x, y, accuracy)
-                lo_tot[i] += float(lo) * len(y) / n
-                co_tot[i] += float(co) / n
+        with _quiet_no_grad(device, dtype):
+            for i in range(k):
+                for (lo, co), (_, y) in zip(point_stats({name: t[i] for name, t in stacked.items()}), obj.batches):
+                    lo_tot[i] += float(lo) * len(y) / n
+                    co_tot[i] += float(co) / n
         return lo_tot, co_tot
     return one_by_one
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _channels_last(t: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,175 @@
+"""One working copy of a model, for evaluating weight points one at a time.
+
+The copy is made once (:func:`copy.deepcopy`, so the user's model is only read); every point's
+weights are then written into it in place and it runs as a plain module: no
+:func:`~torch.func.functional_call` per pass, and on CPUs the layout oneDNN runs fastest:
+
+* channels-last images and convolution weights (the same arithmetic, about 1.5x faster);
+* each BatchNorm that directly follows a convolution in an ``nn.Sequential`` folded into that
+  convolution (eval mode: ``BN(conv(x; W, b)) = conv(x; W s, (b - mean) s + beta)`` with
+  ``s = gamma / sqrt(var + eps)``), recomputed from the point's own weights; the fold is kept
+  only when the copy's output on a probe batch matches the model's own (float32 rounding);
+* ``dtype`` (e.g. ``torch.bfloat16``): the copy's weights and the inputs are cast to it
+  (reduced precision, faster than autocast: no casts inside the pass).
+
+Example:
+    >>> import torch
+    >>> from neuralscope.zoo import DigitsCNN
+    >>> from neuralscope.landscape.directions import weights_of
+    >>> _ = torch.manual_seed(0); model = DigitsCNN(width=4).eval(); x = torch.rand(5, 1, 8, 8)
+    >>> work = WorkingCopy(model, x)
+    >>> work.folded  # the three conv + BatchNorm pairs of ``features``
+    3
+    >>> w = {n: t * 1.01 for n, t in weights_of(model).items()}
+    >>> work.load(w)
+    >>> expected = torch.func.functional_call(model, w, (x,))
+    >>> bool(torch.allclose(work(x), expected, atol=1e-5))
+    True
+"""
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+
+
+@dataclass
+class Fold:
+    """A BatchNorm folded into the convolution before it (parameter names of the original model)."""
+
+    conv: str
+    bn: str
+    mean: torch.Tensor
+    var: torch.Tensor
+    eps: float
+    conv_bias: bool  # whether the original convolution has a bias of its own
+    has_affine: bool
+
+
+class WorkingCopy:
+    """A private copy of ``model`` in eval mode, without gradients, that points are loaded into.
+
+    ``probe`` is a small input batch on which the folded copy must give the unfolded copy's output
+    (float32 rounding), or nothing is folded. ``fold=False`` keeps every BatchNorm as it is.
+    """
+
+    def __init__(self, model: nn.Module, probe: torch.Tensor, dtype: torch.dtype | None = None,
+                 fold: bool = True):
+        self.dtype = None
+        shapes = {p.dim() for p in model.parameters()}
+        device = next((p.device for p in model.parameters()), torch.device("cpu"))
+        self.channels_last = device.type == "cpu" and 4 in shapes and 5 not in shapes
+        self.module, self.folds = _private_copy(model), []
+        if fold:
+            self._fold_if_exact(model, probe)
+        if self.channels_last:
+            self.module = self.module.to(memory_format=torch.channels_last)
+        if dtype is not None:
+            self.module, self.dtype = self.module.to(dtype), dtype
+        self._params = dict(self.module.named_parameters())
+        self._folded_names = {f"{f.bn}.{k}" for f in self.folds for k in ("weight", "bias")}
+        self._folded_names |= {f"{f.conv}.{k}" for f in self.folds for k in ("weight", "bias")}
+
+    @property
+    def folded(self) -> int:
+        """How many BatchNorms are folded into their convolutions."""
+        return len(self.folds)
+
+    def _fold_if_exact(self, model: nn.Module, probe: torch.Tensor) -> None:
+        """Fold the copy's BatchNorms, and undo it (a fresh copy) unless the folded copy gives the
+        unfolded one's output on ``probe`` up to float32 rounding."""
+        with torch.no_grad():
+            expected = self.module(probe).float()
+            folds = _fold_batchnorms(self.module)
+            if not folds:
+                return
+            weights = {n: p.detach() for n, p in model.named_parameters() if p.is_floating_point()}
+            for f in folds:
+                w, b = _folded(f, weights)
+                self.module.get_submodule(f.conv).weight.copy_(w)
+                self.module.get_submodule(f.conv).bias.copy_(b)
+            got = self.module(probe).float()
+        scale = 1 + float(expected.abs().max()) if expected.numel() else 1.0
+        if got.shape == expected.shape and bool(torch.allclose(got, expected, rtol=1e-4, atol=1e-5 * scale)):
+            self.folds = folds
+        else:
+            self.module = _private_copy(model)
+
+    def load(self, weights: Mapping[str, torch.Tensor]) -> None:
+        """Write one point's weights (original parameter names) into the copy."""
+        with torch.no_grad():
+            for name, t in weights.items():
+                if name not in self._folded_names:
+                    self._params[name].copy_(t)
+            for f in self.folds:
+                weight, bias = _folded(f, weights)
+                self._params[f"{f.conv}.weight"].copy_(weight)
+                self._params[f"{f.conv}.bias"].copy_(bias)
+
+    def inputs(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` in the copy's layout and dtype (do it once per batch, not per point)."""
+        if self.channels_last and x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        if self.dtype is not None and x.is_floating_point():
+            x = x.to(self.dtype)
+        return x
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return self.module(self.inputs(x))
+
+
+def _private_copy(model: nn.Module) -> nn.Module:
+    module = copy.deepcopy(model).eval().requires_grad_(False)
+    for p in module.parameters():
+        p.grad = None
+    return module
+
+
+def _folded(f: Fold, weights: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The convolution's weight and bias with the BatchNorm folded in, from one point's weights."""
+    w = weights[f"{f.conv}.weight"]
+    b = weights[f"{f.conv}.bias"] if f.conv_bias else torch.zeros_like(f.mean)
+    scale = torch.rsqrt(f.var + f.eps)
+    shift = torch.zeros_like(f.mean)
+    if f.has_affine:
+        scale = scale * weights[f"{f.bn}.weight"]
+        shift = weights[f"{f.bn}.bias"]
+    return w * scale.reshape(-1, *[1] * (w.dim() - 1)), (b - f.mean) * scale + shift
+
+
+def _fold_batchnorms(module: nn.Module) -> list[Fold]:
+    """Replace, inside plain ``nn.Sequential`` containers, each eval-mode BatchNorm that follows a
+    convolution by an identity (the convolution then carries the fold; it gains a bias if it
+    had none). Modules with hooks or used in more than one place are left alone."""
+    uses: dict[int, int] = {}
+    for _, m in module.named_modules(remove_duplicate=False):
+        uses[id(m)] = uses.get(id(m), 0) + 1
+    folds = []
+    for seq_name, seq in list(module.named_modules()):
+        if type(seq) is not nn.Sequential:
+            continue
+        keys = list(seq._modules)
+        for first, second in zip(keys, keys[1:]):
+            conv, bn = seq._modules[first], seq._modules[second]
+            if not _foldable(conv, bn, uses):
+                continue
+            prefix = f"{seq_name}." if seq_name else ""
+            folds.append(Fold(f"{prefix}{first}", f"{prefix}{second}", bn.running_mean.detach().clone(),
+                              bn.running_var.detach().clone(), float(bn.eps), conv.bias is not None, bn.affine))
+            if conv.bias is None:
+                conv.bias = nn.Parameter(torch.zeros_like(bn.running_mean), requires_grad=False)
+            seq._modules[second] = nn.Identity()
+    return folds
+
+
+def _foldable(conv, bn, uses: dict[int, int]) -> bool:
+    return (type(conv) in CONVS and isinstance(bn, nn.modules.batchnorm._BatchNorm)
+            and type(bn).forward is nn.modules.batchnorm._BatchNorm.forward
+            and bn.track_running_stats and bn.running_mean is not None and bn.num_features == conv.out_channels
+            and conv.weight.is_floating_point() and bn.running_mean.dtype == conv.weight.dtype
+            and all(uses.get(id(m)) == 1 and not (m._forward_hooks or m._forward_pre_hooks) for m in (conv, bn)))
