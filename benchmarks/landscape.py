@@ -2,7 +2,7 @@
 side by side in one process, on the digits CNN trained with ``neuralscope.train_digits``.
 
     flock /tmp/neuralscope-bench.lock .venv/bin/python benchmarks/landscape.py   # a few minutes
-    ... benchmarks/landscape.py --full --bf16          # our whole surface, the reference on 2 rows
+    ... benchmarks/landscape.py --full                 # our whole surfaces, the reference on 2 rows
     ... benchmarks/landscape.py --full --ref-rows 51   # the whole reference grid too (20-40 min on 2 cores)
 
 1. A 51 x 51 surface over all 1,797 digits along two filter-normalised directions.
@@ -10,10 +10,11 @@ side by side in one process, on the digits CNN trained with ``neuralscope.train_
    ``evaluation.eval_loss``), written out plainly below: for each grid point, a copy of the
    model gets the weights ``w + a dx + b dy`` and evaluates the data in turn through a
    DataLoader of batch 128. By default every side (reference, neuralscope float32, neuralscope
-   under ``dtype=torch.bfloat16`` autocast) runs the same ``--sample-rows`` rows of the grid
+   with ``dtype=torch.bfloat16``) runs the same ``--sample-rows`` rows of the grid
    (51 points each), interleaved row by row, and is extrapolated to the 2,601 points; losses
-   are compared with the reference's on those points. ``--full`` times our whole surface
-   (``loss_landscape``) and the reference on ``--ref-rows`` rows.
+   are compared with the reference's on those points, and the bfloat16 losses with the float32
+   ones (the largest relative difference). ``--full`` times our whole surfaces
+   (``loss_landscape``, float32 then bfloat16) and the reference on ``--ref-rows`` rows.
 2. The top Hessian eigenvalue on a batch of 512 digits: PyHessian 0.1 (``hessian(...).
    eigenvalues()``, power iteration, tol 1e-3) against ``hessian_eigenvalues`` with power
    iteration (the same tolerance) and with Lanczos; the reference value is a Lanczos run to
@@ -68,7 +69,7 @@ def reference_surface_rows(model, x, y, dx, dy, coords, rows, batch_size=128):
 def bench_surface_sampled(model, x, y, rows: int) -> None:
     """Both sides on the same ``rows`` rows of the 51 x 51 grid, interleaved row by row (so
     that a change in the machine's load hits every side alike) and extrapolated to 2,601
-    points: reference, neuralscope float32, neuralscope bfloat16 autocast. Wall and process
+    points: reference, neuralscope float32, neuralscope bfloat16. Wall and process
     CPU time are both reported."""
     from neuralscope.landscape.evaluate import evaluate_points
     from neuralscope.landscape.objective import make_objective
@@ -78,7 +79,7 @@ def bench_surface_sampled(model, x, y, rows: int) -> None:
     axis = np.linspace(-1, 1, GRID)
     picked = np.unique(np.linspace(0, GRID - 1, rows).round().astype(int))
     sides = {"reference": [0.0, 0.0], "float32": [0.0, 0.0], "bfloat16": [0.0, 0.0]}
-    ref, ours, ours_bf16, chunk = {}, {}, {}, 0
+    ref, ours, ours_bf16, method = {}, {}, {}, ""
     for j in picked:
         coords = np.array([(axis[i], axis[j]) for i in range(GRID)])
         for side in sides:
@@ -91,7 +92,7 @@ def bench_surface_sampled(model, x, y, rows: int) -> None:
                 loss, _, plan = evaluate_points(obj, w, [dx, dy], coords, dtype=dtype, show_progress=False,
                                                 verbose=False)
                 (ours_bf16 if dtype else ours).update({(j, i): v for i, v in enumerate(loss)})
-                chunk = plan.chunk
+                method = method or f"{plan.chunk} points per pass, {plan.method}"
             sides[side][0] += time.perf_counter() - t
             sides[side][1] += time.process_time() - c
     scale = GRID * GRID / len(ref)
@@ -99,29 +100,29 @@ def bench_surface_sampled(model, x, y, rows: int) -> None:
     span = max(ref.values()) - min(ref.values())
     err32 = max(abs(ours[k] - ref[k]) for k in keys)
     err16 = max(abs(ours_bf16[k] - ref[k]) for k in keys)
+    rel16 = max(abs(ours_bf16[k] - ours[k]) / abs(ours[k]) for k in keys)
     print(f"\n51x51 surface of DigitsCNN over {len(x)} digits: all sides on the same {len(keys)} points "
           f"({len(picked)} rows, interleaved) and extrapolated to {GRID * GRID}")
     (rw, rc) = sides["reference"]
     for side, (tw, tc) in sides.items():
         extra = ""
         if side == "float32":
-            extra = f"   max |loss - reference| {err32:.1e} ({chunk} points per pass)"
+            extra = f"   max |loss - reference| {err32:.1e} ({method})"
         elif side == "bfloat16":
-            extra = f"   max |loss - reference| {err16:.1e} = {err16 / span:.1e} of the loss range"
+            extra = (f"   max |loss - reference| {err16:.1e} = {err16 / span:.1e} of the loss range; "
+                     f"max relative loss difference to float32 {rel16:.1e}")
         print(f"  {side:10s} {tw * scale:7.0f} s wall ({tc * scale:7.0f} s CPU)   reference/this: wall {rw / tw:5.2f}x, "
               f"CPU {rc / tc:5.2f}x{extra}")
 
 
-def bench_surface(model, x, y, ref_rows: int, bf16: bool) -> None:
+def bench_surface(model, x, y, ref_rows: int) -> None:
     t = time.perf_counter()
     ours = neuralscope.loss_landscape(model, (x, y), steps=GRID, verbose=True)
     t_ours = time.perf_counter() - t
     print(f"  (neuralscope float32 done in {t_ours:.1f} s)", flush=True)
-    ours_bf16, t_bf16 = None, None
-    if bf16:
-        t = time.perf_counter()
-        ours_bf16 = neuralscope.loss_landscape(model, (x, y), steps=GRID, dtype=torch.bfloat16, verbose=True)
-        t_bf16 = time.perf_counter() - t
+    t = time.perf_counter()
+    ours_bf16 = neuralscope.loss_landscape(model, (x, y), steps=GRID, dtype=torch.bfloat16, verbose=True)
+    t_bf16 = time.perf_counter() - t
     w = weights_of(model)
     dx, dy = random_direction(w, seed=0), random_direction(w, seed=1)
     rows = np.unique(np.linspace(0, GRID - 1, ref_rows).round().astype(int))
@@ -136,10 +137,9 @@ def bench_surface(model, x, y, ref_rows: int, bf16: bool) -> None:
           f"  reference: {t_ref:.1f} s")
     print(f"  neuralscope float32: {t_ours:.1f} s ({ours.meta['points_per_batch']} points per pass)   "
           f"ratio {t_ref / t_ours:.2f}x   max |loss difference| on the reference's points {diff:.2e}")
-    if ours_bf16 is not None:
-        diff_bf16 = max(abs(ours_bf16.loss[j, i] - v) / v for (j, i), v in ref.items())
-        print(f"  neuralscope bfloat16 autocast: {t_bf16:.1f} s   ratio {t_ref / t_bf16:.2f}x   "
-              f"max relative loss difference {diff_bf16:.2e}")
+    rel_bf16 = np.max(np.abs(ours_bf16.loss - ours.loss) / np.abs(ours.loss))
+    print(f"  neuralscope bfloat16: {t_bf16:.1f} s   ratio {t_ref / t_bf16:.2f}x   "
+          f"max relative loss difference to float32 over the {GRID * GRID} points {rel_bf16:.2e}")
 
 
 def bench_eigenvalue(model, x, y) -> None:
@@ -179,7 +179,6 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: leave as is)")
     ap.add_argument("--skip-surface", action="store_true")
     ap.add_argument("--skip-eigenvalue", action="store_true")
-    ap.add_argument("--bf16", action="store_true", help="also time the surface under bfloat16 autocast")
     ap.add_argument("--sample-rows", type=int, default=3,
                     help="time all sides on this many grid rows, interleaved, and extrapolate (a few minutes)")
     ap.add_argument("--full", action="store_true",
@@ -198,7 +197,7 @@ def main() -> None:
     if args.skip_surface:
         return
     if args.full:
-        bench_surface(model, x, y, args.ref_rows, args.bf16)
+        bench_surface(model, x, y, args.ref_rows)
     else:
         bench_surface_sampled(model, x, y, args.sample_rows)
 

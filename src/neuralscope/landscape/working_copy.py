@@ -8,7 +8,11 @@ weights are then written into it in place and it runs as a plain module: no
 * each BatchNorm that directly follows a convolution in an ``nn.Sequential`` folded into that
   convolution (eval mode: ``BN(conv(x; W, b)) = conv(x; W s, (b - mean) s + beta)`` with
   ``s = gamma / sqrt(var + eps)``), recomputed from the point's own weights; the fold is kept
-  only when the copy's output on a probe batch matches the model's own (float32 rounding);
+  only when the copy's output on a probe batch matches the model's own (float32 rounding), the
+  ReLU fusion below with it;
+* each 2-D convolution followed by a ReLU in an ``nn.Sequential`` run as one oneDNN convolution
+  with the ReLU applied on its output (a post-op: the same values, one memory pass less), where
+  torch has that operator (``torch.ops.mkldnn._convolution_pointwise``) and the model is on CPU;
 * ``dtype`` (e.g. ``torch.bfloat16``): the copy's weights and the inputs are cast to it
   (reduced precision, faster than autocast: no casts inside the pass).
 
@@ -18,8 +22,8 @@ Example:
     >>> from neuralscope.landscape.directions import weights_of
     >>> _ = torch.manual_seed(0); model = DigitsCNN(width=4).eval(); x = torch.rand(5, 1, 8, 8)
     >>> work = WorkingCopy(model, x)
-    >>> work.folded  # the three conv + BatchNorm pairs of ``features``
-    3
+    >>> work.describe()  # the three conv + BatchNorm + ReLU blocks of ``features``
+    '3 BatchNorms folded, 3 conv+ReLU fused, channels-last'
     >>> w = {n: t * 1.01 for n, t in weights_of(model).items()}
     >>> work.load(w)
     >>> expected = torch.func.functional_call(model, w, (x,))
@@ -64,7 +68,7 @@ class WorkingCopy:
         shapes = {p.dim() for p in model.parameters()}
         device = next((p.device for p in model.parameters()), torch.device("cpu"))
         self.channels_last = device.type == "cpu" and 4 in shapes and 5 not in shapes
-        self.module, self.folds = _private_copy(model), []
+        self.module, self.folds, self.fused = _private_copy(model), [], 0
         if fold:
             self._fold_if_exact(model, probe)
         if self.channels_last:
@@ -74,6 +78,17 @@ class WorkingCopy:
         self._params = dict(self.module.named_parameters())
         self._folded_names = {f"{f.bn}.{k}" for f in self.folds for k in ("weight", "bias")}
         self._folded_names |= {f"{f.conv}.{k}" for f in self.folds for k in ("weight", "bias")}
+        if dtype is not None:  # a model with an operator that refuses ``dtype`` fails here, not later
+            with torch.no_grad():
+                self(probe)
+
+    def describe(self) -> str:
+        """The copy's changes in words, e.g. ``"3 BatchNorms folded, 3 conv+ReLU fused, channels-last"``."""
+        parts = [f"{self.folded} BatchNorms folded"] if self.folded else []
+        parts += [f"{self.fused} conv+ReLU fused"] if self.fused else []
+        parts += ["channels-last"] if self.channels_last else []
+        parts += [str(self.dtype).replace("torch.", "")] if self.dtype is not None else []
+        return ", ".join(parts)
 
     @property
     def folded(self) -> int:
@@ -81,12 +96,13 @@ class WorkingCopy:
         return len(self.folds)
 
     def _fold_if_exact(self, model: nn.Module, probe: torch.Tensor) -> None:
-        """Fold the copy's BatchNorms, and undo it (a fresh copy) unless the folded copy gives the
-        unfolded one's output on ``probe`` up to float32 rounding."""
+        """Fold the copy's BatchNorms and fuse its conv+ReLU pairs, and undo both (a fresh copy)
+        unless the result gives the unchanged copy's output on ``probe`` up to float32 rounding."""
         with torch.no_grad():
             expected = self.module(probe).float()
             folds = _fold_batchnorms(self.module)
-            if not folds:
+            fused = _fuse_conv_relus(self.module) if self.channels_last else 0
+            if not (folds or fused):
                 return
             weights = {n: p.detach() for n, p in model.named_parameters() if p.is_floating_point()}
             for f in folds:
@@ -96,7 +112,7 @@ class WorkingCopy:
             got = self.module(probe).float()
         scale = 1 + float(expected.abs().max()) if expected.numel() else 1.0
         if got.shape == expected.shape and bool(torch.allclose(got, expected, rtol=1e-4, atol=1e-5 * scale)):
-            self.folds = folds
+            self.folds, self.fused = folds, fused
         else:
             self.module = _private_copy(model)
 
@@ -146,9 +162,7 @@ def _fold_batchnorms(module: nn.Module) -> list[Fold]:
     """Replace, inside plain ``nn.Sequential`` containers, each eval-mode BatchNorm that follows a
     convolution by an identity (the convolution then carries the fold; it gains a bias if it
     had none). Modules with hooks or used in more than one place are left alone."""
-    uses: dict[int, int] = {}
-    for _, m in module.named_modules(remove_duplicate=False):
-        uses[id(m)] = uses.get(id(m), 0) + 1
+    uses = _uses(module)
     folds = []
     for seq_name, seq in list(module.named_modules()):
         if type(seq) is not nn.Sequential:
@@ -165,6 +179,56 @@ def _fold_batchnorms(module: nn.Module) -> list[Fold]:
                 conv.bias = nn.Parameter(torch.zeros_like(bn.running_mean), requires_grad=False)
             seq._modules[second] = nn.Identity()
     return folds
+
+
+class ConvReLU(nn.Module):
+    """``relu(conv2d(x))`` as one oneDNN convolution with a ReLU post-op (CPU; the same values)."""
+
+    def __init__(self, conv: nn.Conv2d):
+        super().__init__()
+        self.weight = conv.weight
+        self.bias = conv.bias if conv.bias is not None else nn.Parameter(
+            torch.zeros(conv.out_channels, dtype=conv.weight.dtype), requires_grad=False)
+        self.stride, self.dilation, self.groups = list(conv.stride), list(conv.dilation), conv.groups
+        self.padding = list(conv.padding)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.ops.mkldnn._convolution_pointwise(x, self.weight, self.bias, self.padding, self.stride,
+                                                       self.dilation, self.groups, "relu", [], "")
+
+
+def _fuse_conv_relus(module: nn.Module) -> int:
+    """Inside plain ``nn.Sequential`` containers, each ``Conv2d`` followed by a ``ReLU`` (maybe
+    with identities left by the fold between) becomes one :class:`ConvReLU`; returns how many."""
+    if not hasattr(torch.ops.mkldnn, "_convolution_pointwise"):
+        return 0
+    uses = _uses(module)
+    fused = 0
+    for seq in [m for m in module.modules() if type(m) is nn.Sequential]:
+        keys = list(seq._modules)
+        for i, key in enumerate(keys):
+            j = i + 1
+            while j < len(keys) and type(seq._modules[keys[j]]) is nn.Identity:
+                j += 1
+            if j < len(keys) and _fusable(seq._modules[key], seq._modules[keys[j]], uses):
+                seq._modules[key] = ConvReLU(seq._modules[key])
+                seq._modules[keys[j]] = nn.Identity()
+                fused += 1
+    return fused
+
+
+def _fusable(conv, relu, uses: dict[int, int]) -> bool:
+    return (type(conv) is nn.Conv2d and type(relu) is nn.ReLU and conv.padding_mode == "zeros"
+            and not isinstance(conv.padding, str) and conv.weight.device.type == "cpu"
+            and all(uses.get(id(m)) == 1 and not (m._forward_hooks or m._forward_pre_hooks) for m in (conv, relu)))
+
+
+def _uses(module: nn.Module) -> dict[int, int]:
+    """How many times each submodule appears in ``module`` (a shared module appears more than once)."""
+    uses: dict[int, int] = {}
+    for _, m in module.named_modules(remove_duplicate=False):
+        uses[id(m)] = uses.get(id(m), 0) + 1
+    return uses
 
 
 def _foldable(conv, bn, uses: dict[int, int]) -> bool:
