@@ -124,6 +124,20 @@ def test_stats_count_nonfinite_values_and_ignore_them():
     assert st.mean == pytest.approx(2.0) and st.min == 1.0 and st.max == 3.0
 
 
+@pytest.mark.parametrize("bad", [float("inf"), float("-inf")])
+def test_stats_count_infinite_values_and_ignore_them(bad):
+    # an infinity anywhere makes the sum of squares infinite: that is the one check the hook makes
+    net = nn.Sequential(nn.Linear(2, 3))
+    with torch.no_grad():
+        net[0].weight.zero_()
+        net[0].bias.copy_(torch.tensor([-1.0, bad, 5.0]))
+    with capture(net, keep="stats") as rec, torch.no_grad():
+        net(torch.zeros(2, 2))
+    st = rec.stats("0")
+    assert st.nonfinite == 2 and st.count == 4
+    assert st.mean == pytest.approx(2.0) and st.std == pytest.approx(3.0) and (st.min, st.max) == (-1.0, 5.0)
+
+
 def test_a_module_called_several_times_keeps_every_call():
     net = TinyResNet().eval()  # each ResidualBlock calls its ReLU twice
     with capture(net, layers="layer1.0.relu") as rec, torch.no_grad():

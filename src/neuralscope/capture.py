@@ -78,7 +78,7 @@ class RunningStats:
         flat = _flat_view(t)
         total = flat.sum()
         sq = torch.dot(flat, flat) if flat.dtype in (torch.float32, torch.float64) else (flat.float() ** 2).sum()
-        if not bool(torch.isfinite(sq)):  # any NaN/Inf makes the sum of squares non-finite: count, use the rest
+        if not math.isfinite(sq.item()):  # any NaN/Inf makes the sum of squares non-finite: count, use the rest
             good = torch.isfinite(flat)
             self.nonfinite += int(flat.numel() - good.sum())
             flat = flat[good]
