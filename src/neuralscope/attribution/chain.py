@@ -35,7 +35,7 @@ def _steps(model: nn.Module) -> list | None:
     """The chain as ``[("linear", weight_t, bias) | ("act", fn)]``, or ``None`` when the
     model is anything else (a trace that fails, a branch, another layer type)."""
     try:
-        graph = fx.symbolic_trace(model).graph
+        graph = fx.Tracer().trace(model)  # (the graph alone: no GraphModule to compile)
     except Exception:  # noqa: BLE001 - any model fx cannot trace is simply not a chain
         return None
     modules, steps, prev = dict(model.named_modules()), [], None
@@ -104,22 +104,36 @@ class Chain:
         matrix-vector product (what follows it is elementwise)."""
         if not self.steps:
             return h if column is None else h[:, column]
-        steps = self.steps if column is None else self._column_steps(column)
+        steps = self.column_steps(column)
         out = torch.empty(h.shape[0], *(() if column is not None else (self.out_width,)), dtype=h.dtype)
         with torch.no_grad():
             for start in range(0, h.shape[0], self.block):
-                t = h[start:start + self.block]
-                for kind, a, *b in steps:  # (in-place activations act on fresh outputs)
-                    t = torch.addmm(b[0], t, a) if kind == "linear" else (
-                        torch.addmv(b[0], t, a) if kind == "dot" else a(t))
-                out[start:start + self.block] = t
+                out[start:start + self.block] = run_steps(h[start:start + self.block], steps)
         return out
 
-    def _column_steps(self, column: int) -> list:
-        """The steps with the last linear layer cut to one output column (a ``"dot"``)."""
-        last = max(i for i, s in enumerate(self.steps) if s[0] == "linear")
+    def column_steps(self, column: int | None) -> list:
+        """The steps after the first linear layer; with ``column``, the last linear layer cut
+        to that output column (a ``"dot"``: ``(weight_column, bias)``), or where the first
+        layer is the only linear one, its output cut to that column first (a ``"pick"``)."""
+        if column is None:
+            return self.steps
+        linear = [i for i, s in enumerate(self.steps) if s[0] == "linear"]
+        if not linear:
+            return [("pick", column), *self.steps]
+        last = linear[-1]
         kind, w, bias = self.steps[last]
         return [*self.steps[:last], ("dot", w[:, column].contiguous(), bias[column]), *self.steps[last + 1:]]
+
+
+def run_steps(h: torch.Tensor, steps: list) -> torch.Tensor:
+    """Apply chain ``steps`` (as :meth:`Chain.column_steps` gives them) to one block of rows
+    ``h`` (which may be overwritten: in-place activations act on it or on fresh outputs)."""
+    for kind, a, *b in steps:
+        if kind == "pick":
+            h = h[:, a]
+        else:
+            h = torch.addmm(b[0], h, a) if kind == "linear" else (torch.addmv(b[0], h, a) if kind == "dot" else a(h))
+    return h
 
 
 def chain_forward(model: nn.Module, example: torch.Tensor, reference: torch.Tensor,
@@ -150,4 +164,4 @@ def many_rows_forward(model: nn.Module, example: torch.Tensor, reference: torch.
     return run if run is not None else forward_model(model, example, reference, passes)
 
 
-__all__ = ["Chain", "chain_forward", "many_rows_forward", "BLOCK_FLOATS"]
+__all__ = ["Chain", "run_steps", "chain_forward", "many_rows_forward", "BLOCK_FLOATS"]

@@ -17,6 +17,7 @@ each (:func:`~neuralscope.attribution.threads.map_rows`).
 """
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any, Callable
 
@@ -27,7 +28,7 @@ from torch import nn
 from ..errors import InputShapeError, check_finite
 from ..adapters.torch import first_tensor
 from .base import Method, Target, chunks, internal_batch_size, output_scores
-from .chain import Chain, many_rows_forward
+from .chain import Chain, many_rows_forward, run_steps
 from .threads import map_rows, on_pass_threads
 
 #: the most players the exact path enumerates (2^15 = 32,768 coalitions per row)
@@ -35,9 +36,9 @@ MAX_EXACT_FEATURES = 15
 #: most rows one forward pass of the value function holds: an MLP's activations for 16k rows
 #: stay in the caches (65k-row passes cost 1.4x the CPU time per row on this project's machine)
 MAX_ROWS_PER_PASS = 16384
-#: first-layer floats of one chain pass in the exact path (32 MB: coalitions x background rows
-#: x width; fewer, larger passes measured faster than cache-sized blocks for a 12-64-32-2 MLP)
-PASS_FLOATS = 1 << 23
+#: a block of coalitions takes the sign-stable split of a ReLU layer (:meth:`_ReluLayer.split`)
+#: when at most this share of its units change sign (more: the gathers cost more than they save)
+SPLIT_BELOW = 0.5
 
 
 def prepare_background(x: torch.Tensor, background: Any) -> torch.Tensor:
@@ -86,26 +87,67 @@ def coalition_values(run: Callable, x_i: torch.Tensor, background: torch.Tensor,
 
 
 def all_coalition_values(run: Callable, x_i: torch.Tensor, background: torch.Tensor, labels: torch.Tensor,
-                         m: int, target: Target, example: int, rows_per_pass: int) -> torch.Tensor:
+                         m: int, target: Target, example: int, rows_per_pass: int,
+                         split_below: float | None = None) -> torch.Tensor:
     """``v(S)`` for all ``2^m`` coalitions (indexed by bit mask, as :func:`all_coalitions`).
-    A chain's first-layer outputs come from two half tables (:class:`_HalfTables`), an
-    addition per element instead of ``m`` multiply-adds; anything else goes through
-    :func:`coalition_values`."""
+    A chain's coalitions go through :func:`chain_coalition_values` (``split_below`` as
+    there); anything else through :func:`coalition_values`."""
     if not _first_layer_applies(run, x_i):
         return coalition_values(run, x_i, background, labels, all_coalitions(m, x_i.device), target, example,
                                 rows_per_pass)
-    n = background.shape[0]
-    tables = _HalfTables(run, x_i, background, labels, m)
     column = _target_column(target, example)
-    out = []
-    for sl in chunks(tables.high_rows, max(1, PASS_FLOATS // (tables.low_rows * n * tables.width))):
-        with torch.no_grad():
-            if column is not None:
-                s = run.rest(tables.first_layer(sl), column)
-            else:
-                s = _row_scores(run.rest(tables.first_layer(sl)), target, example)
-        out.append(s.reshape(-1, n).mean(1))
-    return torch.cat(out).double()
+    steps = run.column_steps(column)
+    scores = None if column is not None else (lambda o: _row_scores(o, target, example))
+    with torch.no_grad():
+        tables = _HalfTables(run, x_i, background, labels, m, constant_unit=_ReluLayer.of(steps) is not None)
+        return chain_coalition_values(run, tables, steps, scores,
+                                      SPLIT_BELOW if split_below is None else split_below)
+
+
+def chain_coalition_values(run: Chain, tables: "_HalfTables", steps: list, scores: Callable | None,
+                           split_below: float = SPLIT_BELOW) -> torch.Tensor:
+    """``v(S)`` ``(2^m,)`` (float64) of every coalition through the chain ``steps`` after a
+    first layer whose outputs are ``tables``, in blocks of background rows (or of one row's
+    coalitions) of about ``run.block`` rows; ``scores`` turns a block's outputs into the
+    target's scores (``None``: the steps end in the target's column). A ReLU followed by a
+    linear layer goes through :class:`_ReluLayer` (built with ``constant_unit`` tables), split
+    by sign in blocks where at most ``split_below`` of the units change sign (0: never;
+    1: always, for tests)."""
+    if len(steps) == 1 and steps[0][0] == "pick":  # the target's column of one linear layer
+        return tables.linear_values(steps[0][1])
+    relu = _ReluLayer.of(steps)
+    step = tables.rows_per_block(run.block)
+    plan = _split_plan(tables.signs(), step, split_below) if relu is not None and split_below > 0 else None
+    out = torch.empty(tables.rows, 2 ** tables.players, dtype=tables.low.dtype)
+    buffer = torch.empty(max(run.block, tables.low_rows) * tables.width, dtype=tables.low.dtype)
+    for rows, high in tables.blocks(step, run.block):
+        units = None if plan is None else plan[rows.start // step]
+        if units is not None:
+            t = relu.split(tables, rows, high, *units)
+        elif relu is not None:
+            t = relu.full(tables.first_layer(rows, high, buffer))
+        else:
+            t = run_steps(tables.first_layer(rows, high, buffer), steps)
+        t = t if scores is None else scores(t)
+        out[rows, high.start * tables.low_rows:high.stop * tables.low_rows] = t.view(rows.stop - rows.start, -1)
+    return out.double().mean(0)
+
+
+def _split_plan(signs: torch.Tensor, step: int, split_below: float) -> list:
+    """Per group of ``step`` background rows, the ``(changing, active)`` first-layer unit
+    indices for :meth:`_ReluLayer.split`, from the rows' signs ``(N, H)`` (:meth:`_HalfTables.signs`),
+    or ``None`` where more than ``split_below`` of the units change (the plain path is then
+    cheaper). A unit is active when it is at least 0 for every coalition of every row of the
+    group, inactive when at most 0; otherwise it changes (it is mixed in some row, or active
+    in one and inactive in another)."""
+    n, width = signs.shape
+    if n % step:
+        signs = torch.cat([signs, signs[-1:].expand(step - n % step, width)])  # (a repeated row changes nothing)
+    groups = signs.view(-1, step, width)
+    largest, smallest = groups.amax(1), groups.amin(1)
+    changing, active = (largest != smallest) | (largest == 0), smallest == 1
+    return [None if count > split_below * width else (changing[g].nonzero().flatten(), active[g].nonzero().flatten())
+            for g, count in enumerate(changing.sum(1).tolist())]
 
 
 def _first_layer_applies(run: Callable, x_i: torch.Tensor) -> bool:
@@ -152,24 +194,122 @@ class _FirstLayer:
 
 
 class _HalfTables:
-    """A chain's first-layer outputs for every coalition of ``m`` players, without a matrix
-    product per coalition: the low players' ``2^lo`` partial sums (with ``W b + c``) and the
-    high players' ``2^(m - lo)`` partial sums are tabled once; coalition ``k = low + high
-    * 2^lo`` is one table row plus the other."""
+    """A chain's first-layer outputs for every coalition of ``m`` players against each
+    background row, without a matrix product per coalition: per background row, the low
+    players' ``2^lo`` partial sums (with ``W b + c``) and the high players' ``2^(m - lo)``
+    partial sums are tabled once (``low`` ``(N, 2^lo, H)``, ``high`` ``(N, 2^(m-lo), H)``);
+    coalition ``k = low + high * 2^lo`` is one table row plus the other. With
+    ``constant_unit``, a last unit is 1 for every coalition (the next layer's bias, folded
+    into its weights by :class:`_ReluLayer`)."""
 
-    def __init__(self, run: Chain, x: torch.Tensor, background: torch.Tensor, labels: torch.Tensor, m: int):
+    def __init__(self, run: Chain, x: torch.Tensor, background: torch.Tensor, labels: torch.Tensor, m: int,
+                 constant_unit: bool = False):
         base, terms = _player_terms(run, x, background, labels, m)
         lo = m // 2
+        n, width = base.shape
         dtype, device = terms.dtype, terms.device
-        self.width = base.shape[1]
-        self.low = all_coalitions(lo, device).to(dtype) @ terms[:lo] + base.reshape(1, -1)  # (2^lo, N * H)
-        self.high = all_coalitions(m - lo, device).to(dtype) @ terms[lo:]  # (2^(m-lo), N * H)
-        self.low_rows, self.high_rows = self.low.shape[0], self.high.shape[0]
+        low = (_coalition_matrix(lo, dtype, device) @ terms[:lo]).view(-1, n, width).add_(base)
+        high = (_coalition_matrix(m - lo, dtype, device) @ terms[lo:]).view(-1, n, width)
+        low, high = low.transpose(0, 1), high.transpose(0, 1)
+        if constant_unit:
+            low = torch.cat([low, torch.ones_like(low[:, :, :1])], 2)
+            high = torch.cat([high, torch.zeros_like(high[:, :, :1])], 2)
+        self.low, self.high = low.contiguous(), high.contiguous()
+        self.width = self.low.shape[2]
+        self.players, self.rows = m, n
+        self.low_rows, self.high_rows = self.low.shape[1], self.high.shape[1]
 
-    def first_layer(self, high: slice) -> torch.Tensor:
-        """First-layer outputs ``(coalitions * N, H)`` of the coalitions whose high part is in
-        ``high``, in coalition order, background rows innermost."""
-        return (self.high[high, None, :] + self.low[None]).view(-1, self.width)
+    def rows_per_block(self, rows: int) -> int:
+        """How many background rows, with all their coalitions, fit in ``rows`` first-layer
+        rows (at least one)."""
+        return max(1, rows // (self.low_rows * self.high_rows))
+
+    def blocks(self, step: int, rows: int):
+        """``(background rows, high rows)`` slices: ``step`` background rows with all their
+        coalitions at a time, or (one row's coalitions above ``rows``) one background row with
+        as many high rows as fit in ``rows``."""
+        per_row = self.low_rows * self.high_rows
+        high = max(1, rows // self.low_rows) if per_row > rows else self.high_rows
+        for start in range(0, self.rows, step):
+            for h in range(0, self.high_rows, high):
+                yield slice(start, min(start + step, self.rows)), slice(h, min(h + high, self.high_rows))
+
+    def first_layer(self, rows: slice, high: slice, buffer: torch.Tensor | None = None,
+                    units: torch.Tensor | None = None) -> torch.Tensor:
+        """First-layer outputs ``(background rows x high rows x low rows, H)`` of a block, in
+        coalition order within each background row (into ``buffer`` when given; only the
+        ``units`` columns when given)."""
+        hi, lo = self.high[rows, high], self.low[rows]
+        if units is not None:
+            hi, lo = hi.index_select(2, units), lo.index_select(2, units)
+        shape = (hi.shape[0], hi.shape[1], lo.shape[1], hi.shape[2])
+        out = None if buffer is None else buffer[:math.prod(shape)].view(shape)
+        return torch.add(hi[:, :, None], lo[:, None], out=out).view(-1, shape[-1])
+
+    def linear_values(self, column: int) -> torch.Tensor:
+        """``v(S)`` ``(2^m,)`` (float64) of a chain that is one linear layer, for an output
+        column: the mean over background rows of a sum of two table entries is the sum of
+        the two tables' means."""
+        low = self.low[:, :, column].double().mean(0)
+        high = self.high[:, :, column].double().mean(0)
+        return (high[:, None] + low[None]).flatten()
+
+    def signs(self) -> torch.Tensor:
+        """Per background row and first-layer unit ``(N, H)`` (int8): 1 where the unit's
+        output is at least 0 for every coalition, -1 where it is at most 0 (and below 0 for
+        some), 0 where it changes sign. The bounds add the tables' smallest (largest) entries;
+        float addition is monotone, so every rounded sum of a pair lies within the rounded
+        bounds."""
+        lower = self.low.amin(1) + self.high.amin(1)
+        upper = self.low.amax(1) + self.high.amax(1)
+        return (lower >= 0).to(torch.int8) - ((upper <= 0) & (lower < 0)).to(torch.int8)
+
+
+class _ReluLayer:
+    """ReLU on the first layer, then a linear layer (or the target's column of the last one),
+    then the chain's ``tail``, on tables with a constant unit: the linear layer's bias is its
+    weights' last row, so its product needs no bias added.
+
+    :meth:`split` takes units whose sign never changes in a block out of the per-row
+    product (exact: an always-inactive unit adds nothing; an always-active one is linear in
+    the coalition, so its share of the next layer is a partial sum over the low players plus
+    one over the high players, two small tables); only the other units go through the ReLU
+    and the product row by row."""
+
+    def __init__(self, kind: str, weight: torch.Tensor, tail: list):
+        self.kind, self.weight, self.tail = kind, weight, tail
+
+    @classmethod
+    def of(cls, steps: list) -> "_ReluLayer | None":
+        """The layer for chain steps that start with ReLU then a linear layer, else ``None``."""
+        if len(steps) < 2 or steps[0] != ("inplace", torch.relu_) or steps[1][0] not in ("linear", "dot"):
+            return None
+        kind, weight, bias = steps[1]
+        return cls(kind, torch.cat([weight, bias.reshape(1, *weight.shape[1:])]), steps[2:])
+
+    def _product(self, h: torch.Tensor, weight: torch.Tensor, onto: torch.Tensor | None = None) -> torch.Tensor:
+        if onto is None:
+            return h @ weight
+        return onto.addmm_(h, weight) if self.kind == "linear" else onto.addmv_(h, weight)
+
+    def full(self, first_layer: torch.Tensor) -> torch.Tensor:
+        """The chain's outputs for a block's first-layer outputs (overwritten)."""
+        return run_steps(self._product(first_layer.relu_(), self.weight), self.tail)
+
+    def split(self, tables: _HalfTables, rows: slice, high: slice, changing: torch.Tensor,
+              active: torch.Tensor) -> torch.Tensor:
+        """The chain's outputs for a block (as :meth:`full` on
+        :meth:`_HalfTables.first_layer`), from the ``active`` units' tables and the
+        ``changing`` units row by row (the constant unit is always active)."""
+        w_active = self.weight.index_select(0, active)
+        low = tables.low[rows].index_select(2, active) @ w_active  # (r, 2^lo, H2) or (r, 2^lo)
+        hi = tables.high[rows, high].index_select(2, active) @ w_active
+        z = torch.add(hi.unsqueeze(2), low.unsqueeze(1))  # (r, high rows, 2^lo[, H2])
+        z = z.view(-1, *z.shape[3:])
+        if changing.numel():
+            h = tables.first_layer(rows, high, units=changing).relu_()
+            z = self._product(h, self.weight.index_select(0, changing), onto=z)
+        return run_steps(z, self.tail)
 
 
 def _target_column(target: Target, example: int) -> int | None:
@@ -185,17 +325,29 @@ def all_coalitions(m: int, device=None) -> torch.Tensor:
     return ((k[:, None] >> torch.arange(m, device=device)) & 1).bool()
 
 
+@functools.lru_cache(maxsize=32)
+def _coalition_matrix(m: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """:func:`all_coalitions` as 0/1 numbers, made once per size (read, never written)."""
+    return all_coalitions(m, device).to(dtype)
+
+
 def shapley_from_table(v: torch.Tensor, m: int) -> torch.Tensor:
     """Exact Shapley values ``(m,)`` from the values ``v`` ``(2^m,)`` of all coalitions
     (indexed by bit mask), or ``(R, m)`` from ``(R, 2^m)``: ``phi_j = sum_S |S|!(m-|S|-1)!/m!
     (v(S+j) - v(S))``, one product with :func:`shapley_weights`."""
-    return v.detach().double().cpu() @ shapley_weights(m)
+    return v.detach().double().cpu() @ _weights(m)
 
 
 def shapley_weights(m: int) -> torch.Tensor:
     """The ``(2^m, m)`` matrix ``A`` with ``phi = v @ A``: coalition ``k`` enters player
     ``j``'s value with ``+(|k|-1)!(m-|k|)!/m!`` if it holds ``j`` (as ``S + j``) and with
     ``-|k|!(m-|k|-1)!/m!`` if not (as ``S``)."""
+    return _weights(m).clone()
+
+
+@functools.lru_cache(maxsize=16)
+def _weights(m: int) -> torch.Tensor:
+    """:func:`shapley_weights`, made once per size (read, never written)."""
     holds = (np.arange(2 ** m)[:, None] >> np.arange(m)) & 1  # (2^m, m)
     size = holds.sum(1, keepdims=True)
     w = np.array([math.factorial(s) * math.factorial(m - s - 1) / math.factorial(m) for s in range(m)] + [0.0])
@@ -208,6 +360,8 @@ def player_labels(x: torch.Tensor, mask: Any) -> list[torch.Tensor]:
     from .perturbation import feature_mask_for
 
     masks = feature_mask_for(x, mask)
+    if bool((masks == masks[:1]).all()):  # one mask for every example (tables, grids, windows)
+        return [torch.unique(masks[0], return_inverse=True)[1]] * x.shape[0]
     return [torch.unique(masks[i], return_inverse=True)[1] for i in range(x.shape[0])]
 
 
@@ -332,17 +486,30 @@ class ExactShapley(Method):
         players = [int(lab.max()) + 1 for lab in labels]
         tables = map_rows(lambda i: all_coalition_values(run, x[i], bg, labels[i], players[i], target, i, per),
                           x.shape[0], parallel=isinstance(run, Chain), desc=self.name, enabled=self.show_progress)
-        attr = torch.zeros(x.shape, dtype=torch.float64, device=x.device)
-        weights = {m: shapley_weights(m) for m in set(players)}
-        coefs, expected = [], []
-        for i, v in enumerate(tables):
-            phi = v.cpu() @ weights[players[i]]
-            attr[i] = (phi.to(x.device)[labels[i]]
-                       / torch.bincount(labels[i].flatten(), minlength=players[i])[labels[i]])
-            coefs.append(phi.numpy())
-            expected.append(float(v[0]))
-        return attr.float(), additivity_metrics(coefs, fx, expected, exact=True), {
+        attr, coefs, expected = shapley_maps(tables, labels, x.shape)
+        return attr.to(x.device), additivity_metrics(coefs, fx, expected, exact=True), {
             "outputs": out, "coefficients": coefs}
+
+
+def shapley_maps(tables: list[torch.Tensor], labels: list[torch.Tensor],
+                 shape: tuple) -> tuple[torch.Tensor, list[np.ndarray], list[float]]:
+    """From each example's coalition values ``(2^M,)``: its attribution map (float32, a
+    player's value spread evenly over its elements), its players' values and ``v(empty)``.
+    Examples that share one labelling are done together, with one matrix product."""
+    if all(lab is labels[0] for lab in labels):
+        m = int(labels[0].max()) + 1
+        phi = torch.stack(tables).cpu().double() @ _weights(m)  # (B, M)
+        players = labels[0].flatten().cpu()
+        attr = phi[:, players] / torch.bincount(players, minlength=m)[players]
+        return attr.view(shape).float(), list(phi.numpy()), [float(v[0]) for v in tables]
+    attr = torch.zeros(shape, dtype=torch.float64)
+    coefs = []
+    for i, v in enumerate(tables):
+        lab = labels[i].cpu()
+        phi = v.cpu().double() @ _weights(int(lab.max()) + 1)
+        attr[i] = phi[lab] / torch.bincount(lab.flatten(), minlength=phi.shape[0])[lab]
+        coefs.append(phi.numpy())
+    return attr.float(), coefs, [float(v[0]) for v in tables]
 
 
 def additivity_metrics(coefs: list[np.ndarray], fx: torch.Tensor, expected: list[float], *, exact: bool,
