@@ -73,9 +73,12 @@ def test_batched_points_equal_the_reference_approach_of_one_model_copy_per_point
             assert ls.loss[j, i] == pytest.approx(expected, rel=1e-5, abs=1e-6)
 
 
-def test_bfloat16_surface_stays_within_a_percent_of_the_loss_range_of_float32():
-    """dtype=torch.bfloat16 (autocast; AMX on recent Xeons) against the float32 surface of the
-    same trained CNN and grid: the error is stated relative to the loss range of the plane."""
+@pytest.mark.parametrize("points_per_batch", [None, 4])  # the working copy cast to bfloat16; vmap under autocast
+def test_bfloat16_surface_stays_within_three_percent_of_float32(points_per_batch):
+    """dtype=torch.bfloat16 against the float32 surface of the same trained CNN and grid: the
+    largest relative loss difference over the grid under 3% (measured 0.8%; 1.5-2.3% on the
+    benchmark's digits CNN, largest where the loss is smallest), under 1% of the plane's loss
+    range, and the accuracy within 2 points in 100."""
     torch.manual_seed(0)
     model = DigitsCNN(width=8).eval()
     digits = neuralscope.load_digits()
@@ -87,11 +90,13 @@ def test_bfloat16_surface_stays_within_a_percent_of_the_loss_range_of_float32():
         nn.functional.cross_entropy(model(x), y).backward()
         opt.step()
     model.eval()
-    f32 = neuralscope.loss_landscape(model, (x, y), steps=7)
-    b16 = neuralscope.loss_landscape(model, (x, y), steps=7, dtype=torch.bfloat16)
+    f32 = neuralscope.loss_landscape(model, (x, y), steps=7, points_per_batch=points_per_batch)
+    b16 = neuralscope.loss_landscape(model, (x, y), steps=7, dtype=torch.bfloat16, points_per_batch=points_per_batch)
+    assert b16.meta["points_per_batch"] == f32.meta["points_per_batch"] == (points_per_batch or 1)
     span = f32.loss.max() - f32.loss.min()
-    err = np.abs(b16.loss - f32.loss).max()
-    assert 0 < err < 0.01 * span, (err, span)  # bf16 keeps 8 bits of mantissa: not exact, close
+    err = np.abs(b16.loss - f32.loss)
+    assert 0 < err.max() < 0.01 * span, (err.max(), span)  # bf16 keeps 8 bits of mantissa: not exact, close
+    assert (err / f32.loss).max() < 0.03, (err / f32.loss).max()
     assert np.abs(b16.accuracy - f32.accuracy).max() <= 0.02
 
 
@@ -131,8 +136,9 @@ def test_a_dataloader_gives_the_same_surface_as_one_batch():
     np.testing.assert_allclose(split.accuracy, whole.accuracy)
 
 
+@pytest.mark.parametrize("points_per_batch", [2, 1])  # vmap; the working copy
 @pytest.mark.parametrize("where", ["progress callback", "loss function"])
-def test_ctrl_c_leaves_the_model_exactly_as_found(where, unchanged):
+def test_ctrl_c_leaves_the_model_exactly_as_found(where, points_per_batch, unchanged):
     torch.manual_seed(0)
     model = DigitsCNN(width=4).train()  # training mode, with grads and a hook, to be kept
     x, y = torch.rand(8, 1, 8, 8), torch.randint(0, 10, (8,))
@@ -151,7 +157,7 @@ def test_ctrl_c_leaves_the_model_exactly_as_found(where, unchanged):
 
     kwargs = {"on_progress": stop} if where == "progress callback" else {"loss_fn": loss_fn}
     with unchanged(model), pytest.raises(KeyboardInterrupt):
-        neuralscope.loss_landscape(model, (x, y), steps=5, points_per_batch=2, **kwargs)
+        neuralscope.loss_landscape(model, (x, y), steps=5, points_per_batch=points_per_batch, **kwargs)
     assert model.training
 
 

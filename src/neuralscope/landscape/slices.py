@@ -41,11 +41,17 @@ def loss_landscape(model: nn.Module, data: Any, loss_fn: LossFn | None = None, *
       direction ``to - model`` (0 = model, 1 = ``to``; default span ``(-0.5, 1.5)``);
       ``directions`` gives them explicitly (dicts of parameter name -> tensor).
     * speed and memory: points are evaluated ``points_per_batch`` at a time with ``vmap``
-      (default: sized from a probe pass so that a pass's activations stay near 32 MiB and
-      under ``memory_budget``, 2 GB; see :mod:`~neuralscope.landscape.evaluate`);
-      ``dtype=torch.bfloat16`` runs the
-      forward passes under autocast (several times faster on CPUs with AMX, about 3 significant
-      digits). The time estimate is printed before the bulk of the work when it is over 5 s
+      when many fit a pass (default: sized from a probe pass so that a pass's activations stay
+      near 32 MiB and under ``memory_budget``, 2 GB), otherwise one at a time through a single
+      private working copy of the model (its weights written per point; channels-last,
+      BatchNorms folded into convolutions and conv+ReLU fused on CPUs, where that gives the same
+      output), the exact float32 path for convolutional networks on whole data sets; see
+      :mod:`~neuralscope.landscape.evaluate`. ``dtype=torch.bfloat16`` is reduced precision,
+      only on request: the working copy runs in bfloat16 (``vmap`` passes under autocast),
+      about 3.5x less CPU time per point on CPUs with AMX; on the trained digits CNN over 1,797
+      digits the loss differs from float32 by at most 1.5-2.3% of its value over a 51x51 grid
+      (most where the loss is smallest; 0.2% of the plane's loss range), accuracy by under 1
+      point in 100. The time estimate is printed before the bulk of the work when it is over 5 s
       (``verbose`` forces or silences it); ``on_progress(done, total)`` is called after each chunk.
 
     The model runs in eval mode, is never written to and is left exactly as found.
