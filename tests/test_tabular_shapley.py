@@ -240,3 +240,108 @@ def test_bad_tabular_input_gets_one_sentence_each():
         explain(net.__class__(torch.nn.Linear(16, 2)), torch.randn(1, 16), method="exact_shapley")
     with pytest.raises(UnknownOptionError, match="takes no option 'nsamples'"):
         KernelSHAP(net, nsamples=5)  # the class itself checks too
+
+
+def _relu_mlp(features: int, hidden: tuple[int, ...], seed: int) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    layers, prev = [], features
+    for width in hidden:
+        layers += [torch.nn.Linear(prev, width), torch.nn.ReLU()]
+        prev = width
+    return torch.nn.Sequential(*layers, torch.nn.Linear(prev, 2)).eval()
+
+
+def _model_coalition_values(net, x, bg, target):
+    """``v(S)`` of every coalition from the model itself: rows built with ``torch.where``."""
+    keep = all_coalitions(x.shape[0])
+    rows = torch.where(keep[:, None, :], x, bg[None]).reshape(-1, x.shape[0])
+    with torch.no_grad():
+        return net(rows)[:, target].double().reshape(keep.shape[0], -1).mean(1)
+
+
+def _saturate(net, every_unit_mixed: bool):
+    """First layer made so that, against zero background rows and an input of ones, every
+    unit changes sign over the coalitions (zero bias, weights of both signs) or none does
+    (biases of +-50 that the weights cannot overturn)."""
+    first = net[0]
+    with torch.no_grad():
+        if every_unit_mixed:
+            first.bias.zero_()
+            first.weight[:, 0] = first.weight[:, 0].abs() + 0.1
+            first.weight[:, 1] = -first.weight[:, 1].abs() - 0.1
+        else:
+            first.bias.copy_(torch.where(torch.arange(first.out_features) % 2 == 0, 50.0, -50.0))
+
+
+@pytest.mark.parametrize("case", ["random", "every unit mixed", "no unit mixed", "deep", "one hidden layer",
+                                  "callable target"])
+def test_sign_stable_split_equals_the_plain_path_and_the_model(case):
+    """The ReLU split (units that never change sign in a block taken out of the per-row
+    product) against the plain product (split_below=0) and against the model's own forward
+    on every coalition's rows. Tolerance 1e-6 relative plus 2e-6: float32 sums in another
+    order (values up to about 13 where the biases are +-50)."""
+    from neuralscope.attribution.base import Target
+    from neuralscope.attribution.chain import chain_forward
+    from neuralscope.attribution.shapley import _HalfTables, _ReluLayer, all_coalition_values
+
+    hidden = {"deep": (16, 12, 8), "one hidden layer": (16,)}.get(case, (16, 8))
+    net = _relu_mlp(9, hidden, seed=len(case))
+    x, bg = torch.randn(9), torch.randn(5, 9)
+    if case in ("every unit mixed", "no unit mixed"):
+        _saturate(net, case == "every unit mixed")
+        x, bg = torch.ones(9), torch.zeros(3, 9)
+    run = chain_forward(net, x[None], net(x[None]), 512)
+    assert run is not None
+    target = Target((lambda out: out[:, 1] - out[:, 0]) if case == "callable target" else 1, 1)
+    labels = torch.arange(9)
+    split = all_coalition_values(run, x, bg, labels, 9, target, 0, 4096, split_below=1.0)
+    plain = all_coalition_values(run, x, bg, labels, 9, target, 0, 4096, split_below=0.0)
+    if case == "callable target":
+        ref = _model_coalition_values(net, x, bg, 1) - _model_coalition_values(net, x, bg, 0)
+    else:
+        ref = _model_coalition_values(net, x, bg, 1)
+    np.testing.assert_allclose(split.numpy(), plain.numpy(), rtol=1e-6, atol=2e-6)
+    np.testing.assert_allclose(split.numpy(), ref.numpy(), rtol=1e-6, atol=2e-6)
+    signs = _HalfTables(run, x, bg, labels, 9, constant_unit=True).signs()[:, :-1]  # (the constant unit is 1)
+    assert _ReluLayer.of(run.column_steps(1)) is not None
+    if case == "every unit mixed":
+        assert bool((signs == 0).all())
+    elif case == "no unit mixed":
+        assert bool((signs != 0).all()) and bool((signs == 1).any()) and bool((signs == -1).any())
+
+
+def test_exact_shapley_of_relu_mlps_matches_shaps_exact_explainer():
+    """The ReLU path (bias folded into the next layer, and a first layer saturated so that
+    blocks take the sign-stable split by default) against shap's exact explainer."""
+    for saturated in (False, True):
+        net = _relu_mlp(8, (24, 12), seed=8)
+        if saturated:
+            with torch.no_grad():
+                net[0].bias[:18] = torch.where(torch.arange(18) % 2 == 0, 6.0, -6.0)
+        x, bg = torch.randn(3, 8), torch.randn(10, 8)
+        ours = explain(net, x, target=0, method="exact_shapley", background=bg)
+
+        def f(a, net=net):
+            with torch.no_grad():
+                return net(torch.from_numpy(a).float())[:, 0].numpy()
+
+        ref = shap.explainers.Exact(f, shap.maskers.Independent(bg.numpy(), max_samples=10))(x.numpy()).values
+        np.testing.assert_allclose(ours.attributions, ref, atol=1e-5)  # float32 model on both sides
+        assert ours.metrics["additivity_error"].max() < 1e-5
+
+
+@pytest.mark.parametrize("head", ["linear", "sigmoid"])
+def test_exact_shapley_of_a_single_linear_layer_equals_brute_force(head):
+    """A chain that is one linear layer (its values from the tables' means) and one with a
+    sigmoid after it (the target's column picked before the activation)."""
+    from neuralscope.attribution.chain import chain_forward
+
+    torch.manual_seed(9)
+    layers = [torch.nn.Linear(6, 3)] + ([torch.nn.Sigmoid()] if head == "sigmoid" else [])
+    net = torch.nn.Sequential(*layers).double().eval()
+    x, bg = torch.randn(2, 6, dtype=torch.float64), torch.randn(7, 6, dtype=torch.float64)
+    assert chain_forward(net, x[:1], net(x[:1]), 2 ** 6) is not None  # (64 coalitions: the chain is used)
+    r = ExactShapley(net, background=bg).attribute(x, target=2)
+    for i in range(2):
+        np.testing.assert_allclose(r.attributions[i], _brute_force(net, x[i], bg, 2, [[k] for k in range(6)]),
+                                   atol=1e-6)  # float32 results of a float64 model

@@ -36,9 +36,14 @@ MAX_EXACT_FEATURES = 15
 #: most rows one forward pass of the value function holds: an MLP's activations for 16k rows
 #: stay in the caches (65k-row passes cost 1.4x the CPU time per row on this project's machine)
 MAX_ROWS_PER_PASS = 16384
+#: first-layer floats of one block of coalitions in the exact path (8 MB; with a 12-64-32-2 MLP,
+#: one thread, load average 8: 8.2 ms per explained row against 10.9 ms in 1 MB blocks, each
+#: operation's fixed cost paid fewer times)
+BLOCK_FLOATS = 1 << 21
 #: a block of coalitions takes the sign-stable split of a ReLU layer (:meth:`_ReluLayer.split`)
-#: when at most this share of its units change sign (more: the gathers cost more than they save)
-SPLIT_BELOW = 0.5
+#: when at most this share of its units change sign (measured, 12-64-32-2 MLP: 5.9 ms against
+#: 8.3 ms per row with 11 of 64 changing, 7.2 against 8.5 with 21, slower from 30 on)
+SPLIT_BELOW = 0.3
 
 
 def prepare_background(x: torch.Tensor, background: Any) -> torch.Tensor:
@@ -108,28 +113,30 @@ def chain_coalition_values(run: Chain, tables: "_HalfTables", steps: list, score
                            split_below: float = SPLIT_BELOW) -> torch.Tensor:
     """``v(S)`` ``(2^m,)`` (float64) of every coalition through the chain ``steps`` after a
     first layer whose outputs are ``tables``, in blocks of background rows (or of one row's
-    coalitions) of about ``run.block`` rows; ``scores`` turns a block's outputs into the
-    target's scores (``None``: the steps end in the target's column). A ReLU followed by a
-    linear layer goes through :class:`_ReluLayer` (built with ``constant_unit`` tables), split
-    by sign in blocks where at most ``split_below`` of the units change sign (0: never;
-    1: always, for tests)."""
+    coalitions) of about :data:`BLOCK_FLOATS` first-layer outputs; ``scores`` turns a block's
+    outputs into the target's scores (``None``: the steps end in the target's column). A
+    ReLU followed by a linear layer goes through :class:`_ReluLayer` (built with
+    ``constant_unit`` tables), split by sign in blocks where at most ``split_below`` of the
+    units change sign (0: never; 1: always, for tests)."""
     if len(steps) == 1 and steps[0][0] == "pick":  # the target's column of one linear layer
         return tables.linear_values(steps[0][1])
     relu = _ReluLayer.of(steps)
-    step = tables.rows_per_block(run.block)
+    rows = max(64, BLOCK_FLOATS // tables.width)
+    step = tables.rows_per_block(rows)
     plan = _split_plan(tables.signs(), step, split_below) if relu is not None and split_below > 0 else None
     out = torch.empty(tables.rows, 2 ** tables.players, dtype=tables.low.dtype)
-    buffer = torch.empty(max(run.block, tables.low_rows) * tables.width, dtype=tables.low.dtype)
-    for rows, high in tables.blocks(step, run.block):
-        units = None if plan is None else plan[rows.start // step]
+    buffer = torch.empty(max(rows, tables.low_rows) * tables.width, dtype=tables.low.dtype)
+    for background, high in tables.blocks(step, rows):
+        units = None if plan is None else plan[background.start // step]
         if units is not None:
-            t = relu.split(tables, rows, high, *units)
+            t = relu.split(tables, background, high, *units)
         elif relu is not None:
-            t = relu.full(tables.first_layer(rows, high, buffer))
+            t = relu.full(tables.first_layer(background, high, buffer))
         else:
-            t = run_steps(tables.first_layer(rows, high, buffer), steps)
+            t = run_steps(tables.first_layer(background, high, buffer).t(), steps)
         t = t if scores is None else scores(t)
-        out[rows, high.start * tables.low_rows:high.stop * tables.low_rows] = t.view(rows.stop - rows.start, -1)
+        columns = slice(high.start * tables.low_rows, high.stop * tables.low_rows)
+        out[background, columns] = t.view(background.stop - background.start, -1)
     return out.double().mean(0)
 
 
@@ -197,10 +204,12 @@ class _HalfTables:
     """A chain's first-layer outputs for every coalition of ``m`` players against each
     background row, without a matrix product per coalition: per background row, the low
     players' ``2^lo`` partial sums (with ``W b + c``) and the high players' ``2^(m - lo)``
-    partial sums are tabled once (``low`` ``(N, 2^lo, H)``, ``high`` ``(N, 2^(m-lo), H)``);
-    coalition ``k = low + high * 2^lo`` is one table row plus the other. With
-    ``constant_unit``, a last unit is 1 for every coalition (the next layer's bias, folded
-    into its weights by :class:`_ReluLayer`)."""
+    partial sums are tabled once, units first (``low`` ``(H, N, 2^lo)``, ``high``
+    ``(H, N, 2^(m-lo))``); coalition ``k = low + high * 2^lo`` is one table entry plus the
+    other. Blocks are formed units first too, ``(H, rows)``: the broadcast addition then
+    runs along the low coalitions, and the next layer's product and the target's dot
+    product read the rows contiguously. With ``constant_unit``, a last unit is 1 for every
+    coalition (the next layer's bias, folded into its weights by :class:`_ReluLayer`)."""
 
     def __init__(self, run: Chain, x: torch.Tensor, background: torch.Tensor, labels: torch.Tensor, m: int,
                  constant_unit: bool = False):
@@ -210,14 +219,12 @@ class _HalfTables:
         dtype, device = terms.dtype, terms.device
         low = (_coalition_matrix(lo, dtype, device) @ terms[:lo]).view(-1, n, width).add_(base)
         high = (_coalition_matrix(m - lo, dtype, device) @ terms[lo:]).view(-1, n, width)
-        low, high = low.transpose(0, 1), high.transpose(0, 1)
         if constant_unit:
             low = torch.cat([low, torch.ones_like(low[:, :, :1])], 2)
             high = torch.cat([high, torch.zeros_like(high[:, :, :1])], 2)
-        self.low, self.high = low.contiguous(), high.contiguous()
-        self.width = self.low.shape[2]
-        self.players, self.rows = m, n
-        self.low_rows, self.high_rows = self.low.shape[1], self.high.shape[1]
+        self.low, self.high = low.permute(2, 1, 0).contiguous(), high.permute(2, 1, 0).contiguous()
+        self.width, self.rows, self.players = self.low.shape[0], n, m
+        self.low_rows, self.high_rows = self.low.shape[2], self.high.shape[2]
 
     def rows_per_block(self, rows: int) -> int:
         """How many background rows, with all their coalitions, fit in ``rows`` first-layer
@@ -234,24 +241,34 @@ class _HalfTables:
             for h in range(0, self.high_rows, high):
                 yield slice(start, min(start + step, self.rows)), slice(h, min(h + high, self.high_rows))
 
-    def first_layer(self, rows: slice, high: slice, buffer: torch.Tensor | None = None,
+    def first_layer(self, background: slice, high: slice, buffer: torch.Tensor | None = None,
                     units: torch.Tensor | None = None) -> torch.Tensor:
-        """First-layer outputs ``(background rows x high rows x low rows, H)`` of a block, in
-        coalition order within each background row (into ``buffer`` when given; only the
-        ``units`` columns when given)."""
-        hi, lo = self.high[rows, high], self.low[rows]
+        """First-layer outputs ``(H, background rows x high rows x low rows)`` of a block,
+        units first, in coalition order within each background row (into ``buffer`` when
+        given; only the ``units`` when given)."""
+        hi, lo = self.high[:, background, high], self.low[:, background]
         if units is not None:
-            hi, lo = hi.index_select(2, units), lo.index_select(2, units)
-        shape = (hi.shape[0], hi.shape[1], lo.shape[1], hi.shape[2])
+            hi, lo = hi.index_select(0, units), lo.index_select(0, units)
+        shape = (*hi.shape, lo.shape[2])
         out = None if buffer is None else buffer[:math.prod(shape)].view(shape)
-        return torch.add(hi[:, :, None], lo[:, None], out=out).view(-1, shape[-1])
+        return torch.add(hi[..., None], lo[:, :, None], out=out).view(shape[0], -1)
+
+    def partial_sums(self, weight: torch.Tensor, units: torch.Tensor, background: slice,
+                     high: slice) -> torch.Tensor:
+        """``weight @ first-layer outputs`` of a block's ``units`` (``weight`` ``(K, len(units))``
+        or ``(len(units),)``) as two small tables added: ``(K, block rows)`` or ``(block rows,)``."""
+        lo = self.low[:, background].index_select(0, units)
+        hi = self.high[:, background, high].index_select(0, units)
+        low = torch.matmul(weight, lo.view(lo.shape[0], -1)).view(*weight.shape[:-1], lo.shape[1], 1, lo.shape[2])
+        top = torch.matmul(weight, hi.view(hi.shape[0], -1)).view(*weight.shape[:-1], hi.shape[1], hi.shape[2], 1)
+        return torch.add(top, low).view(*weight.shape[:-1], -1)
 
     def linear_values(self, column: int) -> torch.Tensor:
         """``v(S)`` ``(2^m,)`` (float64) of a chain that is one linear layer, for an output
         column: the mean over background rows of a sum of two table entries is the sum of
         the two tables' means."""
-        low = self.low[:, :, column].double().mean(0)
-        high = self.high[:, :, column].double().mean(0)
+        low = self.low[column].double().mean(0)
+        high = self.high[column].double().mean(0)
         return (high[:, None] + low[None]).flatten()
 
     def signs(self) -> torch.Tensor:
@@ -260,15 +277,16 @@ class _HalfTables:
         some), 0 where it changes sign. The bounds add the tables' smallest (largest) entries;
         float addition is monotone, so every rounded sum of a pair lies within the rounded
         bounds."""
-        lower = self.low.amin(1) + self.high.amin(1)
-        upper = self.low.amax(1) + self.high.amax(1)
+        lower = (self.low.amin(2) + self.high.amin(2)).t()
+        upper = (self.low.amax(2) + self.high.amax(2)).t()
         return (lower >= 0).to(torch.int8) - ((upper <= 0) & (lower < 0)).to(torch.int8)
 
 
 class _ReluLayer:
     """ReLU on the first layer, then a linear layer (or the target's column of the last one),
-    then the chain's ``tail``, on tables with a constant unit: the linear layer's bias is its
-    weights' last row, so its product needs no bias added.
+    then the chain's ``tail``, on tables with a constant unit: the linear layer's bias is one
+    more column of its weights ``(H2, H + 1)`` (a vector ``(H + 1,)`` for a column), so its
+    product needs no bias added.
 
     :meth:`split` takes units whose sign never changes in a block out of the per-row
     product (exact: an always-inactive unit adds nothing; an always-active one is linear in
@@ -276,40 +294,36 @@ class _ReluLayer:
     one over the high players, two small tables); only the other units go through the ReLU
     and the product row by row."""
 
-    def __init__(self, kind: str, weight: torch.Tensor, tail: list):
-        self.kind, self.weight, self.tail = kind, weight, tail
+    def __init__(self, weight: torch.Tensor, tail: list):
+        self.weight, self.tail = weight, tail
 
     @classmethod
     def of(cls, steps: list) -> "_ReluLayer | None":
         """The layer for chain steps that start with ReLU then a linear layer, else ``None``."""
         if len(steps) < 2 or steps[0] != ("inplace", torch.relu_) or steps[1][0] not in ("linear", "dot"):
             return None
-        kind, weight, bias = steps[1]
-        return cls(kind, torch.cat([weight, bias.reshape(1, *weight.shape[1:])]), steps[2:])
-
-    def _product(self, h: torch.Tensor, weight: torch.Tensor, onto: torch.Tensor | None = None) -> torch.Tensor:
-        if onto is None:
-            return h @ weight
-        return onto.addmm_(h, weight) if self.kind == "linear" else onto.addmv_(h, weight)
+        _, weight, bias = steps[1]  # (H, H2) and (H2,), or (H,) and a scalar
+        return cls(torch.cat([weight, bias.reshape(1, *weight.shape[1:])]).t().contiguous(), steps[2:])
 
     def full(self, first_layer: torch.Tensor) -> torch.Tensor:
-        """The chain's outputs for a block's first-layer outputs (overwritten)."""
-        return run_steps(self._product(first_layer.relu_(), self.weight), self.tail)
+        """The chain's outputs for a block's first-layer outputs ``(H + 1, rows)`` (overwritten)."""
+        return self._tail(torch.matmul(self.weight, first_layer.relu_()))
 
-    def split(self, tables: _HalfTables, rows: slice, high: slice, changing: torch.Tensor,
+    def split(self, tables: _HalfTables, background: slice, high: slice, changing: torch.Tensor,
               active: torch.Tensor) -> torch.Tensor:
-        """The chain's outputs for a block (as :meth:`full` on
-        :meth:`_HalfTables.first_layer`), from the ``active`` units' tables and the
-        ``changing`` units row by row (the constant unit is always active)."""
-        w_active = self.weight.index_select(0, active)
-        low = tables.low[rows].index_select(2, active) @ w_active  # (r, 2^lo, H2) or (r, 2^lo)
-        hi = tables.high[rows, high].index_select(2, active) @ w_active
-        z = torch.add(hi.unsqueeze(2), low.unsqueeze(1))  # (r, high rows, 2^lo[, H2])
-        z = z.view(-1, *z.shape[3:])
+        """The chain's outputs for a block (as :meth:`full` on :meth:`_HalfTables.first_layer`)
+        from the ``active`` units' partial sums and the ``changing`` units row by row (the
+        constant unit is always active)."""
+        z = tables.partial_sums(self.weight.index_select(-1, active), active, background, high)
         if changing.numel():
-            h = tables.first_layer(rows, high, units=changing).relu_()
-            z = self._product(h, self.weight.index_select(0, changing), onto=z)
-        return run_steps(z, self.tail)
+            h = tables.first_layer(background, high, units=changing).relu_()
+            weight = self.weight.index_select(-1, changing)
+            z = z.addmm_(weight, h) if z.dim() == 2 else z.addmv_(h.t(), weight)
+        return self._tail(z)
+
+    def _tail(self, z: torch.Tensor) -> torch.Tensor:
+        """The rest of the chain on the next layer's outputs ``(H2, rows)`` or ``(rows,)``."""
+        return run_steps(z.t() if z.dim() == 2 else z, self.tail)
 
 
 def _target_column(target: Target, example: int) -> int | None:
