@@ -11,9 +11,15 @@ so the values add up to ``f(x) - E[f(background)]`` (additivity, reported with e
 Exact values evaluate every coalition once, all ``2^M x N`` rows stacked into a few large
 forward passes, then apply the Shapley formula to the table of values as one product with
 a weight matrix (``M`` up to :data:`MAX_EXACT_FEATURES`). For an MLP (a fused chain) the
-first layer of every coalition is one of two half tables plus the other, the last layer is
-computed for the target's column only, and the explained rows run on one Python thread
-each (:func:`~neuralscope.attribution.threads.map_rows`).
+first layer of every coalition is one entry of a half table plus one of another (per
+background row, units first), the last layer is computed for the target's column only, a
+chain that is one linear layer needs the tables' means alone, and the explained rows run
+on one Python thread each (:func:`~neuralscope.attribution.threads.map_rows`). A ReLU after
+the first layer takes the next layer's bias as a constant unit, and units that never change
+sign over a block's coalitions leave the per-row product (:class:`_ReluLayer`): exact, and
+worth it in saturated networks (on the benchmark's untrained 12-64-32-2 MLP with normal
+inputs 95% of (row, background row, unit) triples change sign; on the demo's trained
+breast-cancer MLP, 84% with 30 players and 67% with its 11-player check).
 """
 from __future__ import annotations
 
