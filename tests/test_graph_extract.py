@@ -473,7 +473,7 @@ def test_the_tracer_shortcuts_build_the_graph_fx_builds():
 
 
 def test_the_tracer_copies_scopes_and_module_stacks_as_fx_does():
-    # nested non-leaf modules, one called twice: every node's nn_module_stack (type too) and
+    # nested non-leaf modules, one called twice, keyword arguments: every node's nn_module_stack (type too) and
     # scope equal plain fx's, and each node holds a stack of its own (not a shared object)
     from neuralscope.graph.extract_fx import _Tracer, leaf_paths
 
@@ -483,7 +483,7 @@ def test_the_tracer_copies_scopes_and_module_stacks_as_fx_does():
             self.fc = nn.Linear(4, 4)
 
         def forward(self, x):
-            return torch.relu(self.fc(x)) + x
+            return torch.relu(self.fc(x)) + x.mean(dim=-1, keepdim=True)
 
     class Outer(nn.Module):
         def __init__(self):
@@ -511,4 +511,10 @@ def test_the_tracer_copies_scopes_and_module_stacks_as_fx_does():
     assert any(s and len(s) == 3 for s in stacks)  # Outer.block -> Inner -> ... really nested
     assert len({id(s) for s in stacks if s is not None}) == sum(s is not None for s in stacks)
     assert ours.node_name_to_scope == theirs.node_name_to_scope
+    # nodes made before their arguments are given: the same users, inputs, arguments and order
+    def links(g):
+        return [(n.name, n.op, repr(n.args), repr(n.kwargs), [u.name for u in n.users],
+                 [i.name for i in n.all_input_nodes]) for n in g.nodes]
+    assert links(g_ours) == links(g_theirs)
+    assert str(g_ours) == str(g_theirs)
     assert (ours.scope.module_path, ours.scope.module_type) == ("", None)  # put back after the trace

@@ -327,6 +327,21 @@ class _Tracer(torch.fx.Tracer):
             return {}
         return super().create_arg(a)
 
+    def create_node(self, kind: str, target: Any, args: tuple, kwargs: dict, name: str | None = None,
+                    type_expr: Any | None = None) -> torch.fx.Node:
+        """fx's node, made without its arguments and then given them (``Node.args`` and
+        ``Node.kwargs`` are assignable, with the same bookkeeping of users and inputs): made with
+        them, fx's graph first walks every call's arguments with pytree looking for raw symbolic
+        sizes, which symbolic tracing with proxies never produces (a tenth of a 10,000-module trace)."""
+        if not args or kind not in ("call_function", "call_method", "call_module") or (
+                kind == "call_function" and self.check_mutable_operations):
+            return super().create_node(kind, target, args, kwargs, name, type_expr)
+        node = super().create_node(kind, target, (), {}, name, type_expr)
+        node.args = args
+        if kwargs:
+            node.kwargs = kwargs
+        return node
+
 
 class _Recorder(torch.fx.Interpreter):
     """Runs the traced graph on real inputs and keeps each node's output metadata.
