@@ -99,7 +99,10 @@ class WorkingCopy:
         """Fold the copy's BatchNorms and fuse its conv+ReLU pairs, and undo both (a fresh copy)
         unless the result gives the unchanged copy's output on ``probe`` up to float32 rounding."""
         with torch.no_grad():
-            expected = self.module(probe).float()
+            expected = self.module(probe)
+            if not (torch.is_tensor(expected) and expected.is_floating_point()):
+                return  # nothing to compare a folded copy's output with: no fold
+            expected = expected.float()
             folds = _fold_batchnorms(self.module)
             fused = _fuse_conv_relus(self.module) if self.channels_last else 0
             if not (folds or fused):
