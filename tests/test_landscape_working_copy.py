@@ -3,6 +3,7 @@ BatchNorms and fused conv+ReLU give torch's own unfolded forward pass at any wei
 would change the output is refused, the model is only read, and a model that cannot be copied
 still gets its surface (through functional_call)."""
 import threading
+import types
 
 import numpy as np
 import pytest
@@ -11,7 +12,9 @@ from torch import nn
 from torch.func import functional_call
 
 import neuralscope
+import neuralscope.landscape.evaluate as evaluate
 from neuralscope.landscape.directions import random_direction, weights_of
+from neuralscope.landscape.objective import make_objective
 from neuralscope.landscape.working_copy import WorkingCopy
 
 
@@ -118,3 +121,20 @@ def test_the_plan_names_the_working_copy(capsys):
     neuralscope.loss_landscape(model, (x, y), dims=1, steps=3, points_per_batch=1, verbose=True,
                                show_progress=False)
     assert "working copy, 3 BatchNorms folded" in capsys.readouterr().err
+
+
+def test_the_time_estimate_counts_the_chunks_still_to_run(monkeypatch, capsys):
+    """One point per pass, 16 points between updates: 40 points are 3 chunks, so a first chunk of
+    2 s (a fake clock) makes an estimate of 6 s, printed since it is over 5 s."""
+    ticks = iter([100.0, 102.0])
+    monkeypatch.setattr(evaluate, "time", types.SimpleNamespace(perf_counter=lambda: next(ticks, 102.0)))
+    torch.manual_seed(0)
+    model = _with_running_stats(neuralscope.zoo.DigitsCNN(width=4))
+    x, y = torch.rand(40, 1, 8, 8), torch.randint(0, 10, (40,))
+    obj = make_objective(model, (x, y))
+    w = weights_of(model)
+    coords = np.linspace(-1, 1, 40)[:, None]
+    _, _, plan = evaluate.evaluate_points(obj, w, [random_direction(w)], coords, points_per_batch=1,
+                                          show_progress=False)
+    assert (plan.chunk, plan.step, plan.seconds) == (1, 16, 6.0)
+    assert "estimated 6.0 s in all" in capsys.readouterr().err
