@@ -47,9 +47,9 @@ def _pixel_major(maps: np.ndarray) -> np.ndarray:
     """The maps as Quantus's PixelFlipping reads them: it ranks channel values, not pixels, so
     each pixel's channels get adjacent ranks in our order (ties broken as ours): the same
     pixels leave at every step."""
-    from neuralscope.audit.curves import _ranks
+    from neuralscope.attribution.pixel_curves import pixel_ranks
 
-    r = _ranks(maps).numpy().reshape(len(maps), 1, *maps.shape[1:])
+    r = pixel_ranks(maps).numpy()
     return -(3 * r + np.arange(3).reshape(1, 3, 1, 1)).astype(np.float32)
 
 

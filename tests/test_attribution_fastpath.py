@@ -149,7 +149,7 @@ def test_forward_only_methods_give_the_same_answer_through_the_frozen_trace(resn
 
     def spy(model, *a, **k):
         run = real(model, *a, **k)
-        kinds.append(getattr(run, "__name__", ""))
+        kinds.append(isinstance(run, fastpath.FrozenForward))
         return run
 
     for module in ("cam", "perturbation"):
@@ -157,7 +157,7 @@ def test_forward_only_methods_give_the_same_answer_through_the_frozen_trace(resn
     monkeypatch.setattr(fastpath, "MIN_PASSES", 0)
     with unchanged(resnet):
         fast = make(resnet).attribute(x, target=[1, 4, 9])
-    assert kinds and all(k == "run" for k in kinds)  # the frozen trace, not the eager fallback
+    assert kinds and all(kinds)  # the frozen trace, not the eager fallback
     monkeypatch.setattr(fastpath, "MIN_PASSES", 10 ** 12)
     slow = make(resnet).attribute(x, target=[1, 4, 9])
     assert scale_diff(fast.attributions, slow.attributions) < 1e-4

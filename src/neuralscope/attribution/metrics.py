@@ -29,8 +29,9 @@ from ..progress import progress
 from ..result import Result, new_axes
 from .base import Method, Target, chunks, guard, internal_batch_size, prepare_inputs
 from .explain import evaluation_mode, explain, in_training_mode
-from .fastpath import forward_model
+from .fastpath import FrozenForward, forward_model
 from .gradient import gaussian_blur
+from .pixel_curves import CurveJob, block_rows, fill_curves, pixel_ranks, step_pixels
 from .result import Attribution
 
 
@@ -127,32 +128,25 @@ def deletion_insertion(model: nn.Module, inputs: torch.Tensor, attribution: Any,
         target = attribution.targets
     tgt = Target(target, n)
     fractions = np.linspace(0, 1, steps + 1)
-    order = maps.argsort(1, descending=True).to(x.device)
-    ranks = torch.empty_like(order)
-    ranks.scatter_(1, order, torch.arange(h * w, device=x.device).expand(n, -1))
-    curves = {}
+    ranks = pixel_ranks(maps.reshape(n, h, w)).to(x.device)
+    vals = {mode: torch.empty(steps + 1, n, dtype=torch.float64) for mode in ("deletion", "insertion")}
     with guard(model):
         with torch.no_grad():
             out = forward_with_context(model, x)
             tgt.resolve(out)
-        per = max(1, internal_batch_size(model, x, backward=False, budget=memory_budget))
-        run = forward_model(model, x[:1], first_tensor(out)[:1], 2 * n * (steps + 1))
-        for mode, b in (("deletion", deletion_baseline), ("insertion", insertion_baseline)):
-            base = gaussian_blur(x, max(1.0, h / 16)) if b == "blur" else make_baseline(x, b)
-            jobs = [(i, k) for k in range(steps + 1) for i in range(n)]
-            vals = torch.empty(steps + 1, n, dtype=torch.float64)
-            for sl in chunks(len(jobs), per):
-                items = jobs[sl]
-                ex = torch.tensor([i for i, _ in items], device=x.device)
-                ks = torch.tensor([round(fractions[k] * h * w) for _, k in items], device=x.device)
-                changed = (ranks[ex] < ks[:, None]).view(-1, 1, h, w)
-                src, dst = (base, x) if mode == "deletion" else (x, base)
-                rows = torch.where(changed, src[ex], dst[ex])
-                with torch.no_grad():
-                    p = _probs(run(rows), tgt, ex)
-                for j, (i, k) in enumerate(items):
-                    vals[k, i] = p[j]
-            curves[mode] = vals.T.numpy()
+            # the unperturbed input is deletion's first point and insertion's last
+            vals["deletion"][0] = vals["insertion"][steps] = _probs(out, tgt, torch.arange(n, device=x.device)).cpu()
+        run = forward_model(model, x[:1], first_tensor(out)[:1], 2 * n * steps)
+        xs = x.contiguous()
+        dele = make_baseline(x, deletion_baseline).contiguous()
+        ins = (gaussian_blur(x, max(1.0, h / 16)) if insertion_baseline == "blur"
+               else make_baseline(x, insertion_baseline)).contiguous()
+        jobs = [CurveJob(vals["deletion"], lambda m, e: torch.where(m, dele[e], xs[e]), 1, steps),
+                CurveJob(vals["insertion"], lambda m, e: torch.where(m, xs[e], ins[e]), 0, steps - 1)]
+        probs = lambda rows, ex: _probs(run(rows), tgt, ex).cpu()
+        fill_curves(jobs, ranks, step_pixels(steps, h * w), block_rows(model, x, memory_budget), probs,
+                    isinstance(run, FrozenForward) and tgt.fn is None)
+    curves = {mode: v.T.numpy() for mode, v in vals.items()}
     name = attribution.method if isinstance(attribution, Attribution) else ""
     return FaithfulnessCurves(fractions, curves["deletion"], curves["insertion"], method=name)
 

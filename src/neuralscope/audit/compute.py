@@ -21,6 +21,7 @@ from ..adapters.torch import preserve_model_state
 from ..attribution.explain import explain
 from ..attribution.localization import localization
 from ..attribution.metrics import infidelity
+from ..attribution.threads import pass_threads
 from ..capture import LayerNotRunError, RunningStats, capture
 from ..errors import InputShapeError
 from ..nonlinearities import nonlinearity
@@ -63,7 +64,7 @@ def compute_shard(model: nn.Module, spec: AuditSpec, x: torch.Tensor, labels: to
     exactly as found). ``curves``: the :class:`~neuralscope.audit.curves.CurveModel` of
     ``model`` kept by the engine across shards (its forward stand-in is built once)."""
     curves = curves if curves is not None else CurveModel(model)
-    with preserve_model_state(model):
+    with preserve_model_state(model), pass_threads(_device(model)):  # one intra-op thread while the machine is busy
         model.eval()
         # a fresh, aligned copy: SIMD kernels round differently on slices that start
         # mid-buffer, and the same shard must give the same bits from any source or engine
