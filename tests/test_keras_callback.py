@@ -101,11 +101,13 @@ def test_callback_rejects_bad_arguments_in_one_sentence(tmp_path):
             neuralscope.keras.Callback(run, data=np.zeros((4, 3)))
 
 
-def test_watched_statistics_are_those_of_the_held_batch(digits):
-    """The compiled pass reduces gradients and layer outputs on the backend; numpy on the
-    eager pass's full tensors is the oracle: norms, mean and standard deviation to float32
-    summation (rel 1e-5), the fraction of dead units exactly, histogram counts up to values
-    lying on a bin edge (float32 bin positions: at most 2 of 4,608 values move)."""
+@pytest.mark.parametrize("on_host", [True, False])
+def test_watched_statistics_are_those_of_the_held_batch(digits, on_host):
+    """The compiled pass hands its gradients and layer outputs to the host (the default on a
+    CPU) or reduces them on the backend; numpy on the eager pass's full tensors is the
+    oracle: norms, mean and standard deviation to float32 summation (rel 1e-5), the fraction
+    of dead units exactly, histogram counts up to values lying on a bin edge (float32 bin
+    positions: at most 2 of 4,608 values move)."""
     from neuralscope.keras import _histogram, _Summary
     from neuralscope.nonlinearities import dead_mask, nonlinearity
 
@@ -113,9 +115,9 @@ def test_watched_statistics_are_those_of_the_held_batch(digits):
     m = small_cnn()
     a = KerasAdapter(m)
     layers = ["conv", "bn", "head"]
-    p = a.loss_pass(layers, summary=_Summary(64, {"conv": "relu"}, a.channels_axis))
+    p = a.loss_pass(layers, summary=_Summary(64, {"conv": "relu"}, a.channels_axis), summary_on_host=on_host)
     loss, grads, acts = p(x[:64], y[:64])
-    assert p.compiled  # traced once, by tf.function
+    assert p.compiled and p._fn is not None  # traced once, by tf.function
     ref_loss, ref_grads, ref_acts = a.loss_gradients(x[:64], y[:64], layers=layers)
     assert loss == pytest.approx(ref_loss, rel=1e-6)
     for name, g in ref_grads.items():
@@ -204,23 +206,26 @@ def test_host_histogram_is_the_torch_histogram(values):
     assert finite.tolist() == values[np.isfinite(values)].astype(np.float64).tolist()
 
 
-def test_eager_watched_steps_log_what_compiled_ones_log(digits):
-    """The first watched steps run eagerly and summarise on the host; the compiled pass
-    after them on the backend: on the same held batch and weights the two agree (gradient
+@pytest.mark.parametrize("on_host", [True, False])
+def test_eager_watched_steps_log_what_compiled_ones_log(digits, on_host):
+    """An eager pass summarises on the host; the compiled pass on the host too (the default
+    on a CPU) or on the backend: on the same held batch and weights they agree (gradient
     norms and activation moments to float32 summation, dead fractions exactly, histogram
-    counts up to values lying on a bin edge)."""
+    counts up to values lying on a bin edge, where eager and traced convolutions may round
+    a value to either side)."""
     from neuralscope.keras import _histogram, _Summary
 
     x, y = digits
     m = small_cnn()
     a = KerasAdapter(m)
     p = a.loss_pass(["conv", "bn", "head"], summary=_Summary(64, {"conv": "relu"}, a.channels_axis),
-                    compile_after=1)
+                    compile_after=1, summary_on_host=on_host)
     eager, compiled = p(x[:64], y[:64]), p(x[:64], y[:64])
     assert p.compiled and p._fn is not None  # the second call ran the traced pass
     assert eager[0] == pytest.approx(compiled[0], rel=1e-6)
     for (name, e), c in zip(eager[1].items(), compiled[1].values()):
-        assert isinstance(e["counts"], np.ndarray) and float(e["sum_sq"]) == pytest.approx(float(c["sum_sq"]),
+        assert isinstance(e["counts"], np.ndarray) and isinstance(c["counts"], np.ndarray)
+        assert float(e["sum_sq"]) == pytest.approx(float(c["sum_sq"]),
                                                                                           rel=1e-4), name
     for name in ("conv", "bn", "head"):
         e, c = eager[2][name][0], compiled[2][name][0]
@@ -229,3 +234,48 @@ def test_eager_watched_steps_log_what_compiled_ones_log(digits):
         assert he.num == hc.num and np.abs(he.counts - hc.counts).sum() <= 4, name
         assert float(e["ss_dev"]) == pytest.approx(float(c["ss_dev"]), rel=1e-4)
     assert float(eager[2]["conv"][0]["dead"]) == float(compiled[2]["conv"][0]["dead"])
+
+
+def test_compiled_pass_summarises_on_the_host_on_a_cpu(digits):
+    """On a CPU the traced pass only computes the tensors (no reduction is traced into it)
+    and the host summarises them exactly as it summarises an eager pass's tensors: the
+    summary sees numpy arrays, and the histograms equal the one histogram definition's on
+    those very arrays."""
+    from neuralscope.histogram import host_histogram
+    from neuralscope.keras import _histogram, _Summary
+
+    x, y = digits
+    m = small_cnn()
+    a = KerasAdapter(m)
+    seen = []
+    summary = _Summary(32, {"conv": "relu"}, a.channels_axis)
+
+    def recording(kind, name, t):
+        seen.append((kind, name, t))
+        return summary(kind, name, t)
+
+    p = a.loss_pass(["conv", "head"], summary=recording)
+    assert p.summary_on_host  # the model's variables are on the CPU
+    _, grads, acts = p(x[:32], y[:32])
+    assert p.compiled and p._fn is not None
+    assert seen and all(isinstance(t, np.ndarray) for _, _, t in seen)
+    for kind, name, t in seen:
+        got = _histogram(grads[name] if kind == "gradient" else acts[name][0])
+        ref, _ = host_histogram(t, 32)
+        np.testing.assert_array_equal(got.edges, ref.edges)
+        assert got.counts.tolist() == ref.counts.tolist(), name
+
+
+def test_callback_traces_the_held_batch_pass_from_its_first_watched_step(tmp_path, digits):
+    """Tracing the pass costs about as much as the first eager pass (whose kernels load
+    then): the callback compiles at once, so every watched step runs the traced pass."""
+    x, y = digits
+    m = small_cnn("sgd")
+    traced_at = []
+    with Run(tmp_path / "run") as run:
+        ours = neuralscope.keras.Callback(run, every=2, data=(x[:16], y[:16]))
+        probe = keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: traced_at.append(
+            ours._pass._fn is not None))
+        m.fit(x[:128], y[:128], batch_size=32, epochs=1, verbose=0, callbacks=[ours, probe])
+    assert traced_at == [False, True, True, True]  # from the first watched step (the 2nd batch) on
+    assert open_run(tmp_path / "run").scalars("gradients/norm/head/kernel").steps.tolist() == [2, 4]

@@ -23,11 +23,15 @@ step: the compiled loss and its gradient with respect to every trainable variabl
 backend's own autodiff, in training mode, as a ``fit`` step would compute them, without
 applying them (BatchNorm statistics and metric states are put back). They are the gradients
 of that batch, not of the batch the optimizer just used; for a fixed batch they show a
-trend that is comparable across steps. The pass is traced once per ``fit`` (``tf.function``
-on TensorFlow, ``jax.jit`` on JAX; eager on torch and for models that cannot be traced) and
-reduces every gradient and layer output to its statistics on the backend (eager passes: on the
-host, one numpy pass a tensor, cheaper than many small eager backend ops), so a watched step
-costs about two training steps of the held batch (``benchmarks/keras_callback.py``). Logged as ``gradients/<name>`` histograms and
+trend that is comparable across steps. The pass is traced once per ``fit``, at the first
+watched step (``tf.function`` on TensorFlow, ``jax.jit`` on JAX; eager on torch and for
+models that cannot be traced; a trace costs about what the first eager pass costs, loading
+its kernels, and each later traced pass a third of an eager one). On a CPU the traced pass
+hands its gradients and layer outputs to the host, which reduces each to its statistics in
+one numpy pass (a third of the cost of the same reductions traced into the pass, whose
+tracing took 4x as long as the pass's own); on an accelerator they are reduced inside the
+pass. A watched step then costs about two training steps of the held batch
+(``benchmarks/keras_callback.py``). Logged as ``gradients/<name>`` histograms and
 ``gradients/norm/<name>``, ``gradients/norm/<layer>``, ``gradients/nonfinite/<name>``.
 
 **Activations.** Recorded in that same pass (training mode, as ``watch()`` records them
@@ -67,9 +71,11 @@ from .adapters.keras import KerasAdapter
 from .histogram import Histogram, bin_of, bin_range, from_counts, host_histogram, sum_of_squares
 from .nonlinearities import nonlinearity
 
-#: watched steps run eagerly before the held-batch pass is traced (a trace costs about as much
-#: as 20 eager passes, so a short fit never pays it; benchmarks/keras_callback.py)
-_EAGER_WATCHES = 16
+#: watched steps run eagerly before the held-batch pass is traced: none, since a trace (with
+#: the statistics computed on the host) costs about what the first eager pass costs, which
+#: loads its kernels, and each traced pass after it a third of an eager one
+#: (benchmarks/keras_callback.py)
+_EAGER_WATCHES = 0
 
 __all__ = ["Callback"]
 
@@ -119,10 +125,8 @@ class Callback(keras.callbacks.Callback):
         self._leaves = [i.name for i in infos if i.is_leaf]
         self._kinds = {i.name: self._adapter.activation_of(i.layer) for i in infos}
         self._pass = None
-        if self.data is not None:  # traced once here, on the first watched step; reused after
+        if self.data is not None:  # traced on the first watched step; reused after
             chosen = self.layers if self.layers is not None else self._leaves
-            # eager for the first watched steps: tracing costs about 20 eager passes (1 s on the
-            # benchmark's digits CNN), so only a fit that keeps going is traced
             self._pass = self._adapter.loss_pass(chosen, compile_after=_EAGER_WATCHES,
                                                  summary=_Summary(self.bins, self._kinds, self._adapter.channels_axis))
         self._config()
@@ -265,9 +269,10 @@ def _norm(hist, values: np.ndarray) -> float:
 
 
 class _Summary:
-    """What the watched step keeps of a gradient or a layer output, computed inside the
-    compiled held-batch pass (backend ops), so that only a few numbers per tensor reach the
-    host: the :class:`~neuralscope.histogram.Histogram` of the finite values by the rules of
+    """What the watched step keeps of a gradient or a layer output: on the host by numpy for
+    an array (eager passes, and traced ones on a CPU), or inside the compiled held-batch pass
+    by backend ops for a tensor (on an accelerator, so that only a few numbers per tensor
+    reach the host). Either way the :class:`~neuralscope.histogram.Histogram` of the finite values by the rules of
     :mod:`neuralscope.histogram` (its ``bin_range`` and ``bin_of`` on the backend's tensors,
     float32 bin positions as its torch path; ``from_counts`` on the host), the sums it
     stores, the sum of squared deviations from the mean (a two-pass standard deviation) and,
@@ -278,7 +283,7 @@ class _Summary:
         self.bins, self.kinds, self.units_axis = bins, kinds, units_axis
 
     def __call__(self, kind: str, name: str, t: Any) -> dict:
-        if isinstance(t, np.ndarray):  # an eager pass hands the host its arrays
+        if isinstance(t, np.ndarray):  # the pass handed the host its arrays
             return self._on_host(kind, name, t)
         ops = keras.ops
         if "float" not in keras.backend.standardize_dtype(t.dtype):

@@ -307,18 +307,21 @@ class KerasAdapter(Adapter):
         return self.loss_pass(layers, compiled=False)(x, y, sample_weight)
 
     def loss_pass(self, layers: Any = None, *, compiled: bool = True, compile_after: int = 0,
-                  summary: Callable[[str, str, Any], dict] | None = None) -> "LossPass":
+                  summary: Callable[[str, str, Any], dict] | None = None,
+                  summary_on_host: bool | None = None) -> "LossPass":
         """A reusable :meth:`loss_gradients` for ``layers``: traced once (``tf.function`` on
         TensorFlow, ``jax.jit`` on JAX) when ``compiled``, eager on torch or when the model
         cannot be traced; the first ``compile_after`` calls run eagerly (tracing costs as much
-        as many eager passes: it pays only when the pass runs often); ``summary`` reduces each
-        gradient and output inside the pass (see :class:`LossPass`)."""
+        as a few eager passes: it pays when the pass runs again and again); ``summary``
+        reduces each gradient and output, inside the compiled pass or, with
+        ``summary_on_host`` (default: when the model's variables are on the CPU), on the
+        host after it (see :class:`LossPass`)."""
         model = self.model
         if not getattr(model, "compiled", False):
             raise ValueError(f"The Keras model {model.name!r} is not compiled; call model.compile(loss=...) first, "
                              "so there is a loss to take gradients of.")
         return LossPass(self, dict(self.layers(layers)) if layers is not None else {}, compiled, summary,
-                        compile_after=compile_after)
+                        compile_after=compile_after, summary_on_host=summary_on_host)
 
     def attention_weights(self, inputs: Any, method: str = "auto") -> tuple:
         """Every ``MultiHeadAttention`` layer's scores in one inference pass (``method`` has
@@ -352,20 +355,25 @@ class LossPass:
     trace only, so the compiled function hands the layers' outputs out as results) and later
     calls run no Python per layer. With ``summary(kind, name, tensor)`` (``kind``:
     ``"gradient"`` or ``"output"``; a dict of tensors or arrays), each gradient and layer
-    output is reduced and only the summaries come back (numpy, the tensors' own layout):
-    inside a compiled pass ``tensor`` is a backend tensor (statistics of large outputs
-    without moving them to the host); in an eager pass it is a numpy array (host arithmetic
-    costs less than many small eager backend ops). Metric
+    output is reduced and only the summaries come back (numpy, the tensors' own layout).
+    With ``summary_on_host`` (the default when the model's variables are on the CPU, and
+    always for an eager pass) ``tensor`` is a numpy array: the pass hands its tensors out and
+    the host reduces them (on a CPU, numpy's few passes over an array cost a third of the
+    same reductions traced into the pass, whose tracing took 4x as long as the pass's own:
+    ``benchmarks/keras_callback.py``). Otherwise ``tensor`` is a backend tensor inside the
+    compiled pass (statistics of large outputs on an accelerator without moving them). Metric
     states and every non-trainable variable are put back after each call."""
 
     def __init__(self, adapter: KerasAdapter, chosen: dict[str, Any], compiled: bool,
-                 summary: Callable[[str, str, Any], dict] | None = None, *, compile_after: int = 0):
+                 summary: Callable[[str, str, Any], dict] | None = None, *, compile_after: int = 0,
+                 summary_on_host: bool | None = None):
         self.adapter, self.chosen, self.summary = adapter, chosen, summary
         self.eager_calls_left = compile_after
         self.variables = list(adapter.model.trainable_variables)
         names = adapter.variable_names()
         self.names = [names[id(v)] for v in self.variables]
         self.compiled = compiled and adapter.backend in ("tensorflow", "jax")
+        self.summary_on_host = _on_cpu(self.variables) if summary_on_host is None else summary_on_host
         self._fn: Callable | None = None
 
     def __call__(self, x: Any, y: Any, sample_weight: Any = None) -> tuple[float, dict[str, Any], dict[str, list]]:
@@ -388,7 +396,7 @@ class LossPass:
         return float(a.to_numpy(loss)), out, acts
 
     def _post(self, loss, grads, kept):
-        """Applied inside the pass (traced with it when compiled)."""
+        """Applied inside the pass (traced with it when compiled) or on the host after it."""
         s = self.summary
         if s is None:
             return loss, grads, kept
@@ -399,20 +407,43 @@ class LossPass:
         if self.compiled and self.eager_calls_left > 0:
             self.eager_calls_left -= 1
         elif self.compiled:
+            on_host = self.summary is not None and self.summary_on_host
             try:
                 if self._fn is None:
                     self._fn = _COMPILERS[self.adapter.backend](self.adapter.model, self.variables, self.chosen,
-                                                                self.adapter.keras, self._post)
-                return self._fn(x, y, sw)
+                                                                self.adapter.keras,
+                                                                _unchanged if on_host else self._post)
+                out = self._fn(x, y, sw)
             except Exception:  # noqa: BLE001 - a model that cannot be traced (Python control flow) runs eagerly
                 self.compiled, self._fn = False, None
-        loss, grads, kept = _eager_pass(self.adapter, self.variables, self.chosen, x, y, sw)
-        if self.summary is not None:  # eager: the summary works on the host (a few numpy passes a
-            # tensor cost less than its ~20 small eager backend ops)
+            else:
+                return self._post_on_host(*out) if on_host else out
+        return self._post_on_host(*_eager_pass(self.adapter, self.variables, self.chosen, x, y, sw))
+
+    def _post_on_host(self, loss, grads, kept):
+        """:meth:`_post` on numpy arrays (eager passes always: a few numpy passes a tensor cost
+        less than its ~20 small eager backend ops)."""
+        if self.summary is not None:
             to_numpy = self.adapter.to_numpy
             grads = [None if g is None else to_numpy(g) for g in grads]
             kept = {n: [to_numpy(t) for t in ts] for n, ts in kept.items()}
         return self._post(loss, grads, kept)
+
+
+def _unchanged(loss, grads, kept):
+    return loss, grads, kept
+
+
+def _on_cpu(variables: list) -> bool:
+    """Whether the variables' values live in host memory (TensorFlow: a ``CPU`` device
+    name; JAX: the ``cpu`` platform; torch: a CPU tensor)."""
+    if not variables:
+        return True
+    value = variables[0].value
+    device = getattr(value, "device", "")
+    if callable(getattr(value, "devices", None)):  # JAX
+        return all(d.platform == "cpu" for d in value.devices())
+    return "cpu" in str(getattr(device, "type", device)).lower()
 
 
 def _to_host(adapter: KerasAdapter) -> Callable[[Any], Any]:
