@@ -146,14 +146,18 @@ def chain_coalition_values(run: Chain, tables: "_HalfTables", steps: list, score
     return out.double().mean(0)
 
 
-def _split_plan(signs: torch.Tensor, step: int, split_below: float) -> list:
+def _split_plan(signs: torch.Tensor, step: int, split_below: float) -> list | None:
     """Per group of ``step`` background rows, the ``(changing, active)`` first-layer unit
     indices for :meth:`_ReluLayer.split`, from the rows' signs ``(N, H)`` (:meth:`_HalfTables.signs`),
     or ``None`` where more than ``split_below`` of the units change (the plain path is then
-    cheaper). A unit is active when it is at least 0 for every coalition of every row of the
-    group, inactive when at most 0; otherwise it changes (it is mixed in some row, or active
-    in one and inactive in another)."""
+    cheaper); ``None`` for all groups at once when even the background row with the fewest
+    mixed units has too many (a group changes in every unit any of its rows is mixed in).
+    A unit is active when it is at least 0 for every coalition of every row of the group,
+    inactive when at most 0; otherwise it changes (it is mixed in some row, or active in one
+    and inactive in another)."""
     n, width = signs.shape
+    if int((signs == 0).sum(1).min()) > split_below * width:
+        return None
     if n % step:
         signs = torch.cat([signs, signs[-1:].expand(step - n % step, width)])  # (a repeated row changes nothing)
     groups = signs.view(-1, step, width)
