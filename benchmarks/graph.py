@@ -13,13 +13,17 @@ and the best time is reported. Then neuralscope alone lays out and renders a syn
 10,000-node graph (a chain of residual blocks with skips, nested in stages; target < 2 s), and
 the same shape as a real 10,000-module model end to end (fx extraction included).
 
-Run: ``.venv/bin/python benchmarks/graph.py`` (about a minute on 2 cores).
+Run: ``.venv/bin/python benchmarks/graph.py`` (about a minute on 2 cores); ``--models ""`` skips
+the torchvision models and torchview.
 ``benchmarks/graph_elk.py`` compares the layout alone with elkjs's.
 
 Measured with ``--models resnet50`` on a loaded 2-core machine (load average 9; CPU seconds,
 wall was 1.5 times more): the 10,000-module model end to end 1.94 s (3.28 before the level
 memo, the paused collector and the leaner fx tracer and recorder), extraction 1.33 s; the
-synthetic graph's view+layout+SVG 0.51 s (1.33 s quiet before).
+synthetic graph's view+layout+SVG 0.51 s (1.33 s quiet before). After the fx tracer's direct
+scope/stack copies and argument-less node creation, the 10,000-module model end to end against
+6e3532a, interleaved in subprocesses (load 3.6-4.4, CPU seconds, best of 3 each): 1.44, 1.51,
+1.43 against 1.67, 1.62, 1.71; wall 1.45-1.53 s in the quieter rounds.
 """
 from __future__ import annotations
 
@@ -87,7 +91,7 @@ def main() -> None:
           "times as wall / CPU seconds")
     print(f"{'model':<10} {'depth':>5} {'nodes':>6} {'neuralscope graph+layout+svg':>29} "
           f"{'(layout+svg)':>13} {'torchview build':>17} {'ratio tv/ns (cpu)':>18}")
-    for name in args.models.split(","):
+    for name in filter(None, args.models.split(",")):  # --models "": the 10,000-module model and synthetic graphs only
         torch.manual_seed(0)
         model = getattr(torchvision.models, name)().eval()
         x = torch.randn(1, 3, 224, 224)
