@@ -142,7 +142,7 @@ def chain_coalition_values(run: Chain, tables: "_HalfTables", steps: list, score
             t = run_steps(tables.first_layer(background, high, buffer).t(), steps)
         t = t if scores is None else scores(t)
         columns = slice(high.start * tables.low_rows, high.stop * tables.low_rows)
-        out[background, columns] = t.view(background.stop - background.start, -1)
+        out[background, columns] = t.reshape(background.stop - background.start, -1)
     return out.double().mean(0)
 
 
