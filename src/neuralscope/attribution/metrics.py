@@ -30,8 +30,8 @@ from ..result import Result, new_axes
 from .base import Method, Target, chunks, guard, internal_batch_size, prepare_inputs
 from .explain import evaluation_mode, explain, in_training_mode
 from .fastpath import FrozenForward, forward_model
-from .gradient import gaussian_blur
-from .pixel_curves import CurveJob, block_rows, fill_curves, pixel_ranks, step_pixels
+from .pixel_curves import CurveJob, block_rows, blur, fill_curves, pixel_ranks, step_pixels
+from .threads import pass_threads
 from .result import Attribution
 
 
@@ -131,24 +131,37 @@ def deletion_insertion(model: nn.Module, inputs: torch.Tensor, attribution: Any,
     ranks = pixel_ranks(maps.reshape(n, h, w)).to(x.device)
     vals = {mode: torch.empty(steps + 1, n, dtype=torch.float64) for mode in ("deletion", "insertion")}
     with guard(model):
-        with torch.no_grad():
-            out = forward_with_context(model, x)
-            tgt.resolve(out)
-            # the unperturbed input is deletion's first point and insertion's last
-            vals["deletion"][0] = vals["insertion"][steps] = _probs(out, tgt, torch.arange(n, device=x.device)).cpu()
-        run = forward_model(model, x[:1], first_tensor(out)[:1], 2 * n * steps)
+        per = block_rows(model, x, memory_budget)
+        run, out = _unperturbed(model, x, 2 * n * steps + n, per)
+        tgt.resolve(out)
+        # the unperturbed input is deletion's first point and insertion's last
+        vals["deletion"][0] = vals["insertion"][steps] = _probs(out, tgt, torch.arange(n, device=x.device)).cpu()
         xs = x.contiguous()
         dele = make_baseline(x, deletion_baseline).contiguous()
-        ins = (gaussian_blur(x, max(1.0, h / 16)) if insertion_baseline == "blur"
+        ins = (blur(x, max(1.0, h / 16)) if insertion_baseline == "blur"
                else make_baseline(x, insertion_baseline)).contiguous()
         jobs = [CurveJob(vals["deletion"], lambda m, e: torch.where(m, dele[e], xs[e]), 1, steps),
                 CurveJob(vals["insertion"], lambda m, e: torch.where(m, xs[e], ins[e]), 0, steps - 1)]
         probs = lambda rows, ex: _probs(run(rows), tgt, ex).cpu()
-        fill_curves(jobs, ranks, step_pixels(steps, h * w), block_rows(model, x, memory_budget), probs,
+        fill_curves(jobs, ranks, step_pixels(steps, h * w), per, probs,
                     isinstance(run, FrozenForward) and tgt.fn is None)
     curves = {mode: v.T.numpy() for mode, v in vals.items()}
     name = attribution.method if isinstance(attribution, Attribution) else ""
     return FaithfulnessCurves(fractions, curves["deletion"], curves["insertion"], method=name)
+
+
+def _unperturbed(model: nn.Module, x: torch.Tensor, passes: int, per: int) -> tuple[Any, Any]:
+    """The forward for perturbed rows and the model's output on ``x``: the stand-in, checked
+    against the model's own output for the first example, runs ``x`` in blocks of ``per``
+    rows as it runs the perturbed rows (the model's output to float rounding); without a
+    stand-in the model runs ``x`` in one batch."""
+    with torch.no_grad():
+        first = forward_with_context(model, x[:1])
+        run = forward_model(model, x[:1], first_tensor(first)[:1], passes)
+        if not isinstance(run, FrozenForward):
+            return run, forward_with_context(model, x)
+        with pass_threads(x.device):
+            return run, torch.cat([run(x[sl]) for sl in chunks(len(x), per)])
 
 
 # -- sanity checks --------------------------------------------------------------------------

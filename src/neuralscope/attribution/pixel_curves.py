@@ -56,6 +56,29 @@ def step_pixels(steps: int, pixels: int) -> torch.Tensor:
     return torch.tensor([round(f * pixels) for f in np.linspace(0, 1, steps + 1)])
 
 
+def blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """:func:`~neuralscope.attribution.gradient.gaussian_blur` of ``(N, C, H, W)`` images as
+    ``Kh @ x @ Kw^T``, with the reflect padding folded into the two (H x H, W x W) matrices
+    (the same blur to float32 rounding, without a one-channel convolution per image plane)."""
+    kh, kw = _blur_matrix(x.shape[-2], sigma, x), _blur_matrix(x.shape[-1], sigma, x)
+    return kh @ x @ kw.T
+
+
+def _blur_matrix(size: int, sigma: float, like: torch.Tensor) -> torch.Tensor:
+    radius = max(1, int(math.ceil(3 * sigma)))
+    pad = min(radius, size - 1)
+    t = torch.arange(-radius, radius + 1, dtype=torch.float32)
+    k = torch.exp(-0.5 * (t / sigma) ** 2)
+    k = (k / k.sum())[radius - pad: radius + pad + 1]
+    k = (k / k.sum()).double()
+    m = torch.zeros(size, size, dtype=torch.float64)
+    for i in range(size):
+        for j, wt in zip(range(i - pad, i + pad + 1), k.tolist()):
+            src = -j if j < 0 else (2 * (size - 1) - j if j >= size else j)  # reflect
+            m[i, src] += wt
+    return m.to(device=like.device, dtype=like.dtype)
+
+
 class CurveJob(NamedTuple):
     """The rows ``first..last`` of one curve, ``curve[k, i]`` (steps x examples):
     ``make(changed, examples)`` builds them from ``changed``, the ``(S, E, 1, H, W)`` mask
@@ -106,4 +129,4 @@ def _blocks(first: int, last: int, n: int, per: int) -> list[tuple[slice, slice]
             for s0 in range(first, last + 1, s_per) for e0 in range(0, n, e_per)]
 
 
-__all__ = ["BLOCK_BYTES", "CurveJob", "block_rows", "fill_curves", "pixel_ranks", "step_pixels"]
+__all__ = ["BLOCK_BYTES", "CurveJob", "blur", "block_rows", "fill_curves", "pixel_ranks", "step_pixels"]

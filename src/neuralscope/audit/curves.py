@@ -17,7 +17,6 @@ The same numbers as that function (tested to 1e-6 in AUC), with less work per ex
 """
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import torch
@@ -25,32 +24,10 @@ from torch import nn
 
 from ..adapters.torch import first_tensor
 from ..attribution.fastpath import FrozenForward, forward_model
-from ..attribution.pixel_curves import CurveJob, block_rows, fill_curves, pixel_ranks, step_pixels
+from ..attribution.pixel_curves import CurveJob, blur, block_rows, fill_curves, pixel_ranks, step_pixels
 from ..errors import InputShapeError
 
 __all__ = ["shard_aucs", "blur"]
-
-
-def blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """:func:`~neuralscope.attribution.gradient.gaussian_blur` of ``(N, C, H, W)`` images as
-    ``Kh @ x @ Kw^T``, with the reflect padding folded into the two (H x H, W x W) matrices."""
-    kh, kw = _blur_matrix(x.shape[-2], sigma, x), _blur_matrix(x.shape[-1], sigma, x)
-    return kh @ x @ kw.T
-
-
-def _blur_matrix(size: int, sigma: float, like: torch.Tensor) -> torch.Tensor:
-    radius = max(1, int(math.ceil(3 * sigma)))
-    pad = min(radius, size - 1)
-    t = torch.arange(-radius, radius + 1, dtype=torch.float32)
-    k = torch.exp(-0.5 * (t / sigma) ** 2)
-    k = (k / k.sum())[radius - pad: radius + pad + 1]
-    k = (k / k.sum()).double()
-    m = torch.zeros(size, size, dtype=torch.float64)
-    for i in range(size):
-        for j, wt in zip(range(i - pad, i + pad + 1), k.tolist()):
-            src = -j if j < 0 else (2 * (size - 1) - j if j >= size else j)  # reflect
-            m[i, src] += wt
-    return m.to(device=like.device, dtype=like.dtype)
 
 
 class CurveModel:
