@@ -20,7 +20,7 @@ from torch import nn
 
 from ..adapters.torch import as_inputs, forward_with_context, model_device, preserve_model_state
 from ..errors import FileFormatError, InputShapeError, ModelForwardError
-from .gcpause import paused_gc
+from ..gcpause import paused_gc
 from .model import Graph
 
 METHODS = ("auto", "fx", "export", "hooks")

@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .gcpause import paused_gc
+from ..gcpause import paused_gc
 from .model import GraphView, ViewNode
 from .sugiyama import Level, LayoutOptions, lay_out_level
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from ..result import Result
-from .gcpause import paused_gc
+from ..gcpause import paused_gc
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from xml.sax.saxutils import escape
 
 from .layout import (CLUSTER_TITLE_SIZE, FONT_FAMILY, LABEL_SIZE, SUB_SIZE, TITLE_SIZE, Layout,
                      LayoutOptions, layout, node_family, node_tooltip)
-from .gcpause import paused_gc
+from ..gcpause import paused_gc
 from .model import GraphView
 
 #: fill, stroke, text colour per family
