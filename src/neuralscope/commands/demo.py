@@ -17,6 +17,8 @@ def register(sub) -> None:
     p.add_argument("--no-serve", action="store_true", help="write the report and exit (no dashboard)")
     p.add_argument("--fast", action="store_true",
                    help="fewer scenes, epochs and steps: a quick check that every view is built")
+    p.add_argument("--threads", type=positive_int, default=1,
+                   help="torch intra-op threads while the demo runs (default: 1; its models are too small to share)")
     p.add_argument("--port", type=port, default=6006, help="dashboard port (default: 6006)")
     p.set_defaults(func=run)
 
@@ -49,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
         Path(args.out).mkdir(parents=True, exist_ok=True)
         server = serve_in_background(args.out, port=args.port)
         print(f"dashboard (live while the demo trains): {server.url}", flush=True)
-    index = run_demo(args.out, epochs=args.epochs, only=args.only, fast=args.fast)
+    index = run_demo(args.out, epochs=args.epochs, only=args.only, fast=args.fast, threads=args.threads)
     print(f"report: {index}  (self-contained: {index.parent / 'report.html'})")
     if server is not None:
         print(f"dashboard: {server.url}  (Ctrl-C to stop)", flush=True)
