@@ -26,7 +26,7 @@ of that batch, not of the batch the optimizer just used; for a fixed batch they 
 trend that is comparable across steps. The pass is traced once per ``fit``, at the first
 watched step (``tf.function`` on TensorFlow, ``jax.jit`` on JAX; eager on torch and for
 models that cannot be traced; a trace costs about what the first eager pass costs, loading
-its kernels, and each later traced pass a third of an eager one). On a CPU the traced pass
+its kernels, and each later traced pass less than half an eager one). On a CPU the traced pass
 hands its gradients and layer outputs to the host, which reduces each to its statistics in
 one numpy pass (a third of the cost of the same reductions traced into the pass, whose
 tracing took 4x as long as the pass's own); on an accelerator they are reduced inside the
@@ -73,7 +73,7 @@ from .nonlinearities import nonlinearity
 
 #: watched steps run eagerly before the held-batch pass is traced: none, since a trace (with
 #: the statistics computed on the host) costs about what the first eager pass costs, which
-#: loads its kernels, and each traced pass after it a third of an eager one
+#: loads its kernels, and each traced pass after it less than half an eager one
 #: (benchmarks/keras_callback.py)
 _EAGER_WATCHES = 0
 
