@@ -435,6 +435,17 @@ def test_the_collector_is_back_on_after_graph_also_when_reading_fails():
     assert gc.isenabled()
 
 
+
+class _PlainFx(torch.fx.Tracer):
+    """torch.fx's own tracer with the same leaf modules as ours: the reference for our shortcuts."""
+
+    def __init__(self, leaves):
+        super().__init__()
+        self._leaf_ids = {id(m) for m in leaves.values()}
+
+    def is_leaf_module(self, m, name):
+        return id(m) in self._leaf_ids
+
 def test_the_tracer_shortcuts_build_the_graph_fx_builds():
     # proxies, numbers, tuples and lists of them, keyword and empty keyword arguments, a
     # module call, a method call, a parameter read outside a leaf, and a named tuple
@@ -456,16 +467,8 @@ def test_the_tracer_shortcuts_build_the_graph_fx_builds():
             p = Pair(z, y)
             return torch.stack((p.a, p.b), 0).sum(dim=0, keepdim=False), {"y": y}
 
-    class Plain(torch.fx.Tracer):
-        def __init__(self, leaves):
-            super().__init__()
-            self._leaf_ids = {id(m) for m in leaves.values()}
-
-        def is_leaf_module(self, m, name):
-            return id(m) in self._leaf_ids
-
     m = Mixed()
-    ours, theirs = _Tracer(leaf_paths(m)).trace(m), Plain(leaf_paths(m)).trace(m)
+    ours, theirs = _Tracer(leaf_paths(m)).trace(m), _PlainFx(leaf_paths(m)).trace(m)
     assert str(ours) == str(theirs)
     assert [n.meta.get("nn_module_stack") for n in ours.nodes] == [n.meta.get("nn_module_stack") for n in theirs.nodes]
     assert [repr((n.op, n.target, n.args, n.kwargs)) for n in ours.nodes] == \
@@ -493,16 +496,8 @@ def test_the_tracer_copies_scopes_and_module_stacks_as_fx_does():
         def forward(self, x):
             return self.block(self.block(x).sigmoid())
 
-    class Plain(torch.fx.Tracer):
-        def __init__(self, leaves):
-            super().__init__()
-            self._leaf_ids = {id(m) for m in leaves.values()}
-
-        def is_leaf_module(self, m, name):
-            return id(m) in self._leaf_ids
-
     m = Outer()
-    ours, theirs = _Tracer(leaf_paths(m)), Plain(leaf_paths(m))
+    ours, theirs = _Tracer(leaf_paths(m)), _PlainFx(leaf_paths(m))
     g_ours, g_theirs = ours.trace(m), theirs.trace(m)
     stacks = [n.meta.get("nn_module_stack") for n in g_ours.nodes]
     assert stacks == [n.meta.get("nn_module_stack") for n in g_theirs.nodes]
