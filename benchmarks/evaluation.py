@@ -13,8 +13,8 @@ process CPU time; the ratio is Quantus / ours):
   it must also divide 48 x 48, which 64 x 64 scenes cannot satisfy with whole pixels), the
   same baseline (Quantus's ``"black"`` is each image's minimum: ours is given that image) and
   the same ranking (a tiny seeded jitter breaks the maps' ties, identical on both sides). Our
-  :func:`deletion_insertion` computes the insertion curve as well: 26 model passes per scene
-  against Quantus's 12.
+  :func:`deletion_insertion` computes the insertion curve as well: 25 model passes per scene
+  (the unperturbed row is deletion's first point and insertion's last) against Quantus's 12.
 
 Why the two deletion AUCs once correlated only 0.52 per scene: the earlier configuration
 measured different perturbations. Quantus ran 48 steps of 256 *channel values* (a third of a
@@ -107,7 +107,7 @@ def deletion_row(quantus, model, images, maps, y) -> tuple[float, float, float, 
     corr = float(np.corrcoef(np.trapezoid(curves.deletion[:, 1:], axis=1), np.trapezoid(q, axis=1))[0, 1])
     line("deletion (+ insertion)", (ow, oc), (qw, qc),
          f"max |curve difference| {diff:.1e}, AUC correlation {corr:.4f}; passes per scene: ours "
-         f"{2 * (STEPS + 1)} (deletion and insertion), quantus {STEPS} (deletion)")
+         f"{2 * STEPS + 1} (deletion and insertion, the unperturbed row shared), quantus {STEPS} (deletion)")
     return ow, oc, qw, qc
 
 
