@@ -9,6 +9,7 @@ import torch
 from .. import DemoContext, Section
 
 NAME = "inside"
+IMPORTS_TENSORFLOW = True  # umap-learn (the UMAP embedding) imports it: built after the other sections
 ANIMATION_FRAMES = 6  # about this many of the run's weight snapshots are animated
 
 

@@ -10,6 +10,7 @@ import time
 from .. import DemoContext, Section
 
 NAME = "keras"
+IMPORTS_TENSORFLOW = True  # Keras on its TensorFlow backend: built after the other sections
 EPOCHS = 3
 EVERY = 10
 
