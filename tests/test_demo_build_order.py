@@ -1,0 +1,42 @@
+"""How the demo runs: its sections that import TensorFlow are built last (the report keeps
+name order), and its torch thread setting is given back, also when a section fails."""
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+import neuralscope.demo as demo
+
+
+def test_sections_that_import_tensorflow_are_built_after_the_others_in_name_order():
+    names = [name for name, _ in demo.section_modules()]
+    order = [name for name, _ in demo.build_order(demo.section_modules())]
+    tensorflow = {"20_inside", "55_keras"}
+    assert order[-len(tensorflow):] == sorted(tensorflow)
+    assert order[:-len(tensorflow)] == [n for n in names if n not in tensorflow]
+
+
+def test_build_order_keeps_name_order_among_equals():
+    mods = [("a", SimpleNamespace(IMPORTS_TENSORFLOW=True)), ("b", SimpleNamespace()), ("c", SimpleNamespace()),
+            ("d", SimpleNamespace(IMPORTS_TENSORFLOW=True))]
+    assert [n for n, _ in demo.build_order(mods)] == ["b", "c", "a", "d"]
+
+
+def test_run_demo_gives_the_thread_setting_back_when_the_build_fails(monkeypatch, tmp_path):
+    before = torch.get_num_threads()
+    seen = []
+
+    def failing_build(out, **kw):
+        seen.append(torch.get_num_threads())
+        raise RuntimeError("a section failed")
+
+    monkeypatch.setattr(demo, "_build", failing_build)
+    with pytest.raises(RuntimeError, match="a section failed"):
+        demo.run_demo(tmp_path, threads=1)
+    assert seen == [1]
+    assert torch.get_num_threads() == before
+
+
+def test_run_demo_refuses_zero_threads_in_one_sentence(tmp_path):
+    with pytest.raises(ValueError, match="threads must be a positive number"):
+        demo.run_demo(tmp_path, threads=0)
