@@ -47,9 +47,11 @@ test: setup
 	$(PY) -m pytest -n $(PYTEST_WORKERS) -q
 
 # Lucent (feature-vis peer) pins an ancient kornia: install it without its pins, for benchmarks only.
+# elkjs (the graph-layout peer of benchmarks/graph_elk.py) goes into .bench/elk, for benchmarks only.
 bench: setup
 	$(PY) -m pip install --disable-pip-version-check -q kornia decorator && \
 	  $(PY) -m pip install --disable-pip-version-check -q --no-deps torch-lucent==0.1.8
+	test -d .bench/elk/node_modules/elkjs || npm install --prefix .bench/elk --no-audit --no-fund --no-save elkjs@0.12.1
 	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 gallery: setup

@@ -5,11 +5,11 @@ For each graph the script lays out the same view twice: with :func:`neuralscope.
 in this process, and with elkjs in Node.js (``elk.algorithm=layered``, top to bottom,
 ``hierarchyHandling=INCLUDE_CHILDREN`` so edges into and out of groups are laid out across the
 hierarchy, as ours does), each node sized as ours sizes it. It prints CPU and wall time and
-the drawing's size. elkjs is not a dependency of neuralscope: install it anywhere and pass
-its folder, e.g.::
+the drawing's size. elkjs is not a dependency of neuralscope: ``make bench`` installs it into
+``.bench/elk`` (git-ignored), where this script looks by default; by hand::
 
-    npm install --prefix /tmp/elk elkjs@0.12.1
-    .venv/bin/python benchmarks/graph_elk.py --elk /tmp/elk/node_modules/elkjs
+    npm install --prefix .bench/elk --no-save elkjs@0.12.1
+    .venv/bin/python benchmarks/graph_elk.py [--elk FOLDER_OF_ELKJS]
 
 (the script in ``benchmarks/graph_elk.mjs`` does the elkjs side).
 """
@@ -26,6 +26,7 @@ from neuralscope.graph.layout import layout, node_size, synthetic_graph
 from neuralscope.graph.model import GraphView
 
 HERE = Path(__file__).resolve().parent
+DEFAULT_ELK = HERE.parent / ".bench" / "elk" / "node_modules" / "elkjs"
 ELK_OPTIONS = {"elk.algorithm": "layered", "elk.direction": "DOWN",
                "elk.hierarchyHandling": "INCLUDE_CHILDREN",
                "elk.layered.spacing.nodeNodeBetweenLayers": "34", "elk.spacing.nodeNode": "20"}
@@ -80,10 +81,14 @@ def theirs(view: GraphView, elk_dir: str, timeout: float) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--elk", required=True, help="folder of an elkjs install (…/node_modules/elkjs)")
+    ap.add_argument("--elk", default=str(DEFAULT_ELK), help="folder of an elkjs install (…/node_modules/elkjs; "
+                    "default: where make bench installs it)")
     ap.add_argument("--sizes", default="1000,3000,10000")
     ap.add_argument("--timeout", type=float, default=300.0, help="seconds elkjs may take per graph")
     args = ap.parse_args()
+    if not (Path(args.elk) / "package.json").is_file():
+        ap.exit(2, f"graph_elk.py: no elkjs in {args.elk}: run `make bench` (it installs elkjs there) or pass "
+                   "--elk FOLDER.\n")
     for n in (int(s) for s in args.sizes.split(",")):
         for nested in (True, False):
             view = synthetic_graph(n, nested=nested).view()
