@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch._dynamo  # noqa: F401  (loads triton now: loaded after TensorFlow, whose peer writer part 1 uses, it segfaults)
+import torch._dynamo  # (loads triton now: loaded after TensorFlow, whose peer writer part 1 uses, it segfaults)
 from torch import nn
 
 warnings.filterwarnings("ignore")
