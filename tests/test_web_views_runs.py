@@ -89,6 +89,7 @@ def runs_server(tmp_path_factory):
     with urllib.request.urlopen(srv.url.rstrip("/") + "/api/results?run=views") as resp:
         srv.index = {it["name"]: it["index"] for it in json.load(resp)["items"]}
     srv.results = results
+    srv.runs_root = tmp / "runs"
     SHOTS.mkdir(parents=True, exist_ok=True)
     yield srv
     srv.stop()
@@ -267,16 +268,64 @@ def test_run_set_lists_the_runs_with_their_config_and_compares_the_last_values(r
     _shot(page, "run_set")
 
 
-def test_scalar_series_uses_a_log_axis_marks_nan_steps_and_smooths(runs_server, page):
-    r = _open(runs_server, page, "scalar_series", ".scalar-chart path.series")
-    assert page.locator(".result-view .scalar-chart .y-label").text_content() == "log10 loss"  # 3 .. 3e-3: 1000-fold
+# what a uPlot chart of the chart registry draws: x, every series's values and whether it is
+# shown, and the y scale's distribution (3: logarithmic)
+DRAWN = """chart => ({ data: chart.u.data.map((a) => Array.from(a)), shown: chart.u.series.map((s) => s.show),
+                   distr: chart.u.scales.y.distr, canvases: chart.el.querySelectorAll('.uplot canvas').length })"""
+
+
+def _drawn_view_chart(page) -> dict:
+    key = page.locator(".result-view .scalar-chart").get_attribute("data-key")
+    return page.evaluate(f"(key) => ({DRAWN})(window.__nsCharts.get(key))", key)
+
+
+def _ema_skipping_nonfinite(values, weight):
+    """TensorBoard's debiased moving average; NaN/Inf points are passed through and left out of the mean."""
+    out, last, n = [], 0.0, 0
+    for v in values:
+        if v is None or not math.isfinite(v):
+            out.append(None)
+            continue
+        n += 1
+        last = last * weight + (1 - weight) * v
+        out.append(last / (1 - weight ** n))
+    return out
+
+
+def test_scalar_series_is_drawn_by_the_scalars_chart_with_a_log_axis_nan_steps_and_smoothing(runs_server, page):
+    r = _open(runs_server, page, "scalar_series", ".scalar-chart .uplot canvas")
+    assert _count(page, "svg path.series") == 0  # no second line drawing: the Scalars page's uPlot chart
+    drawn = _drawn_view_chart(page)
+    values = [None if not np.isfinite(v) else float(v) for v in r.values]
+    assert drawn["data"][0] == [int(s) for s in r.steps] and drawn["data"][1] == values
+    assert drawn["shown"] == [True, True, False]  # x, the raw line; the smoothed line hidden at smoothing 0
+    assert drawn["distr"] == 3  # log value axis: 3 .. 3e-3 spans 1000-fold
     bad = [int(s) for s, v in zip(r.steps, r.values) if not np.isfinite(v)]
     assert bad == [150] and "at step 150" in page.locator(".result-view .nonfinite-note").text_content()
-    assert _count(page, ".scalar-chart path.series") == 1
     _set_slider(page, "input.smoothing", 0.9)
-    assert _count(page, ".scalar-chart path.series") == 2
-    _no_overlapping_ticks(page)
+    drawn = _drawn_view_chart(page)
+    assert drawn["shown"] == [True, True, True]
+    assert np.allclose(np.array(drawn["data"][2], dtype=float), np.array(_ema_skipping_nonfinite(values, 0.9), dtype=float),
+                       rtol=1e-12, equal_nan=True)
     _shot(page, "scalar_series")
+
+
+def test_the_scalars_page_and_the_scalar_series_view_draw_the_same_points_with_one_chart(runs_server, page):
+    r = _open(runs_server, page, "scalar_series", ".scalar-chart .uplot canvas")
+    view = _drawn_view_chart(page)
+    from neuralscope.server.app import serve_in_background
+
+    srv = serve_in_background(runs_server.runs_root, poll_interval=0.5)
+    try:
+        page.goto(srv.url + "#/scalars?tag=loss&run=a")  # the run the result was read from, alone
+        page.wait_for_selector(".chart-card[data-tag='loss'] .uplot canvas", timeout=30_000)
+        page.wait_for_function("() => window.__nsCharts.get('loss').series.size === 1", timeout=30_000)
+        scalars = page.evaluate(f"() => ({DRAWN})(window.__nsCharts.get('loss'))")
+    finally:
+        srv.stop()
+    assert scalars["data"][:2] == view["data"][:2] and len(view["data"][0]) == len(r.steps)
+    assert scalars["canvases"] == view["canvases"] >= 1
+    assert page.console_errors == []
 
 
 def test_summary_draws_the_rows_plot_draws_and_the_whole_table(runs_server, page):

@@ -1,12 +1,14 @@
 // One scalar chart (uPlot): several runs overlaid, TensorBoard's debiased EMA smoothing,
 // x = step / relative time / wall time, log scale, drag to zoom (the server sends more
 // detail for the zoomed range), hover values of every run at the nearest point,
-// CSV and PNG download.
+// CSV and PNG download. The one drawing of scalar series: the Scalars page's charts load
+// their runs from /api/scalars and follow the page's settings; the `scalar_series` view
+// gives one chart a logged ScalarSeries.to_dict() and settings of its own (`show`).
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 import { h, clear, fmt, fmtTime, fmtDuration, download } from "./dom.js";
 import { get } from "./api.js";
-import { state, colorOf, selectedRuns } from "./state.js";
+import { state, colorOf, selectedRuns, PALETTE } from "./state.js";
 
 // TensorBoard's smoothing: exponential moving average, debiased so the first points are
 // not pulled towards zero; non-finite values are passed through and do not enter the mean.
@@ -41,11 +43,22 @@ export function focusWindow(lo, hi, step) {
 }
 
 const registry = new Map();
-window.__nsCharts = registry; // tests and debugging: tag -> ScalarChart
+window.__nsCharts = registry; // tests and debugging: tag (or the `key` given) -> ScalarChart
 
+/**
+ * A chart of the scalar series `tag`. On the Scalars page it reads the page's settings and
+ * run colours and loads its runs (`load`); given `settings` ({smoothing, logy, xaxis}) it
+ * draws the series handed to `show` with those settings instead (a result view).
+ *
+ * Example: `const c = new ScalarChart("loss", { settings: { smoothing: 0, logy: false, xaxis: "step" } });
+ * parent.append(c.el); c.show("run", { steps: [0, 1], values: [2, 1], walls: [0, 1] });`
+ */
 export class ScalarChart {
-  constructor(tag) {
+  constructor(tag, { settings = null, key = tag } = {}) {
     this.tag = tag;
+    this.key = key;
+    this.fixed = settings !== null; // drawing given series (show), not loading runs
+    this.settings = settings || state.settings;
     this.series = new Map();      // run id -> {steps, values, walls, total, downsampled, appended}
     this.zoom = null;             // [xmin, xmax] while zoomed in
     this.mark = null;             // a step marked with a vertical line (a diagnostic's start)
@@ -66,7 +79,7 @@ export class ScalarChart {
           h("button", { class: "icon", title: "download PNG", dataset: { action: "png" }, onclick: () => this.downloadPng() }, "PNG"))),
       h("div", { class: "plot-wrap" }, this.plotEl, this.tip),
       h("div", { class: "chart-foot" }, this.info));
-    registry.set(tag, this);
+    registry.set(key, this);
     this._redrawTimer = null;
     // follow the card's width (window resizes, the card being re-attached by a re-render)
     this.ro = "ResizeObserver" in window ? new ResizeObserver(() => this.resize()) : null;
@@ -77,17 +90,30 @@ export class ScalarChart {
     if (this.ro) this.ro.disconnect();
     if (this.u) this.u.destroy();
     this.u = null;
-    if (registry.get(this.tag) === this) registry.delete(this.tag);
+    if (registry.get(this.key) === this) registry.delete(this.key);
+  }
+
+  // A series's colour: its run's on the Scalars page, the palette's first in a view.
+  colour(id) { return this.fixed ? PALETTE[0] : colorOf(id); }
+
+  /** Draw `data` (a ScalarSeries.to_dict(): steps, values, walls, total, downsampled) as the
+   * series `id`, in place of the chart's series. */
+  show(id, data) {
+    const walls = Array.isArray(data.walls) ? data.walls : data.steps.map(() => 0);
+    this.series = new Map([[id, { steps: data.steps, values: data.values, walls, total: data.total ?? data.steps.length,
+      downsampled: data.downsampled, appended: 0 }]]);
+    this.loaded = true;
+    this.draw();
   }
 
   // Whether the chart draws `id`: the one run it was narrowed to, else every selected run.
-  shows(id) { return this.only !== null ? id === this.only : state.selected.has(id); }
+  shows(id) { return this.fixed || (this.only !== null ? id === this.only : state.selected.has(id)); }
 
   // Show only run `id` (whether or not it is selected); `widen()` or a change of the run
   // selection goes back to the selected runs.
   showOnly(id) {
     this.only = id;
-    clear(this.onlyEl).append(h("span", { class: "swatch", style: { background: colorOf(id) } }), `only ${id} `,
+    clear(this.onlyEl).append(h("span", { class: "swatch", style: { background: this.colour(id) } }), `only ${id} `,
       h("button", { class: "icon", dataset: { action: "widen" }, title: "show every selected run again",
         onclick: () => this.widen(true) }, "all runs"));
     this.onlyEl.dataset.run = id;
@@ -116,7 +142,7 @@ export class ScalarChart {
     // it was in flight are replayed on it (append skips the steps it already has).
     const seq = (this._loadSeq = (this._loadSeq || 0) + 1);
     this._pending = [];
-    const xr = this.zoom && state.settings.xaxis === "step" ? this.zoom : null;
+    const xr = this.zoom && this.settings.xaxis === "step" ? this.zoom : null;
     if (this.only !== null) runs = [state.runById.get(this.only)].filter(Boolean);
     const results = await Promise.all(runs.filter((r) => (r.series.scalar || []).includes(this.tag)).map(async (r) => {
       try {
@@ -164,7 +190,7 @@ export class ScalarChart {
   }
 
   applyFocus() {
-    if (!this.u || state.settings.xaxis !== "step") return;
+    if (!this.u || this.settings.xaxis !== "step") return;
     const win = this.focusWindow(this._focus);
     this._focus = null;
     if (!win || win[1] <= win[0]) return;
@@ -196,7 +222,7 @@ export class ScalarChart {
   }
 
   xOf(runId, s) {
-    const mode = state.settings.xaxis;
+    const mode = this.settings.xaxis;
     if (mode === "step") return s.steps;
     if (mode === "wall") return s.walls;
     const run = state.runById.get(runId);
@@ -206,7 +232,7 @@ export class ScalarChart {
 
   // uPlot wants one shared, sorted x array: join the runs' tables.
   buildData() {
-    const { smoothing, logy } = state.settings;
+    const { smoothing, logy } = this.settings;
     const tables = [], runs = [];
     for (const [id, s] of this.series) {
       if (!this.shows(id) || !s.steps.length) continue;
@@ -243,7 +269,7 @@ export class ScalarChart {
       clear(this.plotEl).appendChild(h("div", { class: "empty" }, this.loaded ? "no data for the selected runs" : "loading…"));
       return;
     }
-    const key = runs.map((r) => r.id).join("|") + `|${state.settings.smoothing > 0}|${state.settings.logy}|${state.settings.xaxis}`;
+    const key = runs.map((r) => r.id).join("|") + `|${this.settings.smoothing > 0}|${this.settings.logy}|${this.settings.xaxis}`;
     if (this.u && this._key === key) {
       this.u.setData(data, !this.zoom);
       return;
@@ -255,10 +281,10 @@ export class ScalarChart {
   }
 
   options(runs) {
-    const { smoothing, logy, xaxis } = state.settings;
+    const { smoothing, logy, xaxis } = this.settings;
     const series = [{ label: xaxis }];
     for (const r of runs) {
-      const c = colorOf(r.id);
+      const c = this.colour(r.id);
       series.push({ label: `${r.id} (raw)`, stroke: c, width: 1, alpha: smoothing > 0 ? 0.25 : 1, spanGaps: false,
         points: { show: false }, show: true });
       series.push({ label: r.id, stroke: c, width: smoothing > 0 ? 1.6 : 0, spanGaps: false,
@@ -304,7 +330,7 @@ export class ScalarChart {
 
   // The marked step: a dashed vertical line across the plot, labelled with the step.
   drawMark(u) {
-    if (this.mark === null || state.settings.xaxis !== "step") return;
+    if (this.mark === null || this.settings.xaxis !== "step") return;
     const { min, max } = u.scales.x;
     if (!(this.mark >= min && this.mark <= max)) return;
     const x = Math.round(u.valToPos(this.mark, "x", true)) + 0.5;
@@ -341,16 +367,16 @@ export class ScalarChart {
     const near = rows.filter((r) => r.dist <= 24);
     rows.length = 0; rows.push(...near);
     if (!rows.length) { this.tip.hidden = true; return; }
-    const smoothing = state.settings.smoothing > 0;
+    const smoothing = this.settings.smoothing > 0;
     const table = h("table", null, h("tr", null, h("th", null, "run"), h("th", null, "step"),
       smoothing ? h("th", null, "smoothed") : null, h("th", null, "value"), h("th", null, "time")));
     for (const row of rows) {
       table.appendChild(h("tr", { class: "tt-row", dataset: { run: row.id, step: String(row.step) } },
-        h("td", null, h("span", { class: "swatch", style: { background: colorOf(row.id) } }), row.id),
+        h("td", null, h("span", { class: "swatch", style: { background: this.colour(row.id) } }), row.id),
         h("td", { class: "tt-step" }, String(row.step)),
         smoothing ? h("td", { class: "tt-smoothed", dataset: { value: String(row.smooth) } }, fmt(row.smooth)) : null,
         h("td", { class: "tt-value", dataset: { value: String(row.value) } }, fmt(row.value)),
-        h("td", { class: "tt-time" }, state.settings.xaxis === "wall" ? fmtTime(row.wall) : fmtTime(row.wall).slice(11))));
+        h("td", { class: "tt-time" }, this.settings.xaxis === "wall" ? fmtTime(row.wall) : fmtTime(row.wall).slice(11))));
     }
     this.tip.appendChild(table);
     this.tip.hidden = false;
@@ -371,7 +397,7 @@ export class ScalarChart {
     const prev = this.zoom;
     this.zoom = [min, max];
     const downsampled = [...this.series.values()].some((s) => s.downsampled);
-    if (state.settings.xaxis === "step" && downsampled && (!prev || prev[0] !== min || prev[1] !== max)) {
+    if (!this.fixed && this.settings.xaxis === "step" && downsampled && (!prev || prev[0] !== min || prev[1] !== max)) {
       clearTimeout(this._zoomTimer);
       this._zoomTimer = setTimeout(() => this.refine(), 50);
     }
@@ -386,7 +412,7 @@ export class ScalarChart {
   }
 
   async resetZoom() {
-    const wasRefined = this.zoom && [...this.series.values()].some((s) => s.downsampled);
+    const wasRefined = !this.fixed && this.zoom && [...this.series.values()].some((s) => s.downsampled);
     this.zoom = null;
     if (wasRefined) {
       const runs = [...this.series.keys()].map((id) => state.runById.get(id)).filter(Boolean);
@@ -408,7 +434,7 @@ export class ScalarChart {
     const lines = ["run,step,wall_time,value"];
     for (const id of this.series.keys()) {
       if (!this.shows(id)) continue;
-      const d = await get("/api/scalars", { run: id, tag: this.tag });
+      const d = this.fixed ? this.series.get(id) : await get("/api/scalars", { run: id, tag: this.tag });
       const q = /[",\n]/.test(id) ? `"${id.replace(/"/g, '""')}"` : id;
       for (let i = 0; i < d.steps.length; i++) lines.push(`${q},${d.steps[i]},${d.walls[i]},${d.values[i] === null ? "nan" : d.values[i]}`);
     }
@@ -430,7 +456,7 @@ export class ScalarChart {
     let x = 8 * dpr;
     ctx.font = `${11 * dpr}px system-ui, sans-serif`;
     for (const r of this.runs || []) {
-      ctx.fillStyle = colorOf(r.id); ctx.fillRect(x, titleH + src.height + 5 * dpr, 10 * dpr, 10 * dpr);
+      ctx.fillStyle = this.colour(r.id); ctx.fillRect(x, titleH + src.height + 5 * dpr, 10 * dpr, 10 * dpr);
       ctx.fillStyle = "#1f2328"; ctx.fillText(r.id, x + 14 * dpr, titleH + src.height + 14 * dpr);
       x += (24 + ctx.measureText(r.id).width / dpr) * dpr;
     }
