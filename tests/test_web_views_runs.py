@@ -257,15 +257,40 @@ def test_feature_vis_shows_each_unit_and_its_objective_curve(runs_server, page):
     _shot(page, "feature_vis")
 
 
+TABLE = """table => ({ heads: [...table.querySelectorAll('thead th')].map((t) => t.textContent),
+    rows: [...table.querySelectorAll('tbody tr')].map((tr) => [tr.dataset.run, ...[...tr.cells].map((td) => td.textContent)]) })"""
+
+
 def test_run_set_lists_the_runs_with_their_config_and_compares_the_last_values(runs_server, page):
     r = _open(runs_server, page, "run_set", ".runs-table")
     keys, metrics = r.hparams()
     assert page.locator(".result-view .runs-table tbody tr").count() == len(r)
-    assert page.locator(".result-view .runs-table th").all_text_contents() == ["run", "status", "last step", *keys, *metrics]
+    heads = ["run", "status", "started", "duration", "last step", *keys, *metrics]
+    assert page.locator(".result-view .runs-table th").all_text_contents() == heads
+    assert page.locator(".result-view .runs-table th.cfg").all_text_contents() == keys
+    assert page.locator(".result-view .runs-table td.metric[data-tag='loss']").all_text_contents() == [
+        f"{row['last']['loss']:.6g}" for row in r.info]
     assert _count(page, "svg.run-metric") == len(metrics)
     assert _count(page, "svg.run-metric rect.bar") == len(metrics) * len(r)
     _no_overlapping_ticks(page)
     _shot(page, "run_set")
+
+
+def test_the_runs_page_and_the_run_set_view_draw_the_same_table(runs_server, page):
+    _open(runs_server, page, "run_set", ".runs-table")
+    view = page.locator(".result-view table.runs-table").evaluate(TABLE)
+    from neuralscope.server.app import serve_in_background
+
+    srv = serve_in_background(runs_server.runs_root, poll_interval=0.5)
+    try:
+        page.goto(srv.url + "#/runs")
+        page.wait_for_selector("#runs-table tbody tr", timeout=30_000)
+        runs_page = page.locator("#runs-table").evaluate(TABLE)
+    finally:
+        srv.stop()
+    assert runs_page["heads"] == ["", *view["heads"]]  # the page adds its selection column
+    assert [row[:1] + row[2:] for row in runs_page["rows"]] == view["rows"] and len(view["rows"]) == 2
+    assert page.console_errors == []
 
 
 # what a uPlot chart of the chart registry draws: x, every series's values and whether it is

@@ -1,25 +1,28 @@
 // A table of records with named columns: numbers right-aligned and formatted, empty cells
-// as a dash, a cell's colour or indent chosen per row. Used by the views of diagnostics,
-// run sets and model summaries.
+// as a dash (or the text asked for), a cell's colour, indent, class or data chosen per row.
+// The one table of the views and pages: run sets and the Runs page (draw/runs.js), model
+// summaries, faithfulness scores, weight statistics, curvature per layer, top activations.
 import { h, fmt } from "../dom.js";
 
 /**
- * `columns`: [{label, value(row) -> number|string|Node|null, num, style(row) -> CSS object,
- * title(row)}]; `rows`: the records. Returns a scrolling <div> holding the table
- * (`data-rows` = number of rows).
+ * `columns`: [{label, value(row) -> number|string|Node|[Node, ...]|null, num, cls (a class of
+ * its header and cells), head (a Node shown in the header instead of the label), headTitle,
+ * style(row) -> CSS object, title(row), data(row) -> the cell's dataset}]; `rows`: the
+ * records; `rowAttrs(row)` -> attributes of a row's <tr> (dataset, class); `blank`: the text
+ * of an empty cell. Returns a scrolling <div> holding the table (`data-rows` = number of rows).
  *
  * Example: `recordTable([{ label: "name", value: (r) => r.name }], [{ name: "a" }])`
  */
-export function recordTable(columns, rows, { cls = "", digits = 4 } = {}) {
-  const cell = (c, r) => {
-    const v = c.value(r);
-    const text = v instanceof Node ? v : v === null || v === undefined || v === "" ? "—" : typeof v === "number" ? fmt(v, digits) : String(v);
-    return h("td", { class: c.num ? "num" : "", style: c.style ? c.style(r) : null, title: c.title ? c.title(r) : null }, text);
-  };
+export function recordTable(columns, rows, { cls = "", id = null, digits = 4, blank = "—", rowAttrs = null } = {}) {
+  const classOf = (c) => [c.num ? "num" : "", c.cls || ""].join(" ").trim() || null;
+  const text = (v) => (v instanceof Node || Array.isArray(v) ? v : v === null || v === undefined || v === "" ? blank
+    : typeof v === "number" ? fmt(v, digits) : String(v));
+  const cell = (c, r) => h("td", { class: classOf(c), style: c.style ? c.style(r) : null, title: c.title ? c.title(r) : null,
+    dataset: c.data ? c.data(r) : null }, text(c.value(r)));
   return h("div", { class: "table-wrap flat", dataset: { rows: String(rows.length) } },
-    h("table", { class: `rows ${cls}`.trim() },
-      h("thead", null, h("tr", null, columns.map((c) => h("th", null, c.label)))),
-      h("tbody", null, rows.map((r) => h("tr", null, columns.map((c) => cell(c, r)))))));
+    h("table", { class: `rows ${cls}`.trim(), id },
+      h("thead", null, h("tr", null, columns.map((c) => h("th", { class: classOf(c), title: c.headTitle || null }, c.head || c.label)))),
+      h("tbody", null, rows.map((r) => h("tr", rowAttrs ? rowAttrs(r) : null, columns.map((c) => cell(c, r)))))));
 }
 
 /** A count with its unit prefix, as the library's summary writes it: 1.2k, 3.4M. */
