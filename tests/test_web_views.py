@@ -328,9 +328,21 @@ def test_several_inputs_draw_each_input_by_the_view_of_its_own_modality(views_se
     sections = page.locator(".attr-several > .r-section")
     assert sections.count() == 2
     assert [sections.nth(i).get_attribute("data-key") for i in range(2)] == views_server.results["attribution several"].input_names
-    assert sections.nth(0).locator("canvas.attr-overlay").count() >= 1  # the image input: overlays
+    two = views_server.results["attribution several"]
+    image, rows = two.parts()
+    examples = len(image.attributions)
+    # the image input: one overlay and one map alone per example, and nothing tabular
+    assert sections.nth(0).locator("canvas.attr-overlay").count() == examples == 2
+    assert sections.nth(0).locator("canvas.attr-map").count() == examples
     assert sections.nth(0).locator(".tab-svg").count() == 0
-    assert sections.nth(1).locator(".tab-svg").count() >= 1  # the five features: importance bars
+    # the row input: an importance bar per feature, most important first (mean |attribution|)
+    bars = sections.nth(1).locator(".tab-svg").first.locator("rect[data-feature]")
+    mean_abs = np.abs(np.asarray(rows.attributions)).mean(0)
+    assert bars.count() == mean_abs.size == 5
+    order = sorted(range(5), key=lambda k: (-mean_abs[k], k))
+    assert [bars.nth(i).get_attribute("data-feature") for i in range(5)] == [f"x{k}" for k in order]
+    assert sections.nth(1).locator("canvas.attr-overlay").count() == 0
+    assert page.locator(".result-view > .inspector").count() == 0  # neither part left to the generic inspector alone
     assert page.console_errors == []
 
 
