@@ -15,7 +15,7 @@ import neuralscope
 import neuralscope.landscape.evaluate as evaluate
 from neuralscope.landscape.directions import random_direction, weights_of
 from neuralscope.landscape.objective import make_objective
-from neuralscope.landscape.working_copy import WorkingCopy
+from neuralscope.adapters.inference_copy import InferenceCopy
 
 
 def _with_running_stats(model: nn.Module, seed: int = 0) -> nn.Module:
@@ -42,7 +42,7 @@ def test_folded_and_fused_copy_equals_torchs_unfolded_forward_at_other_weights()
         nn.Conv2d(6, 8, 3, stride=2), nn.BatchNorm2d(8), nn.ReLU(),
         nn.Conv2d(8, 4, 1), nn.BatchNorm2d(4), nn.Flatten(), nn.Linear(4 * 3 * 3, 5)))
     x = torch.randn(20, 1, 8, 8)
-    work = WorkingCopy(model, x[:4])
+    work = InferenceCopy(model, x[:4])
     assert work.folded == 3 and work.channels_last
     assert work.fused == (2 if hasattr(torch.ops.mkldnn, "_convolution_pointwise") else 0)
     for seed in (1, 2):
@@ -71,7 +71,7 @@ def test_a_fold_that_changes_the_output_is_refused_and_the_surface_stays_exact()
     torch.manual_seed(0)
     model = _with_running_stats(Tapped())
     x, y = torch.randn(30, 1, 8, 8), torch.randint(0, 4, (30,))
-    assert WorkingCopy(model, x[:4]).folded == 0
+    assert InferenceCopy(model, x[:4]).folded == 0
     ls = neuralscope.loss_landscape(model, (x, y), dims=1, steps=5, points_per_batch=1, ignore=None)
     d = random_direction(weights_of(model), seed=0, ignore=None)
     for a, loss in zip(ls.x, ls.loss):
@@ -86,7 +86,7 @@ def test_modules_with_hooks_are_neither_folded_nor_fused():
                                               nn.Flatten(), nn.Linear(3 * 6 * 6, 2)))
     model[1].register_forward_hook(lambda *a: None)
     model[2].register_forward_pre_hook(lambda *a: None)
-    work = WorkingCopy(model, torch.randn(4, 1, 8, 8))
+    work = InferenceCopy(model, torch.randn(4, 1, 8, 8))
     assert (work.folded, work.fused) == (0, 0)
 
 

@@ -15,7 +15,7 @@ near :data:`WORKING_SET` (32 MiB): small networks run many points of all example
 misses cost more than the arithmetic saved). When fewer than :data:`LOOP_BELOW` points fit,
 points go one at a time without ``vmap`` (a few-point ``vmap`` turns each convolution into a
 batched-weight convolution, and ran 1.5-3x slower), in batches of up to :data:`DIRECT_BATCH`
-examples, through one :class:`~neuralscope.landscape.working_copy.WorkingCopy` of the model:
+examples, through one :class:`~neuralscope.adapters.inference_copy.InferenceCopy` of the model:
 each point's weights are written into it in place (the user's model is only read), images and
 convolution weights channels-last, BatchNorms folded into the convolutions before them and
 conv+ReLU pairs fused where that gives the same output (checked on a probe batch), and, for
@@ -46,7 +46,7 @@ from ..adapters.torch import TorchAdapter, preserve_model_state
 from ..progress import progress
 from .directions import Direction, flatten
 from .objective import Objective
-from .working_copy import WorkingCopy
+from ..adapters.inference_copy import InferenceCopy
 
 DEFAULT_BUDGET = 2 * 1024 ** 3
 WORKING_SET = 32 * 1024 ** 2
@@ -236,11 +236,11 @@ def _vmapped(obj: Objective, accuracy: bool, dtype: torch.dtype | None):
 
 
 def _one_at_a_time(obj: Objective, accuracy: bool, dtype: torch.dtype | None):
-    """Points in turn, each over every batch, through one :class:`WorkingCopy` of the model
+    """Points in turn, each over every batch, through one :class:`InferenceCopy` of the model
     (weights written in place, channels-last, BatchNorms folded, cast to ``dtype``); through
     ``functional_call`` (autocast for ``dtype``) when the model cannot be copied."""
     try:
-        work = WorkingCopy(obj.model, obj.batches[0][0][:PROBE], dtype=dtype)
+        work = InferenceCopy(obj.model, obj.batches[0][0][:PROBE], dtype=dtype)
     except (RuntimeError, TypeError, NotImplementedError, copy.Error) as exc:  # deepcopy or dtype refused
         return _functional_one_at_a_time(obj, accuracy, dtype, reason=_first_line(exc))
     batches = [(work.inputs(x), y) for x, y in obj.batches]
