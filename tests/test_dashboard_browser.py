@@ -472,13 +472,13 @@ def test_result_pages_draw_logged_results(server, page):
     page.wait_for_function("document.querySelector('img.logged-img').naturalWidth === 8")
     assert img.get_attribute("alt") == "first digit at step 11"
     # attention: every head of the chosen layer; a click enlarges one head with its tokens
-    open_page(page, server, "#/attention", ".result-view[data-kind='attention'] canvas.attn-canvas")
+    open_page(page, server, "#/attention", ".result-view[data-kind='attention'] svg.attn-map image.cells")
     assert page.locator(".attn-heads figure").count() == 4  # TinyTransformer: 4 heads
-    big = page.locator("canvas.attn-canvas")
-    before = big.evaluate("c => c.toDataURL()")
+    big = page.locator("svg.attn-map image.cells")
+    before = big.get_attribute("href")
     page.locator(".attn-heads figure[data-head='2']").click()
     assert page.locator(".attn-heads figure.selected").get_attribute("data-head") == "2"
-    assert big.evaluate("c => c.toDataURL()") != before
+    assert big.get_attribute("href") != before
     page.select_option("#attn-layer", "0")
     assert "layer 0 (encoder.layers.0.self_attn), head 2" in page.locator(".attn-big").inner_text()
     shot(page, "attention")

@@ -269,7 +269,7 @@ NAMES = ["attribution image", "attribution tabular", "attribution signal", "attr
 
 # what a kind's own view draws (beyond its data-view mark), where it draws something of its own
 DRAWS = {
-    "attention": "canvas.attn-canvas", "attribution image": "canvas.attr-overlay", "attribution signal": "canvas.sig-band",
+    "attention": "svg.attn-map image.cells", "attribution image": "canvas.attr-overlay", "attribution signal": "canvas.sig-band",
     "attribution tabular": ".tab-svg circle", "attribution text": ".tok-strip span.tok",
     "attribution several": ".attr-several .tab-svg", "attribution_comparison": "#attr-method", "audit": ".audit-classes rect",
     "curvature": ".curv-spectrum circle", "embedding": ".ns-embedding canvas.scatter", "graph": "iframe.graph-frame",
@@ -343,6 +343,21 @@ def test_several_inputs_draw_each_input_by_the_view_of_its_own_modality(views_se
     assert [bars.nth(i).get_attribute("data-feature") for i in range(5)] == [f"x{k}" for k in order]
     assert sections.nth(1).locator("canvas.attr-overlay").count() == 0
     assert page.locator(".result-view > .inspector").count() == 0  # neither part left to the generic inspector alone
+    assert page.console_errors == []
+
+
+def test_attention_draws_each_head_and_the_chosen_one_by_the_one_heatmap(views_server, page):
+    maps = next(r for r in views_server.results.values() if r.kind == "attention")
+    _B, layers, heads, queries, keys = np.shape(maps.to_dict()["weights"])
+    page.goto(views_server.url + f"#/result?run=views&index={_logged(views_server)['attention']}")
+    page.wait_for_selector(".result-view svg.attn-map image.cells", timeout=60_000)
+    cells = page.locator(".result-view .attn-heads svg.attn-head image.cells")
+    assert cells.count() == heads  # the last layer's heads, each a queries x keys map
+    assert {(cells.nth(i).get_attribute("data-rows"), cells.nth(i).get_attribute("data-cols")) for i in range(heads)} == {
+        (str(queries), str(keys))}
+    big = page.locator(".result-view svg.attn-map image.cells")
+    assert (big.get_attribute("data-rows"), big.get_attribute("data-cols")) == (str(queries), str(keys))
+    assert page.locator(".result-view canvas.heat").count() == 0  # no second heatmap routine
     assert page.console_errors == []
 
 

@@ -1,9 +1,16 @@
 // kind "attention" (neuralscope.attention.maps.AttentionMaps): every head of the chosen layer
-// as a grid; a click enlarges one head with its query/key tokens written along the axes.
-import { h } from "../dom.js";
-import { colorbar, colormap } from "../colors.js";
-import { heatmap, labelledHeatmap, section, shapeOf } from "./parts.js";
+// as a grid; a click enlarges one head with its query/key tokens written along the axes. Both
+// are draw/matrix.js heatmaps (the one heatmap of the views).
+import { h, fmt } from "../dom.js";
+import { colormap } from "../colors.js";
+import { matrixHeatmap } from "../draw/matrix.js";
+import { section, shapeOf } from "./parts.js";
 import { inspector } from "./inspector.js";
+
+// the hover text of one cell: query token -> key token: weight
+function tipText(tokens, mat, i, j) {
+  return `${tokens ? tokens[i] : i} → ${tokens ? tokens[j] : j}: ${fmt(mat[i][j], 4)}`;
+}
 
 function attentionView(data) {
   const [B, L, H] = shapeOf(data.weights);
@@ -23,7 +30,8 @@ function attentionView(data) {
     grid.replaceChildren();
     for (let hd = 0; hd < H; hd++) {
       const mat = data.weights[state_.b][state_.l][hd];
-      const fig = heatmap(mat, { lo: 0, hi: 1, cmap: colormap(0, 1), max: 140, xlabels: tokens, ylabels: tokens, title: `head ${hd}` });
+      const fig = matrixHeatmap(mat, { cmap: colormap(0, 1), title: `head ${hd}`, maxW: 140, maxH: 140, minW: 60, minH: 60,
+        colorbar: false, cls: "attn-head", tip: (i, j) => tipText(tokens, mat, i, j) });
       fig.classList.toggle("selected", hd === state_.h);
       fig.dataset.head = String(hd);
       fig.addEventListener("click", () => { state_.h = hd; redraw(); });
@@ -33,7 +41,8 @@ function attentionView(data) {
     let hi = 0; for (const row of mat) for (const v of row) if (v > hi) hi = v;
     const cmap = colormap(0, hi || 1);
     big.replaceChildren(h("div", { class: "muted" }, `layer ${state_.l}${names[state_.l] ? ` (${names[state_.l]})` : ""}, head ${state_.h}: rows are queries, columns keys`),
-      labelledHeatmap(mat, tokens, cmap), colorbar(cmap));
+      matrixHeatmap(mat, { cmap, xLabels: tokens || undefined, yLabels: tokens || undefined, xLabel: "key", yLabel: "query",
+        valueLabel: "attention weight", maxW: 520, maxH: 520, cls: "attn-map", tip: (i, j) => tipText(tokens, mat, i, j) }));
   };
   layer.addEventListener("change", () => { state_.l = +layer.value; redraw(); });
   example.addEventListener("input", () => { state_.b = +example.value; redraw(); });

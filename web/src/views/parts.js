@@ -1,8 +1,10 @@
-// Drawing pieces shared by the result views: heatmaps, images, n-d arrays with sliders,
-// line charts, titled sections and scalar tables. Nothing here knows a result kind.
+// Drawing pieces shared by the result views: images, n-d arrays with sliders (their maps drawn
+// by draw/matrix.js, their lines by draw/lines.js), titled sections and scalar tables. Nothing
+// here knows a result kind.
 import { h, fmt } from "../dom.js";
-import { colorbar, colormap, rgb } from "../colors.js";
+import { colorbar, colormap } from "../colors.js";
 import { lineChart as seriesChart } from "../draw/lines.js";
+import { matrixHeatmap } from "../draw/matrix.js";
 
 export function shapeOf(v) {
   if (!Array.isArray(v)) return typeof v === "number" || v === null ? [] : null;
@@ -33,35 +35,6 @@ export function isImageShape(s, values) {
   if ((a === 3 || a === 4) && b >= 4 && c >= 4) return { layout: "chw", scale: hi > 1.0001 ? 1 : 255 };
   if ((c === 3 || c === 4) && a >= 4 && b >= 4) return { layout: "hwc", scale: hi > 1.0001 ? 1 : 255 };
   return null;
-}
-
-// 2D heatmap (or image) into a canvas no larger than `max` px, with hover values.
-export function heatmap(mat, { lo, hi, cmap, max = 320, xlabels, ylabels, title }) {
-  const rows = mat.length, cols = mat[0].length;
-  const cell = Math.max(1, Math.min(24, Math.floor(max / Math.max(rows, cols))));
-  const cw = cols * cell, ch = rows * cell;
-  const canvas = h("canvas", { width: cw, height: ch, class: "heat", style: { width: `${cw}px`, height: `${ch}px` } });
-  const ctx = canvas.getContext("2d");
-  const img = ctx.createImageData(cols, rows);
-  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) {
-    const c = cmap.fn(mat[i][j]); const k = (i * cols + j) * 4;
-    img.data[k] = c[0]; img.data[k + 1] = c[1]; img.data[k + 2] = c[2]; img.data[k + 3] = 255;
-  }
-  const tmp = document.createElement("canvas"); tmp.width = cols; tmp.height = rows;
-  tmp.getContext("2d").putImageData(img, 0, 0);
-  ctx.imageSmoothingEnabled = false;
-  ctx.drawImage(tmp, 0, 0, cw, ch);
-  const tip = h("div", { class: "tooltip", hidden: true });
-  canvas.addEventListener("mousemove", (e) => {
-    const r = canvas.getBoundingClientRect();
-    const j = Math.floor((e.clientX - r.left) / cell), i = Math.floor((e.clientY - r.top) / cell);
-    if (i < 0 || j < 0 || i >= rows || j >= cols) { tip.hidden = true; return; }
-    const yl = ylabels ? ` ${ylabels[i]}` : "", xl = xlabels ? ` ${xlabels[j]}` : "";
-    tip.textContent = `[${i}${yl}, ${j}${xl}] = ${fmt(mat[i][j])}`;
-    tip.hidden = false; tip.style.left = `${e.clientX - r.left + 12}px`; tip.style.top = `${e.clientY - r.top + 12}px`;
-  });
-  canvas.addEventListener("mouseleave", () => { tip.hidden = true; });
-  return h("figure", { class: "heat-fig" }, title ? h("figcaption", null, title) : null, h("div", { class: "plot-wrap" }, canvas, tip));
 }
 
 export function imageCanvas(arr, layout, scale, max = 160) {
@@ -127,7 +100,8 @@ export function ndarray(key, arr, shape, ctx) {
   const drawOne = (sub, title) => {
     if (img) return h("figure", { class: "img-fig" }, title ? h("figcaption", null, title) : null, imageCanvas(sub, img.layout === "gray" ? img : img.layout, img.scale, count > 16 ? 72 : 160));
     if (drawDims === 1) return lineChart(sub, title);
-    return heatmap(sub, { lo: cmap.lo, hi: cmap.hi, cmap, title, max: cellMax, xlabels: labelsFor(sub[0].length), ylabels: labelsFor(sub.length) });
+    return matrixHeatmap(sub, { cmap, title, maxW: cellMax, maxH: cellMax, minW: Math.min(200, cellMax), minH: Math.min(60, cellMax),
+      xLabels: labelsFor(sub[0].length) || undefined, yLabels: labelsFor(sub.length) || undefined, colorbar: false, cls: "nd-heat" });
   };
   const count = lead.reduce((a, b) => a * b, 1);
   const small = shape.slice(-2).every((d) => d <= 32);
@@ -180,34 +154,6 @@ export function scalarTable(entries) {
 }
 
 export const isScalar = (v) => v === null || ["number", "string", "boolean"].includes(typeof v);
-
-export function labelledHeatmap(mat, tokens, cmap) {
-  const n = mat.length, m = mat[0].length;
-  const cell = Math.max(6, Math.min(28, Math.floor(520 / Math.max(n, m))));
-  const pad = tokens ? Math.min(110, 8 + 7 * Math.max(...tokens.map((t) => String(t).length))) : 4;
-  const W = pad + m * cell, Hh = pad + n * cell;
-  const c = h("canvas", { width: W, height: Hh, class: "heat attn-canvas" });
-  const ctx = c.getContext("2d");
-  for (let i = 0; i < n; i++) for (let j = 0; j < m; j++) { ctx.fillStyle = rgb(cmap.fn(mat[i][j])); ctx.fillRect(pad + j * cell, pad + i * cell, cell, cell); }
-  if (tokens && cell >= 8) {
-    ctx.fillStyle = "#1f2328"; ctx.font = `${Math.min(12, cell - 1)}px system-ui, sans-serif`; ctx.textBaseline = "middle";
-    ctx.textAlign = "right";
-    for (let i = 0; i < n; i++) ctx.fillText(String(tokens[i] ?? i), pad - 4, pad + (i + 0.5) * cell);
-    for (let j = 0; j < m; j++) {
-      ctx.save(); ctx.translate(pad + (j + 0.5) * cell, pad - 4); ctx.rotate(-Math.PI / 2); ctx.textAlign = "left";
-      ctx.fillText(String(tokens[j] ?? j), 0, 0); ctx.restore();
-    }
-  }
-  const tip = h("div", { class: "tooltip", hidden: true });
-  c.addEventListener("mousemove", (e) => {
-    const r = c.getBoundingClientRect(); const j = Math.floor((e.clientX - r.left - pad) / cell), i = Math.floor((e.clientY - r.top - pad) / cell);
-    if (i < 0 || j < 0 || i >= n || j >= m) { tip.hidden = true; return; }
-    tip.textContent = `${tokens ? tokens[i] : i} → ${tokens ? tokens[j] : j}: ${fmt(mat[i][j], 4)}`;
-    tip.hidden = false; tip.style.left = `${e.clientX - r.left + 12}px`; tip.style.top = `${e.clientY - r.top + 12}px`;
-  });
-  c.addEventListener("mouseleave", () => { tip.hidden = true; });
-  return h("div", { class: "plot-wrap" }, c, tip);
-}
 
 // An SVG element with attributes (and text), appended to `parent` when given.
 export function svgEl(tag, attrs = {}, text, parent) {
