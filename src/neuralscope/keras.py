@@ -40,6 +40,13 @@ during a PyTorch training step): per leaf layer a histogram
 layers ending in a ReLU-like nonlinearity (fused ``activation="relu"`` too), the fraction of
 dead units ``activations/dead/<layer>`` (channels <= 0 for every example and position).
 
+**Threads.** The callback declares ``async_safe``: on the backends where Keras dispatches
+batch-end hooks to worker threads (JAX, torch; TensorFlow's callbacks always run on ``fit``'s
+thread), ``fit`` does not wait for each step's logs. The batch-end hook only logs the batch
+metrics, in step order whichever thread runs it; everything that reads the model (weights,
+update ratios, the held-batch pass) runs on ``fit``'s thread at the start of the next batch, at
+the end of the epoch or of training, when the weights are the ones the watched step left.
+
 Compared with ``keras.callbacks.TensorBoard``: scalars per batch and epoch, histograms of
 weights (``histogram_freq`` there, ``every`` here), the model graph and the learning rate are
 all there; gradients, activations, update ratios and diagnostics are added. Nothing is added
@@ -60,8 +67,10 @@ Example:
 """
 from __future__ import annotations
 
+import bisect
 import math
-from typing import Any, Sequence
+import threading
+from typing import Any, Callable, Sequence
 
 import keras
 import numpy as np
@@ -110,9 +119,15 @@ class Callback(keras.callbacks.Callback):
                              "data=(x_train[:64], y_train[:64]).")
         self.run, self.every, self.data, self.update_freq = run, every, data, update_freq
         self.layers, self.bins, self.log_graph = layers, bins, log_graph
-        self.step = 0
+        self.step = 0  # training steps begun (counted across fit calls), counted on fit's thread
+        self._caught_up = 0  # the step up to which the model has been read (watched, ratios)
         self._snapshot: tuple[int, list] | None = None
         self._adapter: KerasAdapter | None = None
+        self._lock = threading.Lock()  # one writer at a time: fit's thread or a Keras worker
+        self._batches = _InStepOrder(self._lock)
+
+    #: Keras may run the batch-end hook on a worker thread while fit goes on (module docstring)
+    async_safe = True
 
     # -- Keras hooks ------------------------------------------------------------------------
     def on_train_begin(self, logs=None):
@@ -129,55 +144,94 @@ class Callback(keras.callbacks.Callback):
             chosen = self.layers if self.layers is not None else self._leaves
             self._pass = self._adapter.loss_pass(chosen, compile_after=_EAGER_WATCHES,
                                                  summary=_Summary(self.bins, self._kinds, self._adapter.channels_axis))
+        self._caught_up = self.step
+        self._batches.restart(self.step + 1)
         self._config()
         if self.log_graph:
             self._graph()
 
-    def on_train_batch_end(self, batch, logs=None):
+    def on_epoch_begin(self, epoch, logs=None):
+        self._batches.restart(self.step + 1)  # the last epoch's batch-end hooks have all run
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._catch_up()
         self.step += 1
-        step = self.step
-        if self._snapshot is not None:
-            self._update_ratios()
-        if logs and self.update_freq != "epoch" and step % self.update_freq == 0:
-            self.run.log(_scalars(logs), step=step)
-        if self.every and step % self.every == 0 and self.run.writer is not None:
-            threads = torch.get_num_threads()
-            torch.set_num_threads(1)  # statistics of small tensors: threads only wait for each other
-            try:
-                self._watch(step)
-            finally:
-                torch.set_num_threads(threads)
+        self._batches.began(batch)
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.update_freq != "epoch":
+            self._batches.ended(batch, logs, self._log_batch)
 
     def on_epoch_end(self, epoch, logs=None):
+        self._catch_up()  # Keras has waited for the epoch's batch-end hooks
         values = {("epoch/" + k if not k.startswith("val_") else k): v for k, v in _scalars(logs or {}).items()}
         values["epoch"] = epoch + 1
         lr = _learning_rate(self.model)
         if lr is not None:
             values["learning_rate"] = lr
-        self.run.log(values, step=self.step)
+        with self._lock:
+            self.run.log(values, step=self.step)
 
     def on_train_end(self, logs=None):
+        self._catch_up()
         if self._snapshot is not None:
             self._update_ratios()
         self._pass = None  # the traced pass goes with the fit
 
+    # -- on fit's thread, between two steps ---------------------------------------------------------
+    def _log_batch(self, step: int, logs: dict | None) -> None:
+        """The batch metrics of ``step`` (called in step order, under the lock)."""
+        if logs and step % self.update_freq == 0:
+            self.run.log(_scalars(logs), step=step)
+
+    def _catch_up(self) -> None:
+        """Read the model for the steps finished since the last call (at most one: called before
+        every step): the update ratios of the step after a watched one, then the watched step.
+        The weights are those the last finished step left, as a synchronous batch-end hook
+        would see them."""
+        done = self.step
+        if done == self._caught_up:
+            return
+        self._caught_up = done
+        if self._snapshot is not None:
+            self._update_ratios()
+        if self.every and done % self.every == 0 and self.run.writer is not None:
+            threads = torch.get_num_threads()
+            torch.set_num_threads(1)  # statistics of small tensors: threads only wait for each other
+            try:
+                self._watch(done)
+            finally:
+                torch.set_num_threads(threads)
+
     # -- what a watched step records --------------------------------------------------------------
     def _watch(self, step: int) -> None:
         _sync(self.model)
-        writer = self.run.writer  # the store's typed interface, as run.watch() writes
+        hists: dict[str, Histogram] = {}
         values: dict[str, float] = {}
         arrays = [keras.ops.convert_to_numpy(v.value) for v in self._variables]
         for name, w in zip(self._names, arrays):
             hist, _ = host_histogram(w, self.bins)  # as histogram(torch tensor) bins them, without torch's per-op cost
-            writer.histogram(f"weights/{name}", step, hist)
+            hists[f"weights/{name}"] = hist
             values[f"weights/norm/{name}"] = _norm(hist, w)
         self._snapshot = (step, [w.copy() for w in arrays])
         if self._pass is not None:
             x, y, *sw = self.data
             _, grads, acts = self._pass(x, y, sw[0] if sw else None)
-            values.update(self._gradients(step, grads))
-            values.update(self._activations(step, acts))
-        writer.scalars(step, values)
+            values.update(self._gradients(grads, hists))
+            values.update(self._activations(acts, hists))
+        self._write(step, hists, values)
+
+    def _write(self, step: int, hists: dict[str, Histogram], values: dict[str, float]) -> None:
+        """Queue ``step``'s histograms and scalars through the store's typed interface (as
+        ``run.watch()`` writes), under the lock the batch-end hooks write under."""
+        with self._lock:
+            writer = self.run.writer
+            if writer is None:
+                return
+            for name, hist in hists.items():
+                writer.histogram(name, step, hist)
+            if values:
+                writer.scalars(step, values)
 
     def _update_ratios(self) -> None:
         _sync(self.model)
@@ -189,10 +243,9 @@ class Callback(keras.callbacks.Callback):
             if norm > 0:  # a zero tensor (a fresh bias) has no ratio
                 change = (keras.ops.convert_to_numpy(v.value) - w).ravel()
                 ratios[f"updates/ratio/{name}"] = math.sqrt(sum_of_squares(change)) / norm
-        if ratios and self.run.writer is not None:
-            self.run.writer.scalars(step, ratios)
+        self._write(step, {}, ratios)
 
-    def _gradients(self, step: int, grads: dict[str, dict]) -> dict[str, float]:
+    def _gradients(self, grads: dict[str, dict], hists: dict[str, Histogram]) -> dict[str, float]:
         out, layer_sq = {}, {}
         for path, summary in grads.items():
             if not summary:
@@ -200,7 +253,7 @@ class Callback(keras.callbacks.Callback):
             hist = _histogram(summary)
             bad = hist.nonfinite
             norm = math.nan if bad else math.sqrt(hist.sum_sq)
-            self.run.writer.histogram(f"gradients/{path}", step, hist)
+            hists[f"gradients/{path}"] = hist
             out[f"gradients/norm/{path}"] = norm if not bad else math.nan
             out[f"gradients/nonfinite/{path}"] = bad
             owner = self._owner.get(path, "")
@@ -209,14 +262,14 @@ class Callback(keras.callbacks.Callback):
         out.update({f"gradients/norm/{layer}": math.sqrt(sq) for layer, sq in layer_sq.items()})
         return out
 
-    def _activations(self, step: int, acts: dict[str, list]) -> dict[str, float]:
+    def _activations(self, acts: dict[str, list], hists: dict[str, Histogram]) -> dict[str, float]:
         out = {}
         for name, calls in acts.items():
             if not calls or not calls[0]:  # not called, or not a floating-point output
                 continue
             summary = calls[0]
             hist = _histogram(summary)
-            self.run.writer.histogram(f"activations/{name}", step, hist)
+            hists[f"activations/{name}"] = hist
             n, bad = hist.num, hist.nonfinite
             out[f"activations/mean/{name}"] = math.nan if bad or not n else hist.sum / n  # NaN/Inf in the output
             out[f"activations/std/{name}"] = (math.nan if bad or not n else
@@ -251,6 +304,49 @@ class Callback(keras.callbacks.Callback):
                                              f"{type(exc).__name__}: {exc}")
             return
         self.run.log_result(g, name="graph", step=self.step)
+
+
+class _InStepOrder:
+    """The batch-end hooks' writes in step order, whichever threads Keras runs them on.
+
+    ``fit``'s thread registers each step as it begins (:meth:`began`, with the index of its
+    first batch in the epoch); the step's batch-end hook, maybe on a worker thread while
+    later steps run, hands in its logs (:meth:`ended`, with the index of its last batch). A
+    step's logs are written once every earlier step's have been, so the store receives
+    every step once and in order even when two hooks run at the same time.
+
+    Example:
+        >>> import threading
+        >>> order, written = _InStepOrder(threading.Lock()), []
+        >>> order.restart(first_step=11)
+        >>> for batch in range(3):
+        ...     order.began(batch)
+        >>> for batch in (1, 0, 2):  # the hook of batch 1 ran before that of batch 0
+        ...     order.ended(batch, {"loss": batch}, lambda step, logs: written.append(step))
+        >>> written
+        [11, 12, 13]
+    """
+
+    def __init__(self, lock: threading.Lock):
+        self.lock = lock
+        self.restart(1)
+
+    def restart(self, first_step: int) -> None:
+        """A new epoch whose first step is ``first_step`` (no batch-end hook is running)."""
+        with self.lock:
+            self.first_step, self.begins, self.waiting, self.next = first_step, [], {}, 0
+
+    def began(self, batch: int) -> None:
+        with self.lock:
+            self.begins.append(batch)
+
+    def ended(self, batch: int, logs: Any, write: Callable[[int, Any], None]) -> None:
+        """``write(step, logs)`` for this step and every later one that was waiting for it."""
+        with self.lock:
+            self.waiting[bisect.bisect_right(self.begins, batch) - 1] = logs  # the step holding ``batch``
+            while self.next in self.waiting:
+                write(self.first_step + self.next, self.waiting.pop(self.next))
+                self.next += 1
 
 
 def _sync(model) -> None:
