@@ -361,6 +361,19 @@ def test_attention_draws_each_head_and_the_chosen_one_by_the_one_heatmap(views_s
     assert page.console_errors == []
 
 
+def test_curvature_lists_the_whole_model_and_every_layer_in_the_shared_table(views_server, page):
+    doc = next(r for r in views_server.results.values() if r.kind == "curvature").to_dict()
+    page.goto(views_server.url + f"#/result?run=views&index={_logged(views_server)['curvature']}")
+    page.wait_for_selector(".result-view table.rows.curv-layers", timeout=60_000)
+    rows = page.locator(".result-view table.curv-layers tbody tr")
+    assert rows.count() == 1 + len(doc["layers"])
+    assert rows.first.locator("td").first.text_content() == "whole model"
+    assert [rows.nth(i + 1).get_attribute("data-layer") for i in range(len(doc["layers"]))] == list(doc["layers"])
+    top = float(rows.first.locator("td.num").first.text_content())
+    assert top == pytest.approx(doc["eigenvalues"][0], rel=1e-3)  # written with 4 significant digits
+    assert page.console_errors == []
+
+
 def test_text_attribution_draws_every_token_on_the_library_colour_of_its_score(views_server, page):
     """One span per token, in reading order, with Attribution.token_scores' value; its background
     is matplotlib's colour for that score (the result's cmap, RdBu_r, over the example's own

@@ -5,7 +5,8 @@
 import { h, fmt } from "../dom.js";
 
 /**
- * `columns`: [{label, value(row) -> number|string|Node|[Node, ...]|null, num, cls (a class of
+ * `columns`: [{label, value(row) -> number|string|Node|[Node, ...]|null, num (right-aligned
+ * figures: true, or per row: num(row)), cls (a class of
  * its header and cells), head (a Node shown in the header instead of the label), headTitle,
  * style(row) -> CSS object, title(row), data(row) -> the cell's dataset}]; `rows`: the
  * records; `rowAttrs(row)` -> attributes of a row's <tr> (dataset, class); `blank`: the text
@@ -14,10 +15,11 @@ import { h, fmt } from "../dom.js";
  * Example: `recordTable([{ label: "name", value: (r) => r.name }], [{ name: "a" }])`
  */
 export function recordTable(columns, rows, { cls = "", id = null, digits = 4, blank = "—", rowAttrs = null } = {}) {
-  const classOf = (c) => [c.num ? "num" : "", c.cls || ""].join(" ").trim() || null;
+  const classOf = (c, r) => [(r === undefined ? c.num === true : typeof c.num === "function" ? c.num(r) : c.num) ? "num" : "",
+    c.cls || ""].join(" ").trim() || null;
   const text = (v) => (v instanceof Node || Array.isArray(v) ? v : v === null || v === undefined || v === "" ? blank
     : typeof v === "number" ? fmt(v, digits) : String(v));
-  const cell = (c, r) => h("td", { class: classOf(c), style: c.style ? c.style(r) : null, title: c.title ? c.title(r) : null,
+  const cell = (c, r) => h("td", { class: classOf(c, r), style: c.style ? c.style(r) : null, title: c.title ? c.title(r) : null,
     dataset: c.data ? c.data(r) : null }, text(c.value(r)));
   return h("div", { class: "table-wrap flat", dataset: { rows: String(rows.length) } },
     h("table", { class: `rows ${cls}`.trim(), id },

@@ -4,6 +4,7 @@
 import { h, fmt } from "../dom.js";
 import { section, svgEl } from "./parts.js";
 import { inspector } from "./inspector.js";
+import { recordTable } from "../draw/table.js";
 
 function spectrum(values) {
   const W = 420, H = 180, P = 44, n = values.length, lo = Math.min(0, ...values), hi = Math.max(0, ...values);
@@ -32,14 +33,14 @@ function density(d) {
 }
 
 function layers(data) {
-  const rows = Object.entries(data.layers || {});
-  return h("table", { class: "rows curv-layers" },
-    h("thead", null, h("tr", null, h("th", null, "parameters"), h("th", null, "top eigenvalue"), h("th", null, "trace"))),
-    h("tbody", null,
-      h("tr", null, h("td", null, "whole model"), h("td", { class: "num" }, fmt(data.eigenvalues[0], 4)), h("td", { class: "num" }, data.trace === null ? "—" : fmt(data.trace, 4))),
-      rows.map(([name, d]) => h("tr", { dataset: { layer: name } }, h("td", null, name),
-        h("td", { class: "num" }, d.eigenvalues && d.eigenvalues.length ? fmt(d.eigenvalues[0], 4) : "—"),
-        h("td", { class: "num" }, d.trace === null || d.trace === undefined ? "—" : fmt(d.trace, 4))))));
+  const whole = { name: "whole model", top: data.eigenvalues[0], trace: data.trace };
+  const rows = Object.entries(data.layers || {}).map(([name, d]) => ({ name, layer: name,
+    top: d.eigenvalues && d.eigenvalues.length ? d.eigenvalues[0] : null, trace: d.trace }));
+  return recordTable([
+    { label: "parameters", value: (r) => r.name },
+    { label: "top eigenvalue", num: true, value: (r) => r.top },
+    { label: "trace", num: true, value: (r) => r.trace },
+  ], [whole, ...rows], { cls: "curv-layers", rowAttrs: (r) => (r.layer ? { dataset: { layer: r.layer } } : null) });
 }
 
 export function render(data) {

@@ -4,6 +4,7 @@
 // themselves; a kind with no view of its own (views/index.js) is drawn by it alone.
 import { h, fmt } from "../dom.js";
 import { isScalar, lineChart, multiLine, ndarray, scalarTable, section, shapeOf } from "./parts.js";
+import { recordTable } from "../draw/table.js";
 
 /** `data` drawn field by field; `skip`: fields a kind's own view has drawn already. */
 export function inspector(data, kind, { skip = [] } = {}) {
@@ -51,9 +52,8 @@ function renderValue(key, v, ctx, depth) {
     if (v.every((x) => x && typeof x === "object" && !Array.isArray(x) && Object.values(x).every((y) => isScalar(y) || (Array.isArray(y) && y.length <= 8 && y.every(isScalar))))) {
       const cols = [...new Set(v.flatMap((x) => Object.keys(x)))];
       const cell = (y, c) => Array.isArray(y) ? (/shape|size/i.test(c) ? y.join("×") : y.map((z) => fmt(z, 4)).join(", ")) : y === null || y === undefined ? "—" : typeof y === "number" ? fmt(y, 5) : String(y);
-      return section(key, `${v.length} rows`, h("div", { class: "table-wrap flat" }, h("table", { class: "rows" },
-        h("thead", null, h("tr", null, cols.map((c) => h("th", null, c)))),
-        h("tbody", null, v.slice(0, 500).map((x) => h("tr", null, cols.map((c) => h("td", { class: typeof x[c] === "number" ? "num" : "" }, cell(x[c], c)))))))));
+      return section(key, `${v.length} rows`, recordTable(cols.map((c) => ({ label: c, value: (x) => cell(x[c], c),
+        num: (x) => typeof x[c] === "number" })), v.slice(0, 500)));
     }
     if (depth > 2) return section(key, null, h("pre", { class: "text" }, JSON.stringify(v).slice(0, 2000)));
     return section(key, `${v.length} items`, h("div", { class: "r-list" }, v.slice(0, 12).map((x, i) => renderValue(`${key}[${i}]`, x, ctx, depth + 1))));

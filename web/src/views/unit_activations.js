@@ -4,6 +4,7 @@
 import { h, fmt } from "../dom.js";
 import { columnBars } from "../draw/bars.js";
 import { lineChart } from "../draw/lines.js";
+import { recordTable } from "../draw/table.js";
 import { section } from "./parts.js";
 
 const MAX_BARS = 120;
@@ -25,9 +26,12 @@ function chart(data) {
 
 function topTable(data) {
   const labels = Array.isArray(data.labels) ? data.labels : null;
-  return h("table", { class: "rows ua-top" }, h("thead", null, h("tr", null, h("th", null, "rank"), h("th", null, "input"), labels ? h("th", null, "label") : null, h("th", null, "activation"))),
-    h("tbody", null, (data.top || []).map((i, r) => h("tr", null, h("td", { class: "num" }, r + 1), h("td", { class: "num" }, `#${i}`),
-      labels ? h("td", null, labels[i]) : null, h("td", { class: "num" }, fmt(data.values[i], 5))))));
+  return recordTable([
+    { label: "rank", num: true, value: (t) => String(t.rank) },
+    { label: "input", num: true, value: (t) => `#${t.input}` },
+    labels ? { label: "label", value: (t) => labels[t.input] } : null,
+    { label: "activation", num: true, value: (t) => fmt(data.values[t.input], 5) },
+  ].filter(Boolean), (data.top || []).map((input, r) => ({ rank: r + 1, input })), { cls: "ua-top" });
 }
 
 export function render(data) {

@@ -3,6 +3,7 @@
 // WeightStats.plot() draws it, and the table of every statistic.
 import { h, fmt } from "../dom.js";
 import { rowBars } from "../draw/bars.js";
+import { recordTable } from "../draw/table.js";
 import { section } from "./parts.js";
 
 const COLUMNS = ["name", "shape", "numel", "norm", "mean", "std", "min", "max", "near_zero", "nonfinite"];
@@ -15,9 +16,8 @@ function cell(r, c) {
 }
 
 function table(rows) {
-  return h("div", { class: "table-wrap flat" }, h("table", { class: "rows ws-table" },
-    h("thead", null, h("tr", null, COLUMNS.map((c) => h("th", null, c)))),
-    h("tbody", null, rows.map((r) => h("tr", null, COLUMNS.map((c) => h("td", { class: c === "name" ? "" : "num", style: c === "nonfinite" && r[c] ? { color: "#b00000" } : null }, cell(r, c))))))));
+  return recordTable(COLUMNS.map((c) => ({ label: c, num: c !== "name", value: (r) => cell(r, c),
+    style: c === "nonfinite" ? (r) => (r[c] ? { color: "#b00000" } : null) : null })), rows, { cls: "ws-table" });
 }
 
 export function render(data) {
