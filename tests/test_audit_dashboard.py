@@ -105,7 +105,29 @@ def test_audit_table_sorts_filters_and_opens_an_example(gl_page, runs):
         assert page.locator("#audit-detail figure").count() == 3  # input + two methods
         page.wait_for_selector("#audit-projector[data-first-paint-ms]", timeout=30_000)
         _shot(page, "audit-digits")
+        _check_score_histograms(page, srv)
     assert not page.errors, page.errors
+
+
+def _check_score_histograms(page, srv):
+    """The chosen score's per-class histograms: one draw/bars.js histogram per class that has
+    examples, a bar per bin, on one count scale (the tallest bar of all reaches the top)."""
+    import json
+    import urllib.request
+
+    score = page.locator("#audit-dist-score").input_value()
+    with urllib.request.urlopen(f"{srv.url.rstrip('/')}/api/audit?run=digits&name=audit") as r:
+        d = json.load(r)["distributions"][score]
+    classes = [c for c, row in enumerate(d["counts"]) if any(v > 0 for v in row)]
+    cells = page.locator(".audit-dists .audit-dist")
+    assert [int(cells.nth(i).get_attribute("data-cls")) for i in range(cells.count())] == classes
+    heights = [cells.nth(i).locator("svg.audit-hist rect.bar").evaluate_all("rs => rs.map((r) => +r.getAttribute('height'))")
+               for i in range(len(classes))]
+    assert {len(h) for h in heights} == {len(d["edges"]) - 1}
+    tallest = max(max(row) for row in d["counts"])
+    for c, h in zip(classes, heights):
+        for count, px in zip(d["counts"][c], h):
+            assert px == pytest.approx(count / tallest * max(max(x) for x in heights), rel=1e-6, abs=1e-6)
 
 
 @pytest.mark.slow

@@ -42,23 +42,24 @@ export function columnBars({ values, labels, colours, xLabel, yLabel, title, wid
 }
 
 /** A histogram: `counts[i]` between `edges[i]` and `edges[i + 1]`, with a dotted line at zero
- * when the range holds it; `compact` draws a small panel (no y ticks) for small multiples.
+ * when the range holds it; `compact` draws a small panel (no y ticks) for small multiples,
+ * `yMax` puts several panels on one count scale, `colour` fills the bars.
  *
  * Example: histogramBars({ counts: [1, 3], edges: [0, 1, 2], xLabel: "value" })
  */
-export function histogramBars({ counts, edges, xLabel, yLabel = "count", title, note, compact = false, width, height }) {
+export function histogramBars({ counts, edges, xLabel, yLabel = "count", title, note, compact = false, width, height, colour = BLUE, yMax, cls = "" }) {
   const W = width || (compact ? 200 : 460), H = height || (compact ? 130 : 260);
-  const f = chartFrame({ width: W, height: H, title, titlePx: compact ? 10 : 12, cls: `hist-chart${compact ? " compact" : ""}`,
+  const f = chartFrame({ width: W, height: H, title, titlePx: compact ? 10 : 12, cls: `hist-chart${compact ? " compact" : ""} ${cls}`.trim(),
     margin: compact ? { l: 8, r: 8, b: xLabel ? 34 : 22, t: title ? 16 : 6 } : {} });
   const lo = edges[0], hi = edges[edges.length - 1];
-  const top = Math.max(1e-12, ...counts.filter(Number.isFinite));
+  const top = yMax || Math.max(1e-12, ...counts.filter(Number.isFinite));
   const X = scale(lo, hi, f.area.w), Y = scale(0, top, f.area.h, true);
   drawAxes(f, { x: { label: xLabel, ticks: valueTicks(lo, hi, X, f.area.w, compact ? 45 : 70) },
     y: compact ? null : { label: yLabel, ticks: valueTicks(0, top, Y, f.area.h, 40) } });
   const g = svgEl("g", { transform: `translate(${f.area.l},${f.area.t})`, class: "bars" }, null, f.svg);
   counts.forEach((c, i) => {
     const x0 = X(edges[i]), x1 = X(edges[i + 1]);
-    svgEl("rect", { x: x0, width: Math.max(0.6, x1 - x0 - (x1 - x0 > 4 ? 0.5 : 0)), y: Y(c), height: f.area.h - Y(c), fill: BLUE, class: "bar" }, null, g);
+    svgEl("rect", { x: x0, width: Math.max(0.6, x1 - x0 - (x1 - x0 > 4 ? 0.5 : 0)), y: Y(c), height: f.area.h - Y(c), fill: colour, class: "bar" }, null, g);
   });
   if (lo <= 0 && hi >= 0) svgEl("line", { x1: X(0), x2: X(0), y1: 0, y2: f.area.h, stroke: "#57606a", "stroke-dasharray": "2,2", class: "zero-line" }, null, g);
   if (note) svgEl("text", { x: f.area.w - 3, y: 11, "text-anchor": "end", "font-size": 10, fill: "#b00000", class: "nonfinite-note" }, note, g);

@@ -6,6 +6,7 @@ import { createProjector } from "../projector.js";
 import { h, clear, append, fmt } from "../dom.js";
 import { get, ApiError } from "../api.js";
 import { state, PALETTE } from "../state.js";
+import { histogramBars } from "../draw/bars.js";
 
 const PAGE = 50;
 
@@ -59,32 +60,17 @@ function img(src, cls, title) {
   return src ? h("img", { src, class: cls, title: title || "", alt: title || "" }) : h("span", { class: cls + " none" });
 }
 
-// per-class histograms of one score (bars from the summary's distributions), small multiples
+// per-class histograms of one score (the summary's distributions) as small multiples of
+// draw/bars.js histograms on one count scale
 function distributions(summary, score) {
   const d = summary.distributions[score];
   if (!d) return h("p", { class: "muted" }, "No distribution for this score.");
-  const edges = d.edges, counts = d.counts, W = 150, H = 60;
-  const max = Math.max(1, ...counts.flat());
-  const cells = counts.map((row, c) => {
-    if (!row.some((v) => v > 0)) return null;
-    const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
-    svg.setAttribute("width", W); svg.setAttribute("height", H + 16); svg.setAttribute("class", "audit-hist");
-    const bw = W / row.length;
-    row.forEach((v, i) => {
-      const r = document.createElementNS(svg.namespaceURI, "rect");
-      const bh = (v / max) * H;
-      Object.entries({ x: i * bw + 0.5, y: H - bh, width: Math.max(1, bw - 1), height: bh, fill: PALETTE[c % PALETTE.length] })
-        .forEach(([k, val]) => r.setAttribute(k, val));
-      svg.appendChild(r);
-    });
-    const t = document.createElementNS(svg.namespaceURI, "text");
-    t.setAttribute("x", 0); t.setAttribute("y", H + 12); t.setAttribute("class", "axis");
-    t.textContent = `${fmt(edges[0], 4)} … ${fmt(edges[edges.length - 1], 4)}`;
-    svg.appendChild(t);
-    const mean = d.class_means[c];
-    return h("div", { class: "audit-dist", dataset: { cls: String(c) } },
-      h("div", { class: "small" }, `class ${c}`, h("span", { class: "muted" }, ` mean ${fmt(mean, 3)}`)), svg);
-  });
+  const max = Math.max(1, ...d.counts.flat());
+  const cells = d.counts.map((row, c) => (!row.some((v) => v > 0) ? null
+    : h("div", { class: "audit-dist", dataset: { cls: String(c) } },
+      h("div", { class: "small" }, `class ${c}`, h("span", { class: "muted" }, ` mean ${fmt(d.class_means[c], 3)}`)),
+      histogramBars({ counts: row, edges: d.edges, compact: true, width: 156, height: 96, yMax: max,
+        colour: PALETTE[c % PALETTE.length], cls: "audit-hist" }))));
   return h("div", { class: "audit-dists" }, cells);
 }
 
