@@ -42,10 +42,11 @@ MAX_EXACT_FEATURES = 15
 #: most rows one forward pass of the value function holds: an MLP's activations for 16k rows
 #: stay in the caches (65k-row passes cost 1.4x the CPU time per row on this project's machine)
 MAX_ROWS_PER_PASS = 16384
-#: first-layer floats of one block of coalitions in the exact path (8 MB; with a 12-64-32-2 MLP,
-#: one thread, load average 8: 8.2 ms per explained row against 10.9 ms in 1 MB blocks, each
-#: operation's fixed cost paid fewer times)
-BLOCK_FLOATS = 1 << 21
+#: first-layer floats of one block of coalitions in the exact path at most (2 MB, a core's L2 cache
+#: on this project's machine): the block's first layer, its ReLU and the next layer's product
+#: then read data the previous step left in the cache; blocks hold a power of two of rows
+#: (4,096 for 64 units), so they tile the coalition tables exactly (see :func:`block_rows`)
+BLOCK_FLOATS = 1 << 19
 #: a block of coalitions takes the sign-stable split of a ReLU layer (:meth:`_ReluLayer.split`)
 #: when at most this share of its units change sign (measured, 12-64-32-2 MLP: 5.9 ms against
 #: 8.3 ms per row with 11 of 64 changing, 7.2 against 8.5 with 21, slower from 30 on)
@@ -116,34 +117,54 @@ def all_coalition_values(run: Callable, x_i: torch.Tensor, background: torch.Ten
 
 
 def chain_coalition_values(run: Chain, tables: "_HalfTables", steps: list, scores: Callable | None,
-                           split_below: float = SPLIT_BELOW) -> torch.Tensor:
+                           split_below: float = SPLIT_BELOW, rows: int | None = None) -> torch.Tensor:
     """``v(S)`` ``(2^m,)`` (float64) of every coalition through the chain ``steps`` after a
-    first layer whose outputs are ``tables``, in blocks of background rows (or of one row's
-    coalitions) of about :data:`BLOCK_FLOATS` first-layer outputs; ``scores`` turns a block's
-    outputs into the target's scores (``None``: the steps end in the target's column). A
-    ReLU followed by a linear layer goes through :class:`_ReluLayer` (built with
-    ``constant_unit`` tables), split by sign in blocks where at most ``split_below`` of the
-    units change sign (0: never; 1: always, for tests)."""
+    first layer whose outputs are ``tables``, in blocks of ``rows`` coalition rows (default
+    :func:`block_rows`: cache-sized; a block holds whole background rows or part of one
+    row's coalitions); ``scores`` turns a block's outputs into the target's scores
+    (``None``: the steps end in the target's column). A ReLU followed by a linear layer
+    goes through :class:`_ReluLayer` (built with ``constant_unit`` tables), split by sign in
+    blocks where at most ``split_below`` of the units change sign (0: never; 1: always, for
+    tests). Every block reuses the same two buffers (first layer, next layer): no block
+    allocates its large outputs."""
     if len(steps) == 1 and steps[0][0] == "pick":  # the target's column of one linear layer
         return tables.linear_values(steps[0][1])
     relu = _ReluLayer.of(steps)
-    rows = max(64, BLOCK_FLOATS // tables.width)
+    rows = rows or block_rows(tables.width)
     step = tables.rows_per_block(rows)
     plan = _split_plan(tables.signs(), step, split_below) if relu is not None and split_below > 0 else None
     out = torch.empty(tables.rows, 2 ** tables.players, dtype=tables.low.dtype)
-    buffer = torch.empty(max(rows, tables.low_rows) * tables.width, dtype=tables.low.dtype)
+    largest = max(rows, tables.low_rows)
+    first = torch.empty(largest * tables.width, dtype=tables.low.dtype)
+    second = None if relu is None else torch.empty(largest * relu.outputs, dtype=tables.low.dtype)
+    flat = out.view(-1)
     for background, high in tables.blocks(step, rows):
+        start = background.start * out.shape[1] + high.start * tables.low_rows  # (a block's rows are contiguous in out)
+        block = flat[start:start + tables.block_size(background, high)]
         units = None if plan is None else plan[background.start // step]
+        if units is None and relu is not None and scores is None:
+            relu.full(tables.first_layer(background, high, first, relu=True), second, out=block)
+            continue
         if units is not None:
             t = relu.split(tables, background, high, *units)
         elif relu is not None:
-            t = relu.full(tables.first_layer(background, high, buffer))
+            t = relu.full(tables.first_layer(background, high, first, relu=True), second)
         else:
-            t = run_steps(tables.first_layer(background, high, buffer).t(), steps)
-        t = t if scores is None else scores(t)
-        columns = slice(high.start * tables.low_rows, high.stop * tables.low_rows)
-        out[background, columns] = t.reshape(background.stop - background.start, -1)
+            t = run_steps(tables.first_layer(background, high, first).t(), steps)
+        block.copy_((t if scores is None else scores(t)).reshape(-1))
     return out.double().mean(0)
+
+
+def block_rows(width: int) -> int:
+    """Coalition rows per block for a first layer ``width`` units wide: the largest power of
+    two (at least 64) whose block holds at most :data:`BLOCK_FLOATS` floats. The coalition
+    tables have a power of two of rows per background row, so blocks tile them exactly.
+
+    Example:
+        >>> block_rows(65), block_rows(512), block_rows(100_000)
+        (4096, 1024, 64)
+    """
+    return 1 << max(6, (BLOCK_FLOATS // max(1, width)).bit_length() - 1)
 
 
 def _split_plan(signs: torch.Tensor, step: int, split_below: float) -> list | None:
@@ -183,17 +204,32 @@ def _row_scores(output: Any, target: Target, example: int) -> torch.Tensor:
 
 
 def _player_terms(run: Chain, x: torch.Tensor, background: torch.Tensor, labels: torch.Tensor,
-                  m: int) -> tuple[torch.Tensor, torch.Tensor]:
+                  m: int, units_first: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """A chain's first layer at ``(x_S, b_~S)`` is ``(W b + c) + sum_{p in S} T_p``: returns
     ``W b + c`` ``(N, H)`` and the players' terms ``T_p = sum_{f of p} W_f (x_f - b_f)``
-    ``(m, N * H)``."""
+    ``(m, N * H)``; ``units_first``: ``(H, N)`` and ``(m, H * N)``."""
     w, bias = run.first
-    base = torch.addmm(bias, background, w)  # (N, H)
-    per_feature = ((x - background)[:, :, None] * w[None]).transpose(0, 1)  # (F, N, H)
+    if units_first:
+        base = torch.addmm(bias, background, w).t()  # (H, N)
+        per_feature = w[:, :, None] * (x - background).t()[:, None, :]  # (F, H, N)
+    else:
+        base = torch.addmm(bias, background, w)  # (N, H)
+        per_feature = ((x - background)[:, :, None] * w[None]).transpose(0, 1)  # (F, N, H)
     if labels.numel() == m and bool((labels == torch.arange(m, device=labels.device)).all()):
         return base, per_feature.reshape(m, -1)
     terms = torch.zeros((m, *per_feature.shape[1:]), dtype=per_feature.dtype, device=per_feature.device)
     return base, terms.index_add_(0, labels.flatten(), per_feature).reshape(m, -1)
+
+
+def _add_relu(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor | None) -> torch.Tensor:
+    """``relu(a + b)`` (broadcast) in one pass over the output: aten's fused add-ReLU kernel
+    (the one PyTorch's mobile optimizer fuses into), where this build has it."""
+    if _FUSED_ADD_RELU is not None:
+        return _FUSED_ADD_RELU(a, b, out=out) if out is not None else _FUSED_ADD_RELU(a, b)
+    return torch.add(a, b, out=out).relu_()
+
+
+_FUSED_ADD_RELU = getattr(torch._VF, "_add_relu", None)
 
 
 class _FirstLayer:
@@ -223,18 +259,24 @@ class _HalfTables:
 
     def __init__(self, run: Chain, x: torch.Tensor, background: torch.Tensor, labels: torch.Tensor, m: int,
                  constant_unit: bool = False):
-        base, terms = _player_terms(run, x, background, labels, m)
+        base, terms = _player_terms(run, x, background, labels, m, units_first=True)  # (H, N), (m, H * N)
         lo = m // 2
-        n, width = base.shape
-        dtype, device = terms.dtype, terms.device
-        low = (_coalition_matrix(lo, dtype, device) @ terms[:lo]).view(-1, n, width).add_(base)
-        high = (_coalition_matrix(m - lo, dtype, device) @ terms[lo:]).view(-1, n, width)
+        units, n = base.shape
+        self.low, self.high = (torch.empty(units + constant_unit, n, 2 ** k, dtype=base.dtype, device=base.device)
+                               for k in (lo, m - lo))
+        for table, players in ((self.low, terms[:lo]), (self.high, terms[lo:])):  # (H * N, k) @ (k, 2^k)
+            coalitions = _coalition_matrix(players.shape[0], base.dtype, base.device)
+            torch.mm(players.t(), coalitions.t(), out=table[:units].view(units * n, -1))
+        self.low[:units].add_(base[..., None])
         if constant_unit:
-            low = torch.cat([low, torch.ones_like(low[:, :, :1])], 2)
-            high = torch.cat([high, torch.zeros_like(high[:, :, :1])], 2)
-        self.low, self.high = low.permute(2, 1, 0).contiguous(), high.permute(2, 1, 0).contiguous()
+            self.low[units], self.high[units] = 1.0, 0.0
         self.width, self.rows, self.players = self.low.shape[0], n, m
         self.low_rows, self.high_rows = self.low.shape[2], self.high.shape[2]
+        self._low_grid, self._high_grid = self.low[:, :, None], self.high[..., None]  # (H, N, 1, 2^lo), (..., 1)
+
+    def block_size(self, background: slice, high: slice) -> int:
+        """Coalition rows of the block ``(background rows, high rows)`` (:meth:`blocks`)."""
+        return (background.stop - background.start) * (high.stop - high.start) * self.low_rows
 
     def rows_per_block(self, rows: int) -> int:
         """How many background rows, with all their coalitions, fit in ``rows`` first-layer
@@ -252,16 +294,16 @@ class _HalfTables:
                 yield slice(start, min(start + step, self.rows)), slice(h, min(h + high, self.high_rows))
 
     def first_layer(self, background: slice, high: slice, buffer: torch.Tensor | None = None,
-                    units: torch.Tensor | None = None) -> torch.Tensor:
+                    units: torch.Tensor | None = None, relu: bool = False) -> torch.Tensor:
         """First-layer outputs ``(H, background rows x high rows x low rows)`` of a block,
         units first, in coalition order within each background row (into ``buffer`` when
-        given; only the ``units`` when given)."""
-        hi, lo = self.high[:, background, high], self.low[:, background]
+        given; only the ``units`` when given; with ``relu``, after a ReLU, in the same pass)."""
+        hi, lo = self._high_grid[:, background, high], self._low_grid[:, background]
         if units is not None:
             hi, lo = hi.index_select(0, units), lo.index_select(0, units)
-        shape = (*hi.shape, lo.shape[2])
+        shape = (*hi.shape[:3], lo.shape[3])
         out = None if buffer is None else buffer[:math.prod(shape)].view(shape)
-        return torch.add(hi[..., None], lo[:, :, None], out=out).view(shape[0], -1)
+        return (_add_relu(hi, lo, out) if relu else torch.add(hi, lo, out=out)).view(shape[0], -1)
 
     def partial_sums(self, weight: torch.Tensor, units: torch.Tensor, background: slice,
                      high: slice) -> torch.Tensor:
@@ -306,6 +348,8 @@ class _ReluLayer:
 
     def __init__(self, weight: torch.Tensor, tail: list):
         self.weight, self.tail = weight, tail
+        ends_in_column = len(tail) == 2 and tail[0] == ("inplace", torch.relu_) and tail[1][0] == "dot"
+        self.relu_dot = tuple(tail[1][1:]) if ends_in_column else None  # (weight (H2,), bias)
 
     @classmethod
     def of(cls, steps: list) -> "_ReluLayer | None":
@@ -315,9 +359,27 @@ class _ReluLayer:
         _, weight, bias = steps[1]  # (H, H2) and (H2,), or (H,) and a scalar
         return cls(torch.cat([weight, bias.reshape(1, *weight.shape[1:])]).t().contiguous(), steps[2:])
 
-    def full(self, first_layer: torch.Tensor) -> torch.Tensor:
-        """The chain's outputs for a block's first-layer outputs ``(H + 1, rows)`` (overwritten)."""
-        return self._tail(torch.matmul(self.weight, first_layer.relu_()))
+    @property
+    def outputs(self) -> int:
+        """Rows of the next layer's outputs (1 for the target's column)."""
+        return self.weight.shape[0] if self.weight.dim() == 2 else 1
+
+    def full(self, hidden: torch.Tensor, buffer: torch.Tensor | None = None,
+             out: torch.Tensor | None = None) -> torch.Tensor:
+        """The chain's outputs for a block's first-layer outputs after the ReLU ``(H + 1, rows)``
+        (the next layer's outputs into ``buffer`` when given, at least ``outputs x rows``
+        floats); with ``out`` ``(rows,)``, the target's scores written there (the steps must
+        end in the target's column)."""
+        if self.weight.dim() == 1:
+            z = torch.mv(hidden.t(), self.weight, out=out if not self.tail else None)
+        else:
+            view = None if buffer is None else buffer[:self.outputs * hidden.shape[1]].view(self.outputs, -1)
+            z = torch.mm(self.weight, hidden, out=view)
+            if self.relu_dot is not None:  # (the usual end: a ReLU, then the target's column)
+                return torch.addmv(self.relu_dot[1], z.relu_().t(), self.relu_dot[0], out=out)
+        if out is None:
+            return self._tail(z)
+        return out if z is out else out.copy_(self._tail(z))
 
     def split(self, tables: _HalfTables, background: slice, high: slice, changing: torch.Tensor,
               active: torch.Tensor) -> torch.Tensor:
@@ -326,7 +388,7 @@ class _ReluLayer:
         constant unit is always active)."""
         z = tables.partial_sums(self.weight.index_select(-1, active), active, background, high)
         if changing.numel():
-            h = tables.first_layer(background, high, units=changing).relu_()
+            h = tables.first_layer(background, high, units=changing, relu=True)
             weight = self.weight.index_select(-1, changing)
             z = z.addmm_(weight, h) if z.dim() == 2 else z.addmv_(h.t(), weight)
         return self._tail(z)
