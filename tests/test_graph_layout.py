@@ -158,21 +158,27 @@ def test_folded_repeats_lay_out_as_one_node():
     assert folded and folded[0].repeat == 40
 
 
+def _spy_on_layout_js(monkeypatch, **options):
+    """Make every layout run with ``options`` added; returns the list each run's counts go to."""
+    runs = []
+    real = layout_mod.run_layout_js
+
+    def spy(graph, opts):
+        out = real(graph, {**opts, **options})
+        runs.append((out["levels"], out["levelsLaidOut"]))
+        return out
+
+    monkeypatch.setattr(layout_mod, "run_layout_js", spy)
+    return runs
+
+
 def test_collapsed_groups_are_never_laid_out(monkeypatch):
-    calls = []
-    real = layout_mod.lay_out_level
-
-    def spy(lv, *args, **kwargs):
-        calls.append(lv.path)
-        return real(lv, *args, **kwargs)
-
-    monkeypatch.setattr(layout_mod, "lay_out_level", spy)
+    runs = _spy_on_layout_js(monkeypatch, memo=False)
     g = synthetic_graph(10_000)
     layout(g.view(1))
-    assert calls == [""], "depth=1: only the top level is laid out"
-    calls.clear()
+    assert runs == [(1, 1)], "depth=1: only the top level is laid out"
     layout(g.view(1, expand=["stage3"]))
-    assert sorted(calls) == ["", "stage3"]
+    assert runs[1] == (2, 2)
 
 
 def test_ten_thousand_nodes_lay_out_and_render_quickly():
@@ -263,25 +269,18 @@ def _every_number(lay):
 
 
 def test_equal_levels_laid_out_once_get_exactly_what_each_would_get_alone(monkeypatch):
-    # repeated blocks share one level layout (sugiyama.level_signature); one block here is
+    # repeated blocks share one level layout (layout.js levelSignature); one block here is
     # made different in each way a level can differ (a wider node, another shape label, an
     # extra edge), so a signature that missed one of them would hand it a wrong layout
     g = synthetic_graph(120, blocks_per_stage=4)
     g.nodes["stage1.block2.conv1"].op = "Conv2dWithAVeryLongTypeName"
     g.nodes["stage2.block1.bn1"].outputs = [TensorMeta((1, 64, 32, 32, 123_456_789), "float32")]
     g.add_edge("stage0.block3.conv1", "stage0.block3.add", TensorMeta((1, 64, 32, 32), "float32"))
-    calls = {"laid out": 0}
-    real = layout_mod.lay_out_level
-
-    def counting(lv, *args, memo=None, **kwargs):
-        before = dict(memo) if memo is not None else None
-        real(lv, *args, memo=memo, **kwargs)
-        calls["laid out"] += memo is None or len(memo) > len(before)
-
-    monkeypatch.setattr(layout_mod, "lay_out_level", counting)
+    runs = _spy_on_layout_js(monkeypatch)
     shared = layout(g.view())
     n_levels = 1 + len(g.view().clusters)
-    assert calls["laid out"] < n_levels / 2  # the memo did work
-    monkeypatch.setattr(layout_mod, "lay_out_level", lambda lv, *a, memo=None, **k: real(lv, *a, **k))
+    assert runs[-1][0] == n_levels and runs[-1][1] < n_levels / 2  # the memo did work
+    runs = _spy_on_layout_js(monkeypatch, memo=False)
     separate = layout(g.view())
+    assert runs[-1] == (n_levels, n_levels)
     assert _every_number(shared) == _every_number(separate)

@@ -3,12 +3,16 @@
 //   vite build -c vite.standalone.config.js               standalone/neuralscope.js (head view,
 //                                                          embedding, animation player, loss landscape)
 //   vite build -c vite.standalone.config.js --mode graph  standalone/graph-viewer.js (the graph viewer)
+//   vite build -c vite.standalone.config.js --mode layout standalone/graph-layout.js (the graph layout
+//                                                          alone, global neuralscope: run by Python's
+//                                                          static renderers in an embedded V8)
 import { defineConfig } from "vite";
 import { fileURLToPath } from "node:url";
 
 const ENTRIES = {
   production: ["src/standalone/index.js", "neuralscope.js"],
   graph: ["src/graph/viewer.js", "graph-viewer.js"],
+  layout: ["src/graph/layout.js", "graph-layout.js"],
 };
 
 export default defineConfig(({ mode }) => {

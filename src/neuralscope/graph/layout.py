@@ -1,26 +1,27 @@
 """Layered top-to-bottom layout of a :class:`GraphView`, with no system binary.
 
+The layout itself is ``web/src/graph/layout.js``, the one layout of neuralscope's graphs: the
+interactive viewer runs it in the browser, and the static renderers (``Graph.to_svg``,
+``.save``, ``.plot``) run the same built file (``server/static/standalone/graph-layout.js``,
+built by ``web/build.sh``) in an embedded V8 (the ``mini-racer`` wheel). This module measures
+text (Helvetica metrics), says what each node box reads and how large it is, hands the view's
+structure and sizes to the engine as JSON and reads back positions (:func:`run_layout_js`).
+
 The layout is compound: every expanded group (a :class:`Cluster`) is laid out on its own,
-bottom-up, and then placed in its parent's layout as one rectangular item. Each level runs the
-classic Sugiyama steps (Sugiyama, Tagawa & Toda, "Methods for Visual Understanding of
-Hierarchical System Structures", IEEE SMC 1981), one method each in
-:mod:`neuralscope.graph.sugiyama`:
+innermost first, and then placed in its parent's layout as one rectangular item. Each level
+runs the classic Sugiyama steps (Sugiyama, Tagawa & Toda, "Methods for Visual Understanding of
+Hierarchical System Structures", IEEE SMC 1981), one method each of ``LevelLayout`` in
+``layout.js``: layers by longest path; dummy nodes on long edges, so skip connections run in
+their own lane; crossing reduction by barycenter sweeps (best order kept); x coordinates by
+alternating sweeps that each solve "stay close to the neighbours, keep the separations" exactly
+per layer (pool-adjacent-violators); routes; shape labels where they fit.
 
-1. layer assignment by longest path, with sources pulled down next to their consumers;
-2. dummy nodes on edges that span more than one layer, so long edges (skip connections) run
-   in their own lane around the nodes instead of through them;
-3. crossing reduction by barycenter sweeps (bounded number of iterations, best order kept);
-4. coordinate assignment by alternating down/up sweeps, each one solving "stay close to the
-   neighbours, keep the separations" exactly per layer as an isotonic regression
-   (pool-adjacent-violators), with long edges weighted to stay straight.
-
-Edges that enter or leave a group go through *ports* on the group's top and bottom border:
-inside the group an edge starts at its port and is routed (with dummies) like any other, so
+Edges that enter or leave a group go through *ports* on the group's top and bottom border, so
 a skip connection into a residual block runs inside the block's box, around its main path.
 A collapsed group is a single node: its inside is never laid out, which keeps very large
 models fast at small depths. A level equal to one already laid out in the same layout (the
-repeated blocks of a ResNet or a transformer: :func:`~neuralscope.graph.sugiyama.level_signature`)
-takes that one's result instead of being laid out again.
+repeated blocks of a ResNet or a transformer: ``levelSignature`` in ``layout.js``) takes that
+one's result instead of being laid out again.
 
 Example:
     >>> from neuralscope.graph.model import Graph, Node, TensorMeta
@@ -35,14 +36,77 @@ Example:
 from __future__ import annotations
 
 import functools
+import json
 import re
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..gcpause import paused_gc
+from ..webbundle import BUNDLE, BundleNotBuiltError
 from .model import GraphView, ViewNode
-from .sugiyama import Level, LayoutOptions, lay_out_level
+
+# -- the layout itself: web/src/graph/layout.js, run in an embedded V8 -----------------------
+
+LAYOUT_BUNDLE = BUNDLE.with_name("graph-layout.js")
+_ENGINE: dict = {}
+_ENGINE_LOCK = threading.Lock()
+
+
+class LayoutOptions:
+    """Spacing of the layout, in px (the ``DEFAULTS`` of ``web/src/graph/layout.js``)."""
+
+    def __init__(self, rank_gap: float = 34.0, node_gap: float = 20.0, dummy_gap: float = 12.0,
+                 port_gap: float = 14.0, sweeps: int = 6, labels: bool = True):
+        self.rank_gap = rank_gap
+        self.node_gap = node_gap
+        self.dummy_gap = dummy_gap
+        self.port_gap = port_gap
+        self.sweeps = sweeps
+        self.labels = labels
+
+
+def layout_engine():
+    """The process's V8 context with the built layout module loaded (global ``neuralscope``),
+    made on first use; calls into it hold ``_ENGINE_LOCK`` (a context runs one call at a time).
+
+    Example:
+        >>> layout_engine().eval("typeof neuralscope.layOutGraph")
+        'function'
+    """
+    with _ENGINE_LOCK:
+        ctx = _ENGINE.get("ctx")
+        if ctx is None:
+            try:
+                code = LAYOUT_BUNDLE.read_text(encoding="utf-8")
+            except FileNotFoundError:
+                raise BundleNotBuiltError(f"The graph layout {LAYOUT_BUNDLE} is not built; run `make setup` (or "
+                                          "`sh web/build.sh`) in the neuralscope source tree.") from None
+            from py_mini_racer import MiniRacer
+
+            ctx = MiniRacer()
+            ctx.eval(code)
+            ctx = _ENGINE["ctx"] = ctx
+        return ctx
+
+
+def run_layout_js(graph: dict, options: dict) -> dict:
+    """``layOutGraph(graph, options)`` of ``web/src/graph/layout.js`` (see there for both
+    shapes), run in the embedded engine; plain JSON both ways, numbers exact (shortest
+    round-trip decimals).
+
+    Example:
+        >>> g = {"nodes": {"home": [-1, -1], "w": [60, 60], "h": [24, 24]}, "clusters": {"parent": [], "titleWidth": []},
+        ...      "edges": {"src": [0], "dst": [1], "label": [""], "labelWidth": [0]}}
+        >>> out = run_layout_js(g, {})
+        >>> out["nodeY"], out["edgePoints"]
+        ([12, 70], [[30, 24, 30, 58]])
+    """
+    ctx = layout_engine()
+    text = json.dumps({"graph": graph, "options": options}, separators=(",", ":"))
+    with _ENGINE_LOCK:
+        return json.loads(ctx.call("neuralscope.layOutGraphJSON", text))
 
 # -- text measure ------------------------------------------------------------------------
 
@@ -305,170 +369,43 @@ def layout(view: GraphView, options: LayoutOptions | None = None) -> Layout:
 
 
 def _lay_out(view: GraphView, opt: LayoutOptions) -> Layout:
-    clusters = {c.path: c for c in view.clusters}
-    ordered_clusters = [c.path for c in view.clusters]
+    clusters = [c.path for c in view.clusters]  # parents before children
+    cluster_index = {p: k for k, p in enumerate(clusters)}
 
-    def home(path: str) -> str:
-        while path and path not in clusters:
+    def home(path: str) -> int:
+        """The innermost expanded group at or above ``path`` (-1: the top level)."""
+        while path and path not in cluster_index:
             path = path.rsplit(".", 1)[0] if "." in path else ""
-        return path
-
-    chain_cache: dict[str, list[str]] = {"": []}
-
-    def chain(path: str) -> list[str]:
-        got = chain_cache.get(path)
-        if got is None:
-            parent = clusters[path].parent
-            parent = home(parent) if parent else ""
-            got = chain_cache[path] = chain(parent) + [path]
-        return got
+        return cluster_index[path] if path else -1
 
     nodes = view.nodes
     idx = {n.id: i for i, n in enumerate(nodes)}
-    homes = [home(n.group) for n in nodes]
-    levels: dict[str, Level] = {p: Level(p) for p in [""] + ordered_clusters}
-    first_member: dict[str, int] = {}
-    for i, hp in enumerate(homes):
-        for p in chain(hp):
-            if p not in first_member:
-                first_member[p] = i
     lines = [node_lines(n) for n in nodes]
     sizes = [node_size(n, ln) for n, ln in zip(nodes, lines)]
-    for i, (n, hp) in enumerate(zip(nodes, homes)):
-        levels[hp].item(("n", n.id), sizes[i][0], sizes[i][1], float(i), 0)
-    for p in ordered_clusters:
-        parent = chain(p)[:-1]
-        lp = parent[-1] if parent else ""
-        levels[lp].item(("c", p), 0.0, 0.0, float(first_member.get(p, 0)), 1)
+    titles = [cluster_title(c.path, c.type) for c in view.clusters]
+    labels = [shape_text(e.tensor) if e.tensor.shape is not None else "" for e in view.edges]
+    graph = {
+        "nodes": {"home": [home(n.group) for n in nodes], "w": [s[0] for s in sizes], "h": [s[1] for s in sizes]},
+        "clusters": {"parent": [home(c.parent) if c.parent else -1 for c in view.clusters],
+                     "titleWidth": [text_width(t, CLUSTER_TITLE_SIZE, bold=True) + 2 * CLUSTER_PAD for t in titles]},
+        "edges": {"src": [idx.get(e.src, -1) for e in view.edges], "dst": [idx.get(e.dst, -1) for e in view.edges],
+                  "label": labels, "labelWidth": [_label_width(t) for t in labels]},
+    }
+    options = {"rankGap": opt.rank_gap, "nodeGap": opt.node_gap, "dummyGap": opt.dummy_gap, "portGap": opt.port_gap,
+               "sweeps": opt.sweeps, "labels": opt.labels, "unitHeight": NODE_H2, "labelSize": LABEL_SIZE,
+               "clusterPadX": CLUSTER_PAD, "clusterPadTop": CLUSTER_PAD + CLUSTER_TITLE_H, "clusterPadBottom": CLUSTER_PAD}
+    out = run_layout_js(graph, options)
 
-    # edges: one segment per level crossed, through ports
-    edge_segments: list[list[tuple[str, int]]] = []
-    edge_labels: dict[str, dict[int, str]] = {p: {} for p in levels}
-    for e in view.edges:
-        if e.src not in idx or e.dst not in idx:
-            edge_segments.append([])
-            continue
-        s, d = idx[e.src], idx[e.dst]
-        cs, cd = chain(homes[s]), chain(homes[d])
-        k = 0
-        while k < len(cs) and k < len(cd) and cs[k] == cd[k]:
-            k += 1
-        segs: list[tuple[str, int]] = []
-        src_key = e.src
-        so = float(s)
-        label = shape_text(e.tensor) if e.tensor.shape is not None else ""
-
-        def item_of(ch, j, node_id):
-            return ("c", ch[j + 1]) if j + 1 < len(ch) else ("n", node_id)
-
-        # leaving nested groups on the source side, deepest first
-        for j in range(len(cs) - 1, k - 1, -1):
-            lv = levels[cs[j]]
-            a_key = item_of(cs, j, e.src)
-            a = lv.index[a_key]
-            o = lv.item(("out", src_key), 0.0, 0.0, so, 3)
-            ei = lv.edge(a, src_key if a_key[0] == "c" else None, o, None)
-            if a_key[0] == "n" and label:
-                edge_labels[cs[j]][ei] = label
-            segs.append((cs[j], ei))
-        L = cs[k - 1] if k else ""
-        lv = levels[L]
-        if k == len(cs):
-            a_key = ("n", e.src)
-        else:
-            a_key = ("c", cs[k])
-        if k == len(cd):
-            b_key = ("n", e.dst)
-        else:
-            b_key = ("c", cd[k])
-        a, b = lv.index[a_key], lv.index[b_key]
-        ei = lv.edge(a, src_key if a_key[0] == "c" else None, b, src_key if b_key[0] == "c" else None)
-        if a_key[0] == "n" and label:
-            edge_labels[L][ei] = label
-        segs.append((L, ei))
-        for j in range(k, len(cd)):
-            lv = levels[cd[j]]
-            b_key = item_of(cd, j, e.dst)
-            i_port = lv.item(("in", src_key), 0.0, 0.0, so - 1e9, 2)
-            b = lv.index[b_key]
-            segs.append((cd[j], lv.edge(i_port, None, b, src_key if b_key[0] == "c" else None)))
-        edge_segments.append(segs)
-
-    # bottom-up: children before parents; port offsets of laid-out groups feed their parent
-    offsets: dict[tuple, float] = {}
-    frames: dict[str, tuple[float, float, float, float]] = {}  # content origin in item frame, w, h
-    memo: dict = {}  # equal levels (repeated blocks) are laid out once
-    for p in reversed([""] + ordered_clusters):
-        lv = levels[p]
-        for i, key in enumerate(lv.items):
-            if key[0] == "c":
-                fx, fy, fw, fh = frames[key[1]]
-                lv.w[i], lv.h[i] = fw, fh
-        lay_out_level(lv, offsets, edge_labels[p], opt, unit_height=NODE_H2, label_size=LABEL_SIZE,
-                      label_width=_label_width, memo=memo)
-        if p:
-            c = clusters[p]
-            title = cluster_title(p, c.type)
-            tw = text_width(title, CLUSTER_TITLE_SIZE, bold=True) + 2 * CLUSTER_PAD
-            fw = max(lv.width + 2 * CLUSTER_PAD, tw)
-            fh = lv.height + 2 * CLUSTER_PAD + CLUSTER_TITLE_H
-            ox = (fw - lv.width) / 2
-            oy = CLUSTER_PAD + CLUSTER_TITLE_H
-            frames[p] = (ox, oy, fw, fh)
-            for i, key in enumerate(lv.items):
-                if key[0] in ("in", "out"):
-                    offsets[(("c", p), key[1])] = ox + lv.x[i] - fw / 2
-
-    # top-down: absolute origins of every level's frame
-    origin: dict[str, tuple[float, float]] = {"": (0.0, 0.0)}
-    boxes: list[ClusterBox] = []
-    for p in [""] + ordered_clusters:
-        lv = levels[p]
-        gx, gy = origin[p]
-        for i, key in enumerate(lv.items):
-            if key[0] == "c":
-                c = key[1]
-                ox, oy, fw, fh = frames[c]
-                bx, by = gx + lv.x[i] - fw / 2, gy + lv.y[i] - fh / 2
-                origin[c] = (bx + ox, by + oy)
-                cl = clusters[c]
-                boxes.append(ClusterBox(c, cl.type, cluster_title(c, cl.type), bx, by, bx + fw, by + fh,
-                                        len(chain(c)), cl.params))
-    order_of = {p: i for i, p in enumerate(ordered_clusters)}
-    boxes.sort(key=lambda b: (b.depth, order_of[b.path]))
-
-    xy = np.zeros((len(nodes), 2))
+    depth = out["clusterDepth"]
+    boxes = [ClusterBox(c.path, c.type, titles[k], out["clusterX0"][k], out["clusterY0"][k], out["clusterX1"][k],
+                        out["clusterY1"][k], depth[k], c.params) for k, c in enumerate(view.clusters)]
+    boxes.sort(key=lambda b: (b.depth, cluster_index[b.path]))
+    xy = np.column_stack([np.asarray(out["nodeX"], dtype=float), np.asarray(out["nodeY"], dtype=float)]).reshape(len(nodes), 2)
     size = np.asarray(sizes, dtype=float).reshape(len(nodes), 2)
-    for i, n in enumerate(nodes):
-        lv = levels[homes[i]]
-        j = lv.index[("n", n.id)]
-        gx, gy = origin[homes[i]]
-        xy[i] = (gx + lv.x[j], gy + lv.y[j])
-
-    routes: list[EdgeRoute] = []
-    for e, segs in zip(view.edges, edge_segments):
-        pts: list[tuple[float, float]] = []
-        label_pos = None
-        back = False
-        for p, ei in segs:
-            gx, gy = origin[p]
-            lv = levels[p]
-            seg = [(gx + a, gy + b) for a, b in lv.routes.get(ei, ())]
-            if ei in lv.back:
-                back = True
-            if pts and seg and abs(pts[-1][0] - seg[0][0]) < 1e-6 and abs(pts[-1][1] - seg[0][1]) < 1e-6:
-                seg = seg[1:]
-            pts.extend(seg)
-            if label_pos is None and ei in lv.labels:
-                lx, ly = lv.labels[ei]
-                label_pos = (gx + lx, gy + ly)
-        label = shape_text(e.tensor) if e.tensor.shape is not None else ""
-        routes.append(EdgeRoute(e.src, e.dst, np.asarray(pts, dtype=float).reshape(-1, 2), label,
-                                label_pos, back, e.count))
-
-    root = levels[""]
-    return Layout(view, [n.id for n in nodes], xy, size, boxes, routes, root.width, root.height,
-                  lines, idx)
+    routes = [EdgeRoute(e.src, e.dst, np.asarray(pts, dtype=float).reshape(-1, 2), label,
+                        tuple(at) if at is not None else None, back, e.count)
+              for e, pts, label, at, back in zip(view.edges, out["edgePoints"], labels, out["edgeLabel"], out["edgeBack"])]
+    return Layout(view, [n.id for n in nodes], xy, size, boxes, routes, out["width"], out["height"], lines, idx)
 
 
 def synthetic_graph(n_nodes: int = 10_000, blocks_per_stage: int = 40, nested: bool = True):
