@@ -43,15 +43,16 @@ export function columnBars({ values, labels, colours, xLabel, yLabel, title, wid
 
 /** A histogram: `counts[i]` between `edges[i]` and `edges[i + 1]`, with a dotted line at zero
  * when the range holds it; `compact` draws a small panel (no y ticks) for small multiples,
- * `yMax` puts several panels on one count scale, `colour` fills the bars.
+ * `yMax` puts several panels on one count scale, `xRange` = [lo, hi] on another chart's value
+ * axis (with that chart's `margin` {l, r}), `colour` fills the bars.
  *
  * Example: histogramBars({ counts: [1, 3], edges: [0, 1, 2], xLabel: "value" })
  */
-export function histogramBars({ counts, edges, xLabel, yLabel = "count", title, note, compact = false, width, height, colour = BLUE, yMax, cls = "" }) {
+export function histogramBars({ counts, edges, xLabel, yLabel = "count", title, note, compact = false, width, height, colour = BLUE, yMax, xRange, margin = {}, cls = "" }) {
   const W = width || (compact ? 200 : 460), H = height || (compact ? 130 : 260);
   const f = chartFrame({ width: W, height: H, title, titlePx: compact ? 10 : 12, cls: `hist-chart${compact ? " compact" : ""} ${cls}`.trim(),
-    margin: compact ? { l: 8, r: 8, b: xLabel ? 34 : 22, t: title ? 16 : 6 } : {} });
-  const lo = edges[0], hi = edges[edges.length - 1];
+    margin: compact ? { l: 8, r: 8, b: xLabel ? 34 : 22, t: title ? 16 : 6, ...margin } : margin });
+  const [lo, hi] = xRange || [edges[0], edges[edges.length - 1]];
   const top = yMax || Math.max(1e-12, ...counts.filter(Number.isFinite));
   const X = scale(lo, hi, f.area.w), Y = scale(0, top, f.area.h, true);
   drawAxes(f, { x: { label: xLabel, ticks: valueTicks(lo, hi, X, f.area.w, compact ? 45 : 70) },

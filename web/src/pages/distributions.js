@@ -9,12 +9,13 @@ import { runSelector } from "../components.js";
 import { tint } from "../colors.js";
 import { focusWindow } from "../chart.js";
 import { niceTicks } from "../draw/axes.js";
+import { histogramBars } from "../draw/bars.js";
 import { exactly } from "./scalars.js";
 
 const W = 420, H = 260, PAD = { l: 46, r: 52, t: 10, b: 30 };
 
 const MARK = "#cf222e";          // the marked step (as the scalar charts' marker)
-const FOCUS_H = 110;             // height of the marked step's own histogram
+const FOCUS_H = 160;             // height of the marked step's own histogram
 const MAX_ROWS = 60;             // ridges drawn at most
 
 // Up to `n` of `rows`, evenly spaced, always keeping rows[keep] (the marked step).
@@ -45,8 +46,7 @@ class HistChart {
     this.zoomed = false;           // showing only the steps around the marked one
     this.W = W;
     this.canvas = h("canvas", { width: W * devicePixelRatio, height: H * devicePixelRatio, style: { width: `${W}px`, height: `${H}px` } });
-    this.focusCanvas = h("canvas", { class: "hist-focus", hidden: true, width: W * devicePixelRatio, height: FOCUS_H * devicePixelRatio,
-      style: { width: `${W}px`, height: `${FOCUS_H}px`, display: "block", marginTop: "6px" } });
+    this.focusBox = h("div", { class: "hist-focus", hidden: true, style: { marginTop: "6px" } });
     this.tip = h("div", { class: "tooltip", hidden: true });
     this.info = h("span", { class: "muted" });
     this.zoomBtn = h("button", { class: "icon", hidden: true, dataset: { action: "zoom" }, onclick: () => this.setZoom(!this.zoomed) });
@@ -148,7 +148,7 @@ class HistChart {
     ctx.setTransform(devicePixelRatio, 0, 0, devicePixelRatio, 0, 0);
     ctx.clearRect(0, 0, this.W, H);
     ctx.font = "11px system-ui, sans-serif";
-    this.focusCanvas.hidden = true;
+    this.focusBox.hidden = true;
     if (!this.rows || !this.rows.length) { ctx.fillStyle = "#656d76"; ctx.fillText("no histograms", this.W / 2 - 40, H / 2); return; }
     const ridge = state.settings.ridge;
     const g = this.geometry();
@@ -226,47 +226,17 @@ class HistChart {
     }
   }
 
-  // The marked step's histogram on its own (counts per bin), on the ridges' value axis.
+  // The marked step's histogram on its own (counts per bin, draw/bars.js), on the ridges' value axis.
   drawFocus(r, g) {
-    const c = this.focusCanvas;
-    if (!c.isConnected) this.canvas.after(c); // only cards with a marked step have it
-    c.hidden = false;
-    c.width = this.W * devicePixelRatio; c.style.width = `${this.W}px`;
-    c.dataset.step = String(r.step);
-    const ctx = c.getContext("2d");
-    ctx.setTransform(devicePixelRatio, 0, 0, devicePixelRatio, 0, 0);
-    ctx.clearRect(0, 0, this.W, FOCUS_H);
-    ctx.font = "11px system-ui, sans-serif";
-    const pw = this.W - PAD.l - PAD.r, top = 18, ph = FOCUS_H - top - 20, X = this.X;
-    ctx.fillStyle = MARK; ctx.font = "bold 11px system-ui, sans-serif";
-    ctx.fillText(`step ${r.step}`, PAD.l, 12);
-    ctx.font = "11px system-ui, sans-serif"; ctx.fillStyle = "#57606a";
-    const cmax = Math.max(0, ...r.counts);
-    ctx.fillText(cmax ? `count (max ${fmt(cmax)})` : "", PAD.l + ctx.measureText(`step ${r.step}`).width + 18, 12);
-    ctx.strokeStyle = "#d0d7de"; ctx.lineWidth = 1;
-    ctx.beginPath(); ctx.moveTo(PAD.l, top + ph + 0.5); ctx.lineTo(PAD.l + pw, top + ph + 0.5); ctx.stroke();
-    for (const t of niceTicks(g.lo, g.hi)) {
-      const x = X(t), s = fmt(t, 3);
-      ctx.beginPath(); ctx.moveTo(x, top + ph); ctx.lineTo(x, top + ph + 4); ctx.stroke();
-      ctx.fillText(s, x - ctx.measureText(s).width / 2, top + ph + 15);
-    }
-    if (!cmax) {
-      ctx.fillStyle = MARK;
-      ctx.fillText("no finite values at this step (NaN or Inf only)", PAD.l + 8, top + ph / 2 + 4);
-      return;
-    }
-    ctx.fillStyle = tint(MARK, 0.45); ctx.strokeStyle = MARK;
-    for (let i = 0; i < r.counts.length; i++) {
-      if (!r.counts[i]) continue;
-      const x0 = X(r.edges[i]), x1 = X(r.edges[i + 1]), y = top + ph - r.counts[i] / cmax * ph;
-      ctx.fillRect(x0, y, Math.max(1, x1 - x0), top + ph - y);
-    }
-    ctx.beginPath(); ctx.moveTo(X(r.edges[0]), top + ph);
-    for (let i = 0; i < r.counts.length; i++) {
-      const y = top + ph - r.counts[i] / cmax * ph;
-      ctx.lineTo(X(r.edges[i]), y); ctx.lineTo(X(r.edges[i + 1]), y);
-    }
-    ctx.lineTo(X(r.edges[r.edges.length - 1]), top + ph); ctx.stroke();
+    const box = this.focusBox;
+    if (!box.isConnected) this.canvas.after(box); // only cards with a marked step have it
+    box.hidden = false;
+    box.dataset.step = String(r.step);
+    const counts = r.counts.map((c) => +c || 0);
+    box.replaceChildren(Math.max(0, ...counts) > 0
+      ? histogramBars({ counts, edges: r.edges, xRange: [g.lo, g.hi], title: `step ${r.step}`, xLabel: "value",
+        colour: tint(MARK, 0.45), width: this.W, height: FOCUS_H, margin: { l: PAD.l, r: PAD.r }, cls: "hist-focus-chart" })
+      : h("p", { class: "nonfinite-note", style: { color: MARK, fontSize: "12px" } }, `step ${r.step}: no finite values at this step (NaN or Inf only)`));
   }
 
   // The drawn row under the mouse (the nearest ridge; overlay: the marked or last step).
