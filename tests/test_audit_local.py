@@ -249,3 +249,27 @@ def test_a_unit_of_nan_is_broken_not_dead_in_the_audit_as_in_inspect_dead_units(
     ref = dead_units(net, x, layers=["1"]).layers[0]
     np.testing.assert_array_equal(ref["dead_units"], [0, 1, 2])
     np.testing.assert_array_equal(layers["1"]["dead_units"], ref["dead_units"])
+
+
+def test_bfloat16_curves_are_an_explicit_setting_within_the_stated_error(digits, tmp_path, unchanged):
+    """``curve_dtype="bfloat16"``: AUCs within the docstring's 1e-3 of the exact audit's, kept in
+    the spec (resuming asks for the same setting); an exact audit's spec has no such key, so
+    runs started before the option still resume."""
+    x, y = digits
+    net = _net()
+    exact = audit(net, x, labels=y, layer="features", run=tmp_path, name="exact", shard_size=24, steps=5)
+    with unchanged(net):
+        reduced = audit(net, x, labels=y, layer="features", run=tmp_path, name="bf16", shard_size=24, steps=5,
+                        curve_dtype="bfloat16")
+    for key in ("grad_cam/deletion_auc", "grad_cam/insertion_auc"):
+        diff = np.abs(reduced.table()[key] - exact.table()[key]).max()
+        assert 0 < diff < 1e-3
+    assert "curve_dtype" not in exact.store.spec() and reduced.store.spec()["curve_dtype"] == "bfloat16"
+    with pytest.raises(AuditSpecError, match="curve_dtype"):
+        audit(net, x, labels=y, layer="features", run=tmp_path, name="bf16", shard_size=24, steps=5)
+
+
+def test_an_unknown_curve_dtype_is_refused_in_one_sentence(digits, tmp_path):
+    x, y = digits
+    with pytest.raises(ValueError, match=r"^curve_dtype must name a floating torch dtype such as 'bfloat16', got 'int8'\.$"):
+        audit(_net(), x, labels=y, layer="features", run=tmp_path, shard_size=24, steps=3, curve_dtype="int8")

@@ -29,8 +29,8 @@ from ..progress import progress
 from ..result import Result, new_axes
 from .base import Method, Target, chunks, guard, internal_batch_size, prepare_inputs
 from .explain import evaluation_mode, explain, in_training_mode
-from .fastpath import FrozenForward, forward_model
-from .pixel_curves import CurveJob, block_rows, blur, fill_curves, pixel_ranks, step_pixels
+from .fastpath import forward_model
+from .pixel_curves import CurveForward, CurveJob, block_rows, blur, curve_forward, fill_curves, pixel_order, step_pixels
 from .threads import pass_threads
 from .result import Attribution
 
@@ -107,13 +107,17 @@ class FaithfulnessCurves(Result):
 @keras_models_too
 def deletion_insertion(model: nn.Module, inputs: torch.Tensor, attribution: Any, target: Any = None, *,
                        steps: int = 20, deletion_baseline: Any = "zeros", insertion_baseline: Any = "blur",
-                       memory_budget: int | None = None) -> FaithfulnessCurves:
+                       memory_budget: int | None = None, dtype: torch.dtype | None = None) -> FaithfulnessCurves:
     """Deletion and insertion curves (Petsiuk et al. 2018) for image attributions.
 
     Pixels (all channels of a position) are ranked by the map; at step ``k`` of ``steps``
     the top ``k/steps`` of them are set to ``deletion_baseline`` (zeros) or copied into
     ``insertion_baseline`` (a blurred input). ``target`` defaults to the attribution's
-    targets.
+    targets. The rows run through the model or an equivalent of it (the model's outputs to
+    float rounding: :func:`~neuralscope.attribution.pixel_curves.curve_forward`);
+    ``dtype=torch.bfloat16`` (a PyTorch model on the CPU) runs every point, the unperturbed
+    one too, through a copy of the model cast to it: about twice as fast on CPUs with AMX,
+    curve points within about 1e-3 of float32's (measured on the scene models).
     """
     from .gradient import make_baseline
 
@@ -128,11 +132,11 @@ def deletion_insertion(model: nn.Module, inputs: torch.Tensor, attribution: Any,
         target = attribution.targets
     tgt = Target(target, n)
     fractions = np.linspace(0, 1, steps + 1)
-    ranks = pixel_ranks(maps.reshape(n, h, w)).to(x.device)
+    pixels = pixel_order(maps.reshape(n, h, w)).to(x.device)
     vals = {mode: torch.empty(steps + 1, n, dtype=torch.float64) for mode in ("deletion", "insertion")}
     with guard(model):
         per = block_rows(model, x, memory_budget)
-        run, out = _unperturbed(model, x, 2 * n * steps + n, per)
+        run, out = _unperturbed(model, x, 2 * n * steps + n, per, dtype)
         tgt.resolve(out)
         # the unperturbed input is deletion's first point and insertion's last
         vals["deletion"][0] = vals["insertion"][steps] = _probs(out, tgt, torch.arange(n, device=x.device)).cpu()
@@ -140,25 +144,24 @@ def deletion_insertion(model: nn.Module, inputs: torch.Tensor, attribution: Any,
         dele = make_baseline(x, deletion_baseline).contiguous()
         ins = (blur(x, max(1.0, h / 16)) if insertion_baseline == "blur"
                else make_baseline(x, insertion_baseline)).contiguous()
-        jobs = [CurveJob(vals["deletion"], lambda m, e: torch.where(m, dele[e], xs[e]), 1, steps),
-                CurveJob(vals["insertion"], lambda m, e: torch.where(m, xs[e], ins[e]), 0, steps - 1)]
+        jobs = [CurveJob(vals["deletion"], dele, xs, 1, steps), CurveJob(vals["insertion"], xs, ins, 0, steps - 1)]
         probs = lambda rows, ex: _probs(run(rows), tgt, ex).cpu()
-        fill_curves(jobs, ranks, step_pixels(steps, h * w), per, probs,
-                    isinstance(run, FrozenForward) and tgt.fn is None)
+        fill_curves(jobs, pixels, step_pixels(steps, h * w), per, probs, run.threadsafe and tgt.fn is None)
     curves = {mode: v.T.numpy() for mode, v in vals.items()}
     name = attribution.method if isinstance(attribution, Attribution) else ""
     return FaithfulnessCurves(fractions, curves["deletion"], curves["insertion"], method=name)
 
 
-def _unperturbed(model: nn.Module, x: torch.Tensor, passes: int, per: int) -> tuple[Any, Any]:
-    """The forward for perturbed rows and the model's output on ``x``: the stand-in, checked
-    against the model's own output for the first example, runs ``x`` in blocks of ``per``
-    rows as it runs the perturbed rows (the model's output to float rounding); without a
-    stand-in the model runs ``x`` in one batch."""
+def _unperturbed(model: nn.Module, x: torch.Tensor, passes: int, per: int,
+                 dtype: torch.dtype | None) -> tuple[CurveForward, Any]:
+    """The forward for perturbed rows (:func:`~neuralscope.attribution.pixel_curves.curve_forward`)
+    and the model's output on ``x``: a stand-in, checked against the model's own output for
+    the first example, runs ``x`` in blocks of ``per`` rows as it runs the perturbed rows
+    (the model's output to float rounding); without a stand-in the model runs ``x`` in one batch."""
     with torch.no_grad():
         first = forward_with_context(model, x[:1])
-        run = forward_model(model, x[:1], first_tensor(first)[:1], passes)
-        if not isinstance(run, FrozenForward):
+        run = curve_forward(model, x[:1], first_tensor(first)[:1], passes, dtype)
+        if not run.standin:
             return run, forward_with_context(model, x)
         with pass_threads(x.device):
             return run, torch.cat([run(x[sl]) for sl in chunks(len(x), per)])

@@ -12,7 +12,7 @@ from ..adapters.keras_autodiff import KerasFunction
 from ..errors import InputShapeError
 from ..progress import progress
 from . import aggregate
-from .compute import METRICS, AuditSpec
+from .compute import METRICS, AuditSpec, curve_dtype as check_curve_dtype
 from .engines import make_engine
 from .result import AuditResult
 from .shards import ShardStore
@@ -26,7 +26,7 @@ def audit(model: Any, data: Any, methods: Sequence[str] = ("grad_cam",), *, laye
           metrics: Sequence[str] = ("deletion_insertion",), embed_layer: str | None = None,
           embed_method: str | None = "pca", stats_layers: Any = None, target: str = "prediction",
           shard_size: int = 256, steps: int = 20, engine: Any = "local", worst: int = 16,
-          options: dict | None = None) -> AuditResult:
+          options: dict | None = None, curve_dtype: str | None = None) -> AuditResult:
     """Audit ``model`` (a ``torch.nn.Module`` or a Keras model) on a whole data set, shard by
     shard, into ``run``.
 
@@ -40,7 +40,10 @@ def audit(model: Any, data: Any, methods: Sequence[str] = ("grad_cam",), *, laye
     examples by every score, activation statistics and dead units of ``stats_layers``
     (by default the activation modules: ReLU, GELU...; every leaf layer without them), and a ``embed_method`` projection (``"pca"``,
     ``"tsne"``, ``"umap"`` or ``None``) of the pooled activations of ``embed_layer``
-    (default ``layer``, the layer of CAM methods).
+    (default ``layer``, the layer of CAM methods). ``curve_dtype="bfloat16"`` runs the
+    perturbed rows of the deletion/insertion curves through a copy of the model in that
+    precision (a PyTorch model on the CPU; about twice as fast with AMX, AUCs within about
+    1e-3 of float32's); by default they are the model's float32 outputs to rounding.
 
     ``run`` is a :class:`~neuralscope.Run` or a run directory. Each shard of
     ``shard_size`` examples is committed to ``<run>/audit/<name>/shards`` once, atomically,
@@ -69,7 +72,7 @@ def audit(model: Any, data: Any, methods: Sequence[str] = ("grad_cam",), *, laye
             return audit(f, data, methods, layer=layer, run=run, name=name, labels=labels, masks=masks,
                          metrics=metrics, embed_layer=embed_layer, embed_method=embed_method,
                          stats_layers=stats_layers, target=target, shard_size=shard_size, steps=steps,
-                         engine=engine, worst=worst, options=options)
+                         engine=engine, worst=worst, options=options, curve_dtype=curve_dtype)
     bad = [m for m in metrics if m not in METRICS]
     if bad or not methods:
         raise InputShapeError(f"metrics must be among {', '.join(METRICS)} and methods not empty; got "
@@ -79,7 +82,8 @@ def audit(model: Any, data: Any, methods: Sequence[str] = ("grad_cam",), *, laye
                               f"got target={target!r}, shard_size={shard_size!r}.")
     spec = AuditSpec(methods=tuple(methods), layer=layer, embed_layer=embed_layer, stats_layers=stats_layers,
                      metrics=tuple(metrics), steps=steps, target=target, shard_size=shard_size,
-                     options=dict(options or {}))
+                     options=dict(options or {}), curve_dtype=curve_dtype)
+    check_curve_dtype(spec)  # a bad name fails here, before any shard
     eng = make_engine(engine)
     if isinstance(model, KerasFunction) and getattr(eng, "name", "") != "local":
         raise InputShapeError("Keras models are audited on the local engine for now; leave engine='local'.")

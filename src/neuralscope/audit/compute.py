@@ -44,13 +44,27 @@ class AuditSpec:
     target: str = "prediction"  # explain the "prediction" or the "label"
     shard_size: int = 256
     options: dict = field(default_factory=dict)  # method -> explain() options
+    curve_dtype: str | None = None  # deletion/insertion rows in reduced precision ("bfloat16"), None: exact
 
     def to_json(self) -> dict:
         d = asdict(self)
         d["methods"], d["metrics"] = list(self.methods), list(self.metrics)
+        if self.curve_dtype is None:  # the spec of an exact audit reads as it did before the option
+            del d["curve_dtype"]
         if self.stats_layers is not None and not isinstance(self.stats_layers, (str, list)):
             d["stats_layers"] = str(self.stats_layers)
         return d
+
+
+def curve_dtype(spec: AuditSpec) -> torch.dtype | None:
+    """The torch dtype of the spec's ``curve_dtype`` (``None``: the model's own)."""
+    if spec.curve_dtype is None:
+        return None
+    dtype = getattr(torch, spec.curve_dtype, None)
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise InputShapeError(f"curve_dtype must name a floating torch dtype such as 'bfloat16', got "
+                              f"{spec.curve_dtype!r}.")
+    return dtype
 
 
 def _device(model: nn.Module) -> torch.device:
@@ -211,7 +225,8 @@ def _method_columns(model, spec, method, x, target, masks, group, k, seen: _Seen
         if x.dim() != 4:
             raise InputShapeError(f"Deletion/insertion curves need images (B, C, H, W), got {tuple(x.shape)}; "
                                   "audit other inputs with metrics=('infidelity',).")
-        d, i = shard_aucs(seen.curves, x, maps.reshape(len(x), -1), target, seen.p_target, seen.logits, spec.steps)
+        d, i = shard_aucs(seen.curves, x, maps.reshape(len(x), -1), target, seen.p_target, seen.logits, spec.steps,
+                          curve_dtype(spec))
         cols[f"score/{method}/deletion_auc"], cols[f"score/{method}/insertion_auc"] = d, i
     if "infidelity" in spec.metrics:
         cols[f"score/{method}/infidelity"] = np.asarray(infidelity(model, x, attr, target), np.float64)

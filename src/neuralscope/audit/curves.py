@@ -5,8 +5,9 @@ examples at once.
 
 The same numbers as that function (tested to 1e-6 in AUC), with less work per example:
 
-* the forward stand-in (:func:`~neuralscope.attribution.fastpath.forward_model`, a frozen
-  oneDNN trace where the model allows it) is built once per audit, not once per shard;
+* the forward stand-in (:func:`~neuralscope.attribution.pixel_curves.curve_forward`: a frozen
+  oneDNN trace, or an inference copy, where the model allows one) is built once per audit,
+  not once per shard;
 * rows that every curve shares are run once: the unperturbed input (deletion at 0 and
   insertion at 1: the audit's own forward already has it) and the all-zeros input (deletion
   at 1: one row for every example), so a curve of ``steps`` steps costs ``2 * steps - 1``
@@ -23,8 +24,8 @@ import torch
 from torch import nn
 
 from ..adapters.torch import first_tensor
-from ..attribution.fastpath import FrozenForward, forward_model
-from ..attribution.pixel_curves import CurveJob, blur, block_rows, fill_curves, pixel_ranks, step_pixels
+from ..attribution.pixel_curves import CurveForward, CurveJob, blur, block_rows, curve_forward, fill_curves, pixel_order, \
+    step_pixels
 from ..errors import InputShapeError
 
 __all__ = ["shard_aucs", "blur"]
@@ -38,35 +39,39 @@ class CurveModel:
         self.model, self._run, self._key = model, None, None
 
     def __call__(self, rows: torch.Tensor, example: torch.Tensor, reference: torch.Tensor,
-                 passes: int) -> torch.Tensor:
-        key = (tuple(example.shape[1:]), example.dtype, example.device)
+                 passes: int, dtype: torch.dtype | None = None) -> torch.Tensor:
+        key = (tuple(example.shape[1:]), example.dtype, example.device, dtype)
         if self._run is None or key != self._key:
-            self._run, self._key = forward_model(self.model, example[:1], reference[:1], max(passes, 64)), key
+            self._run = curve_forward(self.model, example[:1], reference[:1], max(passes, 64), dtype)
+            self._key = key
         return first_tensor(self._run(rows))
 
     @property
     def threadsafe(self) -> bool:
         """Whether blocks of rows may run on several Python threads at once: only the frozen
-        trace (it keeps no state between calls; the model itself may have hooks or a
-        framework underneath that expects one caller)."""
-        return isinstance(self._run, FrozenForward)
+        trace (it keeps no state between calls; the model itself, or a copy of it, may have
+        hooks or a framework underneath that expects one caller)."""
+        return isinstance(self._run, CurveForward) and self._run.threadsafe
 
 
 def shard_aucs(fwd: CurveModel, x: torch.Tensor, maps: np.ndarray, target: torch.Tensor, p_input: torch.Tensor,
-               logits: torch.Tensor, steps: int) -> tuple[np.ndarray, np.ndarray]:
+               logits: torch.Tensor, steps: int, dtype: torch.dtype | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Deletion and insertion AUCs of ``maps`` for the examples ``x`` (``(N, C, H, W)``),
     explaining class ``target``; ``p_input`` is each example's target probability on its
-    unperturbed input and ``logits`` the model's output on ``x`` (checks the stand-in)."""
+    unperturbed input and ``logits`` the model's output on ``x`` (checks the stand-in).
+    ``dtype``: the perturbed rows run in it (reduced precision,
+    :func:`~neuralscope.attribution.pixel_curves.curve_forward`); the unperturbed point stays
+    the model's own."""
     n, c, h, w = x.shape
     if maps.shape != (n, h * w):
         raise InputShapeError(f"The maps have shape {maps.shape}, the inputs {n} examples of {h} x {w} pixels; "
                               "deletion/insertion curves need one map value per pixel.")
-    ranks = pixel_ranks(maps.reshape(n, h, w)).to(device=x.device, dtype=torch.int32)
+    pixels = pixel_order(maps.reshape(n, h, w)).to(x.device)
     xs, base = x.contiguous(), blur(x, max(1.0, h / 16)).contiguous()
     passes = n * (2 * steps - 1) + 1
 
     def probs(rows: torch.Tensor, ex: torch.Tensor) -> torch.Tensor:
-        out = fwd(rows, x, logits, passes)
+        out = fwd(rows, x, logits, passes, dtype)
         return torch.softmax(out.double(), 1).gather(1, target[ex][:, None])[:, 0].cpu()
 
     dele = torch.empty(steps + 1, n, dtype=torch.float64)
@@ -75,10 +80,8 @@ def shard_aucs(fwd: CurveModel, x: torch.Tensor, maps: np.ndarray, target: torch
     with torch.no_grad():
         dele[steps] = probs(torch.zeros_like(xs[:1]), torch.zeros(1, dtype=torch.long, device=x.device)).expand(n) \
             if steps else dele[0]
-    zero = torch.zeros((), dtype=x.dtype, device=x.device)
-    jobs = [CurveJob(dele, lambda m, e: torch.where(m, zero, xs[e]), 1, steps - 1),
-            CurveJob(ins, lambda m, e: torch.where(m, xs[e], base[e]), 0, steps - 1)]
-    fill_curves(jobs, ranks, step_pixels(steps, h * w), block_rows(fwd.model, x), probs, fwd.threadsafe)
+    jobs = [CurveJob(dele, torch.zeros_like(xs), xs, 1, steps - 1), CurveJob(ins, xs, base, 0, steps - 1)]
+    fill_curves(jobs, pixels, step_pixels(steps, h * w), block_rows(fwd.model, x), probs, fwd.threadsafe)
     fractions = np.linspace(0, 1, steps + 1)
     auc = lambda v: np.trapezoid(v.T.numpy(), fractions, axis=1)
     return auc(dele), auc(ins)
