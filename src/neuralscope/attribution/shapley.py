@@ -126,7 +126,8 @@ def chain_coalition_values(run: Chain, tables: "_HalfTables", steps: list, score
     goes through :class:`_ReluLayer` (built with ``constant_unit`` tables), split by sign in
     blocks where at most ``split_below`` of the units change sign (0: never; 1: always, for
     tests). Every block reuses the same two buffers (first layer, next layer): no block
-    allocates its large outputs."""
+    allocates its large outputs. Blocks without a split go through
+    :meth:`_ReluLayer.scores_into` (four operations a block)."""
     if len(steps) == 1 and steps[0][0] == "pick":  # the target's column of one linear layer
         return tables.linear_values(steps[0][1])
     relu = _ReluLayer.of(steps)
@@ -134,6 +135,9 @@ def chain_coalition_values(run: Chain, tables: "_HalfTables", steps: list, score
     step = tables.rows_per_block(rows)
     plan = _split_plan(tables.signs(), step, split_below) if relu is not None and split_below > 0 else None
     out = torch.empty(tables.rows, 2 ** tables.players, dtype=tables.low.dtype)
+    if relu is not None and scores is None and plan is None:
+        relu.scores_into(out, tables, rows)
+        return out.double().mean(0)
     largest = max(rows, tables.low_rows)
     first = torch.empty(largest * tables.width, dtype=tables.low.dtype)
     second = None if relu is None else torch.empty(largest * relu.outputs, dtype=tables.low.dtype)
@@ -274,6 +278,20 @@ class _HalfTables:
         self.low_rows, self.high_rows = self.low.shape[2], self.high.shape[2]
         self._low_grid, self._high_grid = self.low[:, :, None], self.high[..., None]  # (H, N, 1, 2^lo), (..., 1)
 
+    def block_views(self, rows: int, out: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        """The blocks of :meth:`blocks` as views, made by a few splits for all blocks at once
+        (each view made one at a time costs about as much Python as a block's arithmetic):
+        per block, the high table's grid ``(H, b, h, 1)``, the low table's ``(H, b, 1, 2^lo)``
+        and the block's part of ``out`` ``(N, 2^m)``, flat ``(b x h x 2^lo,)``."""
+        per_row, flat = self.low_rows * self.high_rows, out.view(-1)
+        if per_row <= rows:  # whole background rows
+            step = self.rows_per_block(rows)
+            return list(zip(self._high_grid.split(step, 1), self._low_grid.split(step, 1), flat.split(step * per_row)))
+        chunks = self._high_grid.split(max(1, rows // self.low_rows), 2)  # (H, N, h, 1) each: part of every row
+        highs = [chunk[:, b:b + 1] for b in range(self.rows) for chunk in chunks]
+        lows = [low for low in self._low_grid.split(1, 1) for _ in chunks]
+        return list(zip(highs, lows, flat.split([c.shape[2] * self.low_rows for c in chunks] * self.rows)))
+
     def block_size(self, background: slice, high: slice) -> int:
         """Coalition rows of the block ``(background rows, high rows)`` (:meth:`blocks`)."""
         return (background.stop - background.start) * (high.stop - high.start) * self.low_rows
@@ -381,6 +399,21 @@ class _ReluLayer:
             return self._tail(z)
         return out if z is out else out.copy_(self._tail(z))
 
+    def scores_into(self, out: torch.Tensor, tables: _HalfTables, rows: int) -> None:
+        """Every coalition's score into ``out`` ``(N, 2^m)``, in blocks of ``rows`` rows
+        (:meth:`_HalfTables.block_views`), without the split: per block the first layer and
+        its ReLU in one pass, the next layer's product, then (the usual end) its ReLU and the
+        target's column, each into a buffer every block reuses (:class:`_Workspace`)."""
+        work = _Workspace(tables.width, self.outputs, max(rows, tables.low_rows), out.dtype)
+        for high, low, block in tables.block_views(rows, out):
+            grid, hidden, z, z_rows = work.views(high.shape[1], high.shape[2], low.shape[3])
+            _add_relu(high, low, grid)
+            if self.relu_dot is None:
+                self.full(hidden, work.second, out=block)
+                continue
+            torch.mm(self.weight, hidden, out=z).relu_()
+            torch.addmv(self.relu_dot[1], z_rows, self.relu_dot[0], out=block)
+
     def split(self, tables: _HalfTables, background: slice, high: slice, changing: torch.Tensor,
               active: torch.Tensor) -> torch.Tensor:
         """The chain's outputs for a block (as :meth:`full` on :meth:`_HalfTables.first_layer`)
@@ -396,6 +429,27 @@ class _ReluLayer:
     def _tail(self, z: torch.Tensor) -> torch.Tensor:
         """The rest of the chain on the next layer's outputs ``(H2, rows)`` or ``(rows,)``."""
         return run_steps(z.t() if z.dim() == 2 else z, self.tail)
+
+
+class _Workspace:
+    """The buffers every block of one row's coalitions reuses, with their views made once per
+    block shape: the first layer's grid ``(H, b, h, 2^lo)`` and the same floats as ``(H,
+    rows)``, and the next layer's outputs ``(H2, rows)`` with their transpose."""
+
+    def __init__(self, width: int, outputs: int, rows: int, dtype: torch.dtype):
+        self.width, self.outputs, self._views = width, outputs, {}
+        self.first = torch.empty(width * rows, dtype=dtype)
+        self.second = torch.empty(outputs * rows, dtype=dtype)
+
+    def views(self, background_rows: int, high_rows: int, low_rows: int) -> tuple:
+        """``(grid, first layer (H, rows), next layer (H2, rows), its transpose)`` of a block."""
+        key = (background_rows, high_rows, low_rows)
+        if key not in self._views:
+            rows = background_rows * high_rows * low_rows
+            grid = self.first[:self.width * rows].view(self.width, *key)
+            z = self.second[:self.outputs * rows].view(self.outputs, rows)
+            self._views[key] = (grid, grid.view(self.width, rows), z, z.t())
+        return self._views[key]
 
 
 def _target_column(target: Target, example: int) -> int | None:
