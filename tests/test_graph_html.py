@@ -1,6 +1,7 @@
 """The standalone interactive graph viewer, opened in headless Chromium.
 
-The page computes its own visible graph and layout in JavaScript; these tests hold it to the
+The page computes its own visible graph in JavaScript and lays it out with layout.js (the
+layout the static renderers run too); these tests hold it to the
 Python model (``Graph.view`` gives the same visible nodes and edges for the same expansion
 state) and to geometric promises a reader relies on (no two nodes overlap, every box holds its
 members, no edge runs through a node it does not touch).
@@ -169,6 +170,24 @@ def test_layout_has_no_overlaps_boxes_hold_members_and_edges_avoid_nodes(graphs,
     assert geo["outside"] == []
     assert geo["crossings"] == []
     assert geo["boxCrossings"] == []
+
+
+def test_the_page_lays_out_with_the_layout_that_static_pictures_use(graphs, page, tmp_path):
+    # one layout for both sides: what the page computed for the view it shows (after an expand
+    # too) is exactly what layout.js gives in the embedded V8 that Graph.to_svg runs
+    from neuralscope.graph.layout import run_layout_js
+
+    open_page(page, graphs["resnet50"], tmp_path, depth=2, name="resnet50")
+    page.evaluate("neuralscopeGraph.expand('layer1.0')")
+    last = page.evaluate("neuralscopeGraph.lastLayout")
+    assert "layer1.0" in page.evaluate("neuralscopeGraph.visibleGroups()")
+    assert len(last["graph"]["clusters"]["parent"]) >= 2 and len(last["output"]["nodeX"]) > 10
+    assert run_layout_js(last["graph"], last["options"]) == last["output"]
+    # and the page draws those positions (20 px margin around the drawing)
+    k = last["ids"].index("layer1.0.conv1")
+    box = page.evaluate("neuralscopeGraph.nodeBox('layer1.0.conv1')")
+    assert box["x"] + box["w"] / 2 == pytest.approx(last["output"]["nodeX"][k] + 20, abs=1e-9)
+    assert box["y"] + box["h"] / 2 == pytest.approx(last["output"]["nodeY"][k] + 20, abs=1e-9)
 
 
 def test_clicking_a_box_title_collapses_it_and_clicking_the_node_expands_it(graphs, page, tmp_path):

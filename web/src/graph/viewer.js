@@ -2,28 +2,21 @@
  *
  * Hand-written for neuralscope (no third-party code). Reads the Graph JSON inlined in the page
  * (<script type="application/json" id="ns-graph-data">), computes the visible graph for the
- * current expansion state (the same rules as Graph.view in Python), lays it out with a
- * compound layered (Sugiyama-style) layout and draws it as SVG.
- *
- * Layout: every expanded group is a box with its own layered layout; a child box is one item
- * of its parent's layout. Edges that cross a box boundary enter through an "in port" on the
- * box's top edge and leave through an "out port" on its bottom edge (one port per source
- * tensor), so routes never cut through boxes. Per box: layers by longest path over an order
- * that follows execution order (which also breaks cycles), dummy nodes on edges spanning
- * several layers (skip connections get their own lane), barycenter ordering sweeps keeping the
- * order with the fewest crossings (counted with a Fenwick tree), then x coordinates by the
- * priority method (long-edge dummies first, so lanes and chains run straight). Each layer is a
- * band as tall as its tallest item; edges run vertically through bands and bend only in the
- * gaps between them, so no edge crosses a box it does not belong to. Back edges (a module
- * re-entered later) go up a lane on the box's right side, dashed.
+ * current expansion state (the same rules as Graph.view in Python), lays it out with layout.js
+ * (the compound layered layout that Python's static renderers run too, in an embedded V8: one
+ * layout, two drawers) and draws it as SVG. This file measures the text and sizes the boxes;
+ * layout.js places them and routes the edges (through ports on group borders, skip connections
+ * in lanes of their own, back edges climbing beside, dashed).
  * Collapsed groups are single items: their inside is never laid out. Big visible graphs are
  * drawn in part (only what is near the viewport is in the DOM), with less detail far out.
  *
  * window.neuralscopeGraph is the page's API (tests, notebooks): expand(path), collapse(path),
  * toggle(path), search(text), next(), focus(id), setDepth(d), expandAll(), setFoldRepeats(on),
  * visibleNodeIds(), visibleGroups(), visibleEdges(), nodeBox(id), clusterBox(path),
- * transform(), zoom(k), fit(), exportSvg(); steps (the layout's steps, for tests).
+ * transform(), zoom(k), fit(), exportSvg(); lastLayout (the last layOutGraph input, output and node ids).
  */
+import { layOutGraph } from "./layout.js";
+
 (function () {
   "use strict";
 
@@ -286,410 +279,59 @@
     v.h = v.kind === "group" ? GROUP_H : NODE_H;
   }
 
-  // ---------------------------------------------------------------- compound layout
+  // ---------------------------------------------------------------- layout
+  // The one layout of neuralscope's graphs (layout.js, which Python's static renderers run
+  // too): this page measures the text, layout.js places the boxes and routes the edges.
+  var LAYOUT_OPTIONS = { rankGap: RANK_SEP, nodeGap: NODE_SEP, dummyGap: DUMMY_SEP, portGap: 14, unitHeight: NODE_H,
+    labels: false, clusterPadX: BOX_PAD_X, clusterPadTop: TITLE_H + 12, clusterPadBottom: BOX_PAD_BOTTOM };
+  var MARGIN = 20;  // around the whole drawing
+
+  // the visible graph as layOutGraph takes it: nodes in execution order, groups parents first
+  function layoutInput(view) {
+    var vs = Array.from(view.nodes.values()).sort(function (a, c) { return a.order - c.order; });
+    var paths = Array.from(view.clusters).sort(function (a, c) { return depthOf(a) - depthOf(c) || groupFirst.get(a) - groupFirst.get(c); });
+    var clusterIndex = new Map(paths.map(function (p, k) { return [p, k]; }));
+    var nodeIndex = new Map(vs.map(function (v, k) { return [v.id, k]; }));
+    var within = function (path) { return path ? clusterIndex.get(path) : -1; };
+    vs.forEach(sizeNode);
+    var titles = paths.map(function (p) {
+      var g = groupByPath.get(p);
+      return { title: groupLabel(p), subtitle: g.type + (g.params ? " · " + fmtCount(g.params) : "") };
+    });
+    return {
+      vs: vs, paths: paths, titles: titles,
+      graph: {
+        nodes: { home: vs.map(function (v) { return within(v.base); }), w: vs.map(function (v) { return v.w; }),
+                 h: vs.map(function (v) { return v.h; }) },
+        clusters: { parent: paths.map(function (p) { return within(parentPath(p)); }),
+                    titleWidth: titles.map(function (t) { return textWidth(t.title, FONT_T) + textWidth(t.subtitle, FONT_2) + 44; }) },
+        edges: { src: view.edges.map(function (e) { return nodeIndex.get(e.src); }),
+                 dst: view.edges.map(function (e) { return nodeIndex.get(e.dst); }),
+                 label: view.edges.map(function () { return ""; }), labelWidth: view.edges.map(function () { return 0; }) },
+      },
+    };
+  }
+
+  // positions for the drawing: node boxes by their top-left corner, group boxes (ox, oy, w,
+  // h) by path ("" the whole drawing), edge polylines
   function layout(view) {
-    var t0 = performance.now();
+    var t0 = performance.now(), input = layoutInput(view);
+    var out = layOutGraph(input.graph, LAYOUT_OPTIONS);
+    input.vs.forEach(function (v, k) { v.x = out.nodeX[k] - v.w / 2 + MARGIN; v.y = out.nodeY[k] - v.h / 2 + MARGIN; });
     var boxes = new Map();
-    function box(path) {
-      var b = boxes.get(path);
-      if (!b) {
-        b = { path: path, items: new Map(), edges: new Map(), depth: depthOf(path) };
-        boxes.set(path, b);
-      }
-      return b;
-    }
-    box("");
-    view.clusters.forEach(function (p) {
-      box(p);
-      var parent = box(parentPath(p));
-      parent.items.set("c:" + p, { id: "c:" + p, type: "cluster", path: p, order: groupFirst.get(p) });
+    boxes.set("", { path: "", ox: 0, oy: 0, w: out.width + 2 * MARGIN, h: out.height + 2 * MARGIN, depth: 0 });
+    input.paths.forEach(function (p, k) {
+      boxes.set(p, { path: p, ox: out.clusterX0[k] + MARGIN, oy: out.clusterY0[k] + MARGIN, w: out.clusterX1[k] - out.clusterX0[k],
+                     h: out.clusterY1[k] - out.clusterY0[k], depth: depthOf(p), title: input.titles[k].title, subtitle: input.titles[k].subtitle });
     });
-    view.nodes.forEach(function (v) {
-      sizeNode(v);
-      box(v.base).items.set(v.id, { id: v.id, type: "node", v: v, w: v.w, h: v.h, order: v.order });
-    });
-    function itemIn(b, v) {
-      if (v.base === b.path) return v.id;
-      return "c:" + ancestors(v.base)[b.depth];
-    }
-    function port(b, kind, key) {
-      var id = kind + ":" + key, it = b.items.get(id);
-      if (!it) {
-        it = { id: id, type: kind, key: key, w: 0, h: 0, order: kind === "in" ? -1 : Infinity };
-        b.items.set(id, it);
-      }
-      return id;
-    }
-    function addEdge(b, from, to, key) {
-      var id = from + ">" + to + "|" + key;
-      if (!b.edges.has(id)) b.edges.set(id, { id: id, from: from, to: to, key: key });
-      return id;
-    }
-    // lift every visible edge into one layout edge per box it passes through
-    view.edges.forEach(function (e) {
-      var s = view.nodes.get(e.src), d = view.nodes.get(e.dst);
-      var cs = [""].concat(ancestors(s.base)), cd = [""].concat(ancestors(d.base));
-      var L = 0;
-      while (L + 1 < cs.length && L + 1 < cd.length && cs[L + 1] === cd[L + 1]) L++;
-      var segs = [], i;
-      for (i = cs.length - 1; i > L; i--) {
-        var b = boxes.get(cs[i]);
-        segs.push([b.path, addEdge(b, itemIn(b, s), port(b, "out", e.src), e.src)]);
-      }
-      var lb = boxes.get(cs[L]);
-      segs.push([lb.path, addEdge(lb, itemIn(lb, s), itemIn(lb, d), e.src)]);
-      for (i = L + 1; i < cd.length; i++) {
-        var b2 = boxes.get(cd[i]);
-        segs.push([b2.path, addEdge(b2, port(b2, "in", e.src), itemIn(b2, d), e.src)]);
-      }
-      e.segs = segs;
-    });
-    // lay boxes out innermost first
-    var order = Array.from(boxes.values()).sort(function (a, b) { return b.depth - a.depth; });
-    order.forEach(function (b) {
-      b.items.forEach(function (it) {
-        if (it.type === "cluster") { var cb = boxes.get(it.path); it.w = cb.w; it.h = cb.h; it.box = cb; }
-      });
-      layoutBox(b);
-    });
-    // absolute positions, outermost first
-    var root = boxes.get("");
-    root.ox = 0; root.oy = 0;
-    order.slice().reverse().forEach(function (b) {
-      b.items.forEach(function (it) {
-        it.ax = b.ox + it.x - it.w / 2; it.ay = b.oy + it.y - it.h / 2;
-        if (it.type === "cluster") { it.box.ox = it.ax; it.box.oy = it.ay; }
-        if (it.type === "node") { it.v.x = it.ax; it.v.y = it.ay; }
-      });
-    });
-    // edge routes: concatenate the pieces
-    view.edges.forEach(function (e) {
-      var pts = [];
-      e.segs.forEach(function (sg) {
-        var b = boxes.get(sg[0]), le = b.edges.get(sg[1]);
-        if (le.rev) e.back = true;
-        le.points.forEach(function (p, k) {
-          var q = [p[0] + b.ox, p[1] + b.oy];
-          if (k === 0 && pts.length) {
-            var last = pts[pts.length - 1];
-            if (Math.abs(last[0] - q[0]) < 0.5 && Math.abs(last[1] - q[1]) < 0.5) return;
-          }
-          pts.push(q);
-        });
-      });
+    view.edges.forEach(function (e, j) {
+      var flat = out.edgePoints[j], pts = [];
+      for (var q = 0; q + 1 < flat.length; q += 2) pts.push([flat[q] + MARGIN, flat[q + 1] + MARGIN]);
       e.points = pts;
+      e.back = out.edgeBack[j];
     });
-    return { boxes: boxes, width: root.w, height: root.h, ms: performance.now() - t0 };
-  }
-
-  // One box's layered layout, in the steps of Sugiyama et al. (1981); each step is a function.
-  function layoutBox(b) {
-    var items = Array.from(b.items.values()), edges = Array.from(b.edges.values());
-    orientEdges(b.items, items, edges);
-    var ends = assignLayers(items);
-    var graph = insertDummies(items, edges, ends.nLayers);
-    var size = items.length + graph.chains.length;
-    var layers = orderLayers(graph.layers, size);
-    placeX(layers, size);
-    var bands = placeY(b, layers, ends);
-    routeEdges(b, graph.chains, bands);
-  }
-
-  // orient every edge along execution order (breaks cycles from re-entered modules)
-  function orientEdges(byId, items, edges) {
-    items.forEach(function (it) { it.preds = []; it.succs = []; it.layer = 0; });
-    edges.forEach(function (e) {
-      var u = byId.get(e.from), v = byId.get(e.to);
-      e.rev = u.order > v.order;
-      e.u = e.rev ? v : u; e.v = e.rev ? u : v;
-      e.u.succs.push(e); e.v.preds.push(e);
-    });
-  }
-
-  // longest-path layering over the inner items in execution order (a topological order);
-  // sources hang just above their first consumer; the box's in ports on layer 0, out ports last
-  function assignLayers(items) {
-    var inner = items.filter(function (it) { return it.type !== "in" && it.type !== "out"; });
-    inner.sort(function (a, c) { return a.order - c.order; });
-    inner.forEach(function (it) {
-      var l = 0;
-      it.preds.forEach(function (e) { if (e.u.type !== "in") l = Math.max(l, e.u.layer + 1); });
-      it.layer = l;
-    });
-    for (var i = inner.length - 1; i >= 0; i--) {
-      var it = inner[i];
-      var hasPred = it.preds.some(function (e) { return e.u.type !== "in"; });
-      if (hasPred || it.succs.length === 0) continue;
-      var m = Infinity;
-      it.succs.forEach(function (e) { if (e.v.type !== "out") m = Math.min(m, e.v.layer - 1); });
-      if (m !== Infinity && m > it.layer) it.layer = m;
-    }
-    var hasIn = items.some(function (it) { return it.type === "in"; });
-    var hasOut = items.some(function (it) { return it.type === "out"; });
-    var maxLayer = 0;
-    inner.forEach(function (it) { if (hasIn) it.layer += 1; maxLayer = Math.max(maxLayer, it.layer); });
-    items.forEach(function (it) {
-      if (it.type === "in") it.layer = 0;
-      if (it.type === "out") it.layer = maxLayer + 1;
-    });
-    if (hasOut) maxLayer += 1;
-    return { hasIn: hasIn, hasOut: hasOut, nLayers: maxLayer + 1 };
-  }
-
-  // dummy nodes for edges spanning several layers; each edge gets its chain of items
-  function insertDummies(items, edges, nLayers) {
-    var layers = [], chains = [];
-    for (var i = 0; i < nLayers; i++) layers.push([]);
-    items.forEach(function (it) { layers[it.layer].push(it); it.up = []; it.down = []; });
-    edges.forEach(function (e) {
-      var chain = [e.u], prev = e.u;
-      for (var l = e.u.layer + 1; l < e.v.layer; l++) {
-        var d = { id: "d:" + e.id + ":" + l, type: "dummy", w: 0, h: 0, layer: l, order: e.u.order + 0.5, up: [], down: [] };
-        layers[l].push(d);
-        linkItems(prev, d);
-        chain.push(d); prev = d;
-      }
-      chain.push(e.v);
-      linkItems(prev, e.v);
-      e.chain = chain;
-      chains.push(e);
-    });
-    return { layers: layers, chains: chains };
-  }
-
-  // neighbours for ordering and placement, weighted so that long edges (dummy to dummy) pull
-  // hardest; boxes align by their centres, not by their ports (aligning chained boxes port to
-  // port would shift every block by its port offset and drift a long chain sideways)
-  function linkItems(a, c) {
-    var w = (a.type === "dummy" && c.type === "dummy") ? 8 : (a.type === "dummy" || c.type === "dummy") ? 2 : 1;
-    a.down.push({ n: c, w: w, off: 0, offN: 0 });
-    c.up.push({ n: a, w: w, off: 0, offN: 0 });
-  }
-
-  function setPos(L) { for (var k = 0; k < L.length; k++) L[k].pos = k; }
-
-  // one barycenter sweep step: a layer sorted by its neighbours' mean position
-  function barycenter(L, dir) {
-    L.forEach(function (n) {
-      var nb = dir === "up" ? n.up : n.down;
-      if (!nb.length) { n.bc = n.pos; return; }
-      var s = 0, ws = 0;
-      nb.forEach(function (x) { s += x.n.pos * x.w; ws += x.w; });
-      n.bc = s / ws;
-    });
-    L.sort(function (a, c) { return a.bc - c.bc || a.pos - c.pos; });
-    setPos(L);
-  }
-
-  // edge crossings between consecutive layers (inversions counted with a Fenwick tree)
-  function crossings(layers) {
-    var total = 0;
-    for (var l = 0; l + 1 < layers.length; l++) {
-      var pairs = [];
-      layers[l].forEach(function (n) { n.down.forEach(function (x) { pairs.push([n.pos, x.n.pos]); }); });
-      if (pairs.length < 2) continue;
-      pairs.sort(function (a, c) { return a[0] - c[0] || a[1] - c[1]; });
-      var size = layers[l + 1].length + 1, tree = new Array(size + 1).fill(0), seen = 0;
-      for (var k = 0; k < pairs.length; k++) {
-        var p = pairs[k][1] + 1, le = 0, q;
-        for (q = p; q > 0; q -= q & -q) le += tree[q];
-        total += seen - le;
-        for (q = p; q <= size; q += q & -q) tree[q]++;
-        seen++;
-      }
-    }
-    return total;
-  }
-
-  // ordering: execution order first, then barycenter sweeps down and up, keeping the order
-  // with the fewest crossings
-  function orderLayers(layers, size) {
-    layers.forEach(function (L) { L.sort(function (a, c) { return a.order - c.order; }); setPos(L); });
-    if (!layers.some(function (L) { return L.length > 1; })) return layers;
-    var best = crossings(layers), bestOrder = layers.map(function (L) { return L.slice(); });
-    var sweeps = size > 4000 ? 2 : size > 800 ? 4 : 8;
-    for (var s = 0; s < sweeps && best > 0; s++) {
-      var l;
-      for (l = 1; l < layers.length; l++) barycenter(layers[l], "up");
-      for (l = layers.length - 2; l >= 0; l--) barycenter(layers[l], "down");
-      var c = crossings(layers);
-      if (c < best) { best = c; bestOrder = layers.map(function (L) { return L.slice(); }); }
-    }
-    bestOrder.forEach(setPos);
-    return bestOrder;
-  }
-
-  // the least distance between the centres of two neighbours in a layer
-  function separation(a, c) {
-    var g = (a.type === "dummy" || c.type === "dummy" || a.type === "in" || a.type === "out" ||
-             c.type === "in" || c.type === "out") ? DUMMY_SEP : NODE_SEP;
-    return (a.w + c.w) / 2 + g;
-  }
-
-  // offsets of each item from the layer's first when packed as tightly as allowed
-  function packedOffsets(L) {
-    var off = [0];
-    for (var k = 1; k < L.length; k++) off[k] = off[k - 1] + separation(L[k - 1], L[k]);
-    return off;
-  }
-
-  // where the neighbours on one side (or both) would have an item: their weighted mean x,
-  // with `pull` weight towards the box's centre line (x = 0)
-  function wantedX(n, dirs, pull) {
-    var s = 0, ws = 0;
-    dirs.forEach(function (dir) {
-      (dir === "up" ? n.up : n.down).forEach(function (x) { s += (x.n.x + x.offN - x.off) * x.w; ws += x.w; });
-    });
-    return ws ? s / (ws + (pull || 0)) : n.x;
-  }
-
-  // a weak pull towards the box's centre line keeps long chains with many skips from drifting
-  // sideways layer after layer
-  var CENTRE_PULL = 0.03;
-
-  // x closest to `desired` in least squares with x_{k+1} >= x_k + separation: an isotonic fit
-  // by pooling adjacent violators (for very wide layers, instead of the priority method)
-  function isotonicPlace(L, desired) {
-    var off = packedOffsets(L), vals = [], wts = [], cnt = [], k;
-    for (k = 0; k < L.length; k++) {
-      vals.push(desired[k] - off[k]); wts.push(1); cnt.push(1);
-      while (vals.length > 1 && vals[vals.length - 2] > vals[vals.length - 1]) {
-        var v2 = vals.pop(), w2 = wts.pop(), c2 = cnt.pop();
-        var v1 = vals.pop(), w1 = wts.pop(), c1 = cnt.pop();
-        vals.push((v1 * w1 + v2 * w2) / (w1 + w2)); wts.push(w1 + w2); cnt.push(c1 + c2);
-      }
-    }
-    k = 0;
-    for (var b = 0; b < vals.length; b++) for (var j = 0; j < cnt[b]; j++, k++) L[k].x = vals[b] + off[k];
-  }
-
-  // the priority method (Sugiyama et al. 1981): items in decreasing priority move to their
-  // neighbours' mean as far as the already placed ones allow; long-edge dummies first, so
-  // skip connections run straight and chains stay vertical
-  function priorityPlace(L, dir) {
-    if (L.length > 600) { isotonicPlace(L, L.map(function (n) { return wantedX(n, [dir]); })); return; }
-    var n = L.length, off = packedOffsets(L), idx = [], k;
-    for (k = 0; k < n; k++) {
-      var nb = dir === "up" ? L[k].up : L[k].down;
-      L[k].want = wantedX(L[k], [dir], CENTRE_PULL);
-      L[k].prio = L[k].type === "dummy" ? 1e6 : nb.reduce(function (s, x) { return s + x.w; }, 0);
-      idx.push(k);
-    }
-    idx.sort(function (a, c) { return L[c].prio - L[a].prio || Math.abs(a - n / 2) - Math.abs(c - n / 2); });
-    var placed = new Array(n).fill(false);
-    idx.forEach(function (i) {
-      var lo = -Infinity, hi = Infinity, j;
-      for (j = i - 1; j >= 0; j--) if (placed[j]) { lo = L[j].x + off[i] - off[j]; break; }
-      for (j = i + 1; j < n; j++) if (placed[j]) { hi = L[j].x - (off[j] - off[i]); break; }
-      L[i].x = Math.min(hi, Math.max(lo, L[i].want));
-      placed[i] = true;
-    });
-  }
-
-  // near-vertical edges (under 6 px off) made exactly vertical where the spacing allows
-  function snapVertical(layers) {
-    for (var l = 1; l < layers.length; l++) {
-      var L = layers[l];
-      for (var q = 0; q < L.length; q++) {
-        var it = L[q];
-        if (it.up.length !== 1) continue;
-        var nb = it.up[0], tx = nb.n.x + nb.offN - nb.off;
-        if (Math.abs(tx - it.x) > 6 || Math.abs(tx - it.x) < 0.01) continue;
-        if (q > 0 && tx < L[q - 1].x + separation(L[q - 1], it)) continue;
-        if (q + 1 < L.length && tx > L[q + 1].x - separation(it, L[q + 1])) continue;
-        it.x = tx;
-      }
-    }
-  }
-
-  // x coordinates: each layer packed and centred, then priority passes down and up
-  function placeX(layers, size) {
-    layers.forEach(function (L) {
-      var off = packedOffsets(L), shift = L.length ? off[L.length - 1] / 2 : 0;
-      L.forEach(function (n, k) { n.x = off[k] - shift; });
-    });
-    var passes = size > 4000 ? 2 : 4, l;
-    for (var p = 0; p < passes; p++) {
-      for (l = 1; l < layers.length; l++) priorityPlace(layers[l], "up");
-      snapVertical(layers);
-      for (l = layers.length - 2; l >= 0; l--) priorityPlace(layers[l], "down");
-    }
-    for (l = 1; l < layers.length; l++) priorityPlace(layers[l], "up");
-  }
-
-  // the box's size and title, items shifted into it, and y coordinates: a layer is a
-  // horizontal band as tall as its tallest item (in ports at the top edge, out ports at the
-  // bottom edge); returns the bands and the right edge of the content (for back-edge lanes)
-  function placeY(b, layers, ends) {
-    var isRoot = b.path === "", minX = Infinity, maxX = -Infinity;
-    layers.forEach(function (L) { L.forEach(function (n) { minX = Math.min(minX, n.x - n.w / 2); maxX = Math.max(maxX, n.x + n.w / 2); }); });
-    if (minX === Infinity) { minX = 0; maxX = 0; }
-    var padX = isRoot ? 20 : BOX_PAD_X, titleW = 0;
-    if (!isRoot) {
-      var g = groupByPath.get(b.path);
-      b.title = groupLabel(b.path);
-      b.subtitle = g.type + (g.params ? " · " + fmtCount(g.params) : "");
-      titleW = textWidth(b.title, FONT_T) + textWidth(b.subtitle, FONT_2) + 44;
-    }
-    var contentW = maxX - minX, width = Math.max(contentW + 2 * padX, titleW), dx = (width - contentW) / 2 - minX;
-    var y = isRoot ? 20 : TITLE_H + 12, layerY = [], layerH = [];
-    layers.forEach(function (L, l) {
-      var h = 0;
-      L.forEach(function (n) { n.x += dx; h = Math.max(h, n.h); });
-      var portLayer = L.length && L.every(function (n) { return n.type === "in" || n.type === "out" || n.type === "dummy"; });
-      if (ends.hasIn && l === 0) { layerY.push(0); layerH.push(0); return; }
-      if (ends.hasOut && l === layers.length - 1) { layerY.push(null); layerH.push(0); return; }
-      if (portLayer && h === 0) h = 8;
-      layerY.push(y + h / 2); layerH.push(h);
-      y += h + RANK_SEP;
-    });
-    var height = y - RANK_SEP + (isRoot ? 20 : BOX_PAD_BOTTOM) + (ends.hasOut ? 6 : 0);
-    height = Math.max(height, isRoot ? 40 : TITLE_H + 20);
-    layers.forEach(function (L, l) {
-      if (layerY[l] === null) layerY[l] = height;
-      L.forEach(function (n) { n.y = layerY[l]; });
-    });
-    b.w = width; b.h = height;
-    return { layerY: layerY, layerH: layerH, right: maxX + dx, padX: padX };
-  }
-
-  // where an edge leaves n (its bottom, or a child box's out port) and enters n (its top, or
-  // a child box's in port)
-  function portPoint(n, key, side) {
-    if (n.type === "in" || n.type === "out") return [n.x, n.y];
-    var pt = n.type === "cluster" ? n.box.items.get(side + ":" + key) : null;
-    return [pt ? n.x - n.w / 2 + pt.x : n.x, side === "out" ? n.y + n.h / 2 : n.y - n.h / 2];
-  }
-
-  // edge polylines in box coordinates: straight down through bands (beside tall boxes, never
-  // across them), bending only in the gaps; back edges (a module re-entered later) out of the
-  // source's bottom, up a lane on the right, into the target's top
-  function routeEdges(b, chains, bands) {
-    var top = function (l) { return bands.layerY[l] - bands.layerH[l] / 2; };
-    var bottom = function (l) { return bands.layerY[l] + bands.layerH[l] / 2; };
-    var lane = bands.right + 16;
-    chains.forEach(function (e) {
-      var ch = e.chain, S, T;
-      if (e.rev) {
-        S = portPoint(e.v, e.key, "out"); T = portPoint(e.u, e.key, "in");
-        e.points = [S, [S[0], S[1] + 10], [lane, S[1] + 10], [lane, T[1] - 10], [T[0], T[1] - 10], T];
-        lane += 8;
-        return;
-      }
-      var first = ch[0], last = ch[ch.length - 1];
-      S = portPoint(first, e.key, "out"); T = portPoint(last, e.key, "in");
-      var pts = [S];
-      if (S[1] < bottom(first.layer) - 0.5) pts.push([S[0], bottom(first.layer)]);
-      for (var k = 1; k < ch.length - 1; k++) {
-        var d = ch[k];
-        pts.push([d.x, top(d.layer)]);
-        if (bottom(d.layer) > top(d.layer) + 0.5) pts.push([d.x, bottom(d.layer)]);
-      }
-      if (T[1] > top(last.layer) + 0.5) pts.push([T[0], top(last.layer)]);
-      pts.push(T);
-      e.points = pts;
-    });
-    if (lane > bands.right + 16) b.w = Math.max(b.w, lane + bands.padX);
+    api.lastLayout = { graph: input.graph, options: LAYOUT_OPTIONS, output: out, ids: input.vs.map(function (v) { return v.id; }) };
+    return { boxes: boxes, width: out.width + 2 * MARGIN, height: out.height + 2 * MARGIN, ms: performance.now() - t0 };
   }
 
   // ---------------------------------------------------------------- drawing
@@ -1313,9 +955,8 @@
     },
     transform: function () { return { scale: state.scale, tx: state.tx, ty: state.ty }; },
     matches: function () { return state.matches.map(function (m) { return m.node || "group:" + m.group; }); },
-    // the steps of one box's layout, each callable on its own (tests and debugging)
-    steps: { orientEdges: orientEdges, assignLayers: assignLayers, insertDummies: insertDummies, orderLayers: orderLayers,
-      crossings: crossings, isotonicPlace: isotonicPlace, priorityPlace: priorityPlace, placeX: placeX, separation: separation },
+    // the last layout's input and output (layOutGraph of layout.js) and its nodes' ids, for tests
+    lastLayout: null,
     ready: false,
   };
   window.neuralscopeGraph = api;
