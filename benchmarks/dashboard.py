@@ -8,7 +8,18 @@ point (every client's SSE points must be exactly the steps the writer logged).
 
 Paint (``--paint``): writes 10 runs x 20 tags x 100,000 points and measures, in headless
 Chromium, the time from navigation start until every chart in the first screen of the
-Scalars page is drawn.
+Scalars page is drawn, and the CPU time that took: the page's renderer main thread (the
+DevTools protocol's ``TaskDuration``) and this Python process (server thread and driver).
+
+Before/after (``--compare SRC``): the paint of the Scalars page and the 1,000-bucket query of a
+long series, measured by the dashboard of another source tree (``SRC``, a ``src`` folder whose
+``neuralscope/server/static`` is built) and by this one, each in its own process, interleaved
+over ``--rounds`` rounds on the same data; prints the medians and the ratios before / after in
+wall and CPU time. Issue 15's before is the tree of bb1849c (the commit before its work began):
+
+    git archive bb1849c src web | tar -x -C /tmp/before
+    ln -s "$PWD/web/node_modules" /tmp/before/web/node_modules && (cd /tmp/before/web && npx vite build)
+    .venv/bin/python benchmarks/dashboard.py --compare /tmp/before/src --rounds 5
 
     .venv/bin/python benchmarks/dashboard.py --seconds 60
     .venv/bin/python benchmarks/dashboard.py --seconds 10 --paint
@@ -188,12 +199,10 @@ FIRST_SCREEN_DRAWN = """runs => new Promise((resolve, reject) => {
 })"""
 
 
-def paint(runs: int, tags: int, points: int) -> None:
-    from neuralscope.server.app import serve_in_background
+def write_scalar_runs(root: Path, runs: int, tags: int, points: int) -> None:
+    """`runs` runs under `root`, each logging `tags` smooth decaying series of `points` steps."""
     from neuralscope.track.run import Run
 
-    root = Path(tempfile.mkdtemp(prefix="ns-dash-paint-"))
-    t = time.perf_counter()
     steps = np.arange(points)
     for r in range(runs):
         with Run(root / f"run{r:02d}", flush_interval=1.0) as run:
@@ -201,49 +210,135 @@ def paint(runs: int, tags: int, points: int) -> None:
                     for k in range(tags)}
             for i in range(points):
                 run.log({name: float(v[i]) for name, v in vals.items()}, step=i)
-    print(f"paint: wrote {runs} runs x {tags} tags x {points:,} points in {time.perf_counter() - t:.0f} s")
+
+
+def write_walk(root: Path, points: int) -> None:
+    """One run "big" logging a random walk "walk" of `points` steps."""
+    from neuralscope.track.run import Run
+
+    with Run(root / "big", flush_interval=1.0) as run:
+        vals = np.cumsum(np.random.default_rng(0).normal(size=points))
+        for i in range(points):
+            run.log({"walk": float(vals[i])}, step=i)
+
+
+def _task_seconds(cdp) -> float:
+    """The page's renderer main-thread busy time so far (DevTools Performance metric TaskDuration)."""
+    return {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}["TaskDuration"]
+
+
+def measure_paint(root: Path, runs: int, attempts=("cold", "warm")) -> list[dict]:
+    """First paint of the Scalars page over the runs under `root`, one fresh page per attempt
+    (the browser's cache kept): wall ms from navigation start, the page's main-thread CPU ms,
+    this process's CPU ms (the server's thread and the driver), charts drawn."""
     from playwright.sync_api import sync_playwright
 
+    from neuralscope.server.app import serve_in_background
+
+    out = []
     with serve_in_background(root) as srv, sync_playwright() as pw:
         b = pw.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
                                args=["--no-sandbox", "--disable-gpu"])
-        page = b.new_page(viewport={"width": 1280, "height": 900})
-        for attempt in ("cold", "warm"):
+        ctx = b.new_context(viewport={"width": 1280, "height": 900})
+        for attempt in attempts:
+            page = ctx.new_page()
+            cdp = ctx.new_cdp_session(page)
+            cdp.send("Performance.enable")
+            cpu0 = time.process_time()
             page.goto(srv.url + "#/scalars")
             ms = page.evaluate(FIRST_SCREEN_DRAWN, runs)
-            drawn = page.evaluate("[...window.__nsCharts.values()].filter(c => c.u).length")
-            print(f"  first paint of the Scalars page ({attempt}): {ms:.0f} ms from navigation start, "
-                  f"every chart of the first screen drawn with its {runs} runs ({drawn} charts drawn so far; target < 1500 ms)")
-            page.goto("about:blank")
+            out.append({"attempt": attempt, "wall_ms": ms, "page_cpu_ms": _task_seconds(cdp) * 1000,
+                        "python_cpu_ms": (time.process_time() - cpu0) * 1000,
+                        "drawn": page.evaluate("[...window.__nsCharts.values()].filter(c => c.u).length")})
+            page.close()
         b.close()
+    return out
 
 
-def million(points: int = 1_000_000) -> None:
-    """Time of one chart query (1,000 pixel buckets) of a 1,000,000-point series over HTTP."""
+def paint(runs: int, tags: int, points: int) -> None:
+    root = Path(tempfile.mkdtemp(prefix="ns-dash-paint-"))
+    t = time.perf_counter()
+    write_scalar_runs(root, runs, tags, points)
+    print(f"paint: wrote {runs} runs x {tags} tags x {points:,} points in {time.perf_counter() - t:.0f} s")
+    for m in measure_paint(root, runs):
+        print(f"  first paint of the Scalars page ({m['attempt']}): {m['wall_ms']:.0f} ms from navigation start "
+              f"(page main thread {m['page_cpu_ms']:.0f} ms CPU, server+driver {m['python_cpu_ms']:.0f} ms CPU), "
+              f"every chart of the first screen drawn with its {runs} runs ({m['drawn']} charts drawn so far; "
+              f"target < 1500 ms)")
+
+
+def measure_query(root: Path, repeats: int = 5) -> dict:
+    """The 1,000-bucket chart query of run "big"'s "walk" over HTTP: median wall ms of distinct
+    (uncached) queries and of repeated ones, this process's CPU ms per uncached query, points sent."""
     from neuralscope.server.app import serve_in_background
-    from neuralscope.track.run import Run
 
-    root = Path(tempfile.mkdtemp(prefix="ns-dash-million-"))
-    with Run(root / "big", flush_interval=1.0) as run:
-        rng = np.random.default_rng(0)
-        vals = np.cumsum(rng.normal(size=points))
-        for i in range(points):
-            run.log({"walk": float(vals[i])}, step=i)
     with serve_in_background(root) as srv:
-        times, cached = [], []
-        for k in range(5):
+        times, cached, cpu = [], [], []
+        for k in range(repeats):
             conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=60)
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             conn.request("GET", f"/api/scalars?run=big&tag=walk&buckets={1000 + k}")  # distinct: not cached
             body = conn.getresponse().read()
             times.append(time.perf_counter() - t)
+            cpu.append(time.process_time() - c)
             t = time.perf_counter()
             conn.request("GET", f"/api/scalars?run=big&tag=walk&buckets={1000 + k}")
             conn.getresponse().read()
             cached.append(time.perf_counter() - t)
-        n = len(json.loads(body)["steps"])
-    print(f"1,000,000-point series, 1,000-bucket chart query over HTTP: median {np.median(times) * 1000:.0f} ms "
-          f"({n:,} points sent), repeated while unchanged: {np.median(cached) * 1000:.1f} ms")
+    return {"wall_ms": float(np.median(times)) * 1000, "cpu_ms": float(np.median(cpu)) * 1000,
+            "cached_ms": float(np.median(cached)) * 1000, "points": len(json.loads(body)["steps"])}
+
+
+def million(points: int = 1_000_000) -> None:
+    """Time of one chart query (1,000 pixel buckets) of a 1,000,000-point series over HTTP."""
+    root = Path(tempfile.mkdtemp(prefix="ns-dash-million-"))
+    write_walk(root, points)
+    m = measure_query(root)
+    print(f"{points:,}-point series, 1,000-bucket chart query over HTTP: median {m['wall_ms']:.0f} ms "
+          f"({m['cpu_ms']:.0f} ms CPU; {m['points']:,} points sent), repeated while unchanged: {m['cached_ms']:.1f} ms")
+
+
+def measure(root: Path, runs: int) -> None:
+    """One process's measurements of the data written by `compare`, printed as one JSON line."""
+    import neuralscope
+
+    print(json.dumps({"tree": str(Path(neuralscope.__file__).parents[1]), "paint": measure_paint(root / "paint", runs),
+                      "query": measure_query(root / "million")}))
+
+
+def _measured_by(src: str, root: Path, runs: int) -> dict:
+    env = {**os.environ, "PYTHONPATH": src}
+    out = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--measure", str(root), "--runs", str(runs)], env=env,
+                         capture_output=True, text=True, check=True, cwd=tempfile.gettempdir())
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def compare(before_src: str, rounds: int, runs: int, tags: int, points: int, walk: int) -> None:
+    """The dashboard of `before_src` against this tree's, interleaved in fresh processes."""
+    after_src = str(Path(__file__).resolve().parents[1] / "src")
+    for src in (before_src, after_src):
+        if not (Path(src) / "neuralscope" / "server" / "static" / "index.html").is_file():
+            raise SystemExit(f"{src}: no built dashboard in neuralscope/server/static (build it with vite first).")
+    root = Path(tempfile.mkdtemp(prefix="ns-dash-compare-"))
+    t = time.perf_counter()
+    write_scalar_runs(root / "paint", runs, tags, points)
+    write_walk(root / "million", walk)
+    print(f"compare: wrote {runs} runs x {tags} tags x {points:,} points and a {walk:,}-point series "
+          f"in {time.perf_counter() - t:.0f} s; {rounds} interleaved rounds, before = {before_src}")
+    got = {"before": [], "after": []}
+    for _ in range(rounds):
+        for name, src in (("before", before_src), ("after", after_src)):
+            got[name].append(_measured_by(src, root, runs))
+    rows = [(f"Scalars first paint, {a}", lambda m, a=a, k=k: next(p for p in m["paint"] if p["attempt"] == a)[k], unit)
+            for a in ("cold", "warm") for k, unit in (("wall_ms", "wall ms"), ("page_cpu_ms", "page CPU ms"))]
+    rows += [("1,000-bucket query", lambda m, k=k: m["query"][k], unit)
+             for k, unit in (("wall_ms", "wall ms"), ("cpu_ms", "server CPU ms"))]
+    print(f"  {'measure':<30} {'unit':<14} {'before':>9} {'after':>9} {'before/after':>13}")
+    for label, pick, unit in rows:
+        b = float(np.median([pick(m) for m in got["before"]]))
+        a = float(np.median([pick(m) for m in got["after"]]))
+        print(f"  {label:<30} {unit:<14} {b:9.1f} {a:9.1f} {b / a if a else float('nan'):12.2f}x")
+    print("  (medians over rounds; a ratio above 1 means this tree is faster)")
 
 
 def main() -> None:
@@ -253,8 +348,20 @@ def main() -> None:
     ap.add_argument("--rate", type=int, default=10_000)
     ap.add_argument("--paint", action="store_true", help="also measure first paint of 10 x 20 x 100,000 points")
     ap.add_argument("--paint-points", type=int, default=100_000)
+    ap.add_argument("--compare", metavar="SRC", help="only the before/after paint and query against the dashboard of SRC")
+    ap.add_argument("--rounds", type=int, default=5, help="--compare: interleaved rounds")
+    ap.add_argument("--runs", type=int, default=10, help="--compare: runs on the Scalars page")
+    ap.add_argument("--tags", type=int, default=20, help="--compare: tags per run")
+    ap.add_argument("--walk-points", type=int, default=1_000_000, help="--compare: points of the queried series")
+    ap.add_argument("--measure", metavar="DIR", help=argparse.SUPPRESS)  # one --compare process
     args = ap.parse_args()
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    if args.measure:
+        measure(Path(args.measure), args.runs)
+        return
+    if args.compare:
+        compare(args.compare, args.rounds, args.runs, args.tags, args.paint_points, args.walk_points)
+        return
     load(args.seconds, args.clients, args.rate)
     million()
     if args.paint:

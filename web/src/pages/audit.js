@@ -1,8 +1,7 @@
 // Audit: the examples of a whole-data-set audit (neuralscope.audit). A WebGL projector
-// (deck.gl, src/projector.js) of the embedded layer, per-class score distributions, and a sortable,
+// (deck.gl, src/projector.js, loaded on demand) of the embedded layer, per-class score distributions, and a sortable,
 // filterable table with thumbnails; a lasso in the projector filters the table, and a click
 // on a row or a point opens that example's full view (input, every method's map, scores).
-import { createProjector } from "../projector.js";
 import { h, clear, append, fmt } from "../dom.js";
 import { get, ApiError } from "../api.js";
 import { state, PALETTE } from "../state.js";
@@ -228,6 +227,8 @@ export function mount(root, params) {
       clear(legend).appendChild(h("p", { class: "muted" }, e instanceof ApiError ? e.message : "No projection."));
       return;
     }
+    // deck.gl is loaded with the first projector (its own chunk): every other page opens without it
+    const { createProjector } = await import("../projector.js");
     const { x, y, classes: cls } = proj.arrays, n = proj.meta.n;
     let ncls = 0;
     for (let i = 0; i < n; i++) if (cls[i] + 1 > ncls) ncls = cls[i] + 1;
