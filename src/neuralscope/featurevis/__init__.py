@@ -1,5 +1,6 @@
 """Feature visualization: images that maximize a unit, as Lucid and Lucent do, for any
-PyTorch image model; plus each unit's top dataset examples and guided-backprop/deconvnet
+PyTorch image model; plus each unit's top dataset examples (whole inputs, or the
+receptive-field patches where a channel peaks) and guided-backprop/deconvnet
 reconstructions of what a unit saw in one input.
 
 Example:
@@ -13,9 +14,11 @@ from .objectives import (Objective, ObjectiveError, as_objective, channel, class
 from .optimize import FeatureVis, feature_vis, unit_activations
 from .reconstruct import Reconstruction, reconstruct
 from .param import FFTImage, ImageParam, PixelImage, high_frequency_energy
+from .patches import ReceptiveField, TopPatches, receptive_field, selective_channels, top_patches
 from .transforms import compose, jitter, pad, random_rotate, random_scale, standard_transforms
 
 __all__ = ["feature_vis", "FeatureVis", "unit_activations", "reconstruct", "Reconstruction", "Objective", "ObjectiveError", "as_objective",
            "channel", "neuron", "layer_total", "deepdream", "direction", "class_logit", "diversity",
            "ImageParam", "PixelImage", "FFTImage", "high_frequency_energy", "compose", "jitter", "pad",
-           "random_rotate", "random_scale", "standard_transforms"]
+           "random_rotate", "random_scale", "standard_transforms", "ReceptiveField", "TopPatches", "receptive_field",
+           "selective_channels", "top_patches"]

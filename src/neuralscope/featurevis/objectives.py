@@ -84,6 +84,22 @@ class Objective:
             return ["objective"] * units
         return main[0].labels()
 
+    def channels(self) -> tuple[str, list[int]] | None:
+        """``(layer, channel indices)`` when the objective is one channel or neuron term of a
+        named layer (what :func:`~neuralscope.featurevis.patches.top_patches` can crop for),
+        else ``None``.
+
+        Example:
+            >>> channel("features.5", [3, 7]).channels()
+            ('features.5', [3, 7])
+            >>> (channel("a", 0) + channel("b", 0)).channels() is None
+            True
+        """
+        if len(self.terms) != 1 or not isinstance(self.terms[0][1], _Channels) or self.terms[0][0] <= 0:
+            return None
+        term = self.terms[0][1]
+        return None if term.layer == OUTPUT else (term.layer, list(term.index))
+
     def __repr__(self) -> str:
         parts = [t.name if w == 1 else f"{w:g}*{t.name}" for w, t in self.terms]
         return " + ".join(parts).replace("+ -", "- ")

@@ -126,7 +126,8 @@ def feature_vis(model: nn.Module, objective: Objective | str, *, param: str | Im
                 batch: int | None = None, steps: int = 256, lr: float = 0.05,
                 transforms: str | Sequence[Callable] | None = "standard", decorrelate: bool = True,
                 preprocess: Callable | None = None, thresholds: Sequence[int] = (), seed: int = 0,
-                dataset: Any = None, top_k: int = 6, show_progress: bool | None = None) -> "FeatureVis":
+                dataset: Any = None, top_k: int = 6, patches: bool = False,
+                show_progress: bool | None = None) -> "FeatureVis":
     """Optimize images that maximize ``objective`` (activation maximization).
 
     Args:
@@ -149,6 +150,10 @@ def feature_vis(model: nn.Module, objective: Objective | str, *, param: str | Im
         seed: seeds the initial image and the random transforms (same seed, same images).
         dataset: inputs ``(N, C, H, W)`` (or batches) to find each unit's top-``top_k``
             activating examples, shown beside the visualizations.
+        patches: with ``dataset`` and a channel objective of a convolutional layer, the
+            examples are the patches the unit saw: each top input (ranked by the channel's
+            peak over positions) cropped to the receptive field where it peaks
+            (:func:`~neuralscope.featurevis.patches.top_patches`).
 
     Example:
         >>> from neuralscope.zoo import DigitsCNN
@@ -217,7 +222,7 @@ def feature_vis(model: nn.Module, objective: Objective | str, *, param: str | Im
                         param=param if isinstance(param, str) else type(param).__name__, seed=seed,
                         seconds=seconds)
     if dataset is not None:
-        result.add_dataset_examples(model, objective, dataset, top_k=top_k, preprocess=preprocess)
+        result.add_dataset_examples(model, objective, dataset, top_k=top_k, preprocess=preprocess, patches=patches)
     return result
 
 
@@ -269,6 +274,8 @@ class FeatureVis(Result):
         examples, example_values, example_indices: per unit, the dataset inputs that activate
             it most (``(B, k, C, H, W)``), their values and their indices in the dataset.
         dataset_quantiles: per unit, the 50/90/99/100th percentiles over the dataset.
+        example_boxes: ``(B, k, 4)`` with patches, where each example was cut from its input
+            (``top, left, bottom, right``); ``None`` when the examples are whole inputs.
 
     Example:
         >>> fv = FeatureVis(np.zeros((2, 1, 4, 4)), ["a:0", "a:1"], values=np.array([1.0, 2.0]))
@@ -281,8 +288,8 @@ class FeatureVis(Result):
     schema = {"kind": "str", "objective": "str", "param": "str", "seed": "int", "labels": "str[b]",
               "images": "float[b, c, h, w]", "values": "float[b]?", "history": "float[*, b]?",
               "snapshots": {"*": "float[b, c, h, w]"}, "examples": "float[b, k, ...]?", "example_values": "float[b, k]?",
-              "example_indices": "int[b, k]?", "dataset_quantiles": "float[b, q]?", "quantile_levels": "float[q]",
-              "seconds": "float"}
+              "example_indices": "int[b, k]?", "example_boxes": "int[b, k, 4]?", "dataset_quantiles": "float[b, q]?",
+              "quantile_levels": "float[q]", "seconds": "float"}
     QUANTILES = (0.5, 0.9, 0.99, 1.0)
 
     def __init__(self, images: np.ndarray, labels: Sequence[str], values: np.ndarray | None = None,
@@ -294,13 +301,17 @@ class FeatureVis(Result):
         self.history = history
         self.snapshots = snapshots or {}
         self.objective, self.param, self.seed, self.seconds = objective, param, seed, seconds
-        self.examples = self.example_values = self.example_indices = None
+        self.examples = self.example_values = self.example_indices = self.example_boxes = None
         self.dataset_quantiles: np.ndarray | None = None
 
     def add_dataset_examples(self, model: nn.Module, objective: Objective | str, dataset: Any, top_k: int = 6,
-                             preprocess: Callable | None = None) -> "FeatureVis":
-        """Find each unit's top-``top_k`` activating inputs in ``dataset`` (kept on the result)."""
+                             preprocess: Callable | None = None, patches: bool = False) -> "FeatureVis":
+        """Find each unit's top-``top_k`` activating inputs in ``dataset`` (kept on the result);
+        ``patches``: the receptive-field patches where each channel peaks instead (see
+        :func:`feature_vis`)."""
         objective = as_objective(objective)
+        if patches:
+            return self._add_patches(model, objective, dataset, top_k, preprocess)
         vals = unit_activations(model, objective, dataset, preprocess=preprocess)  # (N, U)
         data = dataset if torch.is_tensor(dataset) else torch.cat(list(_iter_batches(dataset, 256)))
         if vals.shape[1] == 1 and len(self.labels) > 1:
@@ -314,23 +325,36 @@ class FeatureVis(Result):
         self.dataset_quantiles = np.quantile(vals.numpy(), self.QUANTILES, axis=0).T
         return self
 
+    def _add_patches(self, model: nn.Module, objective: Objective, dataset: Any, top_k: int,
+                     preprocess: Callable | None) -> "FeatureVis":
+        from .patches import top_patches
+
+        where = objective.channels()
+        if where is None:
+            raise ObjectiveError(f"Patches need one channel or neuron objective of a convolutional layer, "
+                                 f"not {objective!r}.")
+        tp = top_patches(model, where[0], where[1], dataset, k=top_k, preprocess=preprocess, levels=self.QUANTILES)
+        self.examples, self.example_values, self.example_indices = tp.patches, tp.values, tp.indices
+        self.example_boxes, self.dataset_quantiles = tp.boxes, tp.quantiles
+        return self
+
     def to_dict(self) -> dict:
         return {"kind": self.kind, "objective": self.objective, "param": self.param, "seed": self.seed,
                 "labels": self.labels, "images": self.images, "values": self.values, "history": self.history,
                 "snapshots": {str(k): v for k, v in self.snapshots.items()}, "examples": self.examples,
                 "example_values": self.example_values, "example_indices": self.example_indices,
-                "dataset_quantiles": self.dataset_quantiles, "quantile_levels": list(self.QUANTILES),
+                "example_boxes": self.example_boxes, "dataset_quantiles": self.dataset_quantiles, "quantile_levels": list(self.QUANTILES),
                 "seconds": self.seconds}
 
     def _title(self) -> str:
         return f"Feature visualization: {self.objective}"
 
     @staticmethod
-    def _show(ax, img: np.ndarray) -> None:
+    def _show(ax, img: np.ndarray, crisp: bool = False) -> None:
         if img.shape[0] == 1:
             ax.imshow(img[0], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
         else:
-            ax.imshow(np.clip(np.moveaxis(img[:3], 0, -1), 0, 1), interpolation="bilinear")
+            ax.imshow(np.clip(np.moveaxis(img[:3], 0, -1), 0, 1), interpolation="nearest" if crisp else "bilinear")
         ax.set_xticks([])
         ax.set_yticks([])
 
@@ -350,11 +374,12 @@ class FeatureVis(Result):
                 v = "" if self.values is None else f" = {self.values[i]:.3g}"
                 a.set_title(f"{self.labels[i]}{v}", fontsize=8, color="#b00020")
                 for j in range(k):
-                    self._show(axes[i, j + 1], self.examples[i, j])
+                    self._show(axes[i, j + 1], self.examples[i, j], crisp=self.example_boxes is not None)
                     axes[i, j + 1].set_title(f"{self.example_values[i, j]:.3g}", fontsize=7)
             axes[0, 0].annotate("visualization", (0.5, 1.35), xycoords="axes fraction", ha="center",
                                 fontsize=9, weight="bold")
-            axes[0, 1 + k // 2].annotate(f"top {k} dataset examples (activation)", (0.5, 1.35),
+            what = "patches (receptive field at the peak; peak" if self.example_boxes is not None else "dataset examples (the"
+            axes[0, 1 + k // 2].annotate(f"top {k} {what} activation)", (0.5, 1.35),
                                          xycoords="axes fraction", ha="center", fontsize=9, weight="bold")
             fig.subplots_adjust(wspace=0.08, hspace=0.45)
             return fig

@@ -55,14 +55,29 @@ def build(ctx: DemoContext) -> Section:
 
 
 COLOUR_LAYER = "features.2"  # after the first conv block: colour and stripe-orientation detectors
-SCENE_LAYER = "features.6"  # after the second conv block: 32 channels, a receptive field of about 14 pixels
+TEXTURE_LAYER = "features.5"  # the second conv block before its ReLU: 32 channels, a 15-pixel receptive field
+TEXTURE_RELU = "features.6"  # the same channels after the ReLU: what "fires" means when ranking them
+TEXTURE_CHANNELS = 12  # the most selective of the 32 are shown
+TEXTURE_LR = 0.02  # with 0.05 the images saturate to black and white blobs
+
+
+def texture_transforms() -> list:
+    """Stronger robustness than the standard set for 48-pixel images (pad 6, jitter 6, scale
+    0.75-1.3, rotate +-30 degrees, jitter 3): a texture detector must keep firing when its
+    pattern moves, grows or turns, which keeps the optimizer from painting pixel-exact
+    superstimuli."""
+    from ...featurevis import jitter, pad, random_rotate, random_scale
+
+    return [pad(6), jitter(6), random_scale([0.75, 0.85, 1.0, 1.15, 1.3]), random_rotate(list(range(-30, 31, 5))),
+            jitter(3)]
 
 
 def _scenes(ctx: DemoContext, save) -> str:
-    """The scene CNN's first- and second-block channels and its four class logits, with their
-    top test scenes (first block: recognisable colour and stripe detectors; second block:
-    texture detectors, whose optimized images are high-contrast superstimuli)."""
-    from ...featurevis import class_logit, feature_vis
+    """The scene CNN's first-block channels (colour and stripe detectors) and its most
+    selective second-block channels (texture detectors) beside the real scene patches they
+    fire on most, and its four class logits with their top test scenes."""
+    from ...featurevis import channel, class_logit, feature_vis
+    from ...featurevis.patches import selective_channels
 
     s = ctx.scenes
     steps = 48 if ctx.fast else 128
@@ -72,11 +87,15 @@ def _scenes(ctx: DemoContext, save) -> str:
     save(colour, "scene_colour_channels.png", f"Scene CNN, channels 0-11 after the first conv block "
          f"({COLOUR_LAYER}): colour detectors (blue, yellow, green/cyan, white) and oriented-stripe detectors, "
          "each beside the 4 test scenes that activate it most")
-    fv = feature_vis(s.cnn, f"{SCENE_LAYER}:0-11", steps=steps, lr=0.05, dataset=data, top_k=4, size=48)
+    chosen = selective_channels(s.cnn, TEXTURE_RELU, data, TEXTURE_CHANNELS)
+    fv = feature_vis(s.cnn, channel(TEXTURE_LAYER, chosen), steps=32 if ctx.fast else 96, lr=TEXTURE_LR, size=48,
+                     transforms=texture_transforms(), dataset=data, top_k=5, patches=True)
     ctx.log(fv, "featurevis/colour_and_texture_channels")
-    save(fv, "scene_channels.png", f"Scene CNN, channels 0-11 after the second conv block ({SCENE_LAYER}): "
-         "texture detectors (most fire on striped discs; their optimized images exaggerate the contrast into "
-         "dense blobs) and the 4 test scenes that activate each most")
+    save(fv, "scene_channels.png", f"Scene CNN, the {TEXTURE_CHANNELS} most selective of the 32 channels of the second "
+         f"conv block ({TEXTURE_LAYER}, before its ReLU; ranked by the mean of each channel's 10 highest peaks over "
+         f"its mean peak on {len(data)} test scenes): each visualization beside the 5 test-scene patches (its "
+         "15-pixel receptive field, cut where it peaks) that excite it most: checker, stripe and dot textures of "
+         "one colour, and the edges and corners of solid shapes")
     logits = feature_vis(s.cnn, class_logit(list(range(len(s.data.classes)))), steps=steps, lr=0.05, dataset=data,
                          top_k=4, size=64)
     ctx.log(logits, "featurevis/scene_classes")
@@ -84,4 +103,6 @@ def _scenes(ctx: DemoContext, save) -> str:
         f"{i} = {c}" for i, c in enumerate(s.data.classes)) + ": what the network wants to see for each class, and its 4 top test scenes")
     return ("<p>The scene CNN has learned detectors of the colours and textures that make the scenes: its first "
             "block's channels are colour and stripe-orientation detectors, its second block's respond to the "
-            "textures (stripes, checks, dots). Below: its channels and classes, then the digits CNN.</p>")
+            "textures (stripes, checks, dots) and to the edges of the shapes. The second block's channels are "
+            "shown with the patches of real scenes they fire on most, cut to what each unit sees. Below: its "
+            "channels and classes, then the digits CNN.</p>")
