@@ -27,6 +27,17 @@ export function recordTable(columns, rows, { cls = "", id = null, digits = 4, bl
       h("tbody", null, rows.map((r) => h("tr", rowAttrs ? rowAttrs(r) : null, columns.map((c) => cell(c, r)))))));
 }
 
+/** A two-column table of named facts: `rows` = [{label, value: string|Node, num, data (the
+ * value cell's dataset)}], a row per fact, the label in a header cell; rows that are null are
+ * left out. The one key/value table (result summaries, an attribution's method and metrics).
+ *
+ * Example: `factTable([{ label: "method", value: "saliency", data: { key: "method" } }])`
+ */
+export function factTable(rows, { cls = "metrics" } = {}) {
+  return h("table", { class: cls }, rows.filter(Boolean).map((r) => h("tr", null, h("th", null, r.label),
+    h("td", { class: r.num ? "num" : null, dataset: r.data || null }, r.value))));
+}
+
 /** A count with its unit prefix, as the library's summary writes it: 1.2k, 3.4M. */
 export function si(v) {
   for (const [unit, div] of [["T", 1e12], ["G", 1e9], ["M", 1e6], ["k", 1e3]]) if (Math.abs(v) >= div) return `${+(v / div).toPrecision(3)}${unit}`;

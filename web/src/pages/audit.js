@@ -6,6 +6,7 @@ import { h, clear, append, fmt } from "../dom.js";
 import { get, ApiError } from "../api.js";
 import { state, PALETTE } from "../state.js";
 import { histogramBars } from "../draw/bars.js";
+import { factTable } from "../draw/table.js";
 
 const PAGE = 50;
 
@@ -212,11 +213,11 @@ export function mount(root, params) {
       h("div", { class: "audit-views" },
         h("figure", null, img(imgs[0], "big", "input"), h("figcaption", null, "input")),
         ctx.methods.map((m, k) => h("figure", null, img(imgs[k + 1], "big", m), h("figcaption", null, `${m} (red +, blue −, white 0)`)))),
-      h("table", { class: "audit-scores" },
-        h("tr", null, h("th", null, "label"), h("td", null, data.label[i] >= 0 ? String(data.label[i]) : "—")),
-        h("tr", null, h("th", null, "prediction"), h("td", null, `${data.pred[i]} (p = ${fmt(data.prob[i], 4)})`)),
-        "loss" in data ? h("tr", null, h("th", null, "loss"), h("td", null, fmt(data.loss[i], 4))) : null,
-        scores.filter((s) => s !== "loss").map((s) => h("tr", null, h("th", null, s), h("td", null, fmt(data[s][i], 4)))))));
+      factTable([
+        { label: "label", value: data.label[i] >= 0 ? String(data.label[i]) : "—" },
+        { label: "prediction", value: `${data.pred[i]} (p = ${fmt(data.prob[i], 4)})` },
+        "loss" in data ? { label: "loss", value: fmt(data.loss[i], 4) } : null,
+        ...scores.filter((s) => s !== "loss").map((s) => ({ label: s, value: fmt(data[s][i], 4) }))], { cls: "audit-scores" })));
     detail.scrollIntoView({ block: "nearest" });
   }
 

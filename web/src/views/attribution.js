@@ -7,6 +7,7 @@
 import { h, fmt } from "../dom.js";
 import { attributionColormap, colorbar } from "../colors.js";
 import { section } from "./parts.js";
+import { factTable } from "../draw/table.js";
 import { inspector } from "./inspector.js";
 import { tabularView } from "./attribution/tabular.js";
 import { signalView } from "./attribution/signal.js";
@@ -118,10 +119,6 @@ export function splitMetrics(metrics, B) {
   return { per, shared };
 }
 
-function metricCell(name, value, i) {
-  const text = typeof value === "boolean" ? String(value) : fmt(value, 4);
-  return h("td", { class: "num", dataset: { metric: name, example: String(i), value: String(value) } }, text);
-}
 
 /** One example's facts: its target, the model's probability for it, the predicted class and
  * the per-example metric values (`per`: [name, values] pairs from splitMetrics). */
@@ -132,19 +129,21 @@ export function exampleTable(data, per, i) {
   const facts = [["target", t === null || t === undefined ? "—" : String(t)]];
   if (p && t !== null && t !== undefined && p[t] !== undefined) facts.push(["p(target)", fmt(p[t], 3)]);
   if (pred !== null) facts.push(["predicted", String(pred)]);
-  return h("table", { class: "metrics attr-metrics" },
-    facts.map(([k, v]) => h("tr", null, h("th", null, k), h("td", { class: "num", dataset: { fact: k } }, v))),
-    per.map(([k, v]) => h("tr", null, h("th", null, k.replace(/_/g, " ")), metricCell(k, v[i], i))));
+  return factTable([
+    ...facts.map(([k, v]) => ({ label: k, value: v, num: true, data: { fact: k } })),
+    ...per.map(([k, v]) => ({ label: k.replace(/_/g, " "), num: true, data: { metric: k, example: String(i), value: String(v[i]) },
+      value: typeof v[i] === "boolean" ? String(v[i]) : fmt(v[i], 4) }))], { cls: "metrics attr-metrics" });
 }
 
 /** The method, its layer, what the colours mean and the metrics shared by every example
  * (`shared`: [name, value] pairs from splitMetrics). */
 export function methodTable(data, shared) {
-  return h("table", { class: "metrics" },
-    h("tr", null, h("th", null, "method"), h("td", { dataset: { key: "method" } }, String(data.method || ""))),
-    data.layer ? h("tr", null, h("th", null, "layer"), h("td", null, String(data.layer))) : null,
-    h("tr", null, h("th", null, "map"), h("td", null, data.signed ? "signed (red raises the target, blue lowers it)" : "unsigned (magnitude)")),
-    shared.map(([k, v]) => h("tr", null, h("th", null, k.replace(/_/g, " ")), h("td", { class: "num", dataset: { metric: k, value: String(v) } }, typeof v === "number" ? fmt(v, 4) : String(v)))));
+  return factTable([
+    { label: "method", value: String(data.method || ""), data: { key: "method" } },
+    data.layer ? { label: "layer", value: String(data.layer) } : null,
+    { label: "map", value: data.signed ? "signed (red raises the target, blue lowers it)" : "unsigned (magnitude)" },
+    ...shared.map(([k, v]) => ({ label: k.replace(/_/g, " "), num: true, data: { metric: k, value: String(v) },
+      value: typeof v === "number" ? fmt(v, 4) : String(v) }))]);
 }
 
 /** The overlay view of one image Attribution's to_dict() (`scores`: per-method scores of a

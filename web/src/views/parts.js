@@ -5,6 +5,7 @@ import { h, fmt } from "../dom.js";
 import { colorbar, colormap } from "../colors.js";
 import { lineChart as seriesChart } from "../draw/lines.js";
 import { matrixHeatmap } from "../draw/matrix.js";
+import { factTable } from "../draw/table.js";
 
 export function shapeOf(v) {
   if (!Array.isArray(v)) return typeof v === "number" || v === null ? [] : null;
@@ -148,9 +149,10 @@ export function section(key, note, content) {
   return h("div", { class: "r-section", dataset: { key } }, h("h3", null, key, note ? h("span", { class: "muted" }, ` ${note}`) : null), content);
 }
 
+/** [name, value] pairs as a fact table (numbers formatted, objects as JSON, null as a dash). */
 export function scalarTable(entries) {
-  return h("table", { class: "metrics" }, entries.map(([k, v]) => h("tr", null, h("th", null, k),
-    h("td", { class: "num", dataset: { key: k } }, v === null ? "—" : typeof v === "number" ? fmt(v) : typeof v === "object" ? JSON.stringify(v) : String(v)))));
+  return factTable(entries.map(([k, v]) => ({ label: k, num: true, data: { key: k },
+    value: v === null ? "—" : typeof v === "number" ? fmt(v) : typeof v === "object" ? JSON.stringify(v) : String(v) })));
 }
 
 export const isScalar = (v) => v === null || ["number", "string", "boolean"].includes(typeof v);
