@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 
-from neuralscope.graph.layout import layout_engine
+from neuralscope.graph.engine import layout_engine
 
 UNIT = 38.0
 

@@ -3,8 +3,8 @@
 //   vite build -c vite.standalone.config.js               standalone/neuralscope.js (head view,
 //                                                          embedding, animation player, loss landscape)
 //   vite build -c vite.standalone.config.js --mode graph  standalone/graph-viewer.js (the graph viewer)
-//   vite build -c vite.standalone.config.js --mode layout standalone/graph-layout.js (the graph layout
-//                                                          alone, global neuralscope: run by Python's
+//   vite build -c vite.standalone.config.js --mode layout standalone/graph-layout.js (the graph view
+//                                                          rules and layout, global neuralscope: run by Python's
 //                                                          static renderers in an embedded V8)
 import { defineConfig } from "vite";
 import { fileURLToPath } from "node:url";
@@ -12,7 +12,7 @@ import { fileURLToPath } from "node:url";
 const ENTRIES = {
   production: ["src/standalone/index.js", "neuralscope.js"],
   graph: ["src/graph/viewer.js", "graph-viewer.js"],
-  layout: ["src/graph/layout.js", "graph-layout.js"],
+  layout: ["src/graph/index.js", "graph-layout.js"],
 };
 
 export default defineConfig(({ mode }) => {

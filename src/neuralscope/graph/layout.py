@@ -5,7 +5,7 @@ interactive viewer runs it in the browser, and the static renderers (``Graph.to_
 ``.save``, ``.plot``) run the same built file (``server/static/standalone/graph-layout.js``,
 built by ``web/build.sh``) in an embedded V8 (the ``mini-racer`` wheel). This module measures
 text (Helvetica metrics), says what each node box reads and how large it is, hands the view's
-structure and sizes to the engine as JSON and reads back positions (:func:`run_layout_js`).
+structure and sizes to the engine as JSON and reads back positions (:func:`~neuralscope.graph.engine.run_layout_js`).
 
 The layout is compound: every expanded group (a :class:`Cluster`) is laid out on its own,
 innermost first, and then placed in its parent's layout as one rectangular item. Each level
@@ -36,22 +36,14 @@ Example:
 from __future__ import annotations
 
 import functools
-import json
 import re
-import threading
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..gcpause import paused_gc
-from ..webbundle import BUNDLE, BundleNotBuiltError
+from .engine import run_layout_js
 from .model import GraphView, ViewNode
-
-# -- the layout itself: web/src/graph/layout.js, run in an embedded V8 -----------------------
-
-LAYOUT_BUNDLE = BUNDLE.with_name("graph-layout.js")
-_ENGINE: dict = {}
-_ENGINE_LOCK = threading.Lock()
 
 
 class LayoutOptions:
@@ -66,47 +58,6 @@ class LayoutOptions:
         self.sweeps = sweeps
         self.labels = labels
 
-
-def layout_engine():
-    """The process's V8 context with the built layout module loaded (global ``neuralscope``),
-    made on first use; calls into it hold ``_ENGINE_LOCK`` (a context runs one call at a time).
-
-    Example:
-        >>> layout_engine().eval("typeof neuralscope.layOutGraph")
-        'function'
-    """
-    with _ENGINE_LOCK:
-        ctx = _ENGINE.get("ctx")
-        if ctx is None:
-            try:
-                code = LAYOUT_BUNDLE.read_text(encoding="utf-8")
-            except FileNotFoundError:
-                raise BundleNotBuiltError(f"The graph layout {LAYOUT_BUNDLE} is not built; run `make setup` (or "
-                                          "`sh web/build.sh`) in the neuralscope source tree.") from None
-            from py_mini_racer import MiniRacer
-
-            ctx = MiniRacer()
-            ctx.eval(code)
-            ctx = _ENGINE["ctx"] = ctx
-        return ctx
-
-
-def run_layout_js(graph: dict, options: dict) -> dict:
-    """``layOutGraph(graph, options)`` of ``web/src/graph/layout.js`` (see there for both
-    shapes), run in the embedded engine; plain JSON both ways, numbers exact (shortest
-    round-trip decimals).
-
-    Example:
-        >>> g = {"nodes": {"home": [-1, -1], "w": [60, 60], "h": [24, 24]}, "clusters": {"parent": [], "titleWidth": []},
-        ...      "edges": {"src": [0], "dst": [1], "label": [""], "labelWidth": [0]}}
-        >>> out = run_layout_js(g, {})
-        >>> out["nodeY"], out["edgePoints"]
-        ([12, 70], [[30, 24, 30, 58]])
-    """
-    ctx = layout_engine()
-    text = json.dumps({"graph": graph, "options": options}, separators=(",", ":"))
-    with _ENGINE_LOCK:
-        return json.loads(ctx.call("neuralscope.layOutGraphJSON", text))
 
 # -- text measure ------------------------------------------------------------------------
 

@@ -420,72 +420,39 @@ class Graph(Result):
             from ..errors import LayerNotFoundError
 
             raise LayerNotFoundError(sorted(unknown)[0], [p for p in self.groups if p], what="group")
-        collapsed: set[str] = set()
-        for path, g in self.groups.items():
-            if not path:
-                continue
-            if path in collapse or (depth is not None and g.depth >= depth and path not in expand):
-                collapsed.add(path)
-        folds: dict[str, tuple[str, int, list[str]]] = {}
-        if fold_repeats:
-            folds = self._repeat_runs(collapsed)
-            for first, (_, _, run) in folds.items():
-                collapsed.update(run)
+        # the rules themselves are web/src/graph/view.js, the viewer's too (engine.py runs them)
+        from .engine import run_view_js
 
-        # group paths that are members of a fold map onto the fold's first block
-        fold_of: dict[str, str] = {}
-        for first, (_, _, run) in folds.items():
-            for p in run:
-                fold_of[p] = first
+        nodes = list(self.nodes.values())
+        index = {n.id: i for i, n in enumerate(nodes)}
+        folds = self._repeat_runs(set()) if fold_repeats else {}
+        graph = {"groups": [p for p in self.groups if p], "nodeGroup": [n.group for n in nodes],
+                 "src": [index.get(e.src, -1) for e in self.edges], "dst": [index.get(e.dst, -1) for e in self.edges],
+                 "folds": [{"first": first, "count": count, "paths": list(run)} for first, (_, count, run) in folds.items()]}
+        state = {"depth": depth, "expand": sorted(expand), "collapse": sorted(collapse), "foldRepeats": fold_repeats}
+        out = run_view_js(graph, state)
+        members: list[list[str]] = [[] for _ in out["nodes"]]
+        for node, r in zip(nodes, out["rep"]):
+            members[r].append(node.id)
+        shown = [self._view_node(nodes[v["first"]], v, m) for v, m in zip(out["nodes"], members)]
+        edges = [ViewEdge(shown[e["src"]].id, shown[e["dst"]].id, self.edges[e["first"]].tensor, e["count"])
+                 for e in out["edges"]]
+        for vn, v in zip(shown, out["nodes"]):  # boundary shapes of collapsed groups: what flows in and out
+            vn.inputs.extend(edges[k].tensor for k in v["inputs"])
+            vn.outputs.extend(edges[k].tensor for k in v["outputs"])
+        clusters = [Cluster(p, self.groups[p].type, self.groups[p].parent, self.groups[p].params) for p in out["clusters"]]
+        return GraphView(self.name, shown, edges, clusters)
 
-        def rep(node: Node) -> str:
-            for p in _ancestors(node.group):
-                if p in collapsed:
-                    return group_node_id(fold_of.get(p, p))
-            return node.id
-
-        nodes: dict[str, ViewNode] = {}
-        rep_of: dict[str, str] = {}
-        for node in self.nodes.values():
-            r = rep(node)
-            rep_of[node.id] = r
-            if r in nodes:
-                nodes[r].members.append(node.id)
-                continue
-            if r == node.id:
-                nodes[r] = ViewNode(node.id, node.kind, node.label, node.op, node.group, node.inputs,
-                                    node.outputs, node.params, node.trainable_params, node.attrs, members=[node.id])
-            else:
-                path = r[len("group:"):]
-                g = self.groups[path]
-                repeat = folds[path][1] if path in folds else 1
-                params = g.params * repeat if path in folds else g.params
-                trainable = g.trainable_params * repeat if path in folds else g.trainable_params
-                nodes[r] = ViewNode(r, "group", path.rsplit(".", 1)[-1] if path else self.name, g.type,
-                                    g.parent or "", [], [], params, trainable, {}, collapsed=path,
-                                    repeat=repeat, members=[node.id])
-        edges: dict[tuple[str, str], ViewEdge] = {}
-        for e in self.edges:
-            s, d = rep_of.get(e.src, e.src), rep_of.get(e.dst, e.dst)
-            if s == d or s not in nodes or d not in nodes:
-                continue
-            if (s, d) in edges:
-                edges[(s, d)].count += 1
-            else:
-                edges[(s, d)] = ViewEdge(s, d, e.tensor)
-        # boundary shapes of collapsed groups: what flows in and out
-        for (s, d), e in edges.items():
-            if nodes[d].collapsed is not None:
-                nodes[d].inputs.append(e.tensor)
-            if nodes[s].collapsed is not None:
-                nodes[s].outputs.append(e.tensor)
-        visible_groups: set[str] = set()
-        for n in nodes.values():
-            base = n.group if n.collapsed is None else (self.groups[n.collapsed].parent or "")
-            visible_groups.update(_ancestors(base))
-        clusters = [Cluster(p, self.groups[p].type, self.groups[p].parent, self.groups[p].params)
-                    for p in sorted(visible_groups, key=lambda p: (p.count("."), p)) if p not in collapsed]
-        return GraphView(self.name, list(nodes.values()), list(edges.values()), clusters)
+    def _view_node(self, node: Node, shown: dict, members: list[str]) -> ViewNode:
+        """The drawn node ``shown`` (one of ``visibleGraph``'s nodes) whose first member is ``node``."""
+        if shown["group"] is None:
+            return ViewNode(node.id, node.kind, node.label, node.op, node.group, node.inputs, node.outputs,
+                            node.params, node.trainable_params, node.attrs, members=members)
+        path, repeat = shown["group"], shown["repeat"]
+        g = self.groups[path]
+        return ViewNode(group_node_id(path), "group", path.rsplit(".", 1)[-1] if path else self.name, g.type,
+                        g.parent or "", [], [], g.params * repeat, g.trainable_params * repeat, {}, collapsed=path,
+                        repeat=repeat, members=members)
 
     def _repeat_runs(self, collapsed: set[str]) -> dict[str, tuple[str, int, list[str]]]:
         """Chains of sibling groups with the same structure, each feeding the next.

@@ -16,6 +16,7 @@
  * transform(), zoom(k), fit(), exportSvg(); lastLayout (the last layOutGraph input, output and node ids).
  */
 import { layOutGraph } from "./layout.js";
+import { ancestors, depthOf, parentPath, visibleGraph } from "./view.js";
 
 (function () {
   "use strict";
@@ -41,16 +42,6 @@ import { layOutGraph } from "./layout.js";
   var groupByPath = new Map();
   (DATA.groups || []).forEach(function (g) { groupByPath.set(g.path, g); });
 
-  function ancestors(path) {
-    if (!path) return [];
-    var parts = path.split("."), out = [], cur = "";
-    for (var i = 0; i < parts.length; i++) { cur = i ? cur + "." + parts[i] : parts[i]; out.push(cur); }
-    return out;
-  }
-  function parentPath(path) {
-    var i = path.lastIndexOf(".");
-    return i < 0 ? "" : path.slice(0, i);
-  }
   function lastPart(path) {
     var i = path.lastIndexOf(".");
     return i < 0 ? path : path.slice(i + 1);
@@ -61,7 +52,6 @@ import { layOutGraph } from "./layout.js";
     if (/^\d+$/.test(last) && parts.length > 1) return parts[parts.length - 2] + "." + last;
     return last;
   }
-  function depthOf(path) { return path ? path.split(".").length : 0; }
 
   var groupFirst = new Map();   // group path -> execution index of its first node
   var groupCount = new Map();   // group path -> number of nodes inside (recursive)
@@ -148,60 +138,45 @@ import { layOutGraph } from "./layout.js";
   (OPT.collapse || []).forEach(function (p) { state.collapsed.add(p); });
 
   // ---------------------------------------------------------------- the visible graph
+  // view.js holds the rules (Python's Graph.view runs the same); this page names and labels
+  // what they give
+  var VIEW_GRAPH = {
+    groups: Array.from(groupByPath.keys()),
+    nodeGroup: nodes.map(function (n) { return n.group || ""; }),
+    src: edgesIn.map(function (e) { var a = nodeById.get(e.src); return a ? a.index : -1; }),
+    dst: edgesIn.map(function (e) { var b = nodeById.get(e.dst); return b ? b.index : -1; }),
+    folds: folds,
+  };
+  function visibleNode(shown) {
+    var n = nodes[shown.first], path = shown.group;
+    if (path === null) {
+      return { id: n.id, kind: n.kind, label: n.label, op: n.op, family: n.family, base: n.group || "", ref: n, members: shown.members,
+               inputs: n.inputs, outputs: n.outputs, params: n.params, trainable_params: n.trainable_params, order: n.rank };
+    }
+    var g = groupByPath.get(path), f = foldByFirst.get(path), repeat = shown.repeat, label = groupLabel(path);
+    if (repeat > 1) {  // "layer3.1–5" for the folded run layer3.1 ... layer3.5
+      var lastNum = lastPart(f.paths[f.paths.length - 1]);
+      label += /^\d+$/.test(lastNum) && /^\d+$/.test(lastPart(path)) ? "\u2013" + lastNum : " \u2026 " + lastNum;
+    }
+    return { id: "group:" + path, kind: "group", label: label, op: g.type, base: parentPath(path), path: path,
+             repeat: repeat, fold: repeat > 1 ? f : null, members: shown.members, inputs: [], outputs: [],
+             params: (g.params || 0) * repeat, trainable_params: (g.trainable_params || 0) * repeat, order: groupFirst.get(path) };
+  }
   function computeView() {
-    var coll = new Set(state.collapsed);
-    var foldMap = new Map();
-    if (state.foldRepeats) {
-      folds.forEach(function (f) {
-        if (state.unfolded.has(f.first)) return;
-        f.paths.forEach(function (p) { coll.add(p); foldMap.set(p, f.first); });
-      });
-    }
-    var vnodes = new Map();
-    var rep = new Map();
-    for (var i = 0; i < nodes.length; i++) {
-      var n = nodes[i], r = n.id, path = null;
-      for (var k = 0; k < n.anc.length; k++) {
-        if (coll.has(n.anc[k])) { path = foldMap.get(n.anc[k]) || n.anc[k]; r = "group:" + path; break; }
-      }
-      rep.set(n.id, r);
-      var v = vnodes.get(r);
-      if (v) { v.members++; continue; }
-      if (path === null) {
-        v = { id: n.id, kind: n.kind, label: n.label, op: n.op, family: n.family, base: n.group || "", ref: n, members: 1,
-              inputs: n.inputs, outputs: n.outputs, params: n.params, trainable_params: n.trainable_params,
-              order: n.rank };
-      } else {
-        var g = groupByPath.get(path), f = foldByFirst.get(path);
-        var repeat = foldMap.has(path) && f ? f.count : 1;
-        var label = groupLabel(path);
-        if (repeat > 1) {  // "layer3.1–5" for the folded run layer3.1 ... layer3.5
-          var lastNum = lastPart(f.paths[f.paths.length - 1]);
-          label += /^\d+$/.test(lastNum) && /^\d+$/.test(lastPart(path)) ? "\u2013" + lastNum : " \u2026 " + lastNum;
-        }
-        v = { id: r, kind: "group", label: label, op: g.type, base: parentPath(path), path: path,
-              repeat: repeat, fold: repeat > 1 ? f : null, members: 1, inputs: [], outputs: [],
-              params: (g.params || 0) * repeat, trainable_params: (g.trainable_params || 0) * repeat,
-              order: groupFirst.get(path) };
-      }
-      vnodes.set(r, v);
-    }
-    var vedges = new Map();
-    for (var j = 0; j < edgesIn.length; j++) {
-      var e = edgesIn[j], s = rep.get(e.src), d = rep.get(e.dst);
-      if (s === undefined || d === undefined || s === d) continue;
-      var key = s + "\u0000" + d, ve = vedges.get(key);
-      if (ve) { ve.count++; continue; }
-      vedges.set(key, { src: s, dst: d, shape: e.shape, dtype: e.dtype, count: 1 });
-    }
-    vedges.forEach(function (ve) {
-      var sn = vnodes.get(ve.src), dn = vnodes.get(ve.dst);
-      if (dn.kind === "group") dn.inputs.push({ shape: ve.shape, dtype: ve.dtype });
-      if (sn.kind === "group") sn.outputs.push({ shape: ve.shape, dtype: ve.dtype });
+    var vis = visibleGraph(VIEW_GRAPH, { depth: null, collapse: Array.from(state.collapsed), foldRepeats: state.foldRepeats,
+                                         unfolded: Array.from(state.unfolded) });
+    var shown = vis.nodes.map(visibleNode), vnodes = new Map(), rep = new Map();
+    shown.forEach(function (v) { vnodes.set(v.id, v); });
+    nodes.forEach(function (n, i) { rep.set(n.id, shown[vis.rep[i]].id); });
+    var vedges = vis.edges.map(function (ve) {
+      var e = edgesIn[ve.first];
+      return { src: shown[ve.src].id, dst: shown[ve.dst].id, shape: e.shape, dtype: e.dtype, count: ve.count };
     });
-    var clusters = new Set();
-    vnodes.forEach(function (v) { ancestors(v.base).forEach(function (p) { clusters.add(p); }); });
-    return { nodes: vnodes, edges: Array.from(vedges.values()), clusters: clusters, rep: rep };
+    vis.nodes.forEach(function (sv, k) {  // a collapsed group's inputs and outputs: the edges at its border
+      sv.inputs.forEach(function (j) { shown[k].inputs.push({ shape: vedges[j].shape, dtype: vedges[j].dtype }); });
+      sv.outputs.forEach(function (j) { shown[k].outputs.push({ shape: vedges[j].shape, dtype: vedges[j].dtype }); });
+    });
+    return { nodes: vnodes, edges: vedges, clusters: new Set(vis.clusters), rep: rep };
   }
 
   // ---------------------------------------------------------------- text measuring
