@@ -137,7 +137,7 @@ def chain_coalition_values(run: Chain, tables: "_HalfTables", steps: list, score
     out = torch.empty(tables.rows, 2 ** tables.players, dtype=tables.low.dtype)
     if relu is not None and scores is None and plan is None:
         relu.scores_into(out, tables, rows)
-        return out.double().mean(0)
+        return out.mean(0, dtype=torch.float64)
     largest = max(rows, tables.low_rows)
     first = torch.empty(largest * tables.width, dtype=tables.low.dtype)
     second = None if relu is None else torch.empty(largest * relu.outputs, dtype=tables.low.dtype)
@@ -156,7 +156,7 @@ def chain_coalition_values(run: Chain, tables: "_HalfTables", steps: list, score
         else:
             t = run_steps(tables.first_layer(background, high, first).t(), steps)
         block.copy_((t if scores is None else scores(t)).reshape(-1))
-    return out.double().mean(0)
+    return out.mean(0, dtype=torch.float64)
 
 
 def block_rows(width: int) -> int:
