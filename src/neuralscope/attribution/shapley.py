@@ -20,6 +20,16 @@ sign over a block's coalitions leave the per-row product (:class:`_ReluLayer`): 
 worth it in saturated networks (on the benchmark's untrained 12-64-32-2 MLP with normal
 inputs 95% of (row, background row, unit) triples change sign; on the demo's trained
 breast-cancer MLP, 84% with 30 players and 67% with its 11-player check).
+
+The coalitions go through the chain in cache-sized blocks (:func:`block_rows`: one
+background row's 4,096 coalitions for that MLP), four operations a block into buffers every
+block reuses: the first layer's addition and ReLU in one pass, the next layer's product,
+its ReLU and the target's column written into the table. Everything stays in the model's
+dtype until the table is averaged over background rows in float64. Where the time goes
+(12-64-32-2 MLP, 20 background rows, one thread, a loaded 2-core Xeon, cProfile on a CPU
+clock): the 64 -> 32 product 44% (at about 175 GFLOP/s, one core's peak: 2 ms of the 168 M
+multiply-adds per explained row when quiet), the fused add-ReLU 19%, the last ReLU and
+column 13%, building the tables 8%, the rest Python.
 """
 from __future__ import annotations
 
