@@ -403,3 +403,27 @@ def test_exact_shapley_in_small_blocks_matches_shaps_exact_explainer(monkeypatch
         ours = explain(net, x, target=0, method="exact_shapley", background=bg)
         np.testing.assert_allclose(ours.attributions, ref, atol=1e-6)
         assert ours.metrics["additivity_error"].max() < 1e-5
+
+
+def test_exact_shapley_rows_on_parallel_threads_equal_rows_one_after_another(monkeypatch):
+    """On an idle machine with two intra-op threads the explained rows run on two Python
+    threads (each with its own block buffers): the same values bit for bit as one row after
+    another, and the thread setting is given back."""
+    from neuralscope.attribution import threads
+
+    net = _relu_mlp(10, (32, 16), seed=3)
+    x, bg = torch.randn(6, 10), torch.randn(9, 10)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        monkeypatch.setattr(threads, "machine_busy", lambda: True)
+        one_after_another = explain(net, x, target=1, method="exact_shapley", background=bg).attributions
+        ran = []
+        real = threads.ThreadPoolExecutor
+        monkeypatch.setattr(threads, "ThreadPoolExecutor", lambda n: ran.append(n) or real(n))
+        monkeypatch.setattr(threads, "machine_busy", lambda: False)
+        parallel = explain(net, x, target=1, method="exact_shapley", background=bg).attributions
+        assert ran == [2] and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+    np.testing.assert_array_equal(parallel, one_after_another)
