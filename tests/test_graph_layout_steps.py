@@ -5,6 +5,7 @@ checked against a reference we did not write (scikit-learn's isotonic regression
 placement, a brute-force count for crossings and inversions)."""
 import itertools
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,31 +14,7 @@ from neuralscope.graph.engine import layout_engine
 
 UNIT = 38.0
 
-PRELUDE = """
-const {Level, LevelLayout, NODE, GROUP, IN_PORT, OUT_PORT, pav, inversions, countCrossings, weightedMedian,
-       levelSignature, layOutLevel} = neuralscope;
-const STEPS = ["breakCycles", "assignLayers", "insertDummies", "orderLayers", "reduceCrossings", "placeX", "placeY",
-               "routeEdges", "placeLabels"];
-const OPT = {unitHeight: %(unit)s};
-// a level of n nodes (or groups, by kinds) in execution order, edges [u, v]
-function level(n, edges, {widths = {}, heights = {}, kinds = {}} = {}) {
-  const lv = new Level("");
-  for (let i = 0; i < n; i++) {
-    const kind = kinds[i] ?? NODE;
-    lv.item("n" + i, widths[i] ?? 60, heights[i] ?? %(unit)s, i, kind, kind === GROUP ? i : -1);
-  }
-  for (const [u, v] of edges) lv.edge(u, -1, v, -1);
-  return lv;
-}
-// labels: edge index -> text, measured 6 px a character
-const measured = (labels) => new Map(Object.entries(labels).map(([e, t]) => [+e, [t, 6 * t.length]]));
-function steps(lv, upto, labels = {}) {
-  const lay = new LevelLayout(lv, new Map(), measured(labels), OPT);
-  for (const s of STEPS) { lay[s](); if (s === upto) break; }
-  return lay;
-}
-const edgeOf = (lv, u, v) => lv.edgeIndex.get(u + ",-1," + v + ",-1");
-""" % {"unit": UNIT}
+PRELUDE = (Path(__file__).with_name("graph_layout_steps.js")).read_text(encoding="utf-8")  # level(), steps(), ported()
 
 
 def js(body: str):
@@ -196,32 +173,20 @@ def test_weighted_median_follows_the_heavier_side_and_moves_least_on_a_tie():
     assert js("return weightedMedian([[0, 1], [10, 1]], 3);") == 3
 
 
-PORTED_LEVEL = """
-// a child group fed through its in port and a node after it, as layOutGraph builds them
-function ported({first = 0, width = 60, offset = 5, label = "1×4", orderGap = 1} = {}) {
-  const lv = new Level("a");
-  const port = lv.item("i7", 0, 0, first - 1e9, IN_PORT);
-  const box = lv.item("c0", width, 80, first, GROUP, 0);
-  const fc = lv.item("n8", 60, %(unit)s, first + orderGap);
-  lv.edge(port, -1, box, 7);
-  lv.edge(box, 7, fc, -1);
-  return [lv, new Map([[0, new Map([[7, offset]])]]), measured({1: label})];
-}
-""" % {"unit": UNIT}
 
 
 @pytest.mark.parametrize("change", ["{width: 90}", "{offset: -7}", "{label: '1×4×9'}", "{orderGap: -0.5}"])
 def test_level_signature_tells_apart_levels_that_lay_out_differently(change):
-    assert js(PORTED_LEVEL + f"return levelSignature(...ported()) !== levelSignature(...ported({change}));")
+    assert js(f"return levelSignature(...ported()) !== levelSignature(...ported({change}));")
 
 
 def test_level_signature_is_the_same_for_a_level_shifted_in_execution_order():
     # the same block run later in the model: every order value larger by the same amount
-    assert js(PORTED_LEVEL + "return levelSignature(...ported()) === levelSignature(...ported({first: 700}));")
+    assert js("return levelSignature(...ported()) === levelSignature(...ported({first: 700}));")
 
 
 def test_a_memoised_level_gets_what_it_would_get_laid_out_alone():
-    shared, alone, memo_size = js(PORTED_LEVEL + """
+    shared, alone, memo_size = js("""
         const memo = new Map(), shared = [], alone = [];
         const result = (lv) => JSON.stringify([lv.x, lv.y, lv.width, lv.height, [...lv.routes], [...lv.labels], [...lv.back]]);
         for (const first of [0, 700]) {
