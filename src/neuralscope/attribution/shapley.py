@@ -414,7 +414,7 @@ class _ReluLayer:
         (:meth:`_HalfTables.block_views`), without the split: per block the first layer and
         its ReLU in one pass, the next layer's product, then (the usual end) its ReLU and the
         target's column, each into a buffer every block reuses (:class:`_Workspace`)."""
-        work = _Workspace(tables.width, self.outputs, max(rows, tables.low_rows), out.dtype)
+        work = _Workspace(tables.width, self.outputs, max(rows, tables.low_rows), out)
         for high, low, block in tables.block_views(rows, out):
             grid, hidden, z, z_rows = work.views(high.shape[1], high.shape[2], low.shape[3])
             _add_relu(high, low, grid)
@@ -446,10 +446,10 @@ class _Workspace:
     block shape: the first layer's grid ``(H, b, h, 2^lo)`` and the same floats as ``(H,
     rows)``, and the next layer's outputs ``(H2, rows)`` with their transpose."""
 
-    def __init__(self, width: int, outputs: int, rows: int, dtype: torch.dtype):
+    def __init__(self, width: int, outputs: int, rows: int, like: torch.Tensor):
         self.width, self.outputs, self._views = width, outputs, {}
-        self.first = torch.empty(width * rows, dtype=dtype)
-        self.second = torch.empty(outputs * rows, dtype=dtype)
+        self.first = like.new_empty(width * rows)  # (the dtype and device of ``like``)
+        self.second = like.new_empty(outputs * rows)
 
     def views(self, background_rows: int, high_rows: int, low_rows: int) -> tuple:
         """``(grid, first layer (H, rows), next layer (H2, rows), its transpose)`` of a block."""
