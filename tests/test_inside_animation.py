@@ -159,3 +159,21 @@ def test_html_player_slider_changes_the_frame(checkpoints, page, tmp_path):
     page.locator(".ns-play").click()
     page.wait_for_function("() => document.querySelector('.ns-label').textContent.startsWith('step 0')")
     assert page.console_errors == []
+
+
+def test_gif_and_html_player_share_one_drawing_until_the_frames_change(checkpoints, tmp_path, monkeypatch):
+    _, ckpts, _ = checkpoints
+    anim = weights_over_training(ckpts, "features.0.weight", steps=[0, 1, 2])
+    drawn = []
+    draw = type(anim)._draw_frames
+    monkeypatch.setattr(type(anim), "_draw_frames", lambda self, dpi: drawn.append(dpi) or draw(self, dpi))
+    anim.save(tmp_path / "a.gif")
+    anim.save(tmp_path / "a.html")
+    assert drawn == [90]
+    gif = Image.open(tmp_path / "a.gif")
+    first = anim.render()[0]
+    assert gif.size == first.size  # the cached drawing is the one the GIF was written from
+    anim.labels = ["a", "b", "c"]  # new labels are new pictures
+    anim.render()
+    anim.render(dpi=60)
+    assert drawn == [90, 90, 60]

@@ -9,13 +9,12 @@ import torch
 from .. import DemoContext, Section
 
 NAME = "inside"
-IMPORTS_TENSORFLOW = True  # umap-learn (the UMAP embedding) imports it: built after the other sections
 ANIMATION_FRAMES = 6  # about this many of the run's weight snapshots are animated
 
 
 def build(ctx: DemoContext) -> Section:
     from ...inspect import (activation_functions, activation_heatmap, activation_histograms, conv_filters,
-                            dead_units, embed_layer, feature_maps, hidden_states, unit_activations,
+                            dead_units, embed, embed_layer, feature_maps, hidden_states, unit_activations,
                             weight_heatmap, weight_histograms, weight_stats)
     from ...plot.animation import animate_forward, embeddings_over_training, weights_over_training
     from ...track.snapshots import read_snapshots
@@ -58,15 +57,17 @@ def build(ctx: DemoContext) -> Section:
     if ctx.lstm is not None:
         fig("Activations", hidden_states(ctx.lstm, x, index=0), "lstm_hidden_states.png",
             f"LSTM hidden state while reading test digit 0 (label {int(y[0])}) row by row")
-    # embeddings
+    # embeddings: the learned features against the raw pixels (UMAP is left to the gallery: its numba
+    # compilation and umap-learn's TensorFlow import cost the demo about a quarter of a minute)
     pca2 = embed_layer(cnn, x, "pool", method="pca", labels=y)
     tsne = embed_layer(cnn, x, "pool", method="tsne", labels=y)
-    umap2 = embed_layer(cnn, x[:120] if ctx.fast else x, "pool", method="umap", labels=y[:120] if ctx.fast else y)
+    pixels = embed(x.flatten(1).numpy(), "tsne", labels=y.numpy(), images=x.numpy(), title="t-SNE of the raw pixels")
     pca3 = embed_layer(cnn, x, "pool", method="pca", labels=y, dims=3)
     fig("Embeddings", pca2, "embed_pca.png", f"PCA of pooled features ({pca2.seconds:.2f} s)")
-    fig("Embeddings", tsne, "embed_tsne.png", f"t-SNE ({tsne.seconds:.1f} s)")
-    fig("Embeddings", umap2, "embed_umap.png", f"UMAP ({umap2.seconds:.1f} s)")
-    links = [page(pca2, "embed_pca.html"), page(tsne, "embed_tsne.html"), page(umap2, "embed_umap.html"),
+    fig("Embeddings", tsne, "embed_tsne.png", f"t-SNE of pooled features ({tsne.seconds:.1f} s)")
+    fig("Embeddings", pixels, "embed_tsne_pixels.png", f"t-SNE of the raw pixels, before the network "
+        f"({pixels.seconds:.1f} s): the same digits, less cleanly apart than in the learned features")
+    links = [page(pca2, "embed_pca.html"), page(tsne, "embed_tsne.html"), page(pixels, "embed_tsne_pixels.html"),
              page(pca3, "embed_pca_3d.html")]
     # animations: the weight snapshots the demo's run recorded while the CNN trained (evenly thinned)
     steps, ckpts = read_snapshots(ctx.digits_run)
