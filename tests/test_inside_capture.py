@@ -1,12 +1,14 @@
 """capture(): what it records equals what the layers really compute, and it leaves no trace."""
 from __future__ import annotations
 
+import importlib
+
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
-from neuralscope.capture import LayerNotRunError, capture
+from neuralscope.capture import LayerNotRunError, RunningStats, capture
 from neuralscope.errors import LayerNotFoundError
 from neuralscope.zoo import MLP, TinyResNet
 
@@ -153,3 +155,59 @@ def test_tuple_outputs_take_the_first_tensor():
     with capture(lstm, layers=[lstm]) as rec, torch.no_grad():
         out, _ = lstm(x)
     torch.testing.assert_close(rec[""], out)
+
+
+def _relu_map(seed: int, channels_last: bool) -> torch.Tensor:
+    """A conv-like map with exact zeros (ReLU), a few -0.0 and a channel that is all zero."""
+    g = torch.Generator().manual_seed(seed)
+    t = torch.randn(3, 5, 6, 7, generator=g).relu_()
+    t[0, 1, 0, :3] = -0.0
+    t[:, 4] = 0.0
+    return t.contiguous(memory_format=torch.channels_last) if channels_last else t
+
+
+@pytest.mark.parametrize("piece", [17, 1 << 24])
+@pytest.mark.parametrize("per_unit", [False, True])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_zero_counts_and_unit_statistics_equal_numpy(monkeypatch, per_unit, channels_last, piece):
+    capture_module = importlib.import_module("neuralscope.capture")  # the package exports capture()
+
+    # zeros are counted as dot(sign, sign) in exact pieces: tiny pieces make several of them (and
+    # per-unit positives are then counted by comparison, not from the signs)
+    monkeypatch.setattr(capture_module, "_EXACT_COUNT", piece)
+    maps = [_relu_map(s, channels_last) for s in range(3)]
+    st = capture_module.RunningStats(per_unit=per_unit, count_zeros=True)
+    for m in maps:
+        st.update(m)
+    ref = np.concatenate([m.numpy() for m in maps]).astype(np.float64)
+    assert st.count == ref.size and st.nonfinite == 0
+    assert st.zero_fraction == (ref == 0).sum() / ref.size  # exact: a count, -0.0 included
+    assert (st.min, st.max) == (ref.min(), float(np.float32(ref.max())))  # exact
+    # sums in float32 per unit (or per tensor), combined in float64: relative 1e-6 is plenty
+    assert st.mean == pytest.approx(ref.mean(), rel=1e-6)
+    assert st.std == pytest.approx(ref.std(), rel=1e-5)
+    if per_unit:
+        units = st.unit_stats()
+        per = ref.transpose(1, 0, 2, 3).reshape(5, -1)
+        np.testing.assert_allclose(units["mean"], per.mean(1), rtol=1e-6, atol=1e-12)
+        np.testing.assert_allclose(units["std"], per.std(1), rtol=1e-4, atol=1e-6)
+        np.testing.assert_array_equal(units["min"], per.min(1).astype(np.float32))
+        np.testing.assert_array_equal(units["max"], per.max(1).astype(np.float32))
+        np.testing.assert_array_equal(units["active"], (per > 0).mean(1))
+        np.testing.assert_array_equal(units["nan"], np.zeros(5))
+
+
+def test_unit_statistics_of_outputs_with_nan_and_inf_count_them():
+    # an output with NaN or infinity leaves the per-unit shortcut for the general path
+    t = torch.tensor([[1.0, float("nan"), -2.0], [3.0, 0.0, float("inf")], [0.0, 4.0, -1.0]])
+    st = RunningStats(per_unit=True, count_zeros=True)
+    st.update(t[2:])  # a finite call first, through the shortcut
+    st.update(t[:2])  # then one with NaN and inf
+    assert st.nonfinite == 2 and st.count == 7
+    finite = np.array([1.0, -2.0, 3.0, 0.0, 0.0, 4.0, -1.0])
+    assert st.mean == pytest.approx(finite.mean()) and st.std == pytest.approx(finite.std())
+    assert (st.min, st.max) == (-2.0, 4.0) and st.zero_fraction == pytest.approx(2 / 7)
+    units = st.unit_stats()
+    np.testing.assert_array_equal(units["nan"], [0, 1 / 3, 0])  # NaN is counted per unit ...
+    np.testing.assert_array_equal(units["active"], [2 / 3, 1 / 3, 1 / 3])  # ... is not active; inf is
+    np.testing.assert_array_equal(units["min"], [0.0, 0.0, -2.0])  # NaN taken as 0
