@@ -94,8 +94,9 @@ def _scenes(ctx: DemoContext, save) -> str:
     save(fv, "scene_channels.png", f"Scene CNN, the {TEXTURE_CHANNELS} most selective of the 32 channels of the second "
          f"conv block ({TEXTURE_LAYER}, before its ReLU; ranked by the mean of each channel's 10 highest peaks over "
          f"its mean peak on {len(data)} test scenes): each visualization beside the 5 test-scene patches (its "
-         "15-pixel receptive field, cut where it peaks) that excite it most: checker, stripe and dot textures of "
-         "one colour, and the edges and corners of solid shapes")
+         "15-pixel receptive field, cut where it peaks) that excite it most: checker and stripe textures of one "
+         "orientation, and the edges and corners of solid shapes. Red: the channel's mean over the whole optimized "
+         "image; above each patch: the channel's value at that one position")
     logits = feature_vis(s.cnn, class_logit(list(range(len(s.data.classes)))), steps=steps, lr=0.05, dataset=data,
                          top_k=4, size=64)
     ctx.log(logits, "featurevis/scene_classes")
