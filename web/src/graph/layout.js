@@ -172,7 +172,9 @@ class PairHeap {
 // ------------------------------------------------------------------ one level
 
 /** Items of one group (its own nodes, child groups, ports) and the edges among them. Item
- *  keys are strings; `cluster[i]` is the child group an item stands for (-1 otherwise). An
+ *  keys are unique numbers (layOutGraph: node i 4i, group c 4c+1, the in port and the out port
+ *  of source node s 4s+2 and 4s+3); `cluster[i]` is the child group an item stands for (-1
+ *  otherwise). An
  *  edge is [u, uKey, v, vKey]: the key of a group end is the source node whose port it uses
  *  (-1 for none). After layOutLevel: x, y (item centres), width, height, routes (edge index ->
  *  points), labels (edge index -> [x, y]), back (a Set of edge indices), layerTops, layerH. */
@@ -714,8 +716,8 @@ export function layOutGraph(graph, options = {}) {
   const edgeLabels = levels.map(() => new Map());
   const firstMember = new Array(nClusters).fill(-1);
   for (let i = 0; i < nNodes; i++) for (const c of chainOf(nodes.home[i])) if (firstMember[c] < 0) firstMember[c] = i;
-  for (let i = 0; i < nNodes; i++) levelOf(nodes.home[i]).item("n" + i, nodes.w[i], nodes.h[i], i, NODE);
-  for (let c = 0; c < nClusters; c++) levelOf(clusters.parent[c]).item("c" + c, 0, 0, Math.max(firstMember[c], 0), GROUP, c);
+  for (let i = 0; i < nNodes; i++) levelOf(nodes.home[i]).item(4 * i, nodes.w[i], nodes.h[i], i, NODE);
+  for (let c = 0; c < nClusters; c++) levelOf(clusters.parent[c]).item(4 * c + 1, 0, 0, Math.max(firstMember[c], 0), GROUP, c);
   const segments = liftEdges(edges, nodes.home, chainOf, levelOf, edgeLabels);
 
   // innermost first: a group's frame and port offsets feed its parent's level
@@ -743,23 +745,24 @@ function liftEdges(edges, home, chainOf, levelOf, edgeLabels) {
     let k = 0;
     while (k < cs.length && k < cd.length && cs[k] === cd[k]) k++;
     const segs = [];
-    const endKey = (ch, at, node) => (at < ch.length ? "c" + ch[at] : "n" + node);
+    const endKey = (ch, at, node) => (at < ch.length ? 4 * ch[at] + 1 : 4 * node);
+    const isC = (key) => (key & 3) === 1;
     for (let q = cs.length - 1; q >= k; q--) {  // leaving nested groups on the source side
       const lv = levelOf(cs[q]), aKey = endKey(cs, q + 1, s), a = lv.index.get(aKey);
-      const o = lv.item("o" + s, 0, 0, s, OUT_PORT);
-      const ei = lv.edge(a, aKey[0] === "c" ? s : -1, o, -1);
-      if (aKey[0] === "n" && label) edgeLabels[cs[q] + 1].set(ei, j);
+      const o = lv.item(4 * s + 3, 0, 0, s, OUT_PORT);
+      const ei = lv.edge(a, isC(aKey) ? s : -1, o, -1);
+      if (!isC(aKey) && label) edgeLabels[cs[q] + 1].set(ei, j);
       segs.push([cs[q], ei]);
     }
     const top = k ? cs[k - 1] : -1, lv = levelOf(top);
     const aKey = endKey(cs, k, s), bKey = endKey(cd, k, d);
-    const ei = lv.edge(lv.index.get(aKey), aKey[0] === "c" ? s : -1, lv.index.get(bKey), bKey[0] === "c" ? s : -1);
-    if (aKey[0] === "n" && label) edgeLabels[top + 1].set(ei, j);
+    const ei = lv.edge(lv.index.get(aKey), isC(aKey) ? s : -1, lv.index.get(bKey), isC(bKey) ? s : -1);
+    if (!isC(aKey) && label) edgeLabels[top + 1].set(ei, j);
     segs.push([top, ei]);
     for (let q = k; q < cd.length; q++) {  // entering nested groups on the target side
       const lq = levelOf(cd[q]), bq = endKey(cd, q + 1, d);
-      const port = lq.item("i" + s, 0, 0, s - 1e9, IN_PORT);
-      segs.push([cd[q], lq.edge(port, -1, lq.index.get(bq), bq[0] === "c" ? s : -1)]);
+      const port = lq.item(4 * s + 2, 0, 0, s - 1e9, IN_PORT);
+      segs.push([cd[q], lq.edge(port, -1, lq.index.get(bq), isC(bq) ? s : -1)]);
     }
     segments.push(segs);
   }
@@ -773,7 +776,7 @@ function frameOf(lv, c, titleWidth, opt, offsets) {
   const fh = lv.height + opt.clusterPadTop + opt.clusterPadBottom;
   const ox = (fw - lv.width) / 2, oy = opt.clusterPadTop;
   const ports = new Map();
-  lv.items.forEach((key, i) => { if (lv.kind[i] === IN_PORT || lv.kind[i] === OUT_PORT) ports.set(+key.slice(1), ox + lv.x[i] - fw / 2); });
+  lv.items.forEach((key, i) => { if (lv.kind[i] === IN_PORT || lv.kind[i] === OUT_PORT) ports.set(key >>> 2, ox + lv.x[i] - fw / 2); });
   offsets.set(c, ports);
   return [ox, oy, fw, fh];
 }
@@ -797,7 +800,7 @@ function place(levels, levelOf, frames, chains, segments, graph, levelsLaidOut) 
         originX[k + 1] = bx + ox; originY[k + 1] = by + oy;
         out.clusterX0[k] = bx; out.clusterY0[k] = by; out.clusterX1[k] = bx + fw; out.clusterY1[k] = by + fh;
       } else if (lv.kind[i] === NODE) {
-        const node = +key.slice(1);
+        const node = key >>> 2;
         out.nodeX[node] = gx + lv.x[i]; out.nodeY[node] = gy + lv.y[i];
       }
     });
