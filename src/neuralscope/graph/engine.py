@@ -70,7 +70,7 @@ def run_view_js(graph: dict, state: dict) -> dict:
     Example:
         >>> g = {"groups": ["a"], "nodeGroup": ["", "a", "a"], "src": [0, 1], "dst": [1, 2], "folds": []}
         >>> out = run_view_js(g, {"depth": 1})
-        >>> out["rep"], out["edges"], out["clusters"]
-        ([0, 1, 1], [{'src': 0, 'dst': 1, 'first': 0, 'count': 1}], [])
+        >>> out["rep"], out["edges"], out["inputs"], out["clusters"]
+        ([0, 1, 1], {'src': [0], 'dst': [1], 'first': [0], 'count': [1]}, {'node': [1], 'edge': [0]}, [])
     """
     return call_json("visibleGraphJSON", {"graph": graph, "state": state})

@@ -431,27 +431,31 @@ class Graph(Result):
                  "folds": [{"first": first, "count": count, "paths": list(run)} for first, (_, count, run) in folds.items()]}
         state = {"depth": depth, "expand": sorted(expand), "collapse": sorted(collapse), "foldRepeats": fold_repeats}
         out = run_view_js(graph, state)
-        members: list[list[str]] = [[] for _ in out["nodes"]]
+        shown_nodes, shown_edges = out["nodes"], out["edges"]
+        members: list[list[str]] = [[] for _ in shown_nodes["first"]]
         for node, r in zip(nodes, out["rep"]):
             members[r].append(node.id)
-        shown = [self._view_node(nodes[v["first"]], v, m) for v, m in zip(out["nodes"], members)]
-        edges = [ViewEdge(shown[e["src"]].id, shown[e["dst"]].id, self.edges[e["first"]].tensor, e["count"])
-                 for e in out["edges"]]
-        for vn, v in zip(shown, out["nodes"]):  # boundary shapes of collapsed groups: what flows in and out
-            vn.inputs.extend(edges[k].tensor for k in v["inputs"])
-            vn.outputs.extend(edges[k].tensor for k in v["outputs"])
+        shown = [self._view_node(nodes[first], group, repeat, m)
+                 for first, group, repeat, m in zip(shown_nodes["first"], shown_nodes["group"], shown_nodes["repeat"], members)]
+        edges = [ViewEdge(shown[s].id, shown[d].id, self.edges[first].tensor, count)
+                 for s, d, first, count in zip(shown_edges["src"], shown_edges["dst"], shown_edges["first"], shown_edges["count"])]
+        # boundary shapes of collapsed groups: what flows in and out
+        for v, k in zip(out["inputs"]["node"], out["inputs"]["edge"]):
+            shown[v].inputs.append(edges[k].tensor)
+        for v, k in zip(out["outputs"]["node"], out["outputs"]["edge"]):
+            shown[v].outputs.append(edges[k].tensor)
         clusters = [Cluster(p, self.groups[p].type, self.groups[p].parent, self.groups[p].params) for p in out["clusters"]]
         return GraphView(self.name, shown, edges, clusters)
 
-    def _view_node(self, node: Node, shown: dict, members: list[str]) -> ViewNode:
-        """The drawn node ``shown`` (one of ``visibleGraph``'s nodes) whose first member is ``node``."""
-        if shown["group"] is None:
+    def _view_node(self, node: Node, group: str | None, repeat: int, members: list[str]) -> ViewNode:
+        """A drawn node whose first member is ``node``: ``node`` itself, or the collapsed ``group``
+        (standing for ``repeat`` identical blocks)."""
+        if group is None:
             return ViewNode(node.id, node.kind, node.label, node.op, node.group, node.inputs, node.outputs,
                             node.params, node.trainable_params, node.attrs, members=members)
-        path, repeat = shown["group"], shown["repeat"]
-        g = self.groups[path]
-        return ViewNode(group_node_id(path), "group", path.rsplit(".", 1)[-1] if path else self.name, g.type,
-                        g.parent or "", [], [], g.params * repeat, g.trainable_params * repeat, {}, collapsed=path,
+        g = self.groups[group]
+        return ViewNode(group_node_id(group), "group", group.rsplit(".", 1)[-1] if group else self.name, g.type,
+                        g.parent or "", [], [], g.params * repeat, g.trainable_params * repeat, {}, collapsed=group,
                         repeat=repeat, members=members)
 
     def _repeat_runs(self, collapsed: set[str]) -> dict[str, tuple[str, int, list[str]]]:

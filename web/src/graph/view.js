@@ -53,14 +53,17 @@ export function collapsedGroups(graph, state) {
  *  `graph`: { groups (every group path), nodeGroup (per node, the path of the group it is in,
  *  "" at the top), src, dst (per edge, node indices, -1 for an end that is not a node), folds
  *  ([{first, count, paths}]) }. `state`: { depth (null: everything open), expand, collapse,
- *  foldRepeats, unfolded }. Returns { nodes: per drawn node in order of first member {first
- *  (the first member's index), group (the collapsed group's path, null for a plain node),
- *  repeat, members, inputs, outputs (a group's: indices into edges)}, rep (per node, the drawn
- *  node standing for it), edges: [{src, dst (drawn nodes), first (the first graph edge),
- *  count}], clusters (the open groups drawn as boxes, parents first: by depth, then path) }. */
+ *  foldRepeats, unfolded }. Returns, column by column (plain arrays, cheap to pass as JSON):
+ *  nodes: { first (the first member's index), group (the collapsed group's path, null for a
+ *  plain node), repeat, members } per drawn node in order of first member; rep (per node, the
+ *  drawn node standing for it); edges: { src, dst (drawn nodes), first (the first graph edge
+ *  of the merged ones), count }; inputs, outputs: { node, edge } pairs, the edges entering and
+ *  leaving each collapsed group, in edge order; clusters (the open groups drawn as boxes,
+ *  parents first: by depth, then path). */
 export function visibleGraph(graph, state) {
   const { collapsed, foldOf } = collapsedGroups(graph, state);
-  const n = graph.nodeGroup.length, rep = new Array(n), nodes = [], drawn = new Map(), outermost = new Map();
+  const n = graph.nodeGroup.length, rep = new Array(n), drawn = new Map(), outermost = new Map();
+  const nodes = { first: [], group: [], repeat: [], members: [] };
   for (let i = 0; i < n; i++) {
     const home = graph.nodeGroup[i];
     let path = outermost.get(home);
@@ -72,32 +75,37 @@ export function visibleGraph(graph, state) {
     const key = path === null ? i : "g" + path;
     let v = drawn.get(key);
     if (v === undefined) {
-      v = nodes.length;
+      v = nodes.first.length;
       drawn.set(key, v);
-      const fold = path !== null && foldOf.has(path) ? foldOf.get(path) : null;
-      nodes.push({ first: i, group: path, repeat: fold ? fold.count : 1, members: 0, inputs: [], outputs: [] });
+      nodes.first.push(i); nodes.group.push(path); nodes.members.push(0);
+      nodes.repeat.push(path !== null && foldOf.has(path) ? foldOf.get(path).count : 1);
     }
-    nodes[v].members++;
+    nodes.members[v]++;
     rep[i] = v;
   }
-  const edges = [], merged = new Map();
+  const edges = { src: [], dst: [], first: [], count: [] }, merged = new Map();
   for (let j = 0; j < graph.src.length; j++) {
     const a = graph.src[j], b = graph.dst[j];
     if (a < 0 || b < 0 || rep[a] === rep[b]) continue;
     const key = rep[a] * n + rep[b], k = merged.get(key);
-    if (k !== undefined) { edges[k].count++; continue; }
-    merged.set(key, edges.length);
-    edges.push({ src: rep[a], dst: rep[b], first: j, count: 1 });
+    if (k !== undefined) { edges.count[k]++; continue; }
+    merged.set(key, edges.src.length);
+    edges.src.push(rep[a]); edges.dst.push(rep[b]); edges.first.push(j); edges.count.push(1);
   }
-  edges.forEach((e, k) => {
-    if (nodes[e.dst].group !== null) nodes[e.dst].inputs.push(k);
-    if (nodes[e.src].group !== null) nodes[e.src].outputs.push(k);
+  const inputs = { node: [], edge: [] }, outputs = { node: [], edge: [] };
+  edges.src.forEach((s, k) => {
+    const d = edges.dst[k];
+    if (nodes.group[d] !== null) { inputs.node.push(d); inputs.edge.push(k); }
+    if (nodes.group[s] !== null) { outputs.node.push(s); outputs.edge.push(k); }
   });
   const open = new Set();
-  for (const v of nodes) for (const p of ancestors(v.group === null ? graph.nodeGroup[v.first] : parentPath(v.group))) open.add(p);
+  nodes.first.forEach((i, v) => {
+    const g = nodes.group[v];
+    for (const p of ancestors(g === null ? graph.nodeGroup[i] : parentPath(g))) open.add(p);
+  });
   const clusters = Array.from(open).filter((p) => !collapsed.has(p))
     .sort((a, b) => depthOf(a) - depthOf(b) || (a < b ? -1 : a > b ? 1 : 0));
-  return { nodes, rep, edges, clusters };
+  return { nodes, rep, edges, inputs, outputs, clusters };
 }
 
 /** visibleGraph for callers that speak JSON (Python's embedded engine): text in, text out. */

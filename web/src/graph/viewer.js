@@ -147,35 +147,35 @@ import { ancestors, depthOf, parentPath, visibleGraph } from "./view.js";
     dst: edgesIn.map(function (e) { var b = nodeById.get(e.dst); return b ? b.index : -1; }),
     folds: folds,
   };
-  function visibleNode(shown) {
-    var n = nodes[shown.first], path = shown.group;
+  // the drawn node k of visibleGraph's answer: a node of the graph, or a collapsed group
+  function visibleNode(vis, k) {
+    var n = nodes[vis.nodes.first[k]], path = vis.nodes.group[k], members = vis.nodes.members[k];
     if (path === null) {
-      return { id: n.id, kind: n.kind, label: n.label, op: n.op, family: n.family, base: n.group || "", ref: n, members: shown.members,
+      return { id: n.id, kind: n.kind, label: n.label, op: n.op, family: n.family, base: n.group || "", ref: n, members: members,
                inputs: n.inputs, outputs: n.outputs, params: n.params, trainable_params: n.trainable_params, order: n.rank };
     }
-    var g = groupByPath.get(path), f = foldByFirst.get(path), repeat = shown.repeat, label = groupLabel(path);
+    var g = groupByPath.get(path), f = foldByFirst.get(path), repeat = vis.nodes.repeat[k], label = groupLabel(path);
     if (repeat > 1) {  // "layer3.1–5" for the folded run layer3.1 ... layer3.5
       var lastNum = lastPart(f.paths[f.paths.length - 1]);
       label += /^\d+$/.test(lastNum) && /^\d+$/.test(lastPart(path)) ? "\u2013" + lastNum : " \u2026 " + lastNum;
     }
     return { id: "group:" + path, kind: "group", label: label, op: g.type, base: parentPath(path), path: path,
-             repeat: repeat, fold: repeat > 1 ? f : null, members: shown.members, inputs: [], outputs: [],
+             repeat: repeat, fold: repeat > 1 ? f : null, members: members, inputs: [], outputs: [],
              params: (g.params || 0) * repeat, trainable_params: (g.trainable_params || 0) * repeat, order: groupFirst.get(path) };
   }
   function computeView() {
     var vis = visibleGraph(VIEW_GRAPH, { depth: null, collapse: Array.from(state.collapsed), foldRepeats: state.foldRepeats,
                                          unfolded: Array.from(state.unfolded) });
-    var shown = vis.nodes.map(visibleNode), vnodes = new Map(), rep = new Map();
+    var shown = vis.nodes.first.map(function (_, k) { return visibleNode(vis, k); }), vnodes = new Map(), rep = new Map();
     shown.forEach(function (v) { vnodes.set(v.id, v); });
     nodes.forEach(function (n, i) { rep.set(n.id, shown[vis.rep[i]].id); });
-    var vedges = vis.edges.map(function (ve) {
-      var e = edgesIn[ve.first];
-      return { src: shown[ve.src].id, dst: shown[ve.dst].id, shape: e.shape, dtype: e.dtype, count: ve.count };
+    var E = vis.edges, vedges = E.first.map(function (first, k) {
+      var e = edgesIn[first];
+      return { src: shown[E.src[k]].id, dst: shown[E.dst[k]].id, shape: e.shape, dtype: e.dtype, count: E.count[k] };
     });
-    vis.nodes.forEach(function (sv, k) {  // a collapsed group's inputs and outputs: the edges at its border
-      sv.inputs.forEach(function (j) { shown[k].inputs.push({ shape: vedges[j].shape, dtype: vedges[j].dtype }); });
-      sv.outputs.forEach(function (j) { shown[k].outputs.push({ shape: vedges[j].shape, dtype: vedges[j].dtype }); });
-    });
+    // a collapsed group's inputs and outputs: the edges at its border
+    vis.inputs.node.forEach(function (v, q) { var e = vedges[vis.inputs.edge[q]]; shown[v].inputs.push({ shape: e.shape, dtype: e.dtype }); });
+    vis.outputs.node.forEach(function (v, q) { var e = vedges[vis.outputs.edge[q]]; shown[v].outputs.push({ shape: e.shape, dtype: e.dtype }); });
     return { nodes: vnodes, edges: vedges, clusters: new Set(vis.clusters), rep: rep };
   }
 
