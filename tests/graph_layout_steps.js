@@ -1,7 +1,7 @@
 // Helpers of tests/test_graph_layout_steps.py: levels built by hand for the steps of layout.js
 // (run in the embedded V8 after the built graph-layout.js, which defines `neuralscope`).
 const {Level, LevelLayout, NODE, GROUP, IN_PORT, OUT_PORT, pav, inversions, countCrossings, weightedMedian,
-       levelSignature, layOutLevel} = neuralscope;
+       levelSignature, sameSignature, layOutLevel} = neuralscope;
 const UNIT = 38;
 const STEPS = ["breakCycles", "assignLayers", "insertDummies", "orderLayers", "reduceCrossings", "placeX", "placeY",
                "routeEdges", "placeLabels"];
@@ -23,7 +23,7 @@ function steps(lv, upto, labels = {}) {
   for (const s of STEPS) { lay[s](); if (s === upto) break; }
   return lay;
 }
-const edgeOf = (lv, u, v) => lv.edgeIndex.get(u + ",-1," + v + ",-1");
+const edgeOf = (lv, u, v) => lv.find(u, -1, v, -1);
 // a child group fed through its in port and a node after it, as layOutGraph builds them
 function ported({first = 0, width = 60, offset = 5, label = "1×4", orderGap = 1} = {}) {
   const lv = new Level("a");

@@ -198,7 +198,7 @@ export class Level {
   }
 
   edge(u, uKey, v, vKey) {
-    const k = u + "," + uKey + "," + v + "," + vKey;
+    const k = edgeKey(u, uKey, v, vKey);
     let e = this.edgeIndex.get(k);
     if (e === undefined) {
       e = this.edges.length;
@@ -207,6 +207,15 @@ export class Level {
     }
     return e;
   }
+
+  /** The index of the edge (u, uKey, v, vKey), undefined if there is none. */
+  find(u, uKey, v, vKey) { return this.edgeIndex.get(edgeKey(u, uKey, v, vKey)); }
+}
+
+/** An edge's identity in its level: a number for an edge with no port keys (the common case:
+ *  no string to build), else a string. */
+function edgeKey(u, uKey, v, vKey) {
+  return uKey < 0 && vKey < 0 ? u * 2097152 + v : u + "," + uKey + "," + v + "," + vKey;
 }
 
 /** Port offsets of laid-out groups: group index -> (source node -> x offset from its centre). */
@@ -217,38 +226,64 @@ function portOffset(lv, offsets, item, key) {
   return o === undefined ? 0 : o;
 }
 
-/** Everything LevelLayout reads from a level: item kinds and sizes, the order of the items
- *  (as ranks: only comparisons of orders matter), and per edge its ends, the port offsets at
- *  its ends and its label (text and width). Equal signatures give equal layouts. */
+/** Everything LevelLayout reads from a level, as one list of numbers and strings: item kinds
+ *  and sizes, the order of the items (as ranks: only comparisons of orders matter), and per
+ *  edge its ends, the port offsets at its ends and its label (text and width). Levels with
+ *  equal signatures (sameSignature) get equal layouts. */
 export function levelSignature(lv, offsets, labels) {
   const distinct = Array.from(new Set(lv.order)).sort((a, b) => a - b);
   const rank = new Map(distinct.map((v, r) => [v, r]));
-  const parts = [];
-  for (let i = 0; i < lv.items.length; i++) parts.push(lv.kind[i] + " " + lv.w[i] + " " + lv.h[i] + " " + rank.get(lv.order[i]));
-  parts.push("|");
+  const sig = [lv.items.length, lv.edges.length];
+  for (let i = 0; i < lv.items.length; i++) sig.push(lv.kind[i], lv.w[i], lv.h[i], rank.get(lv.order[i]));
   lv.edges.forEach(([u, uk, v, vk], ei) => {
     const label = labels.get(ei);
-    parts.push(u + " " + v + " " + portOffset(lv, offsets, u, uk) + " " + portOffset(lv, offsets, v, vk) + " " +
-               (label ? JSON.stringify(label) : "-"));
+    sig.push(u, v, portOffset(lv, offsets, u, uk), portOffset(lv, offsets, v, vk), label ? label[0] : "", label ? label[1] : 0);
   });
-  return parts.join(";");
+  return sig;
+}
+
+/** Whether two level signatures are equal, value for value. */
+export function sameSignature(a, b) {
+  if (a.length !== b.length) return false;
+  for (let k = 0; k < a.length; k++) if (a[k] !== b[k]) return false;
+  return true;
+}
+
+const HASH_BITS = new Float64Array(1), HASH_WORDS = new Int32Array(HASH_BITS.buffer);
+
+/** A 32-bit FNV-1a hash of a signature's values (numbers by their bits): the memo's bucket. */
+function signatureHash(sig) {
+  let h = 0x811c9dc5;
+  for (const v of sig) {
+    if (typeof v === "number") {
+      HASH_BITS[0] = v;
+      h = Math.imul(h ^ HASH_WORDS[0], 16777619);
+      h = Math.imul(h ^ HASH_WORDS[1], 16777619);
+    } else for (let k = 0; k < v.length; k++) h = Math.imul(h ^ v.charCodeAt(k), 16777619);
+  }
+  return h;
 }
 
 const RESULT_FIELDS = ["x", "y", "width", "height", "routes", "labels", "back", "layerTops", "layerH"];
 
 /** Lay out one level in its own frame (top-left of its content at 0, 0). `labels`: edge
  *  index -> [text, width]. With `memo` (a Map kept for one whole layout, whose options do not
- *  change), a level equal to one laid out before takes that one's result. Returns whether the
- *  level was laid out (false: taken from the memo). */
+ *  change; signature hash -> [{sig, result}]), a level equal to one laid out before takes that
+ *  one's result. Returns whether the level was laid out (false: taken from the memo). */
 export function layOutLevel(lv, offsets, labels, opt, memo = null) {
-  let key = null;
+  let sig = null, hash = 0;
   if (memo) {
-    key = levelSignature(lv, offsets, labels);
-    const done = memo.get(key);
-    if (done) { RESULT_FIELDS.forEach((f, k) => { lv[f] = done[k]; }); return false; }
+    sig = levelSignature(lv, offsets, labels);
+    hash = signatureHash(sig);
+    const bucket = memo.get(hash), done = bucket && bucket.find((m) => sameSignature(m.sig, sig));
+    if (done) { RESULT_FIELDS.forEach((f, k) => { lv[f] = done.result[k]; }); return false; }
   }
   new LevelLayout(lv, offsets, labels, opt).run();
-  if (memo) memo.set(key, RESULT_FIELDS.map((f) => lv[f]));
+  if (memo) {
+    let bucket = memo.get(hash);
+    if (!bucket) memo.set(hash, bucket = []);
+    bucket.push({ sig, result: RESULT_FIELDS.map((f) => lv[f]) });
+  }
   return true;
 }
 
