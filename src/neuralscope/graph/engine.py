@@ -24,8 +24,8 @@ def layout_engine():
     made on first use.
 
     Example:
-        >>> layout_engine().eval("typeof neuralscope.layOutGraph + ' ' + typeof neuralscope.visibleGraph")
-        'function function'
+        >>> layout_engine() is layout_engine()
+        True
     """
     with _ENGINE_LOCK:
         ctx = _ENGINE.get("ctx")
