@@ -227,7 +227,8 @@ def signal_views(save) -> None:
 
 def scene_views(save) -> None:
     """The generated scenes (objects with exact masks): examples with their masks, the scene
-    CNN's colour/texture channels and classes, its methods scored against the masks, and the
+    CNN's colour channels, its most selective texture channels beside the scene patches they
+    fire on, and its classes, its methods scored against the masks, and the
     trained scene ViT's rollout."""
     import matplotlib.pyplot as plt
 
@@ -235,7 +236,7 @@ def scene_views(save) -> None:
     from neuralscope.attribution import compare
     from neuralscope.data import load_scenes, with_marks
     from neuralscope.demo.training import train_hybrid_vit
-    from neuralscope.featurevis import class_logit, feature_vis
+    from neuralscope.featurevis import channel, class_logit, feature_vis, selective_channels
     from neuralscope.train import train_scenes
 
     class Picture:  # a matplotlib figure with the .save(path) of a result
@@ -263,8 +264,9 @@ def scene_views(save) -> None:
     test = data.test
     save(feature_vis(cnn, "features.2:0-15", steps=128, lr=0.05, dataset=test.images, top_k=5, size=48),
          "scenes_fv_colour_channels.png")  # first block: colour and stripe-orientation detectors
-    save(feature_vis(cnn, "features.6:0-15", steps=192, lr=0.05, dataset=test.images, top_k=5, size=48),
-         "scenes_fv_channels.png")
+    texture = selective_channels(cnn, "features.6", test.images, 16)  # the second block's most selective channels
+    save(feature_vis(cnn, channel("features.5", texture), steps=128, lr=0.02, transforms="strong", size=48,
+                     dataset=test.images, top_k=5, patches=True), "scenes_fv_channels.png")  # before the ReLU
     save(feature_vis(cnn, class_logit([0, 1, 2, 3]), steps=192, lr=0.05, dataset=test.images, top_k=5, size=64),
          "scenes_fv_classes.png")
     comp = compare(cnn, test.images[:6], methods=["saliency", "integrated_gradients", "grad_cam", "occlusion"],

@@ -72,3 +72,20 @@ def test_objective_algebra_and_strings():
     with pytest.raises(ObjectiveError, match="not a channel number"):
         as_objective("a:x")
     assert class_logit(3).unit_labels() == ["class 3"]
+
+
+def test_strong_transforms_scale_with_the_size_and_are_a_named_set():
+    from neuralscope.featurevis import feature_vis, strong_transforms
+    from neuralscope.zoo import SceneCNN
+
+    x = torch.rand(2, 3, 48, 48)
+    pad_48 = strong_transforms(48)[0]
+    assert pad_48(x, torch.Generator()).shape[-1] == 48 + 2 * 6
+    assert strong_transforms(96)[0](x, torch.Generator()).shape[-1] == 48 + 2 * 12  # twice the size, twice the pad
+    assert strong_transforms(8) == []
+    model = SceneCNN()
+    a = feature_vis(model, "features.5:0", size=32, steps=3, transforms="strong", show_progress=False)
+    b = feature_vis(model, "features.5:0", size=32, steps=3, transforms=strong_transforms(32), show_progress=False)
+    np.testing.assert_array_equal(a.images, b.images)  # the name means exactly that list
+    with pytest.raises(ValueError, match="'standard', 'strong', None or a list"):
+        feature_vis(model, "features.5:0", size=32, steps=1, transforms="wild")

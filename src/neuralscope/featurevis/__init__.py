@@ -15,10 +15,10 @@ from .optimize import FeatureVis, feature_vis, unit_activations
 from .reconstruct import Reconstruction, reconstruct
 from .param import FFTImage, ImageParam, PixelImage, high_frequency_energy
 from .patches import ReceptiveField, TopPatches, receptive_field, selective_channels, top_patches
-from .transforms import compose, jitter, pad, random_rotate, random_scale, standard_transforms
+from .transforms import compose, jitter, pad, random_rotate, random_scale, standard_transforms, strong_transforms
 
 __all__ = ["feature_vis", "FeatureVis", "unit_activations", "reconstruct", "Reconstruction", "Objective", "ObjectiveError", "as_objective",
            "channel", "neuron", "layer_total", "deepdream", "direction", "class_logit", "diversity",
            "ImageParam", "PixelImage", "FFTImage", "high_frequency_energy", "compose", "jitter", "pad",
-           "random_rotate", "random_scale", "standard_transforms", "ReceptiveField", "TopPatches", "receptive_field",
+           "random_rotate", "random_scale", "standard_transforms", "strong_transforms", "ReceptiveField", "TopPatches", "receptive_field",
            "selective_channels", "top_patches"]

@@ -144,6 +144,7 @@ def feature_vis(model: nn.Module, objective: Objective | str, *, param: str | Im
         batch: number of images (default: one per unit of the objective).
         steps, lr: Adam steps and learning rate.
         transforms: ``"standard"`` (pad, jitter, scale, rotate, jitter; scaled to the size),
+            ``"strong"`` (larger shifts, zooms and turns: :func:`~.transforms.strong_transforms`),
             ``None``, or a list of transforms.
         preprocess: applied to the image after the transforms (e.g. normalization).
         thresholds: steps at which to keep a snapshot of the images.
@@ -167,12 +168,12 @@ def feature_vis(model: nn.Module, objective: Objective | str, *, param: str | Im
     if units not in (1, batch):
         raise ObjectiveError(f"The objective has {units} units but batch={batch}; use batch={units} or one unit.")
     C, H, W = _input_geometry(model, size, channels)
-    if transforms == "standard":
-        tfs = T.standard_transforms(min(H, W))
+    if isinstance(transforms, str) and transforms in T.TRANSFORM_SETS:
+        tfs = T.TRANSFORM_SETS[transforms](min(H, W))
     elif transforms is None:
         tfs = []
     elif isinstance(transforms, str):
-        raise ValueError(f"transforms must be 'standard', None or a list of transforms, not {transforms!r}.")
+        raise ValueError(f"transforms must be 'standard', 'strong', None or a list of transforms, not {transforms!r}.")
     else:
         tfs = list(transforms)
     if tfs and getattr(model, "fixed_input_size", None):

@@ -61,17 +61,6 @@ TEXTURE_CHANNELS = 12  # the most selective of the 32 are shown
 TEXTURE_LR = 0.02  # with 0.05 the images saturate to black and white blobs
 
 
-def texture_transforms() -> list:
-    """Stronger robustness than the standard set for 48-pixel images (pad 6, jitter 6, scale
-    0.75-1.3, rotate +-30 degrees, jitter 3): a texture detector must keep firing when its
-    pattern moves, grows or turns, which keeps the optimizer from painting pixel-exact
-    superstimuli."""
-    from ...featurevis import jitter, pad, random_rotate, random_scale
-
-    return [pad(6), jitter(6), random_scale([0.75, 0.85, 1.0, 1.15, 1.3]), random_rotate(list(range(-30, 31, 5))),
-            jitter(3)]
-
-
 def _scenes(ctx: DemoContext, save) -> str:
     """The scene CNN's first-block channels (colour and stripe detectors) and its most
     selective second-block channels (texture detectors) beside the real scene patches they
@@ -89,7 +78,7 @@ def _scenes(ctx: DemoContext, save) -> str:
          "each beside the 4 test scenes that activate it most")
     chosen = selective_channels(s.cnn, TEXTURE_RELU, data, TEXTURE_CHANNELS)
     fv = feature_vis(s.cnn, channel(TEXTURE_LAYER, chosen), steps=32 if ctx.fast else 96, lr=TEXTURE_LR, size=48,
-                     transforms=texture_transforms(), dataset=data, top_k=5, patches=True)
+                     transforms="strong", dataset=data, top_k=5, patches=True)
     ctx.log(fv, "featurevis/colour_and_texture_channels")
     save(fv, "scene_channels.png", f"Scene CNN, the {TEXTURE_CHANNELS} most selective of the 32 channels of the second "
          f"conv block ({TEXTURE_LAYER}, before its ReLU; ranked by the mean of each channel's 10 highest peaks over "
