@@ -97,7 +97,6 @@ def main(argv=None) -> None:
         save(e2, "emb_pca_2d.png")
         save(e2, "emb_pca_2d.html")
         save(embed_layer(cnn, x, "pool", method="tsne", labels=y), "emb_tsne_2d.png")
-        save(embed_layer(cnn, x, "pool", method="umap", labels=y), "emb_umap_2d.png")
         e3 = embed_layer(cnn, x, "pool", method="pca", labels=y, dims=3)
         save(e3, "emb_pca_3d.png")
         save(e3, "emb_pca_3d.html")
@@ -152,6 +151,8 @@ def main(argv=None) -> None:
         signal_views(save)
     if want("scenes"):
         scene_views(save)
+    if want("embedding"):  # last: umap-learn imports TensorFlow, after which torch work costs several times more
+        save(embed_layer(cnn, x, "pool", method="umap", labels=y), "emb_umap_2d.png")
     print(f"{len(saved)} files in {out} ({time.perf_counter() - t0:.0f} s)")
 
 
