@@ -333,6 +333,9 @@ def test_scalar_series_is_drawn_by_the_scalars_chart_with_a_log_axis_nan_steps_a
     assert np.allclose(np.array(drawn["data"][2], dtype=float), np.array(_ema_skipping_nonfinite(values, 0.9), dtype=float),
                        rtol=1e-12, equal_nan=True)
     _shot(page, "scalar_series")
+    key = page.locator(".result-view .scalar-chart").get_attribute("data-key")
+    _open(runs_server, page, "run_set", ".runs-table")  # the view is gone: so is its chart
+    page.wait_for_function("(key) => !window.__nsCharts.has(key)", arg=key, timeout=10_000)
 
 
 def test_the_scalars_page_and_the_scalar_series_view_draw_the_same_points_with_one_chart(runs_server, page):

@@ -82,7 +82,8 @@ export class ScalarChart {
     registry.set(key, this);
     this._redrawTimer = null;
     // follow the card's width (window resizes, the card being re-attached by a re-render)
-    this.ro = "ResizeObserver" in window ? new ResizeObserver(() => this.resize()) : null;
+    // (a view's chart lets go of the registry and its observer once its view is gone)
+    this.ro = "ResizeObserver" in window ? new ResizeObserver(() => (this.fixed && !this.el.isConnected ? this.dispose() : this.resize())) : null;
     if (this.ro) this.ro.observe(this.el);
   }
 
