@@ -325,6 +325,11 @@ def test_scalar_series_is_drawn_by_the_scalars_chart_with_a_log_axis_nan_steps_a
     assert drawn["data"][0] == [int(s) for s in r.steps] and drawn["data"][1] == values
     assert drawn["shown"] == [True, True, False]  # x, the raw line; the smoothed line hidden at smoothing 0
     assert drawn["distr"] == 3  # log value axis: 3 .. 3e-3 spans 1000-fold
+    key = page.locator(".result-view .scalar-chart").get_attribute("data-key")
+    # the log axis keeps its powers of ten and labels no skipped split (uPlot passes null) as "NaN"
+    axis = page.evaluate("(key) => { const u = window.__nsCharts.get(key).u, a = u.axes[1]; const kept = a.filter(u, [0.001, 0.002,"
+                         " 0.01, 0.05, 1], 1); return { kept, labels: a.values(u, kept, 1) }; }", key)
+    assert axis == {"kept": [0.001, None, 0.01, None, 1], "labels": ["0.001", "", "0.01", "", "1"]}
     bad = [int(s) for s, v in zip(r.steps, r.values) if not np.isfinite(v)]
     assert bad == [150] and "at step 150" in page.locator(".result-view .nonfinite-note").text_content()
     _set_slider(page, "input.smoothing", 0.9)

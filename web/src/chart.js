@@ -292,6 +292,8 @@ export class ScalarChart {
         points: { show: false }, show: smoothing > 0 });
     }
     const self = this;
+    // a log value axis labels and rules its powers of ten only (uPlot splits every decade 1..9)
+    const decades = (u, splits) => (logy ? splits.map((v) => (v > 0 && Math.abs(Math.log10(v) - Math.round(Math.log10(v))) < 1e-9 ? v : null)) : splits);
     return {
       width: this.width(), height: 230,
       legend: { show: false },
@@ -299,8 +301,8 @@ export class ScalarChart {
       axes: [
         { stroke: "#57606a", grid: { stroke: "#eaeef2" }, ticks: { stroke: "#d0d7de" },
           values: xaxis === "relative" ? (u, vals) => vals.map((v) => fmtDuration(v)) : undefined, label: xaxis === "step" ? "step" : xaxis === "relative" ? "relative time" : "wall time", labelSize: 18, labelFont: "11px system-ui", font: "11px system-ui" },
-        { stroke: "#57606a", grid: { stroke: "#eaeef2" }, ticks: { stroke: "#d0d7de" }, size: 60,
-          values: (u, vals) => vals.map((v) => fmt(v, 4)), font: "11px system-ui" },
+        { stroke: "#57606a", grid: { stroke: "#eaeef2", filter: decades }, ticks: { stroke: "#d0d7de", filter: decades }, size: 60,
+          filter: decades, values: (u, vals) => vals.map((v) => (v === null ? "" : fmt(v, 4))), font: "11px system-ui" },
       ],
       series,
       cursor: {
