@@ -2,13 +2,14 @@
 
 1. Forward pass of ResNet-50 (torchvision, untrained, eval, CPU) plain vs. inside
    ``neuralscope.capture(model, keep="stats")`` recording running statistics of every
-   leaf layer (target: under 1.15x), and with ``keep="tensors"`` for reference.
+   leaf layer (target: under 1.15x), with ``keep="tensors"`` for reference, and with the
+   audit's statistics (``count_zeros=True, per_unit=True``).
 2. Projecting 50,000 points of 256 dimensions with ``neuralscope.inspect.embed`` (PCA,
    t-SNE, UMAP) next to the peer library called directly on the same data (scikit-learn's
    PCA, openTSNE with its defaults (and scikit-learn's Barnes-Hut TSNE unless skipped),
    umap-learn's UMAP).
 
-    python benchmarks/inside.py [--n 50000] [--skip tsne,umap] [--batch 4] [--rounds 7]
+    python benchmarks/inside.py [--n 50000] [--skip tsne,umap] [--batch 4] [--rounds 7] [--threads 1]
 """
 from __future__ import annotations
 
@@ -54,10 +55,16 @@ def bench_capture(batch: int, rounds: int) -> None:
             model(x)
         return rec
 
+    def audit_stats():  # what the audit records: zero counts and per-unit statistics too
+        with capture(model, keep="stats", count_zeros=True, per_unit=True) as rec, torch.no_grad():
+            model(x)
+        return rec
+
     plain(), stats()  # warm up
     # interleave the variants so that load changes on a shared machine hit all of them alike;
     # process CPU time (all threads) beside wall time: less sensitive to other processes
-    runs = {"plain forward": plain, "capture(keep='stats')": stats, "capture(keep='tensors')": tensors}
+    runs = {"plain forward": plain, "capture(keep='stats')": stats, "capture(keep='tensors')": tensors,
+            "  + count_zeros, per_unit": audit_stats}
     times: dict[str, list[tuple[float, float]]] = {name: [] for name in runs}
     for _ in range(rounds):
         for name, fn in runs.items():
@@ -76,7 +83,7 @@ def bench_capture(batch: int, rounds: int) -> None:
         for (b_min, b_med), col in zip(base, zip(*ts)):
             lo, med = min(col), statistics.median(col)
             cols.append(f"{lo * 1000:7.0f}ms {lo / b_min:6.3f}x {med * 1000:6.0f}ms {med / b_med:6.3f}x")
-        note = "   (target < 1.15x)" if "stats" in name else ""
+        note = "   (target < 1.15x)" if "'stats'" in name else ""
         print(f"  {name:26s} {' '.join(cols)}{note}")
 
 
@@ -156,7 +163,11 @@ def main(argv=None) -> None:
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--skip", default="", help="comma-separated: capture,pca,tsne,sklearn-tsne,umap")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch threads (default: torch's choice); 1 gives steadier CPU-time ratios on a busy machine")
     args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     skip = set(filter(None, args.skip.split(",")))
     if "capture" not in skip:
         bench_capture(args.batch, args.rounds)
