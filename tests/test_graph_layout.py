@@ -284,3 +284,27 @@ def test_equal_levels_laid_out_once_get_exactly_what_each_would_get_alone(monkey
     separate = layout(g.view())
     assert runs[-1] == (n_levels, n_levels)
     assert _every_number(shared) == _every_number(separate)
+
+
+def test_a_child_forked_after_the_engine_started_gets_one_clear_error_not_a_hang():
+    # V8 does not survive a fork (with the parent's context the child hung, with a new one it
+    # aborted): the child is told why in one sentence, the parent goes on
+    import os
+
+    from neuralscope.graph.engine import EngineForkedError
+
+    g = synthetic_graph(60, blocks_per_stage=2)
+    width = layout(g.view()).width
+    pid = os.fork()
+    if pid == 0:  # the child: exit 0 only on the clear error, and exit whatever happens
+        code = 3
+        try:
+            g.view()
+            code = 1
+        except EngineForkedError as e:
+            code = 0 if "forked" in str(e) else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert layout(g.view()).width == width

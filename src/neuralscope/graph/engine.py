@@ -10,8 +10,10 @@ ways; numbers come back exact (shortest round-trip decimals).
 from __future__ import annotations
 
 import json
+import os
 import threading
 
+from ..errors import NeuralscopeError
 from ..webbundle import BUNDLE, BundleNotBuiltError
 
 ENGINE_BUNDLE = BUNDLE.with_name("graph-layout.js")
@@ -19,15 +21,25 @@ _ENGINE: dict = {}
 _ENGINE_LOCK = threading.Lock()  # a V8 context runs one call at a time
 
 
+class EngineForkedError(NeuralscopeError, RuntimeError):
+    """The graph engine was started before this process was forked from its parent."""
+
+
 def layout_engine():
     """The process's V8 context with the built graph modules loaded (global ``neuralscope``),
-    made on first use.
+    made on first use. V8 does not survive a fork: a child forked after its parent made the
+    context gets :class:`EngineForkedError` (measured: with the parent's context it hung, with
+    a new one it aborted).
 
     Example:
         >>> layout_engine() is layout_engine()
         True
     """
     with _ENGINE_LOCK:
+        if _ENGINE and _ENGINE["pid"] != os.getpid():
+            raise EngineForkedError("This process was forked after its parent had started the graph engine (V8), which "
+                                    "cannot run in a forked child; draw the graph in the parent, or start workers with "
+                                    "the 'spawn' method.")
         ctx = _ENGINE.get("ctx")
         if ctx is None:
             try:
@@ -39,7 +51,7 @@ def layout_engine():
 
             ctx = MiniRacer()
             ctx.eval(code)
-            _ENGINE["ctx"] = ctx
+            _ENGINE.update(ctx=ctx, pid=os.getpid())
         return ctx
 
 
