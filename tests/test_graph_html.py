@@ -172,9 +172,12 @@ def test_layout_has_no_overlaps_boxes_hold_members_and_edges_avoid_nodes(graphs,
     assert geo["boxCrossings"] == []
 
 
-def test_the_page_lays_out_with_the_layout_that_static_pictures_use(graphs, page, tmp_path):
+def test_the_page_lays_out_with_the_layout_that_static_pictures_use(graphs, page, tmp_path, monkeypatch):
     # one layout for both sides: what the page computed for the view it shows (after an expand
-    # too) is exactly what layout.js gives in the embedded V8 that Graph.to_svg runs
+    # too) is exactly what layout.js gives in the embedded V8 that Graph.to_svg runs, and the
+    # page hands it the same structure in the same order as Python does (only the sizes differ:
+    # each side measures its own text)
+    from neuralscope.graph import layout as layout_mod
     from neuralscope.graph.layout import run_layout_js
 
     open_page(page, graphs["resnet50"], tmp_path, depth=2, name="resnet50")
@@ -183,6 +186,13 @@ def test_the_page_lays_out_with_the_layout_that_static_pictures_use(graphs, page
     assert "layer1.0" in page.evaluate("neuralscopeGraph.visibleGroups()")
     assert len(last["graph"]["clusters"]["parent"]) >= 2 and len(last["output"]["nodeX"]) > 10
     assert run_layout_js(last["graph"], last["options"]) == last["output"]
+    handed = []
+    monkeypatch.setattr(layout_mod, "run_layout_js", lambda graph, options: handed.append(graph) or run_layout_js(graph, options))
+    layout_mod.layout(graphs["resnet50"].view(2, expand=["layer1.0"]))
+    ours, theirs = handed[0], last["graph"]
+    assert ours["nodes"]["home"] == theirs["nodes"]["home"]
+    assert ours["clusters"]["parent"] == theirs["clusters"]["parent"]
+    assert (ours["edges"]["src"], ours["edges"]["dst"]) == (theirs["edges"]["src"], theirs["edges"]["dst"])
     # and the page draws those positions (20 px margin around the drawing)
     k = last["ids"].index("layer1.0.conv1")
     box = page.evaluate("neuralscopeGraph.nodeBox('layer1.0.conv1')")

@@ -261,10 +261,10 @@ import { ancestors, depthOf, parentPath, visibleGraph } from "./view.js";
     labels: false, clusterPadX: BOX_PAD_X, clusterPadTop: TITLE_H + 12, clusterPadBottom: BOX_PAD_BOTTOM };
   var MARGIN = 20;  // around the whole drawing
 
-  // the visible graph as layOutGraph takes it: nodes in execution order, groups parents first
+  // the visible graph as layOutGraph takes it, in visibleGraph's order (nodes by their first
+  // member, groups parents first), as Python's static renderers hand it over
   function layoutInput(view) {
-    var vs = Array.from(view.nodes.values()).sort(function (a, c) { return a.order - c.order; });
-    var paths = Array.from(view.clusters).sort(function (a, c) { return depthOf(a) - depthOf(c) || groupFirst.get(a) - groupFirst.get(c); });
+    var vs = Array.from(view.nodes.values()), paths = Array.from(view.clusters);
     var clusterIndex = new Map(paths.map(function (p, k) { return [p, k]; }));
     var nodeIndex = new Map(vs.map(function (v, k) { return [v.id, k]; }));
     var within = function (path) { return path ? clusterIndex.get(path) : -1; };
