@@ -62,7 +62,20 @@ def _results(tmp: Path) -> dict:
     }
     out.update(_tracked(tmp))
     out["summary cut"] = _Cut()
+    out["attribution_comparison scored"] = _scored_comparison(cnn)
     return out
+
+
+def _scored_comparison(cnn):
+    """Three methods with made-up per-example scores (one missing a score) whose means order
+    differently by each column."""
+    from neuralscope.attribution.compare import Comparison
+
+    att = ns.explain(cnn, _x8(2), target=0, method="saliency")
+    scores = {"a": {"deletion_auc": np.array([0.3, 0.5]), "insertion_auc": np.array([0.9, 0.7])},
+              "c": {"deletion_auc": np.array([0.1, 0.2]), "insertion_auc": np.array([0.2, 0.4])},
+              "b": {"deletion_auc": np.array([0.6, 0.8])}}
+    return Comparison({"a": att, "c": att, "b": att}, scores, {"a": 1.5, "c": 0.25, "b": 3.0})
 
 
 class _Cut:
@@ -255,6 +268,34 @@ def test_feature_vis_shows_each_unit_and_its_objective_curve(runs_server, page):
     assert _count(page, ".fv-history path.series") == len(r.labels)
     _no_overlapping_ticks(page)
     _shot(page, "feature_vis")
+
+
+def test_comparison_scores_are_the_library_means_and_sort_by_any_column(runs_server, page):
+    r = _open(runs_server, page, "attribution_comparison scored", ".attr-scores tbody tr")
+    table = {row["method"]: row for row in r.table()}
+
+    def shown():
+        rows = page.locator(".result-view table.attr-scores tbody tr")
+        return [rows.nth(i).get_attribute("data-method") for i in range(rows.count())]
+
+    assert shown() == ["a", "c", "b"]  # the comparison's own order until a column is clicked
+    for method, row in table.items():
+        cell = page.locator(f".result-view tr[data-method='{method}'] td[data-metric='insertion_auc']")
+        expected = row.get("insertion_auc")
+        assert cell.text_content() == ("—" if expected is None or np.isnan(expected) else f"{expected:.4g}")
+    head = page.locator(".result-view .attr-scores th[data-sort='insertion_auc']")
+    head.click()  # largest first, the method without the score last
+    assert shown() == ["a", "c", "b"] and head.get_attribute("data-dir") == "desc"
+    head.click()
+    assert shown() == ["c", "a", "b"] and head.get_attribute("data-dir") == "asc"
+    page.locator(".result-view .attr-scores th[data-sort='deletion_auc']").click()
+    by_deletion = sorted(table, key=lambda m: -table[m]["deletion_auc"])
+    assert shown() == by_deletion == ["b", "a", "c"]
+    page.locator(".result-view .attr-scores th[data-sort='method']").click()
+    assert shown() == ["a", "b", "c"]
+    page.locator(".result-view .attr-scores th[data-sort='seconds']").click()
+    assert shown() == ["b", "a", "c"]
+    assert page.console_errors == []
 
 
 TABLE = """table => ({ heads: [...table.querySelectorAll('thead th')].map((t) => t.textContent),

@@ -4,6 +4,7 @@ import { h, fmt } from "../dom.js";
 import { attributionView } from "./attribution.js";
 import { section } from "./parts.js";
 import { inspector } from "./inspector.js";
+import { recordTable } from "../draw/table.js";
 
 /** A comparison of several methods (attribution_comparison): pick a method, see its overlay
  * view with its faithfulness scores. */
@@ -23,43 +24,27 @@ export function comparisonView(data) {
   const names = [...new Set(methods.flatMap((m) => Object.keys(scores[m] || {})))];
   const mean = (v) => { const ok = (Array.isArray(v) ? v : [v]).filter((x) => typeof x === "number" && Number.isFinite(x)); return ok.length ? ok.reduce((a, b) => a + b, 0) / ok.length : null; };
   const summary = names.length ? scoreTable(methods, names, scores, data.seconds, mean) : null;
-  return h("div", null, summary ? h("div", { class: "table-wrap flat" }, summary) : null,
+  return h("div", null, summary,
     summary ? h("p", { class: "muted" }, "Click a column to sort by it (again: reverse). deletion AUC: lower is more faithful; insertion AUC: higher is more faithful (Petsiuk et al. 2018). Pointing game, mass and rank accuracy: higher means the map is on the ground-truth mask (Arras et al. 2022).") : null,
     h("label", { class: "nd-slider" }, "method ", pick), body);
 }
 
-// The mean score table of a comparison; a click on a column header sorts the rows by it
-// (numbers descending first, then ascending; the method column alphabetically).
+// The mean score table of a comparison (draw/table.js); a click on a column header sorts the
+// rows by it (numbers descending first, then ascending; the method column alphabetically).
 function scoreTable(methods, names, scores, seconds, mean) {
-  const cols = [{ key: "method", label: "method" }, ...names.map((n) => ({ key: n, label: `mean ${n.replace(/_/g, " ")}` })),
-    ...(seconds ? [{ key: "seconds", label: "seconds" }] : [])];
   const rows = methods.map((m) => {
     const r = { method: m };
     for (const n of names) r[n] = mean((scores[m] || {})[n]);
     if (seconds) r.seconds = typeof seconds[m] === "number" ? seconds[m] : null;
     return r;
   });
-  const sort = { key: null, dir: 1 };
-  const body = h("tbody");
-  const heads = cols.map((c) => h("th", { class: "sortable", dataset: { sort: c.key }, title: "sort by this column",
-    onclick: () => { sort.dir = sort.key === c.key ? -sort.dir : 1; sort.key = c.key; draw(); } }, c.label));
-  const cmp = (a, b) => {
-    const x = a[sort.key], y = b[sort.key];
-    if (sort.key === "method") return sort.dir * String(x).localeCompare(String(y));
-    if (x === null || x === undefined) return 1;  // missing values last either way
-    if (y === null || y === undefined) return -1;
-    return sort.dir * (y - x);
-  };
-  function draw() {
-    heads.forEach((th, i) => { th.dataset.dir = cols[i].key === sort.key ? (sort.dir > 0 ? "desc" : "asc") : "";
-      th.textContent = cols[i].label + (cols[i].key === sort.key ? (sort.dir > 0 ? " ▼" : " ▲") : ""); });
-    const ordered = sort.key ? [...rows].sort(cmp) : rows;
-    body.replaceChildren(...ordered.map((r) => h("tr", { dataset: { method: r.method } }, h("td", null, r.method),
-      names.map((n) => h("td", { class: "num", dataset: { metric: n } }, r[n] === null ? "—" : fmt(r[n], 4))),
-      seconds ? h("td", { class: "num" }, r.seconds === null ? "—" : fmt(r.seconds, 3)) : null)));
-  }
-  draw();
-  return h("table", { class: "rows attr-scores" }, h("thead", null, h("tr", null, heads)), body);
+  return recordTable([
+    { label: "method", key: "method", value: (r) => r.method, sort: (r) => r.method },
+    ...names.map((n) => ({ label: `mean ${n.replace(/_/g, " ")}`, key: n, num: true, value: (r) => r[n], sort: (r) => r[n],
+      data: () => ({ metric: n }) })),
+    ...(seconds ? [{ label: "seconds", key: "seconds", num: true, value: (r) => (r.seconds === null ? null : fmt(r.seconds, 3)),
+      sort: (r) => r.seconds }] : []),
+  ], rows, { cls: "attr-scores", rowAttrs: (r) => ({ dataset: { method: r.method } }) });
 }
 
 export function render(data) {
