@@ -77,7 +77,9 @@ def _scenes(ctx: DemoContext, save) -> str:
          f"({COLOUR_LAYER}): colour detectors (blue, yellow, green/cyan, white) and oriented-stripe detectors, "
          "each beside the 4 test scenes that activate it most")
     chosen = selective_channels(s.cnn, TEXTURE_RELU, data, TEXTURE_CHANNELS)
-    fv = feature_vis(s.cnn, channel(TEXTURE_LAYER, chosen), steps=32 if ctx.fast else 96, lr=TEXTURE_LR, size=48,
+    # the fast run (the tests, the dashboard screenshots) takes half the steps at twice the rate
+    fv = feature_vis(s.cnn, channel(TEXTURE_LAYER, chosen), steps=48 if ctx.fast else 96,
+                     lr=2 * TEXTURE_LR if ctx.fast else TEXTURE_LR, size=48,
                      transforms="strong", dataset=data, top_k=5, patches=True)
     ctx.log(fv, "featurevis/colour_and_texture_channels")
     save(fv, "scene_channels.png", f"Scene CNN, the {TEXTURE_CHANNELS} most selective of the 32 channels of the second "
