@@ -56,6 +56,7 @@ from neuralscope.attribution.localization import (
 )
 from neuralscope.attribution.metrics import deletion_insertion
 from neuralscope.attribution.pixel_curves import blur
+from neuralscope.errors import InputShapeError
 from neuralscope.data.scenes import make_scenes
 from neuralscope.zoo import SceneCNN
 
@@ -145,11 +146,16 @@ def deletion_row(quantus, model, images, maps, y) -> tuple[float, float, float, 
          f"{corr:.4f}; passes per scene: ours {2 * STEPS + 1} (the unperturbed row shared), quantus {2 * STEPS}")
     line("  quantus deletion only", (ow, oc), (qw, qc), f"ours still computes both curves ({2 * STEPS + 1} "
          f"passes per scene against {STEPS})")
-    bw, bc, bf = timed(lambda: deletion_insertion(model, images, maps, y.tolist(), steps=STEPS,
-                                                  deletion_baseline=black, dtype=torch.bfloat16))
-    line("  ours in bfloat16", (bw, bc), (qw + iw, qc + ic),
-         f"opt-in dtype=torch.bfloat16 (not in the total): max |curve difference| vs Quantus deletion "
-         f"{float(np.abs(bf.deletion[:, 1:] - q).max()):.1e}, insertion {float(np.abs(bf.insertion[:, 1:] - qi).max()):.1e}")
+    try:
+        bw, bc, bf = timed(lambda: deletion_insertion(model, images, maps, y.tolist(), steps=STEPS,
+                                                      deletion_baseline=black, dtype=torch.bfloat16))
+    except InputShapeError as e:  # no bfloat16 convolutions on this CPU (oneDNN needs AVX-512 or AVX-NE-CONVERT)
+        print(f"  ours in bfloat16       skipped: {e}")
+    else:
+        line("  ours in bfloat16", (bw, bc), (qw + iw, qc + ic),
+             f"opt-in dtype=torch.bfloat16 (not in the total): max |curve difference| vs Quantus deletion "
+             f"{float(np.abs(bf.deletion[:, 1:] - q).max()):.1e}, insertion "
+             f"{float(np.abs(bf.insertion[:, 1:] - qi).max()):.1e}")
     return ow, oc, qw + iw, qc + ic
 
 

@@ -14,6 +14,8 @@ in the same blocks and 32 ms in one pass.
 """
 from __future__ import annotations
 
+import glob
+import os
 from typing import Callable
 
 import torch
@@ -21,6 +23,29 @@ from torch import fx, nn
 from torch.nn import functional as F
 
 from .fastpath import AGREEMENT, eligible, forward_model
+
+
+def l2_cache_floats(default_bytes: int = 2 << 20) -> int:
+    """The float32 values one core's L2 cache holds, a power of two (from Linux's
+    ``/sys/devices/system/cpu/cpu0/cache``; ``default_bytes`` where the system does not say).
+
+        >>> n = l2_cache_floats(); n > 0 and n & (n - 1) == 0
+        True
+    """
+    size = 0
+    for index in glob.glob("/sys/devices/system/cpu/cpu0/cache/index*"):
+        try:
+            with open(os.path.join(index, "level")) as f:
+                level = f.read().strip()
+            with open(os.path.join(index, "size")) as f:
+                text = f.read().strip().upper()  # e.g. "512K"
+        except OSError:
+            continue
+        if level == "2" and text[:-1].isdigit():
+            size = int(text[:-1]) << {"K": 10, "M": 20}.get(text[-1], 0)
+    floats = (size if size > 0 else default_bytes) // 4
+    return 1 << max(12, floats.bit_length() - 1)
+
 
 #: floats of the widest activation one block holds (2^18 floats = 1 MB)
 BLOCK_FLOATS = 1 << 18
@@ -164,4 +189,4 @@ def many_rows_forward(model: nn.Module, example: torch.Tensor, reference: torch.
     return run if run is not None else forward_model(model, example, reference, passes)
 
 
-__all__ = ["Chain", "run_steps", "chain_forward", "many_rows_forward", "BLOCK_FLOATS"]
+__all__ = ["Chain", "run_steps", "chain_forward", "many_rows_forward", "BLOCK_FLOATS", "l2_cache_floats"]
