@@ -18,6 +18,7 @@ from neuralscope.attribution.explain import explain
 from neuralscope.attribution.localization import localization
 from neuralscope.attribution.metrics import deletion_insertion
 from neuralscope.audit import AuditSpecError, ShardExistsError, ShardStore, audit
+from neuralscope.errors import InputShapeError
 from neuralscope.capture import capture
 from neuralscope.data import load_digits
 from neuralscope.zoo import DigitsCNN
@@ -257,6 +258,11 @@ def test_bfloat16_curves_are_an_explicit_setting_within_the_stated_error(digits,
     runs started before the option still resume."""
     x, y = digits
     net = _net()
+    if not torch.ops.mkldnn._is_mkldnn_bf16_supported():  # e.g. AMD EPYC with AVX2 only: refused, model unchanged
+        with unchanged(net), pytest.raises(InputShapeError, match=r"^The model cannot run in torch.bfloat16 "):
+            audit(net, x, labels=y, layer="features", run=tmp_path, name="bf16", shard_size=24, steps=5,
+                  curve_dtype="bfloat16")
+        return
     exact = audit(net, x, labels=y, layer="features", run=tmp_path, name="exact", shard_size=24, steps=5)
     with unchanged(net):
         reduced = audit(net, x, labels=y, layer="features", run=tmp_path, name="bf16", shard_size=24, steps=5,

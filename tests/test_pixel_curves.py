@@ -143,6 +143,13 @@ def test_a_model_the_trace_does_not_serve_runs_through_an_inference_copy_with_th
 
 def test_bfloat16_curves_stay_within_the_stated_error_of_float32(scenes, unchanged):
     model, x, maps = scenes
+    if not torch.ops.mkldnn._is_mkldnn_bf16_supported():  # e.g. AMD EPYC with AVX2 only: refused, model unchanged
+        from neuralscope.errors import InputShapeError
+
+        with unchanged(model), pytest.raises(InputShapeError, match=r"^The model cannot run in torch.bfloat16 "
+                                                                    r"\(.*\); leave dtype=None\.$"):
+            deletion_insertion(model, x, maps, target=[0, 1, 2, 3, 0], steps=6, dtype=torch.bfloat16)
+        return
     exact = deletion_insertion(model, x, maps, target=[0, 1, 2, 3, 0], steps=6)
     with unchanged(model):
         reduced = deletion_insertion(model, x, maps, target=[0, 1, 2, 3, 0], steps=6, dtype=torch.bfloat16)
