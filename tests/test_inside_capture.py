@@ -211,3 +211,37 @@ def test_unit_statistics_of_outputs_with_nan_and_inf_count_them():
     np.testing.assert_array_equal(units["nan"], [0, 1 / 3, 0])  # NaN is counted per unit ...
     np.testing.assert_array_equal(units["active"], [2 / 3, 1 / 3, 1 / 3])  # ... is not active; inf is
     np.testing.assert_array_equal(units["min"], [0.0, 0.0, -2.0])  # NaN taken as 0
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_outputs_reduced_in_pieces_give_the_statistics_of_the_whole(monkeypatch, channels_last):
+    capture_module = importlib.import_module("neuralscope.capture")
+    # large outputs are reduced piece by piece (all reductions of a piece while it is in cache);
+    # pieces of 64 values make 7 of them (the last one short) out of 420
+    monkeypatch.setattr(capture_module, "_PIECE", 64)
+    maps = [_relu_map(s, channels_last) - 0.5 for s in range(2)]
+    st = capture_module.RunningStats(count_zeros=True)
+    for m in maps:
+        st.update(m)
+    ref = np.concatenate([m.numpy() for m in maps]).astype(np.float64)
+    assert st.count == ref.size and st.nonfinite == 0
+    assert (st.min, st.max) == (ref.min(), ref.max())  # exact: values of the output
+    assert st.zero_fraction == (ref == 0).sum() / ref.size
+    # float32 sums per piece, combined in float64: relative 1e-6 is plenty
+    assert st.mean == pytest.approx(ref.mean(), rel=1e-6)
+    assert st.std == pytest.approx(ref.std(), rel=1e-6)
+
+
+def test_nonfinite_values_inside_one_piece_are_counted_and_left_out(monkeypatch):
+    capture_module = importlib.import_module("neuralscope.capture")
+    monkeypatch.setattr(capture_module, "_PIECE", 8)
+    t = torch.arange(-20.0, 30.0).reshape(5, 10)
+    t[1, 3] = float("nan")  # in the second piece of 8
+    t[2, 8:] = float("inf")  # the fourth piece
+    t.view(-1)[40:48] = float("nan")  # the whole sixth piece
+    st = RunningStats()
+    st.update(t)
+    finite = t[torch.isfinite(t)].double().numpy()
+    assert st.nonfinite == 1 + 2 + 8 and st.count == finite.size == 50 - 11
+    assert st.mean == pytest.approx(finite.mean(), rel=1e-12) and st.std == pytest.approx(finite.std(), rel=1e-12)
+    assert (st.min, st.max) == (finite.min(), finite.max())

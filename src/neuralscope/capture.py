@@ -48,6 +48,9 @@ class RunningStats:
     The hook does three cheap passes over each output (sum, dot product with itself,
     ``aminmax``) and keeps the per-call results as 0-d tensors on the output's device (no
     host synchronisation beyond one finiteness check); they are summed in float64 when read.
+    Outputs on the CPU larger than ``_PIECE`` values go through the three passes piece by
+    piece, last piece first (the end of a fresh output is what is still in cache), each piece
+    recorded as a call would be (so NaN/Inf are counted per piece).
     The std comes from the sums of values and squares, so it loses relative precision when
     ``|mean|`` is far larger than the std.
 
@@ -92,6 +95,16 @@ class RunningStats:
         if self.per_unit and t.dim() >= 2 and self._update_from_units(t):
             return
         flat = _flat_view(t)
+        if flat.numel() <= _PIECE or flat.device.type != "cpu":
+            self._update_flat(flat)
+        else:  # last piece first: the end of a fresh output is the part still in cache
+            for piece in reversed(flat.split(_PIECE)):
+                self._update_flat(piece)
+        if self.per_unit and t.dim() >= 2:
+            self._update_units(t)
+
+    def _update_flat(self, flat: torch.Tensor) -> None:
+        """Add the global numbers of the vector ``flat``: sum, sum of squares, min, max (and zeros)."""
         total = flat.sum()
         sq = torch.dot(flat, flat) if flat.dtype in (torch.float32, torch.float64) else (flat.float() ** 2).sum()
         if not math.isfinite(sq.item()):  # any NaN/Inf makes the sum of squares non-finite: count, use the rest
@@ -104,8 +117,6 @@ class RunningStats:
         lo, hi = torch.aminmax(flat)
         zeros = _zero_count(flat) if self.count_zeros else None
         self._add_part(flat.numel(), total, sq, lo, hi, zeros)
-        if self.per_unit and t.dim() >= 2:
-            self._update_units(t)
 
     def _add_part(self, n: int, total, sq, lo, hi, zeros) -> None:
         self._parts.append((n, total, sq, lo, hi, zeros))
@@ -229,6 +240,13 @@ class RunningStats:
 #: zeros are counted in pieces of at most this many values: a float32 sum of zeros and ones
 #: is exact up to 2**24
 _EXACT_COUNT = 1 << 24
+
+#: larger outputs on the CPU are reduced in pieces of this many values (4 MiB of float32, half
+#: the 8 MiB L3 cache of the machine it was tuned on), all reductions of a piece before the next,
+#: so that the second and third passes read the cache instead of memory. Hook time over a
+#: ResNet-50 forward (batch 4, 2 threads, loaded): 256K values 11% slower than no pieces, 512K
+#: 5% faster to 6% slower, 1M 8-10% faster, 2M the same
+_PIECE = 1 << 20
 
 
 def _zero_count(flat: torch.Tensor) -> int | torch.Tensor:
