@@ -123,7 +123,7 @@ def bench_embed(n: int, dim: int, skip: set[str]) -> None:
         tw = _trustworthiness(red, e.coords, peer)
         print(f"  {'tsne':6s} {t_ours:11.2f}s {t_peer:9.2f}s {t_ours / t_peer:6.2f}x   openTSNE defaults (FFT, Annoy "
               f"neighbours, 250 + 500 iterations) on the same 50 principal components; ours (exact neighbours, "
-              f"opt-SNE's early stops): {e.seconds:.2f}s in the projection; CPU time ours/openTSNE "
+              f"opt-SNE's early stop): {e.seconds:.2f}s in the projection; CPU time ours/openTSNE "
               f"{c_ours:.1f}s/{c_peer:.1f}s; trustworthiness ours/openTSNE {tw[0]:.3f}/{tw[1]:.3f}; load average "
               f"{os.getloadavg()[0]:.1f} (target: ours under 60 s)")
         if "sklearn-tsne" not in skip:
