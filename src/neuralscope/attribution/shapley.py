@@ -183,9 +183,9 @@ def block_rows(width: int) -> int:
     two (at least 64) whose block holds at most :data:`BLOCK_FLOATS` floats. The coalition
     tables have a power of two of rows per background row, so blocks tile them exactly.
 
-    Example:
-        >>> block_rows(65), block_rows(512), block_rows(100_000)
-        (4096, 1024, 64)
+    Example (:data:`BLOCK_FLOATS` follows this machine's L2 cache):
+        >>> block_rows(65) * 65 <= BLOCK_FLOATS < block_rows(65) * 2 * 65, block_rows(100_000)
+        (True, 64)
     """
     return 1 << max(6, (BLOCK_FLOATS // max(1, width)).bit_length() - 1)
 
