@@ -79,7 +79,9 @@ class _Merger:
         sign = 1.0 if lower_is_worse(name) else -1.0  # keep the k smallest of sign * value
         heap = self.heaps.setdefault(name, [])
         ok = np.isfinite(v)
-        for i, val in zip(index[ok].tolist(), (sign * v[ok]).tolist()):
+        keys, ids = sign * v[ok], index[ok]
+        first = np.lexsort((ids, keys))[:self.worst_k]  # only a shard's k worst can enter the heap
+        for i, val in zip(ids[first].tolist(), keys[first].tolist()):
             item = (-val, -i)
             if len(heap) < self.worst_k:
                 heapq.heappush(heap, item)

@@ -45,23 +45,28 @@ def pca(x: np.ndarray, dims: int = 2) -> tuple[np.ndarray, np.ndarray, np.ndarra
     Returns ``(coords, components, explained_variance_ratio)``; each component's sign is
     fixed so that its largest-magnitude loading is positive (deterministic output).
     """
+    return _pca(x, dims)
+
+
+def _pca(x: np.ndarray, dims: int, sums: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`pca`, given the float64 column sums of ``x`` when the caller has them."""
     x = np.asarray(x)
     if x.dtype not in (np.float32, np.float64):
         x = x.astype(np.float64)
     n, d = x.shape
-    mean = column_sums(x) / n
+    mean = (column_sums(x) if sums is None else sums) / n
     if x.dtype == np.float32 and _mean_dwarfs_spread(x, mean):
         mean = x.mean(0, dtype=np.float64)  # exact here: float32 block sums lose what matters
         x, mean = x - mean.astype(x.dtype), np.zeros_like(mean)  # float32 products would cancel
     if d <= 4 * n:
-        vals, comps = _covariance_eigh(x, mean)
+        vals, comps, total = _covariance_eigh(x, mean, dims)
     else:  # wide data: eigenvectors of the Gram matrix
         vals, comps = _gram_eigh(x - mean)
+        total = vals.clip(min=0).sum()
     comps = comps[:dims]
     sign = np.sign(comps[np.arange(len(comps)), np.abs(comps).argmax(1)])
     sign[sign == 0] = 1
     comps = comps * sign[:, None]
-    total = vals.clip(min=0).sum()
     ratio = vals[:dims].clip(min=0) / total if total > 0 else np.zeros(dims)
     # (x - mean) @ W without the centred copy of x: x @ W - mean @ W
     coords = x @ comps.T.astype(x.dtype) - (mean @ comps.T).astype(x.dtype)
@@ -96,8 +101,9 @@ def _mean_dwarfs_spread(x: np.ndarray, mean: np.ndarray, sample: int = 4096) -> 
     return bool(np.any(np.abs(mean) > 30 * spread + 1e-30))
 
 
-def _covariance_eigh(x: np.ndarray, mean: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Eigenvalues (descending) and eigenvectors (rows) of the covariance of tall ``x``.
+def _covariance_eigh(x: np.ndarray, mean: np.ndarray, top: int) -> tuple[np.ndarray, np.ndarray, float]:
+    """The ``top`` largest eigenvalues (descending) and their eigenvectors (rows) of the
+    covariance of tall ``x``, and the total variance.
 
     The product ``x.T @ x`` runs on the uncentred data in its own dtype (one BLAS call, no
     centred copy), then ``n * mean mean^T`` is subtracted in float64, as scikit-learn's
@@ -107,9 +113,11 @@ def _covariance_eigh(x: np.ndarray, mean: np.ndarray) -> tuple[np.ndarray, np.nd
     n = len(x)
     xx = np.dot(x.T, x).astype(np.float64)  # np.dot runs BLAS syrk here (1.5x matmul's time saved)
     cov = (xx - n * np.outer(mean, mean)) / max(n - 1, 1)
+    # numpy's LAPACK, not scipy's top-k syevr (3.6 ms instead of 10 at 256 dimensions): scipy's
+    # OpenBLAS threads would spin beside numpy's on the next product (medians 1.5x slower on 2 cores)
     vals, vecs = np.linalg.eigh(cov)
-    order = np.argsort(vals)[::-1]
-    return vals[order], vecs[:, order].T
+    order = np.argsort(vals)[::-1][:top]
+    return vals[order], vecs[:, order].T, float(vals.clip(min=0).sum())
 
 
 def _gram_eigh(xc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -525,16 +533,17 @@ def embed(features, method: str = "pca", *, labels: Sequence | None = None, dims
             raise InputShapeError(f"{what} has {len(seq)} entries but features has {n} rows.")
     # any NaN or Inf makes its column's sum non-finite: the row-by-row check only then (or when
     # finite values overflow the sum)
-    ok = np.ones(n, bool) if np.isfinite(column_sums(x)).all() else _finite_rows(x)
+    sums = column_sums(x)
+    ok = np.ones(n, bool) if np.isfinite(sums).all() else _finite_rows(x)
     xs = x if ok.all() else x[ok]
     if len(xs) < dims + 1:
         raise InputShapeError(f"Need at least {dims + 1} rows with finite features to embed, got {len(xs)}.")
     t0 = time.perf_counter()
     ev = None
     if method == "pca":
-        proj, _, ev = pca(xs, dims)
+        proj, _, ev = _pca(xs, dims, sums if xs is x else None)
     else:
-        red = pca(xs, pca_first)[0] if pca_first and xs.shape[1] > pca_first else xs
+        red = _pca(xs, pca_first, sums if xs is x else None)[0] if pca_first and xs.shape[1] > pca_first else xs
         if method == "tsne":
             proj = tsne(red, dims, seed=seed, **method_kwargs)
         else:
