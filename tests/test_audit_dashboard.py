@@ -6,11 +6,13 @@ from __future__ import annotations
 import os
 import shutil
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from neuralscope.audit import ShardStore, audit
 from neuralscope.server.app import STATIC, serve_in_background
@@ -43,9 +45,17 @@ def gl_page():
         b.close()
 
 
-def _shot(page, name, full_page=True):
+def _shot(page, name, full_page=True, required=True):
+    """Save a screenshot for the gallery. ``required=False``: a screenshot that times out is a
+    warning, not a failure (a million points redrawn by software WebGL beside the other test
+    worker took over 90 s on a 2-core AMD EPYC; what the test checks was checked before it)."""
     SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=full_page, timeout=90_000)
+    try:
+        page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=full_page, timeout=90_000 if required else 30_000)
+    except PlaywrightTimeout:
+        if required:
+            raise
+        warnings.warn(f"screenshot {name}.png not saved: the page did not render within 30 s", stacklevel=2)
 
 
 @pytest.fixture(scope="module")
@@ -184,6 +194,6 @@ def test_projector_draws_a_million_points_pans_hovers_and_selects(gl_page, runs)
         near = poly.contains_points(screen, radius=0.04) != poly.contains_points(screen, radius=-0.04)
         got = np.array([i in chosen for i in sample])
         assert ref[~near].sum() > 20 and (got[~near] == ref[~near]).all()
-        _shot(page, "audit-million", full_page=False)  # hover tooltip and the selection
+        _shot(page, "audit-million", full_page=False, required=False)  # hover tooltip and the selection
         assert nav < 10_000
     assert not page.errors, page.errors
