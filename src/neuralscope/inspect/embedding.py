@@ -59,14 +59,14 @@ def _pca(x: np.ndarray, dims: int, sums: np.ndarray | None = None) -> tuple[np.n
         mean = x.mean(0, dtype=np.float64)  # exact here: float32 block sums lose what matters
         x, mean = x - mean.astype(x.dtype), np.zeros_like(mean)  # float32 products would cancel
     if d <= 4 * n:
-        vals, comps, total = _covariance_eigh(x, mean, dims)
+        vals, comps = _covariance_eigh(x, mean)
     else:  # wide data: eigenvectors of the Gram matrix
         vals, comps = _gram_eigh(x - mean)
-        total = vals.clip(min=0).sum()
     comps = comps[:dims]
     sign = np.sign(comps[np.arange(len(comps)), np.abs(comps).argmax(1)])
     sign[sign == 0] = 1
     comps = comps * sign[:, None]
+    total = vals.clip(min=0).sum()
     ratio = vals[:dims].clip(min=0) / total if total > 0 else np.zeros(dims)
     # (x - mean) @ W without the centred copy of x: x @ W - mean @ W
     coords = x @ comps.T.astype(x.dtype) - (mean @ comps.T).astype(x.dtype)
@@ -101,9 +101,8 @@ def _mean_dwarfs_spread(x: np.ndarray, mean: np.ndarray, sample: int = 4096) -> 
     return bool(np.any(np.abs(mean) > 30 * spread + 1e-30))
 
 
-def _covariance_eigh(x: np.ndarray, mean: np.ndarray, top: int) -> tuple[np.ndarray, np.ndarray, float]:
-    """The ``top`` largest eigenvalues (descending) and their eigenvectors (rows) of the
-    covariance of tall ``x``, and the total variance.
+def _covariance_eigh(x: np.ndarray, mean: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Eigenvalues (descending) and eigenvectors (rows) of the covariance of tall ``x``.
 
     The product ``x.T @ x`` runs on the uncentred data in its own dtype (one BLAS call, no
     centred copy), then ``n * mean mean^T`` is subtracted in float64, as scikit-learn's
@@ -116,8 +115,8 @@ def _covariance_eigh(x: np.ndarray, mean: np.ndarray, top: int) -> tuple[np.ndar
     # numpy's LAPACK, not scipy's top-k syevr (3.6 ms instead of 10 at 256 dimensions): scipy's
     # OpenBLAS threads would spin beside numpy's on the next product (medians 1.5x slower on 2 cores)
     vals, vecs = np.linalg.eigh(cov)
-    order = np.argsort(vals)[::-1][:top]
-    return vals[order], vecs[:, order].T, float(vals.clip(min=0).sum())
+    order = np.argsort(vals)[::-1]
+    return vals[order], vecs[:, order].T
 
 
 def _gram_eigh(xc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
