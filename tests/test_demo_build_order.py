@@ -40,3 +40,29 @@ def test_run_demo_gives_the_thread_setting_back_when_the_build_fails(monkeypatch
 def test_run_demo_refuses_zero_threads_in_one_sentence(tmp_path):
     with pytest.raises(ValueError, match="threads must be a positive number"):
         demo.run_demo(tmp_path, threads=0)
+
+
+def test_run_demo_refuses_a_third_process_in_one_sentence(tmp_path):
+    with pytest.raises(ValueError, match="processes must be 1 or 2"):
+        demo.run_demo(tmp_path, processes=3)
+
+
+def test_sections_in_the_second_process_need_only_the_digits_models():
+    import inspect
+
+    beside = [name for name, module in demo.section_modules() if getattr(module, "SECOND_PROCESS", False)]
+    assert beside == ["30_attribution", "50_tracking", "55_keras", "60_tabular", "65_signals", "70_landscape"]
+    for name, module in demo.section_modules():
+        if name in beside:
+            assert "ctx.scenes" not in inspect.getsource(module), name
+
+
+def test_a_failure_in_the_second_process_is_raised_in_the_first_with_its_traceback(tmp_path):
+    from neuralscope.demo.second_process import SecondProcess
+
+    blocked = tmp_path / "a file, not a directory"
+    blocked.write_text("")
+    with pytest.raises(OSError) as raised:
+        with SecondProcess(blocked, epochs=1, sections=[], fast=True, show_progress=False, threads=1) as second:
+            second.models()
+    assert any("raised in the demo's second process" in note for note in raised.value.__notes__)

@@ -19,6 +19,9 @@ def register(sub) -> None:
                    help="fewer scenes, epochs and steps: a quick check that every view is built")
     p.add_argument("--threads", type=positive_int, default=1,
                    help="torch intra-op threads while the demo runs (default: 1; its models are too small to share)")
+    p.add_argument("--processes", type=int, choices=(1, 2), default=None,
+                   help="2 (default on two cores or more): the digits models and their sections in a second "
+                        "process; 1: everything in this one")
     p.add_argument("--port", type=port, default=6006, help="dashboard port (default: 6006)")
     p.set_defaults(func=run)
 
@@ -51,7 +54,8 @@ def run(args: argparse.Namespace) -> int:
         Path(args.out).mkdir(parents=True, exist_ok=True)
         server = serve_in_background(args.out, port=args.port)
         print(f"dashboard (live while the demo trains): {server.url}", flush=True)
-    index = run_demo(args.out, epochs=args.epochs, only=args.only, fast=args.fast, threads=args.threads)
+    index = run_demo(args.out, epochs=args.epochs, only=args.only, fast=args.fast, threads=args.threads,
+                     processes=args.processes)
     print(f"report: {index}  (self-contained: {index.parent / 'report.html'})")
     if server is not None:
         print(f"dashboard: {server.url}  (Ctrl-C to stop)", flush=True)

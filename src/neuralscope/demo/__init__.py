@@ -9,14 +9,20 @@ average of 5: an epoch of the digits CNN took 1.7-2.8 s of CPU time (2.3-4.2 s w
 threads and 0.16 s on one; 512 scenes through the scene CNN 1.5-3.6 s CPU (2.3-5.5 s wall)
 against 0.42 s (0.64 s wall).
 
+A second core is used by a second process instead (:mod:`neuralscope.demo.second_process`):
+it trains the digits CNN and the LSTM and builds the sections that need only them, while this
+process trains the scene models and builds the rest.
+
 Each module in :mod:`neuralscope.demo.sections` provides ``build(ctx) -> Section``; sections
 are run in the order of their module names and linked from ``index.html``. A section writes
-its files under ``ctx.out / <its name>`` and returns the HTML that shows them.
+its files under ``ctx.out / <its name>`` and returns the HTML that shows them. A section that
+needs only the digits models sets ``SECOND_PROCESS = True``.
 """
 from __future__ import annotations
 
 import html
 import importlib
+import os
 import pkgutil
 import time
 from dataclasses import dataclass, field
@@ -77,67 +83,95 @@ def section_modules():
 
 
 def run_demo(out: str | Path = "runs/demo", *, epochs: int = 15, only: list[str] | None = None,
-             show_progress: bool | None = None, fast: bool = False, threads: int = 1) -> Path:
+             show_progress: bool | None = None, fast: bool = False, threads: int = 1,
+             processes: int | None = None) -> Path:
     """Train the zoo models on digits and generated scenes and write the report; returns the
     path of index.html. ``fast``: fewer scenes, epochs and optimisation steps (for tests);
     ``threads``: torch's intra-op threads while the demo runs (the module docstring says why
-    one), the process's setting is given back afterwards."""
+    one), the process's setting is given back afterwards; ``processes``: 2 (the default where
+    the machine has two cores or more) trains the digits models and builds their sections in a
+    second process (:mod:`neuralscope.demo.second_process`), 1 builds everything here."""
     if threads < 1:
         raise ValueError(f"threads must be a positive number of intra-op threads, not {threads!r}.")
+    processes = min(2, os.cpu_count() or 1) if processes is None else processes
+    if processes not in (1, 2):
+        raise ValueError(f"processes must be 1 or 2 (the demo's work splits in two), not {processes!r}.")
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        return _build(Path(out), epochs=epochs, only=only, show_progress=show_progress, fast=fast)
+        return _build(Path(out), epochs=epochs, only=only, show_progress=show_progress, fast=fast,
+                      threads=threads, processes=processes)
     finally:
         torch.set_num_threads(before)
 
 
-def _build(out: Path, *, epochs: int, only: list[str] | None, show_progress: bool | None, fast: bool) -> Path:
+def _build(out: Path, *, epochs: int, only: list[str] | None, show_progress: bool | None, fast: bool,
+           threads: int = 1, processes: int = 1) -> Path:
     """:func:`run_demo`'s work: train the models, build the sections, write the pages."""
-    from ..train import train_digits
-    from ..zoo import RNNClassifier
-    from .training import train_watched_digits
+    from .second_process import DigitsHere, SecondProcess, train_digits_models
 
     torch.manual_seed(0)
     out.mkdir(parents=True, exist_ok=True)
-    t0, c0 = time.perf_counter(), time.process_time()
-    cnn = train_watched_digits(out / "run", epochs=epochs, show_progress=show_progress)
-    cnn_seconds = time.perf_counter() - t0
-    lstm = train_digits(RNNClassifier("lstm"), epochs=epochs if fast else max(epochs, 20), lr=1e-2, data=cnn.data,
-                        show_progress=show_progress)
-    print(f"trained DigitsCNN (watched into run/): test accuracy {cnn.test_accuracy:.1%} ({cnn_seconds:.1f} s); "
-          f"LSTM: {lstm.test_accuracy:.1%} ({time.perf_counter() - t0:.1f} s, {time.process_time() - c0:.1f} s CPU)")
-    from ..track.run import Run
-
-    from .training import train_scene_models
-
-    ctx = DemoContext(out, cnn.model, cnn.data, cnn.test_accuracy, cnn.history, lstm.model, lstm.test_accuracy,
-                      fast=fast, digits_seconds=cnn_seconds)
-    built: list[tuple[str, Section]] = []
-    with Run(out / "results", config={"model": "SceneCNN, SceneViT, DigitsCNN, LSTM",
-                                      "test_accuracy": round(cnn.test_accuracy, 4),
-                                      "lstm_test_accuracy": round(lstm.test_accuracy, 4)}, tags=["demo"]) as results:
-        ctx.results = results
-        t0, c0 = time.perf_counter(), time.process_time()
-        ctx.scenes = train_scene_models(results, fast=fast, show_progress=show_progress)
-        print("trained " + ", ".join(f"{k}: test accuracy {v:.1%} ({ctx.scenes.seconds[k]:.1f} s)"
-                                     for k, v in ctx.scenes.accuracy.items())
-              + f" ({time.perf_counter() - t0:.1f} s, {time.process_time() - c0:.1f} s CPU)")
-        results.log_text("summary", _summary(ctx))
-        for name, module in build_order(section_modules()):
-            key = name.split("_", 1)[-1]
-            if only and key not in only and name not in only:
-                continue
-            t, c = time.perf_counter(), time.process_time()
-            section = module.build(ctx)
-            section.seconds, section.cpu_seconds = time.perf_counter() - t, time.process_time() - c
-            print(f"  {section.title}: {section.seconds:.1f} s ({section.cpu_seconds:.1f} s CPU)")
-            built.append((name, key, section))
+    chosen = [m for m in build_order(section_modules()) if _chosen(m[0], only)]
+    beside = [name for name, module in chosen if processes > 1 and getattr(module, "SECOND_PROCESS", False)]
+    if processes > 1:
+        digits = SecondProcess(out, epochs=epochs, sections=beside, fast=fast, show_progress=show_progress,
+                               threads=threads)
+    else:
+        digits = DigitsHere(train_digits_models(out, epochs=epochs, fast=fast, show_progress=show_progress))
+    with digits:
+        built, ctx = _build_here(out, digits, [m for m in chosen if m[0] not in beside], fast=fast,
+                                 show_progress=show_progress)
     page = _index_page(ctx, [(key, section) for _, key, section in sorted(built, key=lambda b: b[0])])
     index = out / "index.html"
     index.write_text(page, encoding="utf-8")
     (out / "report.html").write_text(inline_images(page, out), encoding="utf-8")
     return index
+
+
+def _build_here(out: Path, digits, modules: list, *, fast: bool, show_progress: bool | None):
+    """This process's part: the scene models (watched into the ``results`` run), then its
+    sections; the second process's sections and results join at the end. Returns the built
+    sections and the context. ``digits``: a ``SecondProcess`` or ``DigitsHere``."""
+    from ..track.run import Run
+    from .training import train_scene_models
+
+    with Run(out / "results", config={"model": "SceneCNN, SceneViT, DigitsCNN, LSTM"}, tags=["demo"]) as results:
+        t0, c0 = time.perf_counter(), time.process_time()
+        scenes = train_scene_models(results, fast=fast, show_progress=show_progress)
+        print("trained " + ", ".join(f"{k}: test accuracy {v:.1%} ({scenes.seconds[k]:.1f} s)"
+                                     for k, v in scenes.accuracy.items())
+              + f" ({time.perf_counter() - t0:.1f} s, {time.process_time() - c0:.1f} s CPU)", flush=True)
+        models = digits.models()
+        ctx = DemoContext(out, models.cnn, models.data, models.test_accuracy, models.history, models.lstm,
+                          models.lstm_accuracy, results=results, scenes=scenes, fast=fast,
+                          digits_seconds=models.seconds)
+        results.set_config(test_accuracy=round(models.test_accuracy, 4),
+                           lstm_test_accuracy=round(models.lstm_accuracy, 4))
+        results.log_text("summary", _summary(ctx))
+        built = build_sections(ctx, modules)
+        beside = digits.sections()
+        for result, name in beside.logged:
+            results.log_result(result, name=name, step=0)
+    return built + beside.sections, ctx
+
+
+def _chosen(name: str, only: list[str] | None) -> bool:
+    """Whether the section module ``name`` (``"30_attribution"``) is among ``only``."""
+    return not only or name in only or name.split("_", 1)[-1] in only
+
+
+def build_sections(ctx: DemoContext, modules: list) -> list:
+    """Build each ``(name, module)`` section in the given order, printing its time; returns
+    ``(name, key, Section)`` triples."""
+    built = []
+    for name, module in modules:
+        t, c = time.perf_counter(), time.process_time()
+        section = module.build(ctx)
+        section.seconds, section.cpu_seconds = time.perf_counter() - t, time.process_time() - c
+        print(f"  {section.title}: {section.seconds:.1f} s ({section.cpu_seconds:.1f} s CPU)", flush=True)
+        built.append((name, name.split("_", 1)[-1], section))
+    return built
 
 
 def build_order(modules):

@@ -9,6 +9,8 @@ import numpy as np
 
 from .. import DemoContext, Section
 
+SECOND_PROCESS = True  # needs only the digits models: built in the demo's second process
+
 METHODS = ("saliency", "input_x_gradient", "integrated_gradients", "smoothgrad", "smoothgrad_sq", "vargrad",
            "guided_backprop", "deconvnet", "cam", "grad_cam", "grad_cam_plus_plus", "xgrad_cam", "layer_cam",
            "score_cam", "ablation_cam", "eigen_cam", "guided_grad_cam", "occlusion", "feature_ablation", "lime",

@@ -9,6 +9,8 @@ import time
 
 from .. import DemoContext, Section
 
+SECOND_PROCESS = True  # needs only the digits models: built in the demo's second process
+
 NAME = "keras"
 IMPORTS_TENSORFLOW = True  # Keras on its TensorFlow backend: built after the other sections
 EPOCHS = 3

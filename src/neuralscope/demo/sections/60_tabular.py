@@ -11,6 +11,8 @@ import numpy as np
 
 from .. import DemoContext, Section
 
+SECOND_PROCESS = True  # needs only the digits models: built in the demo's second process
+
 NAME = "tabular"
 
 

@@ -11,6 +11,8 @@ import numpy as np
 
 from .. import DemoContext, Section
 
+SECOND_PROCESS = True  # needs only the digits models: built in the demo's second process
+
 NAME = "signals"
 METHODS = {"grad_cam": {}, "integrated_gradients": {"steps": 32}, "occlusion": {"window": 8, "stride": 4},
            "kernel_shap": {"mask": ("windows", 8), "n_samples": 256}}

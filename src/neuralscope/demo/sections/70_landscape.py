@@ -16,6 +16,8 @@ import torch
 
 from .. import DemoContext, Section
 
+SECOND_PROCESS = True  # needs only the digits models: built in the demo's second process
+
 NAME = "landscape"
 EXAMPLES = 200
 GRID = 11  # points per side of the 2-D landscapes (the demo keeps them coarse: 121 evaluations each)
