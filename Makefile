@@ -44,7 +44,7 @@ demo: setup
 	$(VENV)/bin/neuralscope demo --out runs/demo
 
 test: setup
-	$(PY) -m pytest -n $(PYTEST_WORKERS) -q
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup -q
 
 # Lucent (feature-vis peer) pins an ancient kornia: install it without its pins, for benchmarks only.
 # elkjs (the graph-layout peer of benchmarks/graph_elk.py) goes into .bench/elk, for benchmarks only.

@@ -37,6 +37,25 @@ def unchanged():
 
 
 @pytest.fixture(scope="session")
+def fast_demo(tmp_path_factory):
+    """``neuralscope demo --out OUT --epochs 3 --fast --no-serve`` run once per test session:
+    ``(exit code, OUT)``. The pytest-xdist workers of one session share it through a file
+    lock; the modules that use it are in the xdist group "demo" (``make test`` runs with
+    ``--dist loadgroup``), so one worker builds it and no other waits for it."""
+    from filelock import FileLock
+
+    from neuralscope.cli import main
+
+    base = tmp_path_factory.getbasetemp()
+    root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base  # (the workers' common folder)
+    out, code = root / "fast_demo", root / "fast_demo.exit_code"
+    with FileLock(str(root / "fast_demo.lock")):
+        if not code.exists():
+            code.write_text(str(main(["demo", "--out", str(out), "--epochs", "3", "--fast", "--no-serve"])))
+    return int(code.read_text()), out
+
+
+@pytest.fixture(scope="session")
 def browser():
     """Debian's headless Chromium driven by Playwright (never a browser download)."""
     if not shutil.which(CHROMIUM) and not os.path.exists(CHROMIUM):

@@ -1,7 +1,7 @@
 """After the demo, every dashboard page opens on something logged — never a placeholder.
 
-The demo runs once for this module in its fast setting (few scenes and epochs) with the
-sections that feed the dashboard; the dashboard serves its output folder in a thread and
+The demo runs once per test session in its fast setting (few scenes and epochs; the
+``fast_demo`` fixture, shared with ``test_demo.py``); the dashboard serves its output folder in a thread and
 headless Chromium opens each page. Screenshots go to ``$NEURALSCOPE_GALLERY/dashboard_demo``
 (default ``gallery/dashboard_demo`` in the repository) for people to look at. Set
 ``$NEURALSCOPE_DEMO_DIR`` to the output of an earlier ``neuralscope demo`` to skip the run.
@@ -18,19 +18,19 @@ from neuralscope.server.app import STATIC, serve_in_background
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOTS = Path(os.environ.get("NEURALSCOPE_GALLERY", ROOT / "gallery")) / "dashboard_demo"
-SECTIONS = ["graph", "inside", "localization", "attention", "featurevis", "tracking"]
+pytestmark = pytest.mark.xdist_group("demo")  # on the worker that builds the demo (conftest's fast_demo)
 
 
 @pytest.fixture(scope="module")
-def demo_server(tmp_path_factory):
+def demo_server(request):
     if not (STATIC / "index.html").is_file():
         pytest.skip("the frontend is not built; run web/build.sh")
-    from neuralscope.demo import run_demo
-
     given = os.environ.get("NEURALSCOPE_DEMO_DIR")  # a demo already written (to iterate on the pages)
-    out = Path(given) if given else tmp_path_factory.mktemp("demo")
-    if not given:
-        run_demo(out, epochs=3, only=SECTIONS, show_progress=False, fast=True)
+    if given:
+        out = Path(given)
+    else:
+        code, out = request.getfixturevalue("fast_demo")
+        assert code == 0
     SHOTS.mkdir(parents=True, exist_ok=True)
     srv = serve_in_background(out, poll_interval=0.5)
     yield srv

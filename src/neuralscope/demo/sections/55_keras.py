@@ -58,7 +58,8 @@ def build(ctx: DemoContext) -> Section:
 
     g = graph(model, x_test[:1])
     g.save(ctx.path(NAME, "graph.svg"))
-    ctx.log(g, "graph/keras_digits_cnn")
+    # (not logged to ``results``: the Graph page shows a run's last graph, which must stay the scene
+    # CNN's, whose layers carry that run's statistics; the Keras run has its own graph and statistics)
     fig(conv_filters(model, "conv1"), "filters.png", "First-layer filters (Keras kernels in the canonical (out, in, kh, kw) layout)")
     fig(feature_maps(model, x_test, "relu2", index=0), "feature_maps.png",
         f"Feature maps after the 2nd conv block for test digit 0 (label {int(y_test[0])})")
