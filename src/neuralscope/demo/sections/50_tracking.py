@@ -12,10 +12,10 @@ import torch
 from torch import nn
 
 from .. import DemoContext, Section
-
-SECOND_PROCESS = True  # needs only the digits models: built in the demo's second process
 from ..training import SNAPSHOT_EVERY
 from ..training import WATCH_EVERY as EVERY
+
+SECOND_PROCESS = True  # needs only the digits models: built in the demo's second process
 
 NAME = "tracking"
 
