@@ -3,6 +3,7 @@ opens an example's full view; the WebGL projector draws 1,000,000 points, pans, 
 (thumbnail) and its lasso selection filters the table. Screenshots go to $NEURALSCOPE_SHOTS."""
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import time
@@ -93,6 +94,18 @@ def _million(path: Path, n: int = 1_000_000, shard: int = 250_000) -> None:
     np.save(store.dir / "projection.npy", proj)
 
 
+@contextlib.contextmanager
+def _serving(page, runs):
+    """The dashboard over ``runs`` for this test; the shared page leaves it before it stops.
+    (A page left open on a stopped dashboard made the next test's 20 MB column download take
+    50-100 s in headless Chromium, against 0.5 s after ``about:blank``.)"""
+    with serve_in_background(runs) as srv:
+        try:
+            yield srv
+        finally:
+            page.goto("about:blank")
+
+
 def _open(page, srv, run, name):
     page.goto(f"{srv.url.rstrip('/')}/#/audit?run={run}&name={name}")
     page.wait_for_selector("#audit-table[data-ready='1']", timeout=240_000)  # 1M rows' table: over 60 s on a busy AMD EPYC (suite run, 2 workers)
@@ -100,7 +113,7 @@ def _open(page, srv, run, name):
 
 def test_audit_table_sorts_filters_and_opens_an_example(gl_page, runs):
     page = gl_page
-    with serve_in_background(runs) as srv:
+    with _serving(page, runs) as srv:
         _open(page, srv, "digits", "audit")
         page.wait_for_selector("#audit-table tbody tr td.thumb img", timeout=20_000)
         assert page.locator("#audit-table tbody tr").count() == 50  # first page of 120
@@ -144,7 +157,7 @@ def test_projector_pans_and_lassos_with_the_mouse(gl_page, runs):
     """Drag pans the view; shift+drag traces a lasso whose points are selected, the same
     points as matplotlib's point-in-polygon test finds inside the traced shape."""
     page = gl_page
-    with serve_in_background(runs) as srv:
+    with _serving(page, runs) as srv:
         _open(page, srv, "digits", "audit")
         page.wait_for_selector("#audit-projector[data-first-paint-ms]", timeout=30_000)
         box = page.locator("#audit-projector").bounding_box()
@@ -181,7 +194,7 @@ def test_projector_draws_a_million_points_hovers_and_selects(gl_page, runs):
     points costs seconds to minutes (a pan and a traced lasso took 300 s of this test's 390 s
     on a 2-core AMD EPYC); on a GPU they are frames."""
     page = gl_page
-    with serve_in_background(runs) as srv:
+    with _serving(page, runs) as srv:
         t0 = time.perf_counter()
         _open(page, srv, "million", "big")
         page.wait_for_selector("#audit-projector[data-first-paint-ms]", timeout=120_000)
