@@ -285,6 +285,29 @@ def test_sse_stream_over_a_real_server_delivers_live_points(tmp_path):
     run.close()
 
 
+def test_stopping_the_dashboard_ends_open_event_streams_at_once_without_a_traceback(tmp_path, capfd):
+    import threading
+
+    srv = serve_in_background(tmp_path)
+    ended = []
+
+    def browser_tab():  # an open tab: its event stream stays open until the server ends it
+        with urllib.request.urlopen(srv.url + "api/events", timeout=10) as stream:
+            while stream.readline():
+                pass
+        ended.append(True)
+
+    tab = threading.Thread(target=browser_tab)
+    tab.start()
+    time.sleep(0.5)
+    start = time.perf_counter()
+    srv.stop()
+    tab.join(5)
+    assert ended and time.perf_counter() - start < 0.9  # uvicorn's graceful-shutdown wait is 1 s
+    err = capfd.readouterr().err
+    assert "Traceback" not in err and "CancelledError" not in err, err[-2000:]
+
+
 def test_serve_missing_directory_is_one_sentence_and_exit_2(tmp_path, capsys):
     from neuralscope.cli import main
 

@@ -393,11 +393,19 @@ class DashboardServer:
 
 
 def _uvicorn_server(app, host: str, port: int):
+    """A uvicorn server for ``app`` that ends the live event streams as it begins to shut down:
+    otherwise it waits for them (they never end by themselves), then cancels them and prints
+    a traceback per open browser tab."""
     import uvicorn
+
+    class DashboardUvicorn(uvicorn.Server):
+        async def shutdown(self, sockets=None) -> None:
+            app.state.ns.broadcaster.end_streams()
+            await super().shutdown(sockets=sockets)
 
     config = uvicorn.Config(app, host=host.strip("[]"), port=port, log_level="warning", access_log=False,
                             lifespan="on", timeout_graceful_shutdown=1)
-    return uvicorn.Server(config)
+    return DashboardUvicorn(config)
 
 
 def serve_in_background(path: str | Path, host: str = "127.0.0.1", port: int = 0,

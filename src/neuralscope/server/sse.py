@@ -66,7 +66,14 @@ class Broadcaster:
             except (asyncio.CancelledError, Exception):  # noqa: BLE001 - stopping: the task's own error was reported
                 pass
             self._task = None
+        self.end_streams()
+
+    def end_streams(self) -> None:
+        """End every client's event stream (its next message is the end), so that a server
+        shutting down has no open response to wait for. Call on the server's event loop."""
         for q in list(self.subscribers):
+            while q.full():
+                q.get_nowait()
             q.put_nowait(None)
 
     def subscribe(self) -> asyncio.Queue:
