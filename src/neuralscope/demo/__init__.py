@@ -90,7 +90,9 @@ def run_demo(out: str | Path = "runs/demo", *, epochs: int = 15, only: list[str]
     ``threads``: torch's intra-op threads while the demo runs (the module docstring says why
     one), the process's setting is given back afterwards; ``processes``: 2 (the default where
     the machine has two cores or more) trains the digits models and builds their sections in a
-    second process (:mod:`neuralscope.demo.second_process`), 1 builds everything here."""
+    second process (:mod:`neuralscope.demo.second_process`), 1 builds everything here. The
+    second process is spawned: a script that calls this at import time needs the usual
+    ``if __name__ == "__main__":`` guard of :mod:`multiprocessing`, or ``processes=1``."""
     if threads < 1:
         raise ValueError(f"threads must be a positive number of intra-op threads, not {threads!r}.")
     processes = min(2, os.cpu_count() or 1) if processes is None else processes
