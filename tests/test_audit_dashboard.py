@@ -29,21 +29,18 @@ ARGS = ["--no-sandbox", "--disable-quic", "--no-first-run", "--disable-backgroun
 
 
 @pytest.fixture(scope="module")
-def gl_page():
+def gl_page(playwright_driver):
     if not (STATIC / "index.html").is_file():
         pytest.skip("the frontend is not built; run web/build.sh")
     if not shutil.which(CHROMIUM) and not os.path.exists(CHROMIUM):
         pytest.skip("chromium is not installed")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        ctx = b.new_context(viewport={"width": 1400, "height": 1000}, bypass_csp=True)
-        page = ctx.new_page()
-        page.errors = []
-        page.on("pageerror", lambda e: page.errors.append(str(e)))
-        yield page
-        b.close()
+    b = playwright_driver.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+    ctx = b.new_context(viewport={"width": 1400, "height": 1000}, bypass_csp=True)
+    page = ctx.new_page()
+    page.errors = []
+    page.on("pageerror", lambda e: page.errors.append(str(e)))
+    yield page
+    b.close()
 
 
 def _shot(page, name, full_page=True, required=True):
