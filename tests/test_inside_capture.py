@@ -216,8 +216,10 @@ def test_unit_statistics_of_outputs_with_nan_and_inf_count_them():
 @pytest.mark.parametrize("channels_last", [False, True])
 def test_outputs_reduced_in_pieces_give_the_statistics_of_the_whole(monkeypatch, channels_last):
     capture_module = importlib.import_module("neuralscope.capture")
-    # large outputs are reduced piece by piece (all reductions of a piece while it is in cache);
-    # pieces of 64 values make 7 of them (the last one short) out of 420
+    # without the compiled one-pass reduction, large outputs are reduced piece by piece (all
+    # reductions of a piece while it is in cache); pieces of 64 values make 7 of them (the last
+    # one short) out of 420
+    monkeypatch.setattr(capture_module, "_ONE_PASS", None)
     monkeypatch.setattr(capture_module, "_PIECE", 64)
     maps = [_relu_map(s, channels_last) - 0.5 for s in range(2)]
     st = capture_module.RunningStats(count_zeros=True)
@@ -245,3 +247,59 @@ def test_nonfinite_values_inside_one_piece_are_counted_and_left_out(monkeypatch)
     assert st.nonfinite == 1 + 2 + 8 and st.count == finite.size == 50 - 11
     assert st.mean == pytest.approx(finite.mean(), rel=1e-12) and st.std == pytest.approx(finite.std(), rel=1e-12)
     assert (st.min, st.max) == (finite.min(), finite.max())
+
+
+def test_the_one_pass_reduction_is_built_by_the_install():
+    # optional in pyproject.toml (a machine without a C compiler still installs): pinned here
+    capture_module = importlib.import_module("neuralscope.capture")
+    assert capture_module._ONE_PASS is not None, "neuralscope._reduce was not built: pip install -e . needs gcc"
+
+
+@pytest.mark.parametrize("n", [1, 63, 64, 65, 4095, 4096, 4097, 3 * 4096 + 70, 1_000_003])
+def test_one_pass_sums_and_extremes_equal_float64_numpy(n):
+    from neuralscope._reduce import float32_stats
+
+    gen = torch.Generator().manual_seed(n)
+    x = torch.randn(n, generator=gen) * 3 + 1.5  # an offset, so sums do not cancel to nothing
+    total, squares, lo, hi = float32_stats(x.data_ptr(), n)
+    ref = x.double().numpy()
+    assert (lo, hi) == (ref.min(), ref.max())  # exact: values of the vector
+    # float32 lanes over runs of 4,096 values, combined in float64
+    assert total == pytest.approx(ref.sum(), rel=1e-6, abs=1e-4)
+    assert squares == pytest.approx((ref * ref).sum(), rel=1e-6)
+
+
+def test_one_pass_reads_from_a_view_offset_into_its_storage():
+    from neuralscope._reduce import float32_stats
+
+    storage = torch.arange(100.0)
+    view = storage[37:90]  # data_ptr() already points at element 37
+    assert float32_stats(view.data_ptr(), view.numel()) == (float(view.sum()), float((view * view).sum()), 37.0, 89.0)
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_stats_are_the_same_with_and_without_the_compiled_pass(monkeypatch, channels_last):
+    capture_module = importlib.import_module("neuralscope.capture")
+    torch.manual_seed(0)
+    net = TinyResNet().eval()
+    if channels_last:
+        net = net.to(memory_format=torch.channels_last)
+    x = net.example_input(3)
+    if channels_last:
+        x = x.to(memory_format=torch.channels_last)
+
+    def record():
+        with capture(net, keep="stats", count_zeros=True) as rec, torch.no_grad():
+            net(x)
+        return {name: rec.stats(name).to_dict() for name in rec.names}
+
+    one_pass = record()
+    monkeypatch.setattr(capture_module, "_ONE_PASS", None)
+    three_passes = record()
+    assert one_pass.keys() == three_passes.keys()
+    for name, got in one_pass.items():
+        want = three_passes[name]
+        assert (got["count"], got["min"], got["max"], got["zero_fraction"]) == (
+            want["count"], want["min"], want["max"], want["zero_fraction"]), name
+        assert got["mean"] == pytest.approx(want["mean"], rel=1e-5, abs=1e-7), name
+        assert got["std"] == pytest.approx(want["std"], rel=1e-5), name

@@ -45,12 +45,15 @@ class RunningStats:
     ``count_zeros``) are always kept; per-unit numbers (unit = dimension 1 of the output,
     the channel of a conv map or the feature of a linear layer) only with ``per_unit=True``.
 
-    The hook does three cheap passes over each output (sum, dot product with itself,
-    ``aminmax``) and keeps the per-call results as 0-d tensors on the output's device (no
-    host synchronisation beyond one finiteness check); they are summed in float64 when read.
-    Outputs on the CPU larger than ``_PIECE`` values go through the three passes piece by
-    piece, last piece first (the end of a fresh output is what is still in cache), each piece
-    recorded as a call would be (so NaN/Inf are counted per piece).
+    A float32 output on the CPU is read once, by the compiled :mod:`neuralscope._reduce`
+    (sum, sum of squares, min and max together), and its numbers kept as floats. Otherwise,
+    or where it holds NaN or infinity, or where that module was not built, the hook does three
+    cheap passes (sum, dot product with itself, ``aminmax``) and keeps the per-call results as
+    0-d tensors on the output's device (no host synchronisation beyond one finiteness check);
+    either is summed in float64 when read. Outputs on the CPU larger than ``_PIECE`` values go
+    through the three passes piece by piece, last piece first (the end of a fresh output is
+    what is still in cache), each piece recorded as a call would be (so NaN/Inf are counted
+    per piece).
     The std comes from the sums of values and squares, so it loses relative precision when
     ``|mean|`` is far larger than the std.
 
@@ -95,13 +98,27 @@ class RunningStats:
         if self.per_unit and t.dim() >= 2 and self._update_from_units(t):
             return
         flat = _flat_view(t)
-        if flat.numel() <= _PIECE or flat.device.type != "cpu":
+        if self._update_in_one_pass(flat):
+            pass  # (read once)
+        elif flat.numel() <= _PIECE or flat.device.type != "cpu":
             self._update_flat(flat)
         else:  # last piece first: the end of a fresh output is the part still in cache
             for piece in reversed(flat.split(_PIECE)):
                 self._update_flat(piece)
         if self.per_unit and t.dim() >= 2:
             self._update_units(t)
+
+    def _update_in_one_pass(self, flat: torch.Tensor) -> bool:
+        """Add the global numbers of a finite float32 CPU vector in one pass (the compiled
+        :mod:`neuralscope._reduce`); False (nothing recorded) for anything else, or where
+        that module was not built."""
+        if _ONE_PASS is None or flat.dtype != torch.float32 or flat.device.type != "cpu" or not flat.is_contiguous():
+            return False
+        total, sq, lo, hi = _ONE_PASS(flat.data_ptr(), flat.numel())
+        if not math.isfinite(sq):  # NaN/Inf somewhere: the piecewise path counts them
+            return False
+        self._add_part(flat.numel(), total, sq, lo, hi, _zero_count(flat) if self.count_zeros else None)
+        return True
 
     def _update_flat(self, flat: torch.Tensor) -> None:
         """Add the global numbers of the vector ``flat``: sum, sum of squares, min, max (and zeros)."""
@@ -172,10 +189,14 @@ class RunningStats:
         if not parts:
             return self._merged or (0, 0.0, 0.0, math.nan, math.nan, 0)
         n = sum(p[0] for p in parts)
-        s = float(torch.stack([p[1].double() for p in parts]).sum())
-        sq = float(torch.stack([p[2].double() for p in parts]).sum())
-        lo = float(torch.stack([p[3].double() for p in parts]).min())
-        hi = float(torch.stack([p[4].double() for p in parts]).max())
+        if all(torch.is_tensor(p[1]) for p in parts):  # (on an accelerator: one transfer per number)
+            s = float(torch.stack([p[1].double() for p in parts]).sum())
+            sq = float(torch.stack([p[2].double() for p in parts]).sum())
+            lo = float(torch.stack([p[3].double() for p in parts]).min())
+            hi = float(torch.stack([p[4].double() for p in parts]).max())
+        else:  # plain floats from the one-pass path (mixed with tensors where some pass fell back)
+            s, sq = math.fsum(float(p[1]) for p in parts), math.fsum(float(p[2]) for p in parts)
+            lo, hi = min(float(p[3]) for p in parts), max(float(p[4]) for p in parts)
         zeros = int(sum(int(p[5]) for p in parts)) if self.count_zeros else 0
         if self._merged is not None and self._merged[0]:
             n0, s0, sq0, lo0, hi0, z0 = self._merged
@@ -236,6 +257,11 @@ class RunningStats:
             d["units"] = self.unit_stats()
         return d
 
+
+try:  # sum, sum of squares, min and max of a float32 vector in one pass (built by pip install)
+    from ._reduce import float32_stats as _ONE_PASS
+except ImportError:  # pragma: no cover - a machine without a C compiler: torch's three passes
+    _ONE_PASS = None
 
 #: zeros are counted in pieces of at most this many values: a float32 sum of zeros and ones
 #: is exact up to 2**24
