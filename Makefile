@@ -19,7 +19,7 @@ setup: $(STAMP) browser $(STATIC)
 $(STATIC): $(WEB_SRC)
 	sh web/build.sh
 
-$(STAMP): pyproject.toml src/neuralscope/_reduce.c
+$(STAMP): pyproject.toml $(wildcard src/neuralscope/*.c)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --disable-pip-version-check -q --upgrade pip
 	$(PY) -m pip install --disable-pip-version-check -q -e ".[dev]"

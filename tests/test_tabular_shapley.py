@@ -428,3 +428,64 @@ def test_exact_shapley_rows_on_parallel_threads_equal_rows_one_after_another(mon
     finally:
         torch.set_num_threads(before)
     np.testing.assert_allclose(parallel, one_after_another, rtol=1e-5, atol=1e-8)
+
+
+def test_the_fused_coalition_pass_is_built_by_the_install():
+    # optional in pyproject.toml (a machine without a C compiler still installs): pinned here
+    from neuralscope.attribution import shapley
+
+    assert shapley._FUSED_COALITIONS is not None, "neuralscope._coalitions was not built: pip install -e . needs gcc"
+
+
+@pytest.mark.parametrize("players, hidden, saturated", [(8, (16, 8), False), (9, (20, 7), False),
+                                                        (12, (64, 32), False), (13, (24, 40), True)])
+def test_fused_coalition_pass_equals_torchs_operations_and_the_model(monkeypatch, players, hidden, saturated):
+    """The compiled pass (first layer's ReLU, second layer, its ReLU and the target's column
+    in registers; units at most 0 over a run of 16 coalitions skipped) against torch's four
+    operations a block and against the model's own forward on every coalition's rows;
+    outputs that are not a multiple of 16 (padded with zero weights), an odd number of
+    players (high tables twice the low ones) and a first layer where most units are skipped.
+    Tolerance as for the sign-stable split: float32 sums in another order."""
+    from neuralscope.attribution import shapley
+    from neuralscope.attribution.base import Target
+    from neuralscope.attribution.chain import chain_forward
+
+    net = _relu_mlp(players, hidden, seed=players)
+    if saturated:
+        with torch.no_grad():
+            net[0].bias[: hidden[0] * 3 // 4] = -4.0
+    x, bg = torch.randn(players), torch.randn(6, players)
+    run = chain_forward(net, x[None], net(x[None]), 512)
+    labels, target = torch.arange(players), Target(1, 1)
+
+    def values():
+        return shapley.all_coalition_values(run, x, bg, labels, players, target, 0, 4096, split_below=0.0)
+
+    fused = values()
+    monkeypatch.setattr(shapley, "_FUSED_COALITIONS", None)
+    four_operations = values()
+    np.testing.assert_allclose(fused.numpy(), four_operations.numpy(), rtol=1e-6, atol=2e-6)
+    np.testing.assert_allclose(fused.numpy(), _model_coalition_values(net, x, bg, 1).numpy(), rtol=1e-6, atol=2e-6)
+
+
+def test_fused_kernel_equals_its_formula_where_most_units_are_skipped():
+    """The kernel on its own, against its formula: score = b3 + w3 . relu(W2 relu(low + high)),
+    with half tables drawn mostly negative, so most units are skipped in most runs."""
+    from neuralscope._coalitions import relu_linear_relu_column
+
+    gen = torch.Generator().manual_seed(3)
+    units, rows, nlow, nhigh, outputs = 33, 3, 32, 64, 32
+    low = torch.randn(units, rows, nlow, generator=gen) - 1.5
+    high = torch.randn(units, rows, nhigh, generator=gen) - 1.0
+    w2t, w3 = torch.randn(units, outputs, generator=gen), torch.randn(outputs, generator=gen)
+    out = torch.empty(rows, nhigh * nlow)
+    relu_linear_relu_column(low.data_ptr(), high.data_ptr(), units, rows, nlow, nhigh, w2t.data_ptr(), outputs,
+                            w3.data_ptr(), 0.25, out.data_ptr())
+    hidden = torch.relu(low[:, :, None, :].double() + high[:, :, :, None].double())  # (units, rows, nhigh, nlow)
+    second = torch.relu(torch.einsum("uo,urhl->orhl", w2t.double(), hidden))
+    want = 0.25 + torch.einsum("o,orhl->rhl", w3.double(), second).reshape(rows, -1)
+    assert float((hidden == 0).double().mean()) > 0.8
+    np.testing.assert_allclose(out.numpy(), want.numpy(), rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="multiples of 16"):
+        relu_linear_relu_column(low.data_ptr(), high.data_ptr(), units, rows, 8, nhigh, w2t.data_ptr(), outputs,
+                                w3.data_ptr(), 0.25, out.data_ptr())
