@@ -98,13 +98,8 @@ class RunningStats:
         if self.per_unit and t.dim() >= 2 and self._update_from_units(t):
             return
         flat = _flat_view(t)
-        if self._update_in_one_pass(flat):
-            pass  # (read once)
-        elif flat.numel() <= _PIECE or flat.device.type != "cpu":
-            self._update_flat(flat)
-        else:  # last piece first: the end of a fresh output is the part still in cache
-            for piece in reversed(flat.split(_PIECE)):
-                self._update_flat(piece)
+        if not self._update_in_one_pass(flat):
+            self._update_in_passes(flat)
         if self.per_unit and t.dim() >= 2:
             self._update_units(t)
 
@@ -119,6 +114,15 @@ class RunningStats:
             return False
         self._add_part(flat.numel(), total, sq, lo, hi, _zero_count(flat) if self.count_zeros else None)
         return True
+
+    def _update_in_passes(self, flat: torch.Tensor) -> None:
+        """Add the global numbers of ``flat`` by torch's three reductions, in pieces on the CPU
+        (last piece first: the end of a fresh output is the part still in cache)."""
+        if flat.numel() <= _PIECE or flat.device.type != "cpu":
+            self._update_flat(flat)
+        else:
+            for piece in reversed(flat.split(_PIECE)):
+                self._update_flat(piece)
 
     def _update_flat(self, flat: torch.Tensor) -> None:
         """Add the global numbers of the vector ``flat``: sum, sum of squares, min, max (and zeros)."""
