@@ -312,7 +312,8 @@ def test_sign_stable_split_equals_the_plain_path_and_the_model(case):
 
 def test_exact_shapley_of_relu_mlps_matches_shaps_exact_explainer():
     """The ReLU path (bias folded into the next layer, and a first layer saturated so that
-    blocks take the sign-stable split by default) against shap's exact explainer."""
+    most units are fixed in sign: skipped by the compiled pass, or taken out by the
+    sign-stable split where that pass is missing) against shap's exact explainer."""
     for saturated in (False, True):
         net = _relu_mlp(8, (24, 12), seed=8)
         if saturated:
@@ -489,3 +490,26 @@ def test_fused_kernel_equals_its_formula_where_most_units_are_skipped():
     with pytest.raises(ValueError, match="multiples of 16"):
         relu_linear_relu_column(low.data_ptr(), high.data_ptr(), units, rows, 8, nhigh, w2t.data_ptr(), outputs,
                                 w3.data_ptr(), 0.25, out.data_ptr())
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_by_default_the_split_is_planned_only_where_the_compiled_pass_is_missing(monkeypatch, compiled):
+    """The compiled pass skips inactive units itself and was faster than the sign-stable split
+    at every share of fixed units measured: by default the split is not even planned there."""
+    from neuralscope.attribution import shapley
+    from neuralscope.attribution.base import Target
+    from neuralscope.attribution.chain import chain_forward
+
+    net = _relu_mlp(9, (24, 12), seed=9)
+    with torch.no_grad():
+        net[0].bias[:18] = torch.where(torch.arange(18) % 2 == 0, 6.0, -6.0)
+    x, bg = torch.randn(9), torch.randn(4, 9)
+    run = chain_forward(net, x[None], net(x[None]), 512)
+    planned = []
+    plan = shapley._split_plan
+    monkeypatch.setattr(shapley, "_split_plan", lambda *a: planned.append(1) or plan(*a))
+    if not compiled:
+        monkeypatch.setattr(shapley, "_FUSED_COALITIONS", None)
+    got = shapley.all_coalition_values(run, x, bg, torch.arange(9), 9, Target(1, 1), 0, 4096)
+    assert bool(planned) is not compiled
+    np.testing.assert_allclose(got.numpy(), _model_coalition_values(net, x, bg, 1).numpy(), rtol=1e-6, atol=2e-6)

@@ -78,7 +78,10 @@ MAX_ROWS_PER_PASS = 16384
 BLOCK_FLOATS = l2_cache_floats()
 #: a block of coalitions takes the sign-stable split of a ReLU layer (:meth:`_ReluLayer.split`)
 #: when at most this share of its units change sign (measured, 12-64-32-2 MLP: 5.9 ms against
-#: 8.3 ms per row with 11 of 64 changing, 7.2 against 8.5 with 21, slower from 30 on)
+#: 8.3 ms per row with 11 of 64 changing, 7.2 against 8.5 with 21, slower from 30 on), except
+#: where the compiled pass runs: it was faster than the split at every share measured (one
+#: thread, quiet Zen 4, 20 background rows: 2.6 against 5.3 ms per row with 3/4 of the units
+#: fixed in sign, 2.5 against 5.0 with 9/10)
 SPLIT_BELOW = 0.3
 
 
@@ -141,12 +144,11 @@ def all_coalition_values(run: Callable, x_i: torch.Tensor, background: torch.Ten
     scores = None if column is not None else (lambda o: _row_scores(o, target, example))
     with torch.no_grad():
         tables = _HalfTables(run, x_i, background, labels, m, constant_unit=_ReluLayer.of(steps) is not None)
-        return chain_coalition_values(run, tables, steps, scores,
-                                      SPLIT_BELOW if split_below is None else split_below)
+        return chain_coalition_values(run, tables, steps, scores, split_below)
 
 
 def chain_coalition_values(run: Chain, tables: "_HalfTables", steps: list, scores: Callable | None,
-                           split_below: float = SPLIT_BELOW, rows: int | None = None) -> torch.Tensor:
+                           split_below: float | None = None, rows: int | None = None) -> torch.Tensor:
     """``v(S)`` ``(2^m,)`` (float64) of every coalition through the chain ``steps`` after a
     first layer whose outputs are ``tables``, in blocks of ``rows`` coalition rows (default
     :func:`block_rows`: cache-sized; a block holds whole background rows or part of one
@@ -154,12 +156,15 @@ def chain_coalition_values(run: Chain, tables: "_HalfTables", steps: list, score
     (``None``: the steps end in the target's column). A ReLU followed by a linear layer
     goes through :class:`_ReluLayer` (built with ``constant_unit`` tables), split by sign in
     blocks where at most ``split_below`` of the units change sign (0: never; 1: always, for
-    tests). Every block reuses the same two buffers (first layer, next layer): no block
-    allocates its large outputs. Blocks without a split go through
-    :meth:`_ReluLayer.scores_into` (four operations a block)."""
+    tests; ``None``: never where the compiled pass of :meth:`_ReluLayer.scores_into` runs,
+    whose skipping of inactive units is cheaper than the split, else :data:`SPLIT_BELOW`).
+    Every block reuses the same two buffers (first layer, next layer): no block allocates its
+    large outputs. Blocks without a split go through :meth:`_ReluLayer.scores_into`."""
     if len(steps) == 1 and steps[0][0] == "pick":  # the target's column of one linear layer
         return tables.linear_values(steps[0][1])
     relu = _ReluLayer.of(steps)
+    if split_below is None:
+        split_below = 0.0 if relu is not None and scores is None and relu.fused_applies(tables) else SPLIT_BELOW
     rows = rows or block_rows(tables.width)
     step = tables.rows_per_block(rows)
     plan = _split_plan(tables.signs(), step, split_below) if relu is not None and split_below > 0 else None
@@ -450,12 +455,18 @@ class _ReluLayer:
             torch.mm(self.weight, hidden, out=z).relu_()
             torch.addmv(self.relu_dot[1], z_rows, self.relu_dot[0], out=block)
 
+    def fused_applies(self, tables: _HalfTables) -> bool:
+        """Whether :meth:`scores_into` takes the compiled pass for these tables: the chain ends
+        in a ReLU and the target's column, float32 on the CPU, at least 16 low coalitions
+        (a multiple of 16), and :mod:`neuralscope._coalitions` was built."""
+        return (_FUSED_COALITIONS is not None and self.relu_dot is not None and self.weight.dtype == torch.float32
+                and tables.low.device.type == "cpu" and tables.low_rows % 16 == 0)
+
     def _fused_scores_into(self, out: torch.Tensor, tables: _HalfTables) -> bool:
         """:meth:`scores_into` in one compiled pass (:mod:`neuralscope._coalitions`) where the
         chain ends in a ReLU and the target's column, on float32 CPU tables of at least 16 low
         coalitions; False (nothing written) otherwise, or where that module was not built."""
-        if (_FUSED_COALITIONS is None or self.relu_dot is None or self.weight.dtype != torch.float32
-                or out.device.type != "cpu" or tables.low_rows % 16 or not out.is_contiguous()):
+        if not self.fused_applies(tables) or not out.is_contiguous():
             return False
         if self._fused is None:  # the second layer units first, outputs padded to 16 with zero weights
             pad = -self.outputs % 16
